@@ -1,0 +1,527 @@
+"""Every change to staff accounts and sessions goes through one function here.
+
+Each action writes the database in one transaction (audit row included) and,
+after the commit, publishes what connected clients must learn (for example
+that an account's sessions have ended, so its open WebSockets close at once).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jutella.runtime import Runtime
+from jutella.store.models import OneTimeToken, RecoveryCode, StaffAccount, StaffRole, StaffSession, SystemSetting
+
+from . import audit
+from .errors import AccountError
+from .passwords import check_policy, hash_password, needs_rehash, verify_password
+from .roles import ADMIN, check_roles
+from .tokens import hash_token, new_token
+
+SETUP = "setup"
+INVITE = "invite"
+TOTP_ISSUER = "jutella"
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    if "@" not in email or len(email) > 320 or any(c.isspace() or ord(c) < 32 for c in email):
+        raise AccountError("email_invalid", "Enter a valid email address.")
+    local, _, domain = email.rpartition("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise AccountError("email_invalid", "Enter a valid email address.")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise AccountError("name_required", "Enter a name.")
+    if len(name) > 200:
+        raise AccountError("name_too_long", "The name is too long (at most 200 characters).")
+    return name
+
+
+def _roles(roles: list[str]) -> list[str]:
+    try:
+        return check_roles(roles)
+    except ValueError as exc:
+        raise AccountError("role_invalid", str(exc)) from None
+
+
+# -- reading -----------------------------------------------------------------
+async def count_accounts(rt: Runtime) -> int:
+    async with rt.db.reader() as s:
+        return (await s.execute(select(func.count()).select_from(StaffAccount))).scalar_one()
+
+
+async def list_accounts(rt: Runtime) -> list[StaffAccount]:
+    async with rt.db.reader() as s:
+        return list((await s.execute(select(StaffAccount).order_by(StaffAccount.email))).scalars())
+
+
+async def get_account(s: AsyncSession, account_id: int) -> StaffAccount:
+    account = await s.get(StaffAccount, account_id)
+    if account is None:
+        raise AccountError("account_not_found", "No such account.", 404)
+    return account
+
+
+async def find_account(s: AsyncSession, email: str) -> StaffAccount | None:
+    return (await s.execute(select(StaffAccount).where(StaffAccount.email == email))).scalar_one_or_none()
+
+
+async def require_totp_for_all(rt: Runtime) -> bool:
+    async with rt.db.reader() as s:
+        row = await s.get(SystemSetting, "require_totp")
+    return bool(row.value.get("value")) if row else rt.settings.require_totp
+
+
+# -- one-time links ------------------------------------------------------------
+def link(rt: Runtime, kind: str, token: str) -> str:
+    # The token rides in the fragment: browsers never send it to the server in
+    # the request line, so it cannot end up in any access log.
+    return f"{rt.settings.effective_public_url}/console/{kind}#token={token}"
+
+
+async def ensure_setup_link(rt: Runtime) -> str | None:
+    """With no staff account yet, make a fresh one-time set-up link (earlier
+    unused ones stop working). Returns None once an account exists."""
+    now = rt.clock.now()
+    token, digest = new_token()
+    async with rt.db.transaction() as s:
+        if (await s.execute(select(func.count()).select_from(StaffAccount))).scalar_one():
+            return None
+        await s.execute(delete(OneTimeToken).where(OneTimeToken.kind == SETUP))
+        s.add(OneTimeToken(id=digest, kind=SETUP, account_id=None, created_at=now,
+                           expires_at=now + timedelta(hours=rt.settings.setup_link_hours)))
+    return link(rt, "setup", token)
+
+
+async def _take_token(s: AsyncSession, rt: Runtime, token: str, kind: str) -> OneTimeToken:
+    row = await s.get(OneTimeToken, hash_token(token), with_for_update=True)
+    if row is None or row.kind != kind:
+        raise AccountError("link_invalid", "This link is not valid. Ask for a new one.", 400)
+    if row.used_at is not None:
+        raise AccountError("link_used", "This link has already been used. Ask for a new one.", 410)
+    if row.expires_at <= rt.clock.now():
+        raise AccountError("link_expired", "This link has expired. Ask for a new one.", 410)
+    return row
+
+
+async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
+    """Validate a link without using it; returns the invited account, if any."""
+    async with rt.db.reader() as s:
+        row = await _take_token(s, rt, token, kind)
+        return await s.get(StaffAccount, row.account_id) if row.account_id else None
+
+
+async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
+    email, name = normalise_email(email), clean_name(name)
+    check_policy(password)
+    pw_hash = hash_password(password)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await _take_token(s, rt, token, SETUP)
+        if (await s.execute(select(func.count()).select_from(StaffAccount))).scalar_one():
+            raise AccountError("link_used", "This link has already been used. Ask for a new one.", 410)
+        row.used_at = now
+        account = StaffAccount(email=email, name=name, password_hash=pw_hash, created_at=now,
+                               password_changed_at=now, totp_enabled=False,
+                               roles=[StaffRole(role=r) for r in (ADMIN, "agent", "privacy")])
+        s.add(account)
+        await s.flush()
+        await audit.record(s, now, actor_id=account.id, action="account.setup",
+                           target_type="account", target_id=account.id, detail={"roles": account.role_names})
+    return account
+
+
+# -- accounts ----------------------------------------------------------------
+@dataclass
+class Created:
+    account: StaffAccount
+    invitation_link: str | None
+
+
+async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name: str, roles: list[str],
+                         password: str | None = None) -> Created:
+    """Create an individual account. Without a password, the new member of
+    staff gets an invitation link to choose their own."""
+    email, name, roles = normalise_email(email), clean_name(name), _roles(roles)
+    pw_hash = None
+    if password is not None:
+        check_policy(password)
+        pw_hash = hash_password(password)
+    now = rt.clock.now()
+    token = None
+    async with rt.db.transaction() as s:
+        if await find_account(s, email):
+            raise AccountError("email_taken", "An account with this email already exists.", 409)
+        account = StaffAccount(email=email, name=name, password_hash=pw_hash, created_at=now,
+                               password_changed_at=now if pw_hash else None, totp_enabled=False,
+                               roles=[StaffRole(role=r) for r in roles])
+        s.add(account)
+        await s.flush()
+        if pw_hash is None:
+            token, digest = new_token()
+            s.add(OneTimeToken(id=digest, kind=INVITE, account_id=account.id, created_at=now,
+                               expires_at=now + timedelta(hours=rt.settings.invitation_hours)))
+        await audit.record(s, now, actor_id=actor_id, action="account.create", target_type="account",
+                           target_id=account.id, detail={"roles": roles, "invited": token is not None})
+    return Created(account, link(rt, "invite", token) if token else None)
+
+
+async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
+    now = rt.clock.now()
+    token, digest = new_token()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        if account.password_hash is not None:
+            raise AccountError("already_active", "This account has already chosen a password.", 409)
+        await s.execute(delete(OneTimeToken).where(OneTimeToken.account_id == account_id,
+                                                   OneTimeToken.kind == INVITE))
+        s.add(OneTimeToken(id=digest, kind=INVITE, account_id=account_id, created_at=now,
+                           expires_at=now + timedelta(hours=rt.settings.invitation_hours)))
+        await audit.record(s, now, actor_id=actor_id, action="account.reinvite", target_type="account",
+                           target_id=account_id)
+    return link(rt, "invite", token)
+
+
+async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
+    check_policy(password)
+    pw_hash = hash_password(password)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await _take_token(s, rt, token, INVITE)
+        account = await get_account(s, row.account_id)  # type: ignore[arg-type]
+        if account.disabled_at is not None:
+            raise AccountError("account_disabled", "This account is disabled.", 403)
+        row.used_at = now
+        account.password_hash = pw_hash
+        account.password_changed_at = now
+        await audit.record(s, now, actor_id=account.id, action="account.invitation_accepted",
+                           target_type="account", target_id=account.id)
+    return account
+
+
+async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: str | None = None,
+                         roles: list[str] | None = None) -> StaffAccount:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        changed: dict[str, object] = {}
+        if name is not None and clean_name(name) != account.name:
+            account.name = clean_name(name)
+            changed["name"] = True
+        if roles is not None:
+            roles = _roles(roles)
+            if ADMIN in account.role_names and ADMIN not in roles:
+                await _keep_an_admin(s, account_id)
+            if roles != account.role_names:
+                account.roles = [StaffRole(role=r) for r in roles]
+                changed["roles"] = roles
+        if changed:
+            await audit.record(s, now, actor_id=actor_id, action="account.update", target_type="account",
+                               target_id=account_id, detail=changed)
+    if "roles" in changed:  # open consoles reload what they may show
+        await rt.hub.publish(f"account:{account_id}", {"type": "account_changed"})
+    return account
+
+
+async def _keep_an_admin(s: AsyncSession, account_id: int) -> None:
+    others = (await s.execute(
+        select(func.count()).select_from(StaffRole).join(StaffAccount)
+        .where(StaffRole.role == ADMIN, StaffAccount.id != account_id, StaffAccount.disabled_at.is_(None))
+    )).scalar_one()
+    if not others:
+        raise AccountError("last_admin", "This is the last active administrator; appoint another one first.", 409)
+
+
+async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, disabled: bool) -> StaffAccount:
+    """Disable (ending every session at once, open WebSockets included) or re-enable."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        if disabled and account.disabled_at is None:
+            if ADMIN in account.role_names:
+                await _keep_an_admin(s, account_id)
+            account.disabled_at = now
+            ended = await _end_sessions(s, account_id)
+            await audit.record(s, now, actor_id=actor_id, action="account.disable", target_type="account",
+                               target_id=account_id, detail={"sessions_ended": ended})
+        elif not disabled and account.disabled_at is not None:
+            account.disabled_at = None
+            await audit.record(s, now, actor_id=actor_id, action="account.enable", target_type="account",
+                               target_id=account_id)
+    if disabled:
+        await rt.hub.publish(f"account:{account_id}", {"type": "sessions_ended", "keep": None})
+    return account
+
+
+async def disable_by_email(rt: Runtime, email: str, *, actor_id: int | None = None) -> StaffAccount:
+    async with rt.db.reader() as s:
+        account = await find_account(s, normalise_email(email))
+    if account is None:
+        raise AccountError("account_not_found", "No account with that email.", 404)
+    return await set_disabled(rt, actor_id=actor_id, account_id=account.id, disabled=True)
+
+
+async def _end_sessions(s: AsyncSession, account_id: int, keep: str | None = None) -> int:
+    stmt = delete(StaffSession).where(StaffSession.account_id == account_id)
+    if keep:
+        stmt = stmt.where(StaffSession.id != keep)
+    return (await s.execute(stmt)).rowcount or 0
+
+
+# -- signing in ------------------------------------------------------------------
+@dataclass
+class SignedIn:
+    token: str
+    session: StaffSession
+    account: StaffAccount
+
+
+def _window(rt: Runtime) -> float:
+    return rt.settings.login_window_minutes * 60.0
+
+
+CLIENT_FAILURE_LIMIT = 50  # per client address (many staff may share one NAT)
+
+
+async def login(rt: Runtime, *, email: str, password: str, totp: str | None, client: str) -> SignedIn:
+    throttle, window = rt.throttle, _window(rt)
+    acct_key = throttle.key("login-account", email.strip().casefold())
+    client_key = throttle.key("login-client", client)
+    if (await throttle.count(acct_key, window) >= rt.settings.login_max_failures
+            or await throttle.count(client_key, window) >= CLIENT_FAILURE_LIMIT):
+        wait = max(await throttle.retry_after(acct_key, window), await throttle.retry_after(client_key, window))
+        raise AccountError("throttled", "Too many failed sign-ins. Try again in {minutes} minutes.", 429,
+                           minutes=max(1, round(wait / 60)))
+    now = rt.clock.now()
+    try:
+        norm = normalise_email(email)
+    except AccountError:
+        norm = ""
+    async with rt.db.reader() as s:
+        account = await find_account(s, norm) if norm else None
+    ok = verify_password(account.password_hash if account else None, password)
+    reason = None
+    if not ok:
+        reason = "password"
+    elif account is None or account.disabled_at is not None:
+        reason = "disabled"
+    step = None
+    if reason is None and account and account.totp_enabled:
+        if not totp:
+            raise AccountError("totp_required", "Enter the code from your authenticator app.", 401)
+        step = await _check_second_factor(rt, account, totp)
+        if step is False:
+            reason = "totp"
+    if reason is not None:
+        await throttle.hit(acct_key, window)
+        await throttle.hit(client_key, window)
+        async with rt.db.transaction() as s:
+            await audit.record(s, now, actor_id=account.id if account else None, action="login.failed",
+                               target_type="account" if account else None,
+                               target_id=account.id if account else None, detail={"reason": reason})
+        if reason == "disabled":
+            raise AccountError("account_disabled", "This account is disabled.", 403)
+        if reason == "totp":
+            raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 401)
+        raise AccountError("login_invalid", "Wrong email or password.", 401)
+    assert account is not None
+    token, digest = new_token()
+    sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
+                        created_at=now, last_seen_at=now)
+    async with rt.db.transaction() as s:
+        acc = await get_account(s, account.id)
+        if isinstance(step, int):
+            acc.totp_last_step = step
+        if needs_rehash(acc.password_hash or ""):
+            acc.password_hash = hash_password(password)
+        s.add(sess)
+        await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
+                           target_id=account.id, detail={"second_factor": bool(account.totp_enabled)})
+    return SignedIn(token, sess, account)
+
+
+async def _check_second_factor(rt: Runtime, account: StaffAccount, code: str) -> int | bool:
+    """A TOTP code (returns its time step, refusing a replay) or an unused
+    recovery code (returns True and uses it up). False when neither."""
+    code = code.strip().replace(" ", "")
+    if code.isdigit() and len(code) == 6 and account.totp_secret:
+        totp = pyotp.TOTP(account.totp_secret)
+        now = rt.clock.now()
+        for drift in (0, -1, 1):
+            at = now + timedelta(seconds=30 * drift)
+            step = totp.timecode(at)
+            if secrets.compare_digest(totp.at(at), code) and step > (account.totp_last_step or -1):
+                return step
+        return False
+    digest = hash_token(code.lower())
+    async with rt.db.transaction() as s:
+        row = (await s.execute(select(RecoveryCode).where(
+            RecoveryCode.account_id == account.id, RecoveryCode.code_hash == digest,
+            RecoveryCode.used_at.is_(None)))).scalar_one_or_none()
+        if row is None:
+            return False
+        row.used_at = rt.clock.now()
+        await audit.record(s, rt.clock.now(), actor_id=account.id, action="totp.recovery_code_used",
+                           target_type="account", target_id=account.id)
+    return True
+
+
+async def authenticate(rt: Runtime, token: str | None) -> tuple[StaffAccount, StaffSession] | None:
+    """The account behind a session cookie, or None when it is unknown, ended,
+    idle too long, too old, or the account is disabled."""
+    if not token or len(token) > 100:
+        return None
+    now = rt.clock.now()
+    digest = hash_token(token)
+    async with rt.db.reader() as s:
+        sess = await s.get(StaffSession, digest)
+        if sess is None:
+            return None
+        account = await s.get(StaffAccount, sess.account_id)
+    idle = timedelta(minutes=rt.settings.session_idle_minutes)
+    absolute = timedelta(hours=rt.settings.session_absolute_hours)
+    if account is None or account.disabled_at is not None or now - sess.last_seen_at >= idle \
+            or now - sess.created_at >= absolute:
+        async with rt.db.transaction() as s:
+            await s.execute(delete(StaffSession).where(StaffSession.id == digest))
+        return None
+    if now - sess.last_seen_at >= timedelta(seconds=30):  # one write a half-minute, not per request
+        async with rt.db.transaction() as s:
+            live = await s.get(StaffSession, digest)
+            if live is not None:
+                live.last_seen_at = now
+        sess.last_seen_at = now
+    return account, sess
+
+
+async def touch(rt: Runtime, session_id: str) -> bool:
+    """Keep a session alive while its console is in use over a WebSocket.
+    Returns False when the session has ended meanwhile."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        sess = await s.get(StaffSession, session_id)
+        if sess is None:
+            return False
+        if now - sess.created_at >= timedelta(hours=rt.settings.session_absolute_hours):
+            await s.delete(sess)
+            return False
+        sess.last_seen_at = now
+    return True
+
+
+async def logout(rt: Runtime, session: StaffSession) -> None:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        await s.execute(delete(StaffSession).where(StaffSession.id == session.id))
+        await audit.record(s, now, actor_id=session.account_id, action="logout", target_type="account",
+                           target_id=session.account_id)
+    await rt.hub.publish(f"account:{session.account_id}", {"type": "session_ended", "session": session.id})
+
+
+async def change_password(rt: Runtime, *, account_id: int, session_id: str | None, current: str,
+                          new: str) -> None:
+    """Change one's own password; every other session of the account ends."""
+    check_policy(new)
+    async with rt.db.reader() as s:
+        account = await get_account(s, account_id)
+    if not verify_password(account.password_hash, current):
+        raise AccountError("password_wrong", "The current password is wrong.", 400)
+    pw_hash = hash_password(new)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        account.password_hash = pw_hash
+        account.password_changed_at = now
+        ended = await _end_sessions(s, account_id, keep=session_id)
+        await audit.record(s, now, actor_id=account_id, action="account.password_change",
+                           target_type="account", target_id=account_id, detail={"sessions_ended": ended})
+    await rt.hub.publish(f"account:{account_id}", {"type": "sessions_ended", "keep": session_id})
+
+
+# -- two-factor ---------------------------------------------------------------------
+async def begin_totp(rt: Runtime, *, account_id: int) -> tuple[str, str]:
+    """A new secret, kept unconfirmed until a code from it is entered. Returns
+    the secret and the otpauth:// URI for the QR code."""
+    secret = pyotp.random_base32()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        if account.totp_enabled:
+            raise AccountError("totp_already", "Two-factor sign-in is already on.", 409)
+        account.totp_secret = secret
+        email = account.email
+    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+    return secret, uri
+
+
+def _recovery_codes() -> list[str]:
+    return [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(10)]
+
+
+async def confirm_totp(rt: Runtime, *, account_id: int, code: str) -> list[str]:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        if account.totp_enabled:
+            raise AccountError("totp_already", "Two-factor sign-in is already on.", 409)
+        if not account.totp_secret:
+            raise AccountError("totp_not_started", "Start the set-up again.", 400)
+        step = await _check_second_factor(rt, account, code) if code.strip().isdigit() else False
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 400)
+        account.totp_enabled = True
+        account.totp_last_step = step
+        codes = _recovery_codes()
+        await s.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+        for c in codes:
+            s.add(RecoveryCode(account_id=account_id, code_hash=hash_token(c)))
+        await audit.record(s, now, actor_id=account_id, action="totp.enable", target_type="account",
+                           target_id=account_id)
+    return codes
+
+
+async def disable_totp(rt: Runtime, *, actor_id: int, account_id: int, password: str | None) -> None:
+    """Turn two-factor off: one's own (with the password) or, for an admin, a
+    colleague's who lost their device."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        account = await get_account(s, account_id)
+        if actor_id == account_id and not verify_password(account.password_hash, password or ""):
+            raise AccountError("password_wrong", "The current password is wrong.", 400)
+        account.totp_enabled = False
+        account.totp_secret = None
+        account.totp_last_step = None
+        await s.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+        await audit.record(s, now, actor_id=actor_id, action="totp.disable", target_type="account",
+                           target_id=account_id)
+
+
+async def set_require_totp(rt: Runtime, *, actor_id: int, value: bool) -> None:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await s.get(SystemSetting, "require_totp")
+        if row is None:
+            s.add(SystemSetting(key="require_totp", value={"value": value}))
+        else:
+            row.value = {"value": value}
+        await audit.record(s, now, actor_id=actor_id, action="settings.require_totp",
+                           detail={"value": value})
+
+
+async def set_language(rt: Runtime, *, account_id: int, language: str) -> None:
+    async with rt.db.transaction() as s:
+        (await get_account(s, account_id)).language = language
+
+
+def utcnow_iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None

@@ -1,0 +1,55 @@
+"""The one application factory: it builds the runtime services and wires every
+router, middleware and error handler explicitly."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+
+from jutella.accounts.errors import AccountError
+from jutella.clock import Clock
+from jutella.runtime import Runtime
+from jutella.settings import Settings, load_settings
+from jutella.web import errors, pages, routes_staff
+from jutella.web.security import SecurityHeaders
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               rt: Runtime | None = None) -> FastAPI:
+    settings = settings or (rt.settings if rt else load_settings())
+    rt = rt or Runtime.build(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await rt.hub.start()
+        try:
+            yield
+        finally:
+            await rt.hub.stop()
+            await rt.db.dispose()
+
+    app = FastAPI(title="jutella", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.state.rt = rt
+
+    app.add_exception_handler(AccountError, errors.account_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, errors.validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # type: ignore[arg-type]
+
+    app.include_router(pages.router)
+    app.include_router(routes_staff.public)
+    app.include_router(routes_staff.me)
+    app.include_router(routes_staff.admin)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    app.add_middleware(GZipMiddleware, minimum_size=800)
+    app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins)
+    return app

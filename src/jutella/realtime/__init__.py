@@ -1,0 +1,1 @@
+"""Real-time delivery: the sans-I/O protocol, the hub, the WebSocket endpoints."""

@@ -1,0 +1,30 @@
+"""The running application's services, built once by the application factory
+and handed to actions explicitly (no module-level globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jutella.accounts.throttle import MemoryThrottle
+from jutella.clock import Clock
+from jutella.realtime.hub import MemoryHub
+from jutella.settings import Settings
+from jutella.store.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Clock
+    hub: MemoryHub
+    throttle: MemoryThrottle = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:
+            self.throttle = MemoryThrottle(lambda: self.clock.now().timestamp())
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
+        clock = clock or Clock()
+        return cls(settings=settings, db=Database(settings.sqlalchemy_url), clock=clock, hub=MemoryHub())

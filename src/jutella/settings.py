@@ -1,0 +1,220 @@
+"""Configuration: ``JUTELLA_*`` environment variables and the TOML file named by
+``JUTELLA_CONFIG``.
+
+Environment variables win over the TOML file; the file's keys are the setting
+names without the prefix (``port = 8000``), plus the ``[register]`` and
+``[retention]`` tables. A wrong value raises :class:`SettingsError` with one line
+that names the setting, and start-up stops there.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A configuration value is wrong; the message is one line naming it."""
+
+
+class Address(BaseModel):
+    name: str
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class RegisterSettings(BaseModel):
+    """The register's own details. Defaults reproduce the seed register notice."""
+
+    controller: Address = Address(
+        name="Jyväskylän Ammattikorkeakoulun Opiskelijakunta JAMKO",
+        street="Rajakatu 35",
+        postcode="40200",
+        city="Jyväskylä",
+        phone="+358 50 3361 385",
+    )
+    contact: Address = Address(
+        name="Hallituksen puheenjohtaja / Chair of the Board",
+        street="Rajakatu 35",
+        postcode="40200",
+        city="Jyväskylä",
+        phone="+358 44 3211 500",
+        email="puheenjohtaja@jamko.fi",
+    )
+    name_fi: str = "JAMKO Online -palvelun live-chatin asiakasrekisteri"
+    name_en: str = "Customer register of the JAMKO Online live chat"
+    purpose_fi: str = "Henkilötietoja käytetään JAMKO Online -palvelun asiakkaiden palvelemiseksi paremmin."
+    purpose_en: str = "Personal data is used to give the customers of the JAMKO Online service better service."
+    transfers_outside_eea: bool = False
+
+
+class RetentionSettings(BaseModel):
+    """Retention periods in days, per kind of record."""
+
+    chat_days: int = Field(365, ge=1)
+    offline_days: int = Field(365, ge=1)
+    metadata_days: int = Field(90, ge=1)
+    audit_days: int = Field(730, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="JUTELLA_", extra="ignore", case_sensitive=False, validate_default=True,
+        populate_by_name=True
+    )
+
+    data_dir: Path = Path("./jutella-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None
+    allowed_origins: Annotated[list[str], NoDecode] = []
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+
+    session_idle_minutes: int = Field(30, ge=1)
+    session_absolute_hours: int = Field(12, ge=1)
+    setup_link_hours: int = Field(24, ge=1)
+    invitation_hours: int = Field(72, ge=1)
+    login_max_failures: int = Field(10, ge=1)
+    login_window_minutes: int = Field(15, ge=1)
+    require_totp: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # ``register`` in the TOML file; named ``notice`` here because BaseSettings
+    # has a ``register`` attribute of its own.
+    notice: RegisterSettings = Field(RegisterSettings(), alias="register")
+    retention: RetentionSettings = RetentionSettings()
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            out = []
+            for origin in value:
+                parts = urlsplit(str(origin))
+                if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                    raise ValueError(f"{origin!r} is not an origin like https://example.org")
+                out.append(f"{parts.scheme}://{parts.netloc}".lower())
+            return out
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0]
+        if scheme not in ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # -- derived values -------------------------------------------------
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.effective_public_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.effective_public_url.startswith("https://")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url
+        if url is None:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'jutella.sqlite3').resolve()}"
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix):]
+        return url
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file that ``JUTELLA_CONFIG`` names, if any."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = os.environ.get("JUTELLA_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    self._data = tomllib.load(fh)
+            except FileNotFoundError:
+                raise SettingsError(f"setting JUTELLA_CONFIG: no such file: {path}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"setting JUTELLA_CONFIG: {path} is not valid TOML: {exc}") from None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        known = set(self.settings_cls.model_fields) | {
+            f.alias for f in self.settings_cls.model_fields.values() if f.alias
+        }
+        unknown = sorted(set(self._data) - known)
+        if unknown:
+            raise SettingsError(f"setting {unknown[0]!r} in {os.environ.get('JUTELLA_CONFIG')}: unknown setting")
+        return dict(self._data)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning any validation error into one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        name = loc[0] if loc else "?"
+        where = f"JUTELLA_{name.upper()}" if len(loc) == 1 else ".".join(loc) + " (in JUTELLA_CONFIG)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"setting {where}: {msg}") from None

@@ -1,0 +1,39 @@
+"""Alembic environment: runs on the connection jutella hands over
+(``Database.migrate``), or, for ``alembic revision --autogenerate`` during
+development, on the database the settings name."""
+
+from alembic import context
+
+from jutella.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:  # development: alembic -c ... revision --autogenerate
+    import asyncio
+
+    from jutella.settings import load_settings
+    from jutella.store.db import create_engine
+
+    async def _main() -> None:
+        engine = create_engine(load_settings().sqlalchemy_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+        await engine.dispose()
+
+    asyncio.run(_main())

@@ -1,0 +1,1 @@
+"""HTTP: routes, templates and the static widget and console."""

@@ -1,0 +1,86 @@
+"""Who is asking: the one boundary where every staff route declares the role it
+needs, and where CSRF is checked for cookie-authenticated state changes.
+
+``Depends(Staff("admin"))`` on a route means: a signed-in, enabled staff
+member holding *any* of the named roles (no names: any staff member), whose
+request carries the session's CSRF token if it changes state, and who has
+enrolled two-factor sign-in when an administrator requires it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+
+from jutella.accounts import actions
+from jutella.accounts.roles import ROLES
+from jutella.runtime import Runtime
+from jutella.store.models import StaffAccount, StaffSession
+
+from .errors import ApiError
+
+COOKIE = "jutella_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+@dataclass
+class StaffContext:
+    account: StaffAccount
+    session: StaffSession
+
+    @property
+    def id(self) -> int:
+        return self.account.id
+
+    def has(self, role: str) -> bool:
+        return role in self.account.role_names
+
+
+class Staff:
+    """A route dependency naming the roles allowed (any of them)."""
+
+    def __init__(self, *roles: str, allow_unenrolled: bool = False):
+        for role in roles:
+            assert role in ROLES, role
+        self.roles = roles
+        self.allow_unenrolled = allow_unenrolled
+
+    async def __call__(self, request: Request) -> StaffContext:
+        rt = runtime(request)
+        found = await actions.authenticate(rt, request.cookies.get(COOKIE))
+        if found is None:
+            raise ApiError(401, "not_signed_in", "Sign in first.")
+        account, session = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
+                raise ApiError(403, "csrf", "The request did not carry this session's CSRF token. Reload the page.")
+        if self.roles and not set(self.roles) & set(account.role_names):
+            raise ApiError(403, "forbidden", "Your account does not have the role needed for this.")
+        if not self.allow_unenrolled and not account.totp_enabled and await actions.require_totp_for_all(rt):
+            raise ApiError(403, "totp_enrollment_required", "Turn on two-factor sign-in before you continue.")
+        return StaffContext(account, session)
+
+
+def set_session_cookie(response: Response, rt: Runtime, token: str) -> None:
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="lax", secure=rt.settings.secure_cookies, path="/",
+        max_age=rt.settings.session_absolute_hours * 3600,
+    )
+
+
+def clear_session_cookie(response: Response, rt: Runtime) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=rt.settings.secure_cookies)
+
+
+def client_address(request: Request) -> str:
+    """The peer address, used only as a throttle key (HMAC'd, in memory) and
+    never stored or logged."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,50 @@
+"""One error shape for the whole API: ``{"error": {"code", "message"}}``, the
+message in the caller's language."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jutella.accounts.errors import AccountError
+
+from .i18n import gettext, negotiate
+
+
+class ApiError(AccountError):
+    """An expected refusal raised by the web layer itself."""
+
+    def __init__(self, status: int, code: str, message: str, **params: object):
+        super().__init__(code, message, status, **params)
+
+
+def request_language(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.cookies.get("jutella_lang"))
+
+
+def error_response(request: Request, status: int, code: str, message: str, headers=None, **params) -> JSONResponse:
+    text = gettext(request_language(request), message, **params)
+    return JSONResponse({"error": {"code": code, "message": text}}, status_code=status, headers=headers)
+
+
+async def account_error(request: Request, exc: AccountError) -> JSONResponse:
+    headers = None
+    if exc.status == 429:
+        headers = {"Retry-After": str(int(exc.params.get("minutes", 1)) * 60)}
+    return error_response(request, exc.status, exc.code, exc.message, headers, **exc.params)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc) or "request"
+    return error_response(request, 422, "invalid", "Check the field {field}: {problem}", field=field,
+                          problem=first.get("msg", "invalid value"))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    messages = {404: "Not found.", 405: "Method not allowed.", 401: "Sign in first.", 403: "Not allowed."}
+    return error_response(request, exc.status_code, f"http_{exc.status_code}",
+                          messages.get(exc.status_code, str(exc.detail)), getattr(exc, "headers", None))

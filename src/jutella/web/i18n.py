@@ -1,0 +1,53 @@
+"""Translations with Babel: English is the source language; Finnish and
+Swedish come from ``locale/<lang>/LC_MESSAGES/messages.po``, read with Babel's
+PO reader at start (no compile step). The same catalogs serve server-rendered
+text, API error messages and, as JSON, the console's and widget's scripts."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale, negotiate_locale
+from babel.messages.pofile import read_po
+
+LANGUAGES = ("fi", "en", "sv")
+DEFAULT = "en"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        po = read_po(fh, locale=lang)
+    return {m.id: m.string for m in po if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
+
+
+def gettext(lang: str, message: str, **params: object) -> str:
+    text = catalog(lang).get(message, message) if lang != DEFAULT else message
+    return text.format(**params) if params else text
+
+
+def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
+    if preferred in LANGUAGES:
+        return preferred  # type: ignore[return-value]
+    wanted: list[str] = []
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().replace("-", "_")
+        if tag and tag != "*":
+            wanted.append(tag)
+    found = negotiate_locale(wanted, list(LANGUAGES), sep="_") if wanted else None
+    if found is None:
+        for tag in wanted:  # fi_FI, sv_FI and the like
+            base = tag.split("_")[0].lower()
+            if base in LANGUAGES:
+                return base
+        return DEFAULT
+    return found.split("_")[0]
+
+
+def language_name(lang: str) -> str:
+    return Locale.parse(lang).get_display_name(lang).capitalize()

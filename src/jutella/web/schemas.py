@@ -1,0 +1,143 @@
+"""Request and response bodies of the staff API (they make /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from jutella.store.models import StaffAccount
+
+Role = Literal["admin", "agent", "privacy"]
+Lang = Literal["fi", "en", "sv"]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class AccountOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    roles: list[str]
+    active: bool = Field(description="has chosen a password (accepted the invitation)")
+    disabled: bool
+    totp_enabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, a: StaffAccount) -> "AccountOut":
+        return cls(id=a.id, email=a.email, name=a.name, roles=a.role_names, active=a.password_hash is not None,
+                   disabled=a.disabled_at is not None, totp_enabled=bool(a.totp_enabled), created_at=a.created_at)
+
+
+class MeOut(BaseModel):
+    account: AccountOut
+    csrf_token: str
+    language: str | None
+    require_totp: bool
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    totp: str | None = Field(None, max_length=32)
+
+
+class TokenIn(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class SetupIn(TokenIn):
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=1000)
+    password: str = Field(max_length=1024)
+
+
+class InvitationIn(TokenIn):
+    password: str = Field(max_length=1024)
+
+
+class LinkInfo(BaseModel):
+    valid: bool = True
+    email: str | None = None
+    name: str | None = None
+
+
+class PasswordIn(BaseModel):
+    current: str = Field(max_length=1024)
+    new: str = Field(max_length=1024)
+
+
+class TotpBeginOut(BaseModel):
+    secret: str
+    uri: str
+    qr_svg_data_uri: str
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
+
+
+class PasswordConfirmIn(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+class LanguageIn(BaseModel):
+    language: Lang
+
+
+class AccountCreateIn(BaseModel):
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=1000)
+    roles: list[str] = Field(min_length=1, max_length=3)
+
+
+class AccountCreatedOut(BaseModel):
+    account: AccountOut
+    invitation_link: str | None
+
+
+class AccountPatchIn(BaseModel):
+    name: str | None = Field(None, max_length=1000)
+    roles: list[str] | None = Field(None, min_length=1, max_length=3)
+
+
+class InvitationOut(BaseModel):
+    invitation_link: str
+
+
+class SecuritySettings(BaseModel):
+    require_totp: bool
+
+
+class AuditRow(BaseModel):
+    seq: int
+    at: datetime
+    actor_id: int | None
+    actor: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    subject: str | None
+    detail: dict
+
+
+class AuditPage(BaseModel):
+    rows: list[AuditRow]
+    total: int
+
+
+class Ok(BaseModel):
+    ok: bool = True

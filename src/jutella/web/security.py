@@ -1,0 +1,66 @@
+"""Response headers on everything jutella serves, as one small ASGI wrapper.
+
+A strict Content-Security-Policy (no inline script anywhere), nosniff, no
+referrer, and no framing except the widget's own frame, which only the sites
+in ``JUTELLA_ALLOWED_ORIGINS`` may embed.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BASE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; media-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, frame_origins: list[str]):
+        self.app = app
+        ancestors = " ".join(["'self'", *frame_origins])
+        common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+            (b"cross-origin-resource-policy", b"same-site"),
+        ]
+        self.default = common + [
+            (b"content-security-policy", f"{BASE_CSP}; frame-ancestors 'none'".encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        self.embeddable = common + [
+            (b"content-security-policy", f"{BASE_CSP}; frame-ancestors {ancestors}".encode()),
+        ]
+        # The loader runs on other sites' pages: they must be able to fetch it.
+        self.loader = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-resource-policy", b"cross-origin"),
+            (b"content-security-policy", f"{BASE_CSP}; frame-ancestors 'none'".encode()),
+        ]
+
+    def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+        if path == "/widget.js":
+            return self.loader
+        if path.startswith("/widget/") or path.startswith("/static/widget/"):
+            return self.embeddable
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self._headers_for(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in extra if k not in names
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,265 @@
+"""Shared fixtures.
+
+Storage-touching tests take the ``backend`` fixture, parametrised over SQLite
+(always) and PostgreSQL (whenever reachable; required under
+``JUTELLA_TEST_STRICT=1``). Each test gets a fresh, migrated database, cloned
+from a template migrated once per session, and a real jutella server on a free
+port (uvicorn in a background thread) that tests talk to over real HTTP and
+WebSocket connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+import uvicorn
+
+from jutella.app import create_app
+from jutella.clock import FakeClock
+from jutella.runtime import Runtime
+from jutella.settings import Settings
+from jutella.store.db import Database
+
+STRICT = os.environ.get("JUTELLA_TEST_STRICT") == "1"
+PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("JUTELLA_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def need(ok: bool, reason: str) -> None:
+    """Skip with a one-line reason, or fail under strict mode."""
+    if not ok:
+        if STRICT:
+            pytest.fail(f"{reason} (JUTELLA_TEST_STRICT=1)", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_environment() -> Iterator[None]:
+    """Settings come from the fixtures, never from the developer's shell."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("JUTELLA_") and not k.startswith("JUTELLA_TEST")}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- databases -------------------------------------------------------------------
+async def _pg_exec(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    if not _port_open("127.0.0.1", 5432):
+        yield None
+        return
+    name = f"jutella_tmpl_{os.getpid()}"
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+
+    async def migrate() -> None:
+        db = Database(Settings(database_url=_pg_url(name)).sqlalchemy_url, pool_size=1)
+        await db.migrate()
+        await db.dispose()
+
+    asyncio.run(migrate())
+    yield name
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "jutella.sqlite3"
+
+    async def migrate() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await db.migrate()
+        await db.checkpoint()
+        await db.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "data" / "jutella.sqlite3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("pg_template")
+    need(template is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"jutella_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Tests override settings by redefining this fixture or updating the dict."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    port = free_port()
+    values: dict[str, Any] = dict(
+        database_url=database_url, data_dir=tmp_path / "data", host="127.0.0.1", port=port,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    values.update(settings_overrides)
+    return Settings(**values)
+
+
+# -- a running server --------------------------------------------------------------
+@dataclass
+class Live:
+    """A jutella server running in a background thread's event loop."""
+
+    rt: Runtime
+    url: str
+    portal: Any
+    server: uvicorn.Server
+
+    def call(self, fn, *args, **kwargs):
+        """Run an async function (an action, a query) on the server's loop."""
+        return self.portal.call(partial(fn, *args, **kwargs))
+
+    def client(self, **kw) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=15, **kw)
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[4:]
+
+
+def start_live(settings: Settings, clock: FakeClock | None) -> tuple[Live, Any]:
+    rt = Runtime.build(settings, clock)
+    app = create_app(rt=rt)
+    cm = anyio.from_thread.start_blocking_portal()
+    portal = cm.__enter__()
+    portal.call(rt.db.migrate)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, access_log=False, log_level="warning",
+                            ws_per_message_deflate=False, lifespan="on", ws_max_size=64 * 1024)
+    server = uvicorn.Server(config)
+    done = portal.start_task_soon(server.serve)
+    for _ in range(500):
+        if server.started or done.done():
+            break
+        threading.Event().wait(0.01)
+    if done.done():
+        done.result()
+    assert server.started, "the test server did not start"
+    live = Live(rt=rt, url=settings.effective_public_url, portal=portal, server=server)
+
+    def stop() -> None:
+        server.should_exit = True
+        try:
+            done.result(timeout=10)
+        finally:
+            cm.__exit__(None, None, None)
+
+    return live, stop
+
+
+@pytest.fixture
+def live(settings: Settings, clock: FakeClock) -> Iterator[Live]:
+    server, stop = start_live(settings, clock)
+    try:
+        yield server
+    finally:
+        stop()
+
+
+# -- the browser -------------------------------------------------------------------
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    need(os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def browser_context_factory(browser: Any) -> Iterator[Any]:
+    """New, empty browser profiles (a visitor, an agent, ...), closed after the test."""
+    contexts: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("locale", "en-GB")
+        ctx = browser.new_context(**kwargs)
+        ctx.set_default_timeout(10_000)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def page(browser_context_factory: Any) -> Any:
+    return browser_context_factory().new_page()
