@@ -16,7 +16,7 @@ from jutella.accounts.errors import AccountError
 from jutella.clock import Clock
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
-from jutella.web import errors, pages, routes_staff
+from jutella.web import errors, pages, routes_staff, widget
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_staff.public)
     app.include_router(routes_staff.me)
     app.include_router(routes_staff.admin)
+    app.include_router(widget.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(GZipMiddleware, minimum_size=800)

@@ -17,13 +17,19 @@ LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
 
 @lru_cache(maxsize=None)
-def catalog(lang: str) -> dict[str, str]:
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        po = read_po(fh, locale=lang)
-    return {m.id: m.string for m in po if m.id and m.string and not m.fuzzy and isinstance(m.id, str)}
+def catalog(lang: str, domain: str | None = None) -> dict[str, str]:
+    """msgid -> translation for ``lang``: one domain (``messages`` for the
+    console and server, ``widget`` for the widget), or all of them merged."""
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    paths = [folder / f"{domain}.po"] if domain else sorted(folder.glob("*.po"))
+    out: dict[str, str] = {}
+    for path in paths:
+        if not path.exists():
+            continue
+        with path.open("rb") as fh:
+            po = read_po(fh, locale=lang)
+        out.update({m.id: m.string for m in po if m.id and m.string and not m.fuzzy and isinstance(m.id, str)})
+    return out
 
 
 def gettext(lang: str, message: str, **params: object) -> str:
