@@ -3,6 +3,8 @@ router, middleware and error handler explicitly."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,13 +15,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from jutella.accounts.errors import AccountError
+from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
-from jutella.web import errors, pages, routes_staff, widget
+from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
+from jutella.web import errors, pages, routes_chat, routes_staff, widget
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
+log = logging.getLogger("jutella")
+
+
+async def _housekeeping(rt: Runtime) -> None:
+    """Periodic work of this process: presence grace periods."""
+    parse_user_agent("Mozilla/5.0")  # load the parser's tables now, not on a visitor's first message
+    while True:
+        await asyncio.sleep(2.0)
+        try:
+            rt.presence.sweep()
+            await publish_presence(rt)
+        except Exception:  # keep going; the next round retries
+            log.exception("housekeeping failed")
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -30,9 +47,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await rt.hub.start()
+        housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            await asyncio.gather(housekeeping, return_exceptions=True)
             await rt.hub.stop()
             await rt.db.dispose()
 
@@ -48,7 +68,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_staff.public)
     app.include_router(routes_staff.me)
     app.include_router(routes_staff.admin)
+    app.include_router(routes_chat.public)
+    app.include_router(routes_chat.router)
     app.include_router(widget.router)
+    app.add_api_websocket_route("/ws/visitor", visitor_ws)
+    app.add_api_websocket_route("/ws/agent", agent_ws)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(GZipMiddleware, minimum_size=800)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jutella.accounts.throttle import MemoryThrottle
+from jutella.chat.presence import Presence
 from jutella.clock import Clock
 from jutella.realtime.hub import MemoryHub
 from jutella.settings import Settings
@@ -19,10 +20,13 @@ class Runtime:
     clock: Clock
     hub: MemoryHub
     throttle: MemoryThrottle = field(default=None)  # type: ignore[assignment]
+    presence: Presence = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.throttle is None:
             self.throttle = MemoryThrottle(lambda: self.clock.now().timestamp())
+        if self.presence is None:
+            self.presence = Presence(self.clock)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":

@@ -124,3 +124,67 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+
+
+# -- chat -------------------------------------------------------------------------
+class Visitor(Base):
+    """A browser that opened the chat. Known only by a random token (the
+    database keeps its SHA-256) and a random public id staff can quote; no IP
+    address, no fingerprint."""
+
+    __tablename__ = "visitor"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(24), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitor.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # waiting | active | closed
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    accepted_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(16))  # agent | visitor | idle
+    last_activity_at: Mapped[datetime]
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    agent_seen_seq: Mapped[int] = mapped_column(Integer, default=0)
+    visitor_seen_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # automatic metadata, taken once when the conversation starts (no raw user agent, no IP)
+    browser: Mapped[str | None] = mapped_column(String(64))
+    browser_version: Mapped[str | None] = mapped_column(String(16))
+    os: Mapped[str | None] = mapped_column(String(64))
+    os_version: Mapped[str | None] = mapped_column(String(32))
+    referrer: Mapped[str | None] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    metadata_erased_at: Mapped[datetime | None]
+
+
+class ChatEvent(Base):
+    """Everything that happens in a conversation, numbered by ``seq``: messages
+    and state changes. ``client_id`` makes a resent message idempotent."""
+
+    __tablename__ = "chat_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # message | state
+    author: Mapped[str] = mapped_column(String(16))  # visitor | agent | system
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    body: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_chat_event_seq"),
+        UniqueConstraint("conversation_id", "client_id", name="uq_chat_event_client_id"),
+    )

@@ -1,0 +1,1 @@
+"""Conversations, messages, presence, routing, and the actions that change them."""

@@ -1,0 +1,281 @@
+"""Every change to conversations goes through one function here (Zulip's
+``actions`` pattern): it writes the database in one transaction and, only
+after the commit, publishes the event that connected clients receive.
+
+Invariant: nothing is acked or published before the commit. The returned
+value carries the committed seq, which the endpoint acks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jutella.accounts import audit
+from jutella.accounts.errors import AccountError
+from jutella.accounts.tokens import hash_token, new_token
+from jutella.runtime import Runtime
+from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
+
+from .metadata import Metadata
+
+WAITING, ACTIVE, CLOSED = "waiting", "active", "closed"
+AGENTS_CHANNEL = "agents"  # conversation list updates for every console
+PRESENCE_CHANNEL = "presence"  # "is anyone online?" for every widget
+
+
+def conv_channel(conversation_id: int) -> str:
+    return f"conv:{conversation_id}"
+
+
+class ChatError(AccountError):
+    """An expected refusal inside a chat (maps to an error frame or HTTP status)."""
+
+
+# -- frames ------------------------------------------------------------------------
+def event_frame(ev: ChatEvent, agent_name: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "event", "conversation": ev.conversation_id, "seq": ev.seq, "kind": ev.kind,
+        "author": ev.author, "author_name": agent_name if ev.author == "agent" else None,
+        "body": ev.body, "client_id": ev.client_id, "at": ev.created_at.isoformat(),
+    }
+    if ev.data:
+        frame["data"] = ev.data
+        if "state" in ev.data:
+            frame["state"] = ev.data["state"]
+    return frame
+
+
+def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": conv.id, "state": conv.state, "agent_id": conv.agent_id, "agent_name": agent_name,
+        "visitor": conv.visitor_id, "created_at": conv.created_at.isoformat(),
+        "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
+        "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
+    }
+
+
+# -- visitors ----------------------------------------------------------------------
+async def visitor_by_token(rt: Runtime, token: str) -> Visitor | None:
+    if not token or len(token) > 100:
+        return None
+    async with rt.db.reader() as s:
+        return (await s.execute(select(Visitor).where(Visitor.token_hash == hash_token(token)))).scalar_one_or_none()
+
+
+async def new_visitor(rt: Runtime) -> tuple[Visitor, str]:
+    """A visitor identity: a 256-bit random token for the browser (the database
+    keeps its hash) and a random public id staff can quote."""
+    token, digest = new_token()
+    now = rt.clock.now()
+    visitor = Visitor(public_id="v-" + secrets.token_hex(6), token_hash=digest, created_at=now, last_seen_at=now)
+    async with rt.db.transaction() as s:
+        s.add(visitor)
+    return visitor, token
+
+
+async def open_conversation_of(rt: Runtime, visitor_id: int) -> Conversation | None:
+    async with rt.db.reader() as s:
+        return (await s.execute(
+            select(Conversation).where(Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
+            .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+
+
+async def latest_conversation_of(rt: Runtime, visitor_id: int) -> Conversation | None:
+    async with rt.db.reader() as s:
+        return (await s.execute(
+            select(Conversation).where(Conversation.visitor_id == visitor_id)
+            .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+
+
+# -- the write path ------------------------------------------------------------------
+async def _append(s: AsyncSession, conv_id: int, now: datetime, **fields: Any) -> ChatEvent:
+    """Give the conversation its next seq (the UPDATE locks the row on
+    PostgreSQL and takes the write lock on SQLite) and insert the event."""
+    seq = (await s.execute(
+        update(Conversation).where(Conversation.id == conv_id)
+        .values(last_seq=Conversation.last_seq + 1, last_activity_at=now)
+        .returning(Conversation.last_seq))).scalar_one()
+    ev = ChatEvent(conversation_id=conv_id, seq=seq, created_at=now, **fields)
+    s.add(ev)
+    await s.flush()
+    return ev
+
+
+@dataclass
+class Posted:
+    conversation: Conversation
+    event: ChatEvent
+    new: bool  # False: the client_id was already stored (a resend); ack it again, publish nothing
+    conversation_created: bool = False
+
+
+async def _existing(s: AsyncSession, conv_id: int, client_id: str) -> ChatEvent | None:
+    return (await s.execute(select(ChatEvent).where(
+        ChatEvent.conversation_id == conv_id, ChatEvent.client_id == client_id))).scalar_one_or_none()
+
+
+async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
+                               meta: Metadata) -> Posted:
+    """Store a visitor's message in their open conversation, starting one (with
+    its automatic metadata) when there is none."""
+    now = rt.clock.now()
+    for attempt in range(3):
+        try:
+            async with rt.db.transaction() as s:
+                conv = (await s.execute(
+                    select(Conversation).where(Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
+                    .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+                created = False
+                if conv is not None:
+                    dup = await _existing(s, conv.id, client_id)
+                    if dup is not None:
+                        return Posted(conv, dup, new=False)
+                else:
+                    # A resend of the message that started a conversation the visitor
+                    # has since ended must not start another one.
+                    dup = (await s.execute(
+                        select(ChatEvent).join(Conversation).where(
+                            Conversation.visitor_id == visitor_id, ChatEvent.client_id == client_id))
+                           ).scalar_one_or_none()
+                    if dup is not None:
+                        return Posted(await s.get(Conversation, dup.conversation_id), dup, new=False)
+                    conv = Conversation(
+                        visitor_id=visitor_id, state=WAITING, created_at=now, last_activity_at=now, last_seq=0,
+                        agent_seen_seq=0, visitor_seen_seq=0, browser=meta.browser,
+                        browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
+                        referrer=meta.referrer, page_url=meta.page_url, language=meta.language)
+                    s.add(conv)
+                    await s.flush()
+                    created = True
+                ev = await _append(s, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
+                await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=now))
+                conv.last_seq = ev.seq
+                conv.last_activity_at = now
+            break
+        except IntegrityError:  # the same client_id raced in on another connection
+            if attempt == 2:
+                raise
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev))
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv),
+                                          "new": created})
+    return Posted(conv, ev, new=True, conversation_created=created)
+
+
+async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
+    if agent_id is None:
+        return None
+    return (await s.execute(select(StaffAccount.name).where(StaffAccount.id == agent_id))).scalar_one_or_none()
+
+
+async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int, client_id: str,
+                             body: str) -> Posted:
+    """An agent's reply. Writing to a waiting conversation accepts it."""
+    now = rt.clock.now()
+    joined: ChatEvent | None = None
+    async with rt.db.transaction() as s:
+        conv = await s.get(Conversation, conversation_id, with_for_update=True)
+        if conv is None:
+            raise ChatError("not_found", "No such conversation.", 404)
+        dup = await _existing(s, conv.id, client_id)
+        if dup is not None:
+            return Posted(conv, dup, new=False)
+        if conv.state == CLOSED:
+            raise ChatError("closed", "This conversation is closed.", 409)
+        if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
+            raise ChatError("conflict", "Another agent is handling this conversation.", 409)
+        name = await _agent_name(s, agent_id)
+        if conv.state == WAITING:
+            joined = await _accept_in(s, conv, agent_id, name, now)
+        ev = await _append(s, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
+                           client_id=client_id)
+        conv.last_seq, conv.last_activity_at = ev.seq, now
+        conv.agent_seen_seq = ev.seq
+    if joined is not None:
+        await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    return Posted(conv, ev, new=True)
+
+
+async def _accept_in(s: AsyncSession, conv: Conversation, agent_id: int, name: str | None,
+                     now: datetime) -> ChatEvent:
+    conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
+    ev = await _append(s, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                       data={"state": ACTIVE, "key": "agent_joined", "name": name})
+    conv.last_seq = ev.seq
+    return ev
+
+
+async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Conversation:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        conv = await s.get(Conversation, conversation_id, with_for_update=True)
+        if conv is None:
+            raise ChatError("not_found", "No such conversation.", 404)
+        if conv.state == ACTIVE and conv.agent_id == agent_id:
+            return conv
+        if conv.state != WAITING:
+            raise ChatError("conflict", "Another agent has already taken this conversation.", 409)
+        name = await _agent_name(s, agent_id)
+        ev = await _accept_in(s, conv, agent_id, name, now)
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    return conv
+
+
+async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | None = None) -> Conversation:
+    """Close a conversation: by an agent, by the visitor, or after idling."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        conv = await s.get(Conversation, conversation_id, with_for_update=True)
+        if conv is None:
+            raise ChatError("not_found", "No such conversation.", 404)
+        if conv.state == CLOSED:
+            return conv
+        name = await _agent_name(s, agent_id if by == "agent" else conv.agent_id)
+        conv.state, conv.closed_at, conv.closed_by = CLOSED, now, by
+        ev = await _append(s, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                           data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
+        conv.last_seq = ev.seq
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    return conv
+
+
+async def mark_seen(rt: Runtime, *, conversation_id: int, by: str, seq: int) -> None:
+    column = Conversation.agent_seen_seq if by == "agent" else Conversation.visitor_seen_seq
+    async with rt.db.transaction() as s:
+        await s.execute(update(Conversation).where(Conversation.id == conversation_id, column < seq,
+                                                   Conversation.last_seq >= seq).values({column: seq}))
+    await rt.hub.publish(conv_channel(conversation_id), {"type": "seen", "conversation": conversation_id,
+                                                         "by": by, "seq": seq})
+
+
+async def typing(rt: Runtime, *, conversation_id: int, author: str, active: bool) -> None:
+    """Typing indicators are not stored: published only."""
+    await rt.hub.publish(conv_channel(conversation_id), {"type": "typing", "conversation": conversation_id,
+                                                         "author": author, "active": active})
+
+
+async def record_view(rt: Runtime, *, agent_id: int, conversation_id: int, visitor_id: int) -> None:
+    """Every staff view of a conversation writes an audit row."""
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=agent_id, action="conversation.view",
+                           target_type="conversation", target_id=conversation_id, subject=f"visitor:{visitor_id}")
+
+
+# -- reading --------------------------------------------------------------------------
+async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit: int = 1000) -> list[dict[str, Any]]:
+    async with rt.db.reader() as s:
+        rows = (await s.execute(
+            select(ChatEvent, StaffAccount.name).outerjoin(StaffAccount, StaffAccount.id == ChatEvent.agent_id)
+            .where(ChatEvent.conversation_id == conversation_id, ChatEvent.seq > after_seq)
+            .order_by(ChatEvent.seq).limit(limit))).all()
+    return [event_frame(ev, name) for ev, name in rows]

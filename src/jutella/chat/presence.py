@@ -1,0 +1,76 @@
+"""Who is on duty. An agent is online while a console tab with status
+``online`` is connected; ``away`` and ``offline`` are chosen; after
+``GRACE`` without any connection (a reload, a train tunnel) the agent counts as
+offline. Kept in memory per process; with Redis configured the hub shares it
+between workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jutella.clock import Clock
+
+GRACE = timedelta(minutes=2)
+STATES = ("online", "away", "offline")
+
+
+@dataclass
+class _Agent:
+    conns: dict[str, str] = field(default_factory=dict)  # connection id -> chosen state
+    last_state: str = "offline"
+    gone_since: datetime | None = None
+
+
+class Presence:
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._agents: dict[int, _Agent] = {}
+
+    def connect(self, agent_id: int, conn_id: str, state: str) -> None:
+        a = self._agents.setdefault(agent_id, _Agent())
+        a.conns[conn_id] = state
+        a.last_state = state
+        a.gone_since = None
+
+    def set_state(self, agent_id: int, conn_id: str, state: str) -> None:
+        a = self._agents.setdefault(agent_id, _Agent())
+        # one person, one status: a choice in one tab applies to all their tabs
+        for key in a.conns:
+            a.conns[key] = state
+        a.conns[conn_id] = state
+        a.last_state = state
+        a.gone_since = None
+
+    def disconnect(self, agent_id: int, conn_id: str) -> None:
+        a = self._agents.get(agent_id)
+        if a is None:
+            return
+        a.conns.pop(conn_id, None)
+        if not a.conns:
+            a.gone_since = self.clock.now()
+
+    def forget(self, agent_id: int) -> None:
+        """The account was disabled or signed out everywhere: offline at once."""
+        self._agents.pop(agent_id, None)
+
+    def state_of(self, agent_id: int) -> str:
+        a = self._agents.get(agent_id)
+        if a is None:
+            return "offline"
+        if a.conns:
+            states = set(a.conns.values())
+            return "online" if "online" in states else ("away" if "away" in states else "offline")
+        if a.gone_since is not None and self.clock.now() - a.gone_since < GRACE:
+            return a.last_state
+        return "offline"
+
+    def online_agents(self) -> set[int]:
+        return {agent_id for agent_id in list(self._agents) if self.state_of(agent_id) == "online"}
+
+    def any_online(self) -> bool:
+        return bool(self.online_agents())
+
+    def sweep(self) -> None:
+        for agent_id in [a for a, s in self._agents.items() if not s.conns and self.state_of(a) == "offline"]:
+            self._agents.pop(agent_id, None)

@@ -1,0 +1,414 @@
+"""The WebSocket endpoints: thin asyncio code that moves bytes between the
+socket, the sans-I/O :class:`~jutella.realtime.protocol.Protocol`, the chat
+actions and the hub.
+
+Each connection runs three tasks: the reader (frames -> protocol -> actions),
+the pump (hub events -> protocol -> frames) and the clock (heartbeats). The
+hub subscription is made *before* any replay from the database, so an event
+committed meanwhile arrives live and the protocol's watermark removes the
+overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from jutella.accounts import actions as accounts
+from jutella.accounts.errors import AccountError
+from jutella.chat import actions as chat
+from jutella.chat.metadata import collect
+from jutella.runtime import Runtime
+from jutella.web.i18n import gettext, negotiate
+
+from . import protocol as P
+
+log = logging.getLogger("jutella.realtime")
+SESSION_TOUCH_EVERY = 60.0
+
+SYSTEM_TEXT = {
+    ("agent_joined", "any"): "{name} joined the chat.",
+    ("closed_by_agent", "any"): "{name} closed the chat.",
+    ("closed_by_visitor", "visitor"): "You ended the chat.",
+    ("closed_by_visitor", "agent"): "The visitor ended the chat.",
+    ("closed_by_idle", "any"): "The chat was closed after a period of inactivity.",
+}
+
+
+def system_text(key: str, role: str, lang: str, name: str | None) -> str:
+    template = SYSTEM_TEXT.get((key, role)) or SYSTEM_TEXT.get((key, "any")) or key
+    return gettext(lang, template, name=name or gettext(lang, "An agent"))
+
+
+def origin_allowed(ws: WebSocket, rt: Runtime, *, widget: bool) -> bool:
+    origin = (ws.headers.get("origin") or "").lower().rstrip("/")
+    allowed = {rt.settings.public_origin}
+    if widget:
+        allowed.update(rt.settings.allowed_origins)
+    return origin in allowed
+
+
+async def publish_presence(rt: Runtime) -> None:
+    """Tell every widget when "is anyone online?" changes."""
+    now_online = rt.presence.any_online()
+    if getattr(rt, "_presence_published", None) != now_online:
+        rt._presence_published = now_online  # type: ignore[attr-defined]
+        await rt.hub.publish(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online})
+
+
+class Connection:
+    role: str = "visitor"
+
+    def __init__(self, rt: Runtime, ws: WebSocket, lang: str):
+        self.rt = rt
+        self.ws = ws
+        self.lang = lang
+        self.loop = asyncio.get_running_loop()
+        self.proto = P.Protocol(self.role, self.loop.time())  # type: ignore[arg-type]
+        self._send_lock = asyncio.Lock()
+        self.sub: Any = None
+
+    # -- output ------------------------------------------------------------------
+    async def flush(self) -> None:
+        async with self._send_lock:
+            for frame in self.proto.data_to_send():
+                if self.ws.client_state != WebSocketState.CONNECTED:
+                    return
+                await self.ws.send_text(frame.decode())
+            if self.proto.close_code is not None and self.ws.client_state == WebSocketState.CONNECTED:
+                await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
+
+    def localise(self, frame: dict[str, Any]) -> dict[str, Any]:
+        data = frame.get("data")
+        if frame.get("author") == "system" and data and "key" in data:
+            frame = {**frame, "body": system_text(data["key"], self.role, self.lang, data.get("name"))}
+            frame.pop("data", None)
+        return frame
+
+    def error(self, exc: AccountError, client_id: str | None = None) -> None:
+        code = exc.code if exc.code in P.ERROR_CODES else "forbidden"
+        self.proto.error(code, gettext(self.lang, exc.message, **exc.params), client_id)
+
+    # -- replay ------------------------------------------------------------------
+    async def replay(self, conversation: int, after_seq: int) -> None:
+        try:
+            for frame in await chat.events_since(self.rt, conversation, after_seq):
+                self.proto.event(conversation, frame["seq"], self.localise(frame))
+        finally:
+            self.proto.end_replay(conversation)
+        await self.run_pending()
+
+    async def run_pending(self) -> None:
+        for _ in range(10):
+            pending = self.proto.pending_commands()
+            if not pending:
+                return
+            for cmd in pending:
+                if isinstance(cmd, P.FetchSince):
+                    await self.replay(cmd.conversation, cmd.after_seq)
+
+    # -- tasks -------------------------------------------------------------------
+    async def reader(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            for cmd in self.proto.receive(data, self.loop.time()):
+                await self.handle(cmd)
+            await self.run_pending()
+            await self.flush()
+            if self.proto.close_code is not None:
+                return
+
+    async def pump(self) -> None:
+        while self.sub is None:
+            await asyncio.sleep(0.05)
+        while True:
+            channel, event = await self.sub.get()
+            await self.on_hub(channel, event)
+            await self.run_pending()
+            await self.flush()
+            if self.proto.close_code is not None:
+                return
+
+    async def clock(self) -> None:
+        while self.proto.close_code is None:
+            await asyncio.sleep(max(0.05, min(5.0, self.proto.next_deadline() - self.loop.time())))
+            self.proto.tick(self.loop.time())
+            await self.flush()
+
+    async def run(self) -> None:
+        async with self.rt.hub.subscribe(self.initial_channels()) as sub:
+            self.sub = sub
+            tasks = [asyncio.create_task(t) for t in (self.reader(), self.pump(), self.clock(), *self.extra_tasks())]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
+                        log.warning("connection ended by an error: %s", type(task.exception()).__name__)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self.closed()
+                if self.ws.client_state == WebSocketState.CONNECTED:
+                    try:
+                        await self.ws.close(self.proto.close_code or 1000)
+                    except Exception:
+                        pass
+
+    def initial_channels(self) -> list[str]:
+        return []
+
+    def extra_tasks(self) -> list[Any]:
+        return []
+
+    async def closed(self) -> None:
+        return None
+
+    async def handle(self, cmd: Any) -> None:
+        raise NotImplementedError
+
+    async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def live_event(self, event: dict[str, Any]) -> None:
+        conv = event["conversation"]
+        if self.proto.is_tracking(conv):
+            self.proto.event(conv, event["seq"], self.localise(event), live=True)
+
+
+# -- visitors ------------------------------------------------------------------------
+class VisitorConnection(Connection):
+    role = "visitor"
+
+    def __init__(self, rt: Runtime, ws: WebSocket, lang: str):
+        super().__init__(rt, ws, lang)
+        self.visitor_id: int | None = None
+        self.meta = None
+
+    def initial_channels(self) -> list[str]:
+        return [chat.PRESENCE_CHANNEL]
+
+    async def follow(self, conversation: int, last_seq: int) -> None:
+        current = self.proto.conversation
+        if current is not None and current != conversation:
+            self.sub.remove(chat.conv_channel(current))
+        self.sub.add(chat.conv_channel(conversation))  # subscribe first, then read: nothing falls between
+        self.proto.follow(conversation, last_seq)
+        self.proto.begin_replay(conversation)
+        await self.replay(conversation, self.proto.delivered(conversation))
+
+    async def handle(self, cmd: Any) -> None:
+        rt = self.rt
+        if isinstance(cmd, P.VisitorHello):
+            self.lang = negotiate(None, cmd.lang) if cmd.lang in ("fi", "en", "sv") else self.lang
+            token = None
+            if cmd.token:
+                visitor = await chat.visitor_by_token(rt, cmd.token)
+                if visitor is None:
+                    self.proto.close(P.CLOSE_UNAUTHORIZED, "unknown visitor")
+                    return
+            else:
+                visitor, token = await chat.new_visitor(rt)
+            self.visitor_id = visitor.id
+            self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
+            conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
+            welcome: dict[str, Any] = {"conversation": None, "agents_online": rt.presence.any_online(),
+                                       "last_seq": 0}
+            if token:
+                welcome["token"] = token
+            if conv is not None:
+                welcome["conversation"] = {"id": conv.id, "state": conv.state, "agent_name": None}
+                welcome["last_seq"] = conv.last_seq
+            self.proto.welcome(**welcome)
+            if conv is not None:
+                await self.follow(conv.id, cmd.last_seq)
+        elif self.visitor_id is None:
+            return
+        elif isinstance(cmd, P.SendMessage):
+            try:
+                posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
+                                                         body=cmd.body, meta=self.meta)
+            except AccountError as exc:
+                self.error(exc, cmd.client_id)
+                return
+            if self.proto.conversation != posted.conversation.id:
+                # the first message started a conversation: follow it from the start
+                await self.follow(posted.conversation.id, 0)
+            self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
+        elif isinstance(cmd, P.Typing):
+            if self.proto.conversation:
+                await chat.typing(rt, conversation_id=self.proto.conversation, author="visitor", active=cmd.active)
+        elif isinstance(cmd, P.Seen):
+            if self.proto.conversation:
+                await chat.mark_seen(rt, conversation_id=self.proto.conversation, by="visitor", seq=cmd.seq)
+        elif isinstance(cmd, P.EndChat):
+            if self.proto.conversation:
+                await chat.close(rt, conversation_id=self.proto.conversation, by="visitor")
+
+    async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "event":
+            self.live_event(event)
+        elif kind == "presence":
+            if self.proto.state == "open":
+                self.proto.send(event)
+        elif kind in ("typing", "seen"):
+            other = event.get("author", event.get("by"))
+            if other == "agent" and event.get("conversation") == self.proto.conversation:
+                self.proto.send(event)
+
+
+# -- agents ----------------------------------------------------------------------------
+class AgentConnection(Connection):
+    role = "agent"
+
+    def __init__(self, rt: Runtime, ws: WebSocket, lang: str, account, session):
+        super().__init__(rt, ws, lang)
+        self.account = account
+        self.session = session
+        self.conn_id = secrets.token_hex(8)
+        self.presence_state = "online"
+
+    def initial_channels(self) -> list[str]:
+        return [chat.AGENTS_CHANNEL, f"account:{self.account.id}"]
+
+    def extra_tasks(self) -> list[Any]:
+        return [self.keep_session()]
+
+    async def keep_session(self) -> None:
+        """An open console keeps its session alive (and notices when it ends)."""
+        while True:
+            await asyncio.sleep(SESSION_TOUCH_EVERY)
+            if not await accounts.touch(self.rt, self.session.id):
+                self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
+                await self.flush()
+                return
+
+    async def closed(self) -> None:
+        if self.proto.state != "awaiting_hello":
+            self.rt.presence.disconnect(self.account.id, self.conn_id)
+            await publish_presence(self.rt)
+
+    async def handle(self, cmd: Any) -> None:
+        rt = self.rt
+        try:
+            if isinstance(cmd, P.AgentHello):
+                self.rt.presence.connect(self.account.id, self.conn_id, self.presence_state)
+                self.proto.welcome(agent={"id": self.account.id, "name": self.account.name},
+                                   presence=self.rt.presence.state_of(self.account.id))
+                await publish_presence(rt)
+                for conversation in cmd.subscriptions:
+                    if await self._may_see(conversation):
+                        self.sub.add(chat.conv_channel(conversation))
+                    else:
+                        self.proto.unsubscribe(conversation)
+            elif isinstance(cmd, P.Subscribe):
+                if await self._may_see(cmd.conversation):
+                    self.sub.add(chat.conv_channel(cmd.conversation))  # before the replay reads the database
+                else:
+                    self.proto.unsubscribe(cmd.conversation)
+                    self.proto.error("not_found", gettext(self.lang, "No such conversation."))
+            elif isinstance(cmd, P.Unsubscribe):
+                self.sub.remove(chat.conv_channel(cmd.conversation))
+            elif isinstance(cmd, P.FetchSince):
+                if self.proto.is_tracking(cmd.conversation):
+                    await self.replay(cmd.conversation, cmd.after_seq)
+            elif isinstance(cmd, P.SendMessage):
+                try:
+                    posted = await chat.post_agent_message(rt, agent_id=self.account.id,
+                                                           conversation_id=cmd.conversation,
+                                                           client_id=cmd.client_id, body=cmd.body)
+                except AccountError as exc:
+                    self.error(exc, cmd.client_id)
+                    return
+                self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
+            elif isinstance(cmd, P.Accept):
+                await chat.accept(rt, agent_id=self.account.id, conversation_id=cmd.conversation)
+            elif isinstance(cmd, P.Close):
+                await chat.close(rt, conversation_id=cmd.conversation, by="agent", agent_id=self.account.id)
+            elif isinstance(cmd, P.Typing):
+                await chat.typing(rt, conversation_id=cmd.conversation, author="agent", active=cmd.active)
+            elif isinstance(cmd, P.Seen):
+                await chat.mark_seen(rt, conversation_id=cmd.conversation, by="agent", seq=cmd.seq)
+            elif isinstance(cmd, P.SetPresence):
+                self.presence_state = cmd.state
+                rt.presence.set_state(self.account.id, self.conn_id, cmd.state)
+                self.proto.send({"type": "presence", "state": cmd.state})
+                await publish_presence(rt)
+        except AccountError as exc:
+            self.error(exc)
+
+    async def _may_see(self, conversation: int) -> bool:
+        from jutella.store.models import Conversation
+
+        async with self.rt.db.reader() as s:
+            return await s.get(Conversation, conversation) is not None
+
+    async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "event":
+            self.live_event(event)
+        elif kind == "conversation":
+            if self.proto.state == "open":
+                self.proto.send(event)
+        elif kind in ("typing", "seen"):
+            other = event.get("author", event.get("by"))
+            if other == "visitor" and self.proto.is_tracking(event.get("conversation", 0)):
+                self.proto.send(event)
+        elif kind == "sessions_ended":
+            if event.get("keep") != self.session.id:
+                self.rt.presence.disconnect(self.account.id, self.conn_id)
+                self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
+        elif kind == "session_ended":
+            if event.get("session") == self.session.id:
+                self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
+        elif kind == "account_changed":
+            from jutella.store.models import StaffAccount
+
+            async with self.rt.db.reader() as s:
+                account = await s.get(StaffAccount, self.account.id)
+            if account is None or "agent" not in account.role_names:
+                self.proto.close(4403, "role removed")
+
+
+# -- the routes ------------------------------------------------------------------------
+async def visitor_ws(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.rt
+    if not origin_allowed(ws, rt, widget=True):
+        await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
+        return
+    await ws.accept()
+    lang = negotiate(ws.headers.get("accept-language"))
+    await VisitorConnection(rt, ws, lang).run()
+
+
+async def agent_ws(ws: WebSocket) -> None:
+    from jutella.web.auth import COOKIE
+
+    rt: Runtime = ws.app.state.rt
+    if not origin_allowed(ws, rt, widget=False):
+        await ws.close(1008)
+        return
+    await ws.accept()
+    found = await accounts.authenticate(rt, ws.cookies.get(COOKIE))
+    if found is None:
+        await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
+        return
+    account, session = found
+    if "agent" not in account.role_names:
+        await ws.close(4403, "the agent role is needed")
+        return
+    if not account.totp_enabled and await accounts.require_totp_for_all(rt):
+        await ws.close(4403, "two-factor sign-in required")
+        return
+    lang = account.language or negotiate(ws.headers.get("accept-language"))
+    await AgentConnection(rt, ws, lang, account, session).run()

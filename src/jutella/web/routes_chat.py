@@ -1,0 +1,177 @@
+"""The console's chat API (agents) and the widget's public availability check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from jutella.accounts import audit
+from jutella.chat import actions as chat
+from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
+from jutella.store.search import matching_event_ids
+
+from . import schemas as S
+from .auth import Staff, StaffContext, runtime
+from .errors import ApiError
+
+public = APIRouter(prefix="/api/v1/public", tags=["widget"])
+router = APIRouter(prefix="/api/v1", tags=["conversations"])
+agent = Staff("agent")
+ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
+
+
+class Availability(BaseModel):
+    agents_online: bool
+
+
+@public.get("/availability", response_model=Availability)
+async def availability(request: Request) -> Availability:
+    """Whether anyone is on duty; the widget asks before the visitor opens it
+    (this request writes nothing to the browser and stores nothing)."""
+    return Availability(agents_online=runtime(request).presence.any_online())
+
+
+class ConversationSummary(BaseModel):
+    id: int
+    state: Literal["waiting", "active", "closed"]
+    agent_id: int | None
+    agent_name: str | None
+    visitor: str
+    created_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+    unread: int
+    preview: str | None
+    browser: str | None
+    os: str | None
+
+
+class VisitorInfo(BaseModel):
+    visitor: str
+    browser: str | None
+    browser_version: str | None
+    os: str | None
+    os_version: str | None
+    referrer: str | None
+    page_url: str | None
+    language: str | None
+    earlier: list[ConversationSummary]
+
+
+class EventOut(BaseModel):
+    type: str = "event"
+    conversation: int
+    seq: int
+    kind: str
+    author: str
+    author_name: str | None
+    body: str | None
+    client_id: str | None
+    at: str
+    data: dict[str, Any] | None = None
+    state: str | None = None
+
+
+class ConversationDetail(BaseModel):
+    conversation: ConversationSummary
+    visitor_info: VisitorInfo
+    events: list[EventOut]
+
+
+class SearchHit(BaseModel):
+    conversation: int
+    seq: int
+    author: str
+    body: str
+    at: datetime
+    state: str
+
+
+async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
+    preview = (select(ChatEvent.body).where(ChatEvent.conversation_id == Conversation.id, ChatEvent.kind == "message")
+               .order_by(ChatEvent.seq.desc()).limit(1).scalar_subquery())
+    unread = (select(func.count()).select_from(ChatEvent).where(
+        ChatEvent.conversation_id == Conversation.id, ChatEvent.author == "visitor",
+        ChatEvent.seq > Conversation.agent_seen_seq).scalar_subquery())
+    rows = (await s.execute(
+        select(Conversation, StaffAccount.name, Visitor.public_id, preview, unread)
+        .join(Visitor, Visitor.id == Conversation.visitor_id)
+        .outerjoin(StaffAccount, StaffAccount.id == Conversation.agent_id)
+        .where(*where).order_by(Conversation.last_activity_at.desc()).limit(limit))).all()
+    return [ConversationSummary(
+        id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
+        last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
+        preview=(p[:140] if p else None), browser=c.browser, os=c.os) for c, name, pub, p, n in rows]
+
+
+@router.get("/conversations", response_model=list[ConversationSummary], responses=ERRORS)
+async def list_conversations(
+    request: Request,
+    state: Literal["waiting", "active", "closed", "open"] | None = Query(None, description="open = waiting or active"),
+    limit: int = Query(100, ge=1, le=500),
+    who: StaffContext = Depends(agent),
+) -> list[ConversationSummary]:
+    where = []
+    if state == "open":
+        where.append(Conversation.state != chat.CLOSED)
+    elif state:
+        where.append(Conversation.state == state)
+    async with runtime(request).db.reader() as s:
+        return await _summaries(s, where, limit)
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
+async def get_conversation(conversation_id: int, request: Request,
+                           who: StaffContext = Depends(agent)) -> ConversationDetail:
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        found = await _summaries(s, [Conversation.id == conversation_id], 1)
+        if not found:
+            raise ApiError(404, "not_found", "No such conversation.")
+        conv = await s.get(Conversation, conversation_id)
+        assert conv is not None
+        earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id], 20)
+    await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
+    events = await chat.events_since(rt, conv.id, 0, limit=10_000)
+    info = VisitorInfo(visitor=found[0].visitor, browser=conv.browser, browser_version=conv.browser_version,
+                       os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
+                       language=conv.language, earlier=earlier)
+    return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events])
+
+
+@router.post("/conversations/{conversation_id}/accept", response_model=ConversationSummary, responses=ERRORS)
+async def accept(conversation_id: int, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
+    rt = runtime(request)
+    await chat.accept(rt, agent_id=who.id, conversation_id=conversation_id)
+    async with rt.db.reader() as s:
+        return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
+
+
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationSummary, responses=ERRORS)
+async def close(conversation_id: int, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
+    rt = runtime(request)
+    await chat.close(rt, conversation_id=conversation_id, by="agent", agent_id=who.id)
+    async with rt.db.reader() as s:
+        return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
+
+
+@router.get("/search", response_model=list[SearchHit], responses=ERRORS)
+async def search(request: Request, q: str = Query(..., min_length=1, max_length=200),
+                 limit: int = Query(50, ge=1, le=200), who: StaffContext = Depends(agent)) -> list[SearchHit]:
+    """Search every stored message (chat histories)."""
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        ids = await matching_event_ids(s, q, limit=limit)
+        rows = (await s.execute(select(ChatEvent, Conversation.state).join(Conversation)
+                                .where(ChatEvent.id.in_(ids)))).all() if ids else []
+    order = {i: n for n, i in enumerate(ids)}
+    rows.sort(key=lambda r: order[r[0].id])
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=who.id, action="conversation.search",
+                           detail={"results": len(rows)})
+    return [SearchHit(conversation=e.conversation_id, seq=e.seq, author=e.author, body=e.body or "",
+                      at=e.created_at, state=st) for e, st in rows]

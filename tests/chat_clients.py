@@ -1,0 +1,72 @@
+"""Protocol-speaking test clients (the real wire protocol over real sockets)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+
+class WsClient:
+    def __init__(self, conn: ClientConnection):
+        self.conn = conn
+        self.frames: list[dict[str, Any]] = []  # everything received, in order
+        self.unread: list[dict[str, Any]] = []  # received but not yet matched by until()
+
+    def send(self, **frame: Any) -> None:
+        self.conn.send(json.dumps(frame))
+
+    def recv(self, timeout: float = 5) -> dict[str, Any]:
+        frame = json.loads(self.conn.recv(timeout=timeout))
+        self.frames.append(frame)
+        if frame.get("type") == "ping":
+            self.send(type="pong")
+        return frame
+
+    def until(self, pred, timeout: float = 5) -> dict[str, Any]:
+        """The first frame, earlier unmatched ones included, that matches."""
+        import time
+
+        for i, frame in enumerate(self.unread):
+            if pred(frame):
+                del self.unread[i]
+                return frame
+        deadline = time.time() + timeout
+        while True:
+            frame = self.recv(timeout=max(0.05, deadline - time.time()))
+            if pred(frame):
+                return frame
+            self.unread.append(frame)
+
+    def message(self, body: str, client_id: str | None = None, **extra: Any) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        self.send(type="message", client_id=client_id, body=body, **extra)
+        return client_id
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def visitor(live, *, token: str | None = None, last_seq: int = 0, origin: str | None = None,
+            user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                              "Chrome/124.0.0.0 Safari/537.36",
+            page: str = "https://site.example/help", referrer: str = "https://search.example/?q=help",
+            lang: str = "en") -> tuple[WsClient, dict[str, Any]]:
+    conn = connect(live.ws_url + "/ws/visitor", origin=origin or live.url,
+                   additional_headers={"User-Agent": user_agent}, open_timeout=5)
+    c = WsClient(conn)
+    c.send(type="hello", token=token, last_seq=last_seq, lang=lang, page=page, referrer=referrer)
+    welcome = c.until(lambda f: f["type"] == "welcome")
+    return c, welcome
+
+
+def agent(live, http_client, *, subscriptions: dict | None = None) -> tuple[WsClient, dict[str, Any]]:
+    cookie = "; ".join(f"{k}={v}" for k, v in http_client.cookies.items())
+    conn = connect(live.ws_url + "/ws/agent", origin=live.url, additional_headers={"Cookie": cookie},
+                   open_timeout=5)
+    c = WsClient(conn)
+    c.send(type="hello", subscriptions={str(k): v for k, v in (subscriptions or {}).items()})
+    welcome = c.until(lambda f: f["type"] == "welcome")
+    return c, welcome

@@ -1,0 +1,149 @@
+"""The chat over real WebSockets, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from jutella.accounts import actions as accounts
+
+from .chat_clients import agent, visitor
+from .helpers import add_staff, sign_in
+
+
+def is_event(seq=None, kind=None):
+    return lambda f: f["type"] == "event" and (seq is None or f["seq"] == seq) and (kind is None or f["kind"] == kind)
+
+
+def test_visitor_and_agent_chat_both_ways(live):
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    http = sign_in(live, "aino@example.org")
+    a, welcome = agent(live, http)
+    assert welcome["agent"]["name"] == "Aino"
+    v, vw = visitor(live)
+    assert vw["token"] and vw["conversation"] is None and vw["agents_online"] is True
+
+    cid = v.message("Hei, tarvitsen apua")
+    ack = v.until(lambda f: f["type"] == "ack")
+    assert ack["client_id"] == cid and ack["seq"] == 1
+    conv = ack["conversation"]
+    listed = a.until(lambda f: f["type"] == "conversation")
+    assert listed["conversation"]["id"] == conv and listed["conversation"]["state"] == "waiting"
+
+    a.send(type="subscribe", conversation=conv, last_seq=0)
+    first = a.until(is_event(1))
+    assert first["body"] == "Hei, tarvitsen apua" and first["author"] == "visitor"
+    a.send(type="accept", conversation=conv)
+    joined = v.until(is_event(2))
+    assert joined["author"] == "system" and joined["body"] == "Aino joined the chat."
+    a.send(type="typing", conversation=conv, active=True)
+    assert v.until(lambda f: f["type"] == "typing")["active"] is True
+    a.message("Hei! Miten voin auttaa?", conversation=conv)
+    reply = v.until(is_event(3))
+    assert reply["author"] == "agent" and reply["author_name"] == "Aino" and reply["body"] == "Hei! Miten voin auttaa?"
+    v.send(type="typing", active=True)
+    assert a.until(lambda f: f["type"] == "typing")["author"] == "visitor"
+
+    # the conversation as the console's HTTP API shows it, with the metadata
+    detail = http.get(f"/api/v1/conversations/{conv}").json()
+    assert [e["seq"] for e in detail["events"]] == [1, 2, 3]
+    info = detail["visitor_info"]
+    assert (info["browser"], info["browser_version"], info["os"]) == ("Chrome", "124", "Linux")
+    assert info["referrer"] == "https://search.example/?q=help" and info["page_url"] == "https://site.example/help"
+    v.close()
+    a.close()
+
+
+def test_resend_is_acked_again_and_stored_once(live):
+    v, _ = visitor(live)
+    v.message("once", client_id="fixed-id-1")
+    first = v.until(lambda f: f["type"] == "ack")
+    v.message("once", client_id="fixed-id-1")
+    second = v.until(lambda f: f["type"] == "ack")
+    assert first["seq"] == second["seq"] == 1
+    add_staff(live, "aino@example.org", ["agent"])
+    http = sign_in(live, "aino@example.org")
+    events = http.get(f"/api/v1/conversations/{first['conversation']}").json()["events"]
+    assert [e["body"] for e in events] == ["once"]
+
+
+def test_reconnect_resumes_after_the_last_seq_exactly_once(live):
+    add_staff(live, "aino@example.org", ["agent"])
+    http = sign_in(live, "aino@example.org")
+    v, w = visitor(live)
+    token = w["token"]
+    v.message("one")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    v.until(is_event(1))
+    v.close()  # the visitor drops off; meanwhile the agent writes twice
+    a, _ = agent(live, http, subscriptions={conv: 0})
+    a.until(is_event(1))
+    a.message("two", conversation=conv)
+    a.message("three", conversation=conv)
+    a.until(is_event(4))
+    v2, w2 = visitor(live, token=token, last_seq=1)
+    assert w2["conversation"]["id"] == conv and "token" not in w2
+    got = [v2.until(is_event())["seq"] for _ in range(3)]
+    assert got == [2, 3, 4]  # joined, two, three: everything after 1, once, in order
+    v2.message("four")
+    assert v2.until(lambda f: f["type"] == "ack")["seq"] == 5
+
+
+def test_errors_are_frames_and_the_connection_stays(live):
+    v, _ = visitor(live)
+    v.conn.send("not json")
+    assert v.until(lambda f: f["type"] == "error")["code"] == "malformed"
+    v.send(type="dance")
+    assert v.until(lambda f: f["type"] == "error")["code"] == "unknown_type"
+    v.message("   ", client_id="c1")
+    e = v.until(lambda f: f["type"] == "error")
+    assert e["code"] == "empty" and e["client_id"] == "c1"
+    v.message("x" * 4001, client_id="c2")
+    assert v.until(lambda f: f["type"] == "error")["code"] == "too_long"
+    v.message("still here")
+    assert v.until(lambda f: f["type"] == "ack")["seq"] == 1
+
+
+def test_bad_token_closes_with_4401(live):
+    conn = connect(live.ws_url + "/ws/visitor", origin=live.url)
+    conn.send('{"type":"hello","token":"made-up-token","last_seq":0}')
+    with pytest.raises(ConnectionClosed) as info:
+        conn.recv(timeout=5)
+    assert info.value.rcvd.code == 4401
+
+
+def test_foreign_origin_is_refused_with_403(live):
+    with pytest.raises(InvalidStatus) as info:
+        connect(live.ws_url + "/ws/visitor", origin="https://evil.example", open_timeout=5)
+    assert info.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as info:
+        connect(live.ws_url + "/ws/agent", origin="https://evil.example", open_timeout=5)
+    assert info.value.response.status_code == 403
+
+
+def test_agent_socket_needs_a_session_and_closes_when_the_account_is_disabled(live):
+    conn = connect(live.ws_url + "/ws/agent", origin=live.url)
+    with pytest.raises(ConnectionClosed) as info:
+        conn.recv(timeout=5)
+    assert info.value.rcvd.code == 4401
+    add_staff(live, "admin@example.org", ["admin"])
+    agent_id = add_staff(live, "aino@example.org", ["agent"])
+    a, _ = agent(live, sign_in(live, "aino@example.org"))
+    live.call(accounts.set_disabled, live.rt, actor_id=None, account_id=agent_id, disabled=True)
+    with pytest.raises(ConnectionClosed) as info:
+        a.until(lambda f: False)
+    assert info.value.rcvd.code == 4401
+
+
+def test_the_widget_learns_whether_anyone_is_online(live):
+    c = live.client()
+    assert c.get("/api/v1/public/availability").json() == {"agents_online": False}
+    v, w = visitor(live)
+    assert w["agents_online"] is False
+    add_staff(live, "aino@example.org", ["agent"])
+    a, _ = agent(live, sign_in(live, "aino@example.org"))
+    assert v.until(lambda f: f["type"] == "presence")["agents_online"] is True
+    assert c.get("/api/v1/public/availability").json() == {"agents_online": True}
+    a.send(type="presence", state="away")
+    assert v.until(lambda f: f["type"] == "presence")["agents_online"] is False
