@@ -47,6 +47,6 @@ async def console(request: Request) -> HTMLResponse:
     lang = request_language(request)
     return TEMPLATES.TemplateResponse(request, "console.html", {
         "lang": lang,
-        "i18n": {"lang": lang, "messages": catalog(lang, "messages"),
+        "i18n": {"lang": lang, "messages": catalog(lang),
                  "languages": [{"code": c, "name": language_name(c)} for c in LANGUAGES]},
     }, headers={"Cache-Control": "no-store"})
