@@ -49,23 +49,37 @@ class WsClient:
         self.conn.close()
 
 
+def _connect(url: str, *, origin: str, headers: dict[str, str], source: str | None) -> ClientConnection:
+    sock = None
+    if source:  # connect from another loopback address, e.g. 127.0.0.2
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.connect((parts.hostname, parts.port))
+    return connect(url, origin=origin, additional_headers=headers, open_timeout=5, sock=sock)
+
+
 def visitor(live, *, token: str | None = None, last_seq: int = 0, origin: str | None = None,
+            source: str | None = None,
             user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                               "Chrome/124.0.0.0 Safari/537.36",
             page: str = "https://site.example/help", referrer: str = "https://search.example/?q=help",
             lang: str = "en") -> tuple[WsClient, dict[str, Any]]:
-    conn = connect(live.ws_url + "/ws/visitor", origin=origin or live.url,
-                   additional_headers={"User-Agent": user_agent}, open_timeout=5)
+    conn = _connect(live.ws_url + "/ws/visitor", origin=origin or live.url, headers={"User-Agent": user_agent},
+                    source=source)
     c = WsClient(conn)
     c.send(type="hello", token=token, last_seq=last_seq, lang=lang, page=page, referrer=referrer)
     welcome = c.until(lambda f: f["type"] == "welcome")
     return c, welcome
 
 
-def agent(live, http_client, *, subscriptions: dict | None = None) -> tuple[WsClient, dict[str, Any]]:
+def agent(live, http_client, *, subscriptions: dict | None = None,
+          source: str | None = None) -> tuple[WsClient, dict[str, Any]]:
     cookie = "; ".join(f"{k}={v}" for k, v in http_client.cookies.items())
-    conn = connect(live.ws_url + "/ws/agent", origin=live.url, additional_headers={"Cookie": cookie},
-                   open_timeout=5)
+    conn = _connect(live.ws_url + "/ws/agent", origin=live.url, headers={"Cookie": cookie}, source=source)
     c = WsClient(conn)
     c.send(type="hello", subscriptions={str(k): v for k, v in (subscriptions or {}).items()})
     welcome = c.until(lambda f: f["type"] == "welcome")

@@ -263,3 +263,76 @@ def browser_context_factory(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def page(browser_context_factory: Any) -> Any:
     return browser_context_factory().new_page()
+
+
+# -- jutella as its own process (for kill -9, log capture, several workers) -----------
+class ServerProcess:
+    """``jutella serve`` in a child process, its output in a file."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, workers: int = 1):
+        self.env = {**os.environ, **env, "JUTELLA_PORT": str(port), "JUTELLA_HOST": "127.0.0.1",
+                    "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.workers = workers
+        self.proc: Any = None
+
+    def start(self, timeout: float = 60) -> "ServerProcess":
+        import subprocess
+        import sys
+        import time
+
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jutella.cli", "serve", "--workers", str(self.workers)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jutella serve exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("jutella serve did not become healthy")
+
+    def kill9(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            # the whole process group: uvicorn's worker children too
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.kill9()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def server_process(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    made: list[ServerProcess] = []
+
+    def make(workers: int = 1, **env: str) -> ServerProcess:
+        base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data")}
+        server = ServerProcess({**base, **env}, free_port(), tmp_path / f"server-{len(made)}.log", workers)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()

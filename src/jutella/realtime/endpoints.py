@@ -230,7 +230,8 @@ class VisitorConnection(Connection):
                 welcome["last_seq"] = conv.last_seq
             self.proto.welcome(**welcome)
             if conv is not None:
-                await self.follow(conv.id, cmd.last_seq)
+                # a client claiming more than exists would otherwise miss what comes next
+                await self.follow(conv.id, min(cmd.last_seq, conv.last_seq))
         elif self.visitor_id is None:
             return
         elif isinstance(cmd, P.SendMessage):
