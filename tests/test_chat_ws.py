@@ -147,3 +147,38 @@ def test_the_widget_learns_whether_anyone_is_online(live):
     assert c.get("/api/v1/public/availability").json() == {"agents_online": True}
     a.send(type="presence", state="away")
     assert v.until(lambda f: f["type"] == "presence")["agents_online"] is False
+
+
+def test_idle_conversations_are_closed(live, clock):
+    from jutella.chat import actions as chat
+
+    v, _ = visitor(live)
+    v.message("anyone?")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    clock.advance(minutes=29)
+    assert live.call(chat.close_idle, live.rt) == 0
+    clock.advance(minutes=2)
+    assert live.call(chat.close_idle, live.rt) == 1
+    state = v.until(lambda f: f["type"] == "event" and f["kind"] == "state")
+    assert state["state"] == "closed" and "inactivity" in state["body"]
+    assert live.call(chat.close_idle, live.rt) == 0  # twice is harmless
+    v.message("hello again")  # a new message starts a new conversation
+    assert v.until(lambda f: f["type"] == "ack")["conversation"] != conv
+
+
+@pytest.fixture
+def settings_overrides(request):
+    return {"auto_assign": True} if "auto_assign" in request.node.name else {}
+
+
+def test_auto_assign_gives_new_chats_to_the_least_busy_online_agent(live):
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    add_staff(live, "eero@example.org", ["agent"], name="Eero")
+    a1, _ = agent(live, sign_in(live, "aino@example.org"))
+    a2, _ = agent(live, sign_in(live, "eero@example.org"))
+    names = []
+    for n in range(4):
+        v, _ = visitor(live)
+        v.message(f"chat {n}")
+        names.append(v.until(lambda f: f["type"] == "event" and f["kind"] == "state")["body"])
+    assert sorted(names) == ["Aino joined the chat."] * 2 + ["Eero joined the chat."] * 2

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from jutella.accounts.errors import AccountError
+from jutella.chat.actions import close_idle
 from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
 from jutella.runtime import Runtime
@@ -28,13 +29,19 @@ log = logging.getLogger("jutella")
 
 
 async def _housekeeping(rt: Runtime) -> None:
-    """Periodic work of this process: presence grace periods."""
+    """Periodic work of this process: presence grace periods every 2 s, idle
+    conversations every 30 s. Safe on several workers at once: closing a closed
+    conversation does nothing."""
     parse_user_agent("Mozilla/5.0")  # load the parser's tables now, not on a visitor's first message
+    rounds = 0
     while True:
         await asyncio.sleep(2.0)
+        rounds += 1
         try:
             rt.presence.sweep()
             await publish_presence(rt)
+            if rounds % 15 == 0:
+                await close_idle(rt)
         except Exception:  # keep going; the next round retries
             log.exception("housekeeping failed")
 

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(10, ge=1)
     login_window_minutes: int = Field(15, ge=1)
     require_totp: bool = False
+    chat_idle_close_minutes: int = Field(30, ge=1)  # an open conversation with no activity this long is closed
+    auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings

@@ -271,6 +271,40 @@ async def record_view(rt: Runtime, *, agent_id: int, conversation_id: int, visit
                            target_type="conversation", target_id=conversation_id, subject=f"visitor:{visitor_id}")
 
 
+async def close_idle(rt: Runtime) -> int:
+    """Close open conversations idle past ``chat_idle_close_minutes``."""
+    from datetime import timedelta
+
+    cutoff = rt.clock.now() - timedelta(minutes=rt.settings.chat_idle_close_minutes)
+    async with rt.db.reader() as s:
+        ids = list((await s.execute(select(Conversation.id).where(
+            Conversation.state != CLOSED, Conversation.last_activity_at < cutoff))).scalars())
+    for conversation_id in ids:
+        await close(rt, conversation_id=conversation_id, by="idle")
+    return len(ids)
+
+
+async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
+    """Give a new conversation to the least busy online agent (setting
+    ``auto_assign``). Returns the agent's id, or None when nobody is online."""
+    from sqlalchemy import func
+
+    online = rt.presence.online_agents()
+    if not online:
+        return None
+    async with rt.db.reader() as s:
+        load = dict((await s.execute(
+            select(Conversation.agent_id, func.count()).where(
+                Conversation.state == ACTIVE, Conversation.agent_id.in_(online))
+            .group_by(Conversation.agent_id))).all())
+    chosen = min(sorted(online), key=lambda agent_id: load.get(agent_id, 0))
+    try:
+        await accept(rt, agent_id=chosen, conversation_id=conversation_id)
+    except ChatError:  # taken meanwhile
+        return None
+    return chosen
+
+
 # -- reading --------------------------------------------------------------------------
 async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit: int = 1000) -> list[dict[str, Any]]:
     async with rt.db.reader() as s:

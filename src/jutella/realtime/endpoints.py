@@ -245,6 +245,8 @@ class VisitorConnection(Connection):
                 # the first message started a conversation: follow it from the start
                 await self.follow(posted.conversation.id, 0)
             self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
+            if posted.conversation_created and rt.settings.auto_assign:
+                await chat.auto_assign(rt, posted.conversation.id)
         elif isinstance(cmd, P.Typing):
             if self.proto.conversation:
                 await chat.typing(rt, conversation_id=self.proto.conversation, author="visitor", active=cmd.active)
