@@ -336,3 +336,48 @@ def server_process(database_url: str, tmp_path: Path) -> Iterator[Any]:
     yield make
     for server in made:
         server.stop()
+
+
+# -- a real SMTP server ------------------------------------------------------------------
+class SmtpSink:
+    """aiosmtpd in a thread; ``messages`` are the parsed mails it accepted."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.messages: list[Any] = []
+        self.controller: Any = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        import email
+        from email import policy
+
+        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def start(self) -> "SmtpSink":
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[Any]:
+        import time
+
+        deadline = time.time() + timeout
+        while len(self.messages) < count and time.time() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink(free_port())
+    yield sink
+    sink.stop()

@@ -18,10 +18,11 @@ from jutella.accounts.errors import AccountError
 from jutella.chat.actions import close_idle
 from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
+from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
-from jutella.web import errors, pages, routes_chat, routes_staff, widget
+from jutella.web import errors, pages, routes_chat, routes_offline, routes_staff, widget
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -54,12 +55,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await rt.hub.start()
+        rt.outbox = OutboxWorker(rt)
+        await rt.outbox.start()
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             yield
         finally:
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
+            await rt.outbox.stop()
             await rt.hub.stop()
             await rt.db.dispose()
 
@@ -77,6 +81,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_staff.admin)
     app.include_router(routes_chat.public)
     app.include_router(routes_chat.router)
+    app.include_router(routes_offline.public)
+    app.include_router(routes_offline.router)
     app.include_router(widget.router)
     app.add_api_websocket_route("/ws/visitor", visitor_ws)
     app.add_api_websocket_route("/ws/agent", agent_ws)

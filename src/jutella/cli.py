@@ -47,6 +47,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def prepare(rt) -> int:
         from jutella.accounts.actions import ensure_setup_link
+        from jutella.mail.outbox import mark_uncertain
+
+        if n := await mark_uncertain(rt):
+            print(f"jutella: {n} mail(s) were being sent when jutella stopped; the console lists them as "
+                  "uncertain", file=sys.stderr)
 
         link = await ensure_setup_link(rt)
         if link:

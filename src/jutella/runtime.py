@@ -4,6 +4,7 @@ and handed to actions explicitly (no module-level globals)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from jutella.accounts.throttle import MemoryThrottle
 from jutella.chat.presence import Presence
@@ -21,6 +22,7 @@ class Runtime:
     hub: MemoryHub
     throttle: MemoryThrottle = field(default=None)  # type: ignore[assignment]
     presence: Presence = field(default=None)  # type: ignore[assignment]
+    outbox: Any = None  # mail.outbox.OutboxWorker, started by the application's lifespan
 
     def __post_init__(self) -> None:
         if self.throttle is None:

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_reply_to: str | None = None  # Reply-To of answers sent to visitors (default: the From address)
+    offline_notify_to: str | None = None  # told of each new offline message (no personal data in that mail)
+    offline_wait_seconds: int = Field(180, ge=10)  # a waiting chat not accepted this long offers the email form
 
     session_idle_minutes: int = Field(30, ge=1)
     session_absolute_hours: int = Field(12, ge=1)

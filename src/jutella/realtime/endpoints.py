@@ -360,7 +360,7 @@ class AgentConnection(Connection):
         kind = event.get("type")
         if kind == "event":
             self.live_event(event)
-        elif kind == "conversation":
+        elif kind in ("conversation", "offline", "outbox"):
             if self.proto.state == "open":
                 self.proto.send(event)
         elif kind in ("typing", "seen"):

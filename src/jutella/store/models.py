@@ -188,3 +188,73 @@ class ChatEvent(Base):
         UniqueConstraint("conversation_id", "seq", name="uq_chat_event_seq"),
         UniqueConstraint("conversation_id", "client_id", name="uq_chat_event_client_id"),
     )
+
+
+# -- offline messages and mail ----------------------------------------------------------
+class OfflineMessage(Base):
+    """A message left through the widget's email form when nobody was on duty."""
+
+    __tablename__ = "offline_message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitor.id", ondelete="SET NULL"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32))  # no_agent | wait_timeout | agents_left
+    state: Mapped[str] = mapped_column(String(16), index=True)  # new | answered | closed
+    assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    browser: Mapped[str | None] = mapped_column(String(64))
+    browser_version: Mapped[str | None] = mapped_column(String(16))
+    os: Mapped[str | None] = mapped_column(String(64))
+    os_version: Mapped[str | None] = mapped_column(String(32))
+    referrer: Mapped[str | None] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+
+
+class OfflineReply(Base):
+    __tablename__ = "offline_reply"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    offline_message_id: Mapped[int] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
+
+
+class MailOutbox(Base):
+    """Mail to send, committed before any attempt (see docs/mail.md).
+
+    queued (claimed by one worker while it connects) -> sending (only from just
+    before the message data goes out) -> sent; a failed attempt goes back to
+    queued with a later ``next_attempt_at``, a permanent refusal to failed. A
+    row found in ``sending`` at start-up becomes ``uncertain``: it may have
+    been delivered just before a crash, so it is not sent again without a
+    person deciding."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # reply | notification
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    to_addr: Mapped[str] = mapped_column(String(320), index=True)
+    to_name: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # the worker connecting to SMTP for it
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    offline_message_id: Mapped[int | None] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"))

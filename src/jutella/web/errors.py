@@ -33,7 +33,15 @@ async def account_error(request: Request, exc: AccountError) -> JSONResponse:
     headers = None
     if exc.status == 429:
         headers = {"Retry-After": str(int(exc.params.get("minutes", 1)) * 60)}
-    return error_response(request, exc.status, exc.code, exc.message, headers, **exc.params)
+    response = error_response(request, exc.status, exc.code, exc.message, headers, **exc.params)
+    field = getattr(exc, "field", None)
+    if field:  # a form field's error: the widget shows it beside that field
+        import json
+
+        body = json.loads(response.body)
+        body["error"]["field"] = field
+        response = JSONResponse(body, status_code=exc.status, headers=headers)
+    return response
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

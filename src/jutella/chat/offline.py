@@ -1,0 +1,227 @@
+"""Messages left through the widget's email form when nobody is on duty, and
+staff's answers to them by email. Same action rules as the chat: one
+transaction (message, reply, outbox row, audit row), then publish."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from jutella.accounts import audit
+from jutella.accounts.errors import AccountError
+from jutella.mail import compose, outbox
+from jutella.runtime import Runtime
+from jutella.store.models import ChatEvent, Conversation, OfflineMessage, OfflineReply, StaffAccount, Visitor
+
+from .actions import AGENTS_CHANNEL, ChatError
+from .metadata import Metadata
+
+NEW, ANSWERED, CLOSED = "new", "answered", "closed"
+REASONS = ("no_agent", "wait_timeout", "agents_left")
+MAX_MESSAGE = 4000
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class FormError(AccountError):
+    """A refused form field: ``field`` names it so the widget can show the
+    message beside it."""
+
+    def __init__(self, field: str, code: str, message: str, **params: object):
+        super().__init__(code, message, 400, **params)
+        self.field = field
+
+
+def validate_email(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise FormError("email", "email_required", "Enter your email address.")
+    local, at, domain = value.rpartition("@")
+    problem = FormError("email", "email_invalid", "Enter a valid email address, like name@example.fi.")
+    if not at or not local or len(value) > 254 or len(local) > 64 or not _LOCAL.match(local):
+        raise problem
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise problem from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or not re.match(
+            r"^([a-z]{2,63}|xn--[a-z0-9-]{1,59})$", labels[-1]):
+        raise problem
+    return f"{local}@{domain.lower()}"
+
+
+def validate_name(value: str) -> str:
+    if any(c in (value or "") for c in "\r\n") or any(ord(c) < 32 or ord(c) == 127 for c in value or ""):
+        raise FormError("name", "name_invalid", "The name cannot contain line breaks or control characters.")
+    value = " ".join((value or "").split())
+    if not value:
+        raise FormError("name", "name_required", "Enter your name.")
+    if len(value) > 200:
+        raise FormError("name", "name_too_long", "The name is too long (at most 200 characters).")
+    return value
+
+
+def validate_message(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise FormError("message", "message_required", "Write a message.")
+    if len(value) > MAX_MESSAGE:
+        raise FormError("message", "message_too_long", "The message is too long (at most 4,000 characters).")
+    if "\x00" in value:
+        raise FormError("message", "message_invalid", "The message contains characters that cannot be stored.")
+    return value
+
+
+def summary(m: OfflineMessage, agent_name: str | None = None, suppressed: bool = False) -> dict[str, Any]:
+    return {"id": m.id, "state": m.state, "name": m.name, "email": m.email, "preview": m.body[:140],
+            "created_at": m.created_at.isoformat(), "assigned_agent_id": m.assigned_agent_id,
+            "assigned_agent_name": agent_name, "reason": m.reason, "language": m.language}
+
+
+@dataclass
+class Submitted:
+    message: OfflineMessage
+
+
+async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: str, meta: Metadata,
+                 visitor_id: int | None = None) -> Submitted:
+    """Store a message from the email form. When it comes from a chat
+    (waited too long, the last agent left), the conversation is linked and its
+    text is attached below the visitor's message."""
+    name, email, message = validate_name(name), validate_email(email), validate_message(message)
+    reason = reason if reason in REASONS else "no_agent"
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        conv = None
+        if visitor_id is not None:
+            conv = (await s.execute(select(Conversation).where(Conversation.visitor_id == visitor_id)
+                                    .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+        body = message
+        if conv is not None and reason != "no_agent":
+            lines = [f"[{e.created_at:%H:%M}] {e.author}: {e.body}" for e in (await s.execute(
+                select(ChatEvent).where(ChatEvent.conversation_id == conv.id, ChatEvent.kind == "message")
+                .order_by(ChatEvent.seq))).scalars()]
+            if lines:
+                body = f"{message}\n\n--- {len(lines)} earlier chat message(s) ---\n" + "\n".join(lines)
+        m = OfflineMessage(
+            visitor_id=visitor_id, conversation_id=conv.id if conv else None, name=name, email=email, body=body,
+            reason=reason, state=NEW, created_at=now, updated_at=now, language=meta.language,
+            browser=meta.browser, browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
+            referrer=meta.referrer, page_url=meta.page_url)
+        s.add(m)
+        await s.flush()
+        notify = rt.settings.offline_notify_to
+        if notify:
+            subject, text = compose.notification_mail(lang="fi", console_url=
+                                                      f"{rt.settings.effective_public_url}/console#/offline")
+            outbox.enqueue(s, rt, kind="notification", to_addr=notify, to_name=None, subject=subject,
+                           body_text=text, body_html=None)
+    if notify and getattr(rt, "outbox", None):
+        rt.outbox.kick()
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m), "new": True})
+    return Submitted(m)
+
+
+async def _get(s, message_id: int) -> OfflineMessage:
+    m = await s.get(OfflineMessage, message_id, with_for_update=True)
+    if m is None:
+        raise ChatError("not_found", "No such message.", 404)
+    return m
+
+
+async def view(rt: Runtime, *, agent_id: int, message_id: int) -> dict[str, Any]:
+    """The message with its metadata, replies and their delivery state; writes the audit row."""
+    from jutella.store.models import MailOutbox
+
+    async with rt.db.transaction() as s:
+        m = await s.get(OfflineMessage, message_id)
+        if m is None:
+            raise ChatError("not_found", "No such message.", 404)
+        replies = (await s.execute(
+            select(OfflineReply, StaffAccount.name, MailOutbox.state, MailOutbox.last_error, MailOutbox.id)
+            .outerjoin(StaffAccount, StaffAccount.id == OfflineReply.agent_id)
+            .outerjoin(MailOutbox, MailOutbox.id == OfflineReply.outbox_id)
+            .where(OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
+        assigned = await s.get(StaffAccount, m.assigned_agent_id) if m.assigned_agent_id else None
+        visitor_pub = (await s.get(Visitor, m.visitor_id)).public_id if m.visitor_id else None
+        await audit.record(s, rt.clock.now(), actor_id=agent_id, action="offline_message.view",
+                           target_type="offline_message", target_id=m.id)
+    out = summary(m, assigned.name if assigned else None)
+    out.update(body=m.body, browser=m.browser, browser_version=m.browser_version, os=m.os, os_version=m.os_version,
+               referrer=m.referrer, page_url=m.page_url, conversation_id=m.conversation_id, visitor=visitor_pub,
+               replies=[{"id": r.id, "body": r.body, "agent_name": name, "created_at": r.created_at.isoformat(),
+                         "delivery": state or "not_sent", "error": err, "outbox_id": oid}
+                        for r, name, state, err, oid in replies])
+    return out
+
+
+async def assign(rt: Runtime, *, actor_id: int, message_id: int, agent_id: int | None) -> OfflineMessage:
+    async with rt.db.transaction() as s:
+        m = await _get(s, message_id)
+        if agent_id is not None:
+            target = await s.get(StaffAccount, agent_id)
+            if target is None or "agent" not in target.role_names or target.disabled_at:
+                raise ChatError("not_found", "No such agent.", 404)
+        m.assigned_agent_id, m.updated_at = agent_id, rt.clock.now()
+        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="offline_message.assign",
+                           target_type="offline_message", target_id=m.id, detail={"agent": agent_id})
+        name = (await s.get(StaffAccount, agent_id)).name if agent_id else None
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m, name)})
+    return m
+
+
+async def reply(rt: Runtime, *, agent_id: int, message_id: int, body: str) -> OfflineReply:
+    """Answer by email: the reply and its outbox row commit together; the
+    worker sends it afterwards."""
+    body = (body or "").strip()
+    if not body:
+        raise FormError("body", "reply_required", "Write a reply.")
+    if len(body) > 20_000:
+        raise FormError("body", "reply_too_long", "The reply is too long (at most 20,000 characters).")
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        m = await _get(s, message_id)
+        if m.state == CLOSED:
+            raise ChatError("closed", "This message is closed. Reopen it to answer.", 409)
+        agent = await s.get(StaffAccount, agent_id)
+        org = rt.settings.notice.controller.name
+        lang = m.language if m.language in ("fi", "en", "sv") else "fi"
+        subject, text, html = compose.reply_mail(lang=lang, org=org, agent_name=agent.name if agent else org,
+                                                 reply=body, original=m.body.split("\n\n--- ")[0],
+                                                 original_at=m.created_at)
+        row = outbox.enqueue(s, rt, kind="reply", to_addr=m.email, to_name=m.name, subject=subject,
+                             body_text=text, body_html=html, offline_message_id=m.id)
+        await s.flush()
+        r = OfflineReply(offline_message_id=m.id, agent_id=agent_id, body=body, created_at=now, outbox_id=row.id)
+        s.add(r)
+        m.state, m.updated_at = ANSWERED, now
+        if m.assigned_agent_id is None:
+            m.assigned_agent_id = agent_id
+        await s.flush()
+        await audit.record(s, now, actor_id=agent_id, action="offline_message.reply",
+                           target_type="offline_message", target_id=m.id, detail={"reply": r.id})
+    if getattr(rt, "outbox", None):
+        rt.outbox.kick()
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m)})
+    return r
+
+
+async def set_state(rt: Runtime, *, agent_id: int, message_id: int, closed: bool) -> OfflineMessage:
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        m = await _get(s, message_id)
+        if closed:
+            m.state, m.closed_at = CLOSED, now
+        else:
+            has_reply = (await s.execute(select(OfflineReply.id).where(
+                OfflineReply.offline_message_id == m.id).limit(1))).scalar_one_or_none()
+            m.state, m.closed_at = (ANSWERED if has_reply else NEW), None
+        m.updated_at = now
+        await audit.record(s, now, actor_id=agent_id, action="offline_message.close" if closed
+                           else "offline_message.reopen", target_type="offline_message", target_id=m.id)
+    await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m)})
+    return m

@@ -1,0 +1,1 @@
+"""Outgoing mail: the durable outbox, the SMTP worker, the email templates."""

@@ -1,0 +1,217 @@
+"""The durable outbox and its SMTP worker.
+
+A mail is a row first: :func:`enqueue` adds it inside the caller's
+transaction, so a reply and its mail commit together or not at all. The
+worker then claims due rows one by one (``queued`` -> ``sending``, an atomic
+UPDATE, so several workers never take the same row), sends with aiosmtplib,
+and marks them ``sent``. A failure that may pass (connection refused, 4xx)
+puts the row back to ``queued`` with exponential backoff; a permanent refusal
+(5xx) or too many attempts makes it ``failed`` with the reason.
+
+Exactly once: a crash before the data goes out leaves the row ``queued``
+(sent after restart); a crash between the ``sending`` mark and the ``sent``
+mark cannot be told apart from one just after the server accepted the mail,
+so at start-up a row still ``sending`` becomes ``uncertain`` and is *not* sent
+again by itself: the console shows it and a person decides. Every row has its own Message-ID, so
+if it is resent, mail clients recognise the copy. See docs/mail.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+import aiosmtplib
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jutella.runtime import Runtime
+from jutella.store.models import MailOutbox
+
+log = logging.getLogger("jutella.mail")
+MAX_ATTEMPTS = 12
+POLL_SECONDS = 1.0
+
+
+def new_message_id(rt: Runtime) -> str:
+    from urllib.parse import urlsplit
+
+    domain = (rt.settings.smtp_from or "").rpartition("@")[2] or urlsplit(
+        rt.settings.effective_public_url).hostname or "jutella.invalid"
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def enqueue(s: AsyncSession, rt: Runtime, *, kind: str, to_addr: str, to_name: str | None, subject: str,
+            body_text: str, body_html: str | None, offline_message_id: int | None = None) -> MailOutbox:
+    now = rt.clock.now()
+    row = MailOutbox(kind=kind, message_id=new_message_id(rt), to_addr=to_addr, to_name=to_name, subject=subject,
+                     body_text=body_text, body_html=body_html, reply_to=rt.settings.smtp_reply_to, state="queued",
+                     attempts=0, next_attempt_at=now, created_at=now, offline_message_id=offline_message_id)
+    s.add(row)
+    return row
+
+
+def build_message(rt: Runtime, row: MailOutbox) -> EmailMessage:
+    """The MIME message. EmailMessage refuses CR or LF in any header value, so
+    no name or subject can inject a header."""
+    msg = EmailMessage()
+    msg["From"] = rt.settings.smtp_from or f"jutella@{new_message_id(rt).split('@')[1].rstrip('>')}"
+    msg["To"] = formataddr((row.to_name or "", row.to_addr))
+    msg["Subject"] = row.subject
+    msg["Message-ID"] = row.message_id
+    msg["Date"] = format_datetime(row.created_at)
+    if row.reply_to:
+        msg["Reply-To"] = row.reply_to
+    msg["Auto-Submitted"] = "auto-generated" if row.kind == "notification" else "no"
+    msg.set_content(row.body_text)
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html")
+    return msg
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+class LostClaim(Exception):
+    """Another worker took the row over (ours was stale); nothing was sent."""
+
+
+CLAIM_STALE = timedelta(minutes=5)
+
+
+async def smtp_send(rt: Runtime, msg: EmailMessage, before_data) -> None:
+    """Connect, greet, log in, then call ``before_data()`` (which marks the row
+    ``sending``) and only then transmit the message."""
+    st = rt.settings
+    if not st.smtp_host:
+        raise ConnectionError("SMTP is not configured (JUTELLA_SMTP_HOST)")
+    smtp = aiosmtplib.SMTP(hostname=st.smtp_host, port=st.smtp_port, use_tls=st.smtp_tls == "tls",
+                           start_tls=True if st.smtp_tls == "starttls" else False, timeout=30)
+    try:
+        await smtp.connect()
+        if st.smtp_user:
+            await smtp.login(st.smtp_user, st.smtp_password.get_secret_value() if st.smtp_password else "")
+        if not await before_data():
+            raise LostClaim()
+        await smtp.send_message(msg)
+    except aiosmtplib.SMTPResponseException as exc:
+        if 500 <= exc.code < 600:
+            raise PermanentFailure(f"{exc.code} {exc.message}"[:400]) from None
+        raise
+    finally:
+        if smtp.is_connected:
+            try:
+                await smtp.quit()
+            except Exception:
+                smtp.close()
+
+
+class OutboxWorker:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.send_due():
+                    pass
+            except Exception:
+                log.exception("outbox round failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def send_due(self) -> bool:
+        """Claim and send one due row. Returns False when there was none."""
+        rt = self.rt
+        now = rt.clock.now()
+        free = (MailOutbox.claim_token.is_(None)) | (MailOutbox.claimed_at < now - CLAIM_STALE)
+        async with rt.db.reader() as s:
+            row_id = (await s.execute(select(MailOutbox.id).where(
+                MailOutbox.state == "queued", MailOutbox.next_attempt_at <= now, free)
+                .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(1))).scalar_one_or_none()
+        if row_id is None:
+            return False
+        token = secrets.token_hex(16)
+        async with rt.db.transaction() as s:
+            claimed = (await s.execute(update(MailOutbox).where(
+                MailOutbox.id == row_id, MailOutbox.state == "queued", free).values(
+                claim_token=token, claimed_at=now, attempts=MailOutbox.attempts + 1))).rowcount
+            row = await s.get(MailOutbox, row_id) if claimed else None
+        if row is None:
+            return True  # another worker took it
+
+        async def mark_sending() -> bool:
+            # the last moment before the point of no return: from here on a
+            # crash leaves the row "sending", i.e. "uncertain" at the next start
+            async with rt.db.transaction() as s:
+                return bool((await s.execute(update(MailOutbox).where(
+                    MailOutbox.id == row.id, MailOutbox.claim_token == token, MailOutbox.state == "queued")
+                    .values(state="sending"))).rowcount)
+
+        state, error, next_at = "sent", None, row.next_attempt_at
+        try:
+            await smtp_send(rt, build_message(rt, row), mark_sending)
+        except LostClaim:
+            return True
+        except PermanentFailure as exc:
+            state, error = "failed", str(exc)
+        except (aiosmtplib.SMTPException, OSError, ConnectionError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:400]
+            if row.attempts >= MAX_ATTEMPTS:
+                state = "failed"
+            else:
+                state = "queued"
+                next_at = rt.clock.now() + timedelta(seconds=min(3600, 10 * 2 ** (row.attempts - 1)))
+        async with rt.db.transaction() as s:
+            await s.execute(update(MailOutbox).where(MailOutbox.id == row.id, MailOutbox.claim_token == token)
+                            .values(state=state, last_error=error, next_attempt_at=next_at, claim_token=None,
+                                    claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None))
+        if state != "sent":
+            log.warning("mail %s not sent (%s): %s", row.id, state, error)
+        from jutella.chat.actions import AGENTS_CHANNEL
+
+        await rt.hub.publish(AGENTS_CHANNEL, {"type": "outbox", "outbox": {
+            "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id}})
+        return True
+
+
+async def mark_uncertain(rt: Runtime) -> int:
+    """At start-up, before any worker runs: rows left ``sending`` by a crash may
+    have been delivered, so they are not resent blindly. Claims left by a crash
+    while connecting are released (nothing was sent for them)."""
+    async with rt.db.transaction() as s:
+        result = await s.execute(update(MailOutbox).where(MailOutbox.state == "sending").values(
+            state="uncertain", claim_token=None,
+            last_error="jutella stopped while sending; it may have been delivered"))
+        await s.execute(update(MailOutbox).where(MailOutbox.state == "queued", MailOutbox.claim_token.isnot(None))
+                        .values(claim_token=None, claimed_at=None))
+    return result.rowcount or 0
+
+
+async def retry(rt: Runtime, outbox_id: int) -> None:
+    """A person decided to send an uncertain or failed mail again."""
+    async with rt.db.transaction() as s:
+        await s.execute(update(MailOutbox).where(
+            MailOutbox.id == outbox_id, MailOutbox.state.in_(("uncertain", "failed"))).values(
+            state="queued", next_attempt_at=rt.clock.now(), attempts=0))

@@ -1,0 +1,192 @@
+"""The widget's email form (public) and the console's offline-message inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from jutella.chat import offline
+from jutella.chat import actions as chat
+from jutella.chat.metadata import collect
+from jutella.mail import outbox
+from jutella.store.models import OfflineMessage, StaffAccount
+
+from . import schemas as S
+from .auth import Staff, StaffContext, client_address, runtime
+from .errors import ApiError
+
+public = APIRouter(prefix="/api/v1/public", tags=["widget"])
+router = APIRouter(prefix="/api/v1", tags=["offline messages"])
+agent = Staff("agent")
+ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
+
+# (count, seconds): per browser, per client address, and for everyone together
+PER_BROWSER = (5, 600)
+PER_CLIENT = (30, 600)
+GLOBAL = (500, 600)
+
+
+class OfflineIn(BaseModel):
+    name: str = Field("", max_length=1000)
+    email: str = Field("", max_length=1000)
+    message: str = Field("", max_length=20_000)
+    website: str = Field("", max_length=1000, description="honeypot: people leave it empty")
+    reason: Literal["no_agent", "wait_timeout", "agents_left"] = "no_agent"
+    lang: str | None = Field(None, max_length=35)
+    page: str | None = Field(None, max_length=4096)
+    referrer: str | None = Field(None, max_length=4096)
+    visitor_token: str | None = Field(None, max_length=512, description="links the chat that preceded the form")
+    browser_key: str | None = Field(None, max_length=64, description="a random id this browser's widget keeps")
+
+
+class FieldError(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class FormErrorResponse(BaseModel):
+    error: FieldError
+
+
+class Accepted(BaseModel):
+    ok: bool = True
+
+
+@public.post("/offline-messages", response_model=Accepted, status_code=201,
+             responses={400: {"model": FormErrorResponse}, 429: {"model": S.ErrorResponse}})
+async def submit(body: OfflineIn, request: Request) -> Accepted:
+    rt = runtime(request)
+    if body.website.strip():
+        raise offline.FormError("website", "spam", "This message could not be sent.")
+    throttle = rt.throttle
+    keys = [(throttle.key("offline-client", client_address(request)), PER_CLIENT),
+            (throttle.key("offline-all", "-"), GLOBAL)]
+    if body.browser_key:
+        keys.insert(0, (throttle.key("offline-browser", body.browser_key), PER_BROWSER))
+    for key, (limit, window) in keys:
+        if await throttle.count(key, window) >= limit:
+            minutes = max(1, round(await throttle.retry_after(key, window) / 60))
+            raise ApiError(429, "rate_limited", "Too many messages from this browser. Try again in {minutes} "
+                                                "minutes.", minutes=minutes)
+    visitor_id = None
+    if body.visitor_token:
+        visitor = await chat.visitor_by_token(rt, body.visitor_token)
+        visitor_id = visitor.id if visitor else None
+    meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
+    await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
+                         meta=meta, visitor_id=visitor_id)
+    for key, (_limit, window) in keys:  # only stored messages count against the limits
+        await throttle.hit(key, window)
+    return Accepted()
+
+
+class OfflineSummary(BaseModel):
+    id: int
+    state: Literal["new", "answered", "closed"]
+    name: str
+    email: str
+    preview: str
+    created_at: datetime
+    assigned_agent_id: int | None
+    assigned_agent_name: str | None
+    reason: str
+    language: str | None
+
+
+class ReplyOut(BaseModel):
+    id: int
+    body: str
+    agent_name: str | None
+    created_at: datetime
+    delivery: Literal["queued", "sending", "sent", "failed", "uncertain", "not_sent"]
+    error: str | None
+    outbox_id: int | None
+
+
+class OfflineDetail(OfflineSummary):
+    body: str
+    browser: str | None
+    browser_version: str | None
+    os: str | None
+    os_version: str | None
+    referrer: str | None
+    page_url: str | None
+    conversation_id: int | None
+    visitor: str | None
+    replies: list[ReplyOut]
+
+
+class ReplyIn(BaseModel):
+    body: str = Field(max_length=40_000)
+
+
+class AssignIn(BaseModel):
+    agent_id: int | None = Field(None, description="null: unassign")
+
+
+@router.get("/offline-messages", response_model=list[OfflineSummary], responses=ERRORS)
+async def inbox(request: Request, state: Literal["new", "answered", "closed", "open"] | None = Query(None),
+                limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(agent)) -> list[OfflineSummary]:
+    """New messages first, then by time, newest first."""
+    from sqlalchemy import case
+
+    where = []
+    if state == "open":
+        where.append(OfflineMessage.state != offline.CLOSED)
+    elif state:
+        where.append(OfflineMessage.state == state)
+    async with runtime(request).db.reader() as s:
+        rows = (await s.execute(
+            select(OfflineMessage, StaffAccount.name).outerjoin(
+                StaffAccount, StaffAccount.id == OfflineMessage.assigned_agent_id).where(*where)
+            .order_by(case((OfflineMessage.state == offline.NEW, 0), else_=1), OfflineMessage.created_at.desc())
+            .limit(limit))).all()
+    return [OfflineSummary(**offline.summary(m, name)) for m, name in rows]
+
+
+@router.get("/offline-messages/{message_id}", response_model=OfflineDetail, responses=ERRORS)
+async def detail(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
+    return await offline.view(runtime(request), agent_id=who.id, message_id=message_id)
+
+
+@router.post("/offline-messages/{message_id}/reply", response_model=OfflineDetail, status_code=201,
+             responses=ERRORS)
+async def reply(message_id: int, body: ReplyIn, request: Request,
+                who: StaffContext = Depends(agent)) -> dict[str, Any]:
+    rt = runtime(request)
+    await offline.reply(rt, agent_id=who.id, message_id=message_id, body=body.body)
+    return await offline.view(rt, agent_id=who.id, message_id=message_id)
+
+
+@router.post("/offline-messages/{message_id}/assign", response_model=OfflineSummary, responses=ERRORS)
+async def assign(message_id: int, body: AssignIn, request: Request,
+                 who: StaffContext = Depends(agent)) -> OfflineSummary:
+    m = await offline.assign(runtime(request), actor_id=who.id, message_id=message_id, agent_id=body.agent_id)
+    return OfflineSummary(**offline.summary(m))
+
+
+@router.post("/offline-messages/{message_id}/close", response_model=OfflineSummary, responses=ERRORS)
+async def close(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
+    m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=True)
+    return OfflineSummary(**offline.summary(m))
+
+
+@router.post("/offline-messages/{message_id}/reopen", response_model=OfflineSummary, responses=ERRORS)
+async def reopen(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
+    m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=False)
+    return OfflineSummary(**offline.summary(m))
+
+
+@router.post("/outbox/{outbox_id}/retry", response_model=S.Ok, responses=ERRORS)
+async def retry(outbox_id: int, request: Request, who: StaffContext = Depends(agent)) -> S.Ok:
+    """Send again a mail that failed or whose delivery is uncertain (a person decides)."""
+    rt = runtime(request)
+    await outbox.retry(rt, outbox_id)
+    if rt.outbox:
+        rt.outbox.kick()
+    return S.Ok()
