@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,11 +23,34 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
-from jutella.web import errors, pages, routes_chat, routes_offline, routes_staff, widget
+from jutella.web import errors, pages, routes_chat, routes_offline, routes_privacy, routes_staff, widget
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("jutella")
+
+
+async def _daily_retention(rt: Runtime) -> None:
+    """Run retention once a day, whichever worker or host gets there first."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from jutella.privacy import retention
+    from jutella.store.models import SystemSetting
+
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await s.get(SystemSetting, "retention_last_run", with_for_update=True)
+        if row is not None and now - datetime.fromisoformat(row.value["at"]) < timedelta(days=1):
+            return
+        if row is None:
+            s.add(SystemSetting(key="retention_last_run", value={"at": now.isoformat()}))
+        else:
+            await s.execute(update(SystemSetting).where(SystemSetting.key == "retention_last_run").values(
+                value={"at": now.isoformat()}))
+    counts = await retention.run(rt)
+    log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 async def _housekeeping(rt: Runtime) -> None:
@@ -43,6 +67,8 @@ async def _housekeeping(rt: Runtime) -> None:
             await publish_presence(rt)
             if rounds % 15 == 0:
                 await close_idle(rt)
+            if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
+                await _daily_retention(rt)
         except Exception:  # keep going; the next round retries
             log.exception("housekeeping failed")
 
@@ -83,6 +109,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_chat.router)
     app.include_router(routes_offline.public)
     app.include_router(routes_offline.router)
+    app.include_router(routes_privacy.pages)
+    app.include_router(routes_privacy.router)
     app.include_router(widget.router)
     app.add_api_websocket_route("/ws/visitor", visitor_ws)
     app.add_api_websocket_route("/ws/agent", agent_ws)

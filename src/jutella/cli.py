@@ -132,6 +132,76 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(load_settings(), run))
 
 
+# -- subject and retention ---------------------------------------------------------------
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cmd_subject_find(args: argparse.Namespace) -> int:
+    from jutella.privacy import subjects
+
+    async def run(rt) -> int:
+        matches = await subjects.find(rt, args.query, actor_id=None)
+        for m in matches:
+            where = f"visitor {m.visitor}" if m.visitor else "-"
+            how = "related" if m.related else f"match in {m.field}"
+            print(f"{m.kind} {m.id}\t{m.at:%Y-%m-%d %H:%M}\t{where}\t{how}\t{_line(m.text)}")
+        if not matches:
+            print(f"nothing found for {args.query!r}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_subject_export(args: argparse.Namespace) -> int:
+    import orjson
+
+    from jutella.privacy import subjects
+    from jutella.privacy.export import render_html
+
+    async def run(rt) -> int:
+        sel = subjects.selection_of(await subjects.find(rt, args.query, actor_id=None))
+        if sel.is_empty():
+            raise Failed(f"nothing found for {args.query!r}")
+        copy = await subjects.collect(rt, sel, actor_id=None, fmt=args.format)
+        if args.format == "html":
+            sys.stdout.write(render_html(copy, rt.settings, args.lang))
+        else:
+            sys.stdout.write(orjson.dumps(copy, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_subject_erase(args: argparse.Namespace) -> int:
+    from jutella.privacy import subjects
+
+    if not args.yes:
+        raise Failed("erasure cannot be undone: run `jutella subject find` first, then add --yes")
+
+    async def run(rt) -> int:
+        sel = subjects.selection_of(await subjects.find(rt, args.query, actor_id=None))
+        if sel.is_empty():
+            raise Failed(f"nothing found for {args.query!r}")
+        counts = await subjects.erase(rt, sel, actor_id=None)
+        print("erased: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    from jutella.privacy import retention
+
+    async def run(rt) -> int:
+        counts = await retention.run(rt)
+        for key, value in counts.items():
+            print(f"{key.replace('_', ' ')}: {value}")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jutella", description="Self-hosted, privacy-first live chat.")
@@ -161,6 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       metavar="ACTION")
     au.add_parser("verify", help="recompute the hash chain and say where it breaks").set_defaults(
         func=cmd_audit_verify)
+
+    sj = sub.add_parser("subject", help="data-subject requests (find, access copy, erasure)").add_subparsers(
+        dest="subject_command", required=True, metavar="ACTION")
+    f = sj.add_parser("find", help="everything held about a person, one line per record")
+    f.add_argument("query", help="an email, name, student number, phone number or visitor id")
+    f.set_defaults(func=cmd_subject_find)
+    e = sj.add_parser("export", help="the access copy of everything found, on stdout")
+    e.add_argument("query")
+    e.add_argument("--format", choices=["json", "html"], default="json")
+    e.add_argument("--lang", choices=["fi", "en", "sv"], default="fi", help="language of the HTML copy")
+    e.set_defaults(func=cmd_subject_export)
+    x = sj.add_parser("erase", help="erase everything found, and print what was erased")
+    x.add_argument("query")
+    x.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
+    x.set_defaults(func=cmd_subject_erase)
+
+    rt_ = sub.add_parser("retention", help="the retention policy").add_subparsers(
+        dest="retention_command", required=True, metavar="ACTION")
+    rt_.add_parser("run", help="delete what is past its retention period, and print counts").set_defaults(
+        func=cmd_retention_run)
     return p
 
 

@@ -54,6 +54,14 @@ class RegisterSettings(BaseModel):
     name_en: str = "Customer register of the JAMKO Online live chat"
     purpose_fi: str = "Henkilötietoja käytetään JAMKO Online -palvelun asiakkaiden palvelemiseksi paremmin."
     purpose_en: str = "Personal data is used to give the customers of the JAMKO Online service better service."
+    legal_basis_fi: str = ("Rekisterinpitäjän oikeutettu etu (EU:n yleinen tietosuoja-asetus, 6 artiklan 1 kohdan "
+                           "f alakohta): asiakkaiden kysymyksiin vastaaminen ja palvelun tarjoaminen.")
+    legal_basis_en: str = ("The controller's legitimate interest (GDPR Article 6(1)(f)): answering the questions "
+                           "customers ask and providing the service.")
+    legal_basis_sv: str = ("Den personuppgiftsansvariges berättigade intresse (artikel 6.1 f i dataskyddsförordningen): "
+                           "att besvara kundernas frågor och tillhandahålla tjänsten.")
+    name_sv: str = "Kundregistret för JAMKO Online-tjänstens livechatt"
+    purpose_sv: str = "Personuppgifterna används för att ge kunderna i JAMKO Online-tjänsten bättre service."
     transfers_outside_eea: bool = False
 
 

@@ -351,10 +351,17 @@ class AgentConnection(Connection):
             self.error(exc)
 
     async def _may_see(self, conversation: int) -> bool:
+        """Exists, and is not restricted (unless this member of staff has the privacy role)."""
+        from sqlalchemy import select
+
+        from jutella.privacy.subjects import restricted_visitors
         from jutella.store.models import Conversation
 
+        where = [Conversation.id == conversation]
+        if "privacy" not in self.account.role_names:
+            where.append(Conversation.visitor_id.notin_(restricted_visitors()))
         async with self.rt.db.reader() as s:
-            return await s.get(Conversation, conversation) is not None
+            return (await s.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
 
     async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
         kind = event.get("type")

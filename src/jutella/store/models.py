@@ -258,3 +258,41 @@ class MailOutbox(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     offline_message_id: Mapped[int | None] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"))
+
+
+# -- the register: data-subject flags and requests -----------------------------------------
+class SubjectFlag(Base):
+    """An objection to direct marketing or a restriction of processing.
+
+    The person is named by the SHA-256 of their normalised email (so the flag
+    itself adds no readable personal data and survives an erasure) and/or by a
+    visitor id."""
+
+    __tablename__ = "subject_flag"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # objection | restriction
+    email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitor.id", ondelete="CASCADE"), index=True)
+    offline_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("offline_message.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("subject_request.id", ondelete="SET NULL"))
+
+
+class SubjectRequest(Base):
+    """The request log: each data-subject request with its one-month deadline."""
+
+    __tablename__ = "subject_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # access | rectification | objection | restriction | erasure | portability
+    received_at: Mapped[datetime]
+    deadline: Mapped[datetime] = mapped_column(index=True)
+    verified_how: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | done | refused
+    note: Mapped[str | None] = mapped_column(Text)
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

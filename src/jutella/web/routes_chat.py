@@ -91,6 +91,13 @@ class SearchHit(BaseModel):
     state: str
 
 
+def visible_to(who: StaffContext) -> list:
+    """Restricted people's records are hidden from everyone but the ``privacy`` role."""
+    from jutella.privacy.subjects import restricted_visitors
+
+    return [] if who.has("privacy") else [Conversation.visitor_id.notin_(restricted_visitors())]
+
+
 async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
     preview = (select(ChatEvent.body).where(ChatEvent.conversation_id == Conversation.id, ChatEvent.kind == "message")
                .order_by(ChatEvent.seq.desc()).limit(1).scalar_subquery())
@@ -115,7 +122,7 @@ async def list_conversations(
     limit: int = Query(100, ge=1, le=500),
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
-    where = []
+    where = visible_to(who)
     if state == "open":
         where.append(Conversation.state != chat.CLOSED)
     elif state:
@@ -129,12 +136,13 @@ async def get_conversation(conversation_id: int, request: Request,
                            who: StaffContext = Depends(agent)) -> ConversationDetail:
     rt = runtime(request)
     async with rt.db.reader() as s:
-        found = await _summaries(s, [Conversation.id == conversation_id], 1)
+        found = await _summaries(s, [Conversation.id == conversation_id, *visible_to(who)], 1)
         if not found:
             raise ApiError(404, "not_found", "No such conversation.")
         conv = await s.get(Conversation, conversation_id)
         assert conv is not None
-        earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id], 20)
+        earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
+                                       *visible_to(who)], 20)
     await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
     events = await chat.events_since(rt, conv.id, 0, limit=10_000)
     info = VisitorInfo(visitor=found[0].visitor, browser=conv.browser, browser_version=conv.browser_version,
@@ -167,7 +175,8 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
     async with rt.db.reader() as s:
         ids = await matching_event_ids(s, q, limit=limit)
         rows = (await s.execute(select(ChatEvent, Conversation.state).join(Conversation)
-                                .where(ChatEvent.id.in_(ids)))).all() if ids else []
+                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *visible_to(who)))
+                ).all() if ids else []
     order = {i: n for n, i in enumerate(ids)}
     rows.sort(key=lambda r: order[r[0].id])
     async with rt.db.transaction() as s:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -96,6 +97,7 @@ class OfflineSummary(BaseModel):
     assigned_agent_name: str | None
     reason: str
     language: str | None
+    objection: bool = Field(False, description="the person objected to direct marketing")
 
 
 class ReplyOut(BaseModel):
@@ -129,29 +131,85 @@ class AssignIn(BaseModel):
     agent_id: int | None = Field(None, description="null: unassign")
 
 
+def visible_to(who: StaffContext) -> list:
+    from jutella.privacy.subjects import restricted_offline_messages, restricted_visitors
+
+    if who.has("privacy"):
+        return []
+    return [OfflineMessage.id.notin_(restricted_offline_messages()),
+            (OfflineMessage.visitor_id.is_(None)) | OfflineMessage.visitor_id.notin_(restricted_visitors())]
+
+
+@router.get("/offline-messages/contacts.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
+async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))) -> Response:
+    """Names and emails from the form, for the organisation's own use. People
+    who objected to direct marketing and restricted people are left out."""
+    import csv
+    import io
+
+    from jutella.accounts import audit
+    from jutella.privacy.subjects import email_hash, objection_hashes
+
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        objected = await objection_hashes(s)
+        rows = (await s.execute(select(OfflineMessage.name, OfflineMessage.email).where(
+            *visible_to(who)).order_by(OfflineMessage.id))).all()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "email"])
+    seen: set[str] = set()
+    for name, email in rows:
+        key = email.casefold()
+        if key in seen or email_hash(email) in objected:
+            continue
+        seen.add(key)
+        writer.writerow([name.lstrip("=+-@\t\r"), email])  # no spreadsheet formulas
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=who.id, action="contacts.export",
+                           detail={"contacts": len(seen)})
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="contacts.csv"', "Cache-Control": "no-store"})
+
+
 @router.get("/offline-messages", response_model=list[OfflineSummary], responses=ERRORS)
 async def inbox(request: Request, state: Literal["new", "answered", "closed", "open"] | None = Query(None),
                 limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(agent)) -> list[OfflineSummary]:
     """New messages first, then by time, newest first."""
     from sqlalchemy import case
 
-    where = []
+    where = visible_to(who)
     if state == "open":
         where.append(OfflineMessage.state != offline.CLOSED)
     elif state:
         where.append(OfflineMessage.state == state)
+    from jutella.privacy.subjects import email_hash, objection_hashes
+
     async with runtime(request).db.reader() as s:
+        objected = await objection_hashes(s)
         rows = (await s.execute(
             select(OfflineMessage, StaffAccount.name).outerjoin(
                 StaffAccount, StaffAccount.id == OfflineMessage.assigned_agent_id).where(*where)
             .order_by(case((OfflineMessage.state == offline.NEW, 0), else_=1), OfflineMessage.created_at.desc())
             .limit(limit))).all()
-    return [OfflineSummary(**offline.summary(m, name)) for m, name in rows]
+    return [OfflineSummary(**offline.summary(m, name), objection=email_hash(m.email) in objected)
+            for m, name in rows]
 
 
 @router.get("/offline-messages/{message_id}", response_model=OfflineDetail, responses=ERRORS)
 async def detail(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
-    return await offline.view(runtime(request), agent_id=who.id, message_id=message_id)
+    from jutella.privacy.subjects import email_hash, objection_hashes
+
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        visible = (await s.execute(select(OfflineMessage.id).where(
+            OfflineMessage.id == message_id, *visible_to(who)))).scalar_one_or_none()
+        objected = await objection_hashes(s)
+    if visible is None:
+        raise ApiError(404, "not_found", "No such message.")
+    out = await offline.view(rt, agent_id=who.id, message_id=message_id)
+    out["objection"] = email_hash(out["email"]) in objected
+    return out
 
 
 @router.post("/offline-messages/{message_id}/reply", response_model=OfflineDetail, status_code=201,

@@ -1,0 +1,2 @@
+"""The register: the privacy notice, data-subject requests (find, access copy,
+rectification, objection, restriction, erasure), the request log, retention."""

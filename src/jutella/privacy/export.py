@@ -1,0 +1,47 @@
+"""The printable access copy: the JSON copy rendered as HTML in the
+requester's language, with the article 15 information. Jinja2 autoescapes
+every value, so visitor text shows as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jutella.settings import Settings
+from jutella.web.pages import TEMPLATES
+
+from .notice import notice
+
+LABELS = {
+    "fi": {"title": "Jäljennös henkilötiedoistasi", "generated": "Laadittu", "conversations": "Chat-keskustelut",
+           "offline": "Sähköpostilomakkeella jätetyt viestit", "emails": "Sinulle lähetetyt sähköpostit",
+           "flags": "Merkinnät", "objection": "Suoramarkkinoinnin kielto", "restriction": "Käsittelyn rajoitus",
+           "yes": "kyllä", "no": "ei", "none": "Ei tietoja.", "started": "Aloitettu", "metadata": "Automaattiset tiedot",
+           "author": {"visitor": "Sinä", "agent": "Asiakaspalvelija", "system": "Järjestelmä"},
+           "note": "sisäinen muistiinpano", "replies": "Vastaukset", "info": "Tietoa käsittelystä (15 artikla)",
+           "name": "Nimi", "email": "Sähköposti", "message": "Viesti", "browser": "Selain", "os": "Käyttöjärjestelmä",
+           "referrer": "Viittaava sivu", "page": "Sivu", "language": "Kieli", "subject": "Aihe", "sent": "Lähetetty"},
+    "en": {"title": "A copy of your personal data", "generated": "Generated", "conversations": "Chat conversations",
+           "offline": "Messages left through the email form", "emails": "Emails sent to you",
+           "flags": "Flags", "objection": "Objection to direct marketing", "restriction": "Restriction of processing",
+           "yes": "yes", "no": "no", "none": "No data.", "started": "Started", "metadata": "Automatic data",
+           "author": {"visitor": "You", "agent": "Agent", "system": "System"},
+           "note": "internal note", "replies": "Replies", "info": "About the processing (Article 15)",
+           "name": "Name", "email": "Email", "message": "Message", "browser": "Browser", "os": "Operating system",
+           "referrer": "Referrer", "page": "Page", "language": "Language", "subject": "Subject", "sent": "Sent"},
+    "sv": {"title": "En kopia av dina personuppgifter", "generated": "Skapad", "conversations": "Chattsamtal",
+           "offline": "Meddelanden via e-postformuläret", "emails": "E-post som skickats till dig",
+           "flags": "Markeringar", "objection": "Förbud mot direktmarknadsföring",
+           "restriction": "Begränsning av behandling", "yes": "ja", "no": "nej", "none": "Inga uppgifter.",
+           "started": "Inledd", "metadata": "Automatiska uppgifter",
+           "author": {"visitor": "Du", "agent": "Kundtjänst", "system": "System"},
+           "note": "intern anteckning", "replies": "Svar", "info": "Om behandlingen (artikel 15)",
+           "name": "Namn", "email": "E-post", "message": "Meddelande", "browser": "Webbläsare",
+           "os": "Operativsystem", "referrer": "Hänvisande sida", "page": "Sida", "language": "Språk",
+           "subject": "Ämne", "sent": "Skickat"},
+}
+
+
+def render_html(copy: dict[str, Any], settings: Settings, lang: str) -> str:
+    lang = lang if lang in LABELS else "en"
+    template = TEMPLATES.env.get_template("subject_copy.html")
+    return template.render(c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang)

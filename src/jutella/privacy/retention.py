@@ -1,0 +1,70 @@
+"""Retention: delete what the settings say is past its time.
+
+- chat histories: conversations whose last activity is older than
+  ``retention.chat_days`` (and visitors left with nothing);
+- offline messages, their replies and mail: older than ``offline_days``;
+- automatic metadata (browser, OS, referrer, page, language) of conversations
+  and offline messages: blanked after ``metadata_days``;
+- the audit log: rows older than ``audit_days`` (verification then starts
+  from the oldest remaining row).
+
+Safe to run twice and on several workers at once: each step is a set-based
+DELETE/UPDATE of rows past the cut-off, so a second run finds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+
+from jutella.accounts import audit
+from jutella.runtime import Runtime
+from jutella.store.models import (AuditEntry, ChatEvent, Conversation, MailOutbox, OfflineMessage, OfflineReply,
+                                  Visitor)
+
+
+async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
+    r = rt.settings.retention
+    now = rt.clock.now()
+    chat_cut = now - timedelta(days=r.chat_days)
+    offline_cut = now - timedelta(days=r.offline_days)
+    meta_cut = now - timedelta(days=r.metadata_days)
+    audit_cut = now - timedelta(days=r.audit_days)
+    counts: dict[str, int] = {}
+    async with rt.db.transaction() as s:
+        old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut).scalar_subquery()
+        counts["messages"] = (await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(old)))
+                              ).rowcount or 0
+        counts["conversations"] = (await s.execute(delete(Conversation).where(
+            Conversation.last_activity_at < chat_cut))).rowcount or 0
+        old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut).scalar_subquery()
+        counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
+            OfflineReply.offline_message_id.in_(old_off)))).rowcount or 0
+        counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
+            MailOutbox.offline_message_id.in_(old_off),
+            and_(MailOutbox.offline_message_id.is_(None), MailOutbox.created_at < offline_cut))))).rowcount or 0
+        counts["offline_messages"] = (await s.execute(delete(OfflineMessage).where(
+            OfflineMessage.updated_at < offline_cut))).rowcount or 0
+        counts["visitors"] = (await s.execute(delete(Visitor).where(
+            Visitor.last_seen_at < chat_cut,
+            ~exists().where(Conversation.visitor_id == Visitor.id),
+            ~exists().where(OfflineMessage.visitor_id == Visitor.id)))).rowcount or 0
+        blank = dict(browser=None, browser_version=None, os=None, os_version=None, referrer=None, page_url=None,
+                     language=None)
+        counts["metadata"] = (await s.execute(update(Conversation).where(
+            Conversation.created_at < meta_cut, Conversation.metadata_erased_at.is_(None)).values(
+            metadata_erased_at=now, **blank))).rowcount or 0
+        counts["metadata"] += (await s.execute(update(OfflineMessage).where(
+            OfflineMessage.created_at < meta_cut, or_(OfflineMessage.browser.isnot(None),
+                                                      OfflineMessage.referrer.isnot(None),
+                                                      OfflineMessage.page_url.isnot(None),
+                                                      OfflineMessage.os.isnot(None))).values(**blank))).rowcount or 0
+        counts["audit_rows"] = (await s.execute(delete(AuditEntry).where(AuditEntry.at < audit_cut))).rowcount or 0
+        if any(counts.values()):
+            await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
+    if any(v for k, v in counts.items() if k != "audit_rows"):
+        from .subjects import scrub
+
+        await scrub(rt)
+    return counts

@@ -1,0 +1,413 @@
+"""Finding a data subject, the access copy, rectification, flags and erasure.
+
+A data subject is found by a query (an email, a name, a student number, a
+phone number, a visitor id) matched case-insensitively against the structured
+fields (offline forms, sent mail, visitor ids) *and* the text of every message
+and reply, since visitors hand over their details inside chats. Matches are
+expanded one step: a matched chat brings its visitor's other chats, a matched
+email brings every form and mail with that address. The contact person
+confirms which records belong to the person (the console sends an explicit
+selection; the command line takes everything the query found).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jutella.accounts import audit
+from jutella.accounts.errors import AccountError
+from jutella.runtime import Runtime
+from jutella.store.models import (ChatEvent, Conversation, MailOutbox, OfflineMessage, OfflineReply, StaffAccount,
+                                  SubjectFlag, Visitor)
+
+MAX_QUERY = 200
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+
+
+def _like(query: str) -> str:
+    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _ci(column, query: str):
+    """Case-insensitive substring match on SQLite and PostgreSQL alike."""
+    return func.lower(column).like(_like(query.casefold()), escape="\\")
+
+
+@dataclass
+class Match:
+    kind: str  # conversation | offline_message | email
+    id: int
+    at: datetime
+    field: str  # where the query matched (message, name, email, body, reply, visitor, recipient)
+    text: str  # the matching text (a window around the match)
+    start: int  # the match within ``text``
+    end: int
+    conversation_id: int | None = None
+    visitor: str | None = None
+    related: bool = False  # found by expansion (same visitor / same email), not by the query itself
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "at": self.at.isoformat(), "field": self.field,
+                "text": self.text, "start": self.start, "end": self.end, "conversation_id": self.conversation_id,
+                "visitor": self.visitor, "related": self.related}
+
+
+def _window(value: str, query: str, width: int = 60) -> tuple[str, int, int]:
+    pos = value.casefold().find(query.casefold())
+    if pos < 0:
+        return value[: 2 * width], 0, 0
+    start = max(0, pos - width)
+    end = min(len(value), pos + len(query) + width)
+    snippet = ("…" if start else "") + value[start:end] + ("…" if end < len(value) else "")
+    offset = pos - start + (1 if start else 0)
+    return snippet, offset, offset + len(query)
+
+
+@dataclass
+class Selection:
+    """The records that belong to one person, confirmed by the contact person."""
+
+    conversations: set[int] = field(default_factory=set)
+    offline_messages: set[int] = field(default_factory=set)
+    emails: set[int] = field(default_factory=set)  # mail_outbox ids
+
+    def is_empty(self) -> bool:
+        return not (self.conversations or self.offline_messages or self.emails)
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"conversations": sorted(self.conversations), "offline_messages": sorted(self.offline_messages),
+                "emails": sorted(self.emails)}
+
+
+def check_query(query: str) -> str:
+    query = " ".join((query or "").split())
+    if len(query) < 3:
+        raise AccountError("query_too_short", "Search with at least 3 characters.", 400)
+    if len(query) > MAX_QUERY:
+        raise AccountError("query_too_long", "The search is too long (at most 200 characters).", 400)
+    return query
+
+
+async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
+    query = check_query(query)
+    matches: list[Match] = []
+    async with rt.db.reader() as s:
+        # messages in chats
+        rows = (await s.execute(
+            select(ChatEvent, Visitor.public_id).join(Conversation, Conversation.id == ChatEvent.conversation_id)
+            .join(Visitor, Visitor.id == Conversation.visitor_id)
+            .where(ChatEvent.body.isnot(None), _ci(ChatEvent.body, query)).order_by(ChatEvent.id).limit(500))).all()
+        for ev, pub in rows:
+            snippet, a, b = _window(ev.body, query)
+            matches.append(Match("conversation", ev.conversation_id, ev.created_at, "message", snippet, a, b,
+                                 ev.conversation_id, pub))
+        # visitor ids
+        rows = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor)
+                                .where(_ci(Visitor.public_id, query)).limit(500))).all()
+        for conv, pub in rows:
+            matches.append(Match("conversation", conv.id, conv.created_at, "visitor", pub, *_window(pub, query)[1:],
+                                 conv.id, pub))
+        # offline forms: name, email, body; and their replies
+        for column, name in ((OfflineMessage.name, "name"), (OfflineMessage.email, "email"),
+                             (OfflineMessage.body, "body")):
+            for m in (await s.execute(select(OfflineMessage).where(_ci(column, query)).limit(500))).scalars():
+                snippet, a, b = _window(getattr(m, name), query)
+                matches.append(Match("offline_message", m.id, m.created_at, name, snippet, a, b, m.conversation_id))
+        for r in (await s.execute(select(OfflineReply).where(_ci(OfflineReply.body, query)).limit(500))).scalars():
+            snippet, a, b = _window(r.body, query)
+            matches.append(Match("offline_message", r.offline_message_id, r.created_at, "reply", snippet, a, b))
+        # mail sent
+        for o in (await s.execute(select(MailOutbox).where(
+                or_(_ci(MailOutbox.to_addr, query), _ci(MailOutbox.to_name, query),
+                    _ci(MailOutbox.body_text, query))).limit(500))).scalars():
+            where = "recipient" if query.casefold() in (o.to_addr + " " + (o.to_name or "")).casefold() else "body"
+            snippet, a, b = _window(o.to_addr if where == "recipient" else o.body_text, query)
+            matches.append(Match("email", o.id, o.created_at, where, snippet, a, b))
+        matches += await _related(s, matches)
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.find",
+                           detail={"results": len(matches)})
+    return matches
+
+
+async def _related(s: AsyncSession, matches: list[Match]) -> list[Match]:
+    """One step of expansion: the same visitor's other chats and forms, the
+    same email's other forms and mails."""
+    conv_ids = {m.id for m in matches if m.kind == "conversation"}
+    offline_ids = {m.id for m in matches if m.kind == "offline_message"}
+    email_ids = {m.id for m in matches if m.kind == "email"}
+    visitors = set((await s.execute(select(Conversation.visitor_id).where(Conversation.id.in_(conv_ids)))).scalars()) \
+        if conv_ids else set()
+    visitors |= set((await s.execute(select(OfflineMessage.visitor_id).where(
+        OfflineMessage.id.in_(offline_ids), OfflineMessage.visitor_id.isnot(None)))).scalars()) if offline_ids else set()
+    addresses = set((await s.execute(select(func.lower(OfflineMessage.email)).where(
+        OfflineMessage.id.in_(offline_ids)))).scalars()) if offline_ids else set()
+    addresses |= set((await s.execute(select(func.lower(MailOutbox.to_addr)).where(
+        MailOutbox.id.in_(email_ids), MailOutbox.kind == "reply"))).scalars()) if email_ids else set()
+    out: list[Match] = []
+    if visitors:
+        for conv, pub in (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
+                Conversation.visitor_id.in_(visitors), Conversation.id.notin_(conv_ids)))).all():
+            out.append(Match("conversation", conv.id, conv.created_at, "visitor", pub, 0, 0, conv.id, pub, True))
+            conv_ids.add(conv.id)
+        for m in (await s.execute(select(OfflineMessage).where(
+                OfflineMessage.visitor_id.in_(visitors), OfflineMessage.id.notin_(offline_ids)))).scalars():
+            out.append(Match("offline_message", m.id, m.created_at, "visitor", m.email, 0, 0, m.conversation_id,
+                             related=True))
+            offline_ids.add(m.id)
+            addresses.add(m.email.lower())
+    if addresses:
+        for m in (await s.execute(select(OfflineMessage).where(
+                func.lower(OfflineMessage.email).in_(addresses), OfflineMessage.id.notin_(offline_ids)))).scalars():
+            out.append(Match("offline_message", m.id, m.created_at, "email", m.email, 0, 0, m.conversation_id,
+                             related=True))
+            offline_ids.add(m.id)
+        for o in (await s.execute(select(MailOutbox).where(
+                func.lower(MailOutbox.to_addr).in_(addresses), MailOutbox.id.notin_(email_ids)))).scalars():
+            out.append(Match("email", o.id, o.created_at, "recipient", o.to_addr, 0, 0, related=True))
+    return out
+
+
+def selection_of(matches: list[Match]) -> Selection:
+    sel = Selection()
+    for m in matches:
+        {"conversation": sel.conversations, "offline_message": sel.offline_messages, "email": sel.emails}[m.kind].add(m.id)
+    return sel
+
+
+# -- the access copy ------------------------------------------------------------------
+async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str) -> dict[str, Any]:
+    """Everything held in the selection, as the documented JSON structure
+    (docs/privacy.md). Writes the audit row for the export."""
+    from jutella.store.models import SubjectFlag
+
+    async with rt.db.reader() as s:
+        convs = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
+            Conversation.id.in_(sel.conversations)).order_by(Conversation.id))).all() if sel.conversations else []
+        conversations = []
+        visitor_ids = set()
+        for conv, pub in convs:
+            visitor_ids.add(conv.visitor_id)
+            events = (await s.execute(select(ChatEvent, StaffAccount.name).outerjoin(
+                StaffAccount, StaffAccount.id == ChatEvent.agent_id).where(ChatEvent.conversation_id == conv.id)
+                .order_by(ChatEvent.seq))).all()
+            conversations.append({
+                "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
+                "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
+                "metadata": {"browser": conv.browser, "browser_version": conv.browser_version, "os": conv.os,
+                             "os_version": conv.os_version, "referrer": conv.referrer, "page": conv.page_url,
+                             "language": conv.language},
+                "messages": [{"seq": e.seq, "at": e.created_at.isoformat(), "author": e.author,
+                              "agent": name if e.author == "agent" else None, "kind": e.kind,
+                              "text": e.body if e.kind in ("message", "note") else None,
+                              "internal_note": e.kind == "note"}
+                             for e, name in events if e.kind in ("message", "note")],
+            })
+        offs = (await s.execute(select(OfflineMessage).where(OfflineMessage.id.in_(sel.offline_messages))
+                                .order_by(OfflineMessage.id))).scalars().all() if sel.offline_messages else []
+        offline = []
+        emails_seen = set()
+        for m in offs:
+            replies = (await s.execute(select(OfflineReply, StaffAccount.name).outerjoin(
+                StaffAccount, StaffAccount.id == OfflineReply.agent_id).where(
+                OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
+            emails_seen.add(m.email.casefold())
+            offline.append({
+                "id": m.id, "received_at": m.created_at.isoformat(), "name": m.name, "email": m.email,
+                "message": m.body, "state": m.state,
+                "metadata": {"browser": m.browser, "browser_version": m.browser_version, "os": m.os,
+                             "os_version": m.os_version, "referrer": m.referrer, "page": m.page_url,
+                             "language": m.language},
+                "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body} for r, name in replies],
+            })
+        mails = (await s.execute(select(MailOutbox).where(MailOutbox.id.in_(sel.emails)).order_by(MailOutbox.id))
+                 ).scalars().all() if sel.emails else []
+        emails = [{"id": o.id, "to": o.to_addr, "subject": o.subject, "text": o.body_text, "state": o.state,
+                   "created_at": o.created_at.isoformat(), "sent_at": o.sent_at.isoformat() if o.sent_at else None}
+                  for o in mails]
+        emails_seen |= {o.to_addr.casefold() for o in mails if o.kind == "reply"}
+        hashes = {email_hash(e) for e in emails_seen}
+        flags = (await s.execute(select(SubjectFlag).where(or_(
+            SubjectFlag.email_hash.in_(hashes) if hashes else False,
+            SubjectFlag.visitor_id.in_(visitor_ids) if visitor_ids else False,
+            SubjectFlag.offline_message_id.in_(sel.offline_messages) if sel.offline_messages else False)))
+                 ).scalars().all()
+    copy = {
+        "schema": "jutella.subject-copy/1",
+        "generated_at": rt.clock.now().isoformat(),
+        "controller": rt.settings.notice.controller.model_dump(),
+        "conversations": conversations,
+        "offline_messages": offline,
+        "emails": emails,
+        "flags": {"objection_to_direct_marketing": any(f.kind == "objection" for f in flags),
+                  "restriction_of_processing": any(f.kind == "restriction" for f in flags)},
+    }
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.export",
+                           detail={"format": fmt, **{k: len(v) for k, v in sel.as_dict().items()}})
+    return copy
+
+
+# -- rectification ---------------------------------------------------------------------
+FIELDS = {
+    ("offline_message", "name"): (OfflineMessage, "name"),
+    ("offline_message", "email"): (OfflineMessage, "email"),
+    ("offline_message", "body"): (OfflineMessage, "body"),
+    ("offline_reply", "body"): (OfflineReply, "body"),
+    ("chat_event", "body"): (ChatEvent, "body"),
+}
+
+
+async def rectify(rt: Runtime, *, actor_id: int | None, record: str, record_id: int, field_name: str,
+                  value: str | None = None, start: int | None = None, end: int | None = None,
+                  replacement: str = "[…]") -> str:
+    """Correct a field, or correct/redact a span of a text (start..end replaced
+    by ``replacement``). The audit row says who, when and which field, never
+    the old value. Returns the new value."""
+    from jutella.chat.offline import validate_email, validate_name
+
+    target = FIELDS.get((record, field_name))
+    if target is None:
+        raise AccountError("field_invalid", "That field cannot be corrected here.", 400)
+    model, attr = target
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = await s.get(model, record_id, with_for_update=True)
+        if row is None:
+            raise AccountError("not_found", "No such record.", 404)
+        old = getattr(row, attr) or ""
+        if start is not None or end is not None:
+            start, end = start or 0, len(old) if end is None else end
+            if not 0 <= start <= end <= len(old):
+                raise AccountError("span_invalid", "That part of the text does not exist.", 400)
+            new = old[:start] + replacement + old[end:]
+        else:
+            new = value or ""
+            if field_name == "email":
+                new = validate_email(new)
+            elif field_name == "name":
+                new = validate_name(new)
+        setattr(row, attr, new)
+        if model is OfflineMessage and field_name in ("name", "email"):
+            # the mail records follow the correction: the wrong value is kept nowhere
+            column = "to_name" if field_name == "name" else "to_addr"
+            await s.execute(update(MailOutbox).where(MailOutbox.offline_message_id == row.id).values(
+                {column: new}))
+        await audit.record(s, now, actor_id=actor_id, action="subject.rectify", target_type=record,
+                           target_id=record_id, detail={"field": field_name,
+                                                        "span": start is not None or end is not None})
+    return new
+
+
+# -- flags ---------------------------------------------------------------------------------
+async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, email: str | None = None,
+                   sel: Selection | None = None, request_id: int | None = None) -> int:
+    """Objection (by email) or restriction (by the selection's visitors and
+    forms, and the email if given). Returns how many flags now exist/were removed."""
+    if kind not in ("objection", "restriction"):
+        raise AccountError("flag_invalid", "Unknown flag.", 400)
+    now = rt.clock.now()
+    changed = 0
+    async with rt.db.transaction() as s:
+        targets: list[dict[str, Any]] = []
+        if email:
+            targets.append({"email_hash": email_hash(email)})
+        if sel and kind == "restriction":
+            visitors = set((await s.execute(select(Conversation.visitor_id).where(
+                Conversation.id.in_(sel.conversations)))).scalars()) if sel.conversations else set()
+            targets += [{"visitor_id": v} for v in visitors]
+            targets += [{"offline_message_id": m} for m in sel.offline_messages]
+        if not targets:
+            raise AccountError("flag_target", "Name the person by email or select their records.", 400)
+        for t in targets:
+            key = [getattr(SubjectFlag, k) == v for k, v in t.items()]
+            existing = (await s.execute(select(SubjectFlag).where(SubjectFlag.kind == kind, *key))).scalars().all()
+            if on and not existing:
+                s.add(SubjectFlag(kind=kind, created_at=now, created_by=actor_id, request_id=request_id, **t))
+                changed += 1
+            elif not on and existing:
+                for f in existing:
+                    await s.delete(f)
+                changed += len(existing)
+        await audit.record(s, now, actor_id=actor_id, action=f"subject.{kind}.{'set' if on else 'lift'}",
+                           detail={"records": len(targets)})
+    return changed
+
+
+async def objection_hashes(s: AsyncSession) -> set[str]:
+    return set((await s.execute(select(SubjectFlag.email_hash).where(
+        SubjectFlag.kind == "objection", SubjectFlag.email_hash.isnot(None)))).scalars())
+
+
+def restricted_visitors():
+    return select(SubjectFlag.visitor_id).where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id.isnot(None))
+
+
+def restricted_offline_messages():
+    return select(SubjectFlag.offline_message_id).where(
+        SubjectFlag.kind == "restriction", SubjectFlag.offline_message_id.isnot(None))
+
+
+# -- erasure -----------------------------------------------------------------------------------
+async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[str, int]:
+    """Erase everything in the selection (and the visitors whose chats it
+    holds), search index entries included, then make sure no bytes of it stay
+    in the database files. What remains is a tombstone in the audit log."""
+    counts: dict[str, int] = {}
+    async with rt.db.transaction() as s:
+        visitors = set((await s.execute(select(Conversation.visitor_id).where(
+            Conversation.id.in_(sel.conversations)))).scalars()) if sel.conversations else set()
+        offline_ids = set(sel.offline_messages)
+        counts["messages"] = (await s.execute(select(func.count()).select_from(ChatEvent).where(
+            ChatEvent.conversation_id.in_(sel.conversations)))).scalar_one() if sel.conversations else 0
+        # delete events explicitly so the FTS triggers remove their index entries
+        if sel.conversations:
+            await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(sel.conversations)))
+            counts["conversations"] = (await s.execute(delete(Conversation).where(
+                Conversation.id.in_(sel.conversations)))).rowcount or 0
+        else:
+            counts["conversations"] = 0
+        counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
+            OfflineReply.offline_message_id.in_(offline_ids)))).rowcount or 0
+        counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
+            MailOutbox.id.in_(sel.emails) if sel.emails else False,
+            MailOutbox.offline_message_id.in_(offline_ids) if offline_ids else False)))).rowcount or 0
+        counts["offline_messages"] = (await s.execute(delete(OfflineMessage).where(
+            OfflineMessage.id.in_(offline_ids)))).rowcount or 0
+        # a visitor goes when none of their chats or forms remain
+        gone = 0
+        for v in visitors:
+            left = (await s.execute(select(func.count()).select_from(Conversation).where(
+                Conversation.visitor_id == v))).scalar_one()
+            if not left:
+                await s.execute(delete(OfflineMessage).where(OfflineMessage.visitor_id == v))
+                gone += (await s.execute(delete(Visitor).where(Visitor.id == v))).rowcount or 0
+        counts["visitors"] = gone
+        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.erase", detail=counts)
+    await scrub(rt)
+    return counts
+
+
+async def scrub(rt: Runtime) -> None:
+    """After deleting personal data: rebuild the SQLite full-text index segments
+    and fold the WAL into the (secure_delete'd) main file; VACUUM on PostgreSQL
+    so dead row versions do not linger in the table files."""
+    if rt.db.dialect == "sqlite":
+        async with rt.db.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO chat_event_fts(chat_event_fts) VALUES ('optimize')"))
+        await rt.db.checkpoint()
+    else:
+        async with rt.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
+                          "mail_outbox"):
+                await conn.execute(text(f"VACUUM {table}"))

@@ -1,0 +1,186 @@
+"""The privacy notice (public) and the register's operations for the
+``privacy`` role: finding a data subject, the access copy, rectification,
+objection and restriction flags, erasure, the request log, retention."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from jutella.privacy import requests as req
+from jutella.privacy import retention, subjects
+from jutella.privacy.export import render_html
+from jutella.privacy.notice import notice, record_of_processing
+
+from . import schemas as S
+from .auth import Staff, StaffContext, runtime
+from .errors import request_language
+from .i18n import negotiate
+from .pages import TEMPLATES
+
+pages = APIRouter(include_in_schema=False)
+router = APIRouter(prefix="/api/v1/privacy", tags=["register"])
+privacy = Staff("privacy")
+ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
+
+
+@pages.api_route("/privacy", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def privacy_notice(request: Request, lang: str | None = None) -> HTMLResponse:
+    chosen = lang if lang in ("fi", "en", "sv") else negotiate(request.headers.get("accept-language"))
+    return TEMPLATES.TemplateResponse(request, "privacy.html", {"n": notice(runtime(request).settings, chosen)},
+                                      headers={"Content-Language": chosen, "Cache-Control": "public, max-age=300"})
+
+
+class SelectionIn(BaseModel):
+    conversations: list[int] = Field(default_factory=list, max_length=10_000)
+    offline_messages: list[int] = Field(default_factory=list, max_length=10_000)
+    emails: list[int] = Field(default_factory=list, max_length=10_000)
+
+    def selection(self) -> subjects.Selection:
+        return subjects.Selection(set(self.conversations), set(self.offline_messages), set(self.emails))
+
+
+class MatchOut(BaseModel):
+    kind: Literal["conversation", "offline_message", "email"]
+    id: int
+    at: datetime
+    field: str
+    text: str
+    start: int
+    end: int
+    conversation_id: int | None
+    visitor: str | None
+    related: bool
+
+
+@router.get("/subjects", response_model=list[MatchOut], responses=ERRORS)
+async def find(request: Request, q: str = Query(..., max_length=200),
+               who: StaffContext = Depends(privacy)) -> list[dict[str, Any]]:
+    """Everything that matches an email, name, student number, phone or visitor id."""
+    return [m.as_dict() for m in await subjects.find(runtime(request), q, actor_id=who.id)]
+
+
+@router.post("/export", responses={**ERRORS, 200: {"content": {"application/json": {}, "text/html": {}}}})
+async def export(body: SelectionIn, request: Request, format: Literal["json", "html"] = "json",
+                 lang: Literal["fi", "en", "sv"] | None = None, who: StaffContext = Depends(privacy)) -> Response:
+    """The data subject's access copy (articles 15 and 20) of the confirmed records."""
+    rt = runtime(request)
+    copy = await subjects.collect(rt, body.selection(), actor_id=who.id, fmt=format)
+    stamp = rt.clock.now().strftime("%Y%m%d")
+    if format == "html":
+        html = render_html(copy, rt.settings, lang or request_language(request))
+        return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="access-copy-{stamp}.html"',
+                                           "Cache-Control": "no-store"})
+    import orjson
+
+    return Response(orjson.dumps(copy, option=orjson.OPT_INDENT_2), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="access-copy-{stamp}.json"',
+                             "Cache-Control": "no-store"})
+
+
+class RectifyIn(BaseModel):
+    record: Literal["offline_message", "offline_reply", "chat_event"]
+    id: int
+    field: Literal["name", "email", "body"]
+    value: str | None = Field(None, max_length=20_000)
+    start: int | None = Field(None, ge=0)
+    end: int | None = Field(None, ge=0)
+    replacement: str = Field("[…]", max_length=200)
+
+
+class RectifyOut(BaseModel):
+    value: str
+
+
+@router.post("/rectify", response_model=RectifyOut, responses=ERRORS)
+async def rectify(body: RectifyIn, request: Request, who: StaffContext = Depends(privacy)) -> RectifyOut:
+    value = await subjects.rectify(runtime(request), actor_id=who.id, record=body.record, record_id=body.id,
+                                   field_name=body.field, value=body.value, start=body.start, end=body.end,
+                                   replacement=body.replacement)
+    return RectifyOut(value=value)
+
+
+class FlagIn(SelectionIn):
+    kind: Literal["objection", "restriction"]
+    on: bool = True
+    email: str | None = Field(None, max_length=320)
+    request_id: int | None = None
+
+
+class Count(BaseModel):
+    count: int
+
+
+@router.post("/flags", response_model=Count, responses=ERRORS)
+async def flag(body: FlagIn, request: Request, who: StaffContext = Depends(privacy)) -> Count:
+    n = await subjects.set_flag(runtime(request), actor_id=who.id, kind=body.kind, on=body.on, email=body.email,
+                                sel=body.selection(), request_id=body.request_id)
+    return Count(count=n)
+
+
+class EraseIn(SelectionIn):
+    confirm: Literal[True] = Field(description="must be true: erasure cannot be undone")
+
+
+@router.post("/erase", response_model=dict[str, int], responses=ERRORS)
+async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, int]:
+    return await subjects.erase(runtime(request), body.selection(), actor_id=who.id)
+
+
+# -- the request log ------------------------------------------------------------------
+class RequestIn(BaseModel):
+    kind: Literal["access", "rectification", "erasure", "restriction", "portability", "objection"]
+    received_at: datetime | None = None
+    verified_how: str = Field(min_length=1, max_length=500)
+    note: str | None = Field(None, max_length=5000)
+
+
+class RequestPatch(BaseModel):
+    status: Literal["open", "done", "refused"] | None = None
+    note: str | None = Field(None, max_length=5000)
+
+
+class RequestOut(BaseModel):
+    id: int
+    kind: str
+    received_at: datetime
+    deadline: datetime
+    verified_how: str
+    status: str
+    note: str | None
+    handled_by: int | None
+    closed_at: datetime | None
+    urgency: Literal["ok", "near", "overdue", "closed"]
+
+
+@router.get("/requests", response_model=list[RequestOut], responses=ERRORS)
+async def list_requests(request: Request, who: StaffContext = Depends(privacy)) -> list[dict[str, Any]]:
+    return await req.list_requests(runtime(request))
+
+
+@router.post("/requests", response_model=RequestOut, status_code=201, responses=ERRORS)
+async def add_request(body: RequestIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    return await req.add(runtime(request), actor_id=who.id, kind=body.kind, received_at=body.received_at,
+                         verified_how=body.verified_how, note=body.note)
+
+
+@router.patch("/requests/{request_id}", response_model=RequestOut, responses=ERRORS)
+async def update_request(request_id: int, body: RequestPatch, request: Request,
+                         who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    return await req.update(runtime(request), actor_id=who.id, request_id=request_id, status=body.status,
+                            note=body.note)
+
+
+@router.get("/record", response_model=dict[str, Any], responses=ERRORS)
+async def record(request: Request, who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, Any]:
+    """The record of processing activities (GDPR article 30)."""
+    return record_of_processing(runtime(request).settings)
+
+
+@router.post("/retention/run", response_model=dict[str, int], responses=ERRORS)
+async def run_retention(request: Request, who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, int]:
+    return await retention.run(runtime(request), actor_id=who.id)
