@@ -78,8 +78,10 @@ def visitor(live, *, token: str | None = None, last_seq: int = 0, origin: str | 
 
 def agent(live, http_client, *, subscriptions: dict | None = None,
           source: str | None = None) -> tuple[WsClient, dict[str, Any]]:
+    """An agent's socket; with two servers (pg+redis) it goes to the other one."""
+    side = getattr(live, "agent_side", live)
     cookie = "; ".join(f"{k}={v}" for k, v in http_client.cookies.items())
-    conn = _connect(live.ws_url + "/ws/agent", origin=live.url, headers={"Cookie": cookie}, source=source)
+    conn = _connect(side.ws_url + "/ws/agent", origin=side.url, headers={"Cookie": cookie}, source=source)
     c = WsClient(conn)
     c.send(type="hello", subscriptions={str(k): v for k, v in (subscriptions or {}).items()})
     welcome = c.until(lambda f: f["type"] == "welcome")

@@ -121,13 +121,27 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The three topologies: one process on SQLite, one on PostgreSQL, and two
+# servers (separate event loops and runtimes, as two workers or hosts) on
+# PostgreSQL + Redis with the visitor on one and the agent on the other.
+TOPOLOGIES = ["sqlite", "postgresql", "pg+redis"]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """Storage tests run on both databases; the chat and offline modules
+    override this with ``TOPOLOGIES``."""
     return request.param
+
+
+def redis_reachable() -> bool:
+    return _port_open("127.0.0.1", 6379)
 
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "pg+redis":
+        need(redis_reachable(), "Redis is not reachable on 127.0.0.1:6379")
     if backend == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         target = tmp_path / "data" / "jutella.sqlite3"
@@ -155,12 +169,14 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any], backend: str) -> Settings:
     port = free_port()
     values: dict[str, Any] = dict(
         database_url=database_url, data_dir=tmp_path / "data", host="127.0.0.1", port=port,
         public_url=f"http://127.0.0.1:{port}",
     )
+    if backend == "pg+redis":
+        values.update(redis_url=REDIS_URL, redis_prefix=f"jt-{uuid.uuid4().hex[:10]}")
     values.update(settings_overrides)
     return Settings(**values)
 
@@ -174,6 +190,12 @@ class Live:
     url: str
     portal: Any
     server: uvicorn.Server
+    peer: "Live | None" = None  # the second server of the pg+redis topology
+
+    @property
+    def agent_side(self) -> "Live":
+        """Where agents connect: the other server when there are two."""
+        return self.peer or self
 
     def call(self, fn, *args, **kwargs):
         """Run an async function (an action, a query) on the server's loop."""
@@ -194,7 +216,8 @@ def start_live(settings: Settings, clock: FakeClock | None) -> tuple[Live, Any]:
     portal = cm.__enter__()
     portal.call(rt.db.migrate)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, access_log=False, log_level="warning",
-                            ws_per_message_deflate=False, lifespan="on", ws_max_size=64 * 1024)
+                            ws_per_message_deflate=False, lifespan="on", ws_max_size=64 * 1024,
+                            timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     done = portal.start_task_soon(server.serve)
     for _ in range(500):
@@ -217,12 +240,19 @@ def start_live(settings: Settings, clock: FakeClock | None) -> tuple[Live, Any]:
 
 
 @pytest.fixture
-def live(settings: Settings, clock: FakeClock) -> Iterator[Live]:
+def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
     server, stop = start_live(settings, clock)
+    stops = [stop]
     try:
+        if backend == "pg+redis":
+            port = free_port()
+            other = settings.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"})
+            server.peer, stop_peer = start_live(other, clock)
+            stops.append(stop_peer)
         yield server
     finally:
-        stop()
+        for stop_one in reversed(stops):
+            stop_one()
 
 
 # -- the browser -------------------------------------------------------------------
@@ -324,11 +354,15 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server_process(database_url: str, tmp_path: Path) -> Iterator[Any]:
+def server_process(database_url: str, tmp_path: Path, backend: str) -> Iterator[Any]:
+    """``jutella serve`` processes; in the pg+redis topology, with two workers."""
     made: list[ServerProcess] = []
 
     def make(workers: int = 1, **env: str) -> ServerProcess:
         base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data")}
+        if backend == "pg+redis":
+            base.update(JUTELLA_REDIS_URL=REDIS_URL, JUTELLA_REDIS_PREFIX=f"jt-{uuid.uuid4().hex[:10]}")
+            workers = max(workers, 2)
         server = ServerProcess({**base, **env}, free_port(), tmp_path / f"server-{len(made)}.log", workers)
         made.append(server)
         return server

@@ -14,7 +14,14 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from .chat_clients import agent, visitor
+from .conftest import TOPOLOGIES
 from .helpers import PASSWORD, add_staff, sign_in
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def backend(request):
+    """Runs on all three topologies (one process on SQLite, on PostgreSQL, two servers on PostgreSQL + Redis)."""
+    return request.param
 
 
 def is_event(f):

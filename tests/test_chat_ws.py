@@ -9,7 +9,14 @@ from websockets.sync.client import connect
 from jutella.accounts import actions as accounts
 
 from .chat_clients import agent, visitor
+from .conftest import TOPOLOGIES
 from .helpers import add_staff, sign_in
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def backend(request):
+    """Runs on all three topologies (one process on SQLite, on PostgreSQL, two servers on PostgreSQL + Redis)."""
+    return request.param
 
 
 def is_event(seq=None, kind=None):

@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from jutella.store.models import AuditEntry, MailOutbox, OfflineMessage
 
 from .chat_clients import visitor
+from .conftest import TOPOLOGIES
 from .helpers import PASSWORD, add_staff, error_code, sign_in
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def backend(request):
+    """Runs on all three topologies (one process on SQLite, on PostgreSQL, two servers on PostgreSQL + Redis)."""
+    return request.param
 
 
 @pytest.fixture

@@ -33,4 +33,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
         clock = clock or Clock()
-        return cls(settings=settings, db=Database(settings.sqlalchemy_url), clock=clock, hub=MemoryHub())
+        hub: MemoryHub = MemoryHub()
+        rt = cls(settings=settings, db=Database(settings.sqlalchemy_url), clock=clock, hub=hub)
+        if settings.redis_url:
+            from jutella.realtime.redis_hub import RedisHub, connect_presence
+
+            rt.hub = RedisHub(settings.redis_url, settings.redis_prefix)
+            connect_presence(rt.hub, rt.presence)
+        return rt

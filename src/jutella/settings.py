@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./jutella-data")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = Field("jutella", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # several installations on one Redis
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = None

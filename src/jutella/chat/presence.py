@@ -26,6 +26,7 @@ class Presence:
     def __init__(self, clock: Clock):
         self.clock = clock
         self._agents: dict[int, _Agent] = {}
+        self.remote = None  # other workers' online agents (realtime.redis_hub.RemotePresence), if any
 
     def connect(self, agent_id: int, conn_id: str, state: str) -> None:
         a = self._agents.setdefault(agent_id, _Agent())
@@ -65,8 +66,12 @@ class Presence:
             return a.last_state
         return "offline"
 
-    def online_agents(self) -> set[int]:
+    def local_online(self) -> set[int]:
         return {agent_id for agent_id in list(self._agents) if self.state_of(agent_id) == "online"}
+
+    def online_agents(self) -> set[int]:
+        local = self.local_online()
+        return local | self.remote.online() if self.remote is not None else local
 
     def any_online(self) -> bool:
         return bool(self.online_agents())

@@ -53,11 +53,17 @@ def origin_allowed(ws: WebSocket, rt: Runtime, *, widget: bool) -> bool:
 
 
 async def publish_presence(rt: Runtime) -> None:
-    """Tell every widget when "is anyone online?" changes."""
+    """Tell this worker's widgets when "is anyone online?" changes, and (with
+    Redis) tell the other workers who is online here. Each worker computes the
+    answer from its own agents plus the others' announcements, so the frame
+    is delivered locally only: no two workers' views race on the wire."""
+    announce = getattr(rt.hub, "announce_presence", None)
+    if announce is not None:
+        announce(sorted(rt.presence.local_online()))
     now_online = rt.presence.any_online()
-    if getattr(rt, "_presence_published", None) != now_online:
+    if getattr(rt, "_presence_published", False) != now_online:
         rt._presence_published = now_online  # type: ignore[attr-defined]
-        await rt.hub.publish(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online})
+        rt.hub.deliver_local(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online})
 
 
 class Connection:
@@ -132,7 +138,12 @@ class Connection:
             await asyncio.sleep(0.05)
         while True:
             channel, event = await self.sub.get()
-            await self.on_hub(channel, event)
+            if event.get("type") == "_resync":
+                await self.resync()
+                if self.role == "agent" and self.proto.state == "open":
+                    self.proto.send({"type": "resync"})  # the console reloads its lists
+            else:
+                await self.on_hub(channel, event)
             await self.run_pending()
             await self.flush()
             if self.proto.close_code is not None:
@@ -178,6 +189,14 @@ class Connection:
 
     async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    async def resync(self) -> None:
+        """The hub lost notifications (Redis reconnected): read what each
+        followed conversation may have missed from the database."""
+        for conversation in self.proto.tracked():
+            if not self.proto.is_replaying(conversation):
+                self.proto.begin_replay(conversation)
+                await self.replay(conversation, self.proto.delivered(conversation))
 
     def live_event(self, event: dict[str, Any]) -> None:
         conv = event["conversation"]

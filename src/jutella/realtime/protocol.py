@@ -558,6 +558,10 @@ class Protocol:
                 if not (type(c) is FetchSince and c.conversation == conversation)
             ]
 
+    def tracked(self) -> list[int]:
+        """Every conversation this connection follows."""
+        return list(self._delivered)
+
     def is_tracking(self, conversation: int) -> bool:
         """Whether events for this conversation reach the client."""
         return conversation in self._delivered

@@ -1,0 +1,189 @@
+"""The hub across processes and hosts, through Redis pub/sub.
+
+Every worker publishes each event once to the Redis channel ``<prefix>:events``
+(tagged with its own origin id) and delivers it to its own subscribers at
+once; every worker listens on that channel and delivers what other workers
+published to its local subscribers. Redis carries notifications only: the
+database stays the source of truth.
+
+When the connection to Redis drops, local delivery goes on, ``healthy`` turns
+false (``/healthz`` says "degraded"), and the listener reconnects with
+backoff. After reconnecting it tells every local connection to resynchronise
+(``{"type": "_resync"}``): each reads what it missed from the database by
+sequence number, so nothing that was committed is lost.
+
+Presence is shared the same way: each worker announces its set of online
+agents on every change and every few seconds; a worker's announcement counts
+for ``PRESENCE_TTL`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import Any, Callable
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .hub import Event, MemoryHub
+
+log = logging.getLogger("jutella.redis")
+PRESENCE_TTL = 10.0
+
+
+class RedisHub(MemoryHub):
+    def __init__(self, url: str, prefix: str = "jutella"):
+        super().__init__()
+        self.url = url
+        self.channel = f"{prefix}:events"
+        self.origin = secrets.token_hex(8)
+        self._redis: aioredis.Redis | None = None
+        self._listener: asyncio.Task | None = None
+        self._publisher: asyncio.Task | None = None
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
+        self._healthy = False
+        self._ever_connected = False
+        self.on_presence: Callable[[str, list[int]], None] | None = None
+        self.on_presence_change: Callable[[], None] | None = None  # set by the app: re-tell local widgets
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    async def start(self) -> None:
+        self._redis = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None,
+                                        health_check_interval=10)
+        self._listener = asyncio.create_task(self._listen())
+        self._publisher = asyncio.create_task(self._publish_loop())
+        for _ in range(50):  # give the first subscription a moment, without blocking start-up on it
+            if self._healthy:
+                break
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._publisher):
+            if task:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._listener, self._publisher) if t), return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def publish(self, channel: str, event: Event) -> None:
+        self.deliver_local(channel, event)
+        self._send(orjson.dumps([self.origin, channel, event]))
+
+    def announce_presence(self, online: list[int]) -> None:
+        self._send(orjson.dumps([self.origin, "_presence", online]))
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._outbox.put_nowait(data)
+        except asyncio.QueueFull:  # Redis far behind: drop; clients catch up from the database
+            pass
+
+    async def _publish_loop(self) -> None:
+        """One task sends everything in order, pipelining what has piled up."""
+        while True:
+            first = await self._outbox.get()
+            batch = [first]
+            while not self._outbox.empty() and len(batch) < 500:
+                batch.append(self._outbox.get_nowait())
+            try:
+                assert self._redis is not None
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for data in batch:
+                        pipe.publish(self.channel, data)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                # lost notifications are caught up from the database after the resync
+                self._healthy = False
+                log.warning("redis publish failed: %s", type(exc).__name__)
+                await asyncio.sleep(0.2)
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = None
+            try:
+                assert self._redis is not None
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self.channel)
+                if self._ever_connected:
+                    log.warning("redis connection restored; clients resynchronise from the database")
+                    self.deliver_all({"type": "_resync"})
+                self._healthy = self._ever_connected = True
+                delay = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is None:
+                        await self._redis.ping()
+                        continue
+                    self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self._healthy:
+                    log.warning("redis connection lost (%s); reconnecting", type(exc).__name__)
+                self._healthy = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                if pubsub is not None:
+                    try:
+                        await pubsub.aclose()
+                    except Exception:
+                        pass
+
+    def _dispatch(self, data: bytes) -> None:
+        try:
+            origin, channel, event = orjson.loads(data)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return
+        if origin == self.origin:
+            return
+        if channel == "_presence":
+            if self.on_presence:
+                self.on_presence(origin, event)
+            if self.on_presence_change:
+                self.on_presence_change()
+            return
+        self.deliver_local(channel, event)
+
+    def deliver_all(self, event: Event) -> None:
+        seen: set[int] = set()
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    sub.deliver("_hub", event)
+
+
+class RemotePresence:
+    """Other workers' online agents, each announcement valid for PRESENCE_TTL."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, tuple[float, set[int]]] = {}
+
+    def update(self, origin: str, online: list[int]) -> None:
+        self._workers[origin] = (time.monotonic() + PRESENCE_TTL, set(online))
+
+    def online(self) -> set[int]:
+        now = time.monotonic()
+        out: set[int] = set()
+        for origin, (until, agents) in list(self._workers.items()):
+            if until < now:
+                del self._workers[origin]
+            else:
+                out |= agents
+        return out
+
+
+def connect_presence(hub: Any, presence: Any) -> None:
+    """Wire a RedisHub and the local Presence together."""
+    remote = RemotePresence()
+    hub.on_presence = remote.update
+    presence.remote = remote

@@ -1,0 +1,99 @@
+"""Two servers on PostgreSQL + Redis: Redis restarting mid-conversation loses nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from .chat_clients import agent, visitor
+from .conftest import free_port, need
+from .helpers import add_staff, sign_in
+
+
+@pytest.fixture
+def backend():
+    return "pg+redis"
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so stopping it disturbs nobody else."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = None
+
+    def start(self) -> "PrivateRedis":
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        import socket
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def private_redis():
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    r = PrivateRedis().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def settings_overrides(private_redis):
+    return {"redis_url": f"redis://127.0.0.1:{private_redis.port}/0"}
+
+
+def events(client, n, timeout=15):
+    return [client.until(lambda f: f["type"] == "event", timeout=timeout)["seq"] for _ in range(n)]
+
+
+def wait_health(live, status, timeout=15):
+    for _ in range(int(timeout * 20)):
+        body = live.client().get("/healthz").json()
+        if body["status"] == status:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"/healthz never said {status}: {body}")
+
+
+def test_redis_restart_mid_conversation_loses_nothing(live, private_redis):
+    assert live.peer is not None
+    add_staff(live, "aino@example.org", ["agent"])
+    http = sign_in(live, "aino@example.org")
+    v, w = visitor(live)  # on server A
+    v.message("before")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    a, _ = agent(live, http, subscriptions={conv: 0})  # on server B
+    a.send(type="accept", conversation=conv)
+    assert events(a, 2) == [1, 2]
+    assert events(v, 2) == [1, 2]
+
+    private_redis.stop()
+    assert wait_health(live, "degraded")["redis"] == "unavailable"
+    # both sides keep writing: each write is committed and acked meanwhile
+    v.message("during 1")
+    a.message("during 2", conversation=conv)
+    acks = [v.until(lambda f: f["type"] == "ack")["seq"], a.until(lambda f: f["type"] == "ack")["seq"]]
+    assert sorted(acks) == [3, 4]
+
+    private_redis.start()
+    wait_health(live, "ok")
+    wait_health(live.peer, "ok")
+    v.message("after")
+    # every side ends with 1..5 exactly once, in order
+    assert events(v, 3) == [3, 4, 5]
+    assert events(a, 3) == [3, 4, 5]
