@@ -13,3 +13,17 @@ def test_every_response_has_the_security_headers(live):
     r = live.client().get("/api/v1/me")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_metrics_count_connections_and_messages(live):
+    from .chat_clients import visitor
+
+    v, _ = visitor(live)
+    v.message("hello")
+    v.until(lambda f: f["type"] == "ack")
+    text = live.client().get("/metrics").text
+    assert 'jutella_connections{kind="visitor"} 1.0' in text
+    assert 'jutella_messages_in_total{author="visitor"} 1.0' in text
+    assert "jutella_message_seconds_count 1.0" in text
+    assert "jutella_redis_up 1.0" in text
+    assert "hello" not in text

@@ -9,6 +9,7 @@ from typing import Any
 from jutella.accounts.throttle import MemoryThrottle
 from jutella.chat.presence import Presence
 from jutella.clock import Clock
+from jutella.metrics import Metrics
 from jutella.realtime.hub import MemoryHub
 from jutella.settings import Settings
 from jutella.store.db import Database
@@ -23,6 +24,7 @@ class Runtime:
     throttle: MemoryThrottle = field(default=None)  # type: ignore[assignment]
     presence: Presence = field(default=None)  # type: ignore[assignment]
     outbox: Any = None  # mail.outbox.OutboxWorker, started by the application's lifespan
+    metrics: Metrics = field(default_factory=Metrics)
 
     def __post_init__(self) -> None:
         if self.throttle is None:

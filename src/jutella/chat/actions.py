@@ -9,6 +9,7 @@ value carries the committed seq, which the endpoint acks.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,6 +127,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none."""
     now = rt.clock.now()
+    started = time.perf_counter()
     for attempt in range(3):
         try:
             async with rt.db.transaction() as s:
@@ -162,6 +164,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:
                 raise
+    rt.metrics.commit_seconds.observe(time.perf_counter() - started)
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev))
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv),
                                           "new": created})
@@ -178,6 +181,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
                              body: str) -> Posted:
     """An agent's reply. Writing to a waiting conversation accepts it."""
     now = rt.clock.now()
+    started = time.perf_counter()
     joined: ChatEvent | None = None
     async with rt.db.transaction() as s:
         conv = await s.get(Conversation, conversation_id, with_for_update=True)
@@ -197,6 +201,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
                            client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         conv.agent_seen_seq = ev.seq
+    rt.metrics.commit_seconds.observe(time.perf_counter() - started)
     if joined is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))

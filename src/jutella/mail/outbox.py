@@ -129,10 +129,15 @@ class OutboxWorker:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        from sqlalchemy import func
+
         while True:
             try:
                 while await self.send_due():
                     pass
+                async with self.rt.db.reader() as s:
+                    self.rt.metrics.outbox_depth.set((await s.execute(select(func.count()).select_from(
+                        MailOutbox).where(MailOutbox.state == "queued"))).scalar_one())
             except Exception:
                 log.exception("outbox round failed")
             try:

@@ -81,7 +81,10 @@ class Connection:
     # -- output ------------------------------------------------------------------
     async def flush(self) -> None:
         async with self._send_lock:
-            for frame in self.proto.data_to_send():
+            frames = self.proto.data_to_send()
+            if frames:
+                self.rt.metrics.frames_out.labels(self.role).inc(len(frames))
+            for frame in frames:
                 if self.ws.client_state != WebSocketState.CONNECTED:
                     return
                 await self.ws.send_text(frame.decode())
@@ -156,6 +159,14 @@ class Connection:
             await self.flush()
 
     async def run(self) -> None:
+        gauge = self.rt.metrics.connections.labels(self.role)
+        gauge.inc()
+        try:
+            await self._run()
+        finally:
+            gauge.dec()
+
+    async def _run(self) -> None:
         async with self.rt.hub.subscribe(self.initial_channels()) as sub:
             self.sub = sub
             tasks = [asyncio.create_task(t) for t in (self.reader(), self.pump(), self.clock(), *self.extra_tasks())]
@@ -254,6 +265,7 @@ class VisitorConnection(Connection):
         elif self.visitor_id is None:
             return
         elif isinstance(cmd, P.SendMessage):
+            started = self.loop.time()
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta)
@@ -264,6 +276,8 @@ class VisitorConnection(Connection):
                 # the first message started a conversation: follow it from the start
                 await self.follow(posted.conversation.id, 0)
             self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
+            rt.metrics.message_seconds.observe(self.loop.time() - started)
+            rt.metrics.messages_in.labels("visitor").inc()
             if posted.conversation_created and rt.settings.auto_assign:
                 await chat.auto_assign(rt, posted.conversation.id)
         elif isinstance(cmd, P.Typing):
@@ -345,6 +359,7 @@ class AgentConnection(Connection):
                 if self.proto.is_tracking(cmd.conversation):
                     await self.replay(cmd.conversation, cmd.after_seq)
             elif isinstance(cmd, P.SendMessage):
+                started = self.loop.time()
                 try:
                     posted = await chat.post_agent_message(rt, agent_id=self.account.id,
                                                            conversation_id=cmd.conversation,
@@ -353,6 +368,8 @@ class AgentConnection(Connection):
                     self.error(exc, cmd.client_id)
                     return
                 self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
+                rt.metrics.message_seconds.observe(self.loop.time() - started)
+                rt.metrics.messages_in.labels("agent").inc()
             elif isinstance(cmd, P.Accept):
                 await chat.accept(rt, agent_id=self.account.id, conversation_id=cmd.conversation)
             elif isinstance(cmd, P.Close):

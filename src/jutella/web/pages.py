@@ -40,6 +40,17 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if db_ok else 503)
 
 
+@router.get("/metrics")
+async def metrics(request: Request):
+    """Prometheus metrics of this process (no personal data in them)."""
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    rt = runtime(request)
+    rt.metrics.redis_up.set(1 if rt.hub.healthy else 0)
+    return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
 @router.api_route("/console", methods=["GET", "HEAD"], response_class=HTMLResponse)
 @router.api_route("/console/setup", methods=["GET", "HEAD"], response_class=HTMLResponse)
 @router.api_route("/console/invite", methods=["GET", "HEAD"], response_class=HTMLResponse)
