@@ -202,6 +202,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(load_settings(), run))
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from jutella.bench.run import main as bench_main
+
+    if args.workers > 1 and not load_settings().redis_url:
+        raise Failed("--workers above 1 needs JUTELLA_REDIS_URL")
+    return bench_main(args)
+
+
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jutella", description="Self-hosted, privacy-first live chat.")
@@ -247,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
     x.set_defaults(func=cmd_subject_erase)
 
+    b = sub.add_parser("bench", help="the load benchmark: starts its own server and drives it")
+    b.add_argument("--visitors", type=int, default=100)
+    b.add_argument("--agents", type=int, default=5)
+    b.add_argument("--rate", type=float, default=100, help="messages a second, all visitors together")
+    b.add_argument("--duration", type=float, default=10, help="seconds per step")
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--ramp", action="store_true", help="raise the rate by half each step until it fails")
+    b.add_argument("--baseline", action="store_true", help="also run the same load against a bare relay")
+    b.set_defaults(func=cmd_bench)
+
     rt_ = sub.add_parser("retention", help="the retention policy").add_subparsers(
         dest="retention_command", required=True, metavar="ACTION")
     rt_.add_parser("run", help="delete what is past its retention period, and print counts").set_defaults(
@@ -257,8 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve" and args.workers < 1:
+    if args.command in ("serve", "bench") and args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.command == "bench" and (args.visitors < 1 or args.agents < 1 or args.rate <= 0 or args.duration <= 0):
+        parser.error("--visitors, --agents, --rate and --duration must be positive")
     try:
         return args.func(args) or 0
     except (Failed, SettingsError, AccountError) as exc:

@@ -128,47 +128,51 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     its automatic metadata) when there is none."""
     now = rt.clock.now()
     started = time.perf_counter()
+
+    async def work(s: AsyncSession) -> Posted:
+        conv = (await s.execute(
+            select(Conversation).where(Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
+            .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+        created = False
+        if conv is not None:
+            dup = await _existing(s, conv.id, client_id)
+            if dup is not None:
+                return Posted(conv, dup, new=False)
+        else:
+            # A resend of the message that started a conversation the visitor
+            # has since ended must not start another one.
+            dup = (await s.execute(
+                select(ChatEvent).join(Conversation).where(
+                    Conversation.visitor_id == visitor_id, ChatEvent.client_id == client_id))).scalar_one_or_none()
+            if dup is not None:
+                return Posted(await s.get(Conversation, dup.conversation_id), dup, new=False)
+            conv = Conversation(
+                visitor_id=visitor_id, state=WAITING, created_at=now, last_activity_at=now, last_seq=0,
+                agent_seen_seq=0, visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
+                os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
+                language=meta.language)
+            s.add(conv)
+            await s.flush()
+            created = True
+        ev = await _append(s, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
+        await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=now))
+        conv.last_seq, conv.last_activity_at = ev.seq, now
+        return Posted(conv, ev, new=True, conversation_created=created)
+
     for attempt in range(3):
         try:
-            async with rt.db.transaction() as s:
-                conv = (await s.execute(
-                    select(Conversation).where(Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
-                    .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
-                created = False
-                if conv is not None:
-                    dup = await _existing(s, conv.id, client_id)
-                    if dup is not None:
-                        return Posted(conv, dup, new=False)
-                else:
-                    # A resend of the message that started a conversation the visitor
-                    # has since ended must not start another one.
-                    dup = (await s.execute(
-                        select(ChatEvent).join(Conversation).where(
-                            Conversation.visitor_id == visitor_id, ChatEvent.client_id == client_id))
-                           ).scalar_one_or_none()
-                    if dup is not None:
-                        return Posted(await s.get(Conversation, dup.conversation_id), dup, new=False)
-                    conv = Conversation(
-                        visitor_id=visitor_id, state=WAITING, created_at=now, last_activity_at=now, last_seq=0,
-                        agent_seen_seq=0, visitor_seen_seq=0, browser=meta.browser,
-                        browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
-                        referrer=meta.referrer, page_url=meta.page_url, language=meta.language)
-                    s.add(conv)
-                    await s.flush()
-                    created = True
-                ev = await _append(s, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
-                await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=now))
-                conv.last_seq = ev.seq
-                conv.last_activity_at = now
+            posted = await rt.db.write(work)
             break
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:
                 raise
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
-    await rt.hub.publish(conv_channel(conv.id), event_frame(ev))
-    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv),
-                                          "new": created})
-    return Posted(conv, ev, new=True, conversation_created=created)
+    if posted.new:
+        conv = posted.conversation
+        await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event))
+        await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv),
+                                              "new": posted.conversation_created})
+    return posted
 
 
 async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
@@ -182,31 +186,36 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     """An agent's reply. Writing to a waiting conversation accepts it."""
     now = rt.clock.now()
     started = time.perf_counter()
-    joined: ChatEvent | None = None
-    async with rt.db.transaction() as s:
+
+    async def work(s: AsyncSession) -> tuple[Posted, ChatEvent | None, str | None]:
         conv = await s.get(Conversation, conversation_id, with_for_update=True)
         if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
         dup = await _existing(s, conv.id, client_id)
         if dup is not None:
-            return Posted(conv, dup, new=False)
+            return Posted(conv, dup, new=False), None, None
         if conv.state == CLOSED:
             raise ChatError("closed", "This conversation is closed.", 409)
         if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
             raise ChatError("conflict", "Another agent is handling this conversation.", 409)
         name = await _agent_name(s, agent_id)
-        if conv.state == WAITING:
-            joined = await _accept_in(s, conv, agent_id, name, now)
+        joined = await _accept_in(s, conv, agent_id, name, now) if conv.state == WAITING else None
         ev = await _append(s, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
                            client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         conv.agent_seen_seq = ev.seq
+        return Posted(conv, ev, new=True), joined, name
+
+    posted, joined, name = await rt.db.write(work)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
+    if not posted.new:
+        return posted
+    conv = posted.conversation
     if joined is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
-    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+    await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event, name))
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
-    return Posted(conv, ev, new=True)
+    return posted
 
 
 async def _accept_in(s: AsyncSession, conv: Conversation, agent_id: int, name: str | None,

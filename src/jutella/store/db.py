@@ -8,9 +8,11 @@ parent process, before any worker starts) and by the test fixtures.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -42,33 +45,72 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+            # SQLAlchemy's documented recipe: let SQLAlchemy, not the sqlite3
+            # module, decide when transactions begin, so SAVEPOINTs work.
+            dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             for pragma in SQLITE_PRAGMAS:
                 cursor.execute(pragma)
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn) -> None:  # pragma: no cover - trivial
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 class Database:
-    """The engine and a session factory; one per application."""
+    """The engine and a session factory; one per application.
+
+    SQLite has one writer at a time. Rather than let concurrent writers wait on
+    SQLite's busy handler (which sleeps in growing steps), this process
+    serialises its write transactions with an asyncio lock, and the hot path
+    (chat messages) goes through :meth:`write`, which gathers what is pending
+    into one transaction: one commit, one fsync, for many messages (group
+    commit). Nothing is acknowledged before that commit returns.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock: asyncio.Lock | None = None
+        self._writer: GroupWriter | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _lock(self) -> asyncio.Lock:
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on error."""
+        if self.dialect == "sqlite":
+            async with self._lock():
+                async with self.sessions() as session:
+                    async with session.begin():
+                        yield session
+            return
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+
+    async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``fn(session)`` in a transaction and return its result after the
+        commit. On SQLite, concurrent calls share one transaction (each in its
+        own SAVEPOINT, so one failing does not undo the others)."""
+        if self.dialect != "sqlite":
+            async with self.transaction() as session:
+                return await fn(session)
+        if self._writer is None:
+            self._writer = GroupWriter(self)
+        return await self._writer.submit(fn)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -94,7 +136,56 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
         await self.engine.dispose()
+
+
+class GroupWriter:
+    """One task that commits what is pending together (SQLite's group commit)."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.queue: asyncio.Queue[tuple[Callable[[AsyncSession], Awaitable[Any]], asyncio.Future]] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((fn, future))
+        return await future
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            jobs = [await self.queue.get()]
+            while not self.queue.empty() and len(jobs) < self.MAX_BATCH:
+                jobs.append(self.queue.get_nowait())
+            outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+            try:
+                async with self.db.transaction() as session:
+                    for fn, future in jobs:
+                        try:
+                            async with session.begin_nested():
+                                outcomes.append((future, await fn(session), None))
+                        except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                            outcomes.append((future, None, exc))
+            except Exception as exc:  # the commit itself failed: nothing in the batch is stored
+                for _fn, future in jobs:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for future, result, exc in outcomes:
+                if future.done():
+                    continue
+                if exc is not None:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
 
 
 def alembic_config() -> Config:

@@ -1,0 +1,1 @@
+"""``jutella bench``: the load benchmark (see docs/performance.md)."""

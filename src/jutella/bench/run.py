@@ -1,0 +1,257 @@
+"""Orchestrates ``jutella bench``: starts its own server (and the bare relay
+for --baseline) on free ports, runs the load, measures the server's memory and
+CPU from /proc, and prints a table and, as its last line, one JSON object."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from .load import Load, bar, percentiles, status
+
+PASSWORD = "bench-password-not-a-secret"
+P99_LIMIT_MS = 50.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                pids += process_tree(int(entry.name))
+    return pids
+
+
+def rss_kib(pid: int) -> int:
+    total = 0
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    kind: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"jutella bench: the server exited (status {proc.returncode})")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("jutella bench: the server did not become healthy")
+
+
+def start_jutella(workers: int, data_dir: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "JUTELLA_PORT": str(port), "JUTELLA_HOST": "127.0.0.1", "JUTELLA_DATA_DIR": str(data_dir),
+           "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}", "JUTELLA_LOG_LEVEL": "warning",
+           "JUTELLA_BENCH": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(f"http://127.0.0.1:{port}", proc)
+    return Server(proc, port, "jutella")
+
+
+def start_relay() -> Server:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "jutella.bench.relay", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "ready" not in line:
+        raise SystemExit("jutella bench: the relay did not start")
+    return Server(proc, port, "relay")
+
+
+async def make_agents(n: int, data_dir: Path, port: int) -> list[str]:
+    """Agent accounts, made directly in the database, then signed in over HTTP."""
+    from jutella.accounts import actions
+    from jutella.runtime import Runtime
+    from jutella.settings import load_settings
+
+    os.environ["JUTELLA_DATA_DIR"] = str(data_dir)
+    rt = Runtime.build(load_settings())
+    try:
+        existing = {a.email for a in await actions.list_accounts(rt)}
+        for i in range(n):
+            email = f"bench-agent-{i}@bench.invalid"
+            if email not in existing:
+                await actions.create_account(rt, actor_id=None, email=email, name=f"Agent {i}", roles=["agent"],
+                                             password=PASSWORD)
+    finally:
+        await rt.db.dispose()
+    cookies = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        for i in range(n):
+            r = await http.post("/api/v1/public/staff/login",
+                                json={"email": f"bench-agent-{i}@bench.invalid", "password": PASSWORD})
+            r.raise_for_status()
+            cookies.append(f"jutella_session={r.cookies['jutella_session']}")
+    return cookies
+
+
+def step_result(stats, rate: float, duration: float) -> dict[str, Any]:
+    lost = len(stats.pending)
+    out = {"rate": rate, "sent": stats.sent, "delivered": stats.delivered, "lost": lost,
+           "duplicated": stats.duplicated, **percentiles(stats.latencies),
+           "throughput_mps": round(stats.delivered / duration, 1)}
+    out["ok"] = lost == 0 and stats.duplicated == 0 and out["p99_ms"] <= P99_LIMIT_MS
+    return out
+
+
+async def run_load(server: Server, args, cookies: list[str] | None, label: str) -> dict[str, Any]:
+    ws_base = f"ws://127.0.0.1:{server.port}"
+    load = Load(ws_base, server.url, cookies)
+    rss_idle = rss_kib(server.proc.pid)
+    t0 = time.time()
+    await load.connect_all(args.visitors, args.agents,
+                           lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}"))
+    rss_loaded = rss_kib(server.proc.pid)
+    connections = args.visitors + args.agents
+    status(f"{label}: {connections} connections open in {time.time() - t0:.1f} s")
+    steps = []
+    rate = float(args.rate)
+    for step in range(12 if args.ramp else 1):
+        cpu0, w0 = cpu_seconds(server.proc.pid), time.time()
+
+        def progress(done, total, stats, rate=rate):
+            status(f"{label}: {rate:.0f}/s {bar(done, total)} sent={stats.sent} delivered={stats.delivered}")
+
+        stats = await load.drive(rate, args.duration, progress)
+        result = step_result(stats, rate, args.duration)
+        result["server_cpu_percent"] = round(100 * (cpu_seconds(server.proc.pid) - cpu0) / (time.time() - w0), 1)
+        steps.append(result)
+        if not args.ramp or not result["ok"]:
+            break
+        rate = round(rate * 1.5)
+    rss_end = rss_kib(server.proc.pid)
+    await load.close()
+    first = steps[0]
+    passing = [s["rate"] for s in steps if s["ok"]]
+    return {"steps": steps, "first": first, "sustainable_mps": max(passing) if passing else 0.0,
+            "server_rss_mib": round(max(rss_loaded, rss_end) / 1024, 1),
+            "rss_per_connection_kib": round((rss_loaded - rss_idle) / max(1, connections), 2)}
+
+
+def table(rows: list[dict[str, Any]], label: str) -> str:
+    head = f"{'':8} {'rate/s':>8} {'sent':>8} {'deliv.':>8} {'lost':>5} {'dup':>4} {'p50':>7} {'p95':>7} " \
+           f"{'p99':>7} {'max':>8} {'cpu%':>6}"
+    lines = [head]
+    for r in rows:
+        lines.append(f"{label:8} {r['rate']:>8.0f} {r['sent']:>8} {r['delivered']:>8} {r['lost']:>5} "
+                     f"{r['duplicated']:>4} {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+                     f"{r['max_ms']:>8.2f} {r.get('server_cpu_percent', 0):>6.1f}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    raise_fd_limit()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="jutella-bench-") as tmp:
+        data_dir = Path(tmp)
+        server = start_jutella(args.workers, data_dir)
+        try:
+            cookies = asyncio.run(make_agents(args.agents, data_dir, server.port))
+            result = asyncio.run(run_load(server, args, cookies, "jutella"))
+        finally:
+            server.stop()
+        first = result["first"]
+        out = {"visitors": args.visitors, "agents": args.agents, "rate": args.rate, "duration_s": args.duration,
+               "workers": args.workers,
+               "database": "postgresql" if (os.environ.get("JUTELLA_DATABASE_URL") or "").startswith("postgres")
+               else "sqlite",
+               **{k: first[k] for k in ("sent", "delivered", "lost", "duplicated", "p50_ms", "p95_ms", "p99_ms",
+                                        "max_ms", "throughput_mps")},
+               "server_cpu_percent": first["server_cpu_percent"],
+               "server_rss_mib": result["server_rss_mib"], "rss_per_connection_kib": result["rss_per_connection_kib"]}
+        if args.ramp:
+            out["sustainable_mps"] = result["sustainable_mps"]
+            out["lost"] = sum(s["lost"] for s in result["steps"] if s["ok"]) + first["lost"]
+            out["steps"] = result["steps"]
+        sys.stderr.write("\n")
+        print(table(result["steps"], "jutella"))
+        if args.baseline:
+            relay = start_relay()
+            try:
+                base = asyncio.run(run_load(relay, args, None, "relay"))
+            finally:
+                relay.stop()
+            sys.stderr.write("\n")
+            print(table(base["steps"], "relay"))
+            out["baseline_p99_ms"] = base["first"]["p99_ms"]
+            out["baseline_sustainable_mps"] = base["sustainable_mps"] if args.ramp else (
+                args.rate if base["first"]["ok"] else 0.0)
+            mine = out.get("sustainable_mps", args.rate if first["ok"] else 0.0)
+            out["ratio"] = round(mine / out["baseline_sustainable_mps"], 3) if out["baseline_sustainable_mps"] else None
+            out["baseline_rss_per_connection_kib"] = base["rss_per_connection_kib"]
+    print(orjson.dumps(out).decode())
+    return 0
