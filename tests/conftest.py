@@ -40,6 +40,25 @@ REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("JUTELLA_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
+def run_async(coro) -> Any:
+    """asyncio.run() in a fresh thread: the Playwright fixtures keep an event
+    loop running in the main thread once a browser test has started."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
 def need(ok: bool, reason: str) -> None:
     """Skip with a one-line reason, or fail under strict mode."""
     if not ok:
@@ -94,17 +113,17 @@ def pg_template() -> Iterator[str | None]:
         yield None
         return
     name = f"jutella_tmpl_{os.getpid()}"
-    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+    run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}"'))
+    run_async(_pg_exec(f'CREATE DATABASE "{name}"'))
 
     async def migrate() -> None:
         db = Database(Settings(database_url=_pg_url(name)).sqlalchemy_url, pool_size=1)
         await db.migrate()
         await db.dispose()
 
-    asyncio.run(migrate())
+    run_async(migrate())
     yield name
-    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +136,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await db.checkpoint()
         await db.dispose()
 
-    asyncio.run(migrate())
+    run_async(migrate())
     return path
 
 
@@ -152,9 +171,9 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     template = request.getfixturevalue("pg_template")
     need(template is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
     name = f"jutella_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    run_async(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield _pg_url(name)
-    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def all_rows_as_text(database_url: str) -> str:
         await db.dispose()
         return "\n".join(out)
 
-    return asyncio.run(dump())
+    from .conftest import run_async
+
+    return run_async(dump())
 
 
 def test_a_whole_chat_leaves_no_ip_address(server_process, database_url, tmp_path):

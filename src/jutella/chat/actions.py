@@ -11,10 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,18 @@ from .metadata import Metadata
 
 WAITING, ACTIVE, CLOSED = "waiting", "active", "closed"
 AGENTS_CHANNEL = "agents"  # conversation list updates for every console
+
+
+def agent_channel(agent_id: int) -> str:
+    """One agent's consoles: list updates about the conversations they handle."""
+    return f"agent:{agent_id}"
+
+
+def list_channel(conv: Conversation) -> str:
+    """Who needs a list update when a message arrives: everyone while the
+    conversation waits in the shared queue; only its agent once it is taken
+    (this keeps a busy hour from fanning every message out to every console)."""
+    return agent_channel(conv.agent_id) if conv.state == ACTIVE and conv.agent_id else AGENTS_CHANNEL
 PRESENCE_CHANNEL = "presence"  # "is anyone online?" for every widget
 
 
@@ -81,6 +94,12 @@ async def new_visitor(rt: Runtime) -> tuple[Visitor, str]:
     return visitor, token
 
 
+async def touch_visitor(rt: Runtime, visitor_id: int) -> None:
+    """A returning visitor: retention counts from their last visit."""
+    async with rt.db.transaction() as s:
+        await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=rt.clock.now()))
+
+
 async def open_conversation_of(rt: Runtime, visitor_id: int) -> Conversation | None:
     async with rt.db.reader() as s:
         return (await s.execute(
@@ -122,6 +141,36 @@ async def _existing(s: AsyncSession, conv_id: int, client_id: str) -> ChatEvent 
         ChatEvent.conversation_id == conv_id, ChatEvent.client_id == client_id))).scalar_one_or_none()
 
 
+# The two hot paths below are written in SQLAlchemy Core as plain synchronous
+# functions of a Connection, so Database.write_core can run a whole batch of
+# them on SQLite's writer thread (one thread hop and one commit per batch), or
+# one of them on PostgreSQL through run_sync. Rows come back as plain objects.
+CONV = Conversation.__table__
+EVENT = ChatEvent.__table__
+VISITOR = Visitor.__table__
+STAFF = StaffAccount.__table__
+
+
+def _row(row) -> SimpleNamespace:
+    return SimpleNamespace(**row._mapping)
+
+
+def _core_existing(conn: Connection, conv_id: int, client_id: str):
+    row = conn.execute(select(EVENT).where(EVENT.c.conversation_id == conv_id,
+                                           EVENT.c.client_id == client_id)).first()
+    return _row(row) if row else None
+
+
+def _core_append(conn: Connection, conv_id: int, now: datetime, **fields: Any) -> SimpleNamespace:
+    seq = conn.execute(update(CONV).where(CONV.c.id == conv_id)
+                       .values(last_seq=CONV.c.last_seq + 1, last_activity_at=now)
+                       .returning(CONV.c.last_seq)).scalar_one()
+    values = {"conversation_id": conv_id, "seq": seq, "created_at": now, "agent_id": None, "body": None,
+              "client_id": None, "data": None, **fields}
+    values["id"] = conn.execute(insert(EVENT).values(**values).returning(EVENT.c.id)).scalar_one()
+    return SimpleNamespace(**values)
+
+
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
                                meta: Metadata) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
@@ -129,39 +178,40 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     now = rt.clock.now()
     started = time.perf_counter()
 
-    async def work(s: AsyncSession) -> Posted:
-        conv = (await s.execute(
-            select(Conversation).where(Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
-            .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+    def work(conn: Connection) -> Posted:
+        found = conn.execute(select(CONV).where(CONV.c.visitor_id == visitor_id, CONV.c.state != CLOSED)
+                             .order_by(CONV.c.id.desc()).limit(1)).first()
         created = False
-        if conv is not None:
-            dup = await _existing(s, conv.id, client_id)
+        if found is not None:
+            conv = _row(found)
+            dup = _core_existing(conn, conv.id, client_id)
             if dup is not None:
                 return Posted(conv, dup, new=False)
         else:
             # A resend of the message that started a conversation the visitor
             # has since ended must not start another one.
-            dup = (await s.execute(
-                select(ChatEvent).join(Conversation).where(
-                    Conversation.visitor_id == visitor_id, ChatEvent.client_id == client_id))).scalar_one_or_none()
-            if dup is not None:
-                return Posted(await s.get(Conversation, dup.conversation_id), dup, new=False)
-            conv = Conversation(
-                visitor_id=visitor_id, state=WAITING, created_at=now, last_activity_at=now, last_seq=0,
-                agent_seen_seq=0, visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
-                os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
-                language=meta.language)
-            s.add(conv)
-            await s.flush()
+            dup_row = conn.execute(select(EVENT).join(CONV, CONV.c.id == EVENT.c.conversation_id).where(
+                CONV.c.visitor_id == visitor_id, EVENT.c.client_id == client_id)).first()
+            if dup_row is not None:
+                dup = _row(dup_row)
+                conv = _row(conn.execute(select(CONV).where(CONV.c.id == dup.conversation_id)).one())
+                return Posted(conv, dup, new=False)
+            values = dict(visitor_id=visitor_id, state=WAITING, agent_id=None, created_at=now, accepted_at=None,
+                          closed_at=None, closed_by=None, last_activity_at=now, last_seq=0, agent_seen_seq=0,
+                          visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
+                          os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
+                          language=meta.language, metadata_erased_at=None)
+            values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
+            conv = SimpleNamespace(**values)
+            conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))
             created = True
-        ev = await _append(s, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
-        await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=now))
+        ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         return Posted(conv, ev, new=True, conversation_created=created)
 
     for attempt in range(3):
         try:
-            posted = await rt.db.write(work)
+            posted = await rt.db.write_core(work)
             break
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:
@@ -170,8 +220,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     if posted.new:
         conv = posted.conversation
         await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event))
-        await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv),
-                                              "new": posted.conversation_created})
+        await rt.hub.publish(list_channel(conv), {"type": "conversation", "conversation": summary(conv),
+                                                  "new": posted.conversation_created})
     return posted
 
 
@@ -187,26 +237,33 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     now = rt.clock.now()
     started = time.perf_counter()
 
-    async def work(s: AsyncSession) -> tuple[Posted, ChatEvent | None, str | None]:
-        conv = await s.get(Conversation, conversation_id, with_for_update=True)
-        if conv is None:
+    def work(conn: Connection) -> tuple[Posted, SimpleNamespace | None, str | None]:
+        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
+        if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
-        dup = await _existing(s, conv.id, client_id)
+        conv = _row(found)
+        dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:
             return Posted(conv, dup, new=False), None, None
         if conv.state == CLOSED:
             raise ChatError("closed", "This conversation is closed.", 409)
         if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
             raise ChatError("conflict", "Another agent is handling this conversation.", 409)
-        name = await _agent_name(s, agent_id)
-        joined = await _accept_in(s, conv, agent_id, name, now) if conv.state == WAITING else None
-        ev = await _append(s, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
-                           client_id=client_id)
-        conv.last_seq, conv.last_activity_at = ev.seq, now
-        conv.agent_seen_seq = ev.seq
+        name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
+        joined = None
+        if conv.state == WAITING:
+            conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
+                                                                          accepted_at=now))
+            conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
+            joined = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                                  data={"state": ACTIVE, "key": "agent_joined", "name": name})
+        ev = _core_append(conn, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
+                          client_id=client_id)
+        conn.execute(update(CONV).where(CONV.c.id == conv.id).values(agent_seen_seq=ev.seq))
+        conv.last_seq, conv.last_activity_at, conv.agent_seen_seq = ev.seq, now, ev.seq
         return Posted(conv, ev, new=True), joined, name
 
-    posted, joined, name = await rt.db.write(work)
+    posted, joined, name = await rt.db.write_core(work)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
     if not posted.new:
         return posted
@@ -214,7 +271,8 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     if joined is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
     await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event, name))
-    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    channel = AGENTS_CHANNEL if joined is not None else agent_channel(agent_id)  # taking it is news for all
+    await rt.hub.publish(channel, {"type": "conversation", "conversation": summary(conv, name)})
     return posted
 
 

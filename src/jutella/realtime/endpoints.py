@@ -255,6 +255,8 @@ class VisitorConnection(Connection):
                                        "last_seq": 0}
             if token:
                 welcome["token"] = token
+            else:
+                await chat.touch_visitor(rt, visitor.id)
             if conv is not None:
                 welcome["conversation"] = {"id": conv.id, "state": conv.state, "agent_name": None}
                 welcome["last_seq"] = conv.last_seq
@@ -315,7 +317,7 @@ class AgentConnection(Connection):
         self.presence_state = "online"
 
     def initial_channels(self) -> list[str]:
-        return [chat.AGENTS_CHANNEL, f"account:{self.account.id}"]
+        return [chat.AGENTS_CHANNEL, chat.agent_channel(self.account.id), f"account:{self.account.id}"]
 
     def extra_tasks(self) -> list[Any]:
         return [self.keep_session()]

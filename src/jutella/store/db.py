@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -78,6 +78,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
         self._writer: GroupWriter | None = None
+        self._sync_writer: SyncGroupWriter | None = None
 
     @property
     def dialect(self) -> str:
@@ -100,6 +101,21 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+
+    async def write_core(self, fn: Callable[[Connection], T]) -> T:
+        """The hot path: run a *synchronous* function of SQLAlchemy Core
+        statements in one transaction and return its result after the commit.
+
+        On SQLite, a single writer thread with its own connection runs every
+        pending call in one transaction (a SAVEPOINT each): one thread hop and
+        one fsync per batch instead of one hop per statement. On PostgreSQL the
+        same function runs on an asyncpg connection through ``run_sync``."""
+        if self.dialect != "sqlite":
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        if self._sync_writer is None:
+            self._sync_writer = SyncGroupWriter(self)
+        return await self._sync_writer.submit(fn)
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction and return its result after the
@@ -138,7 +154,89 @@ class Database:
     async def dispose(self) -> None:
         if self._writer is not None:
             await self._writer.stop()
+        if self._sync_writer is not None:
+            self._sync_writer.stop()
         await self.engine.dispose()
+
+
+class SyncGroupWriter:
+    """SQLite's writer thread: batches of Core functions, one transaction each."""
+
+    MAX_BATCH = 1000
+
+    def __init__(self, db: Database):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sqlalchemy import create_engine as create_sync_engine
+        from sqlalchemy.pool import StaticPool
+
+        self.db = db
+        url = db.url.replace("sqlite+aiosqlite://", "sqlite+pysqlite://")
+        self.engine = create_sync_engine(url, poolclass=StaticPool,
+                                         connect_args={"check_same_thread": False, "timeout": 10})
+
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _begin(conn) -> None:  # pragma: no cover - trivial
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
+        self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
+        self.wake = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, fn: Callable[[Connection], T]) -> T:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.append((fn, future))
+        self.wake.set()
+        return await future
+
+    def stop(self) -> None:
+        self.task.cancel()
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
+        outcomes: list[tuple[Any, Any]] = []
+        with self.engine.connect() as conn:
+            with conn.begin():
+                for fn, _future in jobs:
+                    try:
+                        with conn.begin_nested():
+                            outcomes.append((fn(conn), None))
+                    except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                        outcomes.append((None, exc))
+        return outcomes
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
+                try:
+                    async with self.db._lock():  # no other write transaction of this process meanwhile
+                        outcomes = await loop.run_in_executor(self.executor, self._batch, jobs)
+                except Exception as exc:  # the commit failed: nothing in the batch is stored
+                    for _fn, future in jobs:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_fn, future), (result, exc) in zip(jobs, outcomes):
+                    if future.done():
+                        continue
+                    if exc is not None:
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(result)
 
 
 class GroupWriter:
