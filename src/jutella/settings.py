@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     chat_idle_close_minutes: int = Field(30, ge=1)  # an open conversation with no activity this long is closed
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
+    max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
+    max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
+    max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

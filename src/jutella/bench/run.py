@@ -109,7 +109,7 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
     port = free_port()
     env = {**os.environ, "JUTELLA_PORT": str(port), "JUTELLA_HOST": "127.0.0.1", "JUTELLA_DATA_DIR": str(data_dir),
            "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}", "JUTELLA_LOG_LEVEL": "warning",
-           "JUTELLA_BENCH": "1"}
+           "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(f"http://127.0.0.1:{port}", proc)

@@ -227,6 +227,26 @@ class VisitorConnection(Connection):
     def initial_channels(self) -> list[str]:
         return [chat.PRESENCE_CHANNEL]
 
+    async def over_limits(self) -> str | None:
+        """Messages a minute per visitor, conversations an hour per browser.
+        Returns the message to show, or None. Resends of stored messages are
+        not refused here: they are cheap, idempotent and must get their ack."""
+        st, throttle = self.rt.settings, self.rt.throttle
+        key = throttle.key("visitor-messages", str(self.visitor_id))
+        if st.max_messages_per_minute and await throttle.count(key, 60) >= st.max_messages_per_minute:
+            return gettext(self.lang, "You are sending messages too fast. Wait a moment and try again.")
+        if self.proto.conversation is None or await self._conversation_closed():
+            ckey = throttle.key("visitor-conversations", str(self.visitor_id))
+            if st.max_conversations_per_hour and await throttle.count(ckey, 3600) >= st.max_conversations_per_hour:
+                return gettext(self.lang, "Too many new chats from this browser. Try again later.")
+            await throttle.hit(ckey, 3600)
+        await throttle.hit(key, 60)
+        return None
+
+    async def _conversation_closed(self) -> bool:
+        conv = await chat.open_conversation_of(self.rt, self.visitor_id)  # type: ignore[arg-type]
+        return conv is None
+
     async def follow(self, conversation: int, last_seq: int) -> None:
         current = self.proto.conversation
         if current is not None and current != conversation:
@@ -268,6 +288,10 @@ class VisitorConnection(Connection):
             return
         elif isinstance(cmd, P.SendMessage):
             started = self.loop.time()
+            refusal = await self.over_limits()
+            if refusal:
+                self.proto.error("rate_limited", refusal, cmd.client_id)
+                return
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta)
@@ -434,9 +458,24 @@ async def visitor_ws(ws: WebSocket) -> None:
     if not origin_allowed(ws, rt, widget=True):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
-    await ws.accept()
-    lang = negotiate(ws.headers.get("accept-language"))
-    await VisitorConnection(rt, ws, lang).run()
+    limit = rt.settings.max_connections_per_client
+    key = rt.throttle.key("ws-client", ws.client.host if ws.client else "-")
+    counts: dict[str, int] = rt.__dict__.setdefault("_ws_per_client", {})
+    if limit and counts.get(key, 0) >= limit:
+        from starlette.responses import PlainTextResponse
+
+        await ws.send_denial_response(PlainTextResponse(
+            "Too many chat connections from this address. Close some tabs and try again.", status_code=429))
+        return
+    counts[key] = counts.get(key, 0) + 1
+    try:
+        await ws.accept()
+        lang = negotiate(ws.headers.get("accept-language"))
+        await VisitorConnection(rt, ws, lang).run()
+    finally:
+        counts[key] -= 1
+        if not counts[key]:
+            del counts[key]
 
 
 async def agent_ws(ws: WebSocket) -> None:
