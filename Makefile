@@ -26,6 +26,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/jutella serve
 
 test: $(VENV)/.test-installed
+	$(BIN)/bandit -q -r src/jutella
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Needs a machine that can reach an advisory service; not part of CI.

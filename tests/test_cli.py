@@ -155,3 +155,50 @@ def test_serve_prints_the_set_up_link_and_answers_healthz(env, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
+    import asyncio
+
+    from jutella.chat import actions as chat
+    from jutella.chat.metadata import Metadata
+    from jutella.runtime import Runtime
+    from jutella.settings import Settings
+
+    from .conftest import run_async
+
+    settings = Settings(data_dir=Path(env["JUTELLA_DATA_DIR"]))
+
+    async def make_chats(n: int) -> list[int]:
+        rt = Runtime.build(settings)
+        await rt.db.migrate()
+        ids = []
+        for i in range(n):
+            visitor, _ = await chat.new_visitor(rt)
+            posted = await chat.post_visitor_message(rt, visitor_id=visitor.id, client_id=f"c{i}",
+                                                     body=f"message {i}", meta=Metadata())
+            ids.append(posted.conversation.id)
+        await rt.db.dispose()
+        return ids
+
+    async def bodies() -> list[str]:
+        rt = Runtime.build(settings)
+        out = [e["body"] for c in range(1, 20) for e in await chat.events_since(rt, c, 0)]
+        await rt.db.dispose()
+        return out
+
+    ids = run_async(make_chats(5))
+    backup = tmp_path / "backup.sqlite3"
+    r = jutella("backup", str(backup), env=env)
+    assert r.returncode == 0, r.stderr
+    assert jutella("backup", str(backup), env=env).returncode == 1  # no silent overwrite
+    run_async(make_chats(2))  # written after the backup: the restore takes them away
+    assert len(run_async(bodies())) == 7
+    r = jutella("restore", str(backup), env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(run_async(bodies())) == [f"message {i}" for i in range(5)]
+    assert len(ids) == 5
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"not a database")
+    r = jutella("restore", str(bad), env=env)
+    assert r.returncode == 1 and "jutella:" in r.stderr and "Traceback" not in r.stderr

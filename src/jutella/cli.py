@@ -202,6 +202,68 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(load_settings(), run))
 
 
+def _sqlite_path(settings: Settings):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    url = settings.sqlalchemy_url
+    return Path(make_url(url).database) if url.startswith("sqlite") else None
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent online copy of the SQLite database (SQLite's backup API,
+    safe while jutella runs); for PostgreSQL, the pg_dump command to run."""
+    import sqlite3
+    from pathlib import Path
+
+    settings = load_settings()
+    source = _sqlite_path(settings)
+    target = Path(args.path)
+    if source is None:
+        print(f"pg_dump --format=custom --file={target} '{settings.database_url}'")
+        return 0
+    if not source.exists():
+        raise Failed(f"no database at {source}")
+    if target.exists() and not args.force:
+        raise Failed(f"{target} exists; add --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+    except sqlite3.Error as exc:
+        raise Failed(f"backup failed: {exc}") from None
+    print(f"backed up {source} to {target}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup in place (stop jutella first); for PostgreSQL, the pg_restore command."""
+    import sqlite3
+    from pathlib import Path
+
+    settings = load_settings()
+    target = _sqlite_path(settings)
+    source = Path(args.path)
+    if not source.exists():
+        raise Failed(f"no backup at {source}")
+    if target is None:
+        print(f"pg_restore --clean --if-exists --dbname='{settings.database_url}' {source}")
+        return 0
+    try:
+        with sqlite3.connect(source) as src:
+            if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise Failed(f"{source} is not an intact SQLite database")
+            src.execute("SELECT count(*) FROM alembic_version")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(target) as dst:
+                src.backup(dst)
+    except sqlite3.DatabaseError as exc:
+        raise Failed(f"{source} is not a jutella backup ({exc})") from None
+    print(f"restored {source} into {target}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from jutella.bench.run import main as bench_main
 
@@ -254,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("query")
     x.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
     x.set_defaults(func=cmd_subject_erase)
+
+    bk = sub.add_parser("backup", help="a consistent copy of the database (SQLite), or the pg_dump command")
+    bk.add_argument("path")
+    bk.add_argument("--force", action="store_true", help="overwrite an existing file")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put a backup in place (stop jutella first)")
+    rs.add_argument("path")
+    rs.set_defaults(func=cmd_restore)
 
     b = sub.add_parser("bench", help="the load benchmark: starts its own server and drives it")
     b.add_argument("--visitors", type=int, default=100)

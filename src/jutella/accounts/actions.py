@@ -335,7 +335,8 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
         if reason == "totp":
             raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 401)
         raise AccountError("login_invalid", "Wrong email or password.", 401)
-    assert account is not None
+    if account is None:  # unreachable: reason is set when the account is missing
+        raise AccountError("login_invalid", "Wrong email or password.", 401)
     token, digest = new_token()
     sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
                         created_at=now, last_seen_at=now)

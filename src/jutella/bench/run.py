@@ -8,7 +8,7 @@ import asyncio
 import os
 import resource
 import socket
-import subprocess
+import subprocess  # the benchmark starts its own server and relay  # nosec B404
 import sys
 import tempfile
 import time
@@ -21,7 +21,7 @@ import orjson
 
 from .load import Load, bar, percentiles, status
 
-PASSWORD = "bench-password-not-a-secret"
+PASSWORD = "bench-password-not-a-secret"  # throwaway accounts in the benchmark's temporary database  # nosec B105
 P99_LIMIT_MS = 50.0
 
 
@@ -110,16 +110,18 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
     env = {**os.environ, "JUTELLA_PORT": str(port), "JUTELLA_HOST": "127.0.0.1", "JUTELLA_DATA_DIR": str(data_dir),
            "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}", "JUTELLA_LOG_LEVEL": "warning",
            "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a fixed argv: this Python, this package
+    proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)],  # nosec B603
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(f"http://127.0.0.1:{port}", proc)
     return Server(proc, port, "jutella")
 
 
 def start_relay() -> Server:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "jutella.bench.relay", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    # a fixed argv: this Python, this package
+    proc = subprocess.Popen([sys.executable, "-m", "jutella.bench.relay", str(port)],  # nosec B603
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if "ready" not in line:
         raise SystemExit("jutella bench: the relay did not start")

@@ -183,7 +183,7 @@ class Connection:
                 if self.ws.client_state == WebSocketState.CONNECTED:
                     try:
                         await self.ws.close(self.proto.close_code or 1000)
-                    except Exception:
+                    except Exception:  # the socket is already gone  # nosec B110
                         pass
 
     def initial_channels(self) -> list[str]:

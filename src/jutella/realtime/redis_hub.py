@@ -93,7 +93,8 @@ class RedisHub(MemoryHub):
             while not self._outbox.empty() and len(batch) < 500:
                 batch.append(self._outbox.get_nowait())
             try:
-                assert self._redis is not None
+                if self._redis is None:
+                    raise RuntimeError("the hub was not started")
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for data in batch:
                         pipe.publish(self.channel, data)
@@ -109,7 +110,8 @@ class RedisHub(MemoryHub):
         while True:
             pubsub = None
             try:
-                assert self._redis is not None
+                if self._redis is None:
+                    raise RuntimeError("the hub was not started")
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel)
                 if self._ever_connected:
@@ -135,7 +137,7 @@ class RedisHub(MemoryHub):
                 if pubsub is not None:
                     try:
                         await pubsub.aclose()
-                    except Exception:
+                    except Exception:  # closing a pubsub whose connection broke  # nosec B110
                         pass
 
     def _dispatch(self, data: bytes) -> None:

@@ -48,7 +48,8 @@ class Staff:
 
     def __init__(self, *roles: str, allow_unenrolled: bool = False):
         for role in roles:
-            assert role in ROLES, role
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}")
         self.roles = roles
         self.allow_unenrolled = allow_unenrolled
 

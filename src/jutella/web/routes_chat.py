@@ -140,7 +140,8 @@ async def get_conversation(conversation_id: int, request: Request,
         if not found:
             raise ApiError(404, "not_found", "No such conversation.")
         conv = await s.get(Conversation, conversation_id)
-        assert conv is not None
+        if conv is None:
+            raise ApiError(404, "not_found", "No such conversation.")
         earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
                                        *visible_to(who)], 20)
     await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
