@@ -1,0 +1,302 @@
+// The chat frame's entry module. It talks to the loader on the host page by
+// postMessage (strict origin checks both ways), keeps the consent state, and
+// wires the protocol client (client.js) to the view (chat.js).
+//
+// Consent first: until the loader says the visitor clicked the launcher
+// ("open"), this frame writes nothing and connects nowhere. It only reads its
+// storage: a token stored in an earlier, consented visit means the visitor has
+// already agreed, and an open chat from then is resumed straight away.
+//
+// The other modules are imported with this module's own ?v=... so that a new
+// version of the widget is never mixed with cached pieces of the old one.
+
+const config = JSON.parse(document.getElementById("jutella-config").textContent);
+const ORIGINS = new Set([...(config.origins || []), location.origin]);
+const standalone = window.parent === window;
+let hostOrigin = null;
+let handle = null;
+const early = [];
+
+addEventListener("message", (e) => {
+  if (standalone || e.source !== window.parent || !ORIGINS.has(e.origin)) return;
+  if (hostOrigin && e.origin !== hostOrigin) return;
+  const m = e.data;
+  if (!m || typeof m !== "object" || m.jutella !== 1 || typeof m.type !== "string") return;
+  if (!hostOrigin && m.type !== "init") return;
+  hostOrigin = e.origin;
+  if (handle) handle(m);
+  else early.push(m);
+});
+
+function toHost(type, extra) {
+  if (hostOrigin) window.parent.postMessage({ jutella: 1, type, ...extra }, hostOrigin);
+}
+
+const version = new URL(import.meta.url).search;
+const load = (name) => import(`./${name}.js${version}`);
+const [{ Client }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { offlineView }] =
+  await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline"].map(load));
+
+// What the host page may tell us, and nothing else: an http(s) address without
+// query string or fragment, at most 2000 characters.
+function cleanUrl(value) {
+  if (typeof value !== "string" || !value) return "";
+  try {
+    const u = new URL(value);
+    if (u.protocol !== "http:" && u.protocol !== "https:") return "";
+    return (u.origin + u.pathname).slice(0, 2000);
+  } catch (e) {
+    return "";
+  }
+}
+
+const store = new Store(safeLocalStorage());
+const saved = store.read() || {};
+const state = {
+  inited: false,
+  consented: saved.v === 1,
+  visible: false,
+  lang: "en",
+  page: "",
+  referrer: "",
+  seen: saved.seen && typeof saved.seen.conv === "number" ? saved.seen : { conv: null, seq: 0 },
+  unread: 0,
+};
+if (state.consented) store.allow();
+let view = null;
+let client = null;
+
+function safeLocalStorage() {
+  try {
+    return window.localStorage;
+  } catch (e) {
+    return { getItem: () => null, setItem() {}, removeItem() {}, key: () => null, length: 0 };
+  }
+}
+
+function persist() {
+  if (!state.consented) return;
+  store.save({
+    v: 1,
+    token: client ? client.token : saved.token || null,
+    conv: client ? client.conv : null,
+    active: view ? view.conversationState !== null && view.conversationState !== "closed" : false,
+    panel: state.visible,
+    seen: state.seen,
+    pending: client ? client.pendingList() : [],
+  });
+}
+
+function wsUrl() {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/visitor`;
+}
+
+function startClient() {
+  if (client) return;
+  client = new Client({
+    url: wsUrl(),
+    hello: { lang: state.lang, page: state.page, referrer: state.referrer },
+    token: typeof saved.token === "string" ? saved.token : null,
+    conversation: saved.conv,
+    pending: Array.isArray(saved.pending) ? saved.pending : [],
+    emit: onClient,
+    persist,
+  });
+  view.restorePending(client.pendingList());
+  client.start();
+}
+
+function onClient(kind, f) {
+  switch (kind) {
+    case "status":
+      view.setConnection(f);
+      break;
+    case "welcome":
+      view.welcome(f);
+      mountOffline(f.agents_online === false);
+      persist();
+      markSeen();
+      break;
+    case "event":
+      view.event(f);
+      if (state.visible) markSeen();
+      else if (f.author !== "visitor" && !(state.seen.conv === f.conversation && f.seq <= state.seen.seq)) {
+        state.unread += 1;
+        toHost("unread", { n: state.unread });
+      }
+      persist();
+      break;
+    case "ack":
+      view.ack(f);
+      break;
+    case "typing":
+      view.setTyping(!!f.active);
+      break;
+    case "seen":
+      view.seenUpTo(f.conversation, f.seq);
+      break;
+    case "presence":
+      view.setAgentsOnline(f);
+      mountOffline(!f);
+      break;
+    case "error":
+      if (f.client_id) view.fail(f.client_id);
+      view.showError(errorText(f));
+      break;
+    case "reset":
+      view.clear();
+      view.restorePending(client.pendingList());
+      break;
+    default:
+      break;
+  }
+}
+
+const ERRORS = {
+  empty: "Write something first.",
+  too_long: "The message is too long (at most 4000 characters).",
+  too_large: "The message is too long (at most 4000 characters).",
+  rate_limited: "You are sending messages too fast. Wait a moment and try again.",
+  closed: "This chat has ended.",
+};
+
+function errorText(f) {
+  if (typeof f.message === "string" && f.message.trim()) return f.message.trim().slice(0, 300);
+  return view.t(ERRORS[f.code] || "Something went wrong. Please try again.");
+}
+
+// Later: the offline e-mail form. offlineView() returns null until it exists.
+function mountOffline(nobody) {
+  const slot = document.getElementById("offline");
+  slot.replaceChildren();
+  const el = nobody ? offlineView({ i18n: view.i18n, store, client }) : null;
+  if (el) slot.append(el);
+}
+
+function markSeen() {
+  if (!state.visible || document.visibilityState !== "visible" || !client) return;
+  if (client.conv !== null && (state.seen.conv !== client.conv || state.seen.seq < client.highest)) {
+    state.seen = { conv: client.conv, seq: client.highest };
+    persist();
+  }
+  state.unread = 0;
+  client.seen();
+}
+
+function consent() {
+  if (state.consented) return;
+  state.consented = true;
+  store.allow();
+}
+
+function setVisible(visible) {
+  state.visible = visible;
+  persist();
+  if (visible) markSeen();
+}
+
+const actions = {
+  send(body) {
+    if (!client) {
+      consent();
+      startClient();
+    }
+    return client.send(body);
+  },
+  typing: (active) => client && client.typing(active),
+  end() {
+    if (!client) return;
+    client.end();
+    view.setConversationState("closed");
+    persist();
+    view.focusInput();
+  },
+  close() {
+    setVisible(false);
+    toHost("close");
+  },
+  forget() {
+    if (client) client.stop();
+    client = null;
+    for (const key of Object.keys(saved)) delete saved[key];
+    state.consented = false;
+    state.seen = { conv: null, seq: 0 };
+    store.forget();
+    view.showStart(view.t("This browser no longer remembers the chat."));
+    view.focusInput();
+  },
+  newChat() {
+    view.reopen();
+    persist();
+  },
+  restart() {
+    consent();
+    view.hideStart();
+    startClient();
+    view.focusInput();
+  },
+};
+
+function init(m) {
+  state.page = cleanUrl(m.page);
+  state.referrer = cleanUrl(m.referrer);
+  if (state.inited) return;
+  state.inited = true;
+  state.lang = LANGS.includes(m.lang) ? m.lang : "en";
+  const i18n = new I18n(config.strings, state.lang);
+  i18n.apply(document);
+  view = new ChatView(document, i18n, linkify, actions);
+  document.documentElement.dataset.ready = "";
+  if (standalone) {
+    state.visible = true;
+    if (state.consented) startClient();
+    else view.showStart(view.t("Nothing is stored in this browser until you start a chat."));
+    return;
+  }
+  // A visitor who agreed earlier and has a chat going: reconnect, and show the
+  // panel again if it was open when they left the previous page.
+  if (state.consented && (saved.active || (Array.isArray(saved.pending) && saved.pending.length))) {
+    startClient();
+    if (saved.panel) {
+      state.visible = true;
+      toHost("show");
+    }
+  }
+}
+
+handle = (m) => {
+  switch (m.type) {
+    case "init":
+      init(m);
+      break;
+    case "open":
+      if (!view) return;
+      if (view.el.start.hidden) {
+        // The click on the launcher: the visitor's consent.
+        consent();
+        startClient();
+      }
+      setVisible(true);
+      if (m.focus) view.focusInput();
+      break;
+    case "hidden":
+      setVisible(false);
+      break;
+    default:
+      break;
+  }
+};
+
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !standalone) {
+    e.preventDefault();
+    actions.close();
+  }
+});
+document.addEventListener("visibilitychange", markSeen);
+
+if (standalone) {
+  const nav = [...(navigator.languages || []), navigator.language].map((l) => String(l || "").slice(0, 2).toLowerCase());
+  init({ type: "init", page: "", referrer: "", lang: nav.find((l) => LANGS.includes(l)) || "en" });
+}
+early.splice(0).forEach(handle);

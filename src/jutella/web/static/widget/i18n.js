@@ -1,0 +1,26 @@
+// Translations for the frame. English is the source language (the msgids);
+// the server puts the Finnish and Swedish catalogs (locale/*/widget.po) into
+// the frame page's JSON block.
+export const LANGS = ["fi", "en", "sv"];
+
+export class I18n {
+  constructor(strings, lang) {
+    this.lang = LANGS.includes(lang) ? lang : "en";
+    this.map = (strings && strings[this.lang]) || {};
+  }
+
+  t(id, params) {
+    const text = this.map[id] || id;
+    return params ? text.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m)) : text;
+  }
+
+  // Translates the elements marked data-i18n (text), data-i18n-label
+  // (aria-label) and data-i18n-placeholder in the frame's markup.
+  apply(doc) {
+    doc.documentElement.lang = this.lang;
+    doc.title = this.t("Chat");
+    for (const el of doc.querySelectorAll("[data-i18n]")) el.textContent = this.t(el.dataset.i18n);
+    for (const el of doc.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", this.t(el.dataset.i18nLabel));
+    for (const el of doc.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = this.t(el.dataset.i18nPlaceholder);
+  }
+}
