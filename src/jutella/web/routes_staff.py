@@ -179,6 +179,13 @@ async def put_security(body: S.SecuritySettings, request: Request,
 
 
 # -- the audit log ---------------------------------------------------------------
+@admin.get("/audit/actors", response_model=list[S.AuditActor], responses=ERRORS)
+async def audit_actors(request: Request, who: StaffContext = Depends(Staff("admin", "privacy"))) -> list[S.AuditActor]:
+    """The staff accounts (id and name) for the audit log's account filter;
+    the privacy contact may read the log without being an administrator."""
+    return [S.AuditActor(id=a.id, name=a.name) for a in await actions.list_accounts(runtime(request))]
+
+
 @admin.get("/audit", response_model=S.AuditPage, responses=ERRORS)
 async def audit_log(
     request: Request,

@@ -139,5 +139,10 @@ class AuditPage(BaseModel):
     total: int
 
 
+class AuditActor(BaseModel):
+    id: int
+    name: str
+
+
 class Ok(BaseModel):
     ok: bool = True

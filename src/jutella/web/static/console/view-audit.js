@@ -1,0 +1,159 @@
+// The audit log (administrators and the privacy contact): filters, the table
+// and paging. Details are shown as JSON text, never interpreted.
+
+import { api, query } from "./api.js";
+import { field, h, messageBox, replace, uid } from "./dom.js";
+import { N_, formatDateTime, t } from "./i18n.js";
+
+const PAGE_SIZE = 50;
+
+const ACTIONS = {
+  "login": N_("Signed in"),
+  "login.failed": N_("Sign-in failed"),
+  "logout": N_("Signed out"),
+  "account.setup": N_("First administrator set up"),
+  "account.create": N_("Account created"),
+  "account.reinvite": N_("New invitation link"),
+  "account.invitation_accepted": N_("Invitation accepted"),
+  "account.update": N_("Account changed"),
+  "account.disable": N_("Account disabled"),
+  "account.enable": N_("Account enabled"),
+  "account.password_change": N_("Password changed"),
+  "totp.enable": N_("Two-factor sign-in turned on"),
+  "totp.disable": N_("Two-factor sign-in turned off"),
+  "totp.recovery_code_used": N_("Recovery code used"),
+  "settings.require_totp": N_("Two-factor requirement changed"),
+  "audit.view": N_("Audit log viewed"),
+};
+
+const TARGET_TYPES = {
+  account: N_("Account"),
+};
+
+export function renderAudit(container, ctx) {
+  let offset = 0;
+  let names = new Map();
+  const filters = { account: "", subject: "", since: "", until: "" };
+
+  const accountSelect = h("select", { name: "account", testid: "audit-account" },
+    h("option", { value: "", text: t("All accounts") }));
+  const subject = h("input", { type: "text", name: "subject", maxlength: "64", spellcheck: "false",
+    testid: "audit-subject" });
+  const since = h("input", { type: "date", name: "since", testid: "audit-since" });
+  const until = h("input", { type: "date", name: "until", testid: "audit-until" });
+  const clearButton = h("button", { type: "button", text: t("Clear") });
+  const form = h("form", { class: "filters", role: "search", "aria-label": t("Filter the audit log"), novalidate: true },
+    field(t("Account"), accountSelect).row,
+    field(t("Record or data subject"), subject).row,
+    field(t("From"), since).row,
+    field(t("To"), until).row,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("Show") }), clearButton));
+
+  const error = messageBox("error");
+  const summary = h("p", { class: "summary", role: "status", testid: "audit-summary" });
+  const tableSlot = h("div", { class: "table-slot" });
+  const previous = h("button", { type: "button", text: t("Previous"), disabled: true });
+  const next = h("button", { type: "button", text: t("Next"), disabled: true });
+  const pager = h("nav", { class: "pager", "aria-label": t("Pages of the audit log") }, previous, next);
+
+  function targetText(row) {
+    if (!row.target_type) return "";
+    const type = TARGET_TYPES[row.target_type] ? t(TARGET_TYPES[row.target_type]) : row.target_type;
+    const id = row.target_id === null ? "" : ` #${row.target_id}`;
+    const known = row.target_type === "account" && names.get(String(row.target_id));
+    return known ? `${type}${id}: ${known}` : `${type}${id}`;
+  }
+
+  function auditRow(row) {
+    const label = ACTIONS[row.action];
+    const detail = row.detail && Object.keys(row.detail).length ? JSON.stringify(row.detail) : "";
+    const cell = (labelText, ...content) => h("td", { dataset: { label: labelText } }, h("div", { class: "cell" }, content));
+    return h("tr", { testid: "audit-row", dataset: { action: row.action } },
+      cell(t("Time"), h("time", { datetime: row.at, text: formatDateTime(row.at) })),
+      cell(t("Who"), row.actor !== null ? h("span", { class: "actor", text: row.actor })
+        : row.actor_id !== null ? `#${row.actor_id}` : h("span", { class: "muted", text: "—" })),
+      cell(t("Action"), label ? t(label) : row.action, label ? h("code", { class: "action-code", text: row.action }) : null),
+      cell(t("Target"), h("span", { class: "break", text: targetText(row) }),
+        row.subject ? h("div", { class: "muted break", text: t("Data subject: {subject}", { subject: row.subject }) })
+          : null),
+      cell(t("Details"), detail ? h("code", { class: "json break", text: detail }) : ""));
+  }
+
+  function draw(page) {
+    const head = [t("Time"), t("Who"), t("Action"), t("Target"), t("Details")]
+      .map((label) => h("th", { scope: "col", text: label }));
+    if (!page.rows.length) {
+      replace(tableSlot, h("p", { class: "muted empty", text: t("No entries match these filters.") }));
+      summary.textContent = "";
+    } else {
+      replace(tableSlot, h("div", { class: "table-wrap" }, h("table", { class: "data cards", testid: "audit-table" },
+        h("caption", { class: "visually-hidden", text: t("Audit log entries, newest first") }),
+        h("thead", {}, h("tr", {}, head)),
+        h("tbody", {}, page.rows.map(auditRow)))));
+      summary.textContent = t("Entries {start}–{end} of {total}, newest first.", {
+        start: offset + 1, end: offset + page.rows.length, total: page.total,
+      });
+    }
+    previous.disabled = offset === 0;
+    next.disabled = offset + page.rows.length >= page.total;
+  }
+
+  async function load() {
+    error.clear();
+    tableSlot.setAttribute("aria-busy", "true");
+    try {
+      const page = await api("GET", `/api/v1/audit${query({ ...filters, limit: PAGE_SIZE, offset })}`);
+      draw(page);
+    } catch (failure) {
+      if (!failure.handled) error.show(failure.message);
+    } finally {
+      tableSlot.removeAttribute("aria-busy");
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    filters.account = accountSelect.value;
+    filters.subject = subject.value.trim();
+    filters.since = since.value;
+    filters.until = until.value;
+    if (filters.since && filters.until && filters.until < filters.since) {
+      error.show(t("The end date is before the start date."));
+      until.focus();
+      return;
+    }
+    offset = 0;
+    load();
+  });
+  clearButton.addEventListener("click", () => {
+    accountSelect.value = "";
+    subject.value = since.value = until.value = "";
+    Object.assign(filters, { account: "", subject: "", since: "", until: "" });
+    offset = 0;
+    load();
+  });
+  previous.addEventListener("click", () => {
+    offset = Math.max(0, offset - PAGE_SIZE);
+    load().then(() => summary.focus());
+  });
+  next.addEventListener("click", () => {
+    offset += PAGE_SIZE;
+    load().then(() => summary.focus());
+  });
+  summary.tabIndex = -1;
+
+  const filtersId = uid("h");
+  container.replaceChildren(
+    h("h1", { id: "page-title", tabindex: "-1", text: t("Audit log") }),
+    h("p", { class: "muted", text: t("Every change to accounts and every sign-in, newest first. Entries name records by their number, not by their content.") }),
+    h("section", { class: "panel-section", "aria-labelledby": filtersId },
+      h("h2", { id: filtersId, class: "visually-hidden", text: t("Filters") }), form),
+    error.el, summary, tableSlot, pager);
+
+  // Names for the account filter and for targets, then the first page.
+  api("GET", "/api/v1/audit/actors").then((actors) => {
+    names = new Map(actors.map((a) => [String(a.id), a.name]));
+    const sorted = actors.slice().sort((a, b) => a.name.localeCompare(b.name));
+    accountSelect.append(...sorted.map((a) => h("option", { value: String(a.id), text: a.name })));
+  }, () => {}).finally(load);
+}
