@@ -4,7 +4,10 @@ every value, so visitor text shows as text."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
 
 from jutella.settings import Settings
 from jutella.web.pages import TEMPLATES
@@ -41,7 +44,13 @@ LABELS = {
 }
 
 
+CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
+
+
 def render_html(copy: dict[str, Any], settings: Settings, lang: str) -> str:
+    """A self-contained document: the copy is downloaded and opened from disk,
+    so its stylesheet is inside it."""
     lang = lang if lang in LABELS else "en"
     template = TEMPLATES.env.get_template("subject_copy.html")
-    return template.render(c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang)
+    return template.render(c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang,
+                           css=Markup(CSS.read_text(encoding="utf-8")))  # our own file  # nosec B704

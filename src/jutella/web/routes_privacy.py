@@ -10,11 +10,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import or_, select
 
+from jutella.accounts import audit
+from jutella.accounts.errors import AccountError
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
 from jutella.privacy.export import render_html
 from jutella.privacy.notice import notice, record_of_processing
+from jutella.store.models import ChatEvent, Conversation, OfflineMessage, OfflineReply, SubjectFlag, Visitor
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
@@ -129,6 +133,97 @@ class EraseIn(SelectionIn):
 @router.post("/erase", response_model=dict[str, int], responses=ERRORS)
 async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, int]:
     return await subjects.erase(runtime(request), body.selection(), actor_id=who.id)
+
+
+# -- one record in full, for rectification (the console's Register view) -----------------
+class EventOut(BaseModel):
+    id: int
+    seq: int
+    at: datetime
+    author: str
+    kind: str
+    body: str | None
+
+
+class ConversationOut(BaseModel):
+    id: int
+    visitor: str
+    state: str
+    started_at: datetime
+    restricted: bool
+    events: list[EventOut]
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
+async def conversation(conversation_id: int, request: Request,
+                       who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    """A conversation's messages with their ids (``chat_event`` for rectify),
+    restricted ones included. The view is audited."""
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        row = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
+            Conversation.id == conversation_id))).first()
+        if row is None:
+            raise AccountError("not_found", "No such record.", 404)
+        conv, pub = row
+        events = (await s.execute(select(ChatEvent).where(
+            ChatEvent.conversation_id == conv.id, ChatEvent.kind.in_(("message", "note")))
+            .order_by(ChatEvent.seq))).scalars().all()
+        restricted = (await s.execute(select(SubjectFlag.id).where(
+            SubjectFlag.kind == "restriction", SubjectFlag.visitor_id == conv.visitor_id).limit(1))).first()
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=who.id, action="subject.view", target_type="conversation",
+                           target_id=conv.id)
+    return {"id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at,
+            "restricted": restricted is not None,
+            "events": [{"id": e.id, "seq": e.seq, "at": e.created_at, "author": e.author, "kind": e.kind,
+                        "body": e.body} for e in events]}
+
+
+class ReplyOut(BaseModel):
+    id: int
+    at: datetime
+    body: str
+
+
+class OfflineOut(BaseModel):
+    id: int
+    received_at: datetime
+    name: str
+    email: str
+    body: str
+    state: str
+    conversation_id: int | None
+    objection: bool
+    restricted: bool
+    replies: list[ReplyOut]
+
+
+@router.get("/offline-messages/{message_id}", response_model=OfflineOut, responses=ERRORS)
+async def offline_message(message_id: int, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    """An offline message with its replies' ids (``offline_reply`` for rectify)
+    and the flags that apply to it. The view is audited."""
+    rt = runtime(request)
+    async with rt.db.reader() as s:
+        m = await s.get(OfflineMessage, message_id)
+        if m is None:
+            raise AccountError("not_found", "No such record.", 404)
+        replies = (await s.execute(select(OfflineReply).where(OfflineReply.offline_message_id == m.id)
+                                   .order_by(OfflineReply.id))).scalars().all()
+        digest = subjects.email_hash(m.email)
+        kinds = set((await s.execute(select(SubjectFlag.kind).where(or_(
+            SubjectFlag.email_hash == digest, SubjectFlag.offline_message_id == m.id,
+            SubjectFlag.visitor_id == m.visitor_id if m.visitor_id is not None else False)))).scalars())
+        # an objection is kept by email only; a restriction by the form, its visitor or the email
+        objection = (await s.execute(select(SubjectFlag.id).where(
+            SubjectFlag.kind == "objection", SubjectFlag.email_hash == digest).limit(1))).first() is not None
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=who.id, action="subject.view", target_type="offline_message",
+                           target_id=m.id)
+    return {"id": m.id, "received_at": m.created_at, "name": m.name, "email": m.email, "body": m.body,
+            "state": m.state, "conversation_id": m.conversation_id, "objection": objection,
+            "restricted": "restriction" in kinds,
+            "replies": [{"id": r.id, "at": r.created_at, "body": r.body} for r in replies]}
 
 
 # -- the request log ------------------------------------------------------------------
