@@ -100,7 +100,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await rt.hub.stop()
             await rt.db.dispose()
 
-    app = FastAPI(title="jutella", version="0.1.0", lifespan=lifespan,
+    from jutella.web.schemas import ErrorResponse
+
+    # Every refusal has the same documented shape, whatever the route.
+    common = {code: {"model": ErrorResponse, "description": text} for code, text in (
+        (400, "refused input"), (401, "not signed in"), (403, "not allowed"), (404, "not found"),
+        (409, "conflict"), (410, "gone (a used or expired link)"), (422, "invalid request"),
+        (429, "too many requests"))}
+    app = FastAPI(title="jutella", version="0.1.0", lifespan=lifespan, responses=common,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.rt = rt
 

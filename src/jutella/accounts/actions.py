@@ -352,19 +352,29 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
     return SignedIn(token, sess, account)
 
 
+def _verify_totp(account: StaffAccount, code: str, now: datetime) -> int | None:
+    """The time step of a valid, not yet used TOTP code (one step of drift
+    either way), or None."""
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6 and account.totp_secret):
+        return None
+    totp = pyotp.TOTP(account.totp_secret)
+    for drift in (0, -1, 1):
+        at = now + timedelta(seconds=30 * drift)
+        step = totp.timecode(at)
+        if secrets.compare_digest(totp.at(at), code) and step > (account.totp_last_step or -1):
+            return step
+    return None
+
+
 async def _check_second_factor(rt: Runtime, account: StaffAccount, code: str) -> int | bool:
     """A TOTP code (returns its time step, refusing a replay) or an unused
-    recovery code (returns True and uses it up). False when neither."""
+    recovery code (returns True and uses it up). False when neither.
+    Opens its own transaction: never call it inside one."""
     code = code.strip().replace(" ", "")
-    if code.isdigit() and len(code) == 6 and account.totp_secret:
-        totp = pyotp.TOTP(account.totp_secret)
-        now = rt.clock.now()
-        for drift in (0, -1, 1):
-            at = now + timedelta(seconds=30 * drift)
-            step = totp.timecode(at)
-            if secrets.compare_digest(totp.at(at), code) and step > (account.totp_last_step or -1):
-                return step
-        return False
+    if code.isdigit():
+        step = _verify_totp(account, code, rt.clock.now())
+        return False if step is None else step
     digest = hash_token(code.lower())
     async with rt.db.transaction() as s:
         row = (await s.execute(select(RecoveryCode).where(
@@ -477,8 +487,8 @@ async def confirm_totp(rt: Runtime, *, account_id: int, code: str) -> list[str]:
             raise AccountError("totp_already", "Two-factor sign-in is already on.", 409)
         if not account.totp_secret:
             raise AccountError("totp_not_started", "Start the set-up again.", 400)
-        step = await _check_second_factor(rt, account, code) if code.strip().isdigit() else False
-        if not isinstance(step, int) or isinstance(step, bool):
+        step = _verify_totp(account, code, now)
+        if step is None:
             raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 400)
         account.totp_enabled = True
         account.totp_last_step = step

@@ -9,6 +9,7 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+_in_transaction: ContextVar[bool] = ContextVar("jutella_in_transaction", default=False)
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -92,12 +94,23 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on error."""
-        if self.dialect == "sqlite":
-            async with self._lock():
-                async with self.sessions() as session:
-                    async with session.begin():
-                        yield session
-            return
+        if _in_transaction.get():
+            # Opening a second write transaction inside one would wait for
+            # itself forever on SQLite; fail loudly instead.
+            raise RuntimeError("a write transaction was opened inside another")
+        token = _in_transaction.set(True)
+        try:
+            if self.dialect == "sqlite":
+                async with self._lock():
+                    async with self.sessions() as session:
+                        async with session.begin():
+                            yield session
+                return
+            async with self.sessions() as session:
+                async with session.begin():
+                    yield session
+        finally:
+            _in_transaction.reset(token)
         async with self.sessions() as session:
             async with session.begin():
                 yield session
@@ -259,6 +272,7 @@ class GroupWriter:
         await asyncio.gather(self.task, return_exceptions=True)
 
     async def _run(self) -> None:
+        _in_transaction.set(False)  # a task of its own, whatever context created it
         while True:
             jobs = [await self.queue.get()]
             while not self.queue.empty() and len(jobs) < self.MAX_BATCH:
