@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.add_exception_handler(AccountError, errors.account_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, errors.validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, errors.http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, errors.integrity_error)  # type: ignore[arg-type]
 
     app.include_router(pages.router)
     app.include_router(routes_staff.public)

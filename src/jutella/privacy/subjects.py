@@ -315,9 +315,13 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
     forms, and the email if given). Returns how many flags now exist/were removed."""
     if kind not in ("objection", "restriction"):
         raise AccountError("flag_invalid", "Unknown flag.", 400)
+    from jutella.store.models import SubjectRequest
+
     now = rt.clock.now()
     changed = 0
     async with rt.db.transaction() as s:
+        if request_id is not None and await s.get(SubjectRequest, request_id) is None:
+            raise AccountError("not_found", "No such request.", 404)
         targets: list[dict[str, Any]] = []
         if email:
             targets.append({"email_hash": email_hash(email)})

@@ -56,3 +56,10 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     messages = {404: "Not found.", 405: "Method not allowed.", 401: "Sign in first.", 403: "Not allowed."}
     return error_response(request, exc.status_code, f"http_{exc.status_code}",
                           messages.get(exc.status_code, str(exc.detail)), getattr(exc, "headers", None))
+
+
+async def integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A request naming records that do not exist or clash with stored ones:
+    the database refused it and nothing was written."""
+    return error_response(request, 409, "conflict", "That refers to a record that does not exist or conflicts "
+                                                     "with one that does. Nothing was changed.")

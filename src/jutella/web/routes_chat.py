@@ -132,7 +132,7 @@ async def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
-async def get_conversation(conversation_id: int, request: Request,
+async def get_conversation(conversation_id: S.Id, request: Request,
                            who: StaffContext = Depends(agent)) -> ConversationDetail:
     rt = runtime(request)
     async with rt.db.reader() as s:
@@ -153,7 +153,7 @@ async def get_conversation(conversation_id: int, request: Request,
 
 
 @router.post("/conversations/{conversation_id}/accept", response_model=ConversationSummary, responses=ERRORS)
-async def accept(conversation_id: int, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
+async def accept(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
     await chat.accept(rt, agent_id=who.id, conversation_id=conversation_id)
     async with rt.db.reader() as s:
@@ -161,7 +161,7 @@ async def accept(conversation_id: int, request: Request, who: StaffContext = Dep
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationSummary, responses=ERRORS)
-async def close(conversation_id: int, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
+async def close(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
     await chat.close(rt, conversation_id=conversation_id, by="agent", agent_id=who.id)
     async with rt.db.reader() as s:

@@ -128,7 +128,7 @@ class ReplyIn(BaseModel):
 
 
 class AssignIn(BaseModel):
-    agent_id: int | None = Field(None, description="null: unassign")
+    agent_id: S.BodyId | None = Field(None, description="null: unassign")
 
 
 def visible_to(who: StaffContext) -> list:
@@ -197,7 +197,7 @@ async def inbox(request: Request, state: Literal["new", "answered", "closed", "o
 
 
 @router.get("/offline-messages/{message_id}", response_model=OfflineDetail, responses=ERRORS)
-async def detail(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
+async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
     from jutella.privacy.subjects import email_hash, objection_hashes
 
     rt = runtime(request)
@@ -214,7 +214,7 @@ async def detail(message_id: int, request: Request, who: StaffContext = Depends(
 
 @router.post("/offline-messages/{message_id}/reply", response_model=OfflineDetail, status_code=201,
              responses=ERRORS)
-async def reply(message_id: int, body: ReplyIn, request: Request,
+async def reply(message_id: S.Id, body: ReplyIn, request: Request,
                 who: StaffContext = Depends(agent)) -> dict[str, Any]:
     rt = runtime(request)
     await offline.reply(rt, agent_id=who.id, message_id=message_id, body=body.body)
@@ -222,26 +222,26 @@ async def reply(message_id: int, body: ReplyIn, request: Request,
 
 
 @router.post("/offline-messages/{message_id}/assign", response_model=OfflineSummary, responses=ERRORS)
-async def assign(message_id: int, body: AssignIn, request: Request,
+async def assign(message_id: S.Id, body: AssignIn, request: Request,
                  who: StaffContext = Depends(agent)) -> OfflineSummary:
     m = await offline.assign(runtime(request), actor_id=who.id, message_id=message_id, agent_id=body.agent_id)
     return OfflineSummary(**offline.summary(m))
 
 
 @router.post("/offline-messages/{message_id}/close", response_model=OfflineSummary, responses=ERRORS)
-async def close(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
+async def close(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
     m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=True)
     return OfflineSummary(**offline.summary(m))
 
 
 @router.post("/offline-messages/{message_id}/reopen", response_model=OfflineSummary, responses=ERRORS)
-async def reopen(message_id: int, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
+async def reopen(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
     m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=False)
     return OfflineSummary(**offline.summary(m))
 
 
 @router.post("/outbox/{outbox_id}/retry", response_model=S.Ok, responses=ERRORS)
-async def retry(outbox_id: int, request: Request, who: StaffContext = Depends(agent)) -> S.Ok:
+async def retry(outbox_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> S.Ok:
     """Send again a mail that failed or whose delivery is uncertain (a person decides)."""
     rt = runtime(request)
     await outbox.retry(rt, outbox_id)

@@ -40,9 +40,9 @@ async def privacy_notice(request: Request, lang: str | None = None) -> HTMLRespo
 
 
 class SelectionIn(BaseModel):
-    conversations: list[int] = Field(default_factory=list, max_length=10_000)
-    offline_messages: list[int] = Field(default_factory=list, max_length=10_000)
-    emails: list[int] = Field(default_factory=list, max_length=10_000)
+    conversations: list[S.BodyId] = Field(default_factory=list, max_length=10_000)
+    offline_messages: list[S.BodyId] = Field(default_factory=list, max_length=10_000)
+    emails: list[S.BodyId] = Field(default_factory=list, max_length=10_000)
 
     def selection(self) -> subjects.Selection:
         return subjects.Selection(set(self.conversations), set(self.offline_messages), set(self.emails))
@@ -88,7 +88,7 @@ async def export(body: SelectionIn, request: Request, format: Literal["json", "h
 
 class RectifyIn(BaseModel):
     record: Literal["offline_message", "offline_reply", "chat_event"]
-    id: int
+    id: S.BodyId
     field: Literal["name", "email", "body"]
     value: str | None = Field(None, max_length=20_000)
     start: int | None = Field(None, ge=0)
@@ -112,7 +112,7 @@ class FlagIn(SelectionIn):
     kind: Literal["objection", "restriction"]
     on: bool = True
     email: str | None = Field(None, max_length=320)
-    request_id: int | None = None
+    request_id: S.BodyId | None = None
 
 
 class Count(BaseModel):
@@ -155,7 +155,7 @@ class ConversationOut(BaseModel):
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
-async def conversation(conversation_id: int, request: Request,
+async def conversation(conversation_id: S.Id, request: Request,
                        who: StaffContext = Depends(privacy)) -> dict[str, Any]:
     """A conversation's messages with their ids (``chat_event`` for rectify),
     restricted ones included. The view is audited."""
@@ -200,7 +200,7 @@ class OfflineOut(BaseModel):
 
 
 @router.get("/offline-messages/{message_id}", response_model=OfflineOut, responses=ERRORS)
-async def offline_message(message_id: int, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+async def offline_message(message_id: S.Id, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
     """An offline message with its replies' ids (``offline_reply`` for rectify)
     and the flags that apply to it. The view is audited."""
     rt = runtime(request)
@@ -264,7 +264,7 @@ async def add_request(body: RequestIn, request: Request, who: StaffContext = Dep
 
 
 @router.patch("/requests/{request_id}", response_model=RequestOut, responses=ERRORS)
-async def update_request(request_id: int, body: RequestPatch, request: Request,
+async def update_request(request_id: S.Id, body: RequestPatch, request: Request,
                          who: StaffContext = Depends(privacy)) -> dict[str, Any]:
     return await req.update(runtime(request), actor_id=who.id, request_id=request_id, status=body.status,
                             note=body.note)

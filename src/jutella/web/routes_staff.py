@@ -133,7 +133,7 @@ async def create_account(body: S.AccountCreateIn, request: Request,
 
 
 @admin.patch("/accounts/{account_id}", response_model=S.AccountOut, responses=ERRORS)
-async def update_account(account_id: int, body: S.AccountPatchIn, request: Request,
+async def update_account(account_id: S.Id, body: S.AccountPatchIn, request: Request,
                          who: StaffContext = Depends(only_admin)) -> S.AccountOut:
     account = await actions.update_account(runtime(request), actor_id=who.id, account_id=account_id,
                                            name=body.name, roles=body.roles)
@@ -141,7 +141,7 @@ async def update_account(account_id: int, body: S.AccountPatchIn, request: Reque
 
 
 @admin.post("/accounts/{account_id}/disable", response_model=S.AccountOut, responses=ERRORS)
-async def disable_account(account_id: int, request: Request, who: StaffContext = Depends(only_admin)) -> S.AccountOut:
+async def disable_account(account_id: S.Id, request: Request, who: StaffContext = Depends(only_admin)) -> S.AccountOut:
     if account_id == who.id:
         raise ApiError(409, "disable_self", "You cannot disable your own account.")
     return S.AccountOut.of(await actions.set_disabled(runtime(request), actor_id=who.id, account_id=account_id,
@@ -149,19 +149,19 @@ async def disable_account(account_id: int, request: Request, who: StaffContext =
 
 
 @admin.post("/accounts/{account_id}/enable", response_model=S.AccountOut, responses=ERRORS)
-async def enable_account(account_id: int, request: Request, who: StaffContext = Depends(only_admin)) -> S.AccountOut:
+async def enable_account(account_id: S.Id, request: Request, who: StaffContext = Depends(only_admin)) -> S.AccountOut:
     return S.AccountOut.of(await actions.set_disabled(runtime(request), actor_id=who.id, account_id=account_id,
                                                       disabled=False))
 
 
 @admin.post("/accounts/{account_id}/invitation", response_model=S.InvitationOut, responses=ERRORS)
-async def reinvite(account_id: int, request: Request, who: StaffContext = Depends(only_admin)) -> S.InvitationOut:
+async def reinvite(account_id: S.Id, request: Request, who: StaffContext = Depends(only_admin)) -> S.InvitationOut:
     return S.InvitationOut(invitation_link=await actions.reinvite(runtime(request), actor_id=who.id,
                                                                  account_id=account_id))
 
 
 @admin.post("/accounts/{account_id}/totp/reset", response_model=S.Ok, responses=ERRORS)
-async def reset_totp(account_id: int, request: Request, who: StaffContext = Depends(only_admin)) -> S.Ok:
+async def reset_totp(account_id: S.Id, request: Request, who: StaffContext = Depends(only_admin)) -> S.Ok:
     await actions.disable_totp(runtime(request), actor_id=who.id, account_id=account_id, password=None)
     return S.Ok()
 
@@ -189,7 +189,7 @@ async def audit_actors(request: Request, who: StaffContext = Depends(Staff("admi
 @admin.get("/audit", response_model=S.AuditPage, responses=ERRORS)
 async def audit_log(
     request: Request,
-    account: int | None = Query(None, description="the staff account that acted"),
+    account: int | None = Query(None, ge=1, le=S.MAX_ID, description="the staff account that acted"),
     subject: str | None = Query(None, max_length=64, description="a record or data-subject reference"),
     since: date | None = Query(None),
     until: date | None = Query(None),

@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from typing import Annotated
+
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from jutella.store.models import StaffAccount
+
+MAX_ID = 2**63 - 1  # ids are SQL BIGINTs: anything larger is simply not found
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # a record id in a path
+BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]  # a record id in a body
 
 Role = Literal["admin", "agent", "privacy"]
 Lang = Literal["fi", "en", "sv"]
