@@ -111,9 +111,6 @@ class Database:
                     yield session
         finally:
             _in_transaction.reset(token)
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
 
     async def write_core(self, fn: Callable[[Connection], T]) -> T:
         """The hot path: run a *synchronous* function of SQLAlchemy Core
