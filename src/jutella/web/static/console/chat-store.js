@@ -1,0 +1,273 @@
+// The tab's chat state while an agent is signed in, whichever view is shown:
+// the protocol client (chat-socket.js), the conversation list and the unread
+// count in the document title.
+//
+// The list comes from GET /api/v1/conversations (summaries with the visitor's
+// public id, a preview and the unread count). Live "conversation" frames
+// update it at once (state, agent, last activity) and ask for a fresh read,
+// at most one a second, which brings the preview and the unread count along.
+// After a reconnect the list is read again (frames may have been missed).
+//
+// Tabs of one browser tell each other over a BroadcastChannel when a
+// conversation was read ("seen"), so their unread counts agree without a reload.
+
+import { api } from "./api.js";
+import { ChatSocket } from "./chat-socket.js";
+import { alertWaiting, forgetAlerts, markKnown } from "./chat-notify.js";
+
+const REFRESH_GAP_MS = 1_000;
+const CLOSED_SHOWN = 20;
+const FIELDS = ["id", "state", "agent_id", "agent_name", "created_at", "last_activity_at", "last_seq",
+  "agent_seen_seq", "browser", "os"];
+
+class ChatStore extends EventTarget {
+  constructor() {
+    super();
+    this.running = false;
+    this.socket = null;
+    this.me = null; // the signed-in account
+    this.conversations = new Map(); // id -> summary (+ touched)
+    this.loaded = false;
+    this.loadError = null;
+    this.openHere = null; // the conversation this tab shows (and reads)
+    this.refreshTimer = null;
+    this.fetching = false;
+    this.again = false;
+    this.lastFetch = 0;
+    this.channel = null;
+    this.onFrame = (event) => this.applyFrame(event.detail);
+    this.onOpen = (event) => {
+      if (event.detail.reconnected) this.scheduleRefresh(0);
+    };
+    this.onSocketStatus = (event) => {
+      if (event.detail.state === "stopped" && this.running) this.stop();
+    };
+  }
+
+  // -- life cycle ---------------------------------------------------------------
+  start(me) {
+    if (this.running) {
+      this.me = me;
+      return;
+    }
+    this.running = true;
+    this.me = me;
+    this.socket = new ChatSocket();
+    this.socket.addEventListener("conversation", this.onFrame);
+    this.socket.addEventListener("open", this.onOpen);
+    this.socket.addEventListener("status", this.onSocketStatus);
+    if ("BroadcastChannel" in window) {
+      this.channel = new BroadcastChannel("jutella-chat");
+      this.channel.addEventListener("message", (event) => this.fromOtherTab(event.data));
+    }
+    this.socket.start();
+    this.scheduleRefresh(0);
+    this.emit("started");
+  }
+
+  stop() {
+    if (!this.running) return;
+    this.running = false;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.removeEventListener("status", this.onSocketStatus);
+      socket.stop();
+    }
+    if (this.channel) this.channel.close();
+    this.channel = null;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    this.conversations.clear();
+    this.loaded = false;
+    this.openHere = null;
+    forgetAlerts();
+    this.emit("change");
+    this.emit("stopped");
+  }
+
+  get myId() {
+    return this.me ? this.me.account.id : null;
+  }
+
+  // -- reading the list ------------------------------------------------------------
+  scheduleRefresh(delay = 200) {
+    if (!this.running) return;
+    if (this.fetching) {
+      this.again = true;
+      return;
+    }
+    if (this.refreshTimer) return;
+    const wait = Math.max(delay, REFRESH_GAP_MS - (Date.now() - this.lastFetch));
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh();
+    }, wait);
+  }
+
+  async refresh() {
+    if (!this.running || this.fetching) return;
+    this.fetching = true;
+    const startedAt = Date.now();
+    this.lastFetch = startedAt;
+    try {
+      const [open, closed] = await Promise.all([
+        api("GET", "/api/v1/conversations?state=open&limit=300"),
+        api("GET", `/api/v1/conversations?state=closed&limit=${CLOSED_SHOWN}`),
+      ]);
+      if (!this.running) return;
+      this.loadError = null;
+      this.merge([...open, ...closed], startedAt);
+    } catch (failure) {
+      if (!this.running) return;
+      this.loadError = failure.handled ? null : failure;
+      this.emit("change");
+    } finally {
+      this.fetching = false;
+      if (this.again && this.running) {
+        this.again = false;
+        this.scheduleRefresh(0);
+      }
+    }
+  }
+
+  merge(summaries, startedAt) {
+    const firstLoad = !this.loaded;
+    const next = new Map();
+    for (const fetched of summaries) {
+      const old = this.conversations.get(fetched.id);
+      let item = { ...fetched };
+      if (old && old.last_seq > fetched.last_seq) {
+        // a frame told us more than this read knew: keep the live fields
+        item = { ...item, ...pick(old), touched: old.touched };
+        this.again = true;
+      }
+      if (this.loaded && !old && item.state === "waiting") this.maybeAlert(item, false);
+      next.set(item.id, item);
+    }
+    // a conversation a frame brought after this read began stays
+    for (const [id, old] of this.conversations) {
+      if (!next.has(id) && old.touched && old.touched >= startedAt) next.set(id, old);
+    }
+    this.conversations = next;
+    if (firstLoad) {
+      markKnown([...next.values()].filter((c) => c.state === "waiting").map((c) => c.id));
+      this.loaded = true;
+    }
+    this.emit("change");
+  }
+
+  // -- live frames ----------------------------------------------------------------------
+  applyFrame(frame) {
+    const summary = frame && frame.conversation;
+    if (!summary || typeof summary.id !== "number") return;
+    const old = this.conversations.get(summary.id);
+    if (old && typeof old.last_seq === "number" && summary.last_seq < old.last_seq) return; // older news
+    const item = { unread: 0, preview: null, visitor: null, ...old, ...pick(summary), touched: Date.now() };
+    // a visitor's message says nothing of the agent's name: keep the one known
+    if (summary.agent_name == null && old && old.agent_id === summary.agent_id) item.agent_name = old.agent_name;
+    // the frame's "visitor" is the internal number; the list shows the public id
+    if (typeof summary.visitor === "string") item.visitor = summary.visitor;
+    if (item.state !== "waiting" && item.state !== "active" && old && old.state !== item.state) item.unread = 0;
+    this.conversations.set(item.id, item);
+    if (item.state === "waiting" && (frame.new || (this.loaded && (!old || old.state !== "waiting")))) {
+      this.maybeAlert(item, true);
+    }
+    this.emit("change");
+    this.scheduleRefresh();
+  }
+
+  maybeAlert(item, live) {
+    alertWaiting(item, (id) => { location.hash = `#/conversations/${id}`; });
+    this.emit("waiting", { conversation: item, live });
+  }
+
+  // -- what this tab has open --------------------------------------------------------------
+  setOpen(id) {
+    this.openHere = id;
+    this.emit("change");
+  }
+
+  /** This tab has shown the conversation up to seq: unread 0 here and in the other tabs. */
+  markRead(id) {
+    const item = this.conversations.get(id);
+    if (item && item.unread) {
+      this.conversations.set(id, { ...item, unread: 0 });
+      this.emit("change");
+    }
+    if (this.channel) this.channel.postMessage({ type: "seen", conversation: id });
+  }
+
+  fromOtherTab(data) {
+    if (!data || data.type !== "seen" || typeof data.conversation !== "number") return;
+    const item = this.conversations.get(data.conversation);
+    if (item && item.unread) {
+      this.conversations.set(item.id, { ...item, unread: 0 });
+      this.emit("change");
+    }
+    this.scheduleRefresh();
+  }
+
+  /** Update a summary from the conversation view (it read the whole thing). */
+  upsert(summary) {
+    const old = this.conversations.get(summary.id);
+    if (old && old.last_seq > summary.last_seq) return;
+    this.conversations.set(summary.id, { ...old, ...summary, touched: Date.now() });
+    this.emit("change");
+  }
+
+  unreadOf(item) {
+    if (item.id === this.openHere && document.visibilityState === "visible") return 0;
+    return item.unread || 0;
+  }
+
+  /** What the title counts: unread visitor messages in waiting chats and in mine. */
+  unreadTotal() {
+    let total = 0;
+    for (const item of this.conversations.values()) {
+      if (item.state === "waiting" || (item.state === "active" && item.agent_id === this.myId)) {
+        total += this.unreadOf(item);
+      }
+    }
+    return total;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function pick(summary) {
+  const out = {};
+  for (const key of FIELDS) if (key in summary) out[key] = summary[key];
+  return out;
+}
+
+export const chatStore = new ChatStore();
+
+// -- the unread count in the document title ----------------------------------------
+const PREFIX = /^\(\d+\)\s+/;
+
+function applyTitle() {
+  const count = chatStore.running ? chatStore.unreadTotal() : 0;
+  const base = document.title.replace(PREFIX, "");
+  const wanted = count > 0 ? `(${count}) ${base}` : base;
+  if (document.title !== wanted) document.title = wanted;
+}
+
+function watchTitle() {
+  let title = document.querySelector("title");
+  if (!title) {
+    title = document.createElement("title");
+    document.head.append(title);
+  }
+  // app.js sets the title on every route change: put the count back each time
+  new MutationObserver(applyTitle).observe(title, { childList: true, characterData: true, subtree: true });
+}
+
+watchTitle();
+chatStore.addEventListener("change", applyTitle);
+document.addEventListener("visibilitychange", () => {
+  applyTitle();
+  if (chatStore.running) chatStore.emit("change");
+});

@@ -1,0 +1,441 @@
+// One conversation: its messages, accepting and closing it, the reply box,
+// typing indicators both ways and "seen".
+//
+// Opening reads GET /api/v1/conversations/{id} once (that read is what the
+// audit log records as a view), shows its events, then follows the
+// conversation on the socket from the last seq shown: the server replays
+// whatever came in between, and the socket hands each event out once, in seq
+// order.
+//
+// A reply shows at once as "sending" (in the outbox under the log) and moves
+// into the log when its event arrives; the ack marks it "sent" if the ack
+// comes first. An error frame naming it marks it "not sent", with the
+// server's words beside the reply box.
+//
+// Message text is visitor-supplied: text nodes (and http(s) links) only.
+
+import { api } from "./api.js";
+import { h, replace, uid } from "./dom.js";
+import { t } from "./i18n.js";
+import { renderVisitorInfo } from "./chat-visitor.js";
+import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
+
+export const TYPING_SHOWN_MS = 6_000; // the visitor's indicator, without a new typing frame
+const TYPING_RESEND_MS = 4_000; // our "still typing" while the agent keeps typing
+const TYPING_IDLE_MS = 5_000; // no key for this long: "stopped typing"
+const SEEN_DELAY_MS = 300;
+const MAX_BODY = 4_000;
+const NEAR_BOTTOM_PX = 96;
+const QUIET_ERRORS = new Set(["not_ready"]);
+
+function authorOf(event) {
+  return event.kind === "message" && (event.author === "visitor" || event.author === "agent") ? event.author : "system";
+}
+
+function messageElement(event) {
+  const author = authorOf(event);
+  if (author === "system") {
+    return h("li", { class: "msg msg-system", testid: "message", dataset: { author, seq: event.seq } },
+      h("span", { class: "msg-system-text", text: systemText(event) }), " ",
+      timeElement(event.at, "msg-time"));
+  }
+  const who = author === "visitor" ? t("Visitor") : event.author_name || t("Agent");
+  return h("li", { class: ["msg", `msg-${author}`], testid: "message", dataset: { author, seq: event.seq } },
+    h("div", { class: "msg-meta" }, h("span", { class: "msg-author", text: who }), " ",
+      timeElement(event.at, "msg-time")),
+    h("div", { class: "msg-body" }, linkify(event.body)));
+}
+
+/**
+ * Show conversation `id` in `pane` (and its visitor in `infoPane`).
+ * store: chat-store.js; open(id) opens another conversation; back() returns
+ * to the list (narrow screens); focus: move the focus to the conversation
+ * once it is shown. Returns {id, focus(), destroy()}.
+ */
+export function openThread(pane, infoPane, id, { store, open, back, announce, focus = false }) {
+  let alive = true;
+  let local = null; // the summary as this view knows it
+  let lastAgentSeq = 0;
+  let visitorSeen = 0;
+  let seenSent = 0;
+  let seenTimer = null;
+  let typingTimer = null;
+  let typingSent = false;
+  let typingAt = 0;
+  let typingIdle = null;
+  const pending = new Map(); // client_id -> <li>
+  const socket = store.socket;
+
+  // -- the skeleton ------------------------------------------------------------------
+  const heading = h("h2", { class: "thread-title", id: uid("thread"), tabindex: "-1", text: t("Conversation") });
+  const stateBadge = h("span", { class: "badge thread-state", testid: "conversation-state" });
+  const handler = h("p", { class: "thread-agent muted" });
+  const acceptButton = h("button", { type: "button", class: "primary", testid: "accept", text: t("Accept") });
+  const closeButton = h("button", { type: "button", class: "danger-outline", testid: "close-conversation",
+    text: t("Close conversation") });
+  const backButton = h("button", { type: "button", class: "quiet small chat-back", text: t("← All conversations") });
+  const events = h("ol", { class: "msg-list" });
+  const outbox = h("ol", { class: "msg-list msg-outbox" });
+  const log = h("div", { class: "thread-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+    "aria-label": t("Messages"), tabindex: "0" }, events, outbox);
+  const typing = h("p", { class: "typing", testid: "typing", hidden: true },
+    h("span", { class: "typing-dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")),
+    h("span", { text: t("The visitor is typing…") }));
+  const seenLine = h("p", { class: "seen-line muted", hidden: true, text: t("Seen by the visitor") });
+  const input = h("textarea", { id: uid("reply"), rows: 2, maxlength: String(MAX_BODY * 2), testid: "console-input",
+    autocomplete: "off", enterkeyhint: "send" });
+  const hintId = uid("hint");
+  input.setAttribute("aria-describedby", hintId);
+  const send = h("button", { type: "submit", class: "primary", testid: "console-send", text: t("Send") });
+  const errorBox = h("p", { class: "composer-error", role: "alert", testid: "composer-error", hidden: true });
+  const note = h("p", { class: "composer-note muted", hidden: true });
+  const composer = h("form", { class: "composer", novalidate: true },
+    h("label", { for: input.id, class: "visually-hidden", text: t("Your reply") }),
+    h("div", { class: "composer-row" }, input, send),
+    errorBox, note,
+    h("p", { class: "hint composer-hint", id: hintId, text: t("Enter sends. Shift+Enter starts a new line.") }));
+  const header = h("div", { class: "thread-header" },
+    backButton,
+    h("div", { class: "thread-heading" }, heading, stateBadge),
+    handler,
+    h("div", { class: "thread-actions" }, acceptButton, closeButton));
+  const body = h("div", { class: "thread", dataset: { conversation: id } },
+    header, log, typing, seenLine, composer);
+  replace(pane, h("p", { class: "muted thread-loading", role: "status", text: t("Opening the conversation…") }));
+  pane.setAttribute("aria-labelledby", heading.id);
+
+  // -- state ------------------------------------------------------------------------------
+  function current() {
+    const listed = store.conversations.get(id);
+    if (!local) return listed || null;
+    if (!listed || listed.last_seq < local.last_seq) return local;
+    // the list has the newer word on the live fields (a frame came after our events)
+    const { state, agent_id: agentId, agent_name: agentName, last_seq: lastSeq } = listed;
+    const name = agentName ?? (agentId === local.agent_id ? local.agent_name : null);
+    return { ...local, state, agent_id: agentId, agent_name: name, last_seq: lastSeq };
+  }
+
+  function mayWrite(c) {
+    return c && (c.state === "waiting" || (c.state === "active" && c.agent_id === store.myId));
+  }
+
+  function drawState() {
+    const c = current();
+    if (!c) return;
+    body.dataset.state = c.state;
+    heading.textContent = t("Visitor {visitor}", { visitor: c.visitor || "…" });
+    stateBadge.textContent = stateLabel(c.state);
+    stateBadge.className = `badge thread-state state-${c.state}`;
+    acceptButton.hidden = c.state !== "waiting";
+    closeButton.hidden = c.state === "closed";
+    const mine = c.agent_id === store.myId;
+    if (c.state === "active") {
+      handler.textContent = mine ? t("You are handling this conversation.")
+        : t("{name} is handling this conversation.", { name: c.agent_name || t("Another agent") });
+    } else if (c.state === "waiting") {
+      handler.textContent = t("Waiting for an agent. Accept it, or reply to accept it.");
+    } else {
+      handler.textContent = t("This conversation is closed.");
+    }
+    const writable = mayWrite(c) && Boolean(socket);
+    input.disabled = !writable;
+    send.disabled = !writable;
+    if (c.state === "closed") showNote(t("This conversation is closed. Replies cannot be sent."));
+    else if (c.state === "active" && !mine) showNote(t("Another agent is handling this conversation."));
+    else if (!socket) showNote(t("The live connection is not available. Reload the page."));
+    else showNote("");
+    if (!writable) stopTyping();
+    if (c.state === "closed") hideTyping();
+    scheduleSeen();
+  }
+
+  function showNote(text) {
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  // -- the log ----------------------------------------------------------------------------
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function toBottom() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function addEvent(event) {
+    const follow = nearBottom();
+    if (event.client_id && pending.has(event.client_id)) {
+      pending.get(event.client_id).remove();
+      pending.delete(event.client_id);
+    }
+    events.append(messageElement(event));
+    if (authorOf(event) === "agent") lastAgentSeq = Math.max(lastAgentSeq, event.seq);
+    if (authorOf(event) === "visitor") hideTyping();
+    if (local) {
+      local = { ...local, last_seq: Math.max(local.last_seq, event.seq), last_activity_at: event.at };
+      if (event.state) local = { ...local, state: event.state };
+    }
+    if (follow || authorOf(event) === "agent") toBottom();
+    drawSeen();
+  }
+
+  function addPending(clientId, text) {
+    const status = h("span", { class: "msg-status", text: t("Sending…") });
+    const li = h("li", { class: "msg msg-agent is-pending", testid: "message",
+      dataset: { author: "agent", status: "sending", clientId } },
+    h("div", { class: "msg-meta" }, h("span", { class: "msg-author", text: t("You") }), " ", status),
+    h("div", { class: "msg-body" }, linkify(text)));
+    li.statusText = status;
+    pending.set(clientId, li);
+    outbox.append(li);
+    toBottom();
+  }
+
+  function drawSeen() {
+    seenLine.hidden = !(lastAgentSeq > 0 && visitorSeen >= lastAgentSeq);
+  }
+
+  // -- typing -----------------------------------------------------------------------------
+  function showTyping() {
+    const follow = nearBottom();
+    typing.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, TYPING_SHOWN_MS);
+    if (follow) toBottom();
+  }
+
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    typingTimer = null;
+    typing.hidden = true;
+  }
+
+  function agentTyped() {
+    if (!socket || input.disabled) return;
+    if (!input.value.trim()) {
+      stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (!typingSent || now - typingAt >= TYPING_RESEND_MS) {
+      if (socket.typing(id, true)) {
+        typingSent = true;
+        typingAt = now;
+      }
+    }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingIdle);
+    typingIdle = null;
+    if (typingSent && socket) socket.typing(id, false);
+    typingSent = false;
+  }
+
+  // -- seen ---------------------------------------------------------------------------------
+  function scheduleSeen() {
+    if (seenTimer || !alive) return;
+    seenTimer = setTimeout(() => {
+      seenTimer = null;
+      sendSeen();
+    }, SEEN_DELAY_MS);
+  }
+
+  function sendSeen() {
+    const c = current();
+    if (!alive || !socket || !c || document.visibilityState !== "visible") return;
+    // reading a waiting chat does not take it: its unread count stays for whoever accepts it
+    if (!(c.state === "active" && c.agent_id === store.myId)) return;
+    const seq = socket.highestShown(id);
+    if (seq > seenSent && socket.seen(id, seq)) {
+      seenSent = seq;
+      store.markRead(id);
+    }
+  }
+
+  // -- actions -----------------------------------------------------------------------------
+  async function act(action) {
+    showError("");
+    const button = action === "accept" ? acceptButton : closeButton;
+    button.disabled = true;
+    try {
+      const summary = await api("POST", `/api/v1/conversations/${id}/${action}`);
+      if (!alive) return;
+      store.upsert(summary);
+      local = { ...local, ...summary, last_seq: Math.max(local.last_seq, summary.last_seq) };
+      drawState();
+      if (action === "accept") input.focus();
+      if (announce) {
+        announce(action === "accept" ? t("You accepted the conversation.") : t("The conversation is closed."));
+      }
+    } catch (failure) {
+      if (alive && !failure.handled) showError(failure.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function sendReply() {
+    showError("");
+    const text = input.value.trim();
+    if (!text || input.disabled || !socket) return;
+    if ([...text].length > MAX_BODY) {
+      showError(t("The message is too long: at most {max} characters.", { max: "4000" }));
+      return;
+    }
+    stopTyping();
+    const clientId = socket.message(id, text);
+    addPending(clientId, text);
+    input.value = "";
+    input.focus();
+  }
+
+  // -- socket events -------------------------------------------------------------------------
+  const onEvent = (e) => {
+    if (e.detail.conversation !== id) return;
+    addEvent(e.detail);
+    scheduleSeen();
+    drawState();
+  };
+  const onTyping = (e) => {
+    const f = e.detail;
+    if (f.conversation !== id || f.author !== "visitor") return;
+    if (f.active) showTyping();
+    else hideTyping();
+  };
+  const onSeen = (e) => {
+    const f = e.detail;
+    if (f.conversation !== id || f.by !== "visitor") return;
+    visitorSeen = Math.max(visitorSeen, f.seq || 0);
+    drawSeen();
+  };
+  const onAck = (e) => {
+    const li = pending.get(e.detail.client_id);
+    if (!li) return;
+    if (socket.highestShown(id) >= e.detail.seq) {
+      li.remove();
+      pending.delete(e.detail.client_id);
+      return;
+    }
+    li.dataset.status = "sent";
+    li.statusText.textContent = t("Sent");
+  };
+  const onError = (e) => {
+    const f = e.detail;
+    if (QUIET_ERRORS.has(f.code)) return;
+    const li = f.client_id ? pending.get(f.client_id) : null;
+    if (f.client_id && !li) return; // another conversation's message
+    if (li) {
+      li.dataset.status = "failed";
+      li.classList.add("is-failed");
+      li.statusText.textContent = t("Not sent");
+    }
+    showError(f.message || t("The server refused that."));
+  };
+  const onOpen = () => {
+    // a new connection: the visitor's typing state is unknown again
+    hideTyping();
+    typingSent = false;
+  };
+  const onStoreChange = () => {
+    if (local) drawState();
+  };
+  const onVisibility = () => scheduleSeen();
+
+  // -- input ------------------------------------------------------------------------------------
+  input.addEventListener("input", agentTyped);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey
+      && !event.metaKey) {
+      event.preventDefault();
+      sendReply();
+    }
+  });
+  input.addEventListener("blur", () => {
+    if (!input.value.trim()) stopTyping();
+  });
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendReply();
+  });
+  acceptButton.addEventListener("click", () => act("accept"));
+  closeButton.addEventListener("click", () => act("close"));
+  backButton.addEventListener("click", () => back());
+
+  // -- load -------------------------------------------------------------------------------------
+  async function load() {
+    let detail;
+    try {
+      detail = await api("GET", `/api/v1/conversations/${id}`);
+    } catch (failure) {
+      if (!alive) return;
+      replace(pane, h("div", { class: "thread-missing" },
+        h("p", { class: "message error", role: "alert",
+          text: failure.handled ? t("Sign in again.") : failure.message }),
+        h("p", {}, h("button", { type: "button", class: "small", text: t("← All conversations"),
+          on: { click: () => back() } }))));
+      infoPane.replaceChildren();
+      return;
+    }
+    if (!alive) return;
+    local = { ...detail.conversation };
+    store.upsert(detail.conversation);
+    const evs = (detail.events || []).slice().sort((a, b) => a.seq - b.seq);
+    replace(pane, body);
+    for (const ev of evs) addEvent(ev);
+    renderVisitorInfo(infoPane, detail, { open });
+    drawState();
+    toBottom();
+    if (socket) {
+      socket.addEventListener("event", onEvent);
+      socket.addEventListener("typing", onTyping);
+      socket.addEventListener("seen", onSeen);
+      socket.addEventListener("ack", onAck);
+      socket.addEventListener("error", onError);
+      socket.addEventListener("open", onOpen);
+      const lastSeq = evs.length ? evs[evs.length - 1].seq : 0;
+      socket.subscribe(id, Math.max(lastSeq, 0));
+    }
+    store.addEventListener("change", onStoreChange);
+    document.addEventListener("visibilitychange", onVisibility);
+    scheduleSeen();
+    if (focus) heading.focus();
+  }
+
+  store.setOpen(id);
+  load();
+
+  return {
+    id,
+    focus() {
+      heading.focus();
+    },
+    destroy() {
+      if (!alive) return;
+      alive = false;
+      stopTyping();
+      clearTimeout(typingTimer);
+      clearTimeout(seenTimer);
+      if (socket) {
+        socket.removeEventListener("event", onEvent);
+        socket.removeEventListener("typing", onTyping);
+        socket.removeEventListener("seen", onSeen);
+        socket.removeEventListener("ack", onAck);
+        socket.removeEventListener("error", onError);
+        socket.removeEventListener("open", onOpen);
+        socket.unsubscribe(id);
+      }
+      store.removeEventListener("change", onStoreChange);
+      document.removeEventListener("visibilitychange", onVisibility);
+      if (store.openHere === id) store.setOpen(null);
+    },
+  };
+}
