@@ -113,6 +113,10 @@ class Load:
                         fut.set_result(frame)
                 elif kind == "ping":
                     await peer.send({"type": "pong"})
+                elif kind == "pong":
+                    fut = peer.waiters.pop("pong", None)
+                    if fut and not fut.done():
+                        fut.set_result(frame)
                 elif kind == "error":
                     stats.errors += 1
         except Exception:  # a reader ends when its connection does  # nosec B110
@@ -157,7 +161,16 @@ class Load:
             self.owner[conv] = agent
             await agent.send({"type": "subscribe", "conversation": conv, "last_seq": 0})
             await agent.send({"type": "accept", "conversation": conv})
-        await asyncio.sleep(1.0 + len(self.visitors) / 2000)
+        # A connection handles its frames in order: its pong means the server
+        # has done every subscribe and accept before it. Measure only after that.
+        waits = []
+        for agent in self.agents:
+            fut = asyncio.get_running_loop().create_future()
+            agent.waiters["pong"] = fut
+            await agent.send({"type": "ping"})
+            waits.append(fut)
+        await asyncio.wait_for(asyncio.gather(*waits), 600)
+        await asyncio.sleep(0.5)
 
     async def _send_message(self, peer: Peer, conversation: int | None) -> None:
         mid = f"{id(self) % 1000}-{next(self.ids)}"

@@ -69,6 +69,9 @@ async def publish_presence(rt: Runtime) -> None:
 class Connection:
     role: str = "visitor"
 
+    def note_state(self, frame: dict[str, Any]) -> None:
+        return None
+
     def __init__(self, rt: Runtime, ws: WebSocket, lang: str):
         self.rt = rt
         self.ws = ws
@@ -106,6 +109,7 @@ class Connection:
     async def replay(self, conversation: int, after_seq: int) -> None:
         try:
             for frame in await chat.events_since(self.rt, conversation, after_seq):
+                self.note_state(frame)
                 self.proto.event(conversation, frame["seq"], self.localise(frame))
         finally:
             self.proto.end_replay(conversation)
@@ -223,6 +227,7 @@ class VisitorConnection(Connection):
         super().__init__(rt, ws, lang)
         self.visitor_id: int | None = None
         self.meta = None
+        self.closed_conversation: int | None = None
 
     def initial_channels(self) -> list[str]:
         return [chat.PRESENCE_CHANNEL]
@@ -235,7 +240,7 @@ class VisitorConnection(Connection):
         key = throttle.key("visitor-messages", str(self.visitor_id))
         if st.max_messages_per_minute and await throttle.count(key, 60) >= st.max_messages_per_minute:
             return gettext(self.lang, "You are sending messages too fast. Wait a moment and try again.")
-        if self.proto.conversation is None or await self._conversation_closed():
+        if self.proto.conversation is None or self.proto.conversation == self.closed_conversation:
             ckey = throttle.key("visitor-conversations", str(self.visitor_id))
             if st.max_conversations_per_hour and await throttle.count(ckey, 3600) >= st.max_conversations_per_hour:
                 return gettext(self.lang, "Too many new chats from this browser. Try again later.")
@@ -243,9 +248,10 @@ class VisitorConnection(Connection):
         await throttle.hit(key, 60)
         return None
 
-    async def _conversation_closed(self) -> bool:
-        conv = await chat.open_conversation_of(self.rt, self.visitor_id)  # type: ignore[arg-type]
-        return conv is None
+    def note_state(self, frame: dict[str, Any]) -> None:
+        """Remember when the followed conversation closes (its next message starts a new one)."""
+        if frame.get("kind") == "state" and frame.get("state") == "closed":
+            self.closed_conversation = frame.get("conversation")
 
     async def follow(self, conversation: int, last_seq: int) -> None:
         current = self.proto.conversation
@@ -319,6 +325,7 @@ class VisitorConnection(Connection):
     async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "event":
+            self.note_state(event)
             self.live_event(event)
         elif kind == "presence":
             if self.proto.state == "open":
