@@ -89,6 +89,20 @@ def settings_overrides(host) -> dict[str, Any]:
     return {"allowed_origins": [host.origin, host.cross_site_origin]}
 
 
+@pytest.fixture(autouse=True)
+def _someone_on_duty(request):
+    """An agent counts as online on the real server, so the widget offers the
+    chat: with nobody on duty it shows the email form instead of the message
+    field (tests/test_offline_browser.py covers that)."""
+    if "live" not in request.fixturenames:
+        return
+    live = request.getfixturevalue("live")
+
+    async def on_duty():
+        live.rt.presence.connect(0, "widget-tests", "online")
+    live.call(on_duty)
+
+
 def host_html(live_url: str, *, lang: str | None = None, data_lang: str | None = None, body: str = "") -> str:
     html_lang = f' lang="{lang}"' if lang is not None else ""
     attr = f' data-lang="{data_lang}"' if data_lang else ""
@@ -566,6 +580,8 @@ def test_message_text_is_never_html_and_links_are_safe(live, ctx, host):
 
 def test_errors_and_nobody_online(live, ctx, host):
     server = FakeVisitorServer(ctx, agents_online=False)
+    # a chat already going (with none, the email form stands in for the message field)
+    server.conversation = {"id": 17, "state": "waiting", "agent_name": None}
     host.pages["/"] = host_html(live.url, lang="fi")
     page = ctx.new_page()
     page.goto(host.origin + "/")
@@ -573,6 +589,7 @@ def test_errors_and_nobody_online(live, ctx, host):
     status = frame.locator("#status")
     expect(status).to_have_text(
         "Kukaan ei ole juuri nyt paikalla, mutta voit silti kirjoittaa. Vastaamme tähän niin pian kuin voimme.")
+    expect(frame.locator(".offline-offer")).to_contain_text("Voit myös jättää viestin")  # the email form, offered
     server.auto_ack = False
     frame.get_by_test_id("chat-input").fill("hei")
     frame.get_by_test_id("chat-input").press("Enter")
@@ -590,6 +607,7 @@ def test_errors_and_nobody_online(live, ctx, host):
     expect(error).to_have_text("")
     server.send(server.ws, {"type": "presence", "agents_online": True})
     expect(status).to_be_hidden()
+    expect(frame.locator(".offline-offer")).to_have_count(0)
 
 
 # -- keyboard, phones, accessibility, motion, CSP -----------------------------------------
@@ -620,7 +638,7 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser_context_factory(viewport={"width": 360, "height": 740}, device_scale_factor=2,
                                       is_mobile=True, has_touch=True)
-    server = FakeVisitorServer(context, agents_online=False)
+    server = FakeVisitorServer(context)
     page = context.new_page()
     page.goto(live.url + "/demo?lang=fi")
     page.screenshot(path=str(SHOTS / "widget-360-closed.png"))
@@ -661,11 +679,13 @@ def test_accessibility_with_axe(live, ctx, host):
     from axe_playwright_python.sync_playwright import Axe
 
     server = FakeVisitorServer(ctx, agents_online=False)
+    server.conversation = {"id": 17, "state": "waiting", "agent_name": None}  # the email form is offered
     host.pages["/"] = host_html(live.url, lang="en")
     page = ctx.new_page()
     page.goto(host.origin + "/")
     frame = open_chat(page)
     server.wait(page, lambda: server.of_type("hello"), what="hello")
+    expect(frame.locator(".offline-offer")).to_be_visible()
     frame.get_by_test_id("chat-input").fill("A question, see https://example.org")
     frame.get_by_test_id("chat-input").press("Enter")
     server.wait(page, lambda: server.acked, what="ack")

@@ -113,6 +113,8 @@ def frame_config(request: Request) -> dict[str, object]:
     return {
         "origins": origins,
         "strings": {lang: catalog(lang, "widget") for lang in LANGUAGES if lang != "en"},
+        # how long a waiting chat may wait before the email form is offered
+        "offline_wait_seconds": settings.offline_wait_seconds,
     }
 
 

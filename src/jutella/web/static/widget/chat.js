@@ -20,6 +20,7 @@ export class ChatView {
     };
     this.connection = "idle";
     this.agentsOnline = null;
+    this.offlineForm = false; // the email form (offline.js) stands in for the composer
     this.agentName = null;
     this.conv = null;
     this.replay = null;
@@ -292,7 +293,8 @@ export class ChatView {
     let text = "";
     if (this.connection === "connecting") text = this.t("Connecting…");
     else if (this.connection === "reconnecting") text = this.t("Connection lost. Reconnecting…");
-    else if (this.connection === "connected" && this.agentsOnline === false && this.conversationState !== "active") {
+    else if (this.connection === "connected" && this.agentsOnline === false && this.conversationState !== "active" &&
+             !this.offlineForm) {
       text = this.t("Nobody is available right now, but you can still write. We will answer here as soon as we can.");
     }
     if (status.textContent !== text) status.textContent = text;

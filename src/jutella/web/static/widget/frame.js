@@ -34,7 +34,7 @@ function toHost(type, extra) {
 
 const version = new URL(import.meta.url).search;
 const load = (name) => import(`./${name}.js${version}`);
-const [{ Client }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { offlineView }] =
+const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView }] =
   await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline"].map(load));
 
 // What the host page may tell us, and nothing else: an http(s) address without
@@ -61,10 +61,14 @@ const state = {
   referrer: "",
   seen: saved.seen && typeof saved.seen.conv === "number" ? saved.seen : { conv: null, seq: 0 },
   unread: 0,
+  // the email form's per-browser rate-limit key, and when the current chat began to wait
+  browserKey: typeof saved.bk === "string" ? saved.bk : null,
+  wait: saved.wait && typeof saved.wait.conv === "number" ? saved.wait : null,
 };
 if (state.consented) store.allow();
 let view = null;
 let client = null;
+let offline = null;
 
 function safeLocalStorage() {
   try {
@@ -84,6 +88,8 @@ function persist() {
     panel: state.visible,
     seen: state.seen,
     pending: client ? client.pendingList() : [],
+    bk: state.browserKey,
+    wait: state.wait,
   });
 }
 
@@ -113,12 +119,13 @@ function onClient(kind, f) {
       break;
     case "welcome":
       view.welcome(f);
-      mountOffline(f.agents_online === false);
+      updateOffline();
       persist();
       markSeen();
       break;
     case "event":
       view.event(f);
+      updateOffline();
       if (state.visible) markSeen();
       else if (f.author !== "visitor" && !(state.seen.conv === f.conversation && f.seq <= state.seen.seq)) {
         state.unread += 1;
@@ -137,7 +144,7 @@ function onClient(kind, f) {
       break;
     case "presence":
       view.setAgentsOnline(f);
-      mountOffline(!f);
+      updateOffline();
       break;
     case "error":
       if (f.client_id) view.fail(f.client_id);
@@ -146,6 +153,7 @@ function onClient(kind, f) {
     case "reset":
       view.clear();
       view.restorePending(client.pendingList());
+      updateOffline();
       break;
     default:
       break;
@@ -165,12 +173,31 @@ function errorText(f) {
   return view.t(ERRORS[f.code] || "Something went wrong. Please try again.");
 }
 
-// Later: the offline e-mail form. offlineView() returns null until it exists.
-function mountOffline(nobody) {
-  const slot = document.getElementById("offline");
-  slot.replaceChildren();
-  const el = nobody ? offlineView({ i18n: view.i18n, store, client }) : null;
-  if (el) slot.append(el);
+// The email form (offline.js): told of every change in who is online and in
+// the conversation's state; it shows the form, an offer of it, or nothing.
+function updateOffline() {
+  if (!offline) return;
+  const before = offline.replacesComposer;
+  offline.update({
+    online: view.agentsOnline,
+    conv: view.conv,
+    state: view.conversationState,
+  });
+  view.offlineForm = offline.replacesComposer;
+  view.renderStatus();
+  // The form took the composer's place while the visitor was in it: follow.
+  if (!before && offline.replacesComposer && state.visible) {
+    const active = document.activeElement;
+    if (!active || active === document.body || active === view.el.input) offline.focus();
+  }
+}
+
+function browserKey() {
+  if (!state.browserKey) {
+    state.browserKey = newClientId();
+    persist();
+  }
+  return state.browserKey;
 }
 
 function markSeen() {
@@ -187,6 +214,7 @@ function consent() {
   if (state.consented) return;
   state.consented = true;
   store.allow();
+  browserKey();
 }
 
 function setVisible(visible) {
@@ -208,6 +236,7 @@ const actions = {
     if (!client) return;
     client.end();
     view.setConversationState("closed");
+    updateOffline();
     persist();
     view.focusInput();
   },
@@ -221,12 +250,20 @@ const actions = {
     for (const key of Object.keys(saved)) delete saved[key];
     state.consented = false;
     state.seen = { conv: null, seq: 0 };
+    state.browserKey = null;
+    state.wait = null;
     store.forget();
     view.showStart(view.t("This browser no longer remembers the chat."));
+    view.agentsOnline = null;
+    offline.reset();
+    updateOffline();
     view.focusInput();
   },
   newChat() {
     view.reopen();
+    offline.reset();
+    updateOffline();
+    if (!offline.focus()) view.focusInput();
     persist();
   },
   restart() {
@@ -246,6 +283,31 @@ function init(m) {
   const i18n = new I18n(config.strings, state.lang);
   i18n.apply(document);
   view = new ChatView(document, i18n, linkify, actions);
+  offline = new OfflineView(document, i18n, {
+    slot: document.getElementById("offline"),
+    waitSeconds: Number(config.offline_wait_seconds) || 180,
+    context: () => ({ lang: state.lang, page: state.page, referrer: state.referrer,
+      token: client ? client.token : null, browserKey: browserKey() }),
+    getWait: () => state.wait,
+    setWait(w) {
+      state.wait = w;
+      persist();
+    },
+    // A message left from a chat: the chat's text went along with it, so the
+    // chat ends here rather than wait in the queue for a second answer.
+    sent(reason) {
+      if (reason !== "no_agent" && client && view.conversationState !== "closed" && view.conversationState !== null) {
+        client.end();
+        view.setConversationState("closed");
+        updateOffline();
+        persist();
+      }
+    },
+    chat() {
+      updateOffline();
+      view.focusInput();
+    },
+  });
   document.documentElement.dataset.ready = "";
   if (standalone) {
     state.visible = true;
@@ -277,7 +339,7 @@ handle = (m) => {
         startClient();
       }
       setVisible(true);
-      if (m.focus) view.focusInput();
+      if (m.focus && !offline.focus()) view.focusInput();
       break;
     case "hidden":
       setVisible(false);
