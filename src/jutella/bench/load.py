@@ -74,6 +74,7 @@ class Load:
         self.stats = Stats()
         self.ids = itertools.count()
         self.owner: dict[int, Peer] = {}  # conversation -> agent
+        self.setup_complete = True
 
     async def _open(self, path: str, role: str, cookie: str | None = None) -> Peer:
         headers = {"Cookie": cookie} if cookie else None
@@ -169,7 +170,8 @@ class Load:
             agent.waiters["pong"] = fut
             await agent.send({"type": "ping"})
             waits.append(fut)
-        await asyncio.wait_for(asyncio.gather(*waits), 600)
+        done, pending = await asyncio.wait(waits, timeout=180)
+        self.setup_complete = not pending
         await asyncio.sleep(0.5)
 
     async def _send_message(self, peer: Peer, conversation: int | None) -> None:

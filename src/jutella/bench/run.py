@@ -111,8 +111,10 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
            "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}", "JUTELLA_LOG_LEVEL": "warning",
            "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0"}
     # a fixed argv: this Python, this package
+    log = open(os.environ["JUTELLA_BENCH_SERVER_LOG"], "ab") if os.environ.get("JUTELLA_BENCH_SERVER_LOG") \
+        else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)],  # nosec B603
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=log, stderr=log)
     wait_ready(f"http://127.0.0.1:{port}", proc)
     return Server(proc, port, "jutella")
 
@@ -194,6 +196,7 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     first = steps[0]
     passing = [s["rate"] for s in steps if s["ok"]]
     return {"steps": steps, "first": first, "sustainable_mps": max(passing) if passing else 0.0,
+            "setup_complete": load.setup_complete,
             "server_rss_mib": round(max(rss_loaded, rss_end) / 1024, 1),
             "rss_per_connection_kib": round((rss_loaded - rss_idle) / max(1, connections), 2)}
 
@@ -234,7 +237,8 @@ def main(args) -> int:
                **{k: first[k] for k in ("sent", "delivered", "lost", "duplicated", "p50_ms", "p95_ms", "p99_ms",
                                         "max_ms", "throughput_mps")},
                "server_cpu_percent": first["server_cpu_percent"],
-               "server_rss_mib": result["server_rss_mib"], "rss_per_connection_kib": result["rss_per_connection_kib"]}
+               "server_rss_mib": result["server_rss_mib"], "rss_per_connection_kib": result["rss_per_connection_kib"],
+               "setup_complete": result["setup_complete"]}
         if args.ramp:
             out["sustainable_mps"] = result["sustainable_mps"]
             out["lost"] = sum(s["lost"] for s in result["steps"] if s["ok"]) + first["lost"]

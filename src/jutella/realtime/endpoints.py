@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 import secrets
 from typing import Any
 
@@ -28,6 +29,7 @@ from jutella.web.i18n import gettext, negotiate
 from . import protocol as P
 
 log = logging.getLogger("jutella.realtime")
+MAX_BACKLOG = 20_000  # frames queued for one slow client before it is closed
 SESSION_TOUCH_EVERY = 60.0
 
 SYSTEM_TEXT = {
@@ -78,21 +80,46 @@ class Connection:
         self.lang = lang
         self.loop = asyncio.get_running_loop()
         self.proto = P.Protocol(self.role, self.loop.time())  # type: ignore[arg-type]
-        self._send_lock = asyncio.Lock()
+        self._out: deque[bytes] = deque()
+        self._wake = asyncio.Event()
         self.sub: Any = None
 
     # -- output ------------------------------------------------------------------
     async def flush(self) -> None:
-        async with self._send_lock:
-            frames = self.proto.data_to_send()
-            if frames:
-                self.rt.metrics.frames_out.labels(self.role).inc(len(frames))
-            for frame in frames:
-                if self.ws.client_state != WebSocketState.CONNECTED:
+        """Hand what the protocol queued to the writer task. Never waits on
+        the socket: a client that does not read must not stop this connection
+        from reading (two peers each blocked writing to the other would wait
+        forever). A client that falls too far behind is closed; it resumes
+        from its last seq."""
+        frames = self.proto.data_to_send()
+        if frames:
+            self.rt.metrics.frames_out.labels(self.role).inc(len(frames))
+            self._out.extend(frames)
+            if len(self._out) > MAX_BACKLOG:
+                self._out.clear()
+                self.proto.close(1013, "too far behind; reconnect and resume")
+        if frames or self.proto.close_code is not None:
+            self._wake.set()
+
+    async def writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._out:
+                frame = self._out.popleft()
+                if not self.sendable():
                     return
                 await self.ws.send_text(frame.decode())
-            if self.proto.close_code is not None and self.ws.client_state == WebSocketState.CONNECTED:
-                await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
+            if self.proto.close_code is not None:
+                if self.sendable():
+                    await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
+                return
+
+    def sendable(self) -> bool:
+        """Neither side has closed: another task's flush may already have sent
+        the close frame (then a send raises WebSocketDisconnected)."""
+        return (self.ws.client_state == WebSocketState.CONNECTED
+                and self.ws.application_state == WebSocketState.CONNECTED)
 
     def localise(self, frame: dict[str, Any]) -> dict[str, Any]:
         data = frame.get("data")
@@ -173,9 +200,14 @@ class Connection:
     async def _run(self) -> None:
         async with self.rt.hub.subscribe(self.initial_channels()) as sub:
             self.sub = sub
-            tasks = [asyncio.create_task(t) for t in (self.reader(), self.pump(), self.clock(), *self.extra_tasks())]
+            writer = asyncio.create_task(self.writer())
+            tasks = [writer] + [asyncio.create_task(t) for t in (self.reader(), self.pump(), self.clock(),
+                                                                 *self.extra_tasks())]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if writer not in done and self.proto.close_code is not None:
+                    self._wake.set()
+                    await asyncio.wait([writer], timeout=5)  # the last frames and the close frame go out
                 for task in done:
                     if task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
                         log.warning("connection ended by an error: %s", type(task.exception()).__name__)
@@ -391,6 +423,10 @@ class AgentConnection(Connection):
             elif isinstance(cmd, P.FetchSince):
                 if self.proto.is_tracking(cmd.conversation):
                     await self.replay(cmd.conversation, cmd.after_seq)
+            elif isinstance(cmd, (P.SendMessage, P.Accept, P.Close, P.Typing, P.Seen)) and not await self._may_see(
+                    cmd.conversation):  # a restricted person's chat: not to be touched either (test_ws_fuzz.py)
+                self.proto.error("not_found", gettext(self.lang, "No such conversation."),
+                                 getattr(cmd, "client_id", None))
             elif isinstance(cmd, P.SendMessage):
                 started = self.loop.time()
                 try:
