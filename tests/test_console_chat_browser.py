@@ -63,7 +63,8 @@ def console_page(live, context, email="aino@example.org", path=""):
     page.get_by_test_id("login-password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("presence")).to_be_visible()
-    page.wait_for_selector(".chat-layout")
+    expect(page.locator(".chat-layout")).to_have_attribute("data-connection", "open")
+    expect(page.locator(".conv-sections")).to_have_attribute("aria-busy", "false")
     return page, problems
 
 

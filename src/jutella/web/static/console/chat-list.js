@@ -126,6 +126,7 @@ export function conversationList(store, { open }) {
     else note.textContent = "";
     note.hidden = !note.textContent;
     note.classList.toggle("error-text", Boolean(store.loadError));
+    el.setAttribute("aria-busy", String(!store.loaded && !store.loadError));
   }
 
   el.addEventListener("click", (event) => {

@@ -142,6 +142,7 @@ export function renderChat(container, ctx) {
   let connectTimer = null;
   const onStatus = (event) => {
     const { state } = event.detail;
+    layout.dataset.connection = state; // open | connecting | waiting | stopped
     clearTimeout(connectTimer);
     let text = "";
     if (state === "waiting") text = t("Connection lost. Reconnecting…");
@@ -158,7 +159,7 @@ export function renderChat(container, ctx) {
   const socket = chatStore.socket;
   if (socket) {
     socket.addEventListener("status", onStatus);
-    if (socket.state && socket.state !== "open") onStatus({ detail: { state: socket.state } });
+    if (socket.state) onStatus({ detail: { state: socket.state } });
   } else {
     onStatus({ detail: { state: "stopped" } });
   }
