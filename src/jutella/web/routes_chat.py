@@ -152,9 +152,18 @@ async def get_conversation(conversation_id: S.Id, request: Request,
     return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events])
 
 
+async def _visible_or_404(rt, who: StaffContext, conversation_id: int) -> None:
+    """A restricted person's conversation is not taken or closed by staff who may not see it."""
+    async with rt.db.reader() as s:
+        if (await s.execute(select(Conversation.id).where(Conversation.id == conversation_id,
+                                                          *visible_to(who)))).first() is None:
+            raise ApiError(404, "not_found", "No such conversation.")
+
+
 @router.post("/conversations/{conversation_id}/accept", response_model=ConversationSummary, responses=ERRORS)
 async def accept(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
     await chat.accept(rt, agent_id=who.id, conversation_id=conversation_id)
     async with rt.db.reader() as s:
         return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
@@ -163,6 +172,7 @@ async def accept(conversation_id: S.Id, request: Request, who: StaffContext = De
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationSummary, responses=ERRORS)
 async def close(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
     await chat.close(rt, conversation_id=conversation_id, by="agent", agent_id=who.id)
     async with rt.db.reader() as s:
         return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
