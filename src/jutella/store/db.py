@@ -40,25 +40,29 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def configure_sqlite(sync_engine, begin: str = "BEGIN") -> None:
+    """The pragmas on every new connection, and SQLAlchemy's documented recipe
+    for the sqlite3 module: SQLAlchemy, not the module, decides when a
+    transaction begins (``begin``), so SAVEPOINTs work."""
+
+    @event.listens_for(sync_engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _begin(conn) -> None:  # pragma: no cover - trivial
+        conn.exec_driver_sql(begin)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_async_engine(url, connect_args={"timeout": 10})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
-            # SQLAlchemy's documented recipe: let SQLAlchemy, not the sqlite3
-            # module, decide when transactions begin, so SAVEPOINTs work.
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            for pragma in SQLITE_PRAGMAS:
-                cursor.execute(pragma)
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn) -> None:  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN")
-
+        configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -184,18 +188,7 @@ class SyncGroupWriter:
         url = db.url.replace("sqlite+aiosqlite://", "sqlite+pysqlite://")
         self.engine = create_sync_engine(url, poolclass=StaticPool,
                                          connect_args={"check_same_thread": False, "timeout": 10})
-
-        @event.listens_for(self.engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            for pragma in SQLITE_PRAGMAS:
-                cursor.execute(pragma)
-            cursor.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _begin(conn) -> None:  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        configure_sqlite(self.engine, "BEGIN IMMEDIATE")  # the writer takes the write lock up front
 
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
         self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
