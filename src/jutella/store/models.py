@@ -296,3 +296,12 @@ class SubjectRequest(Base):
     handled_by: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+# -- departments, transfers and concurrent-chat limits (issue 8, migration 0005) -------------
+
+
+# -- canned responses, internal notes and labels (issue 8, migration 0006) ---------------------
+
+
+# -- attachments, transcripts and ratings (issue 8, migration 0007) ----------------------------
