@@ -27,6 +27,7 @@ from jutella.realtime.protocol import (
     AgentHello,
     Close,
     EndChat,
+    HIDDEN,
     FetchSince,
     Protocol,
     Seen,
@@ -492,6 +493,23 @@ def test_out_of_order_live_delivery_yields_each_once_in_order():
     p.end_replay(CONV)
     assert frames(p) == [] and p.pending_commands() == []
     assert p.delivered(CONV) == 7
+
+
+def test_hidden_events_move_the_watermark_without_a_frame_or_a_fetch():
+    """A staff-only note in a visitor's conversation: the visitor gets no frame
+    for it, and the next message after it is not mistaken for a gap."""
+    p = following(5)
+    p.event(CONV, 6, HIDDEN, live=True)
+    assert frames(p) == [] and p.delivered(CONV) == 6
+    p.event(CONV, 8, ev(8), live=True)  # 7 hidden too, but its notification is late
+    assert frames(p) == [] and p.pending_commands() == [FetchSince(CONV, 6)]
+    p.event(CONV, 7, HIDDEN)  # the database replay marks 7 as hidden
+    p.event(CONV, 8, ev(8))
+    p.end_replay(CONV)
+    assert event_seqs(p) == [8] and p.delivered(CONV) == 8
+    p.event(CONV, 9, HIDDEN, live=True)
+    p.event(CONV, 10, ev(10), live=True)
+    assert event_seqs(p) == [10] and p.pending_commands() == []
 
 
 def test_duplicates_dropped():

@@ -43,6 +43,11 @@ def list_channel(conv: Conversation) -> str:
     return agent_channel(conv.agent_id) if conv.state == ACTIVE and conv.agent_id else AGENTS_CHANNEL
 PRESENCE_CHANNEL = "presence"  # "is anyone online?" for every widget
 
+# Event kinds staff see and a visitor never does (internal notes). They take a
+# seq in the conversation like everything else; a visitor's connection moves
+# past them silently (protocol.HIDDEN), and visitor-facing reads leave them out.
+STAFF_ONLY_KINDS = frozenset({"note"})
+
 
 def conv_channel(conversation_id: int) -> str:
     return f"conv:{conversation_id}"
@@ -378,10 +383,17 @@ async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
 
 
 # -- reading --------------------------------------------------------------------------
-async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit: int = 1000) -> list[dict[str, Any]]:
+async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit: int = 1000, *,
+                       for_visitor: bool = False) -> list[dict[str, Any]]:
+    """The conversation's events after ``after_seq``, in seq order. With
+    ``for_visitor`` staff-only kinds are left out (a transcript, a visitor's
+    page); a visitor's live connection instead replays with markers (see
+    realtime.endpoints) so that its seq watermark moves past them."""
+    where = [ChatEvent.conversation_id == conversation_id, ChatEvent.seq > after_seq]
+    if for_visitor:
+        where.append(ChatEvent.kind.notin_(STAFF_ONLY_KINDS))
     async with rt.db.reader() as s:
         rows = (await s.execute(
             select(ChatEvent, StaffAccount.name).outerjoin(StaffAccount, StaffAccount.id == ChatEvent.agent_id)
-            .where(ChatEvent.conversation_id == conversation_id, ChatEvent.seq > after_seq)
-            .order_by(ChatEvent.seq).limit(limit))).all()
+            .where(*where).order_by(ChatEvent.seq).limit(limit))).all()
     return [event_frame(ev, name) for ev, name in rows]

@@ -128,6 +128,12 @@ class Connection:
             frame.pop("data", None)
         return frame
 
+    def shown(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """What this client sees of an event: a visitor moves silently past staff-only ones."""
+        if self.role == "visitor" and frame.get("kind") in chat.STAFF_ONLY_KINDS:
+            return P.HIDDEN
+        return self.localise(frame)
+
     def error(self, exc: AccountError, client_id: str | None = None) -> None:
         code = exc.code if exc.code in P.ERROR_CODES else "forbidden"
         self.proto.error(code, gettext(self.lang, exc.message, **exc.params), client_id)
@@ -137,7 +143,7 @@ class Connection:
         try:
             for frame in await chat.events_since(self.rt, conversation, after_seq):
                 self.note_state(frame)
-                self.proto.event(conversation, frame["seq"], self.localise(frame))
+                self.proto.event(conversation, frame["seq"], self.shown(frame))
         finally:
             self.proto.end_replay(conversation)
         await self.run_pending()
@@ -248,7 +254,7 @@ class Connection:
     def live_event(self, event: dict[str, Any]) -> None:
         conv = event["conversation"]
         if self.proto.is_tracking(conv):
-            self.proto.event(conv, event["seq"], self.localise(event), live=True)
+            self.proto.event(conv, event["seq"], self.shown(event), live=True)
 
 
 # -- visitors ------------------------------------------------------------------------

@@ -76,6 +76,9 @@ MAX_LANG_CHARS: Final = 35  # longer hello.lang values are ignored (None)
 MAX_SUBSCRIPTIONS: Final = 1_000  # conversations one agent connection may follow
 MAX_ID: Final = 2**63 - 1  # conversation ids and seqs are SQL BIGINTs
 REPLAY_BUFFER_LIMIT: Final = 1_000  # live events held per conversation during a replay
+# Pass as an event's frame to move a client past a seq it must not see (a
+# staff-only note, for a visitor): nothing is sent, and no gap is left behind.
+HIDDEN: Final[dict[str, Any]] = {"hidden": True}
 MAX_FRUITLESS_FETCHES: Final = 3  # refetches without progress before a gap is given up
 
 PING_INTERVAL: Final = 20.0
@@ -659,7 +662,8 @@ class Protocol:
         self._pending.append(FetchSince(conversation, watermark))
 
     def _emit(self, conversation: int, seq: int, frame: dict[str, Any]) -> None:
-        self._out.append(orjson.dumps({**frame, "type": "event", "conversation": conversation, "seq": seq}))
+        if frame is not HIDDEN:
+            self._out.append(orjson.dumps({**frame, "type": "event", "conversation": conversation, "seq": seq}))
         self._delivered[conversation] = seq
 
     def _drain(self, conversation: int, replay: _Replay) -> None:
