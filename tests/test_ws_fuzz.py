@@ -526,13 +526,11 @@ def test_an_agent_without_the_privacy_role_cannot_touch_a_restricted_chat(live):
     assert v.until(lambda f: f["type"] == "event" and f.get("body") == "still here")["author_name"] == "Chair"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: list updates ('conversation' frames) of a restricted person's chats (its close, the person's "
-    "next chat) go to every agent on the shared 'agents' hub channel without the restriction check, announcing "
-    "id, visitor id, browser, OS and state to agents who may not see them; AgentConnection.on_hub would need a "
-    "per-frame _may_see check (or the summary a 'restricted' flag)"))
 def test_a_restricted_persons_new_chat_is_not_announced_to_other_agents(live):
-    conv, v, welcome, _a, _chair, mallory = restricted_chat(live)
+    """List updates ('conversation' frames) about a restricted person's chats (its
+    close, the person's next chat) reach only staff with the privacy role, as
+    the HTTP lists do (this was a strict xfail until the actions marked them)."""
+    conv, v, welcome, a, _chair, mallory = restricted_chat(live)
     m, _ = agent(live, mallory)
     v.send(type="end")
     v.until(lambda f: f["type"] == "event" and f.get("state") == "closed")
@@ -545,6 +543,29 @@ def test_a_restricted_persons_new_chat_is_not_announced_to_other_agents(live):
     m.send(type="ping")
     m.until(lambda f: f["type"] == "pong")
     assert [f for f in m.frames if new in mentions(f) or conv in mentions(f)] == []
+    # the chair (privacy role) is told, so the frames exist and are only held back from Mallory
+    a.until(lambda f: f["type"] == "conversation" and f["conversation"]["id"] == new)
+
+
+def test_a_restricted_persons_offline_message_is_not_announced_to_other_agents(live):
+    conv, v, welcome, a, _chair, mallory = restricted_chat(live)
+    m, _ = agent(live, mallory)
+    r = live.client().post("/api/v1/public/offline-messages", json={
+        "name": "Restricted Person", "email": "restricted@example.org", "message": f"{SECRET} offline",
+        "visitor_token": welcome["token"]})
+    assert r.status_code == 201, r.text
+    told = a.until(lambda f: f["type"] == "offline")["message"]
+    assert mallory.get(f"/api/v1/offline-messages/{told['id']}").status_code == 404
+    m.send(type="ping")
+    m.until(lambda f: f["type"] == "pong")
+    time.sleep(0.5)
+    m.send(type="ping")
+    m.until(lambda f: f["type"] == "pong")
+    assert [f for f in m.frames if f["type"] == "offline"] == []
+    # an unrestricted person's form still reaches Mallory
+    assert live.client().post("/api/v1/public/offline-messages", json={
+        "name": "Other", "email": "other@example.org", "message": "hello"}).status_code == 201
+    assert m.until(lambda f: f["type"] == "offline")["message"]["name"] == "Other"
 
 
 def test_a_close_racing_a_broadcast_logs_no_error(live):

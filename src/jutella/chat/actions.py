@@ -23,7 +23,7 @@ from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.runtime import Runtime
-from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
+from jutella.store.models import ChatEvent, Conversation, StaffAccount, SubjectFlag, Visitor
 
 from .metadata import Metadata
 
@@ -78,6 +78,24 @@ def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]
         "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
         "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
     }
+
+
+def list_frame(conv, agent_name: str | None = None, *, restricted: bool | None, **extra: Any) -> dict[str, Any]:
+    """A ``conversation`` list update. ``restricted`` says whether the person's
+    processing is restricted (then only staff with the privacy role get it);
+    None means "not known here" and makes each agent connection check the
+    database before passing the frame on (see AgentConnection.on_hub)."""
+    frame = {"type": "conversation", "conversation": summary(conv, agent_name), **extra}
+    if restricted is not None:
+        frame["restricted"] = restricted
+    return frame
+
+
+def restricted_clause(visitor_id: int):
+    """True when a restriction of processing names this visitor (SQL, for Core and ORM alike)."""
+    from sqlalchemy import exists
+
+    return exists().where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id == visitor_id)
 
 
 # -- visitors ----------------------------------------------------------------------
@@ -212,6 +230,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             created = True
         ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
+        conv.restricted = bool(conn.execute(select(restricted_clause(visitor_id))).scalar())
         return Posted(conv, ev, new=True, conversation_created=created)
 
     for attempt in range(3):
@@ -225,8 +244,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     if posted.new:
         conv = posted.conversation
         await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event))
-        await rt.hub.publish(list_channel(conv), {"type": "conversation", "conversation": summary(conv),
-                                                  "new": posted.conversation_created})
+        await rt.hub.publish(list_channel(conv), list_frame(conv, restricted=conv.restricted,
+                                                           new=posted.conversation_created))
     return posted
 
 
@@ -266,6 +285,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
                           client_id=client_id)
         conn.execute(update(CONV).where(CONV.c.id == conv.id).values(agent_seen_seq=ev.seq))
         conv.last_seq, conv.last_activity_at, conv.agent_seen_seq = ev.seq, now, ev.seq
+        conv.restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return Posted(conv, ev, new=True), joined, name
 
     posted, joined, name = await rt.db.write_core(work)
@@ -277,7 +297,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
     await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event, name))
     channel = AGENTS_CHANNEL if joined is not None else agent_channel(agent_id)  # taking it is news for all
-    await rt.hub.publish(channel, {"type": "conversation", "conversation": summary(conv, name)})
+    await rt.hub.publish(channel, list_frame(conv, name, restricted=conv.restricted))
     return posted
 
 
@@ -302,8 +322,9 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
             raise ChatError("conflict", "Another agent has already taken this conversation.", 409)
         name = await _agent_name(s, agent_id)
         ev = await _accept_in(s, conv, agent_id, name, now)
+        restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
-    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    await rt.hub.publish(AGENTS_CHANNEL, list_frame(conv, name, restricted=restricted))
     return conv
 
 
@@ -321,8 +342,9 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         ev = await _append(s, conv.id, now, kind="state", author="system", agent_id=agent_id,
                            data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
         conv.last_seq = ev.seq
+        restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
-    await rt.hub.publish(AGENTS_CHANNEL, {"type": "conversation", "conversation": summary(conv, name)})
+    await rt.hub.publish(AGENTS_CHANNEL, list_frame(conv, name, restricted=restricted))
     return conv
 
 

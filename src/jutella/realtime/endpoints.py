@@ -474,13 +474,42 @@ class AgentConnection(Connection):
         async with self.rt.db.reader() as s:
             return (await s.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
 
+    async def _may_see_update(self, event: dict[str, Any]) -> bool:
+        """A list update about a restricted person reaches only staff with the
+        privacy role, as the HTTP lists do. The actions say whether the person
+        is restricted when they build the frame; where they could not, ask
+        the database."""
+        if "privacy" in self.account.role_names:
+            return True
+        kind = event.get("type")
+        if kind == "conversation":
+            flag = event.get("restricted")
+            if flag is not None:
+                return not flag
+            return await self._may_see(event["conversation"]["id"])
+        if kind == "offline":
+            return await self._may_see_offline(event["message"]["id"])
+        return True  # outbox states: ids only
+
+    async def _may_see_offline(self, message_id: int) -> bool:
+        from sqlalchemy import select
+
+        from jutella.privacy.subjects import restricted_offline_messages, restricted_visitors
+        from jutella.store.models import OfflineMessage
+
+        async with self.rt.db.reader() as s:
+            return (await s.execute(select(OfflineMessage.id).where(
+                OfflineMessage.id == message_id, OfflineMessage.id.notin_(restricted_offline_messages()),
+                OfflineMessage.visitor_id.is_(None) | OfflineMessage.visitor_id.notin_(restricted_visitors()),
+            ))).scalar_one_or_none() is not None
+
     async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "event":
             self.live_event(event)
         elif kind in ("conversation", "offline", "outbox"):
-            if self.proto.state == "open":
-                self.proto.send(event)
+            if self.proto.state == "open" and await self._may_see_update(event):
+                self.proto.send({k: v for k, v in event.items() if k != "restricted"})
         elif kind in ("typing", "seen"):
             other = event.get("author", event.get("by"))
             if other == "visitor" and self.proto.is_tracking(event.get("conversation", 0)):
