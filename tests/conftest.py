@@ -28,7 +28,7 @@ import httpx
 import pytest
 import uvicorn
 
-from jutella.app import create_app
+from jutella.app import SERVER_OPTIONS, create_app
 from jutella.clock import FakeClock
 from jutella.runtime import Runtime
 from jutella.settings import Settings
@@ -234,9 +234,8 @@ def start_live(settings: Settings, clock: FakeClock | None) -> tuple[Live, Any]:
     cm = anyio.from_thread.start_blocking_portal()
     portal = cm.__enter__()
     portal.call(rt.db.migrate)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, access_log=False, log_level="warning",
-                            ws_per_message_deflate=False, lifespan="on", ws_max_size=64 * 1024,
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=1, **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     done = portal.start_task_soon(server.serve)
     for _ in range(500):

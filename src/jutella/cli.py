@@ -66,11 +66,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from jutella.logs import log_config
 
     print(f"jutella serving on http://{settings.host}:{settings.port}", flush=True)
+    from jutella.app import SERVER_OPTIONS
+
     uvicorn.run(
         "jutella.app:create_app", factory=True, host=settings.host, port=settings.port,
-        workers=args.workers, access_log=False, log_config=log_config(settings.log_level),
-        ws_per_message_deflate=False, proxy_headers=False, server_header=False, date_header=True,
-        ws_max_size=64 * 1024, timeout_graceful_shutdown=5,
+        workers=args.workers, log_config=log_config(settings.log_level), timeout_graceful_shutdown=5,
+        **SERVER_OPTIONS,
     )
     return 0
 

@@ -2,8 +2,9 @@
 socket, the sans-I/O :class:`~jutella.realtime.protocol.Protocol`, the chat
 actions and the hub.
 
-Each connection runs three tasks: the reader (frames -> protocol -> actions),
-the pump (hub events -> protocol -> frames) and the clock (heartbeats). The
+Each connection runs two tasks: the reader (frames -> protocol -> actions)
+and the outbound task (hub events -> protocol -> frames -> socket), plus a
+timer for heartbeats (memory per connection matters at 10,000 of them). The
 hub subscription is made *before* any replay from the database, so an event
 committed meanwhile arrives live and the protocol's watermark removes the
 overlap.
@@ -82,11 +83,15 @@ class Connection:
         self.proto = P.Protocol(self.role, self.loop.time())  # type: ignore[arg-type]
         self._out: deque[bytes] = deque()
         self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self.sub: Any = None
 
     # -- output ------------------------------------------------------------------
     async def flush(self) -> None:
-        """Hand what the protocol queued to the writer task. Never waits on
+        self._flush()
+
+    def _flush(self) -> None:
+        """Hand what the protocol queued to the outbound task. Never waits on
         the socket: a client that does not read must not stop this connection
         from reading (two peers each blocked writing to the other would wait
         forever). A client that falls too far behind is closed; it resumes
@@ -101,10 +106,31 @@ class Connection:
         if frames or self.proto.close_code is not None:
             self._wake.set()
 
-    async def writer(self) -> None:
+    async def outbound(self) -> None:
+        """The connection's one task besides the reader: hub events -> protocol
+        -> frames, then frames -> socket. Both wait on the same wake-up (the
+        subscription calls it on delivery, _flush on new frames), which keeps
+        an idle connection down to two tasks and no queues."""
+        sub = self.sub
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if sub.overflowed:
+                self.proto.close(1013, "too far behind; reconnect and resume")
+            handled = 0
+            while sub.pending and self.proto.close_code is None and handled < 100:
+                channel, event = sub.pending.popleft()
+                if event.get("type") == "_resync":
+                    await self.resync()
+                    if self.role == "agent" and self.proto.state == "open":
+                        self.proto.send({"type": "resync"})  # the console reloads its lists
+                else:
+                    await self.on_hub(channel, event)
+                await self.run_pending()
+                self._flush()
+                handled += 1
+            if sub.pending and self.proto.close_code is None:
+                self._wake.set()  # write what is ready, then come back for the rest
             while self._out:
                 frame = self._out.popleft()
                 if not self.sendable():
@@ -173,27 +199,18 @@ class Connection:
             if self.proto.close_code is not None:
                 return
 
-    async def pump(self) -> None:
-        while self.sub is None:
-            await asyncio.sleep(0.05)
-        while True:
-            channel, event = await self.sub.get()
-            if event.get("type") == "_resync":
-                await self.resync()
-                if self.role == "agent" and self.proto.state == "open":
-                    self.proto.send({"type": "resync"})  # the console reloads its lists
-            else:
-                await self.on_hub(channel, event)
-            await self.run_pending()
-            await self.flush()
-            if self.proto.close_code is not None:
-                return
+    def _arm_clock(self) -> None:
+        """Heartbeats and timeouts run from a timer, not a task of their own."""
+        now = self.loop.time()
+        when = max(now + 0.05, min(now + 5.0, self.proto.next_deadline()))
+        self._timer = self.loop.call_at(when, self._on_clock)
 
-    async def clock(self) -> None:
-        while self.proto.close_code is None:
-            await asyncio.sleep(max(0.05, min(5.0, self.proto.next_deadline() - self.loop.time())))
-            self.proto.tick(self.loop.time())
-            await self.flush()
+    def _on_clock(self) -> None:
+        if self.proto.close_code is not None:
+            return
+        self.proto.tick(self.loop.time())
+        self._flush()
+        self._arm_clock()
 
     async def run(self) -> None:
         gauge = self.rt.metrics.connections.labels(self.role)
@@ -204,20 +221,23 @@ class Connection:
             gauge.dec()
 
     async def _run(self) -> None:
-        async with self.rt.hub.subscribe(self.initial_channels()) as sub:
+        async with self.rt.hub.subscribe(self.initial_channels(), self._wake.set) as sub:
             self.sub = sub
-            writer = asyncio.create_task(self.writer())
-            tasks = [writer] + [asyncio.create_task(t) for t in (self.reader(), self.pump(), self.clock(),
-                                                                 *self.extra_tasks())]
+            self._arm_clock()
+            outbound = asyncio.create_task(self.outbound())
+            tasks = [outbound, asyncio.create_task(self.reader())]
+            tasks += [asyncio.create_task(t) for t in self.extra_tasks()]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                if writer not in done and self.proto.close_code is not None:
+                if outbound not in done and self.proto.close_code is not None:
                     self._wake.set()
-                    await asyncio.wait([writer], timeout=5)  # the last frames and the close frame go out
+                    await asyncio.wait([outbound], timeout=5)  # the last frames and the close frame go out
                 for task in done:
                     if task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
                         log.warning("connection ended by an error: %s", type(task.exception()).__name__)
             finally:
+                if self._timer is not None:
+                    self._timer.cancel()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

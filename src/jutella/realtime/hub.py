@@ -9,8 +9,8 @@ source of truth: a subscriber that misses an event catches up from it.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,16 +18,33 @@ Event = dict[str, Any]
 
 
 class Subscription:
-    def __init__(self, hub: "MemoryHub", channels: set[str]):
+    """One connection's channels and the events waiting for it.
+
+    A plain deque plus a wake-up callback rather than an asyncio.Queue: a
+    connection's one outbound task waits on a single event for both hub
+    events and frames to write (see realtime/endpoints.py), and ten thousand
+    idle connections should not each carry a queue's futures and locks."""
+
+    LIMIT = 10_000
+
+    def __init__(self, hub: "MemoryHub", channels: set[str], notify: Callable[[], None] | None = None):
         self._hub = hub
         self.channels = channels
-        self.queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(maxsize=10_000)
+        self.pending: deque[tuple[str, Event]] = deque()
+        self.overflowed = False  # the consumer fell LIMIT events behind: it must resume from the database
+        self._notify = notify
+        self._event: asyncio.Event | None = None
 
     def deliver(self, channel: str, event: Event) -> None:
-        try:
-            self.queue.put_nowait((channel, event))
-        except asyncio.QueueFull:  # a stuck consumer must not stall the publisher
-            pass
+        if len(self.pending) >= self.LIMIT:  # a stuck consumer must not stall the publisher
+            self.pending.clear()
+            self.overflowed = True
+        else:
+            self.pending.append((channel, event))
+        if self._notify is not None:
+            self._notify()
+        elif self._event is not None:
+            self._event.set()
 
     def add(self, channel: str) -> None:
         self.channels.add(channel)
@@ -38,7 +55,13 @@ class Subscription:
         self._hub._subs[channel].discard(self)
 
     async def get(self) -> tuple[str, Event]:
-        return await self.queue.get()
+        """The next event (for consumers without a notify callback)."""
+        while not self.pending:
+            if self._event is None:
+                self._event = asyncio.Event()
+            self._event.clear()
+            await self._event.wait()
+        return self.pending.popleft()
 
 
 class MemoryHub:
@@ -63,8 +86,9 @@ class MemoryHub:
             sub.deliver(channel, event)
 
     @asynccontextmanager
-    async def subscribe(self, channels: Iterable[str]) -> AsyncIterator[Subscription]:
-        sub = Subscription(self, set())
+    async def subscribe(self, channels: Iterable[str],
+                        notify: Callable[[], None] | None = None) -> AsyncIterator[Subscription]:
+        sub = Subscription(self, set(), notify)
         for channel in channels:
             sub.add(channel)
         try:
