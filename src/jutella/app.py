@@ -72,8 +72,13 @@ async def _housekeeping(rt: Runtime) -> None:
                 await close_idle(rt)
             if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
-        except Exception:  # keep going; the next round retries
-            log.exception("housekeeping failed")
+        except Exception as exc:  # keep going; the next round retries
+            from jutella.store.db import storage_fault
+
+            if storage_fault(exc) is not None:
+                log.warning("housekeeping skipped: %s", storage_fault(exc))
+            else:
+                log.exception("housekeeping failed")
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
