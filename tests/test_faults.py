@@ -202,11 +202,17 @@ def test_disk_full_refuses_clearly_writes_nothing_partial_and_recovers(live):
     assert_consistent(live)
     acked = int(refused["client_id"][2:]) - 1
 
-    r = live.client().post("/api/v1/public/offline-messages", json={**FORM, "message": "y" * 3900})
+    forms = 0
+    for i in range(8):  # likewise: the table's free room first
+        r = live.client().post("/api/v1/public/offline-messages",
+                               json={**FORM, "message": "y" * 3900, "browser_key": f"b-{i}"})
+        if r.status_code != 201:
+            break
+        forms += 1
     assert r.status_code == 507 and r.headers["retry-after"] == "60"
     assert r.json()["error"] == {"code": "storage_full", "message": "The server cannot store anything right now. "
                                                                     "Nothing was saved; try again later."}
-    assert offline_count(live) == 0
+    assert offline_count(live) == forms
 
     live.call(_set_max_pages(live.rt.db, None))
     v.message(big, client_id=refused["client_id"])
