@@ -113,6 +113,10 @@ def no_ack_for(client, client_id: str) -> bool:
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("settings_overrides", [{"sqlite_busy_timeout_ms": 300}])
 def test_sqlite_locked_refuses_clearly_and_the_resend_is_stored_once(live, write_lock, caplog):
+    add_staff(live, "aino@example.org", ["agent"])
+    staff = sign_in(live, "aino@example.org")
+    assert live.client().post("/api/v1/public/offline-messages", json=FORM).status_code == 201
+    mid = staff.get("/api/v1/offline-messages").json()[0]["id"]
     v, _ = visitor(live, lang="fi")
     v.message("ennen", client_id="m-before")
     assert v.until(lambda f: f["type"] == "ack")["seq"] == 1
@@ -126,13 +130,17 @@ def test_sqlite_locked_refuses_clearly_and_the_resend_is_stored_once(live, write
     assert BUSY_FI != "The chat is busy right now. Your message was not sent; try again in a moment."  # translated
     assert no_ack_for(v, "m-locked") and stored(live, "m-locked") == 0
 
-    # an HTTP state change: 503, a clear message, Retry-After, nothing written
+    # HTTP state changes, the public form and a staff action: 503, a clear
+    # message, Retry-After, nothing written
     r = live.client(headers={"Accept-Language": "fi"}).post("/api/v1/public/offline-messages", json=FORM)
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
     assert r.json()["error"]["code"] == "busy"
     assert r.json()["error"]["message"] == gettext(
         "fi", "The service is busy right now. Nothing was saved; try again in a moment.")
-    assert offline_count(live) == 0
+    r = staff.post(f"/api/v1/offline-messages/{mid}/close")
+    assert r.status_code == 503 and r.json()["error"] == {
+        "code": "busy", "message": "The service is busy right now. Nothing was saved; try again in a moment."}
+    assert offline_count(live) == 1
 
     lock.release()
     # the same connection is still usable; the resend is stored exactly once
@@ -142,11 +150,13 @@ def test_sqlite_locked_refuses_clearly_and_the_resend_is_stored_once(live, write
     v.message("lukittuna", client_id="m-locked")  # a second resend: acked again, not stored again
     assert v.until(lambda f: f["type"] == "ack" and f["client_id"] == "m-locked")["seq"] == 2
     assert stored(live, "m-locked") == 1
+    assert staff.get(f"/api/v1/offline-messages/{mid}").json()["state"] == "new"  # the close did not happen
+    assert staff.post(f"/api/v1/offline-messages/{mid}/close").json()["state"] == "closed"
     assert live.client().post("/api/v1/public/offline-messages", json=FORM).status_code == 201
-    assert offline_count(live) == 1
+    assert offline_count(live) == 2
     assert_consistent(live)
     lines = [r.getMessage() for r in caplog.records if "storage fault" in r.getMessage()]
-    assert lines and all("lukittuna" not in line and "maija" not in line.lower() for line in lines)
+    assert len(lines) == 3 and all("lukittuna" not in line and "maija" not in line.lower() for line in lines)
 
 
 # -- 2. disk full ----------------------------------------------------------------------------
