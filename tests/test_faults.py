@@ -154,9 +154,23 @@ def test_sqlite_locked_refuses_clearly_and_the_resend_is_stored_once(live, write
     assert staff.post(f"/api/v1/offline-messages/{mid}/close").json()["state"] == "closed"
     assert live.client().post("/api/v1/public/offline-messages", json=FORM).status_code == 201
     assert offline_count(live) == 2
+
+    # an agent's message: the same refusal on the console's socket
+    from .chat_clients import agent
+
+    a, _ = agent(live, staff, subscriptions={ack["conversation"]: 0})
+    lock = write_lock(sqlite_path(live))
+    a.message("Hetki", client_id="a-locked", conversation=ack["conversation"])
+    err = a.until(lambda f: f["type"] == "error", timeout=10)
+    assert (err["code"], err["client_id"]) == ("busy", "a-locked") and no_ack_for(a, "a-locked")
+    assert stored(live, "a-locked") == 0
+    lock.release()
+    a.message("Hetki", client_id="a-locked", conversation=ack["conversation"])
+    a.until(lambda f: f["type"] == "ack" and f["client_id"] == "a-locked")
+    assert stored(live, "a-locked") == 1
     assert_consistent(live)
     lines = [r.getMessage() for r in caplog.records if "storage fault" in r.getMessage()]
-    assert len(lines) == 3 and all("lukittuna" not in line and "maija" not in line.lower() for line in lines)
+    assert len(lines) == 4 and all("lukittuna" not in line and "maija" not in line.lower() for line in lines)
 
 
 # -- 2. disk full ----------------------------------------------------------------------------
@@ -361,6 +375,16 @@ def test_postgresql_outage_refuses_clearly_and_recovers_without_loss(request, da
     assert "database" in err["message"]
     r = live.client().post("/api/v1/public/offline-messages", json=FORM)
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable" and r.headers["retry-after"] == "5"
+    # a widget connecting meanwhile is told to try again later (1013) and reconnects with backoff
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(live.ws_url + "/ws/visitor", origin=live.url, open_timeout=5) as ws:
+        ws.send('{"type": "hello", "token": null, "last_seq": 0, "lang": "en"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1013
 
     pg_proxy.restore()
     r = wait_health(live, "ok")
