@@ -483,3 +483,22 @@ def test_the_widget_shows_a_locked_database_and_works_again_after(live, browser_
                                     .order_by(ChatEvent.seq))).scalars().all()
     assert live.call(bodies) == ["Ensimmäinen", "Lukittuna"]
     a.close()
+
+
+def test_only_faults_of_the_storage_are_classified_as_such():
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from jutella.store.db import storage_fault
+
+    def wrapped(msg: str) -> OperationalError:
+        return OperationalError("INSERT ...", {}, sqlite3.OperationalError(msg))
+
+    assert storage_fault(wrapped("database is locked")).kind == "locked"
+    assert storage_fault(wrapped("database or disk is full")).kind == "full"
+    assert storage_fault(sqlite3.OperationalError("database is locked")).kind == "locked"
+    assert storage_fault(wrapped("no such table: x")) is None  # a bug, not a fault to retry
+    assert storage_fault(IntegrityError("INSERT ...", {}, sqlite3.IntegrityError("UNIQUE"))) is None
+    assert storage_fault(FileNotFoundError("/tmp/export.zip")) is None  # not the database's
+    assert storage_fault(ValueError("database is locked")) is None

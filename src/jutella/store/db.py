@@ -71,8 +71,11 @@ def storage_fault(exc: BaseException) -> StorageFault | None:
         if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or _is_connection_error(exc):
             return StorageFault("unavailable", "connection to the database lost")
         return None
-    if isinstance(exc, (PoolTimeout, OSError, TimeoutError)):
-        return StorageFault("unavailable", type(exc).__name__)
+    if isinstance(exc, PoolTimeout):
+        return StorageFault("unavailable", "no database connection free in time")
+    # A bare OSError or TimeoutError is the database's only inside a database
+    # block: faults() decides that, not this function (a file a CLI command
+    # writes, say, is not the database).
     return None
 
 
@@ -108,6 +111,9 @@ async def faults() -> AsyncIterator[None]:
         raise
     except Exception as exc:
         fault = storage_fault(exc)
+        if fault is None and isinstance(exc, (OSError, TimeoutError)):
+            # asyncpg raises the socket's own error when it cannot connect
+            fault = StorageFault("unavailable", type(exc).__name__)
         if fault is None:
             raise
         raise fault from exc
