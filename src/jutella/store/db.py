@@ -60,6 +60,14 @@ def storage_fault(exc: BaseException) -> StorageFault | None:
         return exc
     if isinstance(exc, IntegrityError):
         return None
+    # an error while cleaning up after a fault (a failed ROLLBACK TO SAVEPOINT
+    # after SQLite rolled the transaction back) is that fault
+    context = exc.__context__
+    if context is not None and context is not exc and isinstance(context, Exception) and not isinstance(
+            context, IntegrityError):
+        inner = storage_fault(context)
+        if inner is not None:
+            return inner
     text_ = str(getattr(exc, "orig", None) or exc).lower()
     if isinstance(exc, DBAPIError) or type(exc).__module__.startswith(("sqlite3", "asyncpg")):
         if any(m in text_ for m in _LOCKED):
@@ -327,10 +335,11 @@ class SyncGroupWriter:
                         with conn.begin_nested():
                             outcomes.append((fn(conn), None))
                     except Exception as exc:  # this job's savepoint is rolled back; the others stand
-                        if storage_fault(exc) is not None:
+                        if storage_fault(exc) is not None or not _sqlite_in_transaction(conn):
                             # SQLite may have rolled back the whole transaction
                             # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
-                            # can be trusted to commit, so all of it fails.
+                            # can be trusted to commit, so all of it fails (a
+                            # later SAVEPOINT would silently begin a new one).
                             raise
                         outcomes.append((None, exc))
         return outcomes
@@ -357,6 +366,14 @@ class SyncGroupWriter:
                         future.set_exception(exc)
                     else:
                         future.set_result(result)
+
+
+def _sqlite_in_transaction(conn: Connection) -> bool:
+    """Is the sqlite3 connection under ``conn`` still inside its transaction?"""
+    try:
+        return bool(conn.connection.dbapi_connection.in_transaction)
+    except Exception:  # not a sqlite3 connection: assume it is
+        return True
 
 
 class GroupWriter:
