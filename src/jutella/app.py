@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -24,6 +24,7 @@ from jutella.clock import Clock
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
+from jutella.store.db import StorageFault
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
 from jutella.web import errors, pages, routes_chat, routes_offline, routes_privacy, routes_staff, widget
 from jutella.web.security import SecurityHeaders
@@ -71,8 +72,13 @@ async def _housekeeping(rt: Runtime) -> None:
                 await close_idle(rt)
             if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
-        except Exception:  # keep going; the next round retries
-            log.exception("housekeeping failed")
+        except Exception as exc:  # keep going; the next round retries
+            from jutella.store.db import storage_fault
+
+            if storage_fault(exc) is not None:
+                log.warning("housekeeping skipped: %s", storage_fault(exc))
+            else:
+                log.exception("housekeeping failed")
 
 
 # How uvicorn serves jutella, the same for `jutella serve`, the benchmark and
@@ -116,7 +122,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     common = {code: {"model": ErrorResponse, "description": text} for code, text in (
         (400, "refused input"), (401, "not signed in"), (403, "not allowed"), (404, "not found"),
         (409, "conflict"), (410, "gone (a used or expired link)"), (422, "invalid request"),
-        (429, "too many requests"))}
+        (429, "too many requests"), (503, "busy or the database is unreachable; retry after Retry-After"),
+        (507, "the server cannot store anything right now"))}
     app = FastAPI(title="jutella", version="0.1.0", lifespan=lifespan, responses=common,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.rt = rt
@@ -125,6 +132,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.add_exception_handler(RequestValidationError, errors.validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, errors.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, errors.integrity_error)  # type: ignore[arg-type]
+    # database locked / full / unreachable: 503 or 507 with Retry-After (docs/faults.md)
+    app.add_exception_handler(StorageFault, errors.storage_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, errors.storage_error)  # type: ignore[arg-type]
 
     app.include_router(pages.router)
     app.include_router(routes_staff.public)

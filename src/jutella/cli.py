@@ -17,6 +17,15 @@ class Failed(Exception):
     """An expected failure: one line for stderr."""
 
 
+# A fault of the database (store/db.StorageFault): one line, exit 1, no traceback.
+CLI_FAULTS = {
+    "locked": "the database is locked by another process (a backup? the server's writer?) and stayed locked "
+              "beyond JUTELLA_SQLITE_BUSY_TIMEOUT_MS; nothing was changed. Try again in a moment.",
+    "full": "the database or the disk is full; nothing was changed. Free some space and try again.",
+    "unavailable": "cannot reach the database (JUTELLA_DATABASE_URL); nothing was changed.",
+}
+
+
 def _runtime(settings: Settings):
     from jutella.runtime import Runtime
 
@@ -354,6 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except (Failed, SettingsError, AccountError) as exc:
         print(f"jutella: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from jutella.store.db import storage_fault
+
+        fault = storage_fault(exc)
+        if fault is None:
+            raise
+        print(f"jutella: {CLI_FAULTS[fault.kind]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -36,7 +36,9 @@ class Runtime:
     def build(cls, settings: Settings, clock: Clock | None = None) -> "Runtime":
         clock = clock or Clock()
         hub: MemoryHub = MemoryHub()
-        rt = cls(settings=settings, db=Database(settings.sqlalchemy_url), clock=clock, hub=hub)
+        db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                      connect_timeout=settings.database_timeout_seconds)
+        rt = cls(settings=settings, db=db, clock=clock, hub=hub)
         if settings.redis_url:
             from jutella.realtime.redis_hub import RedisHub, connect_presence
 

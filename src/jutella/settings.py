@@ -82,6 +82,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./jutella-data")
     database_url: str | None = None
+    # SQLite: how long a write waits for another process's write lock (a
+    # backup, a CLI command) before it is refused with a clear "busy" error
+    sqlite_busy_timeout_ms: int = Field(10_000, ge=0, le=600_000)
+    # PostgreSQL: how long to wait for a connection before a request is
+    # refused (503) and /healthz says "unavailable"
+    database_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    # /healthz says "degraded" (mail: "delayed") when a queued mail has waited this long
+    mail_delay_alert_minutes: int = Field(15, ge=1)
     redis_url: str | None = None
     redis_prefix: str = Field("jutella", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # several installations on one Redis
     host: str = "127.0.0.1"

@@ -138,8 +138,13 @@ class OutboxWorker:
                 async with self.rt.db.reader() as s:
                     self.rt.metrics.outbox_depth.set((await s.execute(select(func.count()).select_from(
                         MailOutbox).where(MailOutbox.state == "queued"))).scalar_one())
-            except Exception:
-                log.exception("outbox round failed")
+            except Exception as exc:
+                from jutella.store.db import storage_fault
+
+                if storage_fault(exc) is not None:  # the database is away: one line, the next round retries
+                    log.warning("outbox round skipped: %s", storage_fault(exc))
+                else:
+                    log.exception("outbox round failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             except TimeoutError:

@@ -25,6 +25,7 @@ from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.runtime import Runtime
+from jutella.store.db import storage_fault
 from jutella.web.i18n import gettext, negotiate
 
 from . import protocol as P
@@ -120,13 +121,17 @@ class Connection:
             handled = 0
             while sub.pending and self.proto.close_code is None and handled < 100:
                 channel, event = sub.pending.popleft()
-                if event.get("type") == "_resync":
-                    await self.resync()
-                    if self.role == "agent" and self.proto.state == "open":
-                        self.proto.send({"type": "resync"})  # the console reloads its lists
-                else:
-                    await self.on_hub(channel, event)
-                await self.run_pending()
+                try:
+                    if event.get("type") == "_resync":
+                        await self.resync()
+                        if self.role == "agent" and self.proto.state == "open":
+                            self.proto.send({"type": "resync"})  # the console reloads its lists
+                    else:
+                        await self.on_hub(channel, event)
+                    await self.run_pending()
+                except Exception as exc:
+                    if not self.refuse_for_storage(exc):
+                        raise
                 self._flush()
                 handled += 1
             if sub.pending and self.proto.close_code is None:
@@ -193,11 +198,41 @@ class Connection:
             if data is None:
                 data = message.get("bytes") or b""
             for cmd in self.proto.receive(data, self.loop.time()):
-                await self.handle(cmd)
-            await self.run_pending()
+                try:
+                    await self.handle(cmd)
+                except Exception as exc:
+                    if not self.refuse_for_storage(exc, cmd):
+                        raise
+            try:
+                await self.run_pending()
+            except Exception as exc:
+                if not self.refuse_for_storage(exc):
+                    raise
             await self.flush()
             if self.proto.close_code is not None:
                 return
+
+    def refuse_for_storage(self, exc: Exception, cmd: Any = None) -> bool:
+        """The database is locked, full or unreachable (store/db.StorageFault):
+        the command's transaction rolled back, so nothing was stored and
+        nothing is acked. A message gets an error frame with its client_id
+        (the client may resend it; a stored client_id is stored once); the
+        connection stays open. Before the welcome, or when a catch-up read
+        failed, the connection closes with 1013 ("try again later") and the
+        client reconnects and resumes from its last seq. Returns False for
+        any other exception."""
+        from jutella.web.errors import CHAT_FAULTS, FAULTS, fault_log_line
+
+        fault = storage_fault(exc)
+        if fault is None:
+            return False
+        log.warning(fault_log_line(fault.kind, f"a {self.role} connection ({type(cmd).__name__})"))
+        if cmd is None or isinstance(cmd, (P.VisitorHello, P.AgentHello)) or self.proto.state != "open":
+            self.proto.close(P.CLOSE_TRY_AGAIN, "the database is unavailable; reconnect")
+            return True
+        self.proto.error(FAULTS[fault.kind][1], gettext(self.lang, CHAT_FAULTS[fault.kind]),
+                         getattr(cmd, "client_id", None))
+        return True
 
     def _arm_clock(self) -> None:
         """Heartbeats and timeouts run from a timer, not a task of their own."""

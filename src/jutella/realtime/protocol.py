@@ -47,6 +47,7 @@ __all__ = [
     "CLOSE_DEAD",
     "CLOSE_UNAUTHORIZED",
     "CLOSE_NO_HELLO",
+    "CLOSE_TRY_AGAIN",
     "ERROR_CODES",
     "PRESENCE_STATES",
     "VisitorHello",
@@ -88,6 +89,7 @@ HELLO_TIMEOUT: Final = 10.0
 CLOSE_DEAD: Final = 4000
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_NO_HELLO: Final = 4408
+CLOSE_TRY_AGAIN: Final = 1013  # the database is unavailable: reconnect later and resume
 
 ERROR_CODES: Final = frozenset(
     {
@@ -102,6 +104,10 @@ ERROR_CODES: Final = frozenset(
         "forbidden",
         "conflict",
         "closed",
+        # the database is locked, full or unreachable: nothing was stored, resend later
+        "busy",
+        "storage_full",
+        "unavailable",
     }
 )
 PRESENCE_STATES: Final = frozenset({"online", "away", "offline"})

@@ -30,8 +30,101 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA secure_delete=ON",
-    "PRAGMA busy_timeout=10000",
 )
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to reach PostgreSQL before a request is refused
+
+
+class StorageFault(Exception):
+    """The database cannot take a write (or answer at all) right now: SQLite's
+    write lock is held elsewhere beyond the busy timeout ("locked"), the disk
+    or the database's size limit is full ("full"), or PostgreSQL cannot be
+    reached ("unavailable"). Nothing of the failed unit of work was stored."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+# SQLite's messages for the faults that pass (sqlite3 puts them in str(exc)).
+_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
+_FULL = ("database or disk is full", "disk i/o error")
+
+
+def storage_fault(exc: BaseException) -> StorageFault | None:
+    """Classify an exception from the database layer; None if it is not a
+    fault of the storage itself (a bug, a constraint, a bad request)."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, StorageFault):
+        return exc
+    if isinstance(exc, IntegrityError):
+        return None
+    # an error while cleaning up after a fault (a failed ROLLBACK TO SAVEPOINT
+    # after SQLite rolled the transaction back) is that fault
+    context = exc.__context__
+    if context is not None and context is not exc and isinstance(context, Exception) and not isinstance(
+            context, IntegrityError):
+        inner = storage_fault(context)
+        if inner is not None:
+            return inner
+    text_ = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, DBAPIError) or type(exc).__module__.startswith(("sqlite3", "asyncpg")):
+        if any(m in text_ for m in _LOCKED):
+            return StorageFault("locked", "database is locked")
+        if any(m in text_ for m in _FULL):
+            return StorageFault("full", "database or disk is full")
+        if "no space left on device" in text_ or "could not extend file" in text_ or "disk full" in text_:
+            return StorageFault("full", "disk full")
+        if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or _is_connection_error(exc):
+            return StorageFault("unavailable", "connection to the database lost")
+        return None
+    if isinstance(exc, PoolTimeout):
+        return StorageFault("unavailable", "no database connection free in time")
+    # A bare OSError or TimeoutError is the database's only inside a database
+    # block: faults() decides that, not this function (a file a CLI command
+    # writes, say, is not the database).
+    return None
+
+
+_CONNECTION_ERRORS = ("ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError",
+                      "ConnectionRejectionError", "AdminShutdownError", "CrashShutdownError",
+                      "TooManyConnectionsError")
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    """A lost or refused connection somewhere in the chain (the driver's
+    exception, the adapter's wrapper, their causes)."""
+    seen = 0
+    while exc is not None and seen < 6:
+        if isinstance(exc, (OSError, TimeoutError)):
+            return True
+        name, module = type(exc).__name__, type(exc).__module__
+        if name in _CONNECTION_ERRORS or ("asyncpg" in module and name in ("InterfaceError", "InternalClientError")
+                                          and "connection" in str(exc).lower()):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+@asynccontextmanager
+async def faults() -> AsyncIterator[None]:
+    """Turn the storage's faults inside the block into :class:`StorageFault`
+    (whatever the driver raised: sqlite3's OperationalError, asyncpg's lost
+    connection, a refused TCP connect), so the web layer maps them in one place."""
+    try:
+        yield
+    except StorageFault:
+        raise
+    except Exception as exc:
+        fault = storage_fault(exc)
+        if fault is None and isinstance(exc, (OSError, TimeoutError)):
+            # asyncpg raises the socket's own error when it cannot connect
+            fault = StorageFault("unavailable", type(exc).__name__)
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -40,10 +133,12 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def configure_sqlite(sync_engine, begin: str = "BEGIN") -> None:
+def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     """The pragmas on every new connection, and SQLAlchemy's documented recipe
     for the sqlite3 module: SQLAlchemy, not the module, decides when a
-    transaction begins (``begin``), so SAVEPOINTs work."""
+    transaction begins (``begin``), so SAVEPOINTs work. ``busy_timeout_ms``:
+    how long a write waits for another process's write lock before it fails
+    with "database is locked" (a :class:`StorageFault`)."""
 
     @event.listens_for(sync_engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -51,6 +146,7 @@ def configure_sqlite(sync_engine, begin: str = "BEGIN") -> None:
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -58,13 +154,18 @@ def configure_sqlite(sync_engine, begin: str = "BEGIN") -> None:
         conn.exec_driver_sql(begin)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
-        configure_sqlite(engine.sync_engine)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        configure_sqlite(engine.sync_engine, busy_timeout_ms=busy_timeout_ms)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # pool_pre_ping: a pooled connection that died in an outage is replaced
+    # on its next checkout, so the pool recovers by itself when PostgreSQL
+    # is back; the connect timeout bounds how long a request waits meanwhile.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                               pool_timeout=connect_timeout * 2, connect_args={"timeout": connect_timeout})
 
 
 class Database:
@@ -78,9 +179,13 @@ class Database:
     commit). Nothing is acknowledged before that commit returns.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size)
+        self.busy_timeout_ms = busy_timeout_ms
+        self.connect_timeout = connect_timeout
+        self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
+                                    connect_timeout=connect_timeout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
         self._writer: GroupWriter | None = None
@@ -97,22 +202,25 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back on error."""
+        """One unit of work: commits when the block ends, rolls back on error.
+        A fault of the storage (locked, full, unreachable) comes out as a
+        :class:`StorageFault`; nothing of the block is stored then."""
         if _in_transaction.get():
             # Opening a second write transaction inside one would wait for
             # itself forever on SQLite; fail loudly instead.
             raise RuntimeError("a write transaction was opened inside another")
         token = _in_transaction.set(True)
         try:
-            if self.dialect == "sqlite":
-                async with self._lock():
-                    async with self.sessions() as session:
-                        async with session.begin():
-                            yield session
-                return
-            async with self.sessions() as session:
-                async with session.begin():
-                    yield session
+            async with faults():
+                if self.dialect == "sqlite":
+                    async with self._lock():
+                        async with self.sessions() as session:
+                            async with session.begin():
+                                yield session
+                    return
+                async with self.sessions() as session:
+                    async with session.begin():
+                        yield session
         finally:
             _in_transaction.reset(token)
 
@@ -124,12 +232,13 @@ class Database:
         pending call in one transaction (a SAVEPOINT each): one thread hop and
         one fsync per batch instead of one hop per statement. On PostgreSQL the
         same function runs on an asyncpg connection through ``run_sync``."""
-        if self.dialect != "sqlite":
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
-        if self._sync_writer is None:
-            self._sync_writer = SyncGroupWriter(self)
-        return await self._sync_writer.submit(fn)
+        async with faults():
+            if self.dialect != "sqlite":
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn)
+            if self._sync_writer is None:
+                self._sync_writer = SyncGroupWriter(self)
+            return await self._sync_writer.submit(fn)
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction and return its result after the
@@ -140,17 +249,25 @@ class Database:
                 return await fn(session)
         if self._writer is None:
             self._writer = GroupWriter(self)
-        return await self._writer.submit(fn)
+        async with faults():
+            return await self._writer.submit(fn)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+        async with faults():
+            async with self.sessions() as session:
+                yield session
 
-    async def ping(self) -> bool:
-        try:
+    async def ping(self, timeout: float | None = None) -> bool:
+        """Can the database answer a query? Bounded in time: a database that
+        hangs counts as down after ``timeout`` seconds (the connect timeout)."""
+
+        async def one() -> None:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(one(), timeout or self.connect_timeout)
             return True
         except Exception:
             return False
@@ -162,8 +279,9 @@ class Database:
                 await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def migrate(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        async with faults():
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
         if self._writer is not None:
@@ -187,8 +305,10 @@ class SyncGroupWriter:
         self.db = db
         url = db.url.replace("sqlite+aiosqlite://", "sqlite+pysqlite://")
         self.engine = create_sync_engine(url, poolclass=StaticPool,
-                                         connect_args={"check_same_thread": False, "timeout": 10})
-        configure_sqlite(self.engine, "BEGIN IMMEDIATE")  # the writer takes the write lock up front
+                                         connect_args={"check_same_thread": False,
+                                                       "timeout": db.busy_timeout_ms / 1000})
+        # the writer takes the write lock up front
+        configure_sqlite(self.engine, "BEGIN IMMEDIATE", busy_timeout_ms=db.busy_timeout_ms)
 
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
         self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
@@ -215,6 +335,12 @@ class SyncGroupWriter:
                         with conn.begin_nested():
                             outcomes.append((fn(conn), None))
                     except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                        if storage_fault(exc) is not None or not _sqlite_in_transaction(conn):
+                            # SQLite may have rolled back the whole transaction
+                            # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
+                            # can be trusted to commit, so all of it fails (a
+                            # later SAVEPOINT would silently begin a new one).
+                            raise
                         outcomes.append((None, exc))
         return outcomes
 
@@ -240,6 +366,14 @@ class SyncGroupWriter:
                         future.set_exception(exc)
                     else:
                         future.set_result(result)
+
+
+def _sqlite_in_transaction(conn: Connection) -> bool:
+    """Is the sqlite3 connection under ``conn`` still inside its transaction?"""
+    try:
+        return bool(conn.connection.dbapi_connection.in_transaction)
+    except Exception:  # not a sqlite3 connection: assume it is
+        return True
 
 
 class GroupWriter:
@@ -275,6 +409,8 @@ class GroupWriter:
                             async with session.begin_nested():
                                 outcomes.append((future, await fn(session), None))
                         except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                            if storage_fault(exc) is not None:
+                                raise  # the whole batch fails (see SyncGroupWriter._batch)
                             outcomes.append((future, None, exc))
             except Exception as exc:  # the commit itself failed: nothing in the batch is stored
                 for _fn, future in jobs:

@@ -63,3 +63,45 @@ async def integrity_error(request: Request, exc: Exception) -> JSONResponse:
     the database refused it and nothing was written."""
     return error_response(request, 409, "conflict", "That refers to a record that does not exist or conflicts "
                                                      "with one that does. Nothing was changed.")
+
+
+# -- faults of the storage -------------------------------------------------------------
+# kind -> HTTP status, error code, Retry-After seconds, message. The same codes
+# go into WebSocket error frames (realtime/endpoints.py), with the messages
+# below that speak of the chat message.
+FAULTS = {
+    "locked": (503, "busy", 2, "The service is busy right now. Nothing was saved; try again in a moment."),
+    "full": (507, "storage_full", 60, "The server cannot store anything right now. Nothing was saved; "
+                                      "try again later."),
+    "unavailable": (503, "unavailable", 5, "The service cannot reach its database right now. Nothing was "
+                                           "saved; try again in a moment."),
+}
+CHAT_FAULTS = {
+    "locked": "The chat is busy right now. Your message was not sent; try again in a moment.",
+    "full": "The server cannot store anything right now. Your message was not sent; try again later.",
+    "unavailable": "The chat cannot reach its database right now. Your message was not sent; try again "
+                   "in a moment.",
+}
+
+
+def fault_log_line(kind: str, where: str) -> str:
+    """One line for the log: the kind of fault and where, no personal data."""
+    return f"storage fault ({kind}) in {where}; nothing was stored"
+
+
+async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked, full or unreachable: a clear refusal the
+    client may retry (Retry-After), and nothing half-written (the unit of
+    work's transaction rolled back)."""
+    import logging
+
+    from jutella.store.db import storage_fault
+
+    fault = storage_fault(exc)
+    if fault is None:  # some other database error: a bug, not a fault to report as one
+        logging.getLogger("jutella").error("unexpected database error on %s %s", request.method,
+                                           request.url.path, exc_info=exc)
+        return error_response(request, 500, "internal", "Something went wrong. Nothing was saved.")
+    status, code, retry, message = FAULTS[fault.kind]
+    logging.getLogger("jutella.store").warning(fault_log_line(fault.kind, f"{request.method} {request.url.path}"))
+    return error_response(request, status, code, message, {"Retry-After": str(retry)})

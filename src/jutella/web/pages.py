@@ -31,13 +31,58 @@ TEMPLATES.env.filters["json_data"] = json_data
 
 @router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz(request: Request) -> JSONResponse:
+    """``ok``; ``degraded`` (200: chat works, something around it does not,
+    named in the body: ``redis``, ``mail``); ``unavailable`` (503: the
+    database does not answer). Bounded in time. See docs/deployment.md."""
     rt = runtime(request)
     db_ok = await rt.db.ping()
     body: dict[str, object] = {"status": "ok" if db_ok else "unavailable"}
+    if not db_ok:
+        body["database"] = "unavailable"
     if not rt.hub.healthy:
         body["status"] = "degraded" if db_ok else "unavailable"
         body["redis"] = "unavailable"
-    return JSONResponse(body, status_code=200 if db_ok else 503)
+    if db_ok:
+        mail = await mail_health(rt)
+        if mail:
+            body["mail"] = mail
+            if body["status"] == "ok":
+                body["status"] = "degraded"
+    return JSONResponse(body, status_code=200 if db_ok else 503, headers={"Cache-Control": "no-store"})
+
+
+async def mail_health(rt) -> str | None:
+    """``failing`` while a queued mail's last attempt failed (the SMTP server
+    refused or could not be reached; it is retried with backoff); ``delayed``
+    when the oldest queued mail has waited more than
+    ``mail_delay_alert_minutes``; None when the outbox is fine. Mails that need
+    a person (``failed``, ``uncertain``) are shown in the console instead."""
+    import asyncio
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from jutella.store.models import MailOutbox
+
+    async def query():
+        async with rt.db.reader() as s:
+            return (await s.execute(select(func.count(MailOutbox.last_error), func.min(MailOutbox.created_at))
+                                    .where(MailOutbox.state == "queued"))).one()
+
+    try:
+        failing, oldest = await asyncio.wait_for(query(), rt.db.connect_timeout)
+    except Exception:  # the database just went away: the next probe says so
+        return None
+    if failing:
+        return "failing"
+    if oldest is not None:
+        if oldest.tzinfo is None:
+            from datetime import UTC
+
+            oldest = oldest.replace(tzinfo=UTC)
+        if rt.clock.now() - oldest > timedelta(minutes=rt.settings.mail_delay_alert_minutes):
+            return "delayed"
+    return None
 
 
 @router.get("/metrics")
