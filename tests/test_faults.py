@@ -502,3 +502,52 @@ def test_only_faults_of_the_storage_are_classified_as_such():
     assert storage_fault(IntegrityError("INSERT ...", {}, sqlite3.IntegrityError("UNIQUE"))) is None
     assert storage_fault(FileNotFoundError("/tmp/export.zip")) is None  # not the database's
     assert storage_fault(ValueError("database is locked")) is None
+
+
+def test_a_write_transaction_waits_for_another_writers_commit_instead_of_failing(tmp_path):
+    """Found by the benchmark: a deferred transaction that read and then wrote
+    failed at once with "database is locked" (SQLite's busy handler is not
+    used for that upgrade) when another connection committed in between,
+    e.g. an accept while the message writer thread committed a batch. Write
+    transactions now begin IMMEDIATE and wait their turn."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from jutella.store.db import Database
+
+    from .conftest import run_async
+
+    path = tmp_path / "jutella.sqlite3"
+
+    async def scenario() -> tuple[int, list[str]]:
+        db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=5000)
+        await db.migrate()
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        held = threading.Event()
+
+        def hold() -> None:
+            other.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(0.5)
+            other.execute("INSERT INTO system_setting(key, value) VALUES ('other', '1')")
+            other.execute("COMMIT")
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        held.wait(5)
+        try:
+            async with db.transaction() as s:
+                seen = (await s.execute(text("SELECT count(*) FROM system_setting"))).scalar_one()
+                await s.execute(text("INSERT INTO system_setting(key, value) VALUES ('mine', '2')"))
+            async with db.reader() as s:
+                keys = list((await s.execute(text("SELECT key FROM system_setting ORDER BY key"))).scalars())
+        finally:
+            thread.join()
+            other.close()
+            await db.dispose()
+        return seen, keys
+
+    seen, keys = run_async(scenario())
+    assert seen == 1  # it began after the other writer's commit, so it read that row
+    assert keys == ["mine", "other"]

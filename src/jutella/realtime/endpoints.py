@@ -33,6 +33,7 @@ from . import protocol as P
 log = logging.getLogger("jutella.realtime")
 MAX_BACKLOG = 20_000  # frames queued for one slow client before it is closed
 SESSION_TOUCH_EVERY = 60.0
+VISIBILITY_TTL = 5.0  # seconds an agent connection trusts a "may see this conversation"
 
 SYSTEM_TEXT = {
     ("agent_joined", "any"): "{name} joined the chat.",
@@ -438,6 +439,7 @@ class AgentConnection(Connection):
         self.account = account
         self.session = session
         self.conn_id = secrets.token_hex(8)
+        self._visible: dict[int, float] = {}  # conversation -> until when a "may see" holds
         self.presence_state = "online"
 
     def initial_channels(self) -> list[str]:
@@ -517,7 +519,15 @@ class AgentConnection(Connection):
             self.error(exc)
 
     async def _may_see(self, conversation: int) -> bool:
-        """Exists, and is not restricted (unless this member of staff has the privacy role)."""
+        """Exists, and is not restricted (unless this member of staff has the privacy role).
+
+        A yes is remembered for VISIBILITY_TTL seconds, so an agent typing and
+        answering does not read the database for every frame; a list update
+        marking the person restricted forgets it at once (on_hub), and the
+        actions themselves still refuse a conversation that is gone."""
+        now = self.loop.time()
+        if self._visible.get(conversation, 0.0) > now:
+            return True
         from sqlalchemy import select
 
         from jutella.privacy.subjects import restricted_visitors
@@ -527,7 +537,12 @@ class AgentConnection(Connection):
         if "privacy" not in self.account.role_names:
             where.append(Conversation.visitor_id.notin_(restricted_visitors()))
         async with self.rt.db.reader() as s:
-            return (await s.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
+            seen = (await s.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
+        if seen:
+            if len(self._visible) > 1000:
+                self._visible = {c: t for c, t in self._visible.items() if t > now}
+            self._visible[conversation] = now + VISIBILITY_TTL
+        return seen
 
     async def _may_see_update(self, event: dict[str, Any]) -> bool:
         """A list update about a restricted person reaches only staff with the
@@ -539,6 +554,8 @@ class AgentConnection(Connection):
         kind = event.get("type")
         if kind == "conversation":
             flag = event.get("restricted")
+            if flag:
+                self._visible.pop(event["conversation"]["id"], None)
             if flag is not None:
                 return not flag
             return await self._may_see(event["conversation"]["id"])

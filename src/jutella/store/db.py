@@ -151,7 +151,11 @@ def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = D
 
     @event.listens_for(sync_engine, "begin")
     def _begin(conn) -> None:  # pragma: no cover - trivial
-        conn.exec_driver_sql(begin)
+        # A write transaction asks for "BEGIN IMMEDIATE" (Database.transaction):
+        # a deferred one that reads and then writes fails at once with
+        # SQLITE_BUSY, without waiting, when another connection (the writer
+        # thread, another process) committed in between.
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", begin))
 
 
 def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
@@ -216,6 +220,7 @@ class Database:
                     async with self._lock():
                         async with self.sessions() as session:
                             async with session.begin():
+                                await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
                                 yield session
                     return
                 async with self.sessions() as session:
