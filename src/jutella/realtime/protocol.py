@@ -52,6 +52,7 @@ __all__ = [
     "VisitorHello",
     "AgentHello",
     "SendMessage",
+    "PostNote",
     "Typing",
     "Seen",
     "EndChat",
@@ -134,6 +135,15 @@ class SendMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PostNote:
+    """Agents only: an internal note (staff see it, the visitor never does)."""
+
+    client_id: str
+    body: str  # stripped, 1..MAX_BODY_CHARS characters
+    conversation: int
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     active: bool
     conversation: int | None
@@ -190,6 +200,7 @@ Command: TypeAlias = (
     VisitorHello
     | AgentHello
     | SendMessage
+    | PostNote
     | Typing
     | Seen
     | EndChat
@@ -429,6 +440,11 @@ class Protocol:
         client_id = _client_id(msg)
         conversation = None if self.role == "visitor" else _conversation(msg, client_id)
         return [SendMessage(client_id, _body(msg, client_id), conversation)]
+
+    def _note(self, msg: dict[str, Any]) -> list[Command]:
+        client_id = _client_id(msg)
+        conversation = _conversation(msg, client_id)
+        return [PostNote(client_id, _body(msg, client_id), conversation)]
 
     def _typing(self, msg: dict[str, Any]) -> list[Command]:
         conversation = None if self.role == "visitor" else _conversation(msg)
@@ -725,6 +741,7 @@ _HANDLERS: dict[str, dict[str, _Handler]] = {
     "visitor": {**_COMMON, "end": Protocol._end},
     "agent": {
         **_COMMON,
+        "note": Protocol._note,
         "accept": Protocol._accept,
         "close": Protocol._close,
         "presence": Protocol._presence,
