@@ -139,6 +139,26 @@ async def remove_label(conversation_id: S.Id, label_id: S.Id, request: Request,
     return Response(status_code=204)
 
 
+# -- the agents, for the filter bar ------------------------------------------------------------
+class AgentRef(BaseModel):
+    id: int
+    name: str
+
+
+@router.get("/agents", response_model=list[AgentRef], responses=ERRORS)
+async def list_agents(request: Request, who: StaffContext = Depends(agent)) -> list[AgentRef]:
+    """Staff with the agent role (names only), for filtering by agent."""
+    from sqlalchemy import select
+
+    from jutella.store.models import StaffAccount, StaffRole
+
+    async with runtime(request).db.reader() as s:
+        rows = (await s.execute(select(StaffAccount.id, StaffAccount.name).join(
+            StaffRole, StaffRole.account_id == StaffAccount.id).where(StaffRole.role == "agent")
+            .order_by(StaffAccount.name))).all()
+    return [AgentRef(id=i, name=n) for i, n in rows]
+
+
 # -- internal notes ----------------------------------------------------------------------------
 class NoteIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=64)
