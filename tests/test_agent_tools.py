@@ -274,3 +274,12 @@ def test_labels_are_in_the_access_copy_and_go_with_retention(live, clock):
     assert counts["conversations"] == 1 and live.call(links) == 0
     aino = sign_in(live, "aino@example.org")
     assert [x["name"] for x in aino.get("/api/v1/labels").json()] == ["Rent"]  # the label set stays
+
+
+def test_the_agent_tools_catalog_reaches_the_console_page(live):
+    """agenttools.po is a domain of its own: the console page embeds it with the rest."""
+    fi = live.client(cookies={"jutella_lang": "fi"}).get("/console")
+    assert fi.status_code == 200
+    assert "Valmisvastaukset" in fi.text and "Pikanäppäimet" in fi.text
+    sv = live.client(cookies={"jutella_lang": "sv"}).get("/console")
+    assert "Färdiga svar" in sv.text and "Intern anteckning" in sv.text
