@@ -429,8 +429,9 @@ class AgentConnection(Connection):
             elif isinstance(cmd, P.FetchSince):
                 if self.proto.is_tracking(cmd.conversation):
                     await self.replay(cmd.conversation, cmd.after_seq)
+            # a restricted person's chat: not to be touched either (test_ws_fuzz.py)
             elif isinstance(cmd, (P.SendMessage, P.PostNote, P.Accept, P.Close, P.Typing, P.Seen)) and \
-                    not await self._may_see(cmd.conversation):  # a restricted person's chat: not to be touched either (test_ws_fuzz.py)
+                    not await self._may_see(cmd.conversation):
                 self.proto.error("not_found", gettext(self.lang, "No such conversation."),
                                  getattr(cmd, "client_id", None))
             elif isinstance(cmd, P.SendMessage):

@@ -165,7 +165,8 @@ class NoteIn(BaseModel):
     body: str = Field(max_length=8_000)
 
 
-@router.post("/conversations/{conversation_id}/notes", response_model=EventOut, responses=ERRORS)
+@router.post("/conversations/{conversation_id}/notes", response_model=EventOut, status_code=201,
+             responses={**ERRORS, 200: {"model": EventOut, "description": "A resend: the note stored before."}})
 async def post_note(conversation_id: S.Id, body: NoteIn, request: Request, response: Response,
                     who: StaffContext = Depends(agent)) -> EventOut:
     """An internal note: staff see it, the visitor never does. A resend with
