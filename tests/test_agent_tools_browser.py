@@ -20,6 +20,16 @@ def backend():
     return "sqlite"
 
 
+def no_serious_axe_violations(page):
+    import json
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"resultTypes": ["violations"]})
+    bad = [x for x in results.response["violations"] if x["impact"] in ("serious", "critical")]
+    assert bad == [], json.dumps(bad, indent=1)[:4000]
+
+
 def widget(page):
     return page.frame_locator("iframe[data-jutella=frame]")
 
@@ -89,6 +99,11 @@ def test_canned_response_with_slash_and_a_note_the_visitor_never_sees(live, brow
     expect(note).to_contain_text("Internal note")
     expect(note).to_contain_text("SALAINEN")
     assert page.get_by_test_id("message").count() == messages_before
+    box.press_sequentially("/h", delay=30)  # axe with a note, the note box and the completion open
+    expect(page.get_by_test_id("canned-option")).to_have_count(2)
+    no_serious_axe_violations(page)
+    box.press("Escape")
+    box.fill("")
     page.get_by_test_id("note-toggle").click()
     box.fill("Tarkistan asian.")
     box.press("Enter")
@@ -183,6 +198,18 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     expect(page.get_by_test_id("search-result")).to_have_count(0)
     page.get_by_test_id("filter-clear").click()
     expect(page.get_by_test_id("search-result")).to_have_count(1)
+    page.get_by_test_id("notify-prefs").locator("summary").click()
+    expect(page.get_by_test_id("pref-title")).to_be_checked()
+    no_serious_axe_violations(page)  # labels, filters and the alerts panel shown
+    # the unread count in the title is the agent's choice, remembered for the account
+    expect(page).to_have_title(re.compile(r"^\(1\) "))  # the second visitor's message, still waiting
+    page.get_by_test_id("pref-title").uncheck()
+    expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
+    page.reload()
+    expect(page.locator(".chat-layout")).to_have_attribute("data-connection", "open")
+    expect(page.locator("[data-testid=conversation]")).to_have_count(2)
+    expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
+    assert page.evaluate("() => Object.keys(localStorage).some((k) => k.startsWith('jutella-notify:'))")
     problems.check()
     v1.close()
     v2.close()

@@ -68,7 +68,6 @@ export function attachCanned(composer, input, context) {
     "aria-label": t("Canned responses"), hidden: true });
   input.setAttribute("aria-autocomplete", "list");
   input.setAttribute("aria-controls", list.id);
-  input.setAttribute("aria-expanded", "false");
   input.after(list);
   let options = [];
   let active = 0;
@@ -78,7 +77,6 @@ export function attachCanned(composer, input, context) {
     list.hidden = true;
     list.replaceChildren();
     options = [];
-    input.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
   }
 
@@ -125,7 +123,6 @@ export function attachCanned(composer, input, context) {
         text: all.length ? t("No canned response starts like that.")
           : t("No canned responses yet. Add them under Canned responses.") }));
       list.hidden = false;
-      input.setAttribute("aria-expanded", "false");
       return;
     }
     list.replaceChildren(...options.map((c, i) => h("li", {
@@ -141,7 +138,6 @@ export function attachCanned(composer, input, context) {
     c.shared ? h("span", { class: "canned-shared muted", text: t("shared") }) : null,
     h("span", { class: "canned-body", text: fill(c.body, ctx) }))));
     list.hidden = false;
-    input.setAttribute("aria-expanded", "true");
     highlight(0);
   }
 
