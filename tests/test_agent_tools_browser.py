@@ -159,7 +159,8 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     page.keyboard.type("t")  # there, a key is text, not a shortcut
     expect(page.get_by_test_id("console-input")).to_have_value("t")
     page.get_by_test_id("console-input").fill("")
-    page.locator(".thread-log").focus()
+    page.keyboard.press("Escape")  # leaves the reply box for the log
+    expect(page.locator(".thread-log")).to_be_focused()
     # t asks for the transfer dialog (built elsewhere) with a DOM event
     page.evaluate("() => { window.__transfer = null; document.addEventListener('jutella:transfer',"
                   " (e) => { window.__transfer = e.detail.conversation; }); }")
@@ -210,6 +211,20 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     expect(page.locator("[data-testid=conversation]")).to_have_count(2)
     expect(page).not_to_have_title(re.compile(r"^\(\d+\) "))
     assert page.evaluate("() => Object.keys(localStorage).some((k) => k.startsWith('jutella-notify:'))")
+
+    # the agent's own canned responses are kept on their page
+    page.get_by_role("link", name="Canned responses").click()
+    page.get_by_test_id("canned-shortcut").fill("kiitos")
+    page.get_by_test_id("canned-body").fill("Kiitos {visitor_name}!")
+    page.get_by_test_id("canned-save").click()
+    expect(page.locator("[data-testid=canned-row][data-shortcut=kiitos]")).to_contain_text("Kiitos {visitor_name}!")
+    problems.allow(r"status of 409 .* @ \S+/api/v1/canned$")  # the refusal below, shown beside the form
+    page.get_by_test_id("canned-shortcut").fill("kiitos")
+    page.get_by_test_id("canned-body").fill("Uudestaan")
+    page.get_by_test_id("canned-save").click()
+    expect(page.get_by_role("alert")).to_contain_text("There is already a response /kiitos")
+    expect(page.get_by_test_id("label-list")).to_contain_text("Vuokra")
+    no_serious_axe_violations(page)
     problems.check()
     v1.close()
     v2.close()

@@ -10,6 +10,8 @@
 //   r                go to the reply box
 //   / or s           go to the history search
 //   ?                this list (data-testid="shortcut-help"); Escape closes it
+//   Escape           in the reply box: leave it for the conversation's log, so
+//                    the shortcuts work again
 
 import { h } from "./dom.js";
 import { N_, t } from "./i18n.js";
@@ -26,6 +28,7 @@ export const SHORTCUTS = [
   [["/"], N_("Search the history")],
   [["s"], N_("Search the history")],
   [["?"], N_("Show these shortcuts")],
+  [["Esc"], N_("Leave the reply box")],
 ];
 
 function typingInto(target) {
@@ -71,7 +74,17 @@ export function installShortcuts(root, { nextWaiting, focusSearch, current }) {
 
   function onKey(event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    if (dialog.open || typingInto(event.target)) return;
+    if (dialog.open) return;
+    if (typingInto(event.target)) {
+      if (event.key === "Escape" && event.target.matches("[data-testid=console-input]")) {
+        const log = root.querySelector(".thread-log");
+        if (log) {
+          event.preventDefault();
+          log.focus();
+        }
+      }
+      return;
+    }
     const key = event.key;
     let handled = true;
     if (pendingG && key === "w" && Date.now() - pendingG < SEQUENCE_MS) nextWaiting();
