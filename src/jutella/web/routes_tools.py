@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from jutella.chat import canned, labels, notes
+from jutella.chat.actions import ChatError
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
@@ -64,9 +65,9 @@ async def create_canned(body: CannedIn, request: Request, who: StaffContext = De
     """A personal response, or (administrators, ``shared: true``) a shared one."""
     data = canned.clean(body.shortcut, body.language, body.body)
     if body.shared and not who.has("admin"):
-        raise canned.ChatError("forbidden", "Only an administrator can change shared responses.", 403)
+        raise ChatError("forbidden", "Only an administrator can change shared responses.", 403)
     if not body.shared and not who.has("agent"):
-        raise canned.ChatError("forbidden", "Your account does not have the role needed for this.", 403)
+        raise ChatError("forbidden", "Your account does not have the role needed for this.", 403)
     row = await canned.create(runtime(request), owner_id=None if body.shared else who.id, data=data)
     return _canned_out(row, who)
 
