@@ -29,6 +29,7 @@ from jutella.realtime.protocol import (
     EndChat,
     HIDDEN,
     FetchSince,
+    PostNote,
     Protocol,
     Seen,
     SendMessage,
@@ -198,6 +199,29 @@ def test_agent_commands():
     assert frames(p) == []
 
 
+def test_agent_note_command_and_its_errors():
+    p = opened("agent")
+    assert send(p, {"type": "note", "conversation": 5, "client_id": "n1", "body": "  asked about rent  "}) == [
+        PostNote("n1", "asked about rent", 5)]
+    assert frames(p) == []
+    assert send(p, {"type": "note", "conversation": 5, "client_id": "n2", "body": "   "}) == []
+    assert only_error(p) == {"type": "error", "code": "empty", "message": "the message is empty", "client_id": "n2"}
+    assert send(p, {"type": "note", "client_id": "n3", "body": "x"}) == []  # agents name the conversation
+    err = only_error(p)
+    assert err["code"] == "malformed" and err["client_id"] == "n3"
+    assert send(p, {"type": "note", "conversation": 5, "client_id": "n4", "body": "x" * (MAX_BODY_CHARS + 1)}) == []
+    assert only_error(p)["code"] == "too_long"
+    p.ack("n1", 5, 9)
+    assert frames(p) == [{"type": "ack", "client_id": "n1", "conversation": 5, "seq": 9}]
+
+
+def test_hidden_note_moves_a_visitor_past_it_without_a_frame():
+    p = following(1)
+    p.event(CONV, 2, HIDDEN, live=True)
+    p.event(CONV, 3, ev(3), live=True)
+    assert event_seqs(p) == [3] and p.delivered(CONV) == 3
+
+
 def test_same_client_id_passes_twice():
     """Idempotency is the endpoint's job; the protocol must let resends through."""
     p = opened("visitor")
@@ -328,7 +352,7 @@ def test_errors_without_client_id_have_no_such_field():
     ("role", "kind"),
     [("visitor", "nope"), ("agent", "nope"), ("visitor", "accept"), ("visitor", "close"), ("visitor", "presence"),
      ("visitor", "subscribe"), ("visitor", "unsubscribe"), ("agent", "end"), ("visitor", "welcome"),
-     ("visitor", "event"), ("agent", "ack")],
+     ("visitor", "event"), ("agent", "ack"), ("visitor", "note")],
 )
 def test_unknown_or_role_forbidden_type(role, kind):
     p = opened(role)

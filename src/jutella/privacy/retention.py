@@ -20,8 +20,8 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 
 from jutella.accounts import audit
 from jutella.runtime import Runtime
-from jutella.store.models import (AuditEntry, ChatEvent, Conversation, MailOutbox, OfflineMessage, OfflineReply,
-                                  Visitor)
+from jutella.store.models import (AuditEntry, ChatEvent, Conversation, ConversationLabel, MailOutbox,
+                                  OfflineMessage, OfflineReply, Visitor)
 
 
 async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
@@ -36,6 +36,7 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut).scalar_subquery()
         counts["messages"] = (await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(old)))
                               ).rowcount or 0
+        await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(old)))
         counts["conversations"] = (await s.execute(delete(Conversation).where(
             Conversation.last_activity_at < chat_cut))).rowcount or 0
         old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut).scalar_subquery()

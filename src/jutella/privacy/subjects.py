@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
-from jutella.store.models import (ChatEvent, Conversation, MailOutbox, OfflineMessage, OfflineReply, StaffAccount,
-                                  SubjectFlag, Visitor)
+from jutella.store.models import (ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
+                                  OfflineReply, StaffAccount, SubjectFlag, Visitor)
 
 MAX_QUERY = 200
 
@@ -187,7 +187,9 @@ def selection_of(matches: list[Match]) -> Selection:
 # -- the access copy ------------------------------------------------------------------
 async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str) -> dict[str, Any]:
     """Everything held in the selection, as the documented JSON structure
-    (docs/privacy.md). Writes the audit row for the export."""
+    (docs/privacy.md). Writes the audit row for the export. Internal notes
+    are in it (they are about the person), marked ``internal_note``."""
+    from jutella.chat.labels import labels_of
     from jutella.store.models import SubjectFlag
 
     async with rt.db.reader() as s:
@@ -200,6 +202,7 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
             events = (await s.execute(select(ChatEvent, StaffAccount.name).outerjoin(
                 StaffAccount, StaffAccount.id == ChatEvent.agent_id).where(ChatEvent.conversation_id == conv.id)
                 .order_by(ChatEvent.seq))).all()
+            tags = (await labels_of(s, [conv.id]))[conv.id]
             conversations.append({
                 "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
@@ -211,6 +214,7 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                               "text": e.body if e.kind in ("message", "note") else None,
                               "internal_note": e.kind == "note"}
                              for e, name in events if e.kind in ("message", "note")],
+                "labels": [x.name for x in tags],
             })
         offs = (await s.execute(select(OfflineMessage).where(OfflineMessage.id.in_(sel.offline_messages))
                                 .order_by(OfflineMessage.id))).scalars().all() if sel.offline_messages else []
@@ -376,6 +380,7 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
         # delete events explicitly so the FTS triggers remove their index entries
         if sel.conversations:
             await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(sel.conversations)))
+            await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(sel.conversations)))
             counts["conversations"] = (await s.execute(delete(Conversation).where(
                 Conversation.id.in_(sel.conversations)))).rowcount or 0
         else:

@@ -486,8 +486,9 @@ class AgentConnection(Connection):
             elif isinstance(cmd, P.FetchSince):
                 if self.proto.is_tracking(cmd.conversation):
                     await self.replay(cmd.conversation, cmd.after_seq)
-            elif isinstance(cmd, (P.SendMessage, P.Accept, P.Close, P.Typing, P.Seen)) and not await self._may_see(
-                    cmd.conversation):  # a restricted person's chat: not to be touched either (test_ws_fuzz.py)
+            # a restricted person's chat: not to be touched either (test_ws_fuzz.py)
+            elif isinstance(cmd, (P.SendMessage, P.PostNote, P.Accept, P.Close, P.Typing, P.Seen)) and \
+                    not await self._may_see(cmd.conversation):
                 self.proto.error("not_found", gettext(self.lang, "No such conversation."),
                                  getattr(cmd, "client_id", None))
             elif isinstance(cmd, P.SendMessage):
@@ -502,6 +503,16 @@ class AgentConnection(Connection):
                 self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
                 rt.metrics.message_seconds.observe(self.loop.time() - started)
                 rt.metrics.messages_in.labels("agent").inc()
+            elif isinstance(cmd, P.PostNote):
+                from jutella.chat.notes import post_note
+
+                try:
+                    noted = await post_note(rt, agent_id=self.account.id, conversation_id=cmd.conversation,
+                                            client_id=cmd.client_id, body=cmd.body)
+                except AccountError as exc:
+                    self.error(exc, cmd.client_id)
+                    return
+                self.proto.ack(cmd.client_id, noted.conversation.id, noted.event.seq)
             elif isinstance(cmd, P.Accept):
                 await chat.accept(rt, agent_id=self.account.id, conversation_id=cmd.conversation)
             elif isinstance(cmd, P.Close):

@@ -53,6 +53,7 @@ __all__ = [
     "VisitorHello",
     "AgentHello",
     "SendMessage",
+    "PostNote",
     "Typing",
     "Seen",
     "EndChat",
@@ -140,6 +141,15 @@ class SendMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PostNote:
+    """Agents only: an internal note (staff see it, the visitor never does)."""
+
+    client_id: str
+    body: str  # stripped, 1..MAX_BODY_CHARS characters
+    conversation: int
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     active: bool
     conversation: int | None
@@ -196,6 +206,7 @@ Command: TypeAlias = (
     VisitorHello
     | AgentHello
     | SendMessage
+    | PostNote
     | Typing
     | Seen
     | EndChat
@@ -435,6 +446,11 @@ class Protocol:
         client_id = _client_id(msg)
         conversation = None if self.role == "visitor" else _conversation(msg, client_id)
         return [SendMessage(client_id, _body(msg, client_id), conversation)]
+
+    def _note(self, msg: dict[str, Any]) -> list[Command]:
+        client_id = _client_id(msg)
+        conversation = _conversation(msg, client_id)
+        return [PostNote(client_id, _body(msg, client_id), conversation)]
 
     def _typing(self, msg: dict[str, Any]) -> list[Command]:
         conversation = None if self.role == "visitor" else _conversation(msg)
@@ -731,6 +747,7 @@ _HANDLERS: dict[str, dict[str, _Handler]] = {
     "visitor": {**_COMMON, "end": Protocol._end},
     "agent": {
         **_COMMON,
+        "note": Protocol._note,
         "accept": Protocol._accept,
         "close": Protocol._close,
         "presence": Protocol._presence,

@@ -302,6 +302,43 @@ class SubjectRequest(Base):
 
 
 # -- canned responses, internal notes and labels (issue 8, migration 0006) ---------------------
+class CannedResponse(Base):
+    """A saved reply an agent inserts with "/shortcut". ``owner_id`` NULL: shared
+    (administrators manage those); otherwise one agent's own. Internal notes are
+    ChatEvents of kind "note" (chat/notes.py), not a table of their own."""
+
+    __tablename__ = "canned_response"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"), index=True)
+    shortcut: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))  # fi | en | sv
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("owner_id", "shortcut", "language", name="uq_canned_owner_shortcut_lang"),)
+
+
+class Label(Base):
+    """A label administrators define and agents put on conversations."""
+
+    __tablename__ = "label"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    color: Mapped[str] = mapped_column(String(16))  # one of chat.labels.PALETTE
+    created_at: Mapped[datetime]
+
+
+class ConversationLabel(Base):
+    __tablename__ = "conversation_label"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("label.id", ondelete="CASCADE"), primary_key=True, index=True)
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime]
+
 
 
 # -- attachments, transcripts and ratings (issue 8, migration 0007) ----------------------------

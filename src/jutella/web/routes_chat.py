@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from jutella.accounts import audit
 from jutella.chat import actions as chat
-from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
+from jutella.chat.labels import labels_of
+from jutella.store.models import ChatEvent, Conversation, ConversationLabel, OfflineMessage, StaffAccount, Visitor
 from jutella.store.search import matching_event_ids
 
 from . import schemas as S
@@ -35,6 +36,12 @@ async def availability(request: Request) -> Availability:
     return Availability(agents_online=runtime(request).presence.any_online())
 
 
+class LabelRef(BaseModel):
+    id: int
+    name: str
+    color: str
+
+
 class ConversationSummary(BaseModel):
     id: int
     state: Literal["waiting", "active", "closed"]
@@ -48,10 +55,12 @@ class ConversationSummary(BaseModel):
     preview: str | None
     browser: str | None
     os: str | None
+    labels: list[LabelRef] = []
 
 
 class VisitorInfo(BaseModel):
     visitor: str
+    name: str | None = None  # the name they gave on the offline form, if any (canned {visitor_name})
     browser: str | None
     browser_version: str | None
     os: str | None
@@ -109,24 +118,54 @@ async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
         .join(Visitor, Visitor.id == Conversation.visitor_id)
         .outerjoin(StaffAccount, StaffAccount.id == Conversation.agent_id)
         .where(*where).order_by(Conversation.last_activity_at.desc()).limit(limit))).all()
+    tags = await labels_of(s, [r[0].id for r in rows])
     return [ConversationSummary(
         id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
         last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
-        preview=(p[:140] if p else None), browser=c.browser, os=c.os) for c, name, pub, p, n in rows]
+        preview=(p[:140] if p else None), browser=c.browser, os=c.os,
+        labels=[LabelRef(id=x.id, name=x.name, color=x.color) for x in tags[c.id]]) for c, name, pub, p, n in rows]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
+            end: datetime | None) -> list:
+    """The list's and the search's filters (docs/agent-tools.md). Dates are
+    when the conversation started: ``from`` inclusive, ``to`` exclusive."""
+    where: list = []
+    if state == "open":
+        where.append(Conversation.state != chat.CLOSED)
+    elif state:
+        where.append(Conversation.state == state)
+    if label is not None:
+        where.append(Conversation.id.in_(select(ConversationLabel.conversation_id)
+                                         .where(ConversationLabel.label_id == label)))
+    if agent_id is not None:
+        where.append(Conversation.agent_id == agent_id)
+    if start is not None:
+        where.append(Conversation.created_at >= _utc(start))
+    if end is not None:
+        where.append(Conversation.created_at < _utc(end))
+    return where
+
+
+StateFilter = Literal["waiting", "active", "closed", "open"]
 
 
 @router.get("/conversations", response_model=list[ConversationSummary], responses=ERRORS)
 async def list_conversations(
     request: Request,
-    state: Literal["waiting", "active", "closed", "open"] | None = Query(None, description="open = waiting or active"),
+    state: StateFilter | None = Query(None, description="open = waiting or active"),
     limit: int = Query(100, ge=1, le=500),
+    label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
+    agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by this agent"),
+    start: datetime | None = Query(None, alias="from", description="started at or after (ISO 8601; UTC if no zone)"),
+    end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
-    where = visible_to(who)
-    if state == "open":
-        where.append(Conversation.state != chat.CLOSED)
-    elif state:
-        where.append(Conversation.state == state)
+    where = visible_to(who) + filters(state, label, agent_id, start, end)
     async with runtime(request).db.reader() as s:
         return await _summaries(s, where, limit)
 
@@ -144,11 +183,14 @@ async def get_conversation(conversation_id: S.Id, request: Request,
             raise ApiError(404, "not_found", "No such conversation.")
         earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
                                        *visible_to(who)], 20)
+        given_name = (await s.execute(select(OfflineMessage.name).where(
+            OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
+        ).scalar_one_or_none()
     await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
     events = await chat.events_since(rt, conv.id, 0, limit=10_000)
     info = VisitorInfo(visitor=found[0].visitor, browser=conv.browser, browser_version=conv.browser_version,
                        os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
-                       language=conv.language, earlier=earlier)
+                       language=conv.language, earlier=earlier, name=given_name)
     return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events])
 
 
@@ -180,16 +222,27 @@ async def close(conversation_id: S.Id, request: Request, who: StaffContext = Dep
 
 @router.get("/search", response_model=list[SearchHit], responses=ERRORS)
 async def search(request: Request, q: str = Query(..., min_length=1, max_length=200),
-                 limit: int = Query(50, ge=1, le=200), who: StaffContext = Depends(agent)) -> list[SearchHit]:
-    """Search every stored message (chat histories)."""
+                 limit: int = Query(50, ge=1, le=200),
+                 state: StateFilter | None = Query(None, description="open = waiting or active"),
+                 label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
+                 agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by them"),
+                 start: datetime | None = Query(None, alias="from", description="conversation started at or after"),
+                 end: datetime | None = Query(None, alias="to", description="conversation started before"),
+                 who: StaffContext = Depends(agent)) -> list[SearchHit]:
+    """Search every stored message (chat histories), optionally only in the
+    conversations that match the filters."""
     rt = runtime(request)
+    narrowed = filters(state, label, agent_id, start, end)
     async with rt.db.reader() as s:
-        ids = await matching_event_ids(s, q, limit=limit)
+        # with filters, look further down the ranking so that filtering leaves enough hits
+        ids = await matching_event_ids(s, q, limit=min(limit * 20, 2000) if narrowed else limit)
         rows = (await s.execute(select(ChatEvent, Conversation.state).join(Conversation)
-                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *visible_to(who)))
+                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *visible_to(who),
+                                       *narrowed))
                 ).all() if ids else []
     order = {i: n for n, i in enumerate(ids)}
     rows.sort(key=lambda r: order[r[0].id])
+    rows = rows[:limit]
     async with rt.db.transaction() as s:
         await audit.record(s, rt.clock.now(), actor_id=who.id, action="conversation.search",
                            detail={"results": len(rows)})

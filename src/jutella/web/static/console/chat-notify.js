@@ -10,11 +10,18 @@
 //     race for a Web Lock named after the conversation;
 //   * the notification says that someone waits, never what they wrote (the
 //     operating system keeps notifications where the console cannot erase them).
+//   * each agent chooses (per account, in this browser's localStorage): sound,
+//     browser notifications (also for new visitor messages in their own active
+//     chats while the tab is hidden) and the unread count in the tab title.
+//     Everything is on until switched off; see preferences() and setPreference().
 
 import { getPresence } from "./presence.js";
 import { t } from "./i18n.js";
 
 const MUTE_KEY = "jutella-chat-sound";
+const PREFS_PREFIX = "jutella-notify:";
+const DEFAULTS = { sound: true, browser: true, title: true };
+let account = null;
 const HOLD_LOCK_MS = 10_000;
 const HIDDEN_TAB_DELAY_MS = 400;
 
@@ -23,23 +30,57 @@ let primed = false;
 const alerted = new Set();
 const listeners = new Set();
 
-// -- sound ------------------------------------------------------------------------
-export function isMuted() {
-  try {
-    return localStorage.getItem(MUTE_KEY) === "off";
-  } catch {
-    return false;
-  }
+// -- the agent's preferences ---------------------------------------------------------
+/** Whose preferences apply (chat-store.js calls it at sign-in). */
+export function setAccount(id) {
+  account = id == null ? null : String(id);
+  changed();
 }
 
-export function setMuted(muted) {
+function readPrefs() {
+  let stored = {};
   try {
-    if (muted) localStorage.setItem(MUTE_KEY, "off");
-    else localStorage.removeItem(MUTE_KEY);
+    if (account) stored = JSON.parse(localStorage.getItem(PREFS_PREFIX + account) || "{}") || {};
+  } catch {
+    stored = {};
+  }
+  const prefs = { ...DEFAULTS, ...stored };
+  if (!("sound" in stored)) {
+    try {
+      prefs.sound = localStorage.getItem(MUTE_KEY) !== "off"; // the browser-wide switch of earlier versions
+    } catch {
+      // keep the default
+    }
+  }
+  return prefs;
+}
+
+export function preferences() {
+  return readPrefs();
+}
+
+export function setPreference(key, on) {
+  if (!(key in DEFAULTS)) return;
+  const prefs = { ...readPrefs(), [key]: Boolean(on) };
+  try {
+    if (account) localStorage.setItem(PREFS_PREFIX + account, JSON.stringify(prefs));
+    if (key === "sound") {
+      if (on) localStorage.removeItem(MUTE_KEY);
+      else localStorage.setItem(MUTE_KEY, "off");
+    }
   } catch {
     // not remembered
   }
   changed();
+}
+
+// -- sound ------------------------------------------------------------------------
+export function isMuted() {
+  return !readPrefs().sound;
+}
+
+export function setMuted(muted) {
+  setPreference("sound", !muted);
 }
 
 /** Browsers let a page make sound only after the person has interacted with
@@ -95,7 +136,7 @@ export async function enableNotifications() {
 }
 
 function showNotification(summary, open) {
-  if (notificationState() !== "granted") return;
+  if (notificationState() !== "granted" || !readPrefs().browser) return;
   try {
     const note = new Notification(t("A visitor is waiting"), {
       body: t("Conversation {id}: visitor {visitor}", { id: summary.id, visitor: summary.visitor || "…" }),
@@ -137,6 +178,32 @@ export async function alertWaiting(summary, open) {
   if (document.visibilityState !== "visible") showNotification(summary, open);
 }
 
+/**
+ * A new visitor message in one of the agent's own active conversations. Only
+ * while the tab is hidden (a visible console shows it anyway), and never
+ * what the visitor wrote.
+ */
+export async function alertMessage(summary, open) {
+  if (document.visibilityState === "visible" || getPresence() === "offline") return;
+  if (!(await claim(`${summary.id}-${summary.last_seq}`))) return;
+  chime();
+  if (notificationState() !== "granted" || !readPrefs().browser) return;
+  try {
+    const note = new Notification(t("New message"), {
+      body: t("Conversation {id}: visitor {visitor}", { id: summary.id, visitor: summary.visitor || "…" }),
+      tag: `jutella-message-${summary.id}`,
+      lang: document.documentElement.lang || undefined,
+    });
+    note.addEventListener("click", () => {
+      window.focus();
+      open(summary.id);
+      note.close();
+    });
+  } catch {
+    // some platforms allow notifications from service workers only
+  }
+}
+
 /** Conversations already there when the list is first read: no alert for them. */
 export function markKnown(ids) {
   for (const id of ids) alerted.add(id);
@@ -157,7 +224,7 @@ function changed() {
 }
 
 window.addEventListener("storage", (event) => {
-  if (event.key === MUTE_KEY) changed();
+  if (event.key === MUTE_KEY || (event.key && event.key.startsWith(PREFS_PREFIX))) changed();
 });
 document.addEventListener("pointerdown", prime, { capture: true, passive: true });
 document.addEventListener("keydown", prime, { capture: true, passive: true });

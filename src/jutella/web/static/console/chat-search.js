@@ -33,9 +33,10 @@ function authorLabel(author) {
 
 /**
  * The search form and its results. open(id) opens a conversation;
- * onActive(bool) tells the view whether results are shown.
+ * onActive(bool) tells the view whether results are shown; filters() gives
+ * the filter bar's parameters (chat-filters.js), sent along with the query.
  */
-export function searchPanel({ open, onActive }) {
+export function searchPanel({ open, onActive, filters = () => ({}) }) {
   const input = h("input", { type: "search", id: uid("chat-search"), name: "q", maxlength: "200",
     autocomplete: "off", spellcheck: "false", testid: "chat-search", enterkeyhint: "search" });
   const submit = h("button", { type: "submit", class: "small", text: t("Search"), testid: "chat-search-submit" });
@@ -88,7 +89,7 @@ export function searchPanel({ open, onActive }) {
     status.textContent = t("Searching…");
     list.replaceChildren();
     try {
-      const rows = await api("GET", `/api/v1/search${queryString({ q, limit: 50 })}`);
+      const rows = await api("GET", `/api/v1/search${queryString({ ...filters(), q, limit: 50 })}`);
       if (mine !== serial) return;
       status.textContent = rows.length
         ? t("Messages found: {count}", { count: rows.length })
@@ -110,5 +111,11 @@ export function searchPanel({ open, onActive }) {
     }
   });
 
-  return { form, results, reset };
+  return {
+    form, results, reset, input,
+    /** Search again (the filters changed) if results are shown. */
+    rerun() {
+      if (!results.hidden && input.value.trim()) form.requestSubmit();
+    },
+  };
 }

@@ -13,7 +13,7 @@
 
 import { api } from "./api.js";
 import { ChatSocket } from "./chat-socket.js";
-import { alertWaiting, forgetAlerts, markKnown } from "./chat-notify.js";
+import { alertMessage, alertWaiting, forgetAlerts, markKnown, onChange, preferences, setAccount } from "./chat-notify.js";
 
 const REFRESH_GAP_MS = 1_000;
 const CLOSED_SHOWN = 20;
@@ -52,6 +52,7 @@ class ChatStore extends EventTarget {
     }
     this.running = true;
     this.me = me;
+    setAccount(me && me.account ? me.account.id : null);
     this.socket = new ChatSocket();
     this.socket.addEventListener("conversation", this.onFrame);
     this.socket.addEventListener("open", this.onOpen);
@@ -172,6 +173,10 @@ class ChatStore extends EventTarget {
     this.conversations.set(item.id, item);
     if (item.state === "waiting" && (frame.new || (this.loaded && (!old || old.state !== "waiting")))) {
       this.maybeAlert(item, true);
+    } else if (old && item.state === "active" && old.state === "active" && item.agent_id === this.myId
+      && item.last_seq > old.last_seq && item.last_seq > (item.agent_seen_seq || 0)) {
+      // a visitor's message in my chat (my own replies move agent_seen_seq along)
+      alertMessage(item, (id) => { location.hash = `#/conversations/${id}`; });
     }
     this.emit("change");
     this.scheduleRefresh();
@@ -249,7 +254,7 @@ export const chatStore = new ChatStore();
 const PREFIX = /^\(\d+\)\s+/;
 
 function applyTitle() {
-  const count = chatStore.running ? chatStore.unreadTotal() : 0;
+  const count = chatStore.running && preferences().title ? chatStore.unreadTotal() : 0;
   const base = document.title.replace(PREFIX, "");
   const wanted = count > 0 ? `(${count}) ${base}` : base;
   if (document.title !== wanted) document.title = wanted;
@@ -267,6 +272,7 @@ function watchTitle() {
 
 watchTitle();
 chatStore.addEventListener("change", applyTitle);
+onChange(applyTitle); // the agent turned the count in the title on or off
 document.addEventListener("visibilitychange", () => {
   applyTitle();
   if (chatStore.running) chatStore.emit("change");

@@ -19,6 +19,9 @@ import { h, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderVisitorInfo } from "./chat-visitor.js";
 import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
+import { isNote, noteElement, noteSwitch } from "./chat-notes.js";
+import { labelEditor } from "./chat-labels.js";
+import { attachCanned } from "./chat-canned.js";
 
 export const TYPING_SHOWN_MS = 6_000; // the visitor's indicator, without a new typing frame
 const TYPING_RESEND_MS = 4_000; // our "still typing" while the agent keeps typing
@@ -33,6 +36,7 @@ function authorOf(event) {
 }
 
 function messageElement(event) {
+  if (isNote(event)) return noteElement(event); // staff only, drawn apart (chat-notes.js)
   const author = authorOf(event);
   if (author === "system") {
     return h("li", { class: "msg msg-system", testid: "message", dataset: { author, seq: event.seq } },
@@ -89,15 +93,26 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   const send = h("button", { type: "submit", class: "primary", testid: "console-send", text: t("Send") });
   const errorBox = h("p", { class: "composer-error", role: "alert", testid: "composer-error", hidden: true });
   const note = h("p", { class: "composer-note muted", hidden: true });
+  const notes = noteSwitch((on) => {
+    composer.classList.toggle("is-note", on);
+    send.textContent = on ? t("Add note") : t("Send");
+    input.placeholder = on ? t("Internal note: the visitor never sees it") : "";
+    drawState();
+    input.focus();
+  });
   const composer = h("form", { class: "composer", novalidate: true },
     h("label", { for: input.id, class: "visually-hidden", text: t("Your reply") }),
+    h("div", { class: "composer-tools" }, notes.el),
     h("div", { class: "composer-row" }, input, send),
     errorBox, note,
     h("p", { class: "hint composer-hint", id: hintId, text: t("Enter sends. Shift+Enter starts a new line.") }));
+  const labelSlot = h("div", { class: "thread-label-slot" });
+  let labels = null;
   const header = h("div", { class: "thread-header" },
     backButton,
     h("div", { class: "thread-heading" }, heading, stateBadge),
     handler,
+    labelSlot,
     h("div", { class: "thread-actions" }, acceptButton, closeButton));
   const body = h("div", { class: "thread", dataset: { conversation: id } },
     header, log, typing, seenLine, composer);
@@ -137,10 +152,11 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     } else {
       handler.textContent = t("This conversation is closed.");
     }
-    const writable = mayWrite(c) && Boolean(socket);
+    const writable = notes.on() || (mayWrite(c) && Boolean(socket));
     input.disabled = !writable;
     send.disabled = !writable;
-    if (c.state === "closed") showNote(t("This conversation is closed. Replies cannot be sent."));
+    if (notes.on()) showNote("");
+    else if (c.state === "closed") showNote(t("This conversation is closed. Replies cannot be sent."));
     else if (c.state === "active" && !mine) showNote(t("Another agent is handling this conversation."));
     else if (!socket) showNote(t("The live connection is not available. Reload the page."));
     else showNote("");
@@ -283,8 +299,27 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     }
   }
 
+  async function sendNote(text) {
+    send.disabled = true;
+    try {
+      await notes.post(id, text);
+      if (!alive) return;
+      input.value = "";
+      input.focus();
+    } catch (failure) {
+      if (alive && !failure.handled) showError(failure.message);
+    } finally {
+      send.disabled = false;
+    }
+  }
+
   function sendReply() {
     showError("");
+    if (notes.on()) {
+      const text = input.value.trim();
+      if (text) sendNote(text);
+      return;
+    }
     const text = input.value.trim();
     if (!text || input.disabled || !socket) return;
     if ([...text].length > MAX_BODY) {
@@ -346,12 +381,25 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     typingSent = false;
   };
   const onStoreChange = () => {
-    if (local) drawState();
+    if (!local) return;
+    drawState();
+    const listed = store.conversations.get(id);
+    if (labels && listed && listed.labels && JSON.stringify(listed.labels) !== labelSlot.dataset.shown) {
+      labelSlot.dataset.shown = JSON.stringify(listed.labels);
+      labels.set(listed.labels);
+    }
   };
   const onVisibility = () => scheduleSeen();
 
   // -- input ------------------------------------------------------------------------------------
-  input.addEventListener("input", agentTyped);
+  let visitorName = null;
+  attachCanned(composer, input, () => ({
+    language: local && local.language, visitorName,
+    agentName: store.me && store.me.account ? store.me.account.name : "",
+  }));
+  input.addEventListener("input", () => {
+    if (!notes.on()) agentTyped(); // a note is not "typing" for the visitor
+  });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey
       && !event.metaKey) {
@@ -386,8 +434,19 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       return;
     }
     if (!alive) return;
-    local = { ...detail.conversation };
+    local = { ...detail.conversation, language: detail.visitor_info && detail.visitor_info.language };
+    visitorName = (detail.visitor_info && detail.visitor_info.name) || null;
     store.upsert(detail.conversation);
+    labelSlot.dataset.shown = JSON.stringify(detail.conversation.labels || []);
+    labels = labelEditor(id, detail.conversation.labels || [], {
+      showError,
+      changed(next) {
+        labelSlot.dataset.shown = JSON.stringify(next);
+        const listed = store.conversations.get(id);
+        if (listed) store.upsert({ ...listed, labels: next });
+      },
+    });
+    labelSlot.replaceChildren(labels.el);
     const evs = (detail.events || []).slice().sort((a, b) => a.seq - b.seq);
     replace(pane, body);
     for (const ev of evs) addEvent(ev);

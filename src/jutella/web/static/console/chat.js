@@ -9,21 +9,28 @@
 //   chat-search.js   history search
 //   chat-notify.js   the chime and browser notifications for waiting visitors
 //   chat-text.js     text-only rendering, the linkifier and the highlighter
+//   chat-filters.js  the filter bar (label, state, agent, dates) for the list and the search
+//   chat-keys.js     keyboard shortcuts and their help (?)
+//   chat-canned.js, chat-notes.js, chat-labels.js  canned responses, internal notes, labels
 //
 // The socket lives as long as an agent is signed in, not only while this view
 // is shown: presence, the unread count in the title and the alerts for
 // waiting visitors work from every page of the console.
 
-import { h, replace } from "./dom.js";
+import { checkbox, h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { routeHref } from "./router.js";
 import { chatStore } from "./chat-store.js";
-import { conversationList } from "./chat-list.js";
+import { conversationList, group } from "./chat-list.js";
+import { filterBar } from "./chat-filters.js";
+import { installShortcuts } from "./chat-keys.js";
 import { openThread } from "./chat-thread.js";
 import { searchPanel } from "./chat-search.js";
-import { enableNotifications, isMuted, notificationState, onChange, setMuted } from "./chat-notify.js";
+import {
+  enableNotifications, isMuted, notificationState, onChange, preferences, setMuted, setPreference,
+} from "./chat-notify.js";
 
-const STYLESHEET = "/static/console/chat.css";
+const STYLESHEETS = ["/static/console/chat.css", "/static/console/agent-tools.css"];
 
 // -- the session's socket ------------------------------------------------------------
 function isAgent(me) {
@@ -37,11 +44,13 @@ document.addEventListener("jutella:signed-in", (event) => {
 document.addEventListener("jutella:signed-out", () => chatStore.stop());
 
 function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  document.head.append(link);
+  for (const href of STYLESHEETS) {
+    if (document.querySelector(`link[href="${href}"]`)) continue;
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    document.head.append(link);
+  }
 }
 ensureStylesheet();
 
@@ -61,9 +70,18 @@ export function renderChat(container, ctx) {
   const notify = h("button", { type: "button", class: "small", testid: "enable-notifications",
     text: t("Enable notifications") });
   const notifyNote = h("span", { class: "muted chat-notify-note" });
+  // the agent's own choices (chat-notify.js): kept in this browser, per account
+  const prefSound = checkbox(t("Sound"), { testid: "pref-sound" });
+  const prefBrowser = checkbox(t("Browser notifications while this tab is hidden"), { testid: "pref-browser" });
+  const prefTitle = checkbox(t("Unread count in the tab title"), { testid: "pref-title" });
+  const prefs = h("details", { class: "chat-prefs", testid: "notify-prefs" },
+    h("summary", { text: t("Alerts") }),
+    h("div", { class: "chat-prefs-body" }, prefSound.row, prefBrowser.row, prefTitle.row));
+  const helpButton = h("button", { type: "button", class: "small quiet", testid: "shortcut-help-open",
+    text: t("Shortcuts"), "aria-keyshortcuts": "?" });
   const toolbar = h("div", { class: "chat-toolbar" },
     h("h1", { id: "page-title", tabindex: "-1", text: t("Conversations") }),
-    h("div", { class: "chat-tools" }, connection, sound, notify, notifyNote));
+    h("div", { class: "chat-tools" }, connection, sound, notify, notifyNote, prefs, helpButton));
 
   function drawTools() {
     sound.textContent = soundLabel();
@@ -73,7 +91,19 @@ export function renderChat(container, ctx) {
     notify.hidden = state !== "default";
     notifyNote.textContent = state === "denied" ? t("Notifications are blocked in this browser’s settings.") : "";
     notifyNote.hidden = !notifyNote.textContent;
+    const p = preferences();
+    prefSound.input.checked = p.sound;
+    prefBrowser.input.checked = p.browser && state === "granted";
+    prefBrowser.input.disabled = state === "denied" || state === "unsupported";
+    prefTitle.input.checked = p.title;
   }
+  prefSound.input.addEventListener("change", () => setPreference("sound", prefSound.input.checked));
+  prefTitle.input.addEventListener("change", () => setPreference("title", prefTitle.input.checked));
+  prefBrowser.input.addEventListener("change", async () => {
+    setPreference("browser", prefBrowser.input.checked);
+    if (prefBrowser.input.checked) await enableNotifications(); // asked only on this click
+    drawTools();
+  });
   sound.addEventListener("click", () => {
     setMuted(!isMuted());
     drawTools();
@@ -87,12 +117,30 @@ export function renderChat(container, ctx) {
 
   // panes
   const list = conversationList(chatStore, { open: openConversation });
+  let searching = false;
+  let filtering = false;
+  const filters = filterBar({
+    open: openConversation,
+    onActive: (on) => {
+      filtering = on;
+      drawPanes();
+    },
+    onChange: () => search.rerun(),
+  });
   const search = searchPanel({
     open: openConversation,
-    onActive: (on) => { list.el.hidden = on; },
+    onActive: (on) => {
+      searching = on;
+      drawPanes();
+    },
+    filters: () => filters.params(),
   });
+  function drawPanes() {
+    list.el.hidden = searching || filtering;
+    filters.results.hidden = searching || !filtering;
+  }
   const listPane = h("section", { class: "chat-pane chat-list-pane", "aria-label": t("Conversation list") },
-    search.form, search.results, list.el);
+    filters.el, search.form, search.results, filters.results, list.el);
   const threadPane = h("section", { class: "chat-pane chat-thread-pane", "aria-label": t("Conversation") });
   const infoPane = h("aside", { class: "chat-pane chat-info-pane", "aria-label": t("About the visitor") });
   const layout = h("div", { class: "chat-layout" }, listPane, threadPane, infoPane);
@@ -164,6 +212,20 @@ export function renderChat(container, ctx) {
     onStatus({ detail: { state: "stopped" } });
   }
 
+  const keys = installShortcuts(container, {
+    nextWaiting() {
+      const next = group(chatStore).waiting[0];
+      if (next) openConversation(next.id);
+      else if (ctx.announce) ctx.announce(t("No one is waiting."));
+    },
+    focusSearch() {
+      search.input.focus();
+      search.input.select();
+    },
+    current: () => (thread ? thread.id : null),
+  });
+  helpButton.addEventListener("click", () => keys.help());
+
   list.render();
   const id = Number.parseInt(ctx.params || "", 10);
   showThread(Number.isSafeInteger(id) && id > 0 ? id : null);
@@ -172,6 +234,7 @@ export function renderChat(container, ctx) {
     if (thread) thread.destroy();
     thread = null;
     offTools();
+    keys.uninstall();
     clearTimeout(connectTimer);
     chatStore.removeEventListener("change", onChangeList);
     chatStore.removeEventListener("waiting", onWaiting);

@@ -7,12 +7,14 @@ import { registerView } from "./router.js";
 import { renderAccount } from "./view-account.js";
 import { renderAccounts } from "./view-accounts.js";
 import { renderAudit } from "./view-audit.js";
+import { renderCanned } from "./view-canned.js";
 import { renderChat } from "./chat.js";
 import { renderOfflineInbox } from "./view-offline.js";
 import { renderPrivacy } from "./view-privacy.js";
 
 registerView({ id: "conversations", label: N_("Conversations"), roles: ["agent"], render: renderChat });
 registerView({ id: "offline", label: N_("Offline messages"), roles: ["agent"], render: renderOfflineInbox });
+registerView({ id: "canned", label: N_("Canned responses"), roles: ["agent", "admin"], render: renderCanned });
 registerView({ id: "accounts", label: N_("Accounts"), roles: ["admin"], render: renderAccounts });
 registerView({ id: "audit", label: N_("Audit log"), roles: ["admin", "privacy"], render: renderAudit });
 registerView({ id: "register", label: N_("Register"), roles: ["privacy"], render: renderPrivacy });
