@@ -150,8 +150,8 @@ def prepare(data: bytes, filename: str | None, limit: int) -> tuple[bytes, str, 
     if not data:
         raise AttachmentError("empty", "The file is empty.", 400)
     if len(data) > limit:
-        raise AttachmentError("too_large", "The file is too large (at most {mb} MB).", 413,
-                              mb=max(1, limit // (1024 * 1024)))
+        raise AttachmentError("too_large", "The file is too large (at most {size}).", 413,
+                              size=human_size(limit))
     content_type = sniff(data[:16])
     if content_type is None:
         raise AttachmentError("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415)
@@ -161,6 +161,10 @@ def prepare(data: bytes, filename: str | None, limit: int) -> tuple[bytes, str, 
     else:
         stored = reencode(data, content_type)
     return stored, content_type, clean_filename(filename, content_type)
+
+
+def human_size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} kB"
 
 
 def public_info(a: Attachment) -> dict[str, Any]:

@@ -85,10 +85,10 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
     """The one file of a multipart upload, refused (413) as soon as more than
     the limit has arrived: nothing larger is ever buffered or written."""
     limit = runtime(request).settings.max_attachment_bytes
-    mb = max(1, limit // (1024 * 1024))
+    size = att.human_size(limit)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise ApiError(413, "too_large", "The file is too large (at most {mb} MB).", mb=mb)
+        raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(400, "bad_upload", "Send the file as multipart/form-data in the field \"file\".")
 
@@ -97,7 +97,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
         async for chunk in request.stream():
             seen += len(chunk)
             if seen > limit + MULTIPART_OVERHEAD:
-                raise ApiError(413, "too_large", "The file is too large (at most {mb} MB).", mb=mb)
+                raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
             yield chunk
 
     try:
@@ -110,7 +110,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
             raise ApiError(400, "bad_upload", "Send the file as multipart/form-data in the field \"file\".")
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            raise ApiError(413, "too_large", "The file is too large (at most {mb} MB).", mb=mb)
+            raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
         return data, upload.filename
     finally:
         await form.close()
