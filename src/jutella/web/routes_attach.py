@@ -157,9 +157,12 @@ def _language(request: Request, wanted: str | None) -> str:
     return wanted if wanted in tr.LABELS else request_language(request)
 
 
-@public.get("/transcript", response_class=HTMLResponse, responses=ERRORS)
+HTML_PAGE = {**ERRORS, 200: {"content": {"text/html": {}}, "description": "the printable page"}}
+
+
+@public.get("/transcript", responses=HTML_PAGE)
 async def visitor_transcript(request: Request, conversation: int | None = None,
-                             lang: str | None = None) -> HTMLResponse:
+                             lang: str | None = None) -> Response:
     """The visitor's own conversation as a self-contained printable page, sent
     as a download (the widget saves it; the token never appears in a URL)."""
     visitor = await visitor_of(request)
@@ -197,9 +200,9 @@ async def agent_upload(conversation_id: S.Id, request: Request, who: StaffContex
     return _out(stored)
 
 
-@router.get("/conversations/{conversation_id}/transcript", response_class=HTMLResponse, responses=ERRORS)
+@router.get("/conversations/{conversation_id}/transcript", responses=HTML_PAGE)
 async def agent_transcript(conversation_id: S.Id, request: Request, lang: str | None = None,
-                           who: StaffContext = Depends(agent)) -> HTMLResponse:
+                           who: StaffContext = Depends(agent)) -> Response:
     """The printable transcript (what the visitor saw; no internal notes). Audited as a view."""
     rt = runtime(request)
     await _visible_or_404(rt, who, conversation_id)

@@ -13,35 +13,8 @@ export class AttachView {
     this.token = token; // () => the visitor's token or null
     this.lang = lang; // () => the page's language
     this.urls = new Map(); // attachment id -> blob: URL (revoked on clear)
-    const composer = doc.getElementById("composer");
-    const send = doc.getElementById("send");
-    const input = doc.createElement("input");
-    input.type = "file";
-    input.hidden = true;
-    input.accept = "image/png,image/jpeg,image/webp,application/pdf";
-    input.dataset.testid = "attach-input";
-    input.id = "attach-input";
-    const button = doc.createElement("button");
-    button.type = "button";
-    button.className = "btn btn-quiet btn-attach";
-    button.dataset.testid = "attach";
-    button.textContent = this.t("Attach");
-    button.setAttribute("aria-label", this.t("Attach an image or a PDF file"));
-    const error = doc.createElement("p");
-    error.className = "error attach-error";
-    error.dataset.testid = "attach-error";
-    error.setAttribute("role", "alert");
-    error.hidden = true;
-    composer.insertBefore(button, send);
-    composer.insertBefore(input, send);
-    composer.insertBefore(error, composer.firstChild);
-    button.addEventListener("click", () => input.click());
-    input.addEventListener("change", () => {
-      const file = input.files && input.files[0];
-      input.value = "";
-      if (file) this.upload(file);
-    });
-    this.el = { input, button, error };
+    // the button, the file input and the error line are in the frame's markup
+    this.el = { button: doc.getElementById("attach"), error: doc.getElementById("attach-error") };
   }
 
   t(id, params) {
@@ -100,24 +73,21 @@ export class AttachView {
     return url;
   }
 
-  // The content of an attachment event's bubble.
-  render(f) {
+  // Fill an attachment event's box (made at once by extras.js) with a picture or a link.
+  fill(box, f) {
     const d = this.doc;
     const info = (f.data && f.data.attachment) || {};
-    const box = d.createElement("span");
-    box.className = "attachment";
-    box.dataset.testid = "attachment";
     box.dataset.type = String(info.type || "");
     const name = String(info.name || this.t("Attachment"));
     if (typeof info.id !== "string") {
       box.textContent = name;
-      return box;
+      return;
     }
     if (String(info.type).startsWith("image/")) {
       const img = d.createElement("img");
       img.alt = name;
       img.className = "attachment-thumb";
-      box.append(img);
+      box.replaceChildren(img);
       this.blobUrl(info).then((url) => { img.src = url; }).catch(() => { box.textContent = name; });
     } else {
       const link = d.createElement("a");
@@ -137,9 +107,8 @@ export class AttachView {
           this.showError(this.t("The file could not be opened."));
         }
       });
-      box.append(link);
+      box.replaceChildren(link);
     }
-    return box;
   }
 
   clear() {
