@@ -39,6 +39,7 @@ agent = Staff("agent")
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse},
           409: {"model": S.ErrorResponse}, 413: {"model": S.ErrorResponse}, 415: {"model": S.ErrorResponse}}
 MULTIPART_OVERHEAD = 64 * 1024
+UPLOADS_PER_WINDOW, UPLOAD_WINDOW = 30, 600  # one visitor's uploads, accepted or not, per 10 minutes
 
 
 class AttachmentOut(BaseModel):
@@ -126,8 +127,13 @@ def _out(stored: att.Stored) -> AttachmentOut:
 async def visitor_upload(request: Request) -> AttachmentOut:
     """A file into the visitor's open chat (header X-Jutella-Visitor: the token)."""
     visitor = await visitor_of(request)
+    rt = runtime(request)
+    key = rt.throttle.key("attachments", str(visitor.id))
+    if await rt.throttle.count(key, UPLOAD_WINDOW) >= UPLOADS_PER_WINDOW:
+        raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later.")
+    await rt.throttle.hit(key, UPLOAD_WINDOW)  # refused uploads count too: each one costs work
     data, name = await _read_upload(request)
-    stored = await att.add(runtime(request), conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
+    stored = await att.add(rt, conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
     return _out(stored)
 
 
