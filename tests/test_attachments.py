@@ -255,6 +255,15 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
     # the command line finds the address too (on a fresh request)
     token2, conv2 = new_visitor_with_chat(live, "toinen")
     http.post("/api/v1/public/transcript/email", headers={H: token2}, json={"email": "cli@example.fi"})
+    # erasing only the mail (not the chat) takes the address kept with it too
+    token3, _conv3 = new_visitor_with_chat(live, "kolmas")
+    http.post("/api/v1/public/transcript/email", headers={H: token3}, json={"email": "only-mail@example.fi"})
+    mail_only = [m["id"] for m in chair.get("/api/v1/privacy/subjects", params={"q": "only-mail@"}).json()
+                 if m["kind"] == "email"]
+    counts = chair.post("/api/v1/privacy/erase", json={"conversations": [], "offline_messages": [],
+                                                       "emails": mail_only, "confirm": True}).json()
+    assert counts["emails"] == 1 and counts["transcript_emails"] == 1
+    assert chair.get("/api/v1/privacy/subjects", params={"q": "only-mail@"}).json() == []
     if database_url.startswith("sqlite"):
         env = {"JUTELLA_DATA_DIR": str(live.rt.settings.data_dir), "JUTELLA_DATABASE_URL": database_url}
         import os

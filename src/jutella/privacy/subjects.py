@@ -417,6 +417,9 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
                 Conversation.id.in_(sel.conversations)))).rowcount or 0
         else:
             counts["conversations"] = 0
+        if sel.emails:  # a transcript mail chosen on its own: the address kept with it goes too
+            counts["transcript_emails"] += (await s.execute(delete(TranscriptRequest).where(
+                TranscriptRequest.outbox_id.in_(sel.emails)))).rowcount or 0
         counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
             OfflineReply.offline_message_id.in_(offline_ids)))).rowcount or 0
         counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
