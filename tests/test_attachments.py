@@ -229,10 +229,20 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
 
     async def mails():
         async with live.rt.db.reader() as s:
-            return [(m.kind, m.to_addr, m.body_text) for m in (await s.execute(select(MailOutbox))).scalars()]
+            return [(m.kind, m.to_addr, m.body_text) for m in (await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars()]
     kind, to, body = live.call(mails)[0]
     assert kind == "transcript" and to == address
     assert "Kortti tulee postissa." in body and "SISAINEN-MUISTIINPANO" not in body
+    # staff send one too (CSRF-checked, audited)
+    assert live.client(cookies=staff.cookies).post(f"/api/v1/conversations/{conv}/transcript/email",
+                                                   json={"email": "x@example.fi"}).status_code == 403
+    r = staff.post(f"/api/v1/conversations/{conv}/transcript/email", json={"email": "tuki@example.fi"})
+    assert r.status_code == 202
+    async def emailed():
+        async with live.rt.db.reader() as s:
+            return (await s.execute(select(AuditEntry).where(
+                AuditEntry.action == "conversation.transcript_email"))).scalars().all()
+    assert len(live.call(emailed)) == 1 and [m[1] for m in live.call(mails)] == [address, "tuki@example.fi"]
 
     # the address is part of the register: found, exported, erased (files too)
     chair = sign_in(live, "chair@example.org")
@@ -248,7 +258,7 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
     assert "kuva.jpg" in html and address in html
     assert len(files_on_disk(live)) == 1
     counts = chair.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()
-    assert counts["attachments"] == 1 and counts["transcript_emails"] == 1
+    assert counts["attachments"] == 1 and counts["transcript_emails"] == 2
     assert files_on_disk(live) == []
     assert chair.get("/api/v1/privacy/subjects", params={"q": "liisa.virtanen"}).json() == []
 
