@@ -229,7 +229,8 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
 
     async def mails():
         async with live.rt.db.reader() as s:
-            return [(m.kind, m.to_addr, m.body_text) for m in (await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars()]
+            rows = (await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars()
+            return [(m.kind, m.to_addr, m.body_text) for m in rows]
     kind, to, body = live.call(mails)[0]
     assert kind == "transcript" and to == address
     assert "Kortti tulee postissa." in body and "SISAINEN-MUISTIINPANO" not in body
