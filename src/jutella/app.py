@@ -148,6 +148,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_privacy.pages)
     app.include_router(routes_privacy.router)
     app.include_router(widget.router)
+    from jutella.web import routes_attach  # attachments, ratings, transcripts (issue 8)
+
+    app.include_router(routes_attach.public)
+    app.include_router(routes_attach.router)
+    app.include_router(routes_attach.files)
     app.add_api_websocket_route("/ws/visitor", visitor_ws)
     app.add_api_websocket_route("/ws/agent", agent_ws)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

@@ -46,6 +46,10 @@ LABELS = {
            "subject": "Ämne", "sent": "Skickat"},
 }
 
+# attachments, ratings and emailed transcripts (issue 8)
+LABELS["fi"].update(attachments="Liitteet", rating="Arvio", transcript_emails="Tallenne lähetetty osoitteeseen")
+LABELS["en"].update(attachments="Attachments", rating="Rating", transcript_emails="Transcript emailed to")
+LABELS["sv"].update(attachments="Bilagor", rating="Betyg", transcript_emails="Utskriften skickad till")
 
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 

@@ -5,6 +5,9 @@
 - offline messages, their replies and mail: older than ``offline_days``;
 - automatic metadata (browser, OS, referrer, page, language) of conversations
   and offline messages: blanked after ``metadata_days``;
+- attachments (rows, then their files from disk) and emailed-transcript
+  addresses: with their conversation; files left without a row by a crash
+  are swept;
 - the audit log: rows older than ``audit_days`` (verification then starts
   from the oldest remaining row).
 
@@ -20,8 +23,8 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 
 from jutella.accounts import audit
 from jutella.runtime import Runtime
-from jutella.store.models import (AuditEntry, ChatEvent, Conversation, ConversationLabel, MailOutbox,
-                                  OfflineMessage, OfflineReply, Visitor)
+from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, MailOutbox,
+                                  OfflineMessage, OfflineReply, TranscriptRequest, Visitor)
 
 
 async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
@@ -34,6 +37,17 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with rt.db.transaction() as s:
         old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut).scalar_subquery()
+        # attachments (rows now, files after the commit) and emailed transcripts go with their chat
+        files = list((await s.execute(select(Attachment.storage_name).where(
+            Attachment.conversation_id.in_(old)))).scalars())
+        counts["attachments"] = (await s.execute(delete(Attachment).where(Attachment.conversation_id.in_(old)))
+                                 ).rowcount or 0
+        transcript_mail = select(TranscriptRequest.outbox_id).where(
+            TranscriptRequest.conversation_id.in_(old), TranscriptRequest.outbox_id.isnot(None)).scalar_subquery()
+        counts["emails"] = (await s.execute(delete(MailOutbox).where(MailOutbox.id.in_(transcript_mail)))
+                            ).rowcount or 0
+        counts["transcript_emails"] = (await s.execute(delete(TranscriptRequest).where(
+            TranscriptRequest.conversation_id.in_(old)))).rowcount or 0
         counts["messages"] = (await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(old)))
                               ).rowcount or 0
         await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(old)))
@@ -42,7 +56,7 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut).scalar_subquery()
         counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
             OfflineReply.offline_message_id.in_(old_off)))).rowcount or 0
-        counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
+        counts["emails"] += (await s.execute(delete(MailOutbox).where(or_(
             MailOutbox.offline_message_id.in_(old_off),
             and_(MailOutbox.offline_message_id.is_(None), MailOutbox.created_at < offline_cut))))).rowcount or 0
         counts["offline_messages"] = (await s.execute(delete(OfflineMessage).where(
@@ -64,6 +78,10 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         counts["audit_rows"] = (await s.execute(delete(AuditEntry).where(AuditEntry.at < audit_cut))).rowcount or 0
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
+    from jutella.chat.attachments import remove_files, sweep
+
+    remove_files(rt, files)
+    counts["orphan_files"] = await sweep(rt)
     if any(v for k, v in counts.items() if k != "audit_rows"):
         from .subjects import scrub
 

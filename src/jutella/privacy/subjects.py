@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
-from jutella.store.models import (ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
-                                  OfflineReply, StaffAccount, SubjectFlag, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
+                                  OfflineReply, StaffAccount, SubjectFlag, TranscriptRequest, Visitor)
 
 MAX_QUERY = 200
 
@@ -125,6 +125,17 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
         for r in (await s.execute(select(OfflineReply).where(_ci(OfflineReply.body, query)).limit(500))).scalars():
             snippet, a, b = _window(r.body, query)
             matches.append(Match("offline_message", r.offline_message_id, r.created_at, "reply", snippet, a, b))
+        # addresses given for an emailed transcript (and ratings' comments) belong to the conversation
+        for t in (await s.execute(select(TranscriptRequest).where(_ci(TranscriptRequest.email, query))
+                                  .limit(500))).scalars():
+            snippet, a, b = _window(t.email, query)
+            matches.append(Match("conversation", t.conversation_id, t.created_at, "transcript_email", snippet, a, b,
+                                 t.conversation_id))
+        for conv in (await s.execute(select(Conversation).where(
+                Conversation.rating_comment.isnot(None), _ci(Conversation.rating_comment, query)).limit(500))).scalars():
+            snippet, a, b = _window(conv.rating_comment, query)
+            matches.append(Match("conversation", conv.id, conv.rated_at or conv.created_at, "rating_comment", snippet,
+                                 a, b, conv.id))
         # mail sent
         for o in (await s.execute(select(MailOutbox).where(
                 or_(_ci(MailOutbox.to_addr, query), _ci(MailOutbox.to_name, query),
@@ -203,7 +214,18 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                 StaffAccount, StaffAccount.id == ChatEvent.agent_id).where(ChatEvent.conversation_id == conv.id)
                 .order_by(ChatEvent.seq))).all()
             tags = (await labels_of(s, [conv.id]))[conv.id]
+            files = (await s.execute(select(Attachment).where(Attachment.conversation_id == conv.id)
+                                     .order_by(Attachment.id))).scalars().all()
+            transcripts = (await s.execute(select(TranscriptRequest).where(
+                TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).scalars().all()
             conversations.append({
+                "attachments": [{"seq": f.seq, "at": f.created_at.isoformat(), "author": f.uploader,
+                                 "name": f.filename, "type": f.content_type, "size": f.size,
+                                 "url": f"/attachments/{f.public_id}"} for f in files],
+                "rating": {"rating": conv.rating, "comment": conv.rating_comment,
+                           "at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None,
+                "transcript_emails": [{"to": t.email, "at": t.created_at.isoformat(), "by": t.requested_by}
+                                      for t in transcripts],
                 "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
                 "metadata": {"browser": conv.browser, "browser_version": conv.browser_version, "os": conv.os,
@@ -377,6 +399,21 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
         offline_ids = set(sel.offline_messages)
         counts["messages"] = (await s.execute(select(func.count()).select_from(ChatEvent).where(
             ChatEvent.conversation_id.in_(sel.conversations)))).scalar_one() if sel.conversations else 0
+        files: list[str] = []
+        counts["attachments"] = counts["transcript_emails"] = 0
+        if sel.conversations:
+            from jutella.chat.attachments import storage_names_of
+
+            files = await storage_names_of(s, sel.conversations)
+            counts["attachments"] = (await s.execute(delete(Attachment).where(
+                Attachment.conversation_id.in_(sel.conversations)))).rowcount or 0
+            mail_ids = list((await s.execute(select(TranscriptRequest.outbox_id).where(
+                TranscriptRequest.conversation_id.in_(sel.conversations),
+                TranscriptRequest.outbox_id.isnot(None)))).scalars())
+            counts["transcript_emails"] = (await s.execute(delete(TranscriptRequest).where(
+                TranscriptRequest.conversation_id.in_(sel.conversations)))).rowcount or 0
+            if mail_ids:
+                await s.execute(delete(MailOutbox).where(MailOutbox.id.in_(mail_ids)))
         # delete events explicitly so the FTS triggers remove their index entries
         if sel.conversations:
             await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(sel.conversations)))
@@ -385,6 +422,9 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
                 Conversation.id.in_(sel.conversations)))).rowcount or 0
         else:
             counts["conversations"] = 0
+        if sel.emails:  # a transcript mail chosen on its own: the address kept with it goes too
+            counts["transcript_emails"] += (await s.execute(delete(TranscriptRequest).where(
+                TranscriptRequest.outbox_id.in_(sel.emails)))).rowcount or 0
         counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
             OfflineReply.offline_message_id.in_(offline_ids)))).rowcount or 0
         counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
@@ -402,6 +442,10 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
                 gone += (await s.execute(delete(Visitor).where(Visitor.id == v))).rowcount or 0
         counts["visitors"] = gone
         await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.erase", detail=counts)
+    if files:
+        from jutella.chat.attachments import remove_files
+
+        remove_files(rt, files)  # after the commit: a rolled back erasure keeps its files
     await scrub(rt)
     return counts
 
@@ -418,5 +462,5 @@ async def scrub(rt: Runtime) -> None:
         async with rt.db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                          "mail_outbox"):
+                          "mail_outbox", "attachment", "transcript_request"):
                 await conn.execute(text(f"VACUUM {table}"))

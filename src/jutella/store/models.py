@@ -165,6 +165,10 @@ class Conversation(Base):
     page_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     metadata_erased_at: Mapped[datetime | None]
+    # the visitor's rating at close (issue 8, migration 0007)
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1-5
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None]
 
 
 class ChatEvent(Base):
@@ -342,3 +346,36 @@ class ConversationLabel(Base):
 
 
 # -- attachments, transcripts and ratings (issue 8, migration 0007) ----------------------------
+class Attachment(Base):
+    """An image or PDF sent in a chat. The file lives under
+    ``<data_dir>/attachments/<storage_name>``; ``public_id`` (256 random bits)
+    names it in URLs. ``filename`` is sanitised and only ever displayed."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int | None] = mapped_column(Integer)  # the chat event that shows it
+    uploader: Mapped[str] = mapped_column(String(16))  # visitor | agent
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(200))
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TranscriptRequest(Base):
+    """A transcript sent by email: the address typed in becomes part of the
+    register (found, exported and erased with the conversation)."""
+
+    __tablename__ = "transcript_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    requested_by: Mapped[str] = mapped_column(String(16))  # visitor | agent
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]

@@ -89,6 +89,7 @@ class ConversationDetail(BaseModel):
     conversation: ConversationSummary
     visitor_info: VisitorInfo
     events: list[EventOut]
+    rating: dict[str, Any] | None = None  # the visitor's rating at close: rating, rating_comment, rated_at
 
 
 class SearchHit(BaseModel):
@@ -191,7 +192,10 @@ async def get_conversation(conversation_id: S.Id, request: Request,
     info = VisitorInfo(visitor=found[0].visitor, browser=conv.browser, browser_version=conv.browser_version,
                        os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
                        language=conv.language, earlier=earlier, name=given_name)
-    return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events])
+    rating = {"rating": conv.rating, "rating_comment": conv.rating_comment,
+              "rated_at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None
+    return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events],
+                              rating=rating)
 
 
 async def _visible_or_404(rt, who: StaffContext, conversation_id: int) -> None:

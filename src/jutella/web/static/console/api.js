@@ -17,6 +17,11 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
+/** The session's CSRF token, for requests api() cannot make (multipart uploads). */
+export function csrf() {
+  return csrfToken;
+}
+
 export class ApiFailure extends Error {
   constructor(status, code, message) {
     super(message);

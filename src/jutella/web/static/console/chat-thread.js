@@ -22,6 +22,8 @@ import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
 import { isNote, noteElement, noteSwitch } from "./chat-notes.js";
 import { labelEditor } from "./chat-labels.js";
 import { attachCanned } from "./chat-canned.js";
+import { attachControls, attachmentBody, ratingElement } from "./chat-attach.js";
+import { transcriptControls } from "./chat-transcript.js";
 
 export const TYPING_SHOWN_MS = 6_000; // the visitor's indicator, without a new typing frame
 const TYPING_RESEND_MS = 4_000; // our "still typing" while the agent keeps typing
@@ -32,7 +34,7 @@ const NEAR_BOTTOM_PX = 96;
 const QUIET_ERRORS = new Set(["not_ready"]);
 
 function authorOf(event) {
-  return event.kind === "message" && (event.author === "visitor" || event.author === "agent") ? event.author : "system";
+  return (event.kind === "message" || event.kind === "attachment") && (event.author === "visitor" || event.author === "agent") ? event.author : "system";
 }
 
 function messageElement(event) {
@@ -47,7 +49,7 @@ function messageElement(event) {
   return h("li", { class: ["msg", `msg-${author}`], testid: "message", dataset: { author, seq: event.seq } },
     h("div", { class: "msg-meta" }, h("span", { class: "msg-author", text: who }), " ",
       timeElement(event.at, "msg-time")),
-    h("div", { class: "msg-body" }, linkify(event.body)));
+    h("div", { class: "msg-body" }, event.kind === "attachment" ? attachmentBody(event) : linkify(event.body)));
 }
 
 /**
@@ -93,6 +95,8 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   const send = h("button", { type: "submit", class: "primary", testid: "console-send", text: t("Send") });
   const errorBox = h("p", { class: "composer-error", role: "alert", testid: "composer-error", hidden: true });
   const note = h("p", { class: "composer-note muted", hidden: true });
+  const attach = attachControls(id, { showError: (text) => showError(text) });
+  const rating = ratingElement();
   const notes = noteSwitch((on) => {
     composer.classList.toggle("is-note", on);
     send.textContent = on ? t("Add note") : t("Send");
@@ -103,7 +107,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   const composer = h("form", { class: "composer", novalidate: true },
     h("label", { for: input.id, class: "visually-hidden", text: t("Your reply") }),
     h("div", { class: "composer-tools" }, notes.el),
-    h("div", { class: "composer-row" }, input, send),
+    h("div", { class: "composer-row" }, input, send, attach.button, attach.input),
     errorBox, note,
     h("p", { class: "hint composer-hint", id: hintId, text: t("Enter sends. Shift+Enter starts a new line.") }));
   const labelSlot = h("div", { class: "thread-label-slot" });
@@ -113,7 +117,9 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     h("div", { class: "thread-heading" }, heading, stateBadge),
     handler,
     labelSlot,
-    h("div", { class: "thread-actions" }, acceptButton, closeButton));
+    rating.el,
+    h("div", { class: "thread-actions" }, acceptButton, closeButton),
+    transcriptControls(id));
   const body = h("div", { class: "thread", dataset: { conversation: id } },
     header, log, typing, seenLine, composer);
   replace(pane, h("p", { class: "muted thread-loading", role: "status", text: t("Opening the conversation…") }));
@@ -155,6 +161,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     const writable = notes.on() || (mayWrite(c) && Boolean(socket));
     input.disabled = !writable;
     send.disabled = !writable;
+    attach.setDisabled(notes.on() || !writable);  // a file is never an internal note
     if (notes.on()) showNote("");
     else if (c.state === "closed") showNote(t("This conversation is closed. Replies cannot be sent."));
     else if (c.state === "active" && !mine) showNote(t("Another agent is handling this conversation."));
@@ -380,6 +387,10 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     hideTyping();
     typingSent = false;
   };
+  const onConversation = (e) => {
+    const c = e.detail && e.detail.conversation;
+    if (c && c.id === id && c.rating) rating.show(c);
+  };
   const onStoreChange = () => {
     if (!local) return;
     drawState();
@@ -451,6 +462,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     replace(pane, body);
     for (const ev of evs) addEvent(ev);
     renderVisitorInfo(infoPane, detail, { open });
+    rating.show(detail.rating);
     drawState();
     toBottom();
     if (socket) {
@@ -460,6 +472,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       socket.addEventListener("ack", onAck);
       socket.addEventListener("error", onError);
       socket.addEventListener("open", onOpen);
+      socket.addEventListener("conversation", onConversation);
       const lastSeq = evs.length ? evs[evs.length - 1].seq : 0;
       socket.subscribe(id, Math.max(lastSeq, 0));
     }
@@ -490,6 +503,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
         socket.removeEventListener("ack", onAck);
         socket.removeEventListener("error", onError);
         socket.removeEventListener("open", onOpen);
+        socket.removeEventListener("conversation", onConversation);
         socket.unsubscribe(id);
       }
       store.removeEventListener("change", onStoreChange);

@@ -229,6 +229,15 @@ export class ChatView {
         return;
       }
     }
+    if (kind === "attachment" && this.attachments) {
+      // an image or a PDF (attach.js renders it; the file comes with the token header)
+      const row = this.row(f.author === "agent" ? "agent" : "visitor", "", f.author_name);
+      row.querySelector(".bubble").replaceChildren(this.attachments.render(f));
+      row.dataset.conv = String(f.conversation);
+      row.dataset.seq = String(f.seq);
+      this.place(row);
+      return;
+    }
     if (!body) return;
     const row = this.row(author, body, f.author_name);
     if (f.client_id) row.dataset.cid = f.client_id;
@@ -256,6 +265,7 @@ export class ChatView {
 
   clear() {
     for (const row of this.el.log.querySelectorAll(".row")) row.remove();
+    if (this.attachments) this.attachments.clear();
     this.setTyping(false);
     this.showError("");
     this.agentName = null;

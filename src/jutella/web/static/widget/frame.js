@@ -34,8 +34,8 @@ function toHost(type, extra) {
 
 const version = new URL(import.meta.url).search;
 const load = (name) => import(`./${name}.js${version}`);
-const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView }] =
-  await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline"].map(load));
+const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView }, { setupExtras }] =
+  await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline", "extras"].map(load));
 
 // What the host page may tell us, and nothing else: an http(s) address without
 // query string or fragment, at most 2000 characters.
@@ -69,6 +69,7 @@ if (state.consented) store.allow();
 let view = null;
 let client = null;
 let offline = null;
+let extras = null; // attachments, the rating and the transcript (extras.js)
 
 function safeLocalStorage() {
   try {
@@ -176,6 +177,7 @@ function errorText(f) {
 // The email form (offline.js): told of every change in who is online and in
 // the conversation's state; it shows the form, an offer of it, or nothing.
 function updateOffline() {
+  if (extras) extras.update({ conv: view.conv, state: view.conversationState });
   if (!offline) return;
   const before = offline.replacesComposer;
   offline.update({
@@ -283,6 +285,7 @@ function init(m) {
   const i18n = new I18n(config.strings, state.lang);
   i18n.apply(document);
   view = new ChatView(document, i18n, linkify, actions);
+  extras = setupExtras(document, i18n, { token: () => (client ? client.token : null), lang: () => state.lang }, view);
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
     waitSeconds: Number(config.offline_wait_seconds) || 180,

@@ -1,0 +1,371 @@
+"""Attachments (images and PDFs), ratings at close, and transcripts.
+
+Every change goes through one function here: one transaction, then publish.
+
+Files: an upload is streamed into ``<data_dir>/attachments/.tmp-*`` (the size
+limit enforced while it arrives), its type is decided from its first bytes
+(never its name), images are re-encoded by Pillow without metadata, the file
+is fsync'ed, the row and its chat event commit, and only then is the file
+renamed to its final name (and the directory fsync'ed). A refused or rolled
+back upload deletes its temporary file, so no partial file is ever served and
+no orphan is left behind; ``sweep`` (run by retention) removes anything a
+crash between the commit and the rename, or a crash mid-upload, left over.
+See docs/attachments.md.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from jutella.accounts import audit
+from jutella.runtime import Runtime
+from jutella.store.models import Attachment, ChatEvent, Conversation, StaffAccount, TranscriptRequest
+
+from .actions import (ACTIVE, AGENTS_CHANNEL, CLOSED, WAITING, ChatError, _accept_in, _agent_name, _append,
+                      agent_channel, conv_channel, event_frame, list_channel, summary)
+
+IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+PDF = "application/pdf"
+TYPES = (*IMAGE_TYPES, PDF)
+MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
+TMP_PREFIX = ".tmp-"
+
+
+class AttachmentError(ChatError):
+    """An upload refused (maps to 413, 415, 409 ...)."""
+
+
+def folder(rt: Runtime) -> Path:
+    path = Path(rt.settings.data_dir) / "attachments"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sniff(head: bytes) -> str | None:
+    """The type from the content's first bytes. Only what is recognised here is
+    accepted; SVG, HTML, GIF, executables and everything else is not."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return PDF
+    return None
+
+
+def clean_filename(name: str | None, content_type: str) -> str:
+    """For display only: no path, no control characters, at most 120 characters,
+    and the extension that matches the content."""
+    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    base = re.sub(r"\s+", " ", base).strip(" .")
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", PDF: "pdf"}[content_type]
+    stem = stem[:110] or "attachment"
+    return f"{stem}.{ext}"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def reencode(data: bytes, content_type: str) -> bytes:
+    """Decode and encode again in the same format: no EXIF (GPS position,
+    camera), no XMP, no comments, no ICC profile; the EXIF orientation is
+    applied to the pixels first so the picture still stands the right way."""
+    from PIL import Image, ImageOps
+
+    fmt = IMAGE_TYPES[content_type]
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            width, height = im.size
+            if width * height > MAX_PIXELS or width <= 0 or height <= 0:
+                raise AttachmentError("too_many_pixels", "The image is too large (at most 40 megapixels).", 413)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if fmt == "JPEG":
+                im = im.convert("RGB") if im.mode not in ("RGB", "L") else im
+            elif im.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+                im = im.convert("RGBA")
+            clean = Image.new(im.mode, im.size)
+            if im.mode == "P":
+                clean.putpalette(im.getpalette())
+                if "transparency" in im.info:
+                    clean.info["transparency"] = im.info["transparency"]
+            clean.paste(im)
+            out = io.BytesIO()
+            if fmt == "JPEG":
+                clean.save(out, "JPEG", quality=90, optimize=True)
+            elif fmt == "PNG":
+                kwargs = {"transparency": clean.info["transparency"]} if "transparency" in clean.info else {}
+                clean.save(out, "PNG", optimize=True, **kwargs)
+            else:
+                clean.save(out, "WEBP", quality=90)
+            return out.getvalue()
+    except AttachmentError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise AttachmentError("too_many_pixels", "The image is too large (at most 40 megapixels).", 413) from None
+    except Exception:  # Pillow raises many kinds on a broken or hostile file
+        raise AttachmentError("unreadable", "The image could not be read.", 415) from None
+
+
+def check_pdf(data: bytes) -> None:
+    """A PDF must look like one throughout, not only in its first bytes: an
+    HTML or script tail (a polyglot) is refused."""
+    if b"%%EOF" not in data[-2048:]:
+        raise AttachmentError("unreadable", "The PDF file could not be read.", 415)
+    lowered = data[:4096].lower()
+    if b"<html" in lowered or b"<script" in lowered or b"<svg" in lowered:
+        raise AttachmentError("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415)
+
+
+def prepare(data: bytes, filename: str | None, limit: int) -> tuple[bytes, str, str]:
+    """Check and clean an upload: (bytes to store, content type, display name)."""
+    if not data:
+        raise AttachmentError("empty", "The file is empty.", 400)
+    if len(data) > limit:
+        raise AttachmentError("too_large", "The file is too large (at most {size}).", 413,
+                              size=human_size(limit))
+    content_type = sniff(data[:16])
+    if content_type is None:
+        raise AttachmentError("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415)
+    if content_type == PDF:
+        check_pdf(data)
+        stored = data
+    else:
+        stored = reencode(data, content_type)
+    return stored, content_type, clean_filename(filename, content_type)
+
+
+def human_size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} kB"
+
+
+def public_info(a: Attachment) -> dict[str, Any]:
+    return {"id": a.public_id, "name": a.filename, "type": a.content_type, "size": a.size,
+            "url": f"/attachments/{a.public_id}"}
+
+
+@dataclass
+class Stored:
+    attachment: Attachment
+    event: ChatEvent
+
+
+async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | None = None,
+              agent_id: int | None = None, data: bytes, filename: str | None) -> Stored:
+    """Store an upload as the next event of the conversation. A visitor sends
+    into their open conversation; an agent into one they may write to (a
+    waiting one is accepted, as with a reply)."""
+    stored, content_type, name = prepare(data, filename, rt.settings.max_attachment_bytes)
+    directory = folder(rt)
+    storage_name = secrets.token_hex(24)
+    tmp = directory / f"{TMP_PREFIX}{storage_name}"
+    _write(tmp, stored)
+    now = rt.clock.now()
+    uploader = "agent" if agent_id is not None else "visitor"
+    joined = None
+    try:
+        async with rt.db.transaction() as s:
+            if uploader == "visitor":
+                conv = (await s.execute(select(Conversation).where(
+                    Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
+                    .order_by(Conversation.id.desc()).limit(1).with_for_update())).scalar_one_or_none()
+                if conv is None:
+                    raise AttachmentError("no_conversation", "Write a message first: files can be sent in an "
+                                                             "open chat.", 409)
+                name_of_agent = None
+            else:
+                conv = await s.get(Conversation, conversation_id, with_for_update=True)
+                if conv is None:
+                    raise AttachmentError("not_found", "No such conversation.", 404)
+                if conv.state == CLOSED:
+                    raise AttachmentError("closed", "This conversation is closed.", 409)
+                if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
+                    raise AttachmentError("conflict", "Another agent is handling this conversation.", 409)
+                name_of_agent = await _agent_name(s, agent_id)
+                if conv.state == WAITING:
+                    joined = await _accept_in(s, conv, agent_id, name_of_agent, now)
+            att = Attachment(public_id=secrets.token_urlsafe(32), conversation_id=conv.id, uploader=uploader,
+                             agent_id=agent_id, content_type=content_type, size=len(stored), filename=name,
+                             storage_name=storage_name, created_at=now)
+            ev = await _append(s, conv.id, now, kind="attachment", author=uploader, agent_id=agent_id,
+                               body=None, data={"attachment": public_info(att)})
+            att.seq = ev.seq
+            s.add(att)
+            conv.last_seq, conv.last_activity_at = ev.seq, now
+            if uploader == "agent":
+                conv.agent_seen_seq = ev.seq
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, directory / storage_name)
+    _fsync_dir(directory)
+    if joined is not None:
+        await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name_of_agent))
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name_of_agent))
+    channel = AGENTS_CHANNEL if joined is not None else list_channel(conv)
+    await rt.hub.publish(channel, {"type": "conversation", "conversation": summary(conv, name_of_agent)})
+    return Stored(att, ev)
+
+
+async def find(rt: Runtime, public_id: str) -> tuple[Attachment, Conversation] | None:
+    if not public_id or len(public_id) > 64:
+        return None
+    async with rt.db.reader() as s:
+        row = (await s.execute(select(Attachment, Conversation).join(
+            Conversation, Conversation.id == Attachment.conversation_id).where(
+            Attachment.public_id == public_id))).first()
+    return (row[0], row[1]) if row else None
+
+
+def path_of(rt: Runtime, a: Attachment) -> Path:
+    return folder(rt) / a.storage_name
+
+
+async def record_view(rt: Runtime, *, agent_id: int, a: Attachment, visitor_id: int) -> None:
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=agent_id, action="attachment.view",
+                           target_type="attachment", target_id=a.id, subject=f"visitor:{visitor_id}")
+
+
+def remove_files(rt: Runtime, storage_names: list[str]) -> int:
+    """Delete files whose rows are gone (after the commit that deleted them)."""
+    directory = folder(rt)
+    removed = 0
+    for name in storage_names:
+        if not re.fullmatch(r"[0-9a-f]{48}", name or ""):
+            continue
+        try:
+            (directory / name).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    if removed:
+        _fsync_dir(directory)
+    return removed
+
+
+async def storage_names_of(s, conversation_ids) -> list[str]:
+    """Inside an erasing/retention transaction: the files of these conversations."""
+    return list((await s.execute(select(Attachment.storage_name).where(
+        Attachment.conversation_id.in_(conversation_ids)))).scalars())
+
+
+async def sweep(rt: Runtime) -> int:
+    """Remove files without a row (a crash between a commit and the file's
+    deletion) and temporary files older than an hour (a crash mid-upload)."""
+    directory = folder(rt)
+    async with rt.db.reader() as s:
+        known = set((await s.execute(select(Attachment.storage_name))).scalars())
+    cutoff = rt.clock.now().timestamp() - 3600
+    removed = 0
+    for path in directory.iterdir():
+        name = path.name
+        if name.startswith(TMP_PREFIX):
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        elif re.fullmatch(r"[0-9a-f]{48}", name) and name not in known:
+            # a row may have committed a moment ago with its rename still to come: only old files go
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+# -- ratings -------------------------------------------------------------------------
+async def rate(rt: Runtime, *, visitor_id: int, conversation_id: int, rating: int, comment: str | None) -> Conversation:
+    """The visitor's rating of their own closed conversation, once."""
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ChatError("rating_invalid", "Choose a rating from 1 to 5.", 400)
+    comment = (comment or "").strip() or None
+    if comment and len(comment) > 2000:
+        raise ChatError("too_long", "The comment is too long (at most 2000 characters).", 400)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        conv = await s.get(Conversation, conversation_id, with_for_update=True)
+        if conv is None or conv.visitor_id != visitor_id:
+            raise ChatError("not_found", "No such conversation.", 404)
+        if conv.state != CLOSED:
+            raise ChatError("not_closed", "A chat can be rated once it has ended.", 409)
+        if conv.rating is not None:
+            raise ChatError("already_rated", "This chat has already been rated.", 409)
+        conv.rating, conv.rating_comment, conv.rated_at = rating, comment, now
+        name = await _agent_name(s, conv.agent_id)
+    frame = {"type": "conversation", "conversation": {**summary(conv, name), **rating_info(conv)}}
+    await rt.hub.publish(AGENTS_CHANNEL, frame)
+    return conv
+
+
+def rating_info(conv: Conversation) -> dict[str, Any]:
+    return {"rating": conv.rating, "rating_comment": conv.rating_comment,
+            "rated_at": conv.rated_at.isoformat() if conv.rated_at else None}
+
+
+# -- transcripts ---------------------------------------------------------------------
+async def transcript(rt: Runtime, conversation_id: int) -> tuple[Conversation, list[dict[str, Any]]]:
+    """The visitor-facing events (internal notes left out) of a conversation."""
+    from .actions import events_since
+
+    async with rt.db.reader() as s:
+        conv = await s.get(Conversation, conversation_id)
+    if conv is None:
+        raise ChatError("not_found", "No such conversation.", 404)
+    return conv, await events_since(rt, conversation_id, 0, limit=10_000, for_visitor=True)
+
+
+async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lang: str,
+                           visitor_id: int | None = None, agent_id: int | None = None) -> TranscriptRequest:
+    """Queue the transcript to ``email`` through the outbox. The address is kept
+    (transcript_request) as part of the register, as the widget tells the visitor."""
+    from jutella.chat.offline import validate_email
+    from jutella.mail import outbox
+
+    from .transcript import render_mail
+
+    email = validate_email(email)
+    conv, events = await transcript(rt, conversation_id)
+    if visitor_id is not None and conv.visitor_id != visitor_id:
+        raise ChatError("not_found", "No such conversation.", 404)
+    subject, text, html = render_mail(rt, conv, events, lang)
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        row = outbox.enqueue(s, rt, kind="transcript", to_addr=email, to_name=None, subject=subject,
+                             body_text=text, body_html=html)
+        await s.flush()
+        req = TranscriptRequest(conversation_id=conv.id, email=email, requested_by="agent" if agent_id else "visitor",
+                                agent_id=agent_id, outbox_id=row.id, created_at=now)
+        s.add(req)
+        if agent_id is not None:
+            await audit.record(s, now, actor_id=agent_id, action="conversation.transcript_email",
+                               target_type="conversation", target_id=conv.id, subject=f"visitor:{conv.visitor_id}")
+    if getattr(rt, "outbox", None):
+        rt.outbox.kick()
+    return req

@@ -1,0 +1,75 @@
+"""Transcripts: a conversation as the visitor saw it (internal notes never
+appear: the events come from ``events_since(..., for_visitor=True)``), as a
+printable HTML page and as an email (text and HTML). Jinja2 autoescapes every
+value, so visitor text stays text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from jutella.runtime import Runtime
+from jutella.store.models import Conversation
+
+LABELS = {
+    "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
+           "attachment": "Liite", "print": "Tulosta", "subject": "Chat-keskustelusi tallenne",
+           "intro": "Tässä on pyytämäsi tallenne chat-keskustelusta.", "times": "Ajat ovat UTC-aikaa."},
+    "en": {"title": "Chat transcript", "started": "Started", "you": "You", "agent": "Customer service",
+           "attachment": "Attachment", "print": "Print", "subject": "Your chat transcript",
+           "intro": "Here is the transcript of the chat you asked for.", "times": "Times are in UTC."},
+    "sv": {"title": "Utskrift av chatten", "started": "Inledd", "you": "Du", "agent": "Kundtjänst",
+           "attachment": "Bilaga", "print": "Skriv ut", "subject": "Utskrift av din chatt",
+           "intro": "Här är utskriften av chatten som du bad om.", "times": "Tiderna anges i UTC."},
+}
+CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "transcript.css"
+
+
+def lines(events: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """One line per shown event: time, who, text (system lines in the language)."""
+    from jutella.realtime.endpoints import system_text
+
+    L = LABELS.get(lang, LABELS["en"])
+    out = []
+    for e in events:
+        at = e["at"][:16].replace("T", " ")
+        data = e.get("data") or {}
+        if e["kind"] == "attachment":
+            info = data.get("attachment") or {}
+            who = L["you"] if e["author"] == "visitor" else (e.get("author_name") or L["agent"])
+            out.append({"at": at, "who": who, "text": f"[{L['attachment']}: {info.get('name', '')}]",
+                        "author": e["author"]})
+        elif e["kind"] == "message":
+            who = L["you"] if e["author"] == "visitor" else (e.get("author_name") or L["agent"])
+            out.append({"at": at, "who": who, "text": e.get("body") or "", "author": e["author"]})
+        elif e["author"] == "system" and "key" in data:
+            out.append({"at": at, "who": "", "text": system_text(data["key"], "visitor", lang, data.get("name")),
+                        "author": "system"})
+    return out
+
+
+def render_page(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], lang: str, *,
+                inline_css: bool) -> str:
+    """A self-contained page (``inline_css``: the visitor's saved copy, opened
+    from disk) or one served under the console's CSP (stylesheet and print
+    button from /static)."""
+    from jutella.web.pages import TEMPLATES
+
+    lang = lang if lang in LABELS else "en"
+    css = Markup(CSS.read_text(encoding="utf-8")) if inline_css else None  # our own file  # nosec B704
+    return TEMPLATES.env.get_template("transcript.html").render(
+        L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
+        org=rt.settings.notice.controller.name, started=conv.created_at.isoformat()[:16].replace("T", " "))
+
+
+def render_mail(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], lang: str) -> tuple[str, str, str]:
+    lang = lang if lang in LABELS else "en"
+    L = LABELS[lang]
+    shown = lines(events, lang)
+    text = "\n".join([L["intro"], "", f"{L['title']} · {L['started']} {conv.created_at.isoformat()[:16]} UTC", ""]
+                     + [f"{x['at'][11:]}  {x['who'] + ': ' if x['who'] else ''}{x['text']}" for x in shown]
+                     + ["", L["times"], rt.settings.notice.controller.name])
+    html = render_page(rt, conv, events, lang, inline_css=True)
+    return f"{L['subject']} – {rt.settings.notice.controller.name}", text, html

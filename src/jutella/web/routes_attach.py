@@ -1,0 +1,271 @@
+"""Attachments, ratings and transcripts over HTTP (docs/attachments.md).
+
+Visitors authenticate with their token in the ``X-Jutella-Visitor`` header
+(never in a URL); staff with their session (and CSRF on changes). Files are
+served on their own path, ``/attachments/{public_id}``, outside /api and the
+console, with headers that never let a browser run them: nosniff, a CSP of
+``default-src 'none'; sandbox``, and ``Content-Disposition: attachment`` for
+PDFs. Anyone but the conversation's visitor and staff who may see it gets a
+404, as if the file did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from jutella.accounts import actions as accounts
+from jutella.chat import actions as chat
+from jutella.chat import attachments as att
+from jutella.chat import transcript as tr
+from jutella.store.models import Conversation, Visitor
+
+from . import schemas as S
+from .auth import COOKIE, Staff, StaffContext, runtime
+from .errors import ApiError, request_language
+from .routes_chat import _visible_or_404, visible_to
+
+VISITOR_HEADER = "x-jutella-visitor"
+public = APIRouter(prefix="/api/v1/public", tags=["widget"])
+router = APIRouter(prefix="/api/v1", tags=["conversations"])
+files = APIRouter(include_in_schema=False)
+agent = Staff("agent")
+ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse},
+          409: {"model": S.ErrorResponse}, 413: {"model": S.ErrorResponse}, 415: {"model": S.ErrorResponse}}
+MULTIPART_OVERHEAD = 64 * 1024
+UPLOADS_PER_WINDOW, UPLOAD_WINDOW = 30, 600  # one visitor's uploads, accepted or not, per 10 minutes
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    size: int
+    url: str
+    conversation: int
+    seq: int
+
+
+class RatingIn(BaseModel):
+    conversation: int | None = Field(None, description="default: the visitor's latest conversation")
+    rating: int = Field(..., ge=1, le=5)
+    comment: str | None = Field(None, max_length=2000)
+
+
+class RatingOut(BaseModel):
+    conversation: int
+    rating: int
+    comment: str | None
+
+
+class EmailIn(BaseModel):
+    email: str = Field(..., max_length=1000)
+    conversation: int | None = None
+    lang: str | None = Field(None, max_length=8)
+
+
+class Queued(BaseModel):
+    ok: bool = True
+
+
+async def visitor_of(request: Request) -> Visitor:
+    token = request.headers.get(VISITOR_HEADER, "")
+    visitor = await chat.visitor_by_token(runtime(request), token) if token else None
+    if visitor is None:
+        raise ApiError(401, "unknown_visitor", "This browser has no chat. Start a chat first.")
+    return visitor
+
+
+async def _read_upload(request: Request) -> tuple[bytes, str | None]:
+    """The one file of a multipart upload, refused (413) as soon as more than
+    the limit has arrived: nothing larger is ever buffered or written."""
+    limit = runtime(request).settings.max_attachment_bytes
+    size = att.human_size(limit)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(400, "bad_upload", "Send the file as multipart/form-data in the field \"file\".")
+
+    async def limited() -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit + MULTIPART_OVERHEAD:
+                raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
+            yield chunk
+
+    try:
+        form = await MultiPartParser(request.headers, limited(), max_files=1, max_fields=4).parse()
+    except MultiPartException:
+        raise ApiError(400, "bad_upload", "Send the file as multipart/form-data in the field \"file\".") from None
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, "bad_upload", "Send the file as multipart/form-data in the field \"file\".")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise ApiError(413, "too_large", "The file is too large (at most {size}).", size=size)
+        return data, upload.filename
+    finally:
+        await form.close()
+
+
+def _out(stored: att.Stored) -> AttachmentOut:
+    a = stored.attachment
+    return AttachmentOut(**att.public_info(a), conversation=a.conversation_id, seq=stored.event.seq)
+
+
+# -- visitors ---------------------------------------------------------------------------
+@public.post("/attachments", response_model=AttachmentOut, status_code=201, responses=ERRORS)
+async def visitor_upload(request: Request) -> AttachmentOut:
+    """A file into the visitor's open chat (header X-Jutella-Visitor: the token)."""
+    visitor = await visitor_of(request)
+    rt = runtime(request)
+    key = rt.throttle.key("attachments", str(visitor.id))
+    if await rt.throttle.count(key, UPLOAD_WINDOW) >= UPLOADS_PER_WINDOW:
+        raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later.")
+    await rt.throttle.hit(key, UPLOAD_WINDOW)  # refused uploads count too: each one costs work
+    data, name = await _read_upload(request)
+    stored = await att.add(rt, conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
+    return _out(stored)
+
+
+async def _own_conversation(request: Request, visitor: Visitor, conversation_id: int | None) -> Conversation:
+    rt = runtime(request)
+    if conversation_id is None:
+        conv = await chat.latest_conversation_of(rt, visitor.id)
+    else:
+        async with rt.db.reader() as s:
+            conv = await s.get(Conversation, conversation_id)
+    if conv is None or conv.visitor_id != visitor.id:
+        raise ApiError(404, "not_found", "No such conversation.")
+    return conv
+
+
+@public.post("/rating", response_model=RatingOut, responses=ERRORS)
+async def rate(body: RatingIn, request: Request) -> RatingOut:
+    """The visitor rates their own ended chat, once."""
+    visitor = await visitor_of(request)
+    conv = await _own_conversation(request, visitor, body.conversation)
+    conv = await att.rate(runtime(request), visitor_id=visitor.id, conversation_id=conv.id, rating=body.rating,
+                          comment=body.comment)
+    return RatingOut(conversation=conv.id, rating=conv.rating or 0, comment=conv.rating_comment)
+
+
+def _language(request: Request, wanted: str | None) -> str:
+    return wanted if wanted in tr.LABELS else request_language(request)
+
+
+HTML_PAGE = {**ERRORS, 200: {"content": {"text/html": {}}, "description": "the printable page"}}
+
+
+@public.get("/transcript", responses=HTML_PAGE)
+async def visitor_transcript(request: Request, conversation: int | None = None,
+                             lang: str | None = None) -> Response:
+    """The visitor's own conversation as a self-contained printable page, sent
+    as a download (the widget saves it; the token never appears in a URL)."""
+    visitor = await visitor_of(request)
+    conv = await _own_conversation(request, visitor, conversation)
+    conv, events = await att.transcript(runtime(request), conv.id)
+    html = tr.render_page(runtime(request), conv, events, _language(request, lang), inline_css=True)
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-store",
+                                       "Content-Disposition": f'attachment; filename="chat-{conv.id}.html"'})
+
+
+@public.post("/transcript/email", response_model=Queued, status_code=202, responses=ERRORS)
+async def visitor_transcript_email(body: EmailIn, request: Request) -> Queued:
+    """Mail the transcript to the address typed; the address is stored in the register."""
+    visitor = await visitor_of(request)
+    conv = await _own_conversation(request, visitor, body.conversation)
+    rt = runtime(request)
+    throttle = rt.throttle
+    key = throttle.key("transcript-mail", str(visitor.id))
+    if await throttle.count(key, 3600) >= 5:
+        raise ApiError(429, "rate_limited", "Too many emails from this browser. Try again later.")
+    await att.email_transcript(rt, conversation_id=conv.id, email=body.email, lang=_language(request, body.lang),
+                               visitor_id=visitor.id)
+    await throttle.hit(key, 3600)
+    return Queued()
+
+
+# -- staff -------------------------------------------------------------------------------
+@router.post("/conversations/{conversation_id}/attachments", response_model=AttachmentOut, status_code=201,
+             responses=ERRORS)
+async def agent_upload(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> AttachmentOut:
+    rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
+    data, name = await _read_upload(request)
+    stored = await att.add(rt, conversation_id=conversation_id, agent_id=who.id, data=data, filename=name)
+    return _out(stored)
+
+
+@router.get("/conversations/{conversation_id}/transcript", responses=HTML_PAGE)
+async def agent_transcript(conversation_id: S.Id, request: Request, lang: str | None = None,
+                           who: StaffContext = Depends(agent)) -> Response:
+    """The printable transcript (what the visitor saw; no internal notes). Audited as a view."""
+    rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
+    conv, events = await att.transcript(rt, conversation_id)
+    await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
+    html = tr.render_page(rt, conv, events, _language(request, lang), inline_css=False)
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
+
+
+@router.post("/conversations/{conversation_id}/transcript/email", response_model=Queued, status_code=202,
+             responses=ERRORS)
+async def agent_transcript_email(conversation_id: S.Id, body: EmailIn, request: Request,
+                                 who: StaffContext = Depends(agent)) -> Queued:
+    rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
+    await att.email_transcript(rt, conversation_id=conversation_id, email=body.email,
+                               lang=_language(request, body.lang), agent_id=who.id)
+    return Queued()
+
+
+# -- the files ---------------------------------------------------------------------------
+@files.api_route("/attachments/{public_id}", methods=["GET", "HEAD"])
+async def serve(public_id: str, request: Request) -> Response:
+    rt = runtime(request)
+    found = await att.find(rt, public_id)
+    allowed = False
+    if found is not None:
+        a, conv = found
+        token = request.headers.get(VISITOR_HEADER, "")
+        if token:
+            visitor = await chat.visitor_by_token(rt, token)
+            allowed = visitor is not None and visitor.id == conv.visitor_id
+        if not allowed and request.cookies.get(COOKIE):
+            session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
+            if session is not None and "agent" in session[0].role_names:
+                who = StaffContext(*session)
+                async with rt.db.reader() as s:
+                    visible = (await s.execute(select(Conversation.id).where(
+                        Conversation.id == conv.id, *visible_to(who)))).first() is not None
+                if visible:
+                    allowed = True
+                    await att.record_view(rt, agent_id=who.id, a=a, visitor_id=conv.visitor_id)
+    path = att.path_of(rt, found[0]) if found else None
+    if not allowed or path is None or not path.is_file():
+        return Response(status_code=404, content=b'{"error":{"code":"not_found","message":"Not found."}}',
+                        media_type="application/json",
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    a = found[0]
+    disposition = "attachment" if a.content_type == att.PDF else "inline"
+    return FileResponse(path, media_type=a.content_type, headers={
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": f'{disposition}; filename="{_ascii(a.filename)}"',
+        "Cache-Control": "private, no-store",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    })
+
+
+def _ascii(name: str) -> str:
+    return "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name)
