@@ -25,7 +25,8 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
-from jutella.web import errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff, widget
+from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
+                         widget)
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
