@@ -112,7 +112,8 @@ def frame_config(request: Request) -> dict[str, object]:
     origins = [settings.public_origin, *[o for o in settings.allowed_origins if o != settings.public_origin]]
     return {
         "origins": origins,
-        "strings": {lang: catalog(lang, "widget") for lang in LANGUAGES if lang != "en"},
+        "strings": {lang: {**catalog(lang, "widget"), **catalog(lang, "departments")}
+                    for lang in LANGUAGES if lang != "en"},
         # how long a waiting chat may wait before the email form is offered
         "offline_wait_seconds": settings.offline_wait_seconds,
     }

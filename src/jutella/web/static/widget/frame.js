@@ -34,8 +34,9 @@ function toHost(type, extra) {
 
 const version = new URL(import.meta.url).search;
 const load = (name) => import(`./${name}.js${version}`);
-const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView }] =
-  await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline"].map(load));
+const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView },
+  { DepartmentPicker }] =
+  await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline", "departments"].map(load));
 
 // What the host page may tell us, and nothing else: an http(s) address without
 // query string or fragment, at most 2000 characters.
@@ -69,6 +70,7 @@ if (state.consented) store.allow();
 let view = null;
 let client = null;
 let offline = null;
+let picker = null; // departments.js
 
 function safeLocalStorage() {
   try {
@@ -119,6 +121,7 @@ function onClient(kind, f) {
       break;
     case "welcome":
       view.welcome(f);
+      picker.update({ departments: f.departments, open: view.conversationState === null });
       updateOffline();
       persist();
       markSeen();
@@ -141,6 +144,9 @@ function onClient(kind, f) {
       break;
     case "seen":
       view.seenUpTo(f.conversation, f.seq);
+      break;
+    case "departments":
+      picker.update({ departments: f });
       break;
     case "presence":
       view.setAgentsOnline(f);
@@ -229,7 +235,7 @@ const actions = {
       consent();
       startClient();
     }
-    return client.send(body);
+    return client.send(body, picker.take());
   },
   typing: (active) => client && client.typing(active),
   end() {
@@ -261,6 +267,7 @@ const actions = {
   },
   newChat() {
     view.reopen();
+    picker.reset();
     offline.reset();
     updateOffline();
     if (!offline.focus()) view.focusInput();
@@ -283,6 +290,7 @@ function init(m) {
   const i18n = new I18n(config.strings, state.lang);
   i18n.apply(document);
   view = new ChatView(document, i18n, linkify, actions);
+  picker = new DepartmentPicker(document, i18n, view.el.composer, version);
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
     waitSeconds: Number(config.offline_wait_seconds) || 180,
