@@ -18,6 +18,7 @@ import { api } from "./api.js";
 import { h, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderVisitorInfo } from "./chat-visitor.js";
+import { transferControl } from "./chat-transfer.js";
 import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
 
 export const TYPING_SHOWN_MS = 6_000; // the visitor's indicator, without a new typing frame
@@ -74,6 +75,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   const closeButton = h("button", { type: "button", class: "danger-outline", testid: "close-conversation",
     text: t("Close conversation") });
   const backButton = h("button", { type: "button", class: "quiet small chat-back", text: t("← All conversations") });
+  const transfer = transferControl(id, { store, announce }); // chat-transfer.js
   const events = h("ol", { class: "msg-list" });
   const outbox = h("ol", { class: "msg-list msg-outbox" });
   const log = h("div", { class: "thread-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
@@ -98,7 +100,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     backButton,
     h("div", { class: "thread-heading" }, heading, stateBadge),
     handler,
-    h("div", { class: "thread-actions" }, acceptButton, closeButton));
+    h("div", { class: "thread-actions" }, acceptButton, transfer.button, closeButton), transfer.panel);
   const body = h("div", { class: "thread", dataset: { conversation: id } },
     header, log, typing, seenLine, composer);
   replace(pane, h("p", { class: "muted thread-loading", role: "status", text: t("Opening the conversation…") }));
@@ -128,6 +130,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     stateBadge.className = `badge thread-state state-${c.state}`;
     acceptButton.hidden = c.state !== "waiting";
     closeButton.hidden = c.state === "closed";
+    transfer.update(c);
     const mine = c.agent_id === store.myId;
     if (c.state === "active") {
       handler.textContent = mine ? t("You are handling this conversation.")
