@@ -344,3 +344,28 @@ def test_offline_message_notifies_the_chosen_departments_address(live, smtp):
     assert rcpt == ["paivystys@jamko.example"]
     stored = db(live, lambda s: _scalars(s, select(OfflineMessage.department_id).order_by(OfflineMessage.id)))
     assert stored == [depts["Tekniikka"], depts["Jäsenyys"]]
+
+
+def test_the_access_copy_names_the_department_and_erasure_takes_the_transfer_note(live, database_url):
+    from .test_no_ip_stored import all_rows_as_text
+
+    admin, depts, ids = two_departments(live)
+    add_staff(live, "pia@example.org", ["privacy"], name="Pia")
+    conv, v, a, b, aino_http, bertta_http = start_with_bertta(live, depts)
+    secret = "Asiakas kertoi opiskelijanumeronsa 0123456"
+    assert bertta_http.post(f"/api/v1/conversations/{conv}/transfer",
+                            json={"agent_id": ids["Aino"], "note": secret}).status_code == 200
+    pia = sign_in(live, "pia@example.org")
+    sel = {"conversations": [conv], "offline_messages": [], "emails": []}
+    copy = pia.post("/api/v1/privacy/export", json=sel).json()
+    exported = copy["conversations"][0]
+    assert exported["department"] == "Tekniikka"
+    assert [(m["text"], m["internal_note"]) for m in exported["messages"] if m["kind"] == "note"] == [(secret, True)]
+    html = pia.post("/api/v1/privacy/export", params={"format": "html", "lang": "fi"}, json=sel).text
+    assert "Osasto: Tekniikka" in html
+    assert pia.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()["conversations"] == 1
+    rows = all_rows_as_text(database_url)
+    assert secret not in rows and "0123456" not in rows
+    assert "Tekniikka" in rows  # the department itself is no one's personal data and stays
+    for c in (v, a, b):
+        c.close()
