@@ -54,6 +54,7 @@ class ChatStore extends EventTarget {
     this.me = me;
     this.socket = new ChatSocket();
     this.socket.addEventListener("conversation", this.onFrame);
+    this.socket.addEventListener("departments_changed", () => this.scheduleRefresh(0));
     this.socket.addEventListener("open", this.onOpen);
     this.socket.addEventListener("status", this.onSocketStatus);
     if ("BroadcastChannel" in window) {
