@@ -369,3 +369,28 @@ def test_the_access_copy_names_the_department_and_erasure_takes_the_transfer_not
     assert "Tekniikka" in rows  # the department itself is no one's personal data and stays
     for c in (v, a, b):
         c.close()
+
+
+def test_the_command_line_adds_and_lists_departments(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JUTELLA_DATA_DIR": str(tmp_path)}
+    env.pop("JUTELLA_DATABASE_URL", None)
+
+    def jutella(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "jutella.cli", *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    assert jutella("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+                   stdin="correct horse battery staple\n").returncode == 0
+    r = jutella("department", "add", "Tekniikka", "--notify", "tekniikka@jamko.example")
+    assert r.returncode == 0 and "created department Tekniikka" in r.stdout, r.stderr
+    assert jutella("department", "members", "Tekniikka", "aino@example.org").returncode == 0
+    r = jutella("department", "list")
+    assert r.stdout.split("\t")[1:] == ["Tekniikka", "tekniikka@jamko.example", "aino@example.org\n"]
+    r = jutella("department", "add", "Tekniikka")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = jutella("department", "members", "Nope", "aino@example.org")
+    assert r.returncode == 1 and "no department named 'Nope'" in r.stderr
