@@ -99,3 +99,31 @@ def test_visitor_picks_a_department_and_is_transferred(live, browser_context_fac
                                                                                 timeout=15_000)
     expect(w.locator("[data-testid=message]").filter(has_text="jäsenmaksusta")).to_have_count(0)
     assert dialogs == []
+
+
+def test_admin_adds_a_department_sets_members_and_sees_the_load(live, browser_context_factory):
+    add_staff(live, "ilona@example.org", ["admin"], name="Ilona")
+    aino = add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    dialogs: list[str] = []
+    page = browser_context_factory().new_page()
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.goto(live.url + "/console")
+    page.get_by_test_id("login-email").fill("ilona@example.org")
+    page.get_by_test_id("login-password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.locator("nav a[data-view=departments]").click()
+    page.get_by_test_id("department-name").fill("Opintoasiat <b>")
+    page.get_by_test_id("department-create-submit").click()
+    item = page.get_by_test_id("department")
+    expect(item).to_have_count(1, timeout=15_000)
+    expect(item.locator("h3")).to_have_text("Opintoasiat <b>")  # text, never markup
+    item.get_by_label("Aino").check()
+    item.get_by_role("button", name="Save").click()
+    load = page.get_by_test_id("agent-load")
+    expect(load).to_have_count(1)
+    expect(load).to_contain_text("Opintoasiat <b>", timeout=15_000)
+    expect(load).to_contain_text("0 / 5")
+    assert [d["members"] for d in live.call(D.list_departments, live.rt)] == [[aino]]
+    page.get_by_test_id("department").get_by_role("button", name="Delete").click()
+    expect(page.get_by_test_id("department")).to_have_count(0, timeout=15_000)
+    assert len(dialogs) == 1 and "Opintoasiat <b>" in dialogs[0]
