@@ -394,3 +394,21 @@ def test_the_command_line_adds_and_lists_departments(tmp_path):
     assert r.returncode == 1 and "already exists" in r.stderr
     r = jutella("department", "members", "Nope", "aino@example.org")
     assert r.returncode == 1 and "no department named 'Nope'" in r.stderr
+
+
+@pytest.mark.parametrize("backend", ["pg+redis"])
+def test_routing_and_the_choice_work_across_two_servers(live, backend):
+    """Agents on one server, the visitor on the other (PostgreSQL + Redis)."""
+    _, depts, _ = two_departments(live)
+    v0, w0 = visitor(live)
+    assert w0["departments"] == []
+    a, _ = agent(live, sign_in(live, "aino@example.org"))
+    b, _ = agent(live, sign_in(live, "bertta@example.org"))
+    presence = v0.until(lambda f: f["type"] == "presence" and len(f.get("departments", [])) == 2, timeout=10)
+    assert [d["id"] for d in presence["departments"]] == [depts["Jäsenyys"], depts["Tekniikka"]]
+    v0.message("Salasana ei kelpaa", department=depts["Tekniikka"])
+    conv = v0.until(lambda f: f["type"] == "ack")["conversation"]
+    assert b.until(is_conv(conv), timeout=10)["conversation"]["department_id"] == depts["Tekniikka"]
+    assert nothing_matches(a, is_conv(conv), wait=1.5)
+    for c in (v0, a, b):
+        c.close()
