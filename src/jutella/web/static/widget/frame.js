@@ -295,7 +295,7 @@ function init(m) {
     slot: document.getElementById("offline"),
     waitSeconds: Number(config.offline_wait_seconds) || 180,
     context: () => ({ lang: state.lang, page: state.page, referrer: state.referrer,
-      token: client ? client.token : null, browserKey: browserKey() }),
+      token: client ? client.token : null, browserKey: browserKey(), department: picker ? picker.chosen : null }),
     getWait: () => state.wait,
     setWait(w) {
       state.wait = w;
