@@ -118,8 +118,11 @@ def limit_of(default: int, max_chats: int | None) -> int:
 
 
 def core_check_limit(conn: Connection, agent_id: int, default: int) -> None:
-    """Refuse (409) when the agent already holds as many active chats as their limit."""
-    row = conn.execute(select(StaffAccount.name, StaffAccount.max_chats).where(StaffAccount.id == agent_id)).first()
+    """Refuse (409) when the agent already holds as many active chats as their limit.
+    Locking the agent's row (PostgreSQL; SQLite has one writer anyway) makes two
+    chats accepted for the same agent at the same moment count one after the other."""
+    row = conn.execute(select(StaffAccount.name, StaffAccount.max_chats).where(StaffAccount.id == agent_id)
+                       .with_for_update()).first()
     if row is None:
         return
     limit = limit_of(default, row.max_chats)
