@@ -18,6 +18,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import (
     Conversation,
     Department,
+    OfflineMessage,
     StaffAccount,
     StaffDepartment,
     StaffRole,
@@ -258,6 +259,8 @@ async def remove(rt: Runtime, *, actor_id: int, department_id: int) -> None:
             raise ChatError("not_found", "No such department.", 404)
         # explicit, not only ON DELETE: SQLite without foreign keys in some tools
         await s.execute(update(Conversation).where(Conversation.department_id == department_id)
+                        .values(department_id=None))
+        await s.execute(update(OfflineMessage).where(OfflineMessage.department_id == department_id)
                         .values(department_id=None))
         await s.execute(delete(StaffDepartment).where(StaffDepartment.department_id == department_id))
         await s.delete(dept)
