@@ -26,7 +26,8 @@ from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
-from jutella.web import errors, pages, routes_chat, routes_offline, routes_privacy, routes_staff, routes_tools, widget
+from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
+                         routes_tools, widget)
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_chat.public)
     app.include_router(routes_chat.router)
     app.include_router(routes_tools.router)
+    app.include_router(routes_departments.router)
     app.include_router(routes_offline.public)
     app.include_router(routes_offline.router)
     app.include_router(routes_privacy.pages)

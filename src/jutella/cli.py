@@ -126,6 +126,58 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(load_settings(), run))
 
 
+# -- departments (docs/departments.md) ---------------------------------------------------
+def cmd_department_add(args: argparse.Namespace) -> int:
+    from jutella.chat import departments
+
+    async def run(rt) -> int:
+        dept = await departments.create(rt, actor_id=None, name=args.name, notify_email=args.notify)
+        print(f"created department {dept.name} (id {dept.id})")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_department_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from jutella.chat import departments
+    from jutella.store.models import StaffAccount
+
+    async def run(rt) -> int:
+        async with rt.db.reader() as s:
+            emails = dict((await s.execute(select(StaffAccount.id, StaffAccount.email))).all())
+        for d in await departments.list_departments(rt):
+            members = ",".join(sorted(emails.get(m, str(m)) for m in d["members"])) or "-"
+            print(f"{d['id']}\t{d['name']}\t{d['notify_email'] or '-'}\t{members}")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_department_members(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from jutella.chat import departments
+    from jutella.store.models import Department, StaffAccount
+
+    async def run(rt) -> int:
+        async with rt.db.reader() as s:
+            dept = (await s.execute(select(Department).where(Department.name == args.name))).scalar_one_or_none()
+            if dept is None:
+                raise Failed(f"no department named {args.name!r}")
+            found = dict((await s.execute(select(StaffAccount.email, StaffAccount.id).where(
+                StaffAccount.email.in_([e.lower() for e in args.email])))).all())
+        missing = [e for e in args.email if e.lower() not in found]
+        if missing:
+            raise Failed(f"no account for {', '.join(missing)}")
+        await departments.set_members(rt, actor_id=None, department_id=dept.id, account_ids=list(found.values()))
+        print(f"{dept.name}: {len(found)} member(s)")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
 # -- audit -----------------------------------------------------------------------------
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jutella.accounts.audit import verify
@@ -344,6 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--ramp", action="store_true", help="raise the rate by half each step until it fails")
     b.add_argument("--baseline", action="store_true", help="also run the same load against a bare relay")
     b.set_defaults(func=cmd_bench)
+
+    dp = sub.add_parser("department", help="departments (docs/departments.md)").add_subparsers(
+        dest="department_command", required=True, metavar="ACTION")
+    da = dp.add_parser("add", help="create a department")
+    da.add_argument("name")
+    da.add_argument("--notify", metavar="EMAIL", help="where its new offline messages are announced")
+    da.set_defaults(func=cmd_department_add)
+    dp.add_parser("list", help="list departments and their members").set_defaults(func=cmd_department_list)
+    dm = dp.add_parser("members", help="set a department's members (agents), replacing the old list")
+    dm.add_argument("name")
+    dm.add_argument("email", nargs="*")
+    dm.set_defaults(func=cmd_department_members)
 
     rt_ = sub.add_parser("retention", help="the retention policy").add_subparsers(
         dest="retention_command", required=True, metavar="ACTION")

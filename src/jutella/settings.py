@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     require_totp: bool = False
     chat_idle_close_minutes: int = Field(30, ge=1)  # an open conversation with no activity this long is closed
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
+    # departments (docs/departments.md)
+    widget_department_choice: bool = True  # the widget offers a choice when more than one department is online
+    max_concurrent_chats: int = Field(5, ge=0)  # active chats per agent (0 = no limit); staff_account.max_chats overrides
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address

@@ -36,11 +36,18 @@ def agent_channel(agent_id: int) -> str:
     return f"agent:{agent_id}"
 
 
+def queue_channel(conv: Conversation) -> str:
+    """The queue a conversation waits in: its department's (``dept:<id>``, the
+    members' consoles and admins') or, without a department, everyone's."""
+    department_id = getattr(conv, "department_id", None)
+    return f"dept:{department_id}" if department_id else AGENTS_CHANNEL
+
+
 def list_channel(conv: Conversation) -> str:
-    """Who needs a list update when a message arrives: everyone while the
-    conversation waits in the shared queue; only its agent once it is taken
-    (this keeps a busy hour from fanning every message out to every console)."""
-    return agent_channel(conv.agent_id) if conv.state == ACTIVE and conv.agent_id else AGENTS_CHANNEL
+    """Who needs a list update when a message arrives: the queue's consoles while
+    the conversation waits; only its agent once it is taken (this keeps a busy
+    hour from fanning every message out to every console)."""
+    return agent_channel(conv.agent_id) if conv.state == ACTIVE and conv.agent_id else queue_channel(conv)
 PRESENCE_CHANNEL = "presence"  # "is anyone online?" for every widget
 
 # Event kinds staff see and a visitor never does (internal notes). They take a
@@ -77,6 +84,7 @@ def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]
         "visitor": conv.visitor_id, "created_at": conv.created_at.isoformat(),
         "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
         "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
+        "department_id": getattr(conv, "department_id", None),
     }
 
 
@@ -195,11 +203,15 @@ def _core_append(conn: Connection, conv_id: int, now: datetime, **fields: Any) -
 
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
-                               meta: Metadata) -> Posted:
+                               meta: Metadata, department: int | None = None) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
-    its automatic metadata) when there is none."""
+    its automatic metadata) when there is none. A new conversation goes to the
+    department the visitor chose, or to the only one online (docs/departments.md)."""
+    from .departments import core_department_for_new
+
     now = rt.clock.now()
     started = time.perf_counter()
+    online = rt.presence.online_agents()
 
     def work(conn: Connection) -> Posted:
         found = conn.execute(select(CONV).where(CONV.c.visitor_id == visitor_id, CONV.c.state != CLOSED)
@@ -223,7 +235,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                           closed_at=None, closed_by=None, last_activity_at=now, last_seq=0, agent_seen_seq=0,
                           visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
                           os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
-                          language=meta.language, metadata_erased_at=None)
+                          language=meta.language, metadata_erased_at=None,
+                          department_id=core_department_for_new(conn, department, online))
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))
@@ -257,7 +270,10 @@ async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
 
 async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int, client_id: str,
                              body: str) -> Posted:
-    """An agent's reply. Writing to a waiting conversation accepts it."""
+    """An agent's reply. Writing to a waiting conversation accepts it (within
+    the agent's concurrent-chat limit)."""
+    from .departments import core_check_limit
+
     now = rt.clock.now()
     started = time.perf_counter()
 
@@ -276,6 +292,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
         joined = None
         if conv.state == WAITING:
+            core_check_limit(conn, agent_id, rt.settings.max_concurrent_chats)
             conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
                                                                           accepted_at=now))
             conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
@@ -296,7 +313,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     if joined is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
     await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event, name))
-    channel = AGENTS_CHANNEL if joined is not None else agent_channel(agent_id)  # taking it is news for all
+    channel = queue_channel(conv) if joined is not None else agent_channel(agent_id)  # taking it is news for the queue
     await rt.hub.publish(channel, list_frame(conv, name, restricted=conv.restricted))
     return posted
 
@@ -311,6 +328,8 @@ async def _accept_in(s: AsyncSession, conv: Conversation, agent_id: int, name: s
 
 
 async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Conversation:
+    from .departments import check_limit
+
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         conv = await s.get(Conversation, conversation_id, with_for_update=True)
@@ -320,11 +339,12 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
             return conv
         if conv.state != WAITING:
             raise ChatError("conflict", "Another agent has already taken this conversation.", 409)
+        await check_limit(s, agent_id, rt.settings.max_concurrent_chats)
         name = await _agent_name(s, agent_id)
         ev = await _accept_in(s, conv, agent_id, name, now)
         restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
-    await rt.hub.publish(AGENTS_CHANNEL, list_frame(conv, name, restricted=restricted))
+    await rt.hub.publish(queue_channel(conv), list_frame(conv, name, restricted=restricted))
     return conv
 
 
@@ -344,7 +364,10 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         conv.last_seq = ev.seq
         restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
-    await rt.hub.publish(AGENTS_CHANNEL, list_frame(conv, name, restricted=restricted))
+    frame = list_frame(conv, name, restricted=restricted)
+    await rt.hub.publish(queue_channel(conv), frame)
+    if conv.department_id and conv.agent_id:  # handed to someone outside the department
+        await rt.hub.publish(agent_channel(conv.agent_id), frame)
     return conv
 
 
@@ -384,24 +407,44 @@ async def close_idle(rt: Runtime) -> int:
 
 
 async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
-    """Give a new conversation to the least busy online agent (setting
-    ``auto_assign``). Returns the agent's id, or None when nobody is online."""
+    """Give a new conversation to the least busy online agent of its department
+    (any online agent when it has none) who is under their concurrent-chat
+    limit (setting ``auto_assign``). Returns the agent's id, or None when
+    nobody can take it (it then waits in the queue)."""
     from sqlalchemy import func
+
+    from jutella.store.models import StaffDepartment
+
+    from .departments import limit_of
 
     online = rt.presence.online_agents()
     if not online:
         return None
     async with rt.db.reader() as s:
+        conv = await s.get(Conversation, conversation_id)
+        if conv is None or conv.state != WAITING:
+            return None
+        if conv.department_id:
+            online &= set((await s.execute(select(StaffDepartment.account_id).where(
+                StaffDepartment.department_id == conv.department_id))).scalars())
         load = dict((await s.execute(
             select(Conversation.agent_id, func.count()).where(
                 Conversation.state == ACTIVE, Conversation.agent_id.in_(online))
             .group_by(Conversation.agent_id))).all())
-    chosen = min(sorted(online), key=lambda agent_id: load.get(agent_id, 0))
-    try:
-        await accept(rt, agent_id=chosen, conversation_id=conversation_id)
-    except ChatError:  # taken meanwhile
-        return None
-    return chosen
+        limits = dict((await s.execute(select(StaffAccount.id, StaffAccount.max_chats).where(
+            StaffAccount.id.in_(online)))).all())
+    default = rt.settings.max_concurrent_chats
+    candidates = [a for a in sorted(online) if a in limits and (
+        not limit_of(default, limits[a]) or load.get(a, 0) < limit_of(default, limits[a]))]
+    for chosen in sorted(candidates, key=lambda agent_id: load.get(agent_id, 0)):
+        try:
+            await accept(rt, agent_id=chosen, conversation_id=conversation_id)
+        except ChatError as exc:
+            if exc.code == "limit_reached":  # filled up meanwhile: the next one
+                continue
+            return None  # taken meanwhile
+        return chosen
+    return None
 
 
 # -- reading --------------------------------------------------------------------------

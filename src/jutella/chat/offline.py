@@ -14,7 +14,8 @@ from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.mail import compose, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import ChatEvent, Conversation, OfflineMessage, OfflineReply, StaffAccount, Visitor
+from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
+                                   Visitor)
 
 from .actions import AGENTS_CHANNEL, ChatError
 from .metadata import Metadata
@@ -88,10 +89,11 @@ class Submitted:
 
 
 async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: str, meta: Metadata,
-                 visitor_id: int | None = None) -> Submitted:
+                 visitor_id: int | None = None, department_id: int | None = None) -> Submitted:
     """Store a message from the email form. When it comes from a chat
     (waited too long, the last agent left), the conversation is linked and its
-    text is attached below the visitor's message."""
+    text is attached below the visitor's message. The department (the
+    visitor's choice, else the linked chat's) picks the notification address."""
     name, email, message = validate_name(name), validate_email(email), validate_message(message)
     reason = reason if reason in REASONS else "no_agent"
     now = rt.clock.now()
@@ -112,9 +114,13 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
             reason=reason, state=NEW, created_at=now, updated_at=now, language=meta.language,
             browser=meta.browser, browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
             referrer=meta.referrer, page_url=meta.page_url)
+        dept = await s.get(Department, department_id) if department_id else None
+        if dept is None and conv is not None and conv.department_id:
+            dept = await s.get(Department, conv.department_id)
+        m.department_id = dept.id if dept else None
         s.add(m)
         await s.flush()
-        notify = rt.settings.offline_notify_to
+        notify = (dept.notify_email if dept else None) or rt.settings.offline_notify_to
         if notify:
             subject, text = compose.notification_mail(lang="fi", console_url=
                                                       f"{rt.settings.effective_public_url}/console#/offline")

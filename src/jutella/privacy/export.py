@@ -23,7 +23,8 @@ LABELS = {
            "labels": "Tunnisteet", "note": "sisäinen muistiinpano",
            "replies": "Vastaukset", "info": "Tietoa käsittelystä (15 artikla)",
            "name": "Nimi", "email": "Sähköposti", "message": "Viesti", "browser": "Selain", "os": "Käyttöjärjestelmä",
-           "referrer": "Viittaava sivu", "page": "Sivu", "language": "Kieli", "subject": "Aihe", "sent": "Lähetetty"},
+           "referrer": "Viittaava sivu", "page": "Sivu", "language": "Kieli", "subject": "Aihe", "sent": "Lähetetty",
+           "department": "Osasto"},
     "en": {"title": "A copy of your personal data", "generated": "Generated", "conversations": "Chat conversations",
            "offline": "Messages left through the email form", "emails": "Emails sent to you",
            "flags": "Flags", "objection": "Objection to direct marketing", "restriction": "Restriction of processing",
@@ -32,7 +33,8 @@ LABELS = {
            "labels": "Labels", "note": "internal note",
            "replies": "Replies", "info": "About the processing (Article 15)",
            "name": "Name", "email": "Email", "message": "Message", "browser": "Browser", "os": "Operating system",
-           "referrer": "Referrer", "page": "Page", "language": "Language", "subject": "Subject", "sent": "Sent"},
+           "referrer": "Referrer", "page": "Page", "language": "Language", "subject": "Subject", "sent": "Sent",
+           "department": "Department"},
     "sv": {"title": "En kopia av dina personuppgifter", "generated": "Skapad", "conversations": "Chattsamtal",
            "offline": "Meddelanden via e-postformuläret", "emails": "E-post som skickats till dig",
            "flags": "Markeringar", "objection": "Förbud mot direktmarknadsföring",
@@ -43,7 +45,7 @@ LABELS = {
            "replies": "Svar", "info": "Om behandlingen (artikel 15)",
            "name": "Namn", "email": "E-post", "message": "Meddelande", "browser": "Webbläsare",
            "os": "Operativsystem", "referrer": "Hänvisande sida", "page": "Sida", "language": "Språk",
-           "subject": "Ämne", "sent": "Skickat"},
+           "subject": "Ämne", "sent": "Skickat", "department": "Avdelning"},
 }
 
 # attachments, ratings and emailed transcripts (issue 8)

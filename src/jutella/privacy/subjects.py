@@ -201,9 +201,10 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
     (docs/privacy.md). Writes the audit row for the export. Internal notes
     are in it (they are about the person), marked ``internal_note``."""
     from jutella.chat.labels import labels_of
-    from jutella.store.models import SubjectFlag
+    from jutella.store.models import Department, SubjectFlag
 
     async with rt.db.reader() as s:
+        departments = dict((await s.execute(select(Department.id, Department.name))).all())
         convs = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
             Conversation.id.in_(sel.conversations)).order_by(Conversation.id))).all() if sel.conversations else []
         conversations = []
@@ -228,6 +229,7 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                                       for t in transcripts],
                 "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
+                "department": departments.get(conv.department_id),
                 "metadata": {"browser": conv.browser, "browser_version": conv.browser_version, "os": conv.os,
                              "os_version": conv.os_version, "referrer": conv.referrer, "page": conv.page_url,
                              "language": conv.language},
@@ -249,7 +251,7 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
             emails_seen.add(m.email.casefold())
             offline.append({
                 "id": m.id, "received_at": m.created_at.isoformat(), "name": m.name, "email": m.email,
-                "message": m.body, "state": m.state,
+                "message": m.body, "state": m.state, "department": departments.get(m.department_id),
                 "metadata": {"browser": m.browser, "browser_version": m.browser_version, "os": m.os,
                              "os_version": m.os_version, "referrer": m.referrer, "page": m.page_url,
                              "language": m.language},

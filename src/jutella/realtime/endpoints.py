@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from jutella.accounts import actions as accounts
 from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
+from jutella.chat.departments import channels_for, visible_clause, visitor_choice
 from jutella.chat.metadata import collect
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
@@ -41,6 +42,8 @@ SYSTEM_TEXT = {
     ("closed_by_visitor", "visitor"): "You ended the chat.",
     ("closed_by_visitor", "agent"): "The visitor ended the chat.",
     ("closed_by_idle", "any"): "The chat was closed after a period of inactivity.",
+    ("transferred", "visitor"): "Your chat was passed on to {name}. Someone will be with you shortly.",
+    ("transferred", "agent"): "The chat was passed on to {name}.",
 }
 
 
@@ -66,9 +69,11 @@ async def publish_presence(rt: Runtime) -> None:
     if announce is not None:
         announce(sorted(rt.presence.local_online()))
     now_online = rt.presence.any_online()
-    if getattr(rt, "_presence_published", False) != now_online:
-        rt._presence_published = now_online  # type: ignore[attr-defined]
-        rt.hub.deliver_local(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online})
+    departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
+    if getattr(rt, "_presence_published", False) != (now_online, departments):
+        rt._presence_published = (now_online, departments)  # type: ignore[attr-defined]
+        rt.hub.deliver_local(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
+                                                     "departments": departments})
 
 
 class Connection:
@@ -372,7 +377,7 @@ class VisitorConnection(Connection):
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "agents_online": rt.presence.any_online(),
-                                       "last_seq": 0}
+                                       "last_seq": 0, "departments": await visitor_choice(rt)}
             if token:
                 welcome["token"] = token
             else:
@@ -394,7 +399,7 @@ class VisitorConnection(Connection):
                 return
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
-                                                         body=cmd.body, meta=self.meta)
+                                                         body=cmd.body, meta=self.meta, department=cmd.department)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)
                 return
@@ -441,9 +446,20 @@ class AgentConnection(Connection):
         self.conn_id = secrets.token_hex(8)
         self._visible: dict[int, float] = {}  # conversation -> until when a "may see" holds
         self.presence_state = "online"
+        self.dept_channels: set[str] = set()  # department queues (set by agent_ws before run)
 
     def initial_channels(self) -> list[str]:
-        return [chat.AGENTS_CHANNEL, chat.agent_channel(self.account.id), f"account:{self.account.id}"]
+        return [chat.AGENTS_CHANNEL, chat.agent_channel(self.account.id), f"account:{self.account.id}",
+                *sorted(self.dept_channels)]
+
+    async def follow_departments(self) -> None:
+        """Memberships changed: subscribe to the department queues now in effect."""
+        wanted = await channels_for(self.rt, self.account.id, "admin" in self.account.role_names)
+        for channel in self.dept_channels - wanted:
+            self.sub.remove(channel)
+        for channel in wanted - self.dept_channels:
+            self.sub.add(channel)
+        self.dept_channels = wanted
 
     def extra_tasks(self) -> list[Any]:
         return [self.keep_session()]
@@ -544,7 +560,8 @@ class AgentConnection(Connection):
         from jutella.privacy.subjects import restricted_visitors
         from jutella.store.models import Conversation
 
-        where = [Conversation.id == conversation]
+        where = [Conversation.id == conversation,
+                 *visible_clause(self.account.id, "admin" in self.account.role_names)]
         if "privacy" not in self.account.role_names:
             where.append(Conversation.visitor_id.notin_(restricted_visitors()))
         async with self.rt.db.reader() as s:
@@ -597,6 +614,10 @@ class AgentConnection(Connection):
             other = event.get("author", event.get("by"))
             if other == "visitor" and self.proto.is_tracking(event.get("conversation", 0)):
                 self.proto.send(event)
+        elif kind == "departments_changed":
+            await self.follow_departments()
+            if self.proto.state == "open":
+                self.proto.send(event)  # the console reloads its lists
         elif kind == "sessions_ended":
             if event.get("keep") != self.session.id:
                 self.rt.presence.disconnect(self.account.id, self.conn_id)
@@ -659,4 +680,6 @@ async def agent_ws(ws: WebSocket) -> None:
         await ws.close(4403, "two-factor sign-in required")
         return
     lang = account.language or negotiate(ws.headers.get("accept-language"))
-    await AgentConnection(rt, ws, lang, account, session).run()
+    conn = AgentConnection(rt, ws, lang, account, session)
+    conn.dept_channels = await channels_for(rt, account.id, "admin" in account.role_names)
+    await conn.run()

@@ -109,6 +109,7 @@ ERROR_CODES: Final = frozenset(
         "busy",
         "storage_full",
         "unavailable",
+        "limit_reached",
     }
 )
 PRESENCE_STATES: Final = frozenset({"online", "away", "offline"})
@@ -138,6 +139,7 @@ class SendMessage:
     client_id: str
     body: str  # stripped, 1..MAX_BODY_CHARS characters
     conversation: int | None  # None on visitor connections
+    department: int | None = None  # a visitor's chosen department (used when the message starts a conversation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,7 +447,10 @@ class Protocol:
     def _message(self, msg: dict[str, Any]) -> list[Command]:
         client_id = _client_id(msg)
         conversation = None if self.role == "visitor" else _conversation(msg, client_id)
-        return [SendMessage(client_id, _body(msg, client_id), conversation)]
+        department = None
+        if self.role == "visitor" and msg.get("department") is not None:
+            department = _int(msg, "department", minimum=1, client_id=client_id)
+        return [SendMessage(client_id, _body(msg, client_id), conversation, department)]
 
     def _note(self, msg: dict[str, Any]) -> list[Command]:
         client_id = _client_id(msg)

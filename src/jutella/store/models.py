@@ -33,6 +33,7 @@ class StaffAccount(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # refuses a replayed code
     language: Mapped[str | None] = mapped_column(String(8))
+    max_chats: Mapped[int | None] = mapped_column(Integer)  # concurrent-chat limit; None: the setting's
 
     roles: Mapped[list[StaffRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="StaffRole.role"
@@ -169,6 +170,7 @@ class Conversation(Base):
     rating: Mapped[int | None] = mapped_column(Integer)  # 1-5
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None]
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"), index=True)
 
 
 class ChatEvent(Base):
@@ -219,6 +221,7 @@ class OfflineMessage(Base):
     referrer: Mapped[str | None] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
 
 
 class OfflineReply(Base):
@@ -303,6 +306,28 @@ class SubjectRequest(Base):
 
 
 # -- departments, transfers and concurrent-chat limits (issue 8, migration 0005) -------------
+class Department(Base):
+    """A team that answers some chats ("Jäsenyys", "Tekniikka"). Names are
+    staff-given labels, not personal data; ``notify_email`` is the team's
+    address for offline messages (None: the general one)."""
+
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class StaffDepartment(Base):
+    """An agent's membership of a department."""
+
+    __tablename__ = "staff_department"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id", ondelete="CASCADE"), primary_key=True,
+                                               index=True)
 
 
 # -- canned responses, internal notes and labels (issue 8, migration 0006) ---------------------

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from jutella.accounts import audit
 from jutella.chat import actions as chat
 from jutella.chat.labels import labels_of
-from jutella.store.models import ChatEvent, Conversation, ConversationLabel, OfflineMessage, StaffAccount, Visitor
+from jutella.store.models import (ChatEvent, Conversation, ConversationLabel, Department, OfflineMessage, StaffAccount,
+                                  Visitor)
 from jutella.store.search import matching_event_ids
 
 from . import schemas as S
@@ -56,6 +57,8 @@ class ConversationSummary(BaseModel):
     browser: str | None
     os: str | None
     labels: list[LabelRef] = []
+    department_id: int | None = None
+    department_name: str | None = None
 
 
 class VisitorInfo(BaseModel):
@@ -102,10 +105,13 @@ class SearchHit(BaseModel):
 
 
 def visible_to(who: StaffContext) -> list:
-    """Restricted people's records are hidden from everyone but the ``privacy`` role."""
+    """Restricted people's records are hidden from everyone but the ``privacy`` role;
+    another department's conversations from agents outside it (docs/departments.md)."""
+    from jutella.chat.departments import visible_clause
     from jutella.privacy.subjects import restricted_visitors
 
-    return [] if who.has("privacy") else [Conversation.visitor_id.notin_(restricted_visitors())]
+    depts = visible_clause(who.id, who.has("admin"))
+    return depts if who.has("privacy") else [Conversation.visitor_id.notin_(restricted_visitors()), *depts]
 
 
 async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
@@ -115,16 +121,18 @@ async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
         ChatEvent.conversation_id == Conversation.id, ChatEvent.author == "visitor",
         ChatEvent.seq > Conversation.agent_seen_seq).scalar_subquery())
     rows = (await s.execute(
-        select(Conversation, StaffAccount.name, Visitor.public_id, preview, unread)
+        select(Conversation, StaffAccount.name, Visitor.public_id, preview, unread, Department.name)
         .join(Visitor, Visitor.id == Conversation.visitor_id)
         .outerjoin(StaffAccount, StaffAccount.id == Conversation.agent_id)
+        .outerjoin(Department, Department.id == Conversation.department_id)
         .where(*where).order_by(Conversation.last_activity_at.desc()).limit(limit))).all()
     tags = await labels_of(s, [r[0].id for r in rows])
     return [ConversationSummary(
         id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
         last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
-        preview=(p[:140] if p else None), browser=c.browser, os=c.os,
-        labels=[LabelRef(id=x.id, name=x.name, color=x.color) for x in tags[c.id]]) for c, name, pub, p, n in rows]
+        preview=(p[:140] if p else None), browser=c.browser, os=c.os, department_id=c.department_id,
+        department_name=dept, labels=[LabelRef(id=x.id, name=x.name, color=x.color) for x in tags[c.id]])
+        for c, name, pub, p, n, dept in rows]
 
 
 def _utc(value: datetime | None) -> datetime | None:

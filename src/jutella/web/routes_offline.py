@@ -42,6 +42,7 @@ class OfflineIn(BaseModel):
     referrer: str | None = Field(None, max_length=4096)
     visitor_token: str | None = Field(None, max_length=512, description="links the chat that preceded the form")
     browser_key: str | None = Field(None, max_length=64, description="a random id this browser's widget keeps")
+    department_id: S.BodyId | None = Field(None, description="the department the visitor chose, if any")
 
 
 class FieldError(BaseModel):
@@ -80,7 +81,7 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
         visitor_id = visitor.id if visitor else None
     meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
     await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
-                         meta=meta, visitor_id=visitor_id)
+                         meta=meta, visitor_id=visitor_id, department_id=body.department_id)
     for key, (_limit, window) in keys:  # only stored messages count against the limits
         await throttle.hit(key, window)
     return Accepted()

@@ -272,6 +272,7 @@ export class ChatSocket extends EventTarget {
       case "conversation":
       case "typing":
       case "seen":
+      case "departments_changed": // docs/departments.md: the lists to reload
         this.emit(frame.type, frame);
         return;
       default:

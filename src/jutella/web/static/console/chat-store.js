@@ -55,6 +55,7 @@ class ChatStore extends EventTarget {
     setAccount(me && me.account ? me.account.id : null);
     this.socket = new ChatSocket();
     this.socket.addEventListener("conversation", this.onFrame);
+    this.socket.addEventListener("departments_changed", () => this.scheduleRefresh(0));
     this.socket.addEventListener("open", this.onOpen);
     this.socket.addEventListener("status", this.onSocketStatus);
     if ("BroadcastChannel" in window) {

@@ -126,6 +126,7 @@ const SYSTEM_TEXT = {
   closed_by_agent: N_("{name} closed the chat."),
   closed_by_visitor: N_("The visitor ended the chat."),
   closed_by_idle: N_("The chat was closed after a period of inactivity."),
+  transferred: N_("The chat was passed on to {name}."),
 };
 
 export function systemText(event) {

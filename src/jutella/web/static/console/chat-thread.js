@@ -18,6 +18,7 @@ import { api } from "./api.js";
 import { h, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderVisitorInfo } from "./chat-visitor.js";
+import { transferControl } from "./chat-transfer.js";
 import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
 import { isNote, noteElement, noteSwitch } from "./chat-notes.js";
 import { labelEditor } from "./chat-labels.js";
@@ -80,6 +81,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   const closeButton = h("button", { type: "button", class: "danger-outline", testid: "close-conversation",
     text: t("Close conversation") });
   const backButton = h("button", { type: "button", class: "quiet small chat-back", text: t("← All conversations") });
+  const transfer = transferControl(id, { store, announce }); // chat-transfer.js
   const events = h("ol", { class: "msg-list" });
   const outbox = h("ol", { class: "msg-list msg-outbox" });
   const log = h("div", { class: "thread-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
@@ -118,7 +120,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     handler,
     labelSlot,
     rating.el,
-    h("div", { class: "thread-actions" }, acceptButton, closeButton),
+    h("div", { class: "thread-actions" }, acceptButton, transfer.button, closeButton), transfer.panel,
     transcriptControls(id));
   const body = h("div", { class: "thread", dataset: { conversation: id } },
     header, log, typing, seenLine, composer);
@@ -149,6 +151,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     stateBadge.className = `badge thread-state state-${c.state}`;
     acceptButton.hidden = c.state !== "waiting";
     closeButton.hidden = c.state === "closed";
+    transfer.update(c);
     const mine = c.agent_id === store.myId;
     if (c.state === "active") {
       handler.textContent = mine ? t("You are handling this conversation.")

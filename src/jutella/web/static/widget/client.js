@@ -223,6 +223,7 @@ export class Client {
         if (f.by === "agent" && f.conversation === this.conv && typeof f.seq === "number") this.emit("seen", f);
         return undefined;
       case "presence":
+        if (Array.isArray(f.departments)) this.emit("departments", f.departments);
         return this.emit("presence", f.agents_online !== false);
       case "error":
         return this.error(f);
@@ -264,7 +265,7 @@ export class Client {
     this.persist();
     this.emit("welcome", f);
     this.emit("status", "connected");
-    for (const p of this.pending.values()) this.raw({ type: "message", client_id: p.client_id, body: p.body });
+    for (const p of this.pending.values()) this.raw(messageFrame(p));
     if (this.typingOn) this.raw({ type: "typing", active: true });
     if (this.endQueued) {
       this.endQueued = false;
@@ -299,11 +300,13 @@ export class Client {
   }
 
   // Queues a message and sends it when connected; returns its client_id.
-  send(body) {
+  // department: the visitor's choice, sent with a message that starts a chat.
+  send(body, department) {
     const p = { client_id: newClientId(), body };
+    if (typeof department === "number") p.department = department;
     this.pending.set(p.client_id, p);
     this.persist();
-    if (this.ready) this.raw({ type: "message", client_id: p.client_id, body });
+    if (this.ready) this.raw(messageFrame(p));
     this.typing(false);
     return p.client_id;
   }
@@ -329,4 +332,11 @@ export class Client {
     if (this.ready) this.raw({ type: "end" });
     else this.endQueued = true;
   }
+}
+
+// A pending message as a frame (the department only with a chosen one).
+function messageFrame(p) {
+  const frame = { type: "message", client_id: p.client_id, body: p.body };
+  if (typeof p.department === "number") frame.department = p.department;
+  return frame;
 }

@@ -70,6 +70,40 @@ let view = null;
 let client = null;
 let offline = null;
 let extras = null; // attachments, the rating and the transcript (extras.js)
+let picker = null; // departments.js
+
+// The department picker (departments.js) is fetched only when there is a
+// choice to offer (more than one department online): most sites have none,
+// and the opened widget stays within its weight budget (docs/widget.md).
+function lazyPicker(i18n) {
+  let impl = null;
+  let loading = false;
+  let last = { departments: [], open: false };
+  return {
+    get chosen() {
+      return impl ? impl.chosen : null;
+    },
+    take: () => (impl ? impl.take() : null),
+    reset() {
+      if (impl) impl.reset();
+    },
+    update(u) {
+      last = { ...last, ...Object.fromEntries(Object.entries(u).filter(([, v]) => v !== undefined)) };
+      if (impl) {
+        impl.update(u);
+        return;
+      }
+      if (loading || !Array.isArray(last.departments) || last.departments.length < 2) return;
+      loading = true;
+      load("departments").then(({ DepartmentPicker }) => {
+        impl = new DepartmentPicker(document, i18n, view.el.composer, version);
+        impl.update(last);
+      }, () => {
+        loading = false; // try again with the next update
+      });
+    },
+  };
+}
 
 function safeLocalStorage() {
   try {
@@ -120,6 +154,7 @@ function onClient(kind, f) {
       break;
     case "welcome":
       view.welcome(f);
+      picker.update({ departments: f.departments, open: view.conversationState === null });
       updateOffline();
       persist();
       markSeen();
@@ -142,6 +177,9 @@ function onClient(kind, f) {
       break;
     case "seen":
       view.seenUpTo(f.conversation, f.seq);
+      break;
+    case "departments":
+      picker.update({ departments: f });
       break;
     case "presence":
       view.setAgentsOnline(f);
@@ -231,7 +269,7 @@ const actions = {
       consent();
       startClient();
     }
-    return client.send(body);
+    return client.send(body, picker.take());
   },
   typing: (active) => client && client.typing(active),
   end() {
@@ -263,6 +301,7 @@ const actions = {
   },
   newChat() {
     view.reopen();
+    picker.reset();
     offline.reset();
     updateOffline();
     if (!offline.focus()) view.focusInput();
@@ -286,11 +325,12 @@ function init(m) {
   i18n.apply(document);
   view = new ChatView(document, i18n, linkify, actions);
   extras = setupExtras(document, i18n, { token: () => (client ? client.token : null), lang: () => state.lang }, view);
+  picker = lazyPicker(i18n);
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
     waitSeconds: Number(config.offline_wait_seconds) || 180,
     context: () => ({ lang: state.lang, page: state.page, referrer: state.referrer,
-      token: client ? client.token : null, browserKey: browserKey() }),
+      token: client ? client.token : null, browserKey: browserKey(), department: picker ? picker.chosen : null }),
     getWait: () => state.wait,
     setWait(w) {
       state.wait = w;

@@ -293,6 +293,7 @@ export class OfflineView {
       website: this.website.value, reason: this.reason, lang: c.lang, page: c.page || null,
       referrer: c.referrer || null, browser_key: c.browserKey,
       visitor_token: this.reason !== "no_agent" ? c.token : null,
+      department_id: typeof c.department === "number" ? c.department : null, // docs/departments.md
     };
     this.busy = true;
     this.submitButton.disabled = true;
