@@ -175,7 +175,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
                            lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}"))
     rss_loaded = rss_kib(server.proc.pid)
     connections = args.visitors + args.agents
-    status(f"{label}: {connections} connections open in {time.time() - t0:.1f} s")
+    setup_s = round(time.time() - t0, 1)
+    status(f"{label}: {connections} connections open and conversations accepted in {setup_s} s")
     steps = []
     rate = float(args.rate)
     for step in range(12 if args.ramp else 1):
@@ -196,7 +197,7 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     first = steps[0]
     passing = [s["rate"] for s in steps if s["ok"]]
     return {"steps": steps, "first": first, "sustainable_mps": max(passing) if passing else 0.0,
-            "setup_complete": load.setup_complete,
+            "setup_complete": load.setup_complete, "setup_s": setup_s,
             "server_rss_mib": round(max(rss_loaded, rss_end) / 1024, 1),
             "rss_per_connection_kib": round((rss_loaded - rss_idle) / max(1, connections), 2)}
 
@@ -238,7 +239,7 @@ def main(args) -> int:
                                         "max_ms", "throughput_mps")},
                "server_cpu_percent": first["server_cpu_percent"],
                "server_rss_mib": result["server_rss_mib"], "rss_per_connection_kib": result["rss_per_connection_kib"],
-               "setup_complete": result["setup_complete"]}
+               "setup_complete": result["setup_complete"], "setup_s": result["setup_s"]}
         if args.ramp:
             out["sustainable_mps"] = result["sustainable_mps"]
             out["lost"] = sum(s["lost"] for s in result["steps"] if s["ok"]) + first["lost"]

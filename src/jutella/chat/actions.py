@@ -116,19 +116,23 @@ async def visitor_by_token(rt: Runtime, token: str) -> Visitor | None:
 
 async def new_visitor(rt: Runtime) -> tuple[Visitor, str]:
     """A visitor identity: a 256-bit random token for the browser (the database
-    keeps its hash) and a random public id staff can quote."""
+    keeps its hash) and a random public id staff can quote. Written on the
+    Core writer thread: every opened widget makes one, so they batch."""
     token, digest = new_token()
     now = rt.clock.now()
-    visitor = Visitor(public_id="v-" + secrets.token_hex(6), token_hash=digest, created_at=now, last_seen_at=now)
-    async with rt.db.transaction() as s:
-        s.add(visitor)
-    return visitor, token
+    values = dict(public_id="v-" + secrets.token_hex(6), token_hash=digest, created_at=now, last_seen_at=now)
+
+    def work(conn: Connection) -> int:
+        return conn.execute(insert(VISITOR).values(**values).returning(VISITOR.c.id)).scalar_one()
+
+    return Visitor(id=await rt.db.write_core(work), **values), token
 
 
 async def touch_visitor(rt: Runtime, visitor_id: int) -> None:
     """A returning visitor: retention counts from their last visit."""
-    async with rt.db.transaction() as s:
-        await s.execute(update(Visitor).where(Visitor.id == visitor_id).values(last_seen_at=rt.clock.now()))
+    now = rt.clock.now()
+    await rt.db.write_core(lambda conn: conn.execute(
+        update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now)))
 
 
 async def open_conversation_of(rt: Runtime, visitor_id: int) -> Conversation | None:
@@ -328,41 +332,66 @@ async def _accept_in(s: AsyncSession, conv: Conversation, agent_id: int, name: s
 
 
 async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Conversation:
-    from .departments import check_limit
+    """An agent takes a waiting conversation (within their concurrent-chat
+    limit). Core on the writer thread, like the messages: a busy hour's
+    accepts share commits with them instead of queueing for their own."""
+    from .departments import core_check_limit
 
     now = rt.clock.now()
-    async with rt.db.transaction() as s:
-        conv = await s.get(Conversation, conversation_id, with_for_update=True)
-        if conv is None:
+    limit = rt.settings.max_concurrent_chats
+
+    def work(conn: Connection):
+        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
+        if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        conv = _row(found)
         if conv.state == ACTIVE and conv.agent_id == agent_id:
-            return conv
+            return conv, None, None, False
         if conv.state != WAITING:
             raise ChatError("conflict", "Another agent has already taken this conversation.", 409)
-        await check_limit(s, agent_id, rt.settings.max_concurrent_chats)
-        name = await _agent_name(s, agent_id)
-        ev = await _accept_in(s, conv, agent_id, name, now)
-        restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
-    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
-    await rt.hub.publish(queue_channel(conv), list_frame(conv, name, restricted=restricted))
+        core_check_limit(conn, agent_id, limit)
+        name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
+        conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
+                                                                      accepted_at=now))
+        conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
+        ev = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                          data={"state": ACTIVE, "key": "agent_joined", "name": name})
+        conv.last_seq, conv.last_activity_at = ev.seq, now
+        restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
+        return conv, ev, name, restricted
+
+    conv, ev, name, restricted = await rt.db.write_core(work)
+    if ev is not None:
+        await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+        await rt.hub.publish(queue_channel(conv), list_frame(conv, name, restricted=restricted))
     return conv
 
 
 async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | None = None) -> Conversation:
     """Close a conversation: by an agent, by the visitor, or after idling."""
     now = rt.clock.now()
-    async with rt.db.transaction() as s:
-        conv = await s.get(Conversation, conversation_id, with_for_update=True)
-        if conv is None:
+
+    def work(conn: Connection):
+        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
+        if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        conv = _row(found)
         if conv.state == CLOSED:
-            return conv
-        name = await _agent_name(s, agent_id if by == "agent" else conv.agent_id)
+            return conv, None, None, False
+        who = agent_id if by == "agent" else conv.agent_id
+        name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == who)).scalar_one_or_none() \
+            if who is not None else None
+        conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=CLOSED, closed_at=now, closed_by=by))
         conv.state, conv.closed_at, conv.closed_by = CLOSED, now, by
-        ev = await _append(s, conv.id, now, kind="state", author="system", agent_id=agent_id,
-                           data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
-        conv.last_seq = ev.seq
-        restricted = bool((await s.execute(select(restricted_clause(conv.visitor_id)))).scalar())
+        ev = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                          data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
+        conv.last_seq, conv.last_activity_at = ev.seq, now
+        restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
+        return conv, ev, name, restricted
+
+    conv, ev, name, restricted = await rt.db.write_core(work)
+    if ev is None:
+        return conv
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
     frame = list_frame(conv, name, restricted=restricted)
     await rt.hub.publish(queue_channel(conv), frame)
@@ -372,10 +401,13 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
 
 
 async def mark_seen(rt: Runtime, *, conversation_id: int, by: str, seq: int) -> None:
-    column = Conversation.agent_seen_seq if by == "agent" else Conversation.visitor_seen_seq
-    async with rt.db.transaction() as s:
-        await s.execute(update(Conversation).where(Conversation.id == conversation_id, column < seq,
-                                                   Conversation.last_seq >= seq).values({column: seq}))
+    column = CONV.c.agent_seen_seq if by == "agent" else CONV.c.visitor_seen_seq
+
+    def work(conn: Connection) -> None:
+        conn.execute(update(CONV).where(CONV.c.id == conversation_id, column < seq, CONV.c.last_seq >= seq)
+                     .values({column: seq}))
+
+    await rt.db.write_core(work)
     await rt.hub.publish(conv_channel(conversation_id), {"type": "seen", "conversation": conversation_id,
                                                          "by": by, "seq": seq})
 
@@ -454,11 +486,11 @@ async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit:
     ``for_visitor`` staff-only kinds are left out (a transcript, a visitor's
     page); a visitor's live connection instead replays with markers (see
     realtime.endpoints) so that its seq watermark moves past them."""
-    where = [ChatEvent.conversation_id == conversation_id, ChatEvent.seq > after_seq]
+    where = [EVENT.c.conversation_id == conversation_id, EVENT.c.seq > after_seq]
     if for_visitor:
-        where.append(ChatEvent.kind.notin_(STAFF_ONLY_KINDS))
-    async with rt.db.reader() as s:
-        rows = (await s.execute(
-            select(ChatEvent, StaffAccount.name).outerjoin(StaffAccount, StaffAccount.id == ChatEvent.agent_id)
-            .where(*where).order_by(ChatEvent.seq).limit(limit))).all()
-    return [event_frame(ev, name) for ev, name in rows]
+        where.append(EVENT.c.kind.notin_(STAFF_ONLY_KINDS))
+    async with rt.db.connection() as conn:
+        rows = (await conn.execute(
+            select(EVENT, STAFF.c.name.label("agent_name")).outerjoin(STAFF, STAFF.c.id == EVENT.c.agent_id)
+            .where(*where).order_by(EVENT.c.seq).limit(limit))).all()
+    return [event_frame(row, row.agent_name) for row in rows]

@@ -564,8 +564,8 @@ class AgentConnection(Connection):
                  *visible_clause(self.account.id, "admin" in self.account.role_names)]
         if "privacy" not in self.account.role_names:
             where.append(Conversation.visitor_id.notin_(restricted_visitors()))
-        async with self.rt.db.reader() as s:
-            seen = (await s.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
+        async with self.rt.db.connection() as conn:
+            seen = (await conn.execute(select(Conversation.id).where(*where))).scalar_one_or_none() is not None
         if seen:
             if len(self._visible) > 1000:
                 self._visible = {c: t for c, t in self._visible.items() if t > now}

@@ -19,7 +19,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
+                                    create_async_engine)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -262,6 +263,14 @@ class Database:
         async with faults():
             async with self.sessions() as session:
                 yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for hot reads (no ORM session to build: a
+        reconnecting client's catch-up is one of these per conversation)."""
+        async with faults():
+            async with self.engine.connect() as conn:
+                yield conn
 
     async def ping(self, timeout: float | None = None) -> bool:
         """Can the database answer a query? Bounded in time: a database that
