@@ -85,6 +85,12 @@ def test_attachment_rating_and_transcript(live, browser_context_factory):
     agent.get_by_test_id("console-send").click()
     expect(w.locator("[data-testid=message][data-author=agent]")).to_contain_text(["Kiitos, kuitti näkyy."],
                                                                                    timeout=15_000)
+    # an internal note before closing: never in the widget, never in the visitor's transcript
+    agent.get_by_test_id("note-toggle").click()
+    agent.get_by_test_id("console-input").fill("SISÄINEN: kuitti tarkistettu")
+    agent.get_by_test_id("console-send").click()
+    expect(agent.get_by_test_id("note").filter(has_text="SISÄINEN")).to_have_count(1, timeout=15_000)
+    agent.get_by_test_id("note-toggle").click()
     agent.get_by_test_id("close-conversation").click()
 
     # at close the visitor rates the chat; the console shows it on the conversation
@@ -107,6 +113,8 @@ def test_attachment_rating_and_transcript(live, browser_context_factory):
     page_text = open(download.value.path(), encoding="utf-8").read()
     assert "Hei, lähetän kuvan kuitista" in page_text and "Kiitos, kuitti näkyy." in page_text
     assert "kuitti.jpg" in page_text and "<script" not in page_text
+    assert "SISÄINEN" not in page_text
+    expect(w.locator("[data-testid=message]").filter(has_text="SISÄINEN")).to_have_count(0)
     # emailing it says the address is stored
     w.get_by_test_id("transcript-email").click()
     expect(w.get_by_test_id("transcript-email-notice")).to_contain_text("customer register")
