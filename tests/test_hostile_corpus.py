@@ -16,6 +16,13 @@ agent (who also has the privacy role) looks at all of it:
 - the HTML access copy, opened as a page;
 - the HTML part of each reply email (sent through a real SMTP server), opened as a page.
 
+A second test does the same for issue 8's visitor fields: each payload as an
+attachment's file name (the multipart filename, quotes and all), in rating
+comments, as a transcript email address (most are refused) and as the
+department in the message frame (always refused as malformed); seen in the
+console's conversation view (files, rating), the staff's printable
+transcript, the transcript emails, the HTML access copy and the Register view.
+
 Everywhere: no dialog, ``window.__pwned`` never set, no script error and no
 Content-Security-Policy report, and inside the region that shows the data no
 ``script``/``img``/``svg``/``iframe``/``object``/``embed`` (nor other loading
@@ -792,6 +799,22 @@ def test_issue8_fields_stay_text_where_staff_look(live, smtp, browser_context_fa
     for address in accepted_emails:
         assert norm(address) in text, f"transcript address not in the access copy: {address!r}"
     copy_watch.check("the access copy, at the end")
+
+    # 5. the Register view finds the chats by their transcript addresses and rating comments
+    page.goto(live.url + "/console#/register")
+    for query in ("hostile.example", "__pwned", "onerror=alert"):
+        page.get_by_test_id("pv-query").fill(query)
+        page.get_by_test_id("pv-find").click()
+        wait_js(page, "() => { const s = document.querySelector('[data-testid=pv-summary]');"
+                      " const r = document.querySelector('[data-testid=pv-results]');"
+                      " return s && r && !r.hasAttribute('aria-busy') && /Records found/.test(s.textContent); }",
+                what=f"the lookup of {query!r}")
+        assert page.locator("[data-testid=pv-result][data-kind=conversation]").count() > 0, query
+        watch.scan("[data-testid=pv-results]", f"register lookup {query!r}")
+    record = page.locator("[data-testid=pv-result][data-kind=conversation]").first
+    record.get_by_test_id("pv-open").click()
+    record.get_by_test_id("pv-chat-message").first.wait_for()
+    watch.scan("[data-testid=pv-results]", "register record with files and a rating", allow_thumb=True)
     watch.check("the console, at the end")
     end = time.monotonic()
     print(f"\n{len(chats)} chats, {len(names)} files, {len(accepted_emails)} transcript mails "
