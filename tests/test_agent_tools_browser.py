@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from .chat_clients import visitor
 from .helpers import add_staff, sign_in
 from .test_console_chat_browser import console_page, expect, item, start_chat
 
@@ -129,13 +130,17 @@ def test_canned_response_with_slash_and_a_note_the_visitor_never_sees(live, brow
 
 
 def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
-    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    aino_id = add_staff(live, "aino@example.org", ["agent"], name="Aino")
     add_staff(live, "admin@example.org", ["admin"])
     admin = sign_in(live, "admin@example.org")
     rent = admin.post("/api/v1/labels", json={"name": "Vuokra", "color": "red"}).json()["id"]
     admin.post("/api/v1/labels", json={"name": "Opinnot", "color": "blue"})
+    housing = admin.post("/api/v1/departments", json={"name": "Asuminen"}).json()["id"]
+    assert admin.put(f"/api/v1/departments/{housing}/members", json={"account_ids": [aino_id]}).status_code == 200
     v1, first = start_chat(live, "Ensimmäinen: vuokra")
-    v2, second = start_chat(live, "Toinen: opinnot")
+    v2, _ = visitor(live)
+    v2.message("Toinen: opinnot", department=housing)  # the second chat in Aino's department
+    second = v2.until(lambda f: f["type"] == "ack")["conversation"]
 
     ctx = browser_context_factory(viewport={"width": 1400, "height": 900})
     page, problems = console_page(live, ctx)
@@ -197,6 +202,19 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     page.get_by_test_id("chat-search-submit").click()
     expect(page.locator(".chat-search-status")).to_contain_text("No messages match")  # "opinnot" is not labelled
     expect(page.get_by_test_id("search-result")).to_have_count(0)
+    page.get_by_test_id("filter-clear").click()
+    expect(page.get_by_test_id("search-result")).to_have_count(1)
+    # the department: a badge on its list item, and a filter for the list and the search
+    expect(item(page, second).get_by_test_id("department-badge")).to_have_text("Asuminen")
+    expect(item(page, first).get_by_test_id("department-badge")).to_have_count(0)
+    page.get_by_test_id("filter-department").select_option(label="Asuminen")
+    expect(results).to_have_count(1)
+    expect(results.first).to_have_attribute("data-id", str(second))
+    expect(results.first.get_by_test_id("department-badge")).to_have_text("Asuminen")
+    expect(page.get_by_test_id("search-result")).to_have_count(1)  # "opinnot" is in Asuminen
+    page.get_by_test_id("chat-search").fill("vuokra")
+    page.get_by_test_id("chat-search-submit").click()
+    expect(page.locator(".chat-search-status")).to_contain_text("No messages match")  # "vuokra" is not
     page.get_by_test_id("filter-clear").click()
     expect(page.get_by_test_id("search-result")).to_have_count(1)
     page.get_by_test_id("notify-prefs").locator("summary").click()

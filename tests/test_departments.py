@@ -412,3 +412,72 @@ def test_routing_and_the_choice_work_across_two_servers(live, backend):
     assert nothing_matches(a, is_conv(conv), wait=1.5)
     for c in (v0, a, b):
         c.close()
+
+
+def test_the_list_and_the_search_filter_by_department(live):
+    _, depts, ids = two_departments(live)
+    add_staff(live, "pirjo@example.org", ["admin", "agent"], name="Pirjo")
+    pirjo = sign_in(live, "pirjo@example.org")
+    convs = {}
+    for where, department in (("Tekniikka", depts["Tekniikka"]), ("Jäsenyys", depts["Jäsenyys"]), (None, None)):
+        v, _ = visitor(live)
+        v.message(f"Tulostin jumissa {where or 'yleinen'}", **({"department": department} if department else {}))
+        convs[where] = v.until(lambda f: f["type"] == "ack")["conversation"]
+        v.close()
+    everyone = pirjo.get("/api/v1/conversations").json()
+    assert {(c["id"], c["department_name"]) for c in everyone} == {(convs[k], k) for k in convs}
+
+    for name, dept in depts.items():
+        listed = pirjo.get("/api/v1/conversations", params={"department": dept}).json()
+        assert [(c["id"], c["department_id"], c["department_name"]) for c in listed] == [(convs[name], dept, name)]
+        hits = pirjo.get("/api/v1/search", params={"q": "tulostin", "department": dept}).json()
+        assert [h["conversation"] for h in hits] == [convs[name]]
+    assert len(pirjo.get("/api/v1/search", params={"q": "tulostin"}).json()) == 3
+    # with the other filters
+    assert pirjo.get("/api/v1/conversations", params={"department": depts["Tekniikka"], "state": "closed"}).json() == []
+    assert len(pirjo.get("/api/v1/conversations", params={"department": depts["Tekniikka"], "state": "open"}).json()) == 1
+    # an unknown department matches nothing; a malformed one is refused
+    assert pirjo.get("/api/v1/conversations", params={"department": 987654}).json() == []
+    assert pirjo.get("/api/v1/search", params={"q": "tulostin", "department": 987654}).json() == []
+    for bad in ("Tekniikka", "0", "-1", str(2**63), "1.5"):
+        assert pirjo.get("/api/v1/conversations", params={"department": bad}).status_code == 422, bad
+        assert pirjo.get("/api/v1/search", params={"q": "x", "department": bad}).status_code == 422, bad
+    # the filter never widens what an agent may see: Bertta (Tekniikka) asks for Jäsenyys
+    bertta = sign_in(live, "bertta@example.org")
+    assert bertta.get("/api/v1/conversations", params={"department": depts["Jäsenyys"]}).json() == []
+    assert bertta.get("/api/v1/search", params={"q": "tulostin", "department": depts["Jäsenyys"]}).json() == []
+    assert [c["id"] for c in bertta.get("/api/v1/conversations",
+                                        params={"department": depts["Tekniikka"]}).json()] == [convs["Tekniikka"]]
+    # agents read the departments for the filter's options (names and ids, no addresses)
+    options = bertta.get("/api/v1/departments").json()
+    assert [(d["id"], d["name"], d["notify_email"]) for d in options] == [
+        (depts["Jäsenyys"], "Jäsenyys", None), (depts["Tekniikka"], "Tekniikka", None)]
+
+
+HOSTILE_DEPARTMENTS = [
+    "Tekniikka", "1", "", "<img src=x onerror=alert(1)>", 0, -1, -(2**63), 2**63, 2**64, 10**40, 1.5, 1e308,
+    True, False, [], [1], {"id": 1}, "9" * 5000,
+]
+
+
+def test_a_bogus_department_in_the_message_frame_is_refused_cleanly(live):
+    """Strings, floats, booleans, lists, out-of-range and huge numbers: an
+    error frame (``malformed``), nothing stored, and the connection goes on.
+    The largest id the protocol allows, unknown, goes to the shared queue
+    (a 64-bit value: PostgreSQL's BIGINT takes it)."""
+    _, depts, _ = two_departments(live)
+    v, _ = visitor(live)
+    for value in HOSTILE_DEPARTMENTS:
+        cid = v.message("hei", department=value)
+        refused = v.until(lambda f, cid=cid: f["type"] in ("error", "ack") and f.get("client_id") == cid)
+        assert (refused["type"], refused["code"]) == ("error", "malformed"), (value, refused)
+        assert "department" in refused["message"]
+    assert db(live, lambda s: _scalars(s, select(Conversation.id))) == []
+    cid = v.message("hei", department=2**63 - 1)
+    conv = v.until(lambda f: f["type"] == "ack" and f.get("client_id") == cid)["conversation"]
+    # once the conversation exists, the department in later frames changes nothing
+    cid = v.message("vielä", department=depts["Tekniikka"], conversation=conv)
+    assert v.until(lambda f: f["type"] in ("ack", "error") and f.get("client_id") == cid)["type"] == "ack"
+    stored = db(live, lambda s: s.get(Conversation, conv))
+    assert stored.department_id is None
+    v.close()

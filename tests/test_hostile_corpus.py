@@ -16,6 +16,13 @@ agent (who also has the privacy role) looks at all of it:
 - the HTML access copy, opened as a page;
 - the HTML part of each reply email (sent through a real SMTP server), opened as a page.
 
+A second test does the same for issue 8's visitor fields: each payload as an
+attachment's file name (the multipart filename, quotes and all), in rating
+comments, as a transcript email address (most are refused) and as the
+department in the message frame (always refused as malformed); seen in the
+console's conversation view (files, rating), the staff's printable
+transcript, the transcript emails, the HTML access copy and the Register view.
+
 Everywhere: no dialog, ``window.__pwned`` never set, no script error and no
 Content-Security-Policy report, and inside the region that shows the data no
 ``script``/``img``/``svg``/``iframe``/``object``/``embed`` (nor other loading
@@ -75,7 +82,11 @@ SCAN = r"""
   for (const root of roots) {
     for (const el of [root, ...root.querySelectorAll("*")]) {
       const tag = el.localName;
-      if (FORBIDDEN.has(tag)) bad.push(`<${tag}> element`);
+      // the console's own attachment thumbnail: <img class=attachment-thumb src=/attachments/ID alt=NAME>
+      const thumb = arg.allowThumb && tag === "img" && el.classList.contains("attachment-thumb")
+        && /^\/attachments\/[A-Za-z0-9_-]+$/.test(el.getAttribute("src") || "")
+        && [...el.attributes].every((a) => ["class", "src", "alt"].includes(a.name));
+      if (FORBIDDEN.has(tag) && !thumb) bad.push(`<${tag}> element`);
       if (el.namespaceURI !== "http://www.w3.org/1999/xhtml") bad.push(`<${tag}> in ${el.namespaceURI}`);
       for (const attr of el.attributes) {
         const name = attr.name.toLowerCase();
@@ -127,8 +138,10 @@ class Watch:
                 message.type == "error" and not any(p.search(text) for p in self.ALLOWED)):
             self.errors.append(text)
 
-    def scan(self, selector: str, where: str, *, allow_style: bool = False, with_text: bool = False) -> str:
-        result = self.page.evaluate(SCAN, {"selector": selector, "allowStyle": allow_style, "withText": with_text})
+    def scan(self, selector: str, where: str, *, allow_style: bool = False, with_text: bool = False,
+             allow_thumb: bool = False) -> str:
+        result = self.page.evaluate(SCAN, {"selector": selector, "allowStyle": allow_style, "withText": with_text,
+                                           "allowThumb": allow_thumb})
         assert result["roots"] > 0, f"{where}: nothing matches {selector}"
         assert result["bad"] == [], f"{where}: {result['bad']}"
         self.check(where, result["pwned"])
@@ -562,3 +575,249 @@ def test_console_csp_blocks_inline_script(live):
         assert r.status_code == 200
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
+
+
+# -- issue 8's visitor-controlled fields ------------------------------------------------------------------
+# A file's name (multipart filename), the rating comment, the transcript email address and the
+# department chosen in the message frame. Seen in the console's conversation view, the printable
+# transcript (staff "Print transcript"), the transcript email and the HTML access copy.
+VISITOR_HEADER = "X-Jutella-Visitor"
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def upload_named(http: httpx.Client, token: str, data: bytes, name: str) -> httpx.Response:
+    """The payload as the multipart file name, byte for byte (quotes and
+    backslashes escaped as a quoted string allows; a line break cannot be in
+    a header line, so it goes as a space)."""
+    raw = name.replace("\r", " ").replace("\n", " ").encode("utf-8")
+    raw = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    boundary = b"hostileBoundary1x2y3z"
+    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="' + raw
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + data + b"\r\n--" + boundary + b"--\r\n")
+    return http.post("/api/v1/public/attachments", content=body, headers={
+        VISITOR_HEADER: token, "Content-Type": "multipart/form-data; boundary=" + boundary.decode()})
+
+
+def comment_groups(limit: int = 2000) -> list[str]:
+    """Every payload in some rating comment (at most 2000 characters each; the long ones cut)."""
+    out: list[str] = []
+    for p in PAYLOADS:
+        p = p[:limit - 10]
+        if out and len(out[-1]) + 2 + len(p) <= limit:
+            out[-1] += "\n\n" + p
+        else:
+            out.append(p)
+    return out
+
+
+# One evaluate opens each conversation by its address and reads the thread.
+OPEN_THREADS = r"""
+async ({items}) => {
+  const scan = %s;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const out = [];
+  for (const item of items) {
+    location.hash = `#/conversations/${item.id}`;
+    const deadline = Date.now() + 10000;
+    let shown = null;
+    while (Date.now() < deadline && !shown) {
+      const thread = document.querySelector(`.thread[data-conversation="${item.id}"]`);
+      const files = thread ? [...thread.querySelectorAll("[data-testid=attachment]")] : [];
+      const rating = thread && thread.querySelector("[data-testid=conversation-rating]");
+      if (files.length >= item.files && rating && !rating.hidden) {
+        shown = {
+          files: files.map((a) => {
+            const img = a.querySelector("img");
+            return { text: img ? img.alt : a.textContent, download: a.getAttribute("download"), image: !!img };
+          }),
+          bodies: [...thread.querySelectorAll("[data-testid=message][data-author=visitor] .msg-body")]
+            .filter((b) => !b.querySelector("[data-testid=attachment]")).map((b) => b.textContent),
+          rating: rating.dataset.value,
+          comment: (rating.querySelector(".rating-comment") || {}).textContent,
+        };
+      } else {
+        await sleep(20);
+      }
+    }
+    if (!shown) {
+      out.push({ id: item.id, error: "did not open" });
+      continue;
+    }
+    out.push({ id: item.id, ...shown,
+               scan: scan({ selector: ".chat-layout", allowStyle: false, withText: false, allowThumb: true }) });
+  }
+  return out;
+}
+""" % SCAN.strip()
+
+
+def test_issue8_fields_stay_text_where_staff_look(live, smtp, browser_context_factory):
+    from jutella.chat import actions as chat_actions
+    from jutella.chat.metadata import Metadata
+
+    started = time.monotonic()
+    smtp.start()
+    add_staff(live, "aino@example.org", ["agent", "privacy"], name="Aino")
+    http = sign_in(live, "aino@example.org")
+    public = live.client()
+
+    # a hostile department choice is refused as malformed, the socket carries on
+    v, _ = visitor(live)
+    for value in [*PAYLOADS, -1, 0, 2**63, 10**30, 1.5, True, [], {}]:
+        cid = v.message("hei", department=value)
+        frame = v.until(lambda f, cid=cid: f["type"] in ("ack", "error") and f.get("client_id") == cid)
+        assert (frame["type"], frame.get("code")) == ("error", "malformed"), (value, frame)
+    v.close()
+
+    # one chat per batch of payloads: the batch as its message, each payload as a file's name
+    # (every fourth an image, the rest PDFs); then closed, rated with a comment, and its
+    # transcript asked by email (most hostile addresses are refused, as they should be)
+    groups = batches()
+    comments = comment_groups()
+    hostile_emails = [p for p in PAYLOADS if p.endswith("@hostile.example")] + [
+        "'onfocus='window.__pwned=1'autofocus='@hostile.example", "`${window.__pwned=1}`@hostile.example",
+        "x{{7*7}}y@hostile.example", "a'/onload='window.__pwned=1'/@hostile.example"]
+    png = png_bytes()
+    chats: list[dict[str, Any]] = []
+    accepted_emails: list[str] = []
+    refused_emails = 0
+    for k in range(max(len(groups), len(comments))):
+        group = groups[k] if k < len(groups) else []
+        message = joined(group) if group else f"chat {k}"
+        v_row, token = live.call(chat_actions.new_visitor, live.rt)
+        posted = live.call(chat_actions.post_visitor_message, live.rt, visitor_id=v_row.id, client_id="c1",
+                           body=message, meta=Metadata())
+        conv = posted.conversation.id
+        files = []
+        for i in group:
+            r = upload_named(public, token, png if i % 4 == 0 else PDF_BYTES, PAYLOADS[i])
+            assert r.status_code == 201, (i, r.text)
+            files.append(r.json())
+        assert http.post(f"/api/v1/conversations/{conv}/close").status_code == 200
+        comment = comments[k] if k < len(comments) else PAYLOADS[k % len(PAYLOADS)][:2000]
+        r = public.post("/api/v1/public/rating", headers={VISITOR_HEADER: token},
+                        json={"conversation": conv, "rating": 1 + k % 5, "comment": comment})
+        assert r.status_code == 200, r.text
+        for address in [*(PAYLOADS[i] for i in group), hostile_emails[k % len(hostile_emails)]]:
+            r = public.post("/api/v1/public/transcript/email", headers={VISITOR_HEADER: token},
+                            json={"conversation": conv, "email": address[:1000], "lang": "en"})
+            if r.status_code == 202:
+                accepted_emails.append(address)
+            else:
+                assert r.status_code in (400, 422), r.text
+                refused_emails += 1
+        chats.append({"conversation": conv, "message": message, "files": files, "rating": 1 + k % 5,
+                      "comment": comment.strip(), "payloads": group})
+    assert sorted(i for c in chats for i in c["payloads"]) == list(range(len(PAYLOADS)))
+    names = [f["name"] for c in chats for f in c["files"]]
+    # the names kept their markup (a path or a control character goes; "<", quotes and handlers stay)
+    assert sum("onerror=alert(1)>" in n for n in names) >= 10 and sum('"' in n for n in names) >= 10
+    assert len(accepted_emails) >= len(chats) and refused_emails > len(PAYLOADS) // 2
+    sent = time.monotonic() - started
+
+    ctx = browser_context_factory(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    watch = Watch(page)
+    sign_in_console(page, live, "#/conversations")
+
+    # 1. the console's conversation view: the files (a link named by the file, or a thumbnail
+    # with the name as its alt text), the message, the rating and its comment
+    details = fetch_all(http, [f"/api/v1/conversations/{c['conversation']}" for c in chats])
+    items = [{"id": c["conversation"], "files": len(c["files"])} for c in chats]
+    shown = []
+    for at in range(0, len(items), 10):
+        shown += page.evaluate(OPEN_THREADS, {"items": items[at:at + 10]})
+    for chat, detail, seen in zip(chats, details, shown, strict=True):
+        conv = chat["conversation"]
+        assert "error" not in seen, seen
+        assert seen["scan"]["bad"] == [], f"conversation {conv}: {seen['scan']['bad']}"
+        watch.check(f"conversation {conv}", seen["scan"]["pwned"])
+        assert detail["rating"]["rating_comment"] == chat["comment"]
+        assert [f["text"] for f in seen["files"]] == [f["name"] for f in chat["files"]], conv
+        assert all(f["download"] == f["text"] for f in seen["files"] if not f["image"]), conv
+        assert [f["image"] for f in seen["files"]] == [f["type"] == "image/png" for f in chat["files"]], conv
+        assert seen["bodies"] == [chat["message"].strip()], conv
+        assert seen["rating"] == str(chat["rating"]) and seen["comment"] == f" – {chat['comment']}", conv
+    console_done = time.monotonic()
+
+    # 2. the staff's printable transcript (served page, its own CSP) and the visitor's saved copy
+    for chat in chats:
+        conv = chat["conversation"]
+        response = page.goto(f"{live.url}/api/v1/conversations/{conv}/transcript?lang=en")
+        assert response.status == 200
+        page.get_by_test_id("transcript").wait_for()
+        text = norm(watch.scan("[data-testid=transcript]", f"printed transcript {conv}", with_text=True))
+        for i in chat["payloads"]:
+            assert norm(PAYLOADS[i]) in text, f"transcript {conv}: payload {i} is not shown as text"
+        for f in chat["files"]:
+            assert norm(f"[Attachment: {f['name']}]") in text, f"transcript {conv}: file {f['name']!r}"
+    print_done = time.monotonic()
+
+    # 3. the transcript emails' HTML parts, opened as pages
+    mails = smtp.wait_for(len(accepted_emails))
+    assert len(mails) == len(accepted_emails)
+    mail_page = ctx.new_page()
+    mail_watch = Watch(mail_page)
+    seen_in_mail = []
+    for _rcpt, msg in mails:
+        mail_page.set_content(msg.get_body(("html",)).get_content())
+        mail_page.wait_for_timeout(50)
+        seen_in_mail.append(norm(mail_watch.scan("body", f"transcript mail to {msg['To']}", allow_style=True,
+                                                 with_text=True)))
+    for chat in chats:
+        for f in chat["files"]:
+            assert any(norm(f["name"]) in t for t in seen_in_mail), f["name"]
+        for i in chat["payloads"]:
+            assert any(norm(PAYLOADS[i]) in t for t in seen_in_mail), i
+    mail_page.wait_for_timeout(300)
+    mail_watch.check("the transcript mails, after a while")
+
+    # 4. the HTML access copy: files, rating comments and transcript addresses
+    ids = {"conversations": [c["conversation"] for c in chats], "offline_messages": [],
+           "emails": list(live.call(_mail_ids, live))}
+    r = http.post("/api/v1/privacy/export", params={"format": "html", "lang": "en"}, json=ids)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    copy_page = ctx.new_page()
+    copy_watch = Watch(copy_page)
+    copy_page.set_content(r.text)
+    copy_page.wait_for_timeout(300)
+    text = norm(copy_watch.scan("body", "access copy", with_text=True))
+    for name in names:
+        assert norm(name) in text, f"file name not in the access copy as text: {name!r}"
+    for chat in chats:
+        assert norm(chat["comment"]) in text, f"rating comment of {chat['conversation']} not in the access copy"
+    for address in accepted_emails:
+        assert norm(address) in text, f"transcript address not in the access copy: {address!r}"
+    copy_watch.check("the access copy, at the end")
+
+    # 5. the Register view finds the chats by their transcript addresses and rating comments
+    page.goto(live.url + "/console#/register")
+    for query in ("hostile.example", "__pwned", "onerror=alert"):
+        page.get_by_test_id("pv-query").fill(query)
+        page.get_by_test_id("pv-find").click()
+        wait_js(page, "() => { const s = document.querySelector('[data-testid=pv-summary]');"
+                      " const r = document.querySelector('[data-testid=pv-results]');"
+                      " return s && r && !r.hasAttribute('aria-busy') && /Records found/.test(s.textContent); }",
+                what=f"the lookup of {query!r}")
+        assert page.locator("[data-testid=pv-result][data-kind=conversation]").count() > 0, query
+        watch.scan("[data-testid=pv-results]", f"register lookup {query!r}")
+    record = page.locator("[data-testid=pv-result][data-kind=conversation]").first
+    record.get_by_test_id("pv-open").click()
+    record.get_by_test_id("pv-chat-message").first.wait_for()
+    watch.scan("[data-testid=pv-results]", "register record with files and a rating", allow_thumb=True)
+    watch.check("the console, at the end")
+    end = time.monotonic()
+    print(f"\n{len(chats)} chats, {len(names)} files, {len(accepted_emails)} transcript mails "
+          f"({refused_emails} addresses refused); seconds: sending {sent:.1f}, console "
+          f"{console_done - started - sent:.1f}, print {print_done - console_done:.1f}, "
+          f"mail+copy {end - print_done:.1f}")

@@ -12,6 +12,7 @@ PDFs. Anyone but the conversation's visitor and staff who may see it gets a
 from __future__ import annotations
 
 from typing import AsyncIterator
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -261,11 +262,25 @@ async def serve(public_id: str, request: Request) -> Response:
     return FileResponse(path, media_type=a.content_type, headers={
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Content-Disposition": f'{disposition}; filename="{_ascii(a.filename)}"',
+        "Content-Disposition": content_disposition(disposition, a.filename),
         "Cache-Control": "private, no-store",
         "Cross-Origin-Resource-Policy": "same-origin",
     })
 
 
 def _ascii(name: str) -> str:
-    return "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name)
+    return "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in name)
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """``kind; filename="..."``: printable ASCII only, without quotes,
+    backslashes, semicolons or percent signs (every other character becomes
+    ``_``), so nothing in a visitor's file name can end the parameter or the
+    header. A name that is not plain ASCII also goes as RFC 6266/5987
+    ``filename*=UTF-8''...``, every byte but letters, digits and ``._-``
+    percent-encoded, which browsers prefer; the name shows as it was given."""
+    fallback = _ascii(name)
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != name:
+        value += "; filename*=UTF-8''" + quote(name, safe="", encoding="utf-8", errors="strict")
+    return value

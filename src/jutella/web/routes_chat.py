@@ -140,7 +140,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
-            end: datetime | None) -> list:
+            end: datetime | None, department: int | None = None) -> list:
     """The list's and the search's filters (docs/agent-tools.md). Dates are
     when the conversation started: ``from`` inclusive, ``to`` exclusive."""
     where: list = []
@@ -153,6 +153,8 @@ def filters(state: str | None, label: int | None, agent_id: int | None, start: d
                                          .where(ConversationLabel.label_id == label)))
     if agent_id is not None:
         where.append(Conversation.agent_id == agent_id)
+    if department is not None:
+        where.append(Conversation.department_id == department)
     if start is not None:
         where.append(Conversation.created_at >= _utc(start))
     if end is not None:
@@ -170,11 +172,12 @@ async def list_conversations(
     limit: int = Query(100, ge=1, le=500),
     label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
     agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by this agent"),
+    department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
     start: datetime | None = Query(None, alias="from", description="started at or after (ISO 8601; UTC if no zone)"),
     end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
-    where = visible_to(who) + filters(state, label, agent_id, start, end)
+    where = visible_to(who) + filters(state, label, agent_id, start, end, department)
     async with runtime(request).db.reader() as s:
         return await _summaries(s, where, limit)
 
@@ -238,13 +241,14 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
                  state: StateFilter | None = Query(None, description="open = waiting or active"),
                  label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
                  agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by them"),
+                 department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
                  start: datetime | None = Query(None, alias="from", description="conversation started at or after"),
                  end: datetime | None = Query(None, alias="to", description="conversation started before"),
                  who: StaffContext = Depends(agent)) -> list[SearchHit]:
     """Search every stored message (chat histories), optionally only in the
     conversations that match the filters."""
     rt = runtime(request)
-    narrowed = filters(state, label, agent_id, start, end)
+    narrowed = filters(state, label, agent_id, start, end, department)
     async with rt.db.reader() as s:
         # with filters, look further down the ranking so that filtering leaves enough hits
         ids = await matching_event_ids(s, q, limit=min(limit * 20, 2000) if narrowed else limit)

@@ -1,7 +1,9 @@
 // The filter bar above the conversation list and the history search: label
 // (data-testid="filter-label"), state ("filter-state"), agent
-// ("filter-agent") and the dates the conversation started between
-// ("filter-from", "filter-to", both inclusive, in the agent's own time zone).
+// ("filter-agent"), department ("filter-department", from GET
+// /api/v1/departments; hidden while there are none) and the dates the
+// conversation started between ("filter-from", "filter-to", both inclusive,
+// in the agent's own time zone).
 //
 // With any filter set, the live list gives way to the matching conversations
 // from GET /api/v1/conversations (closed ones of any age included), one
@@ -12,7 +14,7 @@ import { api, query as queryString } from "./api.js";
 import { h, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { platform, stateLabel, timeElement } from "./chat-text.js";
-import { labelChips, loadLabels } from "./chat-labels.js";
+import { departmentBadge, labelChips, loadLabels } from "./chat-labels.js";
 
 const LIMIT = 200;
 
@@ -43,6 +45,10 @@ export function filterBar({ open, onActive, onChange }) {
     h("option", { value: "active", text: stateLabel("active") }),
     h("option", { value: "closed", text: stateLabel("closed") }));
   const agent = h("select", { testid: "filter-agent" }, h("option", { value: "", text: t("Any agent") }));
+  const department = h("select", { testid: "filter-department" },
+    h("option", { value: "", text: t("Any department") }));
+  const departmentField = labelled(t("Department"), department);
+  departmentField.hidden = true; // shown once departments exist
   const from = h("input", { type: "date", testid: "filter-from" });
   const to = h("input", { type: "date", testid: "filter-to" });
   const clear = h("button", { type: "button", class: "small quiet", text: t("Clear filters"), hidden: true,
@@ -50,7 +56,7 @@ export function filterBar({ open, onActive, onChange }) {
   const el = h("details", { class: "chat-filters" },
     h("summary", { text: t("Filters") }),
     h("div", { class: "filter-grid" },
-      labelled(t("Label"), label), labelled(t("State"), state), labelled(t("Agent"), agent),
+      labelled(t("Label"), label), labelled(t("State"), state), labelled(t("Agent"), agent), departmentField,
       labelled(t("Started from"), from), labelled(t("Started until"), to)),
     clear);
   const status = h("p", { class: "muted filter-status", role: "status" });
@@ -73,6 +79,16 @@ export function filterBar({ open, onActive, onChange }) {
     } catch {
       // likewise
     }
+    try {
+      const departments = await api("GET", "/api/v1/departments");
+      const chosen = department.value;
+      replace(department, h("option", { value: "", text: t("Any department") }),
+        departments.map((x) => h("option", { value: String(x.id), text: x.name })));
+      department.value = chosen;
+      departmentField.hidden = departments.length === 0 && !chosen;
+    } catch {
+      // likewise
+    }
   }
 
   function params() {
@@ -80,6 +96,7 @@ export function filterBar({ open, onActive, onChange }) {
     if (label.value) out.label = label.value;
     if (state.value) out.state = state.value;
     if (agent.value) out.agent = agent.value;
+    if (department.value) out.department = department.value;
     const start = isoStartOf(from.value);
     const end = isoStartOf(to.value, 1);
     if (start) out.from = start;
@@ -100,6 +117,7 @@ export function filterBar({ open, onActive, onChange }) {
     h("span", { class: "conv-platform", text: platform(c) || t("Browser not known") }),
     h("span", { class: ["conv-preview", c.preview ? "" : "muted"], text: c.preview || t("No messages yet") }),
     labelChips(c.labels),
+    departmentBadge(c),
     h("span", { class: "conv-state" },
       h("span", { class: ["state-dot", `state-${c.state}`], "aria-hidden": "true" }), stateLabel(c.state),
       c.agent_name ? h("span", { class: "conv-agent", text: ` · ${c.agent_name}` }) : null));
@@ -135,9 +153,9 @@ export function filterBar({ open, onActive, onChange }) {
     }
   }
 
-  for (const control of [label, state, agent, from, to]) control.addEventListener("change", run);
+  for (const control of [label, state, agent, department, from, to]) control.addEventListener("change", run);
   clear.addEventListener("click", () => {
-    for (const control of [label, state, agent, from, to]) control.value = "";
+    for (const control of [label, state, agent, department, from, to]) control.value = "";
     run();
   });
   el.addEventListener("toggle", () => {

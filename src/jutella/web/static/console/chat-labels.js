@@ -35,6 +35,14 @@ export function labelChip(label, removable = null) {
   return chip;
 }
 
+/** The conversation's department as a small badge on list items
+ * (data-testid="department-badge"), or nothing without one. */
+export function departmentBadge(summary) {
+  if (!summary || !summary.department_id || !summary.department_name) return null;
+  return h("span", { class: "department-badge", testid: "department-badge",
+    dataset: { department: summary.department_id }, title: t("Department"), text: summary.department_name });
+}
+
 export function labelChips(labels) {
   if (!labels || !labels.length) return null;
   return h("span", { class: "label-chips" }, labels.map((x) => labelChip(x)));

@@ -10,7 +10,7 @@
 import { h, replace, srOnly } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { platform, stateLabel, timeElement } from "./chat-text.js";
-import { labelChips } from "./chat-labels.js";
+import { departmentBadge, labelChips } from "./chat-labels.js";
 
 const SECTIONS = [
   { id: "waiting", label: N_("Waiting"), empty: N_("No one is waiting.") },
@@ -48,6 +48,7 @@ function itemContent(c, store) {
     h("span", { class: "conv-platform", text: platform(c) || t("Browser not known") }),
     h("span", { class: ["conv-preview", c.preview ? "" : "muted"], text: c.preview || t("No messages yet") }),
     labelChips(c.labels),
+    departmentBadge(c),
     h("span", { class: "conv-line" },
       h("span", { class: "conv-state" },
         h("span", { class: ["state-dot", `state-${c.state}`], "aria-hidden": "true" }),

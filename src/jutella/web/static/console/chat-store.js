@@ -18,7 +18,7 @@ import { alertMessage, alertWaiting, forgetAlerts, markKnown, onChange, preferen
 const REFRESH_GAP_MS = 1_000;
 const CLOSED_SHOWN = 20;
 const FIELDS = ["id", "state", "agent_id", "agent_name", "created_at", "last_activity_at", "last_seq",
-  "agent_seen_seq", "browser", "os"];
+  "agent_seen_seq", "browser", "os", "department_id"];
 
 class ChatStore extends EventTarget {
   constructor() {
@@ -170,6 +170,9 @@ class ChatStore extends EventTarget {
     if (summary.agent_name == null && old && old.agent_id === summary.agent_id) item.agent_name = old.agent_name;
     // the frame's "visitor" is the internal number; the list shows the public id
     if (typeof summary.visitor === "string") item.visitor = summary.visitor;
+    // a frame carries the department's id only: a name known for another department is dropped
+    // (the fresh read this frame asks for brings the new one)
+    if (old && "department_id" in summary && summary.department_id !== old.department_id) item.department_name = null;
     if (item.state !== "waiting" && item.state !== "active" && old && old.state !== item.state) item.unread = 0;
     this.conversations.set(item.id, item);
     if (item.state === "waiting" && (frame.new || (this.loaded && (!old || old.state !== "waiting")))) {
