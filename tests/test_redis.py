@@ -99,3 +99,30 @@ def test_redis_restart_mid_conversation_loses_nothing(live, private_redis):
     # every side ends with 1..5 exactly once, in order
     assert events(v, 3) == [3, 4, 5]
     assert events(a, 3) == [3, 4, 5]
+
+
+def test_two_workers_do_not_bounce_presence_announcements(live, private_redis):
+    """Found by the 2-worker benchmark: each worker answered the other's
+    presence announcement with one of its own, for ever, and read the
+    database each time (two workers at 130% CPU with nothing to do). Now a
+    worker announces only its own changes and its 2-second heartbeat."""
+    import redis
+
+    assert live.peer is not None
+    add_staff(live, "aino@example.org", ["agent"])
+    a, _ = agent(live, sign_in(live, "aino@example.org"))  # on server B: a presence change to announce
+    v, welcome = visitor(live)  # on server A: learns of it through Redis
+    assert welcome["agents_online"] is True
+    client = redis.Redis(port=private_redis.port)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(live.rt.hub.channel)
+    announcements = 0
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message and b'"_presence"' in message["data"]:
+            announcements += 1
+    pubsub.close()
+    client.close()
+    # two workers, a heartbeat each every 2 s: a handful in 4 s, not thousands
+    assert 2 <= announcements <= 8, announcements

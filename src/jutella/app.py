@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if hasattr(rt.hub, "on_presence_change"):
-            rt.hub.on_presence_change = lambda: asyncio.get_running_loop().create_task(publish_presence(rt))
+            rt.hub.on_presence_change = lambda: asyncio.get_running_loop().create_task(
+                publish_presence(rt, announce=False))
         await rt.hub.start()
         rt.outbox = OutboxWorker(rt)
         await rt.outbox.start()

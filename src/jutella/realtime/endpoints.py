@@ -60,20 +60,31 @@ def origin_allowed(ws: WebSocket, rt: Runtime, *, widget: bool) -> bool:
     return origin in allowed
 
 
-async def publish_presence(rt: Runtime) -> None:
+async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
     """Tell this worker's widgets when "is anyone online?" changes, and (with
     Redis) tell the other workers who is online here. Each worker computes the
     answer from its own agents plus the others' announcements, so the frame
-    is delivered locally only: no two workers' views race on the wire."""
-    announce = getattr(rt.hub, "announce_presence", None)
-    if announce is not None:
-        announce(sorted(rt.presence.local_online()))
+    is delivered locally only: no two workers' views race on the wire.
+
+    ``announce=False`` when another worker's announcement prompted the call:
+    answering it with an announcement of our own made two workers bounce
+    announcements off each other for ever (found by the 2-worker benchmark)."""
+    announce_to = getattr(rt.hub, "announce_presence", None)
+    if announce and announce_to is not None:
+        announce_to(sorted(rt.presence.local_online()))
     now_online = rt.presence.any_online()
     departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
     if getattr(rt, "_presence_published", False) != (now_online, departments):
         rt._presence_published = (now_online, departments)  # type: ignore[attr-defined]
         rt.hub.deliver_local(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
                                                      "departments": departments})
+
+
+async def current_choice(rt: Runtime) -> list[dict[str, Any]]:
+    """The departments a new widget may pick from: as last published (no
+    database read per opened widget), or read now if nothing was published yet."""
+    published = getattr(rt, "_presence_published", None)
+    return published[1] if published is not None else await visitor_choice(rt)
 
 
 class Connection:
@@ -377,7 +388,7 @@ class VisitorConnection(Connection):
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "agents_online": rt.presence.any_online(),
-                                       "last_seq": 0, "departments": await visitor_choice(rt)}
+                                       "last_seq": 0, "departments": await current_choice(rt)}
             if token:
                 welcome["token"] = token
             else:
