@@ -551,3 +551,41 @@ def test_a_write_transaction_waits_for_another_writers_commit_instead_of_failing
     seen, keys = run_async(scenario())
     assert seen == 1  # it began after the other writer's commit, so it read that row
     assert keys == ["mine", "other"]
+
+
+def test_a_failing_job_in_a_write_batch_undoes_only_its_own_writes(tmp_path):
+    """The SQLite writer runs pending jobs in one transaction without a
+    SAVEPOINT each; when one raises (after writing), the batch is rolled back
+    and run again job by job in SAVEPOINTs: the others are stored once, the
+    failing one's write is not."""
+    from sqlalchemy import text
+
+    from jutella.store.db import Database
+
+    from .conftest import run_async
+
+    async def scenario() -> tuple[list, list[str]]:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'jutella.sqlite3'}")
+        await db.migrate()
+
+        def job(key: str, fail: bool = False):
+            def work(conn):
+                conn.execute(text("INSERT INTO system_setting(key, value) VALUES (:k, '1')"), {"k": key})
+                if fail:
+                    raise ValueError("refused after writing")
+                return key
+            return work
+
+        try:
+            results = await asyncio.gather(db.write_core(job("a")), db.write_core(job("b", fail=True)),
+                                           db.write_core(job("c")), return_exceptions=True)
+            alone = await asyncio.gather(db.write_core(job("d", fail=True)), return_exceptions=True)
+            async with db.reader() as s:
+                keys = list((await s.execute(text("SELECT key FROM system_setting ORDER BY key"))).scalars())
+        finally:
+            await db.dispose()
+        return [r if isinstance(r, str) else type(r).__name__ for r in results + alone], keys
+
+    results, keys = run_async(scenario())
+    assert results == ["a", "ValueError", "c", "ValueError"]
+    assert keys == ["a", "c"]

@@ -341,6 +341,25 @@ class SyncGroupWriter:
         self.engine.dispose()
 
     def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
+        """Run the batch in one transaction. Optimistically without a SAVEPOINT
+        per job (two statements each); if any job raises, the transaction is
+        rolled back and the whole batch runs again with a SAVEPOINT per job, so
+        that the failing job's writes are undone and the others stand. Jobs are
+        plain functions of the connection, so running one twice is safe when
+        the first run was rolled back."""
+        try:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    return [(fn(conn), None) for fn, _future in jobs]
+        except Exception as exc:  # nothing of it was committed
+            if storage_fault(exc) is not None:
+                raise
+            if len(jobs) == 1:
+                return [(None, exc)]
+        return self._batch_isolated(jobs)
+
+    def _batch_isolated(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]
+                        ) -> list[tuple[Any, Any]]:
         outcomes: list[tuple[Any, Any]] = []
         with self.engine.connect() as conn:
             with conn.begin():
