@@ -133,8 +133,6 @@ class Connection:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if sub.overflowed:
-                self.proto.close(1013, "too far behind; reconnect and resume")
             handled = 0
             while sub.pending and self.proto.close_code is None and handled < 100:
                 channel, event = sub.pending.popleft()

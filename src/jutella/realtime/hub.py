@@ -31,16 +31,20 @@ class Subscription:
         self._hub = hub
         self.channels = channels
         self.pending: deque[tuple[str, Event]] = deque()
-        self.overflowed = False  # the consumer fell LIMIT events behind: it must resume from the database
+        self.overflowed = False  # the consumer fell LIMIT events behind at least once (it resynchronised)
         self._notify = notify
         self._event: asyncio.Event | None = None
 
     def deliver(self, channel: str, event: Event) -> None:
-        if len(self.pending) >= self.LIMIT:  # a stuck consumer must not stall the publisher
+        if len(self.pending) >= self.LIMIT:
+            # A consumer this far behind (a console during a burst of ten
+            # thousand queue updates) must not hold the publisher or grow
+            # without bound: forget what waits and have it catch up from the
+            # database, as after a lost Redis connection.
             self.pending.clear()
+            self.pending.append(("_hub", {"type": "_resync"}))
             self.overflowed = True
-        else:
-            self.pending.append((channel, event))
+        self.pending.append((channel, event))
         if self._notify is not None:
             self._notify()
         elif self._event is not None:
