@@ -667,6 +667,20 @@ def test_ping_after_silence_then_dead_close():
     assert frames(p) == []
 
 
+def test_a_peer_is_not_judged_dead_while_our_frames_still_wait_to_reach_it():
+    """Found by the 10,000-visitor benchmark: consoles taking in ten thousand
+    queue updates had not yet read the server's ping, stayed silent for
+    DEAD_AFTER and were all closed as dead."""
+    p = opened("agent", now=0.0)
+    p.tick(PING_INTERVAL)
+    assert frames(p) == [{"type": "ping"}]
+    p.tick(DEAD_AFTER, backlog=True)
+    p.tick(DEAD_AFTER * 3, backlog=True)
+    assert p.state == "open"
+    p.tick(DEAD_AFTER * 3 + 1)  # the backlog has drained and still nothing came back
+    assert p.state == "closed" and p.close_code == 4000
+
+
 def test_any_frame_counts_as_life():
     p = opened("visitor", now=0.0)
     p.receive(b"garbage", 50.0)  # invalid, but alive

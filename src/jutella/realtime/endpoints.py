@@ -102,6 +102,7 @@ class Connection:
         self._out: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._sending = False  # a frame is on its way to the socket (the peer may not be reading it yet)
         self.sub: Any = None
 
     # -- output ------------------------------------------------------------------
@@ -155,7 +156,9 @@ class Connection:
                 frame = self._out.popleft()
                 if not self.sendable():
                     return
+                self._sending = True
                 await self.ws.send_text(frame.decode())
+                self._sending = False
             if self.proto.close_code is not None:
                 if self.sendable():
                     await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
@@ -258,7 +261,7 @@ class Connection:
     def _on_clock(self) -> None:
         if self.proto.close_code is not None:
             return
-        self.proto.tick(self.loop.time())
+        self.proto.tick(self.loop.time(), backlog=bool(self._out) or self._sending)
         self._flush()
         self._arm_clock()
 

@@ -703,17 +703,21 @@ class Protocol:
 
     # ------------------------------------------------------------------- time
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, *, backlog: bool = False) -> None:
         """Advance the clock (monotonic seconds, the same clock as receive()).
 
         Closes with 4408 if no hello came within HELLO_TIMEOUT, with 4000 if
         nothing came from the peer for DEAD_AFTER; otherwise queues a ping after
-        every PING_INTERVAL of silence from the peer."""
+        every PING_INTERVAL of silence from the peer. ``backlog``: frames of
+        ours (perhaps the ping itself) are still waiting to reach the peer, so
+        its silence proves nothing yet: a console taking in ten thousand queue
+        updates is busy, not dead. (A peer that never reads is closed by the
+        endpoint's backlog limit instead.)"""
         if self.state == _CLOSED:
             return
         if not self._hello_received and now - self._opened_at >= HELLO_TIMEOUT:
             self.close(CLOSE_NO_HELLO, "no hello")
-        elif now - self._last_recv >= DEAD_AFTER:
+        elif now - self._last_recv >= DEAD_AFTER and not backlog:
             self.close(CLOSE_DEAD, "no sign of life")
         elif now - max(self._last_recv, self._last_ping) >= PING_INTERVAL:
             self._out.append(_PING)
