@@ -157,7 +157,10 @@ class Connection:
                 if not self.sendable():
                     return
                 self._sending = True
-                await self.ws.send_text(frame.decode())
+                try:
+                    await self.ws.send_text(frame.decode())
+                except RuntimeError:  # the server side closed the socket under us: nothing more to send
+                    return
                 self._sending = False
             if self.proto.close_code is not None:
                 if self.sendable():
