@@ -259,6 +259,17 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
     assert c["transcript_emails"][0]["to"] == address and c["attachments"][0]["name"] == "kuva.jpg"
     html = chair.post("/api/v1/privacy/export", params={"format": "html", "lang": "en"}, json=sel).text
     assert "kuva.jpg" in html and address in html
+    # the chair (privacy role only) can open the file the copy lists, and that look is audited
+    url = c["attachments"][0]["url"]
+    got = chair.get(url)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert live.client().get(url).status_code == 404
+
+    async def file_views():
+        async with live.rt.db.reader() as s:
+            return (await s.execute(select(AuditEntry.actor_id).where(
+                AuditEntry.action.like("attachment.%")))).scalars().all()
+    assert len(live.call(file_views)) >= 1
     assert len(files_on_disk(live)) == 1
     counts = chair.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()
     assert counts["attachments"] == 1 and counts["transcript_emails"] == 2
