@@ -85,13 +85,21 @@ def _may_change(row: CannedResponse, actor_id: int, is_admin: bool) -> bool:
     return row.owner_id == actor_id if row.owner_id is not None else is_admin
 
 
+async def _editable(s, canned_id: int, actor_id: int, is_admin: bool) -> CannedResponse:
+    """The response, locked, if this member of staff may change it: another
+    agent's personal response does not exist for them (404); a shared one
+    needs an administrator (403)."""
+    row = await s.get(CannedResponse, canned_id, with_for_update=True)
+    if row is None or (row.owner_id is not None and row.owner_id != actor_id):
+        raise ChatError("not_found", "No such canned response.", 404)
+    if not _may_change(row, actor_id, is_admin):
+        raise ChatError("forbidden", "Only an administrator can change shared responses.", 403)
+    return row
+
+
 async def update(rt: Runtime, *, canned_id: int, actor_id: int, is_admin: bool, data: CannedInput) -> CannedResponse:
     async with rt.db.transaction() as s:
-        row = await s.get(CannedResponse, canned_id, with_for_update=True)
-        if row is None or (row.owner_id is not None and row.owner_id != actor_id):
-            raise ChatError("not_found", "No such canned response.", 404)
-        if not _may_change(row, actor_id, is_admin):
-            raise ChatError("forbidden", "Only an administrator can change shared responses.", 403)
+        row = await _editable(s, canned_id, actor_id, is_admin)
         await _clash(s, row.owner_id, data, except_id=row.id)
         row.shortcut, row.language, row.body, row.updated_at = data.shortcut, data.language, data.body, rt.clock.now()
     return row
@@ -99,9 +107,5 @@ async def update(rt: Runtime, *, canned_id: int, actor_id: int, is_admin: bool, 
 
 async def delete(rt: Runtime, *, canned_id: int, actor_id: int, is_admin: bool) -> None:
     async with rt.db.transaction() as s:
-        row = await s.get(CannedResponse, canned_id, with_for_update=True)
-        if row is None or (row.owner_id is not None and row.owner_id != actor_id):
-            raise ChatError("not_found", "No such canned response.", 404)
-        if not _may_change(row, actor_id, is_admin):
-            raise ChatError("forbidden", "Only an administrator can change shared responses.", 403)
+        row = await _editable(s, canned_id, actor_id, is_admin)
         await s.delete(row)

@@ -135,12 +135,13 @@ export async function enableNotifications() {
   return notificationState();
 }
 
-function showNotification(summary, open) {
+// kind: "waiting" (a new chat in the queue) or "message" (a new message in one of mine)
+function showNotification(summary, open, kind) {
   if (notificationState() !== "granted" || !readPrefs().browser) return;
   try {
-    const note = new Notification(t("A visitor is waiting"), {
+    const note = new Notification(kind === "waiting" ? t("A visitor is waiting") : t("New message"), {
       body: t("Conversation {id}: visitor {visitor}", { id: summary.id, visitor: summary.visitor || "…" }),
-      tag: `jutella-waiting-${summary.id}`,
+      tag: `jutella-${kind}-${summary.id}`,
       lang: document.documentElement.lang || undefined,
     });
     note.addEventListener("click", () => {
@@ -175,7 +176,7 @@ export async function alertWaiting(summary, open) {
   if (getPresence() === "offline") return;
   if (!(await claim(summary.id))) return;
   chime();
-  if (document.visibilityState !== "visible") showNotification(summary, open);
+  if (document.visibilityState !== "visible") showNotification(summary, open, "waiting");
 }
 
 /**
@@ -187,21 +188,7 @@ export async function alertMessage(summary, open) {
   if (document.visibilityState === "visible" || getPresence() === "offline") return;
   if (!(await claim(`${summary.id}-${summary.last_seq}`))) return;
   chime();
-  if (notificationState() !== "granted" || !readPrefs().browser) return;
-  try {
-    const note = new Notification(t("New message"), {
-      body: t("Conversation {id}: visitor {visitor}", { id: summary.id, visitor: summary.visitor || "…" }),
-      tag: `jutella-message-${summary.id}`,
-      lang: document.documentElement.lang || undefined,
-    });
-    note.addEventListener("click", () => {
-      window.focus();
-      open(summary.id);
-      note.close();
-    });
-  } catch {
-    // some platforms allow notifications from service workers only
-  }
+  showNotification(summary, open, "message");
 }
 
 /** Conversations already there when the list is first read: no alert for them. */
