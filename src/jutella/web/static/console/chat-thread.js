@@ -291,6 +291,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   async function act(action) {
     showError("");
     const button = action === "accept" ? acceptButton : closeButton;
+    const focusBefore = document.activeElement;
     button.disabled = true;
     try {
       const summary = await api("POST", `/api/v1/conversations/${id}/${action}`);
@@ -298,7 +299,9 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       store.upsert(summary);
       local = { ...local, ...summary, last_seq: Math.max(local.last_seq, summary.last_seq) };
       drawState();
-      if (action === "accept") input.focus();
+      // to the reply box, unless the agent has since moved on (to the search, say)
+      const moved = document.activeElement !== focusBefore && document.activeElement !== document.body;
+      if (action === "accept" && !moved) input.focus();
       if (announce) {
         announce(action === "accept" ? t("You accepted the conversation.") : t("The conversation is closed."));
       }
