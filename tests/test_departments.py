@@ -133,6 +133,10 @@ def test_a_chat_reaches_only_the_chosen_department(live):
     assert aino_http.post(f"/api/v1/conversations/{conv}/accept").status_code == 404
     a.send(type="subscribe", conversation=conv, last_seq=0)
     assert a.until(lambda f: f["type"] == "error")["code"] == "not_found"
+    # nor write into it over the socket (checked inside the message's own write)
+    a.send(type="message", conversation=conv, client_id="aino-1", body="Minä vastaan")
+    refused = a.until(lambda f: f["type"] in ("error", "ack"))
+    assert (refused["type"], refused["code"], refused["client_id"]) == ("error", "not_found", "aino-1")
     # admins (who are also agents) see every queue
     add_staff(live, "pirjo@example.org", ["admin", "agent"], name="Pirjo")
     open_for_admin = sign_in(live, "pirjo@example.org").get("/api/v1/conversations?state=open").json()

@@ -289,10 +289,12 @@ async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
 
 
 async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int, client_id: str,
-                             body: str) -> Posted:
+                             body: str, viewer: tuple[bool, bool] | None = None) -> Posted:
     """An agent's reply. Writing to a waiting conversation accepts it (within
-    the agent's concurrent-chat limit)."""
-    from .departments import core_check_limit
+    the agent's concurrent-chat limit). ``viewer`` = (is admin, has the privacy
+    role): when given, a conversation that member of staff may not see is
+    "not found", checked inside the same write (docs/departments.md)."""
+    from .departments import core_check_limit, core_may_see
 
     now = rt.clock.now()
     started = time.perf_counter()
@@ -302,6 +304,9 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
         conv = _row(found)
+        if viewer is not None and not core_may_see(conn, conv, agent_id, is_admin=viewer[0],
+                                                   sees_restricted=viewer[1]):
+            raise ChatError("not_found", "No such conversation.", 404)
         dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:
             return Posted(conv, dup, new=False), None, None

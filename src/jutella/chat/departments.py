@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jutella.accounts import audit
@@ -43,6 +43,48 @@ def visible_clause(account_id: int, is_admin: bool) -> list:
     mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == account_id)
     return [or_(Conversation.department_id.is_(None), Conversation.department_id.in_(mine),
                 Conversation.agent_id == account_id)]
+
+
+# Prebuilt with bind parameters (they run for agents' commands on the hot
+# path; building the clause each time cost more than running it).
+_MEMBER = (select(StaffDepartment.department_id)
+           .where(StaffDepartment.account_id == bindparam("b_account"),
+                  StaffDepartment.department_id == bindparam("b_department")))
+
+
+def _visible_statement(is_admin: bool, sees_restricted: bool):
+    from jutella.privacy.subjects import restricted_visitors
+
+    where = [Conversation.id == bindparam("b_conv")]
+    if not is_admin:
+        mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == bindparam("b_account"))
+        where.append(or_(Conversation.department_id.is_(None), Conversation.department_id.in_(mine),
+                         Conversation.agent_id == bindparam("b_account")))
+    if not sees_restricted:
+        where.append(Conversation.visitor_id.notin_(restricted_visitors()))
+    return select(Conversation.id).where(*where)
+
+
+_VISIBLE: dict[tuple[bool, bool], Any] = {}
+
+
+def visible_statement(is_admin: bool, sees_restricted: bool):
+    """SELECT id of conversation ``b_conv`` if staff ``b_account`` may see it
+    (the same rule as :func:`visible_clause` plus restriction)."""
+    key = (is_admin, sees_restricted)
+    if key not in _VISIBLE:
+        _VISIBLE[key] = _visible_statement(is_admin, sees_restricted)
+    return _VISIBLE[key]
+
+
+def core_may_see(conn: Connection, conv: Any, account_id: int, *, is_admin: bool, sees_restricted: bool) -> bool:
+    """:func:`visible_statement`'s rule for a conversation row already read in
+    this transaction (the agent's send path checks inside its own write)."""
+    if conv.restricted and not sees_restricted:
+        return False
+    if is_admin or conv.department_id is None or conv.agent_id == account_id:
+        return True
+    return conn.execute(_MEMBER, {"b_account": account_id, "b_department": conv.department_id}).first() is not None
 
 
 async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]:
