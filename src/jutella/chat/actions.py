@@ -24,6 +24,7 @@ from jutella.accounts.errors import AccountError
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.runtime import Runtime
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, SubjectFlag, Visitor
+from jutella.store.prepared import Prepared
 
 from .metadata import Metadata
 
@@ -193,32 +194,35 @@ def _row(row) -> SimpleNamespace:
 # The hot statements, built once with bind parameters: building a statement
 # and its cache key costs more than running it on SQLite, and these run for
 # every message (docs/performance.md).
-_EXISTING = select(EVENT).where(EVENT.c.conversation_id == bindparam("b_conv"),
-                                EVENT.c.client_id == bindparam("b_client"))
-_NEXT_SEQ = (update(CONV).where(CONV.c.id == bindparam("b_conv"))
-             .values(last_seq=CONV.c.last_seq + 1, last_activity_at=bindparam("b_now"))
-             .returning(CONV.c.last_seq))
-_INSERT_EVENT = insert(EVENT).returning(EVENT.c.id)
-_OPEN_CONV = (select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
-              .where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
-              .order_by(CONV.c.id.desc()).limit(1))
-_CONV_FOR_UPDATE = (select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
-                    .where(CONV.c.id == bindparam("b_conv")).with_for_update())
-_IS_RESTRICTED = select(restricted_clause(bindparam("b_visitor")))
-_STAFF_NAME = select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent"))
-_AGENT_SEEN = update(CONV).where(CONV.c.id == bindparam("b_conv")).values(agent_seen_seq=bindparam("b_seq"))
+# On SQLite they run on the driver itself (store/prepared.py).
+_EXISTING = Prepared(select(EVENT).where(EVENT.c.conversation_id == bindparam("b_conv"),
+                                         EVENT.c.client_id == bindparam("b_client")))
+_NEXT_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
+                     .values(last_seq=CONV.c.last_seq + 1, last_activity_at=bindparam("b_now"))
+                     .returning(CONV.c.last_seq))
+_INSERT_EVENT = Prepared(insert(EVENT).returning(EVENT.c.id), insert=True)
+_OPEN_CONV = Prepared(select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
+                      .where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
+                      .order_by(CONV.c.id.desc()).limit(1))
+_CONV_FOR_UPDATE = Prepared(select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
+                            .where(CONV.c.id == bindparam("b_conv")).with_for_update())
+_IS_RESTRICTED = Prepared(select(restricted_clause(bindparam("b_visitor"))))
+_STAFF_NAME = Prepared(select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent")))
+_AGENT_SEEN = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
+                       .values(agent_seen_seq=bindparam("b_seq")))
 
 
-def _core_existing(conn: Connection, conv_id: int, client_id: str):
-    row = conn.execute(_EXISTING, {"b_conv": conv_id, "b_client": client_id}).first()
-    return _row(row) if row else None
+def _core_existing(conn: Connection, conv_id: int, client_id: str) -> SimpleNamespace | None:
+    return _EXISTING.first(conn, {"b_conv": conv_id, "b_client": client_id})
 
 
 def _core_append(conn: Connection, conv_id: int, now: datetime, **fields: Any) -> SimpleNamespace:
-    seq = conn.execute(_NEXT_SEQ, {"b_conv": conv_id, "b_now": now}).scalar_one()
+    seq = _NEXT_SEQ.scalar(conn, {"b_conv": conv_id, "b_now": now})
+    if seq is None:
+        raise ChatError("not_found", "No such conversation.", 404)
     values = {"conversation_id": conv_id, "seq": seq, "created_at": now, "agent_id": None, "body": None,
               "client_id": None, "data": None, **fields}
-    values["id"] = conn.execute(_INSERT_EVENT, values).scalar_one()
+    values["id"] = _INSERT_EVENT.scalar(conn, values)
     return SimpleNamespace(**values)
 
 
@@ -234,10 +238,9 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     online = rt.presence.online_agents()
 
     def work(conn: Connection) -> Posted:
-        found = conn.execute(_OPEN_CONV, {"b_visitor": visitor_id}).first()
+        conv = _OPEN_CONV.first(conn, {"b_visitor": visitor_id})
         created = False
-        if found is not None:
-            conv = _row(found)
+        if conv is not None:
             dup = _core_existing(conn, conv.id, client_id)
             if dup is not None:
                 return Posted(conv, dup, new=False)
@@ -259,7 +262,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))
-            conv.restricted = bool(conn.execute(_IS_RESTRICTED, {"b_visitor": visitor_id}).scalar())
+            conv.restricted = bool(_IS_RESTRICTED.scalar(conn, {"b_visitor": visitor_id}))
             created = True
         ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
@@ -300,10 +303,9 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     started = time.perf_counter()
 
     def work(conn: Connection) -> tuple[Posted, SimpleNamespace | None, str | None]:
-        found = conn.execute(_CONV_FOR_UPDATE, {"b_conv": conversation_id}).first()
-        if found is None:
+        conv = _CONV_FOR_UPDATE.first(conn, {"b_conv": conversation_id})
+        if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
-        conv = _row(found)
         if viewer is not None and not core_may_see(conn, conv, agent_id, is_admin=viewer[0],
                                                    sees_restricted=viewer[1]):
             raise ChatError("not_found", "No such conversation.", 404)
@@ -314,7 +316,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
             raise ChatError("closed", "This conversation is closed.", 409)
         if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
             raise ChatError("conflict", "Another agent is handling this conversation.", 409)
-        name = conn.execute(_STAFF_NAME, {"b_agent": agent_id}).scalar_one_or_none()
+        name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
         joined = None
         if conv.state == WAITING:
             core_check_limit(conn, agent_id, rt.settings.max_concurrent_chats)
@@ -325,7 +327,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
                                   data={"state": ACTIVE, "key": "agent_joined", "name": name})
         ev = _core_append(conn, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
                           client_id=client_id)
-        conn.execute(_AGENT_SEEN, {"b_conv": conv.id, "b_seq": ev.seq})
+        _AGENT_SEEN.run(conn, {"b_conv": conv.id, "b_seq": ev.seq})
         conv.last_seq, conv.last_activity_at, conv.agent_seen_seq = ev.seq, now, ev.seq
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True), joined, name

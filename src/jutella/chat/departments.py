@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jutella.accounts import audit
 from jutella.runtime import Runtime
+from jutella.store.prepared import Prepared
 from jutella.store.models import (
     Conversation,
     Department,
@@ -47,9 +48,9 @@ def visible_clause(account_id: int, is_admin: bool) -> list:
 
 # Prebuilt with bind parameters (they run for agents' commands on the hot
 # path; building the clause each time cost more than running it).
-_MEMBER = (select(StaffDepartment.department_id)
-           .where(StaffDepartment.account_id == bindparam("b_account"),
-                  StaffDepartment.department_id == bindparam("b_department")))
+_MEMBER = Prepared(select(StaffDepartment.department_id)
+                   .where(StaffDepartment.account_id == bindparam("b_account"),
+                          StaffDepartment.department_id == bindparam("b_department")))
 
 
 def _visible_statement(is_admin: bool, sees_restricted: bool):
@@ -84,7 +85,7 @@ def core_may_see(conn: Connection, conv: Any, account_id: int, *, is_admin: bool
         return False
     if is_admin or conv.department_id is None or conv.agent_id == account_id:
         return True
-    return conn.execute(_MEMBER, {"b_account": account_id, "b_department": conv.department_id}).first() is not None
+    return _MEMBER.first(conn, {"b_account": account_id, "b_department": conv.department_id}) is not None
 
 
 async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]:

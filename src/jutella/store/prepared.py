@@ -1,0 +1,102 @@
+"""Hot statements run straight on SQLite's own driver.
+
+A message is a handful of small statements on the writer thread (read the
+open conversation, look for a resend, take the next seq, insert the event).
+SQLite runs each in microseconds; SQLAlchemy's execution machinery around it
+(execution context, parameter processing, result metadata) cost several
+times that, and on the writer thread that time holds the GIL the event loop
+needs. A :class:`Prepared` statement is still written once, in Core, and is
+compiled once per dialect: on SQLite it runs through ``sqlite3`` with
+SQLAlchemy's own bind and result processors (so values are stored and read
+back exactly as through SQLAlchemy); on any other database it is an ordinary
+``Connection.execute``. sqlite3 keeps the prepared statement in its cache.
+docs/performance.md has the measurements.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+
+class _Plan:
+    __slots__ = ("sql", "binds", "columns")
+
+    def __init__(self, statement, dialect, keys: tuple[str, ...] | None):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        if compiled.positiontup is None:
+            raise TypeError("a positional paramstyle is needed")
+        procs = compiled._bind_processors
+        # (parameter name, processor or None, the bind's default value)
+        self.binds = [(name, procs.get(name), compiled.binds[name].value) for name in compiled.positiontup]
+        self.sql = compiled.string
+        self.columns = [(col[0], col[3]._cached_result_processor(dialect, None))
+                        for col in compiled._result_columns]
+
+
+class Prepared:
+    """A Core statement compiled once, run on the raw driver where that is SQLite."""
+
+    __slots__ = ("statement", "insert", "_plans")
+
+    def __init__(self, statement, *, insert: bool = False):
+        self.statement = statement
+        self.insert = insert  # an INSERT whose columns are the keys of its parameters
+        self._plans: dict[Any, _Plan] = {}
+
+    def _plan(self, dialect, params: dict[str, Any]) -> _Plan:
+        keys = tuple(params) if self.insert else None
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plans[keys] = _Plan(self.statement, dialect, keys)
+        return plan
+
+    def _raw(self, conn: Connection, params: dict[str, Any]):
+        plan = self._plan(conn.dialect, params)
+        values = []
+        for name, proc, default in plan.binds:
+            value = params.get(name, default)
+            values.append(proc(value) if proc is not None else value)  # None too, as SQLAlchemy does (JSON null)
+        dbapi = conn.connection.dbapi_connection
+        try:
+            return plan, dbapi.execute(plan.sql, values)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # the same exceptions as through SQLAlchemy (IntegrityError, storage faults)
+            raise DBAPIError.instance(plan.sql, values, exc, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from exc
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> SimpleNamespace | None:
+        """The first row as an object with the columns as attributes, or None."""
+        if conn.dialect.name != "sqlite":
+            row = conn.execute(self.statement, params).first()
+            return SimpleNamespace(**row._mapping) if row is not None else None
+        plan, cursor = self._raw(conn, params)
+        row = cursor.fetchone()
+        cursor.close()
+        if row is None:
+            return None
+        return SimpleNamespace(**{name: (proc(v) if proc is not None else v)
+                                  for (name, proc), v in zip(plan.columns, row)})
+
+    def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The first column of the first row (None when there is none)."""
+        if conn.dialect.name != "sqlite":
+            return conn.execute(self.statement, params).scalar()
+        plan, cursor = self._raw(conn, params)
+        row = cursor.fetchone()
+        cursor.close()
+        if row is None:
+            return None
+        proc = plan.columns[0][1]
+        return proc(row[0]) if proc is not None else row[0]
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> None:
+        """Run it for its effect."""
+        if conn.dialect.name != "sqlite":
+            conn.execute(self.statement, params)
+            return
+        _plan, cursor = self._raw(conn, params)
+        cursor.close()

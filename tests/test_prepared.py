@@ -1,0 +1,64 @@
+"""store/prepared.py: the hot statements run on sqlite3 directly must store and
+read back exactly what SQLAlchemy itself would (datetimes, JSON, booleans),
+and fail with SQLAlchemy's exceptions."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from jutella.chat import actions as A
+from jutella.store.models import Base, ChatEvent, Conversation, SubjectFlag, Visitor
+from jutella.store.prepared import Prepared
+
+
+@pytest.fixture()
+def engine(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_raw_sqlite_path_round_trips_like_sqlalchemy(engine):
+    now = datetime(2026, 11, 27, 13, 5, 7, 123456, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(Visitor).values(id=1, public_id="v1", token_hash="h", created_at=now, last_seen_at=now))
+        conn.execute(insert(Conversation).values(id=5, visitor_id=1, state="waiting", created_at=now,
+                                                 last_activity_at=now, last_seq=0, agent_seen_seq=0,
+                                                 visitor_seen_seq=0))
+        later = now + timedelta(seconds=3)
+        ev = A._core_append(conn, 5, later, kind="state", author="system", data={"state": "active", "ä": [1]})
+        assert ev.seq == 1
+        msg = A._core_append(conn, 5, later, kind="message", author="visitor", body="Hei", client_id="c-1")
+        assert msg.seq == 2
+        # read back through the ORM's own types
+        rows = conn.execute(select(ChatEvent.__table__).order_by(ChatEvent.seq)).all()
+        assert [(r.seq, r.created_at, r.data, r.body) for r in rows] == [
+            (1, later, {"state": "active", "ä": [1]}, None), (2, later, None, "Hei")]
+        conv = A._OPEN_CONV.first(conn, {"b_visitor": 1})
+        assert (conv.id, conv.last_seq, conv.last_activity_at, conv.created_at, conv.restricted) == \
+            (5, 2, later, now, False)
+        assert conv.created_at.tzinfo is not None
+        dup = A._core_existing(conn, 5, "c-1")
+        assert (dup.seq, dup.body, dup.created_at) == (2, "Hei", later)
+        assert A._core_existing(conn, 5, "c-2") is None
+        conn.execute(insert(SubjectFlag).values(kind="restriction", visitor_id=1, created_at=now))
+        assert A._OPEN_CONV.first(conn, {"b_visitor": 1}).restricted is True
+        with pytest.raises(IntegrityError):  # the resend race surfaces as SQLAlchemy's exception
+            A._INSERT_EVENT.scalar(conn, {"conversation_id": 5, "seq": 3, "created_at": later, "agent_id": None,
+                                          "body": "again", "client_id": "c-1", "data": None,
+                                          "kind": "message", "author": "visitor"})
+
+
+def test_raw_row_equals_sqlalchemy_row(engine):
+    """(On PostgreSQL a Prepared statement is an ordinary execute: the
+    PostgreSQL topology of the chat tests runs that path.)"""
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    statement = select(Visitor.__table__).where(Visitor.id == 1)
+    with engine.begin() as conn:
+        conn.execute(insert(Visitor).values(id=1, public_id="v1", token_hash="h", created_at=now, last_seen_at=now))
+        raw = Prepared(statement).first(conn, {})
+        plain = conn.execute(statement).first()
+        assert vars(raw) == dict(plain._mapping)
