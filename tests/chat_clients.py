@@ -14,12 +14,22 @@ class WsClient:
         self.conn = conn
         self.frames: list[dict[str, Any]] = []  # everything received, in order
         self.unread: list[dict[str, Any]] = []  # received but not yet matched by until()
+        self._batched: list[dict[str, Any]] = []  # the rest of a "conversations" frame
+        self.batches = 0  # "conversations" frames received
 
     def send(self, **frame: Any) -> None:
         self.conn.send(json.dumps(frame))
 
     def recv(self, timeout: float = 5) -> dict[str, Any]:
+        if self._batched:
+            return self._batched.pop(0)
         frame = json.loads(self.conn.recv(timeout=timeout))
+        if frame.get("type") == "conversations":  # list updates sent together: one frame each, as the console does
+            assert frame["items"] and all(item["type"] == "conversation" for item in frame["items"]), frame
+            self.batches += 1
+            self.frames.extend(frame["items"])
+            self._batched = frame["items"][1:]
+            return frame["items"][0]
         self.frames.append(frame)
         if frame.get("type") == "ping":
             self.send(type="pong")

@@ -62,6 +62,44 @@ def test_visitor_and_agent_chat_both_ways(live):
     a.close()
 
 
+def test_list_updates_published_together_reach_the_agent_together_each_once(live):
+    """Under load an agent's list updates go out as one "conversations" frame
+    (docs/performance.md). Three published in one go arrive, each once; on one
+    server they come in one frame."""
+    from jutella.chat import actions as chat
+    from jutella.store.models import Conversation
+
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    a, _ = agent(live, sign_in(live, "aino@example.org"))
+    visitors, convs = [], []
+    for i in range(3):
+        v, _ = visitor(live)
+        v.message(f"Viesti {i}")
+        convs.append(v.until(lambda f: f["type"] == "ack")["conversation"])
+        visitors.append(v)
+    for conv in convs:
+        a.until(lambda f, conv=conv: f["type"] == "conversation" and f["conversation"]["id"] == conv)
+    before = a.batches
+
+    async def burst(rt):  # what actions publish after one commit, for three conversations at once
+        async with rt.db.reader() as s:
+            rows = [await s.get(Conversation, conv) for conv in convs]
+        for row in rows:
+            row.last_activity_at = rt.clock.now()
+            await rt.hub.publish(chat.list_channel(row), chat.list_frame(row, restricted=False, probe=True))
+
+    live.agent_side.call(burst, live.agent_side.rt)
+    got = [a.until(lambda f: f["type"] == "conversation" and f.get("probe"))["conversation"]["id"] for _ in convs]
+    assert sorted(got) == sorted(convs)
+    if live.peer is None:  # through Redis they may come one by one
+        assert a.batches == before + 1
+    with pytest.raises(TimeoutError):  # and nothing twice
+        a.until(lambda f: f["type"] == "conversation" and f.get("probe"), timeout=0.5)
+    for v in visitors:
+        v.close()
+    a.close()
+
+
 def test_resend_is_acked_again_and_stored_once(live):
     v, _ = visitor(live)
     v.message("once", client_id="fixed-id-1")

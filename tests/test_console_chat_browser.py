@@ -196,6 +196,52 @@ def test_agent_takes_a_chat_live(live, browser_context_factory):
     v.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_list_updates_sent_together_all_show(live, browser_context_factory):
+    """Three chats taken at the same moment by another agent: the updates go
+    out as one "conversations" frame (docs/performance.md), and the console
+    shows each of them."""
+    import asyncio
+
+    from jutella.chat import actions as chat
+
+    from .chat_clients import agent
+
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    bertta = add_staff(live, "bertta@example.org", ["agent"], name="Bertta")
+    ctx = browser_context_factory(viewport={"width": 1280, "height": 860})
+    page, problems = console_page(live, ctx)
+    watcher, _ = agent(live, sign_in(live, "aino@example.org"))
+    chats = [start_chat(live, f"Kysymys {i}") for i in range(3)]
+    for _v, conv in chats:
+        expect(item(page, conv)).to_have_attribute("data-state", "waiting")
+    for _v, conv in chats:
+        watcher.until(lambda f, conv=conv: f["type"] == "conversation" and f["conversation"]["id"] == conv)
+    before = watcher.batches
+    # the list's own reads (after each update, at most one a second) are held
+    # back, so that only the socket's frames can change what it shows
+    held = []
+    page.route("**/api/v1/conversations?*", lambda route: held.append(route))
+
+    async def take_all(rt):  # one writer batch on SQLite: the three publish in one go
+        await asyncio.gather(*(chat.accept(rt, agent_id=bertta, conversation_id=conv) for _v, conv in chats))
+
+    live.call(take_all, live.rt)
+    for _v, conv in chats:
+        expect(item(page, conv)).to_have_attribute("data-state", "active")
+        expect(item(page, conv)).to_contain_text("Bertta")
+        watcher.until(lambda f, conv=conv: f["type"] == "conversation" and f["conversation"]["id"] == conv
+                      and f["conversation"]["state"] == "active")
+    assert watcher.batches > before
+    page.unroute("**/api/v1/conversations?*")
+    for route in held:
+        route.continue_()
+    problems.check()
+    watcher.close()
+    for v, _conv in chats:
+        v.close()
+
+
 def test_two_tabs_of_one_agent_stay_in_sync(live, browser_context_factory):
     add_staff(live, "aino@example.org", ["agent"], name="Aino")
     ctx = browser_context_factory(viewport={"width": 1280, "height": 860})

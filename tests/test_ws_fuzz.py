@@ -141,6 +141,8 @@ class Attacker:
 def mentions(frame: dict[str, Any]) -> set[int]:
     """The conversation ids a server frame is about."""
     out = set()
+    for item in frame.get("items") or []:  # a "conversations" frame: list updates sent together
+        out |= mentions(item) if isinstance(item, dict) else set()
     conv = frame.get("conversation")
     if isinstance(conv, dict):
         conv = conv.get("id")

@@ -104,6 +104,7 @@ class Connection:
         self._timer: asyncio.TimerHandle | None = None
         self._sending = False  # a frame is on its way to the socket (the peer may not be reading it yet)
         self.sub: Any = None
+        self._frames_out = rt.metrics.frames_out.labels(self.role)
 
     # -- output ------------------------------------------------------------------
     async def flush(self) -> None:
@@ -117,7 +118,7 @@ class Connection:
         from its last seq."""
         frames = self.proto.data_to_send()
         if frames:
-            self.rt.metrics.frames_out.labels(self.role).inc(len(frames))
+            self._frames_out.inc(len(frames))
             self._out.extend(frames)
             if len(self._out) > MAX_BACKLOG:
                 self._out.clear()
@@ -150,6 +151,8 @@ class Connection:
                         raise
                 self._flush()
                 handled += 1
+            self.send_coalesced()
+            self._flush()
             if sub.pending and self.proto.close_code is None:
                 self._wake.set()  # write what is ready, then come back for the rest
             while self._out:
@@ -166,6 +169,10 @@ class Connection:
                 if self.sendable():
                     await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
                 return
+
+    def send_coalesced(self) -> None:
+        """Frames that on_hub held back to send together (agents' list updates)."""
+        return None
 
     def sendable(self) -> bool:
         """Neither side has closed: another task's flush may already have sent
@@ -463,6 +470,7 @@ class AgentConnection(Connection):
         self.session = session
         self.conn_id = secrets.token_hex(8)
         self._visible: dict[int, float] = {}  # conversation -> until when a "may see" holds
+        self._listed: dict[int, dict[str, Any]] = {}  # list updates held for send_coalesced
         self.presence_state = "online"
         self.dept_channels: set[str] = set()  # department queues (set by agent_ws before run)
 
@@ -605,6 +613,30 @@ class AgentConnection(Connection):
             return await self._may_see_offline(event["message"]["id"])
         return True  # outbox states: ids only
 
+    def hold_list_update(self, event: dict[str, Any]) -> None:
+        """Keep the newest update of each conversation until the hub events at
+        hand are handled (send_coalesced). Under load an agent's console then
+        gets one ``conversations`` frame for many messages instead of a frame
+        and a socket write for each (docs/performance.md); "new" survives a
+        later update of the same conversation, so the waiting alert still sounds."""
+        conv = event["conversation"]["id"]
+        frame = {k: v for k, v in event.items() if k != "restricted"}
+        held = self._listed.pop(conv, None)  # re-inserted: the dict keeps the order of the newest updates
+        if held is not None and held.get("new") and not frame.get("new"):
+            frame["new"] = True
+        self._listed[conv] = frame
+
+    def send_coalesced(self) -> None:
+        if not self._listed:
+            return
+        held, self._listed = list(self._listed.values()), {}
+        if self.proto.state != "open":
+            return
+        if len(held) == 1:
+            self.proto.send(held[0])
+        else:
+            self.proto.send({"type": "conversations", "items": held})
+
     async def _may_see_offline(self, message_id: int) -> bool:
         from sqlalchemy import select
 
@@ -621,7 +653,13 @@ class AgentConnection(Connection):
         kind = event.get("type")
         if kind == "event":
             self.live_event(event)
-        elif kind in ("conversation", "offline", "outbox"):
+        elif kind == "conversation":
+            if self.proto.state == "open":
+                if await self._may_see_update(event):
+                    self.hold_list_update(event)
+                else:  # nor what was held of it from before
+                    self._listed.pop(event["conversation"]["id"], None)
+        elif kind in ("offline", "outbox"):
             if self.proto.state == "open" and await self._may_see_update(event):
                 self.proto.send({k: v for k, v in event.items() if k != "restricted"})
         elif kind in ("typing", "seen"):

@@ -269,6 +269,11 @@ export class ChatSocket extends EventTarget {
       case "presence":
         if (frame.state && frame.state !== getPresence()) setPresence(frame.state);
         return;
+      case "conversations": // list updates sent together under load: each as its own
+        for (const item of Array.isArray(frame.items) ? frame.items : []) {
+          if (item && item.type === "conversation") this.emit("conversation", item);
+        }
+        return;
       case "conversation":
       case "typing":
       case "seen":
