@@ -2,7 +2,7 @@
 read back exactly what SQLAlchemy itself would (datetimes, JSON, booleans),
 and fail with SQLAlchemy's exceptions."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, insert, select
@@ -37,9 +37,17 @@ def test_raw_sqlite_path_round_trips_like_sqlalchemy(engine):
         rows = conn.execute(select(ChatEvent.__table__).order_by(ChatEvent.seq)).all()
         assert [(r.seq, r.created_at, r.data, r.body) for r in rows] == [
             (1, later, {"state": "active", "ä": [1]}, None), (2, later, None, "Hei")]
+        # the same text as SQLAlchemy writes, so that SQL compares them rightly
+        text_raw = conn.exec_driver_sql("SELECT created_at FROM chat_event WHERE seq = 1").scalar()
+        text_orm = conn.exec_driver_sql("SELECT created_at FROM conversation").scalar()
+        assert (text_raw, text_orm) == ("2026-11-27 13:05:10.123456", "2026-11-27 13:05:07.123456")
+        whole = datetime(2026, 11, 27, 15, 0, tzinfo=UTC) + timedelta(hours=2)  # no microseconds; +02:00 below
+        A._NEXT_SEQ.scalar(conn, {"b_conv": 5, "b_now": whole.astimezone(timezone(timedelta(hours=2)))})
+        assert conn.exec_driver_sql("SELECT last_activity_at FROM conversation").scalar() == \
+            "2026-11-27 17:00:00.000000"
         conv = A._OPEN_CONV.first(conn, {"b_visitor": 1})
         assert (conv.id, conv.last_seq, conv.last_activity_at, conv.created_at, conv.restricted) == \
-            (5, 2, later, now, False)
+            (5, 3, whole, now, False)
         assert conv.created_at.tzinfo is not None
         dup = A._core_existing(conn, 5, "c-1")
         assert (dup.seq, dup.body, dup.created_at) == (2, "Hei", later)

@@ -325,6 +325,7 @@ class SyncGroupWriter:
         configure_sqlite(self.engine, "BEGIN IMMEDIATE", busy_timeout_ms=db.busy_timeout_ms)
 
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
+        self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
         self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
         self.wake = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -338,7 +339,17 @@ class SyncGroupWriter:
     def stop(self) -> None:
         self.task.cancel()
         self.executor.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self.engine.dispose()
+
+    def _connection(self) -> Connection:
+        """Kept open: a pool checkout, reset and return per batch cost as much
+        as a small batch's statements (docs/performance.md)."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+        return self._conn
 
     def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
         """Run the batch in one transaction. Optimistically without a SAVEPOINT
@@ -348,9 +359,9 @@ class SyncGroupWriter:
         plain functions of the connection, so running one twice is safe when
         the first run was rolled back."""
         try:
-            with self.engine.connect() as conn:
-                with conn.begin():
-                    return [(fn(conn), None) for fn, _future in jobs]
+            conn = self._connection()
+            with conn.begin():
+                return [(fn(conn), None) for fn, _future in jobs]
         except Exception as exc:  # nothing of it was committed
             if storage_fault(exc) is not None:
                 raise
@@ -361,20 +372,20 @@ class SyncGroupWriter:
     def _batch_isolated(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]
                         ) -> list[tuple[Any, Any]]:
         outcomes: list[tuple[Any, Any]] = []
-        with self.engine.connect() as conn:
-            with conn.begin():
-                for fn, _future in jobs:
-                    try:
-                        with conn.begin_nested():
-                            outcomes.append((fn(conn), None))
-                    except Exception as exc:  # this job's savepoint is rolled back; the others stand
-                        if storage_fault(exc) is not None or not _sqlite_in_transaction(conn):
-                            # SQLite may have rolled back the whole transaction
-                            # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
-                            # can be trusted to commit, so all of it fails (a
-                            # later SAVEPOINT would silently begin a new one).
-                            raise
-                        outcomes.append((None, exc))
+        conn = self._connection()
+        with conn.begin():
+            for fn, _future in jobs:
+                try:
+                    with conn.begin_nested():
+                        outcomes.append((fn(conn), None))
+                except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                    if storage_fault(exc) is not None or not _sqlite_in_transaction(conn):
+                        # SQLite may have rolled back the whole transaction
+                        # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
+                        # can be trusted to commit, so all of it fails (a
+                        # later SAVEPOINT would silently begin a new one).
+                        raise
+                    outcomes.append((None, exc))
         return outcomes
 
     async def _run(self) -> None:

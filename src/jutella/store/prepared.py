@@ -15,11 +15,28 @@ docs/performance.md has the measurements.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+from .types import UTCDateTime
+
+
+def _utc_to_sqlite(value: datetime | None) -> str | None:
+    """UTCDateTime's bind processing on SQLite, in one step: the same text
+    (naive UTC, always with microseconds) as SQLAlchemy writes."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _utc_from_sqlite(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class _Plan:
@@ -30,11 +47,18 @@ class _Plan:
         if compiled.positiontup is None:
             raise TypeError("a positional paramstyle is needed")
         procs = compiled._bind_processors
+
+        def bind_proc(name: str):
+            return _utc_to_sqlite if isinstance(compiled.binds[name].type, UTCDateTime) else procs.get(name)
+
+        def result_proc(type_):
+            return _utc_from_sqlite if isinstance(type_, UTCDateTime) else \
+                type_._cached_result_processor(dialect, None)
+
         # (parameter name, processor or None, the bind's default value)
-        self.binds = [(name, procs.get(name), compiled.binds[name].value) for name in compiled.positiontup]
+        self.binds = [(name, bind_proc(name), compiled.binds[name].value) for name in compiled.positiontup]
         self.sql = compiled.string
-        self.columns = [(col[0], col[3]._cached_result_processor(dialect, None))
-                        for col in compiled._result_columns]
+        self.columns = [(col[0], result_proc(col[3])) for col in compiled._result_columns]
 
 
 class Prepared:
