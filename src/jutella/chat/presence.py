@@ -26,15 +26,21 @@ class Presence:
     def __init__(self, clock: Clock):
         self.clock = clock
         self._agents: dict[int, _Agent] = {}
+        # local_online() is asked for every visitor message: remembered until
+        # a change here, or until the first grace period that is running ends
+        self._online: frozenset[int] | None = None
+        self._online_until: datetime | None = None
         self.remote = None  # other workers' online agents (realtime.redis_hub.RemotePresence), if any
 
     def connect(self, agent_id: int, conn_id: str, state: str) -> None:
+        self._online = None
         a = self._agents.setdefault(agent_id, _Agent())
         a.conns[conn_id] = state
         a.last_state = state
         a.gone_since = None
 
     def set_state(self, agent_id: int, conn_id: str, state: str) -> None:
+        self._online = None
         a = self._agents.setdefault(agent_id, _Agent())
         # one person, one status: a choice in one tab applies to all their tabs
         for key in a.conns:
@@ -44,6 +50,7 @@ class Presence:
         a.gone_since = None
 
     def disconnect(self, agent_id: int, conn_id: str) -> None:
+        self._online = None
         a = self._agents.get(agent_id)
         if a is None:
             return
@@ -53,6 +60,7 @@ class Presence:
 
     def forget(self, agent_id: int) -> None:
         """The account was disabled or signed out everywhere: offline at once."""
+        self._online = None
         self._agents.pop(agent_id, None)
 
     def state_of(self, agent_id: int) -> str:
@@ -66,10 +74,17 @@ class Presence:
             return a.last_state
         return "offline"
 
-    def local_online(self) -> set[int]:
-        return {agent_id for agent_id in list(self._agents) if self.state_of(agent_id) == "online"}
+    def local_online(self) -> frozenset[int]:
+        now = self.clock.now()
+        if self._online is not None and (self._online_until is None or now < self._online_until):
+            return self._online
+        online = frozenset(a for a in list(self._agents) if self.state_of(a) == "online")
+        graces = [a.gone_since + GRACE for a in self._agents.values() if not a.conns and a.gone_since is not None
+                  and now < a.gone_since + GRACE]
+        self._online, self._online_until = online, min(graces, default=None)
+        return online
 
-    def online_agents(self) -> set[int]:
+    def online_agents(self) -> frozenset[int]:
         local = self.local_online()
         return local | self.remote.online() if self.remote is not None else local
 

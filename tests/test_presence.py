@@ -1,0 +1,43 @@
+"""Who counts as on duty (chat/presence.py), including the remembered answer
+that every visitor message asks for: it must change the moment presence does,
+and when a reload's grace period runs out."""
+
+from jutella.chat.presence import Presence
+from jutella.clock import FakeClock
+
+
+def test_online_follows_connections_choices_and_the_grace_period():
+    clock = FakeClock()
+    p = Presence(clock)
+    assert p.online_agents() == set()
+    p.connect(1, "tab-a", "online")
+    p.connect(2, "tab-b", "away")
+    assert p.online_agents() == {1}
+    p.set_state(2, "tab-b", "online")
+    assert p.online_agents() == {1, 2}
+    p.disconnect(1, "tab-a")  # a reload: still on duty for the grace period
+    clock.advance(seconds=119)
+    assert p.online_agents() == {1, 2}
+    clock.advance(seconds=2)
+    assert p.online_agents() == {2}
+    p.connect(1, "tab-c", "online")
+    assert p.online_agents() == {1, 2}
+    p.forget(2)  # disabled: offline at once
+    assert p.online_agents() == {1}
+    p.set_state(1, "tab-c", "offline")
+    assert p.online_agents() == set() and not p.any_online()
+
+
+def test_two_grace_periods_end_each_at_its_own_time():
+    clock = FakeClock()
+    p = Presence(clock)
+    p.connect(1, "a", "online")
+    p.connect(2, "b", "online")
+    p.disconnect(1, "a")
+    clock.advance(seconds=60)
+    p.disconnect(2, "b")
+    assert p.online_agents() == {1, 2}
+    clock.advance(seconds=61)
+    assert p.online_agents() == {2}
+    clock.advance(seconds=60)
+    assert p.online_agents() == set()
