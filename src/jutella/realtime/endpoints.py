@@ -35,6 +35,9 @@ log = logging.getLogger("jutella.realtime")
 MAX_BACKLOG = 20_000  # frames queued for one slow client before it is closed
 SESSION_TOUCH_EVERY = 60.0
 VISIBILITY_TTL = 5.0  # seconds an agent connection trusts a "may see this conversation"
+# An agent's list updates go out at most this often (seconds), together; the
+# first after a quiet spell at once. Messages themselves are never held.
+LIST_UPDATE_INTERVAL = 0.1
 
 SYSTEM_TEXT = {
     ("agent_joined", "any"): "{name} joined the chat.",
@@ -471,6 +474,8 @@ class AgentConnection(Connection):
         self.conn_id = secrets.token_hex(8)
         self._visible: dict[int, float] = {}  # conversation -> until when a "may see" holds
         self._listed: dict[int, dict[str, Any]] = {}  # list updates held for send_coalesced
+        self._list_sent_at = float("-inf")
+        self._list_timer: asyncio.TimerHandle | None = None
         self.presence_state = "online"
         self.dept_channels: set[str] = set()  # department queues (set by agent_ws before run)
 
@@ -500,6 +505,8 @@ class AgentConnection(Connection):
                 return
 
     async def closed(self) -> None:
+        if self._list_timer is not None:
+            self._list_timer.cancel()
         if self.proto.state != "awaiting_hello":
             self.rt.presence.disconnect(self.account.id, self.conn_id)
             await publish_presence(self.rt)
@@ -613,12 +620,17 @@ class AgentConnection(Connection):
             return await self._may_see_offline(event["message"]["id"])
         return True  # outbox states: ids only
 
+    def _list_due(self) -> None:
+        self._list_timer = None
+        self._wake.set()  # the outbound task sends what is held
+
     def hold_list_update(self, event: dict[str, Any]) -> None:
         """Keep the newest update of each conversation until the hub events at
-        hand are handled (send_coalesced). Under load an agent's console then
-        gets one ``conversations`` frame for many messages instead of a frame
-        and a socket write for each (docs/performance.md); "new" survives a
-        later update of the same conversation, so the waiting alert still sounds."""
+        hand are handled, and at most LIST_UPDATE_INTERVAL after the last
+        (send_coalesced). Under load an agent's console then gets one
+        ``conversations`` frame for many messages instead of a frame and a
+        socket write for each (docs/performance.md); "new" survives a later
+        update of the same conversation, so the waiting alert still sounds."""
         conv = event["conversation"]["id"]
         frame = {k: v for k, v in event.items() if k != "restricted"}
         held = self._listed.pop(conv, None)  # re-inserted: the dict keeps the order of the newest updates
@@ -629,6 +641,13 @@ class AgentConnection(Connection):
     def send_coalesced(self) -> None:
         if not self._listed:
             return
+        now = self.loop.time()
+        due = self._list_sent_at + LIST_UPDATE_INTERVAL
+        if now < due:  # one went out a moment ago: these go together at the end of the interval
+            if self._list_timer is None:
+                self._list_timer = self.loop.call_at(due, self._list_due)
+            return
+        self._list_sent_at = now
         held, self._listed = list(self._listed.values()), {}
         if self.proto.state != "open":
             return
