@@ -9,6 +9,7 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -195,6 +196,7 @@ class Database:
         self._write_lock: asyncio.Lock | None = None
         self._writer: GroupWriter | None = None
         self._sync_writer: SyncGroupWriter | None = None
+        self._pg_writer: PgGroupWriter | None = None
 
     @property
     def dialect(self) -> str:
@@ -235,13 +237,16 @@ class Database:
         statements in one transaction and return its result after the commit.
 
         On SQLite, a single writer thread with its own connection runs every
-        pending call in one transaction (a SAVEPOINT each): one thread hop and
-        one fsync per batch instead of one hop per statement. On PostgreSQL the
-        same function runs on an asyncpg connection through ``run_sync``."""
+        pending call in one transaction: one thread hop and one fsync per batch
+        instead of one hop per statement. On PostgreSQL the pending calls
+        likewise share one transaction on an asyncpg connection (through
+        ``run_sync``): one BEGIN, one COMMIT and one WAL flush for the batch
+        (:class:`PgGroupWriter`)."""
         async with faults():
             if self.dialect != "sqlite":
-                async with self.engine.begin() as conn:
-                    return await conn.run_sync(fn)
+                if self._pg_writer is None:
+                    self._pg_writer = PgGroupWriter(self)
+                return await self._pg_writer.submit(fn)
             if self._sync_writer is None:
                 self._sync_writer = SyncGroupWriter(self)
             return await self._sync_writer.submit(fn)
@@ -302,6 +307,8 @@ class Database:
             await self._writer.stop()
         if self._sync_writer is not None:
             self._sync_writer.stop()
+        if self._pg_writer is not None:
+            await self._pg_writer.stop()
         await self.engine.dispose()
 
 
@@ -352,41 +359,7 @@ class SyncGroupWriter:
         return self._conn
 
     def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
-        """Run the batch in one transaction. Optimistically without a SAVEPOINT
-        per job (two statements each); if any job raises, the transaction is
-        rolled back and the whole batch runs again with a SAVEPOINT per job, so
-        that the failing job's writes are undone and the others stand. Jobs are
-        plain functions of the connection, so running one twice is safe when
-        the first run was rolled back."""
-        try:
-            conn = self._connection()
-            with conn.begin():
-                return [(fn(conn), None) for fn, _future in jobs]
-        except Exception as exc:  # nothing of it was committed
-            if storage_fault(exc) is not None:
-                raise
-            if len(jobs) == 1:
-                return [(None, exc)]
-        return self._batch_isolated(jobs)
-
-    def _batch_isolated(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]
-                        ) -> list[tuple[Any, Any]]:
-        outcomes: list[tuple[Any, Any]] = []
-        conn = self._connection()
-        with conn.begin():
-            for fn, _future in jobs:
-                try:
-                    with conn.begin_nested():
-                        outcomes.append((fn(conn), None))
-                except Exception as exc:  # this job's savepoint is rolled back; the others stand
-                    if storage_fault(exc) is not None or not _sqlite_in_transaction(conn):
-                        # SQLite may have rolled back the whole transaction
-                        # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
-                        # can be trusted to commit, so all of it fails (a
-                        # later SAVEPOINT would silently begin a new one).
-                        raise
-                    outcomes.append((None, exc))
-        return outcomes
+        return run_batch(self._connection(), jobs)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -398,6 +371,111 @@ class SyncGroupWriter:
                 try:
                     async with self.db._lock():  # no other write transaction of this process meanwhile
                         outcomes = await loop.run_in_executor(self.executor, self._batch, jobs)
+                except Exception as exc:  # the commit failed: nothing in the batch is stored
+                    for _fn, future in jobs:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_fn, future), (result, exc) in zip(jobs, outcomes):
+                    if future.done():
+                        continue
+                    if exc is not None:
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(result)
+
+
+def run_batch(conn: Connection, jobs: list[tuple[Callable[[Connection], Any], Any]]) -> list[tuple[Any, Any]]:
+    """Run a batch of jobs in one transaction on ``conn``; (result, exception)
+    for each. Optimistically without a SAVEPOINT per job (two statements
+    each); if any job raises, the transaction is rolled back and the whole
+    batch runs again with a SAVEPOINT per job, so that the failing job's
+    writes are undone and the others stand. Jobs are plain functions of the
+    connection, so running one twice is safe when the first run was rolled
+    back. A storage fault or a deadlock fails the whole batch (raised)."""
+    try:
+        with conn.begin():
+            return [(fn(conn), None) for fn, _future in jobs]
+    except Exception as exc:  # nothing of it was committed
+        if storage_fault(exc) is not None or _is_deadlock(exc):
+            raise
+        if len(jobs) == 1:
+            return [(None, exc)]
+    outcomes: list[tuple[Any, Any]] = []
+    with conn.begin():
+        for fn, _future in jobs:
+            try:
+                with conn.begin_nested():
+                    outcomes.append((fn(conn), None))
+            except Exception as exc:  # this job's savepoint is rolled back; the others stand
+                if storage_fault(exc) is not None or _is_deadlock(exc) or not _sqlite_in_transaction(conn):
+                    # SQLite may have rolled back the whole transaction
+                    # (SQLITE_FULL, SQLITE_BUSY): nothing in this batch
+                    # can be trusted to commit, so all of it fails (a
+                    # later SAVEPOINT would silently begin a new one).
+                    raise
+                outcomes.append((None, exc))
+    return outcomes
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    """PostgreSQL chose this transaction to break a deadlock (40P01) or a
+    serialization conflict (40001): nothing of it was stored; run it again."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
+class PgGroupWriter:
+    """PostgreSQL's group commit: the write_core calls pending at the same
+    moment run in one transaction on one connection (run_batch), one batch at
+    a time per process. Each message then costs its own statements only, not a
+    pool checkout, BEGIN, COMMIT and WAL flush of its own. Batches of two
+    workers may lock the same conversations in opposite orders; PostgreSQL
+    then cancels one of them as a deadlock, and that batch runs again."""
+
+    MAX_BATCH = 200
+    ATTEMPTS = 3
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
+        self.wake = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, fn: Callable[[Connection], T]) -> T:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.append((fn, future))
+        self.wake.set()
+        return await future
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        for _fn, future in self.pending:
+            if not future.done():
+                future.set_exception(StorageFault("unavailable", "the database is closing"))
+        self.pending = []
+
+    async def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
+        for attempt in range(self.ATTEMPTS):
+            try:
+                async with self.db.engine.connect() as conn:
+                    return await conn.run_sync(run_batch, jobs)
+            except Exception as exc:
+                if not _is_deadlock(exc) or attempt == self.ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
+                try:
+                    outcomes = await self._batch(jobs)
                 except Exception as exc:  # the commit failed: nothing in the batch is stored
                     for _fn, future in jobs:
                         if not future.done():
