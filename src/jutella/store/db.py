@@ -428,14 +428,16 @@ def _is_deadlock(exc: BaseException) -> bool:
 
 class PgGroupWriter:
     """PostgreSQL's group commit: the write_core calls pending at the same
-    moment run in one transaction on one connection (run_batch), one batch at
-    a time per process. Each message then costs its own statements only, not a
-    pool checkout, BEGIN, COMMIT and WAL flush of its own. Batches of two
-    workers may lock the same conversations in opposite orders; PostgreSQL
-    then cancels one of them as a deadlock, and that batch runs again."""
+    moment run in one transaction on one connection (run_batch), at most
+    IN_FLIGHT batches at a time per process. Each message then costs its own
+    statements only, not a pool checkout, BEGIN, COMMIT and WAL flush of its
+    own. Two batches (of one worker or of two) may lock the same
+    conversations in opposite orders; PostgreSQL then cancels one of them as
+    a deadlock, and that batch runs again."""
 
     MAX_BATCH = 200
     ATTEMPTS = 3
+    IN_FLIGHT = 2  # a batch can start while the one before waits for its COMMIT
 
     def __init__(self, db: Database):
         self.db = db
@@ -469,25 +471,40 @@ class PgGroupWriter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
-                try:
-                    outcomes = await self._batch(jobs)
-                except Exception as exc:  # the commit failed: nothing in the batch is stored
-                    for _fn, future in jobs:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_fn, future), (result, exc) in zip(jobs, outcomes):
-                    if future.done():
-                        continue
-                    if exc is not None:
-                        future.set_exception(exc)
-                    else:
-                        future.set_result(result)
+        slots = asyncio.Semaphore(self.IN_FLIGHT)
+        running: set[asyncio.Task] = set()
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.pending:
+                    await slots.acquire()
+                    jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
+                    task = asyncio.get_running_loop().create_task(self._settle(jobs, slots))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _settle(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]],
+                      slots: asyncio.Semaphore) -> None:
+        try:
+            outcomes = await self._batch(jobs)
+        except Exception as exc:  # the commit failed: nothing in the batch is stored
+            for _fn, future in jobs:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        finally:
+            slots.release()
+        for (_fn, future), (result, exc) in zip(jobs, outcomes):
+            if future.done():
+                continue
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 def _sqlite_in_transaction(conn: Connection) -> bool:
