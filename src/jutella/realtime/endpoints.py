@@ -362,7 +362,7 @@ class VisitorConnection(Connection):
         Returns the message to show, or None. Resends of stored messages are
         not refused here: they are cheap, idempotent and must get their ack."""
         st, throttle = self.rt.settings, self.rt.throttle
-        if self._limit_key is None:  # an HMAC a message was measurable: once per visitor
+        if self._limit_key is None:  # once per visitor: an HMAC per message showed in the profile
             self._limit_key = throttle.key("visitor-messages", str(self.visitor_id))
         key = self._limit_key
         if st.max_messages_per_minute and await throttle.count(key, 60) >= st.max_messages_per_minute:

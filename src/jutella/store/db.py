@@ -372,17 +372,8 @@ class SyncGroupWriter:
                     async with self.db._lock():  # no other write transaction of this process meanwhile
                         outcomes = await loop.run_in_executor(self.executor, self._batch, jobs)
                 except Exception as exc:  # the commit failed: nothing in the batch is stored
-                    for _fn, future in jobs:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_fn, future), (result, exc) in zip(jobs, outcomes):
-                    if future.done():
-                        continue
-                    if exc is not None:
-                        future.set_exception(exc)
-                    else:
-                        future.set_result(result)
+                    outcomes = [(None, exc)] * len(jobs)
+                settle(jobs, outcomes)
 
 
 def run_batch(conn: Connection, jobs: list[tuple[Callable[[Connection], Any], Any]]) -> list[tuple[Any, Any]]:
@@ -416,6 +407,17 @@ def run_batch(conn: Connection, jobs: list[tuple[Callable[[Connection], Any], An
                     raise
                 outcomes.append((None, exc))
     return outcomes
+
+
+def settle(jobs: list[tuple[Any, asyncio.Future]], outcomes: list[tuple[Any, Any]]) -> None:
+    """Hand each job's (result, exception) to its waiting caller (unless it gave up)."""
+    for (_fn, future), (result, exc) in zip(jobs, outcomes):
+        if future.done():
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
 
 def _is_deadlock(exc: BaseException) -> bool:
@@ -492,19 +494,10 @@ class PgGroupWriter:
         try:
             outcomes = await self._batch(jobs)
         except Exception as exc:  # the commit failed: nothing in the batch is stored
-            for _fn, future in jobs:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            outcomes = [(None, exc)] * len(jobs)
         finally:
             slots.release()
-        for (_fn, future), (result, exc) in zip(jobs, outcomes):
-            if future.done():
-                continue
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+        settle(jobs, outcomes)
 
 
 def _sqlite_in_transaction(conn: Connection) -> bool:
