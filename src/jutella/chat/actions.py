@@ -306,7 +306,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         conv = _CONV_FOR_UPDATE.first(conn, {"b_conv": conversation_id})
         if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
-        if viewer is not None and not core_may_see(conn, conv, agent_id, is_admin=viewer[0],
+        if viewer is not None and not core_may_see(conn, conv.id, agent_id, is_admin=viewer[0],
                                                    sees_restricted=viewer[1]):
             raise ChatError("not_found", "No such conversation.", 404)
         dup = _core_existing(conn, conv.id, client_id)

@@ -8,6 +8,7 @@ widget's choice and the transfer dialog share.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
@@ -36,9 +37,10 @@ def dept_channel(department_id: int) -> str:
 
 
 # -- who sees what ------------------------------------------------------------------------
-def visible_clause(account_id: int, is_admin: bool) -> list:
+def visible_clause(account_id: Any, is_admin: bool) -> list:
     """Conversations a member of staff sees: admins all; an agent those without
-    a department, those of their departments and those handed to them."""
+    a department, those of their departments and those handed to them.
+    ``account_id``: the id, or a bind parameter (visible_statement)."""
     if is_admin:
         return []
     mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == account_id)
@@ -46,46 +48,26 @@ def visible_clause(account_id: int, is_admin: bool) -> list:
                 Conversation.agent_id == account_id)]
 
 
-# Prebuilt with bind parameters (they run for agents' commands on the hot
-# path; building the clause each time cost more than running it).
-_MEMBER = Prepared(select(StaffDepartment.department_id)
-                   .where(StaffDepartment.account_id == bindparam("b_account"),
-                          StaffDepartment.department_id == bindparam("b_department")))
-
-
-def _visible_statement(is_admin: bool, sees_restricted: bool):
+@functools.cache
+def visible_statement(is_admin: bool, sees_restricted: bool) -> Prepared:
+    """SELECT id of conversation ``b_conv`` if staff ``b_account`` may see it:
+    :func:`visible_clause` plus restriction, prebuilt with bind parameters
+    (it runs for agents' commands on the hot path; building the clause each
+    time cost more than running it)."""
     from jutella.privacy.subjects import restricted_visitors
 
-    where = [Conversation.id == bindparam("b_conv")]
-    if not is_admin:
-        mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == bindparam("b_account"))
-        where.append(or_(Conversation.department_id.is_(None), Conversation.department_id.in_(mine),
-                         Conversation.agent_id == bindparam("b_account")))
+    where = [Conversation.id == bindparam("b_conv"), *visible_clause(bindparam("b_account"), is_admin)]
     if not sees_restricted:
         where.append(Conversation.visitor_id.notin_(restricted_visitors()))
-    return select(Conversation.id).where(*where)
+    return Prepared(select(Conversation.id).where(*where))
 
 
-_VISIBLE: dict[tuple[bool, bool], Any] = {}
-
-
-def visible_statement(is_admin: bool, sees_restricted: bool):
-    """SELECT id of conversation ``b_conv`` if staff ``b_account`` may see it
-    (the same rule as :func:`visible_clause` plus restriction)."""
-    key = (is_admin, sees_restricted)
-    if key not in _VISIBLE:
-        _VISIBLE[key] = _visible_statement(is_admin, sees_restricted)
-    return _VISIBLE[key]
-
-
-def core_may_see(conn: Connection, conv: Any, account_id: int, *, is_admin: bool, sees_restricted: bool) -> bool:
-    """:func:`visible_statement`'s rule for a conversation row already read in
-    this transaction (the agent's send path checks inside its own write)."""
-    if conv.restricted and not sees_restricted:
-        return False
-    if is_admin or conv.department_id is None or conv.agent_id == account_id:
-        return True
-    return _MEMBER.first(conn, {"b_account": account_id, "b_department": conv.department_id}) is not None
+def core_may_see(conn: Connection, conversation_id: int, account_id: int, *, is_admin: bool,
+                 sees_restricted: bool) -> bool:
+    """:func:`visible_statement` inside a write already under way (the agent's
+    message checks inside its own transaction)."""
+    return visible_statement(is_admin, sees_restricted).first(
+        conn, {"b_conv": conversation_id, "b_account": account_id}) is not None
 
 
 async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]:

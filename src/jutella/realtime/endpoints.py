@@ -591,7 +591,7 @@ class AgentConnection(Connection):
         if self._visible.get(conversation, 0.0) > now:
             return True
         roles = self.account.role_names
-        statement = visible_statement("admin" in roles, "privacy" in roles)
+        statement = visible_statement("admin" in roles, "privacy" in roles).statement
         async with self.rt.db.connection() as conn:
             seen = (await conn.execute(statement, {"b_conv": conversation, "b_account": self.account.id})
                     ).first() is not None

@@ -9,7 +9,6 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -312,10 +311,57 @@ class Database:
         await self.engine.dispose()
 
 
-class SyncGroupWriter:
-    """SQLite's writer thread: batches of Core functions, one transaction each."""
+Job = tuple[Callable[[Connection], Any], asyncio.Future]
+
+
+class _GroupCommit:
+    """What both group-commit writers share: write_core calls wait in
+    ``pending``; one task takes up to MAX_BATCH of them at a time, runs them
+    as one batch (``_batch``, in one transaction: run_batch) and hands each
+    caller its outcome. Subclasses say how a batch runs and how many may run
+    at once (``_slot``, ``_start``)."""
 
     MAX_BATCH = 1000
+
+    def __init__(self) -> None:
+        self.pending: list[Job] = []
+        self.wake = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, fn: Callable[[Connection], T]) -> T:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending.append((fn, future))
+        self.wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                await self._slot()
+                jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
+                await self._start(jobs)
+
+    async def _slot(self) -> None:
+        """Wait until another batch may start (by default: the last one is done)."""
+
+    async def _start(self, jobs: list[Job]) -> None:
+        await self._commit(jobs)
+
+    async def _commit(self, jobs: list[Job]) -> None:
+        try:
+            outcomes = await self._batch(jobs)
+        except Exception as exc:  # the commit failed: nothing in the batch is stored
+            outcomes = [(None, exc)] * len(jobs)
+        settle(jobs, outcomes)
+
+    async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
+        raise NotImplementedError
+
+
+class SyncGroupWriter(_GroupCommit):
+    """SQLite's writer thread: batches of Core functions, one transaction each."""
 
     def __init__(self, db: Database):
         from concurrent.futures import ThreadPoolExecutor
@@ -333,15 +379,7 @@ class SyncGroupWriter:
 
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
         self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
-        self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
-        self.wake = asyncio.Event()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def submit(self, fn: Callable[[Connection], T]) -> T:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append((fn, future))
-        self.wake.set()
-        return await future
+        super().__init__()
 
     def stop(self) -> None:
         self.task.cancel()
@@ -358,25 +396,13 @@ class SyncGroupWriter:
             self._conn = self.engine.connect()
         return self._conn
 
-    def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
-        return run_batch(self._connection(), jobs)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
-                try:
-                    async with self.db._lock():  # no other write transaction of this process meanwhile
-                        outcomes = await loop.run_in_executor(self.executor, self._batch, jobs)
-                except Exception as exc:  # the commit failed: nothing in the batch is stored
-                    outcomes = [(None, exc)] * len(jobs)
-                settle(jobs, outcomes)
+    async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
+        async with self.db._lock():  # no other write transaction of this process meanwhile
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, lambda: run_batch(self._connection(), jobs))
 
 
-def run_batch(conn: Connection, jobs: list[tuple[Callable[[Connection], Any], Any]]) -> list[tuple[Any, Any]]:
+def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
     """Run a batch of jobs in one transaction on ``conn``; (result, exception)
     for each. Optimistically without a SAVEPOINT per job (two statements
     each); if any job raises, the transaction is rolled back and the whole
@@ -409,7 +435,7 @@ def run_batch(conn: Connection, jobs: list[tuple[Callable[[Connection], Any], An
     return outcomes
 
 
-def settle(jobs: list[tuple[Any, asyncio.Future]], outcomes: list[tuple[Any, Any]]) -> None:
+def settle(jobs: list[Job], outcomes: list[tuple[Any, Any]]) -> None:
     """Hand each job's (result, exception) to its waiting caller (unless it gave up)."""
     for (_fn, future), (result, exc) in zip(jobs, outcomes):
         if future.done():
@@ -428,7 +454,7 @@ def _is_deadlock(exc: BaseException) -> bool:
     return code in ("40P01", "40001")
 
 
-class PgGroupWriter:
+class PgGroupWriter(_GroupCommit):
     """PostgreSQL's group commit: the write_core calls pending at the same
     moment run in one transaction on one connection (run_batch), at most
     IN_FLIGHT batches at a time per process. Each message then costs its own
@@ -443,26 +469,33 @@ class PgGroupWriter:
 
     def __init__(self, db: Database):
         self.db = db
-        self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
-        self.wake = asyncio.Event()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def submit(self, fn: Callable[[Connection], T]) -> T:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append((fn, future))
-        self.wake.set()
-        return await future
+        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
+        self._running: set[asyncio.Task] = set()
+        super().__init__()
 
     async def stop(self) -> None:
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(self.task, *self._running, return_exceptions=True)
         for _fn, future in self.pending:
             if not future.done():
                 future.set_exception(StorageFault("unavailable", "the database is closing"))
         self.pending = []
 
-    async def _batch(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> list[tuple[Any, Any]]:
+    async def _slot(self) -> None:
+        await self._slots.acquire()
+
+    async def _start(self, jobs: list[Job]) -> None:
+        task = asyncio.get_running_loop().create_task(self._commit(jobs))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
         for attempt in range(self.ATTEMPTS):
             try:
                 async with self.db.engine.connect() as conn:
@@ -471,33 +504,6 @@ class PgGroupWriter:
                 if not _is_deadlock(exc) or attempt == self.ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _run(self) -> None:
-        slots = asyncio.Semaphore(self.IN_FLIGHT)
-        running: set[asyncio.Task] = set()
-        try:
-            while True:
-                await self.wake.wait()
-                self.wake.clear()
-                while self.pending:
-                    await slots.acquire()
-                    jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
-                    task = asyncio.get_running_loop().create_task(self._settle(jobs, slots))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-        finally:
-            for task in running:
-                task.cancel()
-
-    async def _settle(self, jobs: list[tuple[Callable[[Connection], Any], asyncio.Future]],
-                      slots: asyncio.Semaphore) -> None:
-        try:
-            outcomes = await self._batch(jobs)
-        except Exception as exc:  # the commit failed: nothing in the batch is stored
-            outcomes = [(None, exc)] * len(jobs)
-        finally:
-            slots.release()
-        settle(jobs, outcomes)
 
 
 def _sqlite_in_transaction(conn: Connection) -> bool:
@@ -542,7 +548,7 @@ class GroupWriter:
                                 outcomes.append((future, await fn(session), None))
                         except Exception as exc:  # this job's savepoint is rolled back; the others stand
                             if storage_fault(exc) is not None:
-                                raise  # the whole batch fails (see SyncGroupWriter._batch)
+                                raise  # the whole batch fails (see run_batch)
                             outcomes.append((future, None, exc))
             except Exception as exc:  # the commit itself failed: nothing in the batch is stored
                 for _fn, future in jobs:
