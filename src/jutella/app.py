@@ -26,6 +26,7 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
+from jutella.realtime.asgi import DirectSockets
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
 from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
                          routes_tools, widget)
@@ -72,6 +73,8 @@ async def _housekeeping(rt: Runtime) -> None:
             await publish_presence(rt)
             if rounds % 15 == 0:
                 await close_idle(rt)
+            if rounds % 1800 == 0 and hasattr(rt.throttle, "sweep"):  # hourly
+                rt.throttle.sweep()
             if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
         except Exception as exc:  # keep going; the next round retries
@@ -170,10 +173,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_attach.public)
     app.include_router(routes_attach.router)
     app.include_router(routes_attach.files)
-    app.add_api_websocket_route("/ws/visitor", visitor_ws)
-    app.add_api_websocket_route("/ws/agent", agent_ws)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(GZipMiddleware, minimum_size=800)
     app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins)
+    # the chat sockets skip the router and the HTTP middleware (realtime/asgi.py)
+    app.add_middleware(DirectSockets, routes={"/ws/visitor": visitor_ws, "/ws/agent": agent_ws})
     return app

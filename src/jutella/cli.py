@@ -393,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rate", type=float, default=100, help="messages a second, all visitors together")
     b.add_argument("--duration", type=float, default=10, help="seconds per step")
     b.add_argument("--workers", type=int, default=1)
-    b.add_argument("--ramp", action="store_true", help="raise the rate by half each step until it fails")
+    b.add_argument("--ramp", action="store_true",
+                   help="raise the rate by half each step until one fails, then narrow the gap three times")
     b.add_argument("--baseline", action="store_true", help="also run the same load against a bare relay")
     b.set_defaults(func=cmd_bench)
 

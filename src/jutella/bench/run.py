@@ -159,6 +159,22 @@ async def make_agents(n: int, data_dir: Path, port: int) -> list[str]:
     return cookies
 
 
+REFINE_STEPS = 3  # halvings of the gap after the ramp's first failure
+SETTLE_S = 5.0  # a pause after a failed step before the next
+
+
+def next_rate(rate: float, passed: float | None, failed: float | None, refine: int) -> float | None:
+    """The ramp's next step, or None when it is done: up by half until a
+    step fails, then halve the gap between the highest pass and the lowest
+    failure ``refine`` more times (the sustainable rate to within about a
+    tenth of the last step instead of a whole one)."""
+    if failed is None:
+        return float(round(rate * 1.5))
+    if passed is None or refine <= 0:
+        return None
+    return float(round((passed + failed) / 2))
+
+
 def step_result(stats, rate: float, duration: float) -> dict[str, Any]:
     lost = len(stats.pending)
     out = {"rate": rate, "sent": stats.sent, "delivered": stats.delivered, "lost": lost,
@@ -181,7 +197,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     status(f"{label}: {connections} connections open and conversations accepted in {setup_s} s")
     steps = []
     rate = float(args.rate)
-    for step in range(12 if args.ramp else 1):
+    passed, failed, refine = None, None, REFINE_STEPS if args.ramp else 0
+    for step in range(12 + REFINE_STEPS if args.ramp else 1):
         cpu0, w0 = cpu_seconds(server.proc.pid), time.time()
 
         def progress(done, total, stats, rate=rate):
@@ -191,9 +208,20 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
         result = step_result(stats, rate, args.duration)
         result["server_cpu_percent"] = round(100 * (cpu_seconds(server.proc.pid) - cpu0) / (time.time() - w0), 1)
         steps.append(result)
-        if not args.ramp or not result["ok"]:
+        if not args.ramp:
             break
-        rate = round(rate * 1.5)
+        if result["ok"]:
+            passed = rate
+        else:
+            failed = rate
+        following = next_rate(rate, passed, failed, refine)
+        if following is None:
+            break
+        if failed is not None:
+            refine -= 1
+        rate = following
+        if not result["ok"]:
+            await asyncio.sleep(SETTLE_S)  # what the failed step left queued drains first
     rss_end = rss_kib(server.proc.pid)
     await load.close()
     first = steps[0]

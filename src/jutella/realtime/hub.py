@@ -9,9 +9,8 @@ source of truth: a subscriber that misses an event catches up from it.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Event = dict[str, Any]
@@ -20,17 +19,19 @@ Event = dict[str, Any]
 class Subscription:
     """One connection's channels and the events waiting for it.
 
-    A plain deque plus a wake-up callback rather than an asyncio.Queue: a
+    A plain list plus a wake-up callback rather than an asyncio.Queue: a
     connection's one outbound task waits on a single event for both hub
     events and frames to write (see realtime/endpoints.py), and ten thousand
-    idle connections should not each carry a queue's futures and locks."""
+    idle connections should not each carry a queue's futures and locks (nor
+    a deque's 624 bytes). It is its own ``async with`` (no generator frame
+    kept for each connection's lifetime)."""
 
     LIMIT = 10_000
 
     def __init__(self, hub: "MemoryHub", channels: set[str], notify: Callable[[], None] | None = None):
         self._hub = hub
         self.channels = channels
-        self.pending: deque[tuple[str, Event]] = deque()
+        self.pending: list[tuple[str, Event]] = []
         self.overflowed = False  # the consumer fell LIMIT events behind at least once (it resynchronised)
         self._notify = notify
         self._event: asyncio.Event | None = None
@@ -50,13 +51,29 @@ class Subscription:
         elif self._event is not None:
             self._event.set()
 
+    def take(self, n: int) -> list[tuple[str, Event]]:
+        """The next (at most) n waiting events, oldest first."""
+        taken = self.pending[:n]
+        del self.pending[:n]
+        return taken
+
+    async def __aenter__(self) -> "Subscription":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._hub._unsubscribe(self)
+
     def add(self, channel: str) -> None:
         self.channels.add(channel)
         self._hub._subs[channel].add(self)
 
     def remove(self, channel: str) -> None:
         self.channels.discard(channel)
-        self._hub._subs[channel].discard(self)
+        subs = self._hub._subs.get(channel)
+        if subs is not None:
+            subs.discard(self)
+            if not subs:  # no channel outlives its last subscriber
+                del self._hub._subs[channel]
 
     async def get(self) -> tuple[str, Event]:
         """The next event (for consumers without a notify callback)."""
@@ -65,7 +82,7 @@ class Subscription:
                 self._event = asyncio.Event()
             self._event.clear()
             await self._event.wait()
-        return self.pending.popleft()
+        return self.pending.pop(0)
 
 
 class MemoryHub:
@@ -89,16 +106,14 @@ class MemoryHub:
         for sub in list(self._subs.get(channel, ())):
             sub.deliver(channel, event)
 
-    @asynccontextmanager
-    async def subscribe(self, channels: Iterable[str],
-                        notify: Callable[[], None] | None = None) -> AsyncIterator[Subscription]:
+    def subscribe(self, channels: Iterable[str], notify: Callable[[], None] | None = None) -> Subscription:
+        """``async with hub.subscribe(channels, notify) as sub``: subscribed
+        from the call, unsubscribed when the block ends."""
         sub = Subscription(self, set(), notify)
         for channel in channels:
             sub.add(channel)
-        try:
-            yield sub
-        finally:
-            for channel in list(sub.channels):
-                sub.remove(channel)
-            for channel in [c for c, subs in self._subs.items() if not subs]:
-                self._subs.pop(channel, None)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        for channel in list(sub.channels):
+            sub.remove(channel)

@@ -1,0 +1,59 @@
+"""``jutella bench`` as the contract describes it: a small smoke run (the
+benchmark is a tool, not a timed test; these check what it reports, not how
+fast anything is)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jutella.bench.run import next_rate
+
+CONTRACT_KEYS = {"visitors", "agents", "rate", "duration_s", "sent", "delivered", "lost", "duplicated", "p50_ms",
+                 "p95_ms", "p99_ms", "max_ms", "throughput_mps", "server_rss_mib", "rss_per_connection_kib"}
+
+
+@pytest.fixture
+def backend():
+    return "sqlite"
+
+
+def test_a_small_run_against_jutella_and_the_relay_prints_the_contract_json(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUTELLA_")}  # its own SQLite server
+    env["JUTELLA_BENCH_SERVER_LOG"] = str(tmp_path / "server.log")
+    run = subprocess.run([sys.executable, "-m", "jutella.cli", "bench", "--visitors", "30", "--agents", "3",
+                          "--rate", "30", "--duration", "2", "--baseline"],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert CONTRACT_KEYS <= report.keys()
+    assert {"baseline_p99_ms", "baseline_sustainable_mps", "ratio"} <= report.keys()
+    assert (report["visitors"], report["agents"], report["rate"], report["duration_s"]) == (30, 3, 30.0, 2.0)
+    assert report["database"] == "sqlite" and report["setup_complete"] is True
+    # 30/s for 2 s, and the agents answer every fifth message: about 70 messages, each delivered once
+    assert report["sent"] >= 50
+    assert report["delivered"] == report["sent"]
+    assert report["lost"] == 0 and report["duplicated"] == 0 and report["errors"] == 0
+    assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"] <= report["max_ms"]
+    assert report["server_rss_mib"] > 10 and report["rss_per_connection_kib"] > 0
+    # the table a person reads, for both servers, before the JSON line
+    assert any(line.startswith("jutella ") for line in lines)
+    assert any(line.startswith("relay ") for line in lines)
+    assert "connections open" in run.stderr  # the progress it shows while it runs
+
+
+def test_the_ramp_rises_by_half_then_narrows_the_gap():
+    # no failure yet: up by half
+    assert next_rate(500, 500, None, 3) == 750
+    # the first failure at 1688 after a pass at 1125: halfway, three times at most
+    assert next_rate(1688, 1125, 1688, 3) == 1406
+    assert next_rate(1406, 1406, 1688, 2) == 1547
+    assert next_rate(1547, 1406, 1547, 1) == 1476
+    assert next_rate(1476, 1476, 1547, 0) is None
+    # the very first step failed: nothing to narrow towards
+    assert next_rate(500, None, 500, 3) is None
