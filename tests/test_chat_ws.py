@@ -107,10 +107,17 @@ def test_resend_is_acked_again_and_stored_once(live):
     v.message("once", client_id="fixed-id-1")
     second = v.until(lambda f: f["type"] == "ack")
     assert first["seq"] == second["seq"] == 1
+    # a later message in the open conversation, sent twice: the resend takes no seq of its own
+    v.message("later", client_id="fixed-id-2")
+    assert v.until(lambda f: f["type"] == "ack" and f["client_id"] == "fixed-id-2")["seq"] == 2
+    v.message("later", client_id="fixed-id-2")
+    assert v.until(lambda f: f["type"] == "ack" and f["client_id"] == "fixed-id-2")["seq"] == 2
+    v.message("third")
+    assert v.until(lambda f: f["type"] == "ack" and f["client_id"] != "fixed-id-2")["seq"] == 3
     add_staff(live, "aino@example.org", ["agent"])
     http = sign_in(live, "aino@example.org")
     events = http.get(f"/api/v1/conversations/{first['conversation']}").json()["events"]
-    assert [e["body"] for e in events] == ["once"]
+    assert [(e["seq"], e["body"]) for e in events] == [(1, "once"), (2, "later"), (3, "third")]
 
 
 def test_reconnect_resumes_after_the_last_seq_exactly_once(live):

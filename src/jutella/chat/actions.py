@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,6 +213,49 @@ _AGENT_SEEN = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                        .values(agent_seen_seq=bindparam("b_seq")))
 
 
+# SQLite's message path (the writer thread): the event takes the next seq in
+# the INSERT itself and a resend is "no row" from the unique client_id, so
+# a message is two statements instead of three. Each statement is a trip out
+# of and back into the GIL for the writer thread, and with the event loop
+# busy each return waits for the loop to let go of it (docs/performance.md).
+# SQLite only: its write transactions hold the database's one write lock
+# (BEGIN IMMEDIATE), so reading last_seq inside the INSERT is safe. On
+# PostgreSQL concurrent transactions would read the same last_seq; there
+# the UPDATE ... RETURNING of _NEXT_SEQ locks the conversation row first.
+_APPEND_COLUMNS = ("conversation_id", "seq", "kind", "author", "agent_id", "body", "client_id", "data", "created_at")
+_APPEND_ONCE = Prepared(
+    sqlite_insert(EVENT).from_select(
+        list(_APPEND_COLUMNS),
+        select(*(CONV.c.id if name == "conversation_id" else CONV.c.last_seq + 1 if name == "seq"
+                 else bindparam(name, type_=EVENT.c[name].type) for name in _APPEND_COLUMNS))
+        .where(CONV.c.id == bindparam("b_conv")))
+    .on_conflict_do_nothing(index_elements=["conversation_id", "client_id"])
+    .returning(EVENT.c.id, EVENT.c.seq))
+_SET_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
+                    .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")))
+
+
+def _core_append_once(conn: Connection, conv_id: int, now: datetime, client_id: str,
+                      **fields: Any) -> tuple[SimpleNamespace, bool]:
+    """Append a message unless this client_id is already stored in the
+    conversation: (the event, whether it is new)."""
+    if conn.dialect.name != "sqlite":
+        dup = _core_existing(conn, conv_id, client_id)
+        if dup is not None:
+            return dup, False
+        return _core_append(conn, conv_id, now, client_id=client_id, **fields), True
+    values = {"conversation_id": conv_id, "created_at": now, "agent_id": None, "body": None, "data": None,
+              "client_id": client_id, **fields}
+    row = _APPEND_ONCE.first(conn, {"b_conv": conv_id, **values})
+    if row is None:  # stored before (or the conversation is gone)
+        dup = _core_existing(conn, conv_id, client_id)
+        if dup is None:
+            raise ChatError("not_found", "No such conversation.", 404)
+        return dup, False
+    _SET_SEQ.run(conn, {"b_conv": conv_id, "b_seq": row.seq, "b_now": now})
+    return SimpleNamespace(id=row.id, seq=row.seq, **values), True
+
+
 def _core_existing(conn: Connection, conv_id: int, client_id: str) -> SimpleNamespace | None:
     return _EXISTING.first(conn, {"b_conv": conv_id, "b_client": client_id})
 
@@ -241,9 +285,9 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
         conv = _OPEN_CONV.first(conn, {"b_visitor": visitor_id})
         created = False
         if conv is not None:
-            dup = _core_existing(conn, conv.id, client_id)
-            if dup is not None:
-                return Posted(conv, dup, new=False)
+            ev, new = _core_append_once(conn, conv.id, now, client_id, kind="message", author="visitor", body=body)
+            if not new:
+                return Posted(conv, ev, new=False)
         else:
             # A resend of the message that started a conversation the visitor
             # has since ended must not start another one.
@@ -264,7 +308,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))
             conv.restricted = bool(_IS_RESTRICTED.scalar(conn, {"b_visitor": visitor_id}))
             created = True
-        ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
+            ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body,
+                              client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True, conversation_created=created)
