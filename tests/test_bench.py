@@ -55,5 +55,7 @@ def test_the_ramp_rises_by_half_then_narrows_the_gap():
     assert next_rate(1406, 1406, 1688, 2) == 1547
     assert next_rate(1547, 1406, 1547, 1) == 1476
     assert next_rate(1476, 1476, 1547, 0) is None
-    # the very first step failed: nothing to narrow towards
-    assert next_rate(500, None, 500, 3) is None
+    # the very first step failed: down by half until one passes, then narrow
+    assert next_rate(500, None, 500, 3) == 250
+    assert next_rate(250, 250, 500, 3) == 375
+    assert next_rate(1, None, 1, 3) is None

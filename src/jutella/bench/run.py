@@ -165,12 +165,14 @@ SETTLE_S = 5.0  # a pause after a failed step before the next
 
 def next_rate(rate: float, passed: float | None, failed: float | None, refine: int) -> float | None:
     """The ramp's next step, or None when it is done: up by half until a
-    step fails, then halve the gap between the highest pass and the lowest
-    failure ``refine`` more times (the sustainable rate to within about a
-    tenth of the last step instead of a whole one)."""
+    step fails (down by half while none has passed yet), then halve the gap
+    between the highest pass and the lowest failure ``refine`` more times
+    (the sustainable rate to within about a tenth of the last step)."""
     if failed is None:
         return float(round(rate * 1.5))
-    if passed is None or refine <= 0:
+    if passed is None:
+        return float(round(failed / 2)) if failed >= 2 else None
+    if refine <= 0:
         return None
     return float(round((passed + failed) / 2))
 
@@ -217,7 +219,7 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
         following = next_rate(rate, passed, failed, refine)
         if following is None:
             break
-        if failed is not None:
+        if passed is not None and failed is not None:
             refine -= 1
         rate = following
         if not result["ok"]:

@@ -2,9 +2,10 @@
 socket, the sans-I/O :class:`~jutella.realtime.protocol.Protocol`, the chat
 actions and the hub.
 
-Each connection runs two tasks: the reader (frames -> protocol -> actions)
-and the outbound task (hub events -> protocol -> frames -> socket), plus a
-timer for heartbeats (memory per connection matters at 10,000 of them). The
+Each connection reads on the server's own task (frames -> protocol ->
+actions) and writes on one task of its own (hub events -> protocol -> frames
+-> socket), with a timer for heartbeats (memory per connection matters at
+10,000 of them; realtime/asgi.py brings the sockets here past FastAPI). The
 hub subscription is made *before* any replay from the database, so an event
 committed meanwhile arrives live and the protocol's watermark removes the
 overlap.
@@ -159,10 +160,11 @@ class Connection:
             self._wake.set()
 
     async def outbound(self) -> None:
-        """The connection's one task besides the reader: hub events -> protocol
-        -> frames, then frames -> socket. Both wait on the same wake-up (the
-        subscription calls it on delivery, _flush on new frames), which keeps
-        an idle connection down to two tasks and no queues."""
+        """The connection's one task of its own (the reader runs on the
+        server's): hub events -> protocol -> frames, then frames -> socket.
+        Both wait on the same wake-up (the subscription calls it on delivery,
+        _flush on new frames), which keeps an idle connection down to two
+        tasks and no queues."""
         sub = self.sub
         while True:
             await self._wake.wait()
