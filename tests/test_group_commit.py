@@ -90,3 +90,41 @@ def test_a_batch_cancelled_to_break_a_deadlock_runs_again(database_url):
     result, runs, hashes, count = run_async(scenario())
     assert result == "stored" and runs == 2
     assert (hashes["a"], hashes["b"], count) == ("x" * 64, "y" * 64, 2)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_batch_takes_its_row_locks_in_conversation_order(database_url):
+    """Two batches in flight that lock the same conversations in opposite
+    orders would deadlock (and PostgreSQL notices only after a second). The
+    writer runs a batch's calls in ascending order of the conversation they
+    lock, those on one conversation in the order they came, calls without
+    one last."""
+    async def scenario():
+        db = Database(Settings(database_url=database_url).sqlalchemy_url, pool_size=4)
+        order: list[str] = []
+
+        def blocker(conn):
+            conn.execute(text("SELECT pg_sleep(0.4)"))
+
+        def job(name):
+            def run(conn):
+                order.append(name)
+                return conn.execute(text("SELECT txid_current()")).scalar()
+            return run
+
+        try:
+            # both batch slots busy, so the next calls wait and go as one batch
+            busy = [asyncio.ensure_future(db.write_core(blocker))]
+            await asyncio.sleep(0.05)
+            busy.append(asyncio.ensure_future(db.write_core(blocker)))
+            await asyncio.sleep(0.05)
+            calls = [("c5", 5), ("c2-first", 2), ("none", None), ("c2-second", 2), ("c1", 1)]
+            txids = await asyncio.gather(*(db.write_core(job(name), lock=lock) for name, lock in calls))
+            await asyncio.gather(*busy)
+        finally:
+            await db.dispose()
+        return order, txids
+
+    order, txids = run_async(scenario())
+    assert len(set(txids)) == 1  # one batch
+    assert order == ["c1", "c2-first", "c2-second", "c5", "none"]

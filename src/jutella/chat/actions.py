@@ -271,10 +271,13 @@ def _core_append(conn: Connection, conv_id: int, now: datetime, **fields: Any) -
 
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
-                               meta: Metadata, department: int | None = None) -> Posted:
+                               meta: Metadata, department: int | None = None,
+                               conversation: int | None = None) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
-    department the visitor chose, or to the only one online (docs/departments.md)."""
+    department the visitor chose, or to the only one online (docs/departments.md).
+    ``conversation``: the one the visitor's connection follows, if any (only
+    a hint for the order of row locks; the open conversation is read here)."""
     from .departments import core_department_for_new
 
     now = rt.clock.now()
@@ -316,7 +319,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
 
     for attempt in range(3):
         try:
-            posted = await rt.db.write_core(work)
+            posted = await rt.db.write_core(work, lock=conversation)
             break
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:
@@ -377,7 +380,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True), joined, name
 
-    posted, joined, name = await rt.db.write_core(work)
+    posted, joined, name = await rt.db.write_core(work, lock=conversation_id)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
     if not posted.new:
         return posted
@@ -428,7 +431,7 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
         restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
-    conv, ev, name, restricted = await rt.db.write_core(work)
+    conv, ev, name, restricted = await rt.db.write_core(work, lock=conversation_id)
     if ev is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
         await rt.hub.publish(queue_channel(conv), list_frame(conv, name, restricted=restricted))
@@ -457,7 +460,7 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
-    conv, ev, name, restricted = await rt.db.write_core(work)
+    conv, ev, name, restricted = await rt.db.write_core(work, lock=conversation_id)
     if ev is None:
         return conv
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
@@ -475,7 +478,7 @@ async def mark_seen(rt: Runtime, *, conversation_id: int, by: str, seq: int) -> 
         conn.execute(update(CONV).where(CONV.c.id == conversation_id, column < seq, CONV.c.last_seq >= seq)
                      .values({column: seq}))
 
-    await rt.db.write_core(work)
+    await rt.db.write_core(work, lock=conversation_id)
     await rt.hub.publish(conv_channel(conversation_id), {"type": "seen", "conversation": conversation_id,
                                                          "by": by, "seq": seq})
 

@@ -66,7 +66,7 @@ async def post_note(rt: Runtime, *, agent_id: int, conversation_id: int, body: s
 
     for attempt in range(3):
         try:
-            posted, name = await rt.db.write_core(work)
+            posted, name = await rt.db.write_core(work, lock=conversation_id)
             break
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:

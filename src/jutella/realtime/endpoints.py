@@ -489,7 +489,8 @@ class VisitorConnection(Connection):
                 return
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
-                                                         body=cmd.body, meta=self.meta, department=cmd.department)
+                                                         body=cmd.body, meta=self.meta, department=cmd.department,
+                                                         conversation=self.proto.conversation)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)
                 return

@@ -231,7 +231,7 @@ class Database:
         finally:
             _in_transaction.reset(token)
 
-    async def write_core(self, fn: Callable[[Connection], T]) -> T:
+    async def write_core(self, fn: Callable[[Connection], T], *, lock: int | None = None) -> T:
         """The hot path: run a *synchronous* function of SQLAlchemy Core
         statements in one transaction and return its result after the commit.
 
@@ -240,15 +240,19 @@ class Database:
         instead of one hop per statement. On PostgreSQL the pending calls
         likewise share one transaction on an asyncpg connection (through
         ``run_sync``): one BEGIN, one COMMIT and one WAL flush for the batch
-        (:class:`PgGroupWriter`)."""
+        (:class:`PgGroupWriter`).
+
+        ``lock``: the conversation whose row ``fn`` locks (PostgreSQL runs a
+        batch's calls in ascending order of it, so two batches in flight
+        take their row locks in the same order and cannot deadlock on them)."""
         async with faults():
             if self.dialect != "sqlite":
                 if self._pg_writer is None:
                     self._pg_writer = PgGroupWriter(self)
-                return await self._pg_writer.submit(fn)
+                return await self._pg_writer.submit(fn, lock)
             if self._sync_writer is None:
                 self._sync_writer = SyncGroupWriter(self)
-            return await self._sync_writer.submit(fn)
+            return await self._sync_writer.submit(fn, lock)
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction and return its result after the
@@ -311,7 +315,7 @@ class Database:
         await self.engine.dispose()
 
 
-Job = tuple[Callable[[Connection], Any], asyncio.Future]
+Job = tuple[Callable[[Connection], Any], asyncio.Future, "int | None"]  # (fn, its caller's future, lock)
 
 
 class _GroupCommit:
@@ -328,9 +332,9 @@ class _GroupCommit:
         self.wake = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, fn: Callable[[Connection], T]) -> T:
+    async def submit(self, fn: Callable[[Connection], T], lock: int | None = None) -> T:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append((fn, future))
+        self.pending.append((fn, future, lock))
         self.wake.set()
         return await future
 
@@ -412,7 +416,7 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
     back. A storage fault or a deadlock fails the whole batch (raised)."""
     try:
         with conn.begin():
-            return [(fn(conn), None) for fn, _future in jobs]
+            return [(fn(conn), None) for fn, _future, _lock in jobs]
     except Exception as exc:  # nothing of it was committed
         if storage_fault(exc) is not None or _is_deadlock(exc):
             raise
@@ -420,7 +424,7 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
             return [(None, exc)]
     outcomes: list[tuple[Any, Any]] = []
     with conn.begin():
-        for fn, _future in jobs:
+        for fn, _future, _lock in jobs:
             try:
                 with conn.begin_nested():
                     outcomes.append((fn(conn), None))
@@ -435,9 +439,14 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
     return outcomes
 
 
+def _lock_order(job: Job) -> tuple[bool, int]:
+    lock = job[2]
+    return (lock is None, lock or 0)
+
+
 def settle(jobs: list[Job], outcomes: list[tuple[Any, Any]]) -> None:
     """Hand each job's (result, exception) to its waiting caller (unless it gave up)."""
-    for (_fn, future), (result, exc) in zip(jobs, outcomes):
+    for (_fn, future, _lock), (result, exc) in zip(jobs, outcomes):
         if future.done():
             continue
         if exc is not None:
@@ -487,6 +496,13 @@ class PgGroupWriter(_GroupCommit):
         await self._slots.acquire()
 
     async def _start(self, jobs: list[Job]) -> None:
+        # Two batches in flight that lock the same two conversations in
+        # opposite orders deadlock, and PostgreSQL takes deadlock_timeout
+        # (1 s) to notice: the 1-worker benchmark's p99 showed it. Jobs in one
+        # batch are concurrent requests (one connection awaits each write
+        # before its next), so any order is a valid one: lock order it is,
+        # stable for jobs on the same conversation, unknown locks last.
+        jobs.sort(key=_lock_order)
         task = asyncio.get_running_loop().create_task(self._commit(jobs))
         self._running.add(task)
         task.add_done_callback(self._finished)
