@@ -1,8 +1,8 @@
 """The in-process rate-limit counters: sliding windows that forget."""
 
-import asyncio
-
 from jutella.accounts.throttle import MemoryThrottle
+
+from .conftest import run_async
 
 
 class Now:
@@ -30,7 +30,7 @@ def test_a_window_slides_and_refuses_exactly_at_the_limit():
         assert await th.count(key, 60) == 0
         assert await th.retry_after(key, 60) == 0.0
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_reading_an_unknown_key_keeps_nothing_and_expired_keys_are_swept():
@@ -48,4 +48,4 @@ def test_reading_an_unknown_key_keeps_nothing_and_expired_keys_are_swept():
         assert await th.count(th.key("login", "b@example.org"), 900) == 1
         assert await th.count(th.key("login", "a@example.org"), 900) == 0
 
-    asyncio.run(go())
+    run_async(go())

@@ -872,14 +872,7 @@ def test_the_frame_opened_on_its_own_asks_before_anything(live, ctx):
 
 
 # -- with the real /ws/visitor and /ws/agent ---------------------------------------------------
-def _has_ws_route(live, path: str) -> bool:
-    app = live.server.config.app
-    return any(getattr(r, "path", None) == path for r in getattr(app, "routes", []))
-
-
 def test_end_to_end_with_an_agent(live, ctx, host):
-    if not (_has_ws_route(live, "/ws/visitor") and _has_ws_route(live, "/ws/agent")):
-        pytest.skip("the /ws/visitor and /ws/agent endpoints are not there yet")
     from sqlalchemy import select
     from websockets.sync.client import connect
 
