@@ -331,11 +331,12 @@ class Connection:
             me = asyncio.current_task()
             outbound = asyncio.create_task(self.outbound())
             helpers = [outbound, *(asyncio.create_task(t) for t in self.extra_tasks())]
-            state = {"reading": True, "interrupted": False}
+            reading, interrupted = True, False
 
             def interrupt(_task: asyncio.Task) -> None:
-                if state["reading"] and not state["interrupted"] and me is not None:
-                    state["interrupted"] = True
+                nonlocal interrupted
+                if reading and not interrupted and me is not None:
+                    interrupted = True
                     me.cancel()
 
             for task in helpers:
@@ -344,7 +345,7 @@ class Connection:
                 try:
                     await self.reader()
                 except asyncio.CancelledError:
-                    if not state["interrupted"] or me is None:
+                    if not interrupted or me is None:
                         raise
                     me.uncancel()
                 except WebSocketDisconnect:
@@ -352,7 +353,7 @@ class Connection:
                 except Exception as exc:
                     log.warning("connection ended by an error: %s", type(exc).__name__)
                 finally:
-                    state["reading"] = False
+                    reading = False
                 if not outbound.done() and self.proto.close_code is not None:
                     self._wake.set()
                     await asyncio.wait([outbound], timeout=5)  # the last frames and the close frame go out

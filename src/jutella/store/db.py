@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -444,9 +444,12 @@ def _lock_order(job: Job) -> tuple[bool, int]:
     return (lock is None, lock or 0)
 
 
-def settle(jobs: list[Job], outcomes: list[tuple[Any, Any]]) -> None:
-    """Hand each job's (result, exception) to its waiting caller (unless it gave up)."""
-    for (_fn, future, _lock), (result, exc) in zip(jobs, outcomes):
+def settle(jobs: Sequence[tuple[Any, ...]], outcomes: list[tuple[Any, Any]]) -> None:
+    """Hand each job's (result, exception) to its waiting caller (unless it
+    gave up). A job is a tuple whose second item is the caller's future (the
+    group-commit writers' and GroupWriter's alike)."""
+    for job, (result, exc) in zip(jobs, outcomes):
+        future = job[1]
         if future.done():
             continue
         if exc is not None:
@@ -555,29 +558,20 @@ class GroupWriter:
             jobs = [await self.queue.get()]
             while not self.queue.empty() and len(jobs) < self.MAX_BATCH:
                 jobs.append(self.queue.get_nowait())
-            outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+            outcomes: list[tuple[Any, BaseException | None]] = []
             try:
                 async with self.db.transaction() as session:
-                    for fn, future in jobs:
+                    for fn, _future in jobs:
                         try:
                             async with session.begin_nested():
-                                outcomes.append((future, await fn(session), None))
+                                outcomes.append((await fn(session), None))
                         except Exception as exc:  # this job's savepoint is rolled back; the others stand
                             if storage_fault(exc) is not None:
                                 raise  # the whole batch fails (see run_batch)
-                            outcomes.append((future, None, exc))
+                            outcomes.append((None, exc))
             except Exception as exc:  # the commit itself failed: nothing in the batch is stored
-                for _fn, future in jobs:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for future, result, exc in outcomes:
-                if future.done():
-                    continue
-                if exc is not None:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
+                outcomes = [(None, exc)] * len(jobs)
+            settle(jobs, outcomes)
 
 
 def alembic_config() -> Config:
