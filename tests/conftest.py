@@ -228,14 +228,14 @@ class Live:
         return "ws" + self.url[4:]
 
 
-def start_live(settings: Settings, clock: FakeClock | None) -> tuple[Live, Any]:
+def start_live(settings: Settings, clock: FakeClock | None, **server_options: Any) -> tuple[Live, Any]:
     rt = Runtime.build(settings, clock)
     app = create_app(rt=rt)
     cm = anyio.from_thread.start_blocking_portal()
     portal = cm.__enter__()
     portal.call(rt.db.migrate)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=1, **SERVER_OPTIONS)
+                            timeout_graceful_shutdown=1, **{**SERVER_OPTIONS, **server_options})
     server = uvicorn.Server(config)
     done = portal.start_task_soon(server.serve)
     for _ in range(500):

@@ -4,6 +4,7 @@ router, middleware and error handler explicitly."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import sys
@@ -26,6 +27,7 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
+from jutella.realtime import wsserver
 from jutella.realtime.asgi import DirectSockets
 from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
 from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
@@ -87,15 +89,16 @@ async def _housekeeping(rt: Runtime) -> None:
 
 
 # How uvicorn serves jutella, the same for `jutella serve`, the benchmark and
-# the test servers. The sans-I/O websockets implementation costs about 6 KiB
-# less a connection than the legacy one; permessage-deflate is off (it costs
-# hundreds of KiB a connection); frames above 64 KiB are refused by uvicorn
-# before jutella parses them; no access log (it would hold IP addresses).
+# the test servers. WebSocket upgrades go to jutella's own protocol
+# (realtime/wsserver.py: the chat sockets without ASGI, 14 KiB less a
+# connection; other paths on to uvicorn's sans-I/O one); permessage-deflate
+# is off (it costs hundreds of KiB a connection); frames above 64 KiB are
+# refused before jutella parses them; no access log (it would hold IP addresses).
 # No protocol-level keepalive pings from uvicorn: jutella's own protocol has a
 # heartbeat (realtime/protocol.py) that knows when its frames are still on
 # their way; uvicorn's closed 50 busy consoles whose pong sat behind ten
 # thousand queue updates (found by the 10,000-visitor benchmark).
-SERVER_OPTIONS: dict = dict(ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=64 * 1024,
+SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False, ws_max_size=64 * 1024,
                             ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
 GC_THRESHOLDS = (50_000, 20, 100)  # the cyclic collector's, set by create_app
@@ -117,6 +120,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # 100 older ones (docs/performance.md).
     gc.set_threshold(*GC_THRESHOLDS)
 
+    # The chat sockets, by path: served by realtime/wsserver.ChatSocket under
+    # jutella's uvicorn, by the DirectSockets middleware under any other server.
+    sockets = {"/ws/visitor": functools.partial(visitor_ws, rt), "/ws/agent": functools.partial(agent_ws, rt)}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if hasattr(rt.hub, "on_presence_change"):
@@ -127,7 +134,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         await rt.outbox.start()
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
-            yield
+            # the lifespan state reaches uvicorn's WebSocket protocol class
+            yield {wsserver.STATE_KEY: sockets}
         finally:
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
@@ -178,5 +186,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.add_middleware(GZipMiddleware, minimum_size=800)
     app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins)
     # the chat sockets skip the router and the HTTP middleware (realtime/asgi.py)
-    app.add_middleware(DirectSockets, routes={"/ws/visitor": visitor_ws, "/ws/agent": agent_ws})
+    app.add_middleware(DirectSockets, routes=sockets)
     return app

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import Any
-
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from jutella.accounts import actions as accounts
 from jutella.accounts.errors import AccountError
@@ -50,12 +49,28 @@ SYSTEM_TEXT = {
 }
 
 
+class Socket(Protocol):
+    """What the endpoints need of a WebSocket: realtime/wsserver.ChatSocket
+    (how jutella serves) and realtime/asgi.AsgiSocket (under any ASGI server)."""
+
+    headers: Mapping[str, str]  # lower-case names: origin, user-agent, accept-language, cookie
+    client_host: str | None
+
+    @property
+    def open(self) -> bool: ...  # accepted, and neither side has closed
+    async def accept(self) -> None: ...
+    async def deny(self, status: int, text: str) -> None: ...  # refuse the handshake with an HTTP status
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...  # before accept: HTTP 403
+    async def receive(self) -> str | bytes | None: ...  # None: closed
+    async def send(self, data: bytes) -> bool: ...  # one text frame of UTF-8; False: closed, nothing sent
+
+
 def system_text(key: str, role: str, lang: str, name: str | None) -> str:
     template = SYSTEM_TEXT.get((key, role)) or SYSTEM_TEXT.get((key, "any")) or key
     return gettext(lang, template, name=name or gettext(lang, "An agent"))
 
 
-def origin_allowed(ws: WebSocket, rt: Runtime, *, widget: bool) -> bool:
+def origin_allowed(ws: Socket, rt: Runtime, *, widget: bool) -> bool:
     origin = (ws.headers.get("origin") or "").lower().rstrip("/")
     allowed = {rt.settings.public_origin}
     if widget:
@@ -126,7 +141,7 @@ class Connection:
     def note_state(self, frame: dict[str, Any]) -> None:
         return None
 
-    def __init__(self, rt: Runtime, ws: WebSocket, lang: str):
+    def __init__(self, rt: Runtime, ws: Socket, lang: str):
         self.rt = rt
         self.ws = ws
         self.lang = lang
@@ -191,28 +206,18 @@ class Connection:
             while self._out:
                 frames, self._out = self._out, []
                 for frame in frames:
-                    if not self.sendable():
-                        return
                     self._sending = True
-                    try:
-                        await self.ws.send_text(frame.decode())
-                    except RuntimeError:  # the server side closed the socket under us: nothing more to send
-                        return
+                    if not await self.ws.send(frame):
+                        return  # the socket is closing or gone: nothing more to send
                     self._sending = False
             if self.proto.close_code is not None:
-                if self.sendable():
+                if self.ws.open:
                     await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])
                 return
 
     def send_coalesced(self) -> None:
         """Frames that on_hub held back to send together (agents' list updates)."""
         return None
-
-    def sendable(self) -> bool:
-        """Neither side has closed: another task's flush may already have sent
-        the close frame (then a send raises WebSocketDisconnected)."""
-        return (self.ws.client_state == WebSocketState.CONNECTED
-                and self.ws.application_state == WebSocketState.CONNECTED)
 
     def localise(self, frame: dict[str, Any]) -> dict[str, Any]:
         data = frame.get("data")
@@ -253,12 +258,9 @@ class Connection:
     # -- tasks -------------------------------------------------------------------
     async def reader(self) -> None:
         while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
+            data = await self.ws.receive()
+            if data is None:  # the client closed, or we did
                 return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
             for cmd in self.proto.receive(data, self.loop.time()):
                 try:
                     await self.handle(cmd)
@@ -348,8 +350,6 @@ class Connection:
                     if not interrupted or me is None:
                         raise
                     me.uncancel()
-                except WebSocketDisconnect:
-                    pass
                 except Exception as exc:
                     log.warning("connection ended by an error: %s", type(exc).__name__)
                 finally:
@@ -358,8 +358,7 @@ class Connection:
                     self._wake.set()
                     await asyncio.wait([outbound], timeout=5)  # the last frames and the close frame go out
                 for task in helpers:
-                    if task.done() and not task.cancelled() and task.exception() \
-                            and not isinstance(task.exception(), WebSocketDisconnect):
+                    if task.done() and not task.cancelled() and task.exception():
                         log.warning("connection ended by an error: %s", type(task.exception()).__name__)
             finally:
                 if self._timer is not None:
@@ -369,11 +368,8 @@ class Connection:
                     task.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
                 await self.closed()
-                if self.ws.client_state == WebSocketState.CONNECTED:
-                    try:
-                        await self.ws.close(self.proto.close_code or 1000)
-                    except Exception:  # the socket is already gone  # nosec B110
-                        pass
+                if self.ws.open:
+                    await self.ws.close(self.proto.close_code or 1000)
 
     def initial_channels(self) -> list[str]:
         return []
@@ -408,7 +404,7 @@ class Connection:
 class VisitorConnection(Connection):
     role = "visitor"
 
-    def __init__(self, rt: Runtime, ws: WebSocket, lang: str):
+    def __init__(self, rt: Runtime, ws: Socket, lang: str):
         super().__init__(rt, ws, lang)
         self.visitor_id: int | None = None
         self._limit_key: str | None = None
@@ -531,7 +527,7 @@ class VisitorConnection(Connection):
 class AgentConnection(Connection):
     role = "agent"
 
-    def __init__(self, rt: Runtime, ws: WebSocket, lang: str, account, session):
+    def __init__(self, rt: Runtime, ws: Socket, lang: str, account, session):
         super().__init__(rt, ws, lang)
         self.account = account
         self.session = session
@@ -770,19 +766,15 @@ class AgentConnection(Connection):
 
 
 # -- the routes ------------------------------------------------------------------------
-async def visitor_ws(ws: WebSocket) -> None:
-    rt: Runtime = ws.app.state.rt
+async def visitor_ws(rt: Runtime, ws: Socket) -> None:
     if not origin_allowed(ws, rt, widget=True):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
     limit = rt.settings.max_connections_per_client
-    key = rt.throttle.key("ws-client", ws.client.host if ws.client else "-")
+    key = rt.throttle.key("ws-client", ws.client_host or "-")
     counts: dict[str, int] = rt.__dict__.setdefault("_ws_per_client", {})
     if limit and counts.get(key, 0) >= limit:
-        from starlette.responses import PlainTextResponse
-
-        await ws.send_denial_response(PlainTextResponse(
-            "Too many chat connections from this address. Close some tabs and try again.", status_code=429))
+        await ws.deny(429, "Too many chat connections from this address. Close some tabs and try again.")
         return
     counts[key] = counts.get(key, 0) + 1
     try:
@@ -795,15 +787,15 @@ async def visitor_ws(ws: WebSocket) -> None:
             del counts[key]
 
 
-async def agent_ws(ws: WebSocket) -> None:
-    from jutella.web.auth import COOKIE
+async def agent_ws(rt: Runtime, ws: Socket) -> None:
+    from starlette.requests import cookie_parser
 
-    rt: Runtime = ws.app.state.rt
+    from jutella.web.auth import COOKIE
     if not origin_allowed(ws, rt, widget=False):
         await ws.close(1008)
         return
     await ws.accept()
-    found = await accounts.authenticate(rt, ws.cookies.get(COOKIE))
+    found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(COOKIE))
     if found is None:
         await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
         return

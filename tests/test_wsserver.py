@@ -1,0 +1,184 @@
+"""jutella's own WebSocket server protocol (realtime/wsserver.py), over real
+sockets: what a client sees at the edges (handshake refusals, bad frames,
+floods, fragments, a restart, a client that never answers a close), and the
+same chat through the ASGI adapter that other servers would use."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+
+import pytest
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.sync.client import connect
+from websockets.uri import parse_uri
+
+from jutella.realtime import wsserver
+
+from .chat_clients import WsClient, agent, visitor
+from .conftest import start_live
+from .helpers import add_staff, sign_in
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"max_messages_per_minute": 0}  # the flood below is about the socket, not the rate limit
+
+
+def _chat_both_ways(live) -> None:
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    http = sign_in(live, "aino@example.org")
+    a, _ = agent(live, http)
+    v, _ = visitor(live)
+    v.message("Hei, tarvitsen apua")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    a.send(type="subscribe", conversation=conv, last_seq=0)
+    a.send(type="accept", conversation=conv)
+    assert a.until(lambda f: f["type"] == "event" and f["seq"] == 1)["body"] == "Hei, tarvitsen apua"
+    a.message("Hei! Miten voin auttaa?", conversation=conv)
+    reply = v.until(lambda f: f["type"] == "event" and f.get("author") == "agent")
+    assert reply["body"] == "Hei! Miten voin auttaa?"
+    v.close()
+    a.close()
+
+
+def test_jutella_serves_its_chat_sockets_itself(live):
+    """The live servers run with SERVER_OPTIONS: the chat goes through
+    ChatSocket, not through uvicorn's ASGI WebSocket protocol."""
+    seen: list[str] = []
+    original = wsserver.ChatSocket.accept
+
+    async def spy(self):
+        seen.append(self.path)
+        await original(self)
+
+    wsserver.ChatSocket.accept = spy  # type: ignore[method-assign]
+    try:
+        _chat_both_ways(live)
+    finally:
+        wsserver.ChatSocket.accept = original  # type: ignore[method-assign]
+    assert sorted(seen) == ["/ws/agent", "/ws/visitor"]
+
+
+def test_a_chat_works_the_same_through_the_asgi_adapter(settings, clock):
+    """Under uvicorn's own WebSocket protocol (any ASGI server, in effect) the
+    DirectSockets middleware serves the same endpoints."""
+    live, stop = start_live(settings, clock, ws="websockets-sansio")
+    try:
+        _chat_both_ways(live)
+        with pytest.raises(InvalidStatus) as info:
+            connect(live.ws_url + "/ws/visitor", origin="https://evil.example", open_timeout=5)
+        assert info.value.response.status_code == 403
+    finally:
+        stop()
+
+
+def test_other_socket_paths_are_answered_by_the_application(live):
+    with pytest.raises(InvalidStatus) as info:
+        connect(live.ws_url + "/ws/nothing-here", origin=live.url, open_timeout=5)
+    assert info.value.response.status_code == 403  # the router has no such WebSocket route
+    with pytest.raises(InvalidStatus) as info:
+        connect(live.ws_url + "/ws/visitor", origin="https://evil.example", open_timeout=5)
+    assert info.value.response.status_code == 403
+
+
+def test_a_message_in_fragments_and_a_flood_are_each_acked_once_in_order(live):
+    v, _ = visitor(live)
+    cid = uuid.uuid4().hex
+    frame = json.dumps({"type": "message", "client_id": cid, "body": "pala " * 400})
+    v.conn.send([frame[:100], frame[100:1500], frame[1500:]])  # three WebSocket frames, one message
+    ack = v.until(lambda f: f["type"] == "ack")
+    assert ack["client_id"] == cid
+
+    # 300 messages without reading: reading from the socket pauses while they
+    # wait, and every one is stored and acked, once, in order
+    ids = [uuid.uuid4().hex for _ in range(300)]
+    for i, client_id in enumerate(ids):
+        v.send(type="message", client_id=client_id, body=f"viesti {i}")
+    acks = [v.until(lambda f: f["type"] == "ack", timeout=30) for _ in ids]
+    assert [a["client_id"] for a in acks] == ids
+    seqs = [a["seq"] for a in acks]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 300
+    v.close()
+
+
+def test_bad_frames_close_with_the_code_that_says_why(live):
+    v, _ = visitor(live)
+    v.conn.send(b'{"type":"typing","active":true}\xff', text=True)  # not UTF-8
+    with pytest.raises(ConnectionClosed) as info:
+        v.recv(timeout=5)
+    assert info.value.rcvd.code == 1007
+
+    v, _ = visitor(live)
+    v.conn.send("x" * (wsserver.MAX_SIZE + 1))
+    with pytest.raises(ConnectionClosed) as info:
+        v.recv(timeout=5)
+    assert info.value.rcvd.code == 1009
+
+
+def test_a_restart_closes_open_chats_with_1012_and_the_chat_resumes(settings, clock):
+    live, stop = start_live(settings, clock)
+    try:
+        v, welcome = visitor(live)
+        v.message("ennen")
+        ack = v.until(lambda f: f["type"] == "ack")
+    finally:
+        stop()  # uvicorn's graceful shutdown
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            v.recv(timeout=5)
+    assert info.value.rcvd.code == 1012
+
+    live, stop = start_live(settings, clock)
+    try:
+        token = next(f for f in v.frames if f["type"] == "welcome")["token"]
+        v2, welcome = visitor(live, token=token, last_seq=0)
+        assert welcome["conversation"]["id"] == ack["conversation"]
+        assert v2.until(lambda f: f["type"] == "event" and f["seq"] == ack["seq"])["body"] == "ennen"
+        v2.close()
+    finally:
+        stop()
+
+
+def _raw_client(live, path: str) -> tuple[socket.socket, ClientProtocol]:
+    """A client that speaks WebSocket by hand, so that it can stop answering."""
+    client = ClientProtocol(parse_uri(live.ws_url + path), origin=None)
+    sock = socket.create_connection(("127.0.0.1", int(live.url.rsplit(":", 1)[1])), timeout=5)
+    request = client.connect()
+    request.headers["Origin"] = live.url
+    client.send_request(request)
+    sock.sendall(b"".join(client.data_to_send()))
+    while client.state is State.CONNECTING:
+        client.receive_data(sock.recv(65536))
+    assert client.events_received()[0].status_code == 101
+    return sock, client
+
+
+def test_a_client_that_never_answers_our_close_is_cut_off(live, monkeypatch):
+    monkeypatch.setattr(wsserver, "CLOSE_TIMEOUT_S", 0.5)
+    sock, client = _raw_client(live, "/ws/visitor")
+    client.send_text(b'{"type":"hello","token":"made-up-token","last_seq":0}')
+    sock.sendall(b"".join(client.data_to_send()))
+    t0 = time.monotonic()
+    received = b""
+    while chunk := sock.recv(65536):  # read, and never send the close frame back
+        received += chunk
+    assert time.monotonic() - t0 < 5  # cut off after CLOSE_TIMEOUT_S, not left open
+    client.receive_data(received)
+    frames = [e for e in client.events_received() if isinstance(e, Frame)]
+    assert frames[-1].opcode is Opcode.CLOSE and client.close_rcvd.code == 4401
+    sock.close()
+
+
+def test_an_agent_socket_is_refused_before_sign_in_with_the_close_code(live):
+    a = WsClient(connect(live.ws_url + "/ws/agent", origin=live.url, open_timeout=5))
+    with pytest.raises(ConnectionClosed) as info:
+        a.recv(timeout=5)
+    assert info.value.rcvd.code == 4401
