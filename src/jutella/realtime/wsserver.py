@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -244,9 +244,9 @@ class ChatSocket(asyncio.Protocol):
     def _respond(self, status: int, text: str) -> None:
         self._answered = True
         self._request = None
-        assert isinstance(self.conn, ServerProtocol)
-        response = self.conn.reject(status, text)
-        self.conn.send_response(response)
+        handshake = cast(ServerProtocol, self.conn)  # only called before the handshake is answered
+        response = handshake.reject(status, text)
+        handshake.send_response(response)
         self._push()
         self.transport.close()
         log.info("WebSocket %s [%d]", self.path, status)
@@ -262,8 +262,7 @@ class ChatSocket(asyncio.Protocol):
         chose; the endpoint then reads None)."""
         if self._answered or self._lost or self._request is None:
             return
-        handshake = self.conn
-        assert isinstance(handshake, ServerProtocol)
+        handshake = cast(ServerProtocol, self.conn)  # the handshake's parser until answered
         response = handshake.accept(self._request)
         self._request = None
         self._answered = True
