@@ -16,7 +16,7 @@ application as before.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.responses import PlainTextResponse
@@ -70,6 +70,12 @@ class AsgiSocket:
             await self.ws.send_text(data.decode())
         except (RuntimeError, WebSocketDisconnect, OSError):  # the server side closed the socket under us
             return False
+        return True
+
+    async def send_many(self, frames: Sequence[bytes]) -> bool:
+        for data in frames:
+            if not await self.send(data):
+                return False
         return True
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from jutella.accounts import actions as accounts
@@ -32,6 +32,7 @@ from . import protocol as P
 
 log = logging.getLogger("jutella.realtime")
 MAX_BACKLOG = 20_000  # frames queued for one slow client before it is closed
+SEND_BATCH = 64  # frames written to a socket together (one system call)
 SESSION_TOUCH_EVERY = 60.0
 VISIBILITY_TTL = 5.0  # seconds an agent connection trusts a "may see this conversation"
 # An agent's list updates go out at most this often (seconds), together; the
@@ -63,6 +64,7 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...  # before accept: HTTP 403
     async def receive(self) -> str | bytes | None: ...  # None: closed
     async def send(self, data: bytes) -> bool: ...  # one text frame of UTF-8; False: closed, nothing sent
+    async def send_many(self, frames: Sequence[bytes]) -> bool: ...  # text frames in one write
 
 
 def system_text(key: str, role: str, lang: str, name: str | None) -> str:
@@ -204,12 +206,15 @@ class Connection:
             if sub.pending and self.proto.close_code is None:
                 self._wake.set()  # write what is ready, then come back for the rest
             while self._out:
-                frames, self._out = self._out, []
-                for frame in frames:
-                    self._sending = True
-                    if not await self.ws.send(frame):
-                        return  # the socket is closing or gone: nothing more to send
-                    self._sending = False
+                # at most SEND_BATCH frames a write: a client that does not
+                # read is held back by the transport's high-water mark, and
+                # what it has not taken stays in _out, counted by _flush
+                frames = self._out[:SEND_BATCH]
+                del self._out[:SEND_BATCH]
+                self._sending = True
+                if not await self.ws.send_many(frames):
+                    return  # the socket is closing or gone: nothing more to send
+                self._sending = False
             if self.proto.close_code is not None:
                 if self.ws.open:
                     await self.ws.close(self.proto.close_code, self.proto.close_reason[:100])

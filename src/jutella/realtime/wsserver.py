@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
@@ -149,13 +149,16 @@ class ChatSocket(asyncio.Protocol):
         """Write what the sans-I/O protocol has for the network; its empty
         bytestring means the connection is over (closing handshake done or
         failed): close the transport after what is buffered."""
-        for chunk in self.conn.data_to_send():
-            if self.transport.is_closing():
-                return
+        chunks = self.conn.data_to_send()
+        if not chunks or self.transport.is_closing():
+            return
+        if chunks[-1]:
+            self.transport.writelines(chunks)  # one system call for all of them
+            return
+        for chunk in chunks:
             if chunk:
                 self.transport.write(chunk)
-            else:
-                self.transport.close()
+        self.transport.close()
 
     def _handle_events(self) -> None:
         for event in self.conn.events_received():
@@ -316,6 +319,10 @@ class ChatSocket(asyncio.Protocol):
         """Send one text frame (UTF-8 bytes); False when the connection is
         closing or gone and nothing was sent. Waits while the transport's
         buffer is over its high-water mark."""
+        return await self.send_many((data,))
+
+    async def send_many(self, frames: Sequence[bytes]) -> bool:
+        """Send text frames together: one write, one system call."""
         while self._paused_writing and not self._lost:
             self._drain = asyncio.get_running_loop().create_future()
             try:
@@ -324,7 +331,9 @@ class ChatSocket(asyncio.Protocol):
                 self._drain = None
         if not self.open:
             return False
-        self.conn.send_text(data)
+        send_text = self.conn.send_text
+        for data in frames:
+            send_text(data)
         self._push()
         return True
 
