@@ -1,9 +1,10 @@
 """The hub across processes and hosts, through Redis pub/sub.
 
 Every worker publishes each event once to the Redis channel ``<prefix>:events``
-(tagged with its own origin id) and delivers it to its own subscribers at
-once; every worker listens on that channel and delivers what other workers
-published to its local subscribers. Redis carries notifications only: the
+(prefixed with its own 16-byte origin id) and delivers it to its own
+subscribers at once; every worker listens on that channel and delivers what
+other workers published to its local subscribers. Its own messages come back
+too and are recognised by the prefix without being decoded. Redis carries notifications only: the
 database stays the source of truth.
 
 When the connection to Redis drops, local delivery goes on, ``healthy`` turns
@@ -33,6 +34,7 @@ from .hub import Event, MemoryHub
 
 log = logging.getLogger("jutella.redis")
 PRESENCE_TTL = 10.0
+ORIGIN_BYTES = 16  # a worker's id, in front of each message it publishes
 
 
 class RedisHub(MemoryHub):
@@ -41,6 +43,7 @@ class RedisHub(MemoryHub):
         self.url = url
         self.channel = f"{prefix}:events"
         self.origin = secrets.token_hex(8)
+        self._tag = self.origin.encode()  # ORIGIN_BYTES long
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
         self._publisher: asyncio.Task | None = None
@@ -74,10 +77,10 @@ class RedisHub(MemoryHub):
 
     async def publish(self, channel: str, event: Event) -> None:
         self.deliver_local(channel, event)
-        self._send(orjson.dumps([self.origin, channel, event]))
+        self._send(self._tag + orjson.dumps([channel, event]))
 
     def announce_presence(self, online: list[int]) -> None:
-        self._send(orjson.dumps([self.origin, "_presence", online]))
+        self._send(self._tag + orjson.dumps(["_presence", online]))
 
     def _send(self, data: bytes) -> None:
         try:
@@ -141,11 +144,13 @@ class RedisHub(MemoryHub):
                         pass
 
     def _dispatch(self, data: bytes) -> None:
+        origin = data[:ORIGIN_BYTES]
+        if origin == self._tag:
+            return  # our own, delivered locally when published
         try:
-            origin, channel, event = orjson.loads(data)
+            channel, event = orjson.loads(data[ORIGIN_BYTES:])
+            origin = origin.decode("ascii")
         except (orjson.JSONDecodeError, ValueError, TypeError):
-            return
-        if origin == self.origin:
             return
         if channel == "_presence":
             if self.on_presence:
