@@ -159,3 +159,36 @@ def test_retention_writes_one_audit_row_per_run_that_deleted_something(live, clo
             return (await s.execute(select(func.count()).select_from(AuditEntry).where(
                 AuditEntry.action == "retention.run"))).scalar_one()
     assert live.call(q) == 1
+
+
+
+def test_the_first_daily_retention_runs_once_when_two_workers_start_together(settings):
+    """Two workers (here: two runtimes on one database) starting at once both
+    find no record of a retention run. The one that records it first runs it;
+    the other, whose insert of the same record then fails, steps aside
+    without an error in the log."""
+    import asyncio
+    import contextvars
+
+    from jutella.app import _daily_retention
+    from jutella.runtime import Runtime
+    from jutella.store.models import SystemSetting
+
+    from .conftest import run_async
+
+    async def race() -> bool:
+        first, second = Runtime.build(settings), Runtime.build(settings)
+        await first.db.migrate()
+        try:
+            async with first.db.transaction() as s:  # the first worker, between its check and its commit
+                s.add(SystemSetting(key="retention_last_run", value={"at": first.clock.now().isoformat()}))
+                await s.flush()
+                # another worker: a task outside this one's transaction context
+                other = asyncio.create_task(_daily_retention(second), context=contextvars.Context())
+                await asyncio.sleep(0.5)
+            return await asyncio.wait_for(other, 30)
+        finally:
+            await first.db.dispose()
+            await second.db.dispose()
+
+    assert run_async(race()) is False

@@ -38,27 +38,35 @@ STATIC = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("jutella")
 
 
-async def _daily_retention(rt: Runtime) -> None:
-    """Run retention once a day, whichever worker or host gets there first."""
+async def _daily_retention(rt: Runtime) -> bool:
+    """Run retention once a day, whichever worker or host gets there first.
+    True when this one ran it."""
     from datetime import timedelta
 
     from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
 
     from jutella.privacy import retention
     from jutella.store.models import SystemSetting
 
     now = rt.clock.now()
-    async with rt.db.transaction() as s:
-        row = await s.get(SystemSetting, "retention_last_run", with_for_update=True)
-        if row is not None and now - datetime.fromisoformat(row.value["at"]) < timedelta(days=1):
-            return
-        if row is None:
-            s.add(SystemSetting(key="retention_last_run", value={"at": now.isoformat()}))
-        else:
-            await s.execute(update(SystemSetting).where(SystemSetting.key == "retention_last_run").values(
-                value={"at": now.isoformat()}))
+    try:
+        async with rt.db.transaction() as s:
+            row = await s.get(SystemSetting, "retention_last_run", with_for_update=True)
+            if row is not None and now - datetime.fromisoformat(row.value["at"]) < timedelta(days=1):
+                return False
+            if row is None:
+                s.add(SystemSetting(key="retention_last_run", value={"at": now.isoformat()}))
+            else:
+                await s.execute(update(SystemSetting).where(SystemSetting.key == "retention_last_run").values(
+                    value={"at": now.isoformat()}))
+    except IntegrityError:
+        # the very first run, on several workers at once: another one inserted
+        # the row first (there is no row to lock before it exists), and runs it
+        return False
     counts = await retention.run(rt)
     log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return True
 
 
 async def _housekeeping(rt: Runtime) -> None:
