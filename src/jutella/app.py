@@ -109,7 +109,7 @@ async def _housekeeping(rt: Runtime) -> None:
 SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False, ws_max_size=64 * 1024,
                             ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
-GC_THRESHOLDS = (50_000, 20, 100)  # the cyclic collector's, set by create_app
+GC_THRESHOLDS = (20_000, 5, 100)  # the cyclic collector's, set by create_app
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -123,9 +123,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # Thousands of open connections are millions of long-lived objects, and
     # with CPython's default thresholds the cyclic collector walked all of
     # them every few seconds while connections were arriving (pauses of
-    # 0.2-1.7 s at 10,000 visitors, the benchmark's p99 spikes). Young
-    # collections now run every 50,000 allocations and full ones only after
-    # 100 older ones (docs/performance.md).
+    # 0.2-1.7 s at 10,000 visitors, the benchmark's p99 spikes). Full
+    # collections now run only after 100 middle ones. A pause lasts as long
+    # as the generations it walks are big: young ones every 20,000
+    # allocations and middle ones every fifth keep those to 100,000 objects
+    # at most (longest pause at 10,000 visitors about 100 ms; with 50,000 and
+    # 20 it was 200-310 ms; docs/performance.md).
     gc.set_threshold(*GC_THRESHOLDS)
 
     # The chat sockets, by path: served by realtime/wsserver.ChatSocket under
