@@ -127,8 +127,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # collections now run only after 100 middle ones. A pause lasts as long
     # as the generations it walks are big: young ones every 20,000
     # allocations and middle ones every fifth keep those to 100,000 objects
-    # at most (longest pause at 10,000 visitors about 100 ms; with 50,000 and
-    # 20 it was 200-310 ms; docs/performance.md).
+    # at most (middle collections at 10,000 visitors took up to 104 ms; with
+    # 50,000 and 20 they took 200-310 ms; docs/performance.md).
     gc.set_threshold(*GC_THRESHOLDS)
 
     # The chat sockets, by path: served by realtime/wsserver.ChatSocket under
