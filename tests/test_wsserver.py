@@ -24,7 +24,9 @@ from .chat_clients import WsClient, agent, visitor
 from .conftest import start_live
 from .helpers import add_staff, sign_in
 
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.fixture
+def backend():
+    return "sqlite"  # the socket layer is the same whatever the database
 
 
 @pytest.fixture
@@ -182,3 +184,94 @@ def test_an_agent_socket_is_refused_before_sign_in_with_the_close_code(live):
     with pytest.raises(ConnectionClosed) as info:
         a.recv(timeout=5)
     assert info.value.rcvd.code == 4401
+
+
+
+class FakeTransport:
+    """The transport side of asyncio, recorded: the sans-I/O way to drive
+    ChatSocket through states a real client cannot easily produce."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closing = self.aborted = False
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def writelines(self, chunks) -> None:
+        self.written += b"".join(chunks)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = self.aborted = True
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+def _drive(endpoint) -> FakeTransport:
+    """Open a ChatSocket on a fake transport with a browser's handshake and
+    run ``endpoint(socket)`` on it to the end."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from .conftest import run_async
+
+    async def scenario() -> FakeTransport:
+        state = SimpleNamespace(connections=set(), tasks=set())
+        sock = wsserver.ChatSocket(config=None, server_state=state,
+                                   app_state={wsserver.STATE_KEY: {"/ws/visitor": endpoint}})
+        transport = FakeTransport()
+        sock.connection_made(transport)
+        client = ClientProtocol(parse_uri("ws://127.0.0.1:1/ws/visitor"))
+        client.send_request(client.connect())
+        sock.data_received(b"".join(client.data_to_send()))
+        await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+        return transport
+
+    return run_async(scenario())
+
+
+def test_a_client_that_reads_nothing_from_a_full_buffer_is_cut_off(monkeypatch):
+    """While the transport's buffer is over its high-water mark a send waits
+    for the client to read; a client that reads nothing for WRITE_STALL_S is
+    cut off (otherwise the connection would wait for ever: the close frame
+    that would end it has to go out through the same full buffer)."""
+    monkeypatch.setattr(wsserver, "WRITE_STALL_S", 0.2)
+    outcome = {}
+
+    async def endpoint(sock) -> None:
+        await sock.accept()
+        sock.pause_writing()  # what the transport calls when its buffer is over the high-water mark
+        outcome["sent"] = await sock.send(b'{"type":"presence","agents_online":true}')
+
+    transport = _drive(endpoint)
+    assert transport.written.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert outcome["sent"] is False and transport.aborted
+    assert b"agents_online" not in transport.written
+
+
+def test_a_client_that_reads_again_in_time_gets_what_waited(monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(wsserver, "WRITE_STALL_S", 5.0)
+    outcome = {}
+
+    async def endpoint(sock) -> None:
+        await sock.accept()
+        sock.pause_writing()
+        asyncio.get_running_loop().call_later(0.1, sock.resume_writing)  # the client read: below the low-water mark
+        outcome["sent"] = await sock.send_many([b'{"n":1}', b'{"n":2}'])
+
+    transport = _drive(endpoint)
+    assert outcome["sent"] is True and not transport.aborted
+    assert b'{"n":1}' in transport.written and b'{"n":2}' in transport.written

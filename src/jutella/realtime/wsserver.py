@@ -48,6 +48,7 @@ STATE_KEY = "jutella.sockets"  # the lifespan state entry: {path: endpoint(socke
 KEPT_HEADERS = ("origin", "user-agent", "accept-language", "cookie")
 PAUSE_AT = 4  # messages waiting for the endpoint before reading from the socket pauses
 CLOSE_TIMEOUT_S = 10.0
+WRITE_STALL_S = 60.0  # a client that takes nothing from a full buffer for this long is cut off
 MAX_SIZE = 64 * 1024
 
 Endpoint = Callable[[Any], Awaitable[None]]
@@ -322,11 +323,20 @@ class ChatSocket(asyncio.Protocol):
         return await self.send_many((data,))
 
     async def send_many(self, frames: Sequence[bytes]) -> bool:
-        """Send text frames together: one write, one system call."""
+        """Send text frames together: one write, one system call. While the
+        transport's buffer is over its high-water mark, wait for the client
+        to read; one that reads nothing for WRITE_STALL_S is cut off (its
+        widget or console reconnects and resumes by seq): otherwise the
+        connection would wait for ever, since the close frame that would end
+        it has to go out through the same full buffer."""
         while self._paused_writing and not self._lost:
             self._drain = asyncio.get_running_loop().create_future()
             try:
-                await self._drain
+                await asyncio.wait_for(self._drain, WRITE_STALL_S)
+            except TimeoutError:
+                log.info("WebSocket %s: the client read nothing for %d s; cut off", self.path, WRITE_STALL_S)
+                self.transport.abort()
+                return False
             finally:
                 self._drain = None
         if not self.open:
