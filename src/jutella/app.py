@@ -106,8 +106,8 @@ async def _housekeeping(rt: Runtime) -> None:
 # heartbeat (realtime/protocol.py) that knows when its frames are still on
 # their way; uvicorn's closed 50 busy consoles whose pong sat behind ten
 # thousand queue updates (found by the 10,000-visitor benchmark).
-SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False, ws_max_size=64 * 1024,
-                            ws_ping_interval=None, ws_ping_timeout=None,
+SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
+                            ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
 GC_THRESHOLDS = (20_000, 5, 100)  # the cyclic collector's, set by create_app
 

@@ -5,7 +5,7 @@ actions and the hub.
 Each connection reads on the server's own task (frames -> protocol ->
 actions) and writes on one task of its own (hub events -> protocol -> frames
 -> socket), with a timer for heartbeats (memory per connection matters at
-10,000 of them; realtime/asgi.py brings the sockets here past FastAPI). The
+10,000 of them; realtime/wsserver.py serves the sockets without ASGI). The
 hub subscription is made *before* any replay from the database, so an event
 committed meanwhile arrives live and the protocol's watermark removes the
 overlap.
