@@ -63,18 +63,13 @@ class AsgiSocket:
         text = message.get("text")
         return text if text is not None else (message.get("bytes") or b"")
 
-    async def send(self, data: bytes) -> bool:
-        if not self.open:
-            return False
-        try:
-            await self.ws.send_text(data.decode())
-        except (RuntimeError, WebSocketDisconnect, OSError):  # the server side closed the socket under us
-            return False
-        return True
-
     async def send_many(self, frames: Sequence[bytes]) -> bool:
-        for data in frames:
-            if not await self.send(data):
+        for data in frames:  # ASGI sends one message at a time
+            if not self.open:
+                return False
+            try:
+                await self.ws.send_text(data.decode())
+            except (RuntimeError, WebSocketDisconnect, OSError):  # the server side closed the socket under us
                 return False
         return True
 

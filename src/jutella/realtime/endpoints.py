@@ -63,8 +63,7 @@ class Socket(Protocol):
     async def deny(self, status: int, text: str) -> None: ...  # refuse the handshake with an HTTP status
     async def close(self, code: int = 1000, reason: str = "") -> None: ...  # before accept: HTTP 403
     async def receive(self) -> str | bytes | None: ...  # None: closed
-    async def send(self, data: bytes) -> bool: ...  # one text frame of UTF-8; False: closed, nothing sent
-    async def send_many(self, frames: Sequence[bytes]) -> bool: ...  # text frames in one write
+    async def send_many(self, frames: Sequence[bytes]) -> bool: ...  # UTF-8 text frames; False: closed
 
 
 def system_text(key: str, role: str, lang: str, name: str | None) -> str:

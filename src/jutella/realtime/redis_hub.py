@@ -4,8 +4,8 @@ Every worker publishes each event once to the Redis channel ``<prefix>:events``
 (prefixed with its own 16-byte origin id) and delivers it to its own
 subscribers at once; every worker listens on that channel and delivers what
 other workers published to its local subscribers. Its own messages come back
-too and are recognised by the prefix without being decoded. Redis carries notifications only: the
-database stays the source of truth.
+too and are recognised by the prefix without being decoded. Redis carries
+notifications only: the database stays the source of truth.
 
 When the connection to Redis drops, local delivery goes on, ``healthy`` turns
 false (``/healthz`` says "degraded"), and the listener reconnects with

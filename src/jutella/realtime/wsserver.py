@@ -57,7 +57,7 @@ Endpoint = Callable[[Any], Awaitable[None]]
 class ChatSocket(asyncio.Protocol):
     __slots__ = ("_config", "_server_state", "_app_state", "_delegate", "transport", "conn", "path", "headers",
                  "client_host", "_messages", "_fragments", "_text", "_reader", "_drain", "_paused_reading",
-                 "_paused_writing", "_accepted", "_answered", "_lost", "_close_timer", "_task", "_routes", "_request")
+                 "_paused_writing", "_accepted", "_answered", "_lost", "_close_timer", "_routes", "_request")
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         # uvicorn's constructor contract for a `ws` protocol class
@@ -85,7 +85,6 @@ class ChatSocket(asyncio.Protocol):
         self._answered = False  # the handshake has a response (101 or a refusal)
         self._lost = False
         self._close_timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None
         self._request: Request | None = None  # until the handshake is answered
 
     # -- asyncio.Protocol -------------------------------------------------------------
@@ -97,7 +96,7 @@ class ChatSocket(asyncio.Protocol):
             self._delegate.data_received(data)
             return
         self.conn.receive_data(data)
-        self._handle_events()
+        self._handle_events(data)
 
     def eof_received(self) -> bool | None:
         if self._delegate is not None:
@@ -161,7 +160,9 @@ class ChatSocket(asyncio.Protocol):
                 self.transport.write(chunk)
         self.transport.close()
 
-    def _handle_events(self) -> None:
+    def _handle_events(self, raw: bytes = b"") -> None:
+        """``raw``: the bytes just received (uvicorn passes the whole upgrade
+        request in one call; another path hands them on unchanged)."""
         for event in self.conn.events_received():
             if isinstance(event, Frame):
                 op = event.opcode
@@ -178,13 +179,12 @@ class ChatSocket(asyncio.Protocol):
                         self._message(data)
                 # pings are answered by the sans-I/O protocol; pongs and close frames need nothing here
             elif isinstance(event, Request):
-                self._start(event)
+                self._start(event, raw)
+                if self._delegate is not None:
+                    return
         self._push()
         if self.conn.state is not State.OPEN:
-            if self._close_timer is not None and self.conn.state is State.CLOSED:
-                self._close_timer.cancel()
-                self._close_timer = None
-            self._wake_reader()
+            self._wake_reader()  # the close timer, if any, ends with the connection (connection_lost)
 
     def _message(self, data: bytes | bytearray) -> None:
         if self.conn.state is not State.OPEN:
@@ -202,11 +202,11 @@ class ChatSocket(asyncio.Protocol):
             self.transport.pause_reading()
         self._wake_reader()
 
-    def _start(self, request: Request) -> None:
+    def _start(self, request: Request, raw: bytes) -> None:
         path = request.path.partition("?")[0]
         endpoint = self._routes.get(path) if self._routes is not None else None
         if endpoint is None:
-            self._hand_to_asgi(request)
+            self._hand_to_asgi(raw)
             return
         self.path = path
         for name in KEPT_HEADERS:
@@ -218,11 +218,10 @@ class ChatSocket(asyncio.Protocol):
         self._request = request
         self._server_state.connections.add(self)
         task = asyncio.get_running_loop().create_task(self._serve(endpoint))
-        self._task = task
-        self._server_state.tasks.add(task)
+        self._server_state.tasks.add(task)  # uvicorn's strong reference, and its graceful shutdown waits on it
         task.add_done_callback(self._server_state.tasks.discard)
 
-    def _hand_to_asgi(self, request: Request) -> None:
+    def _hand_to_asgi(self, raw: bytes) -> None:
         """A path jutella's sockets do not serve: uvicorn's own protocol takes
         the connection to the ASGI application, which answers it."""
         from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -231,7 +230,7 @@ class ChatSocket(asyncio.Protocol):
                                             app_state=self._app_state)
         self._delegate = delegate
         delegate.connection_made(self.transport)
-        delegate.data_received(_serialize(request))
+        delegate.data_received(raw)
 
     async def _serve(self, endpoint: Endpoint) -> None:
         try:
@@ -316,14 +315,10 @@ class ChatSocket(asyncio.Protocol):
             self.transport.resume_reading()
         return message
 
-    async def send(self, data: bytes) -> bool:
-        """Send one text frame (UTF-8 bytes); False when the connection is
-        closing or gone and nothing was sent. Waits while the transport's
-        buffer is over its high-water mark."""
-        return await self.send_many((data,))
-
     async def send_many(self, frames: Sequence[bytes]) -> bool:
-        """Send text frames together: one write, one system call. While the
+        """Send text frames (UTF-8 bytes) together: one write, one system
+        call; False when the connection is closing or gone and nothing was
+        sent. While the
         transport's buffer is over its high-water mark, wait for the client
         to read; one that reads nothing for WRITE_STALL_S is cut off (its
         widget or console reconnects and resumes by seq): otherwise the
@@ -365,9 +360,3 @@ class ChatSocket(asyncio.Protocol):
         if not self._lost:
             self.transport.abort()
 
-
-def _serialize(request: Request) -> bytes:
-    lines = [f"GET {request.path} HTTP/1.1\r\n".encode()]
-    lines += [f"{name}: {value}\r\n".encode("latin-1") for name, value in request.headers.raw_items()]
-    lines.append(b"\r\n")
-    return b"".join(lines)
