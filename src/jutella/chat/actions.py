@@ -240,15 +240,17 @@ def core_append(conn: Connection, conversation_id: int, now: datetime, *, kind: 
     ``activity``: the event moves ``last_activity_at`` (a note does not).
     ``once``: the caller has not looked for ``client_id`` yet; when it is
     already stored in the conversation (a resend) nothing is written and the
-    answer is None. Without ``once`` the caller has looked (a client_id
-    racing in on another PostgreSQL connection raises IntegrityError then,
-    which the callers retry). A missing conversation is a 404."""
+    answer is None (the caller reads the stored event: a rare path, so the
+    common one has no extra read on SQLite). Without ``once`` the caller has
+    looked (a client_id racing in on another PostgreSQL connection raises
+    IntegrityError then, which the callers retry). A missing conversation
+    is a 404."""
     values = {"conversation_id": conversation_id, "created_at": now, "kind": kind, "author": author,
               "agent_id": agent_id, "body": body, "client_id": client_id, "data": data}
     if conn.dialect.name == "sqlite":
         row = _APPEND_ONCE.first(conn, {"b_conv": conversation_id, **values})
         if row is None:  # the client_id is stored (ON CONFLICT), or the conversation is gone
-            if once and client_id is not None and _core_existing(conn, conversation_id, client_id) is not None:
+            if once:
                 return None
             raise ChatError("not_found", "No such conversation.", 404)
         if activity:
@@ -349,7 +351,10 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             ev = core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id,
                              once=True)
             if ev is None:  # a resend: ack it again
-                return Posted(conv, _core_existing(conn, conv.id, client_id), new=False)
+                dup = _core_existing(conn, conv.id, client_id)
+                if dup is None:
+                    raise ChatError("not_found", "No such conversation.", 404)
+                return Posted(conv, dup, new=False)
         else:
             # A resend of the message that started a conversation the visitor
             # has since ended must not start another one.
