@@ -295,7 +295,7 @@ def core_take(conn: Connection, conv: SimpleNamespace, agent_id: int, now: datet
 
 
 def core_hand_to(conn: Connection, conv: SimpleNamespace, agent_id: int, now: datetime, *, limit: int,
-                  name: str | None) -> SimpleNamespace:
+                 name: str | None) -> SimpleNamespace:
     """Make ``conv`` the agent's active chat within their limit, with the
     "<name> joined the chat." event: the step taking a waiting chat and a
     transfer to an agent share (each checks its own preconditions)."""
@@ -464,10 +464,10 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
         conv = _row(found)
-        if conv.state == ACTIVE and conv.agent_id == agent_id:
-            return conv, None, None, False
         name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
         ev = core_take(conn, conv, agent_id, now, limit=limit, name=name, taken_message=TAKEN)
+        if ev is None:  # already this agent's
+            return conv, None, None, False
         restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 

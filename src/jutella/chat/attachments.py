@@ -15,6 +15,7 @@ See docs/attachments.md.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -195,11 +196,11 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
     a refusal or a failed commit deletes the temporary file, so a refused
     upload leaves neither a row nor a file. Only after the commit is the file
     renamed to its final name."""
-    stored, content_type, name = prepare(data, filename, rt.settings.max_attachment_bytes)
+    # decoding and re-encoding an image, and the fsync, off the event loop
+    stored, content_type, name = await asyncio.to_thread(prepare, data, filename, rt.settings.max_attachment_bytes)
     directory = folder(rt)
     storage_name = secrets.token_hex(24)
     tmp = directory / f"{TMP_PREFIX}{storage_name}"
-    _write(tmp, stored)
     now = rt.clock.now()
     uploader = "agent" if agent_id is not None else "visitor"
     public_id = secrets.token_urlsafe(32)
@@ -232,13 +233,20 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
             conv.agent_seen_seq = ev.seq
         return Attachment(**row), conv, ev, joined, agent_name
 
-    try:
-        att, conv, ev, joined, agent_name = await rt.db.write_core(work, lock=conversation_id)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, directory / storage_name)
-    _fsync_dir(directory)
+    async def store():
+        try:
+            await asyncio.to_thread(_write, tmp, stored)
+            done = await rt.db.write_core(work, lock=conversation_id)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, directory / storage_name)
+        _fsync_dir(directory)
+        return done
+
+    # Shielded: a request cancelled midway (the client gone) must not stop
+    # between the commit and the rename, or unlink a file whose row commits.
+    att, conv, ev, joined, agent_name = await asyncio.shield(store())
     if uploader == "agent":
         await publish_agent_write(rt, conv, joined, ev, agent_name, restricted=None)
     else:
