@@ -205,12 +205,9 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
     live.call(chat.post_agent_message, live.rt, agent_id=agent_id, conversation_id=conv, client_id="a1",
               body="Kortti tulee postissa.")
 
-    async def note():
-        from jutella.chat.actions import _append
-        async with live.rt.db.transaction() as s:
-            await _append(s, conv, live.rt.clock.now(), kind="note", author="agent", agent_id=agent_id,
-                          body="SISAINEN-MUISTIINPANO")
-    live.call(note)
+    from jutella.chat.notes import post_note
+    live.call(post_note, live.rt, agent_id=agent_id, conversation_id=conv, body="SISAINEN-MUISTIINPANO",
+              client_id="n1")
     http = live.client()
     upload(http, token, jpeg_with_gps(), "kuva.jpg")
 

@@ -29,9 +29,9 @@ def test_raw_sqlite_path_round_trips_like_sqlalchemy(engine):
                                                  last_activity_at=now, last_seq=0, agent_seen_seq=0,
                                                  visitor_seen_seq=0))
         later = now + timedelta(seconds=3)
-        ev = A._core_append(conn, 5, later, kind="state", author="system", data={"state": "active", "ä": [1]})
+        ev = A.core_append(conn, 5, later, kind="state", author="system", data={"state": "active", "ä": [1]})
         assert ev.seq == 1
-        msg = A._core_append(conn, 5, later, kind="message", author="visitor", body="Hei", client_id="c-1")
+        msg = A.core_append(conn, 5, later, kind="message", author="visitor", body="Hei", client_id="c-1")
         assert msg.seq == 2
         # read back through the ORM's own types
         rows = conn.execute(select(ChatEvent.__table__).order_by(ChatEvent.seq)).all()

@@ -152,19 +152,6 @@ async def latest_conversation_of(rt: Runtime, visitor_id: int) -> Conversation |
 
 
 # -- the write path ------------------------------------------------------------------
-async def _append(s: AsyncSession, conv_id: int, now: datetime, **fields: Any) -> ChatEvent:
-    """Give the conversation its next seq (the UPDATE locks the row on
-    PostgreSQL and takes the write lock on SQLite) and insert the event."""
-    seq = (await s.execute(
-        update(Conversation).where(Conversation.id == conv_id)
-        .values(last_seq=Conversation.last_seq + 1, last_activity_at=now)
-        .returning(Conversation.last_seq))).scalar_one()
-    ev = ChatEvent(conversation_id=conv_id, seq=seq, created_at=now, **fields)
-    s.add(ev)
-    await s.flush()
-    return ev
-
-
 @dataclass
 class Posted:
     conversation: Conversation
@@ -173,15 +160,13 @@ class Posted:
     conversation_created: bool = False
 
 
-async def _existing(s: AsyncSession, conv_id: int, client_id: str) -> ChatEvent | None:
-    return (await s.execute(select(ChatEvent).where(
-        ChatEvent.conversation_id == conv_id, ChatEvent.client_id == client_id))).scalar_one_or_none()
-
-
-# The two hot paths below are written in SQLAlchemy Core as plain synchronous
-# functions of a Connection, so Database.write_core can run a whole batch of
-# them on SQLite's writer thread (one thread hop and one commit per batch), or
-# one of them on PostgreSQL through run_sync. Rows come back as plain objects.
+# The write path is SQLAlchemy Core in plain synchronous functions of a
+# Connection, so Database.write_core can run a whole batch of them on
+# SQLite's writer thread (one thread hop and one commit per batch), or on
+# PostgreSQL through run_sync. Rows come back as plain objects. One core for
+# each change of a conversation, every caller goes through it:
+# core_append (the next seq), core_take (a waiting chat becomes an agent's),
+# core_close, and transfers.core_transfer.
 CONV = Conversation.__table__
 EVENT = ChatEvent.__table__
 VISITOR = Visitor.__table__
@@ -213,11 +198,12 @@ _AGENT_SEEN = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                        .values(agent_seen_seq=bindparam("b_seq")))
 
 
-# SQLite's message path (the writer thread): the event takes the next seq in
-# the INSERT itself and a resend is "no row" from the unique client_id, so
-# a message is two statements instead of three. Each statement is a trip out
-# of and back into the GIL for the writer thread, and with the event loop
-# busy each return waits for the loop to let go of it (docs/performance.md).
+# SQLite's append (the writer thread): the event takes the next seq in the
+# INSERT itself and a resend is "no row" from the unique client_id, so an
+# append is two statements (this INSERT, then _SET_SEQ) and a message needs
+# no separate look for a resend. Each statement is a trip out of and back
+# into the GIL for the writer thread, and with the event loop busy each
+# return waits for the loop to let go of it (docs/performance.md).
 # SQLite only: its write transactions hold the database's one write lock
 # (BEGIN IMMEDIATE), so reading last_seq inside the INSERT is safe. On
 # PostgreSQL concurrent transactions would read the same last_seq; there
@@ -233,41 +219,115 @@ _APPEND_ONCE = Prepared(
     .returning(EVENT.c.id, EVENT.c.seq))
 _SET_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                     .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")))
-
-
-def _core_append_once(conn: Connection, conv_id: int, now: datetime, client_id: str,
-                      **fields: Any) -> tuple[SimpleNamespace, bool]:
-    """Append a message unless this client_id is already stored in the
-    conversation: (the event, whether it is new)."""
-    if conn.dialect.name != "sqlite":
-        dup = _core_existing(conn, conv_id, client_id)
-        if dup is not None:
-            return dup, False
-        return _core_append(conn, conv_id, now, client_id=client_id, **fields), True
-    values = {"conversation_id": conv_id, "created_at": now, "agent_id": None, "body": None, "data": None,
-              "client_id": client_id, **fields}
-    row = _APPEND_ONCE.first(conn, {"b_conv": conv_id, **values})
-    if row is None:  # stored before (or the conversation is gone)
-        dup = _core_existing(conn, conv_id, client_id)
-        if dup is None:
-            raise ChatError("not_found", "No such conversation.", 404)
-        return dup, False
-    _SET_SEQ.run(conn, {"b_conv": conv_id, "b_seq": row.seq, "b_now": now})
-    return SimpleNamespace(id=row.id, seq=row.seq, **values), True
+# The same for an event that is not activity (a note): last_activity_at stays.
+_SET_SEQ_QUIET = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv")).values(last_seq=bindparam("b_seq")))
+_NEXT_SEQ_QUIET = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
+                           .values(last_seq=CONV.c.last_seq + 1).returning(CONV.c.last_seq))
 
 
 def _core_existing(conn: Connection, conv_id: int, client_id: str) -> SimpleNamespace | None:
     return _EXISTING.first(conn, {"b_conv": conv_id, "b_client": client_id})
 
 
-def _core_append(conn: Connection, conv_id: int, now: datetime, **fields: Any) -> SimpleNamespace:
-    seq = _NEXT_SEQ.scalar(conn, {"b_conv": conv_id, "b_now": now})
+def core_append(conn: Connection, conversation_id: int, now: datetime, *, kind: str, author: str,
+                agent_id: int | None = None, body: str | None = None, client_id: str | None = None,
+                data: dict[str, Any] | None = None, activity: bool = True,
+                once: bool = False) -> SimpleNamespace | None:
+    """THE one place a conversation's next seq is given: every event (message,
+    note, upload, state change) is appended here, inside the caller's write,
+    so seqs are 1, 2, 3 ... with no gap and no duplicate whoever writes.
+
+    ``activity``: the event moves ``last_activity_at`` (a note does not).
+    ``once``: the caller has not looked for ``client_id`` yet; when it is
+    already stored in the conversation (a resend) nothing is written and the
+    answer is None (the caller reads the stored event: a rare path, so the
+    common one has no extra read on SQLite). Without ``once`` the caller has
+    looked (a client_id racing in on another PostgreSQL connection raises
+    IntegrityError then, which the callers retry). A missing conversation
+    is a 404."""
+    values = {"conversation_id": conversation_id, "created_at": now, "kind": kind, "author": author,
+              "agent_id": agent_id, "body": body, "client_id": client_id, "data": data}
+    if conn.dialect.name == "sqlite":
+        row = _APPEND_ONCE.first(conn, {"b_conv": conversation_id, **values})
+        if row is None:  # the client_id is stored (ON CONFLICT), or the conversation is gone
+            if once:
+                return None
+            raise ChatError("not_found", "No such conversation.", 404)
+        if activity:
+            _SET_SEQ.run(conn, {"b_conv": conversation_id, "b_seq": row.seq, "b_now": now})
+        else:
+            _SET_SEQ_QUIET.run(conn, {"b_conv": conversation_id, "b_seq": row.seq})
+        return SimpleNamespace(id=row.id, seq=row.seq, **values)
+    if once and client_id is not None and _core_existing(conn, conversation_id, client_id) is not None:
+        return None
+    seq = _NEXT_SEQ.scalar(conn, {"b_conv": conversation_id, "b_now": now}) if activity else \
+        _NEXT_SEQ_QUIET.scalar(conn, {"b_conv": conversation_id})
     if seq is None:
         raise ChatError("not_found", "No such conversation.", 404)
-    values = {"conversation_id": conv_id, "seq": seq, "created_at": now, "agent_id": None, "body": None,
-              "client_id": None, "data": None, **fields}
+    values["seq"] = seq
     values["id"] = _INSERT_EVENT.scalar(conn, values)
     return SimpleNamespace(**values)
+
+
+TAKEN = "Another agent has already taken this conversation."
+HANDLING = "Another agent is handling this conversation."
+
+
+def core_take(conn: Connection, conv: SimpleNamespace, agent_id: int, now: datetime, *, limit: int,
+              name: str | None, taken_message: str = HANDLING) -> SimpleNamespace | None:
+    """THE one place a waiting conversation becomes an agent's: accepting it,
+    writing or uploading into it, auto-assignment. ``conv``: its row, read
+    FOR UPDATE in this write (updated here in place); ``limit``: the
+    setting's concurrent-chat limit (the agent's own overrides it, see
+    departments.core_check_limit); ``name``: the agent's, for the event.
+
+    The "joined" event, or None when the conversation is already this
+    agent's. Refused (409): closed; another agent's (``taken_message``:
+    accepting says it was taken, writing that someone else handles it);
+    the agent at their limit (``limit_reached``), before anything is written."""
+    if conv.state == ACTIVE and conv.agent_id == agent_id:
+        return None
+    if conv.state == CLOSED:
+        raise ChatError("closed", "This conversation is closed.", 409)
+    if conv.state != WAITING:
+        raise ChatError("conflict", taken_message, 409)
+    return core_hand_to(conn, conv, agent_id, now, limit=limit, name=name)
+
+
+def core_hand_to(conn: Connection, conv: SimpleNamespace, agent_id: int, now: datetime, *, limit: int,
+                 name: str | None) -> SimpleNamespace:
+    """Make ``conv`` the agent's active chat within their limit, with the
+    "<name> joined the chat." event: the step taking a waiting chat and a
+    transfer to an agent share (each checks its own preconditions)."""
+    from .departments import core_check_limit
+
+    core_check_limit(conn, agent_id, limit)
+    accepted_at = conv.accepted_at or now
+    conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
+                                                                  accepted_at=accepted_at))
+    conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, accepted_at
+    ev = core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                     data={"state": ACTIVE, "key": "agent_joined", "name": name})
+    conv.last_seq, conv.last_activity_at = ev.seq, now
+    return ev
+
+
+def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: str,
+               agent_id: int | None = None) -> tuple[SimpleNamespace, str | None] | None:
+    """THE one place a conversation closes (by an agent, the visitor, or after
+    idling). ``conv``: its row, read FOR UPDATE in this write (updated in
+    place). (The "closed" event, the name it shows), or None when it was
+    closed already."""
+    if conv.state == CLOSED:
+        return None
+    who = agent_id if by == "agent" else conv.agent_id
+    name = _STAFF_NAME.scalar(conn, {"b_agent": who}) if who is not None else None
+    conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=CLOSED, closed_at=now, closed_by=by))
+    conv.state, conv.closed_at, conv.closed_by = CLOSED, now, by
+    ev = core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
+                     data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
+    conv.last_seq, conv.last_activity_at = ev.seq, now
+    return ev, name
 
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
@@ -288,9 +348,13 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
         conv = _OPEN_CONV.first(conn, {"b_visitor": visitor_id})
         created = False
         if conv is not None:
-            ev, new = _core_append_once(conn, conv.id, now, client_id, kind="message", author="visitor", body=body)
-            if not new:
-                return Posted(conv, ev, new=False)
+            ev = core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id,
+                             once=True)
+            if ev is None:  # a resend: ack it again
+                dup = _core_existing(conn, conv.id, client_id)
+                if dup is None:
+                    raise ChatError("not_found", "No such conversation.", 404)
+                return Posted(conv, dup, new=False)
         else:
             # A resend of the message that started a conversation the visitor
             # has since ended must not start another one.
@@ -311,8 +375,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))
             conv.restricted = bool(_IS_RESTRICTED.scalar(conn, {"b_visitor": visitor_id}))
             created = True
-            ev = _core_append(conn, conv.id, now, kind="message", author="visitor", body=body,
-                              client_id=client_id)
+            ev = core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True, conversation_created=created)
@@ -345,7 +408,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
     the agent's concurrent-chat limit). ``viewer`` = (is admin, has the privacy
     role): when given, a conversation that member of staff may not see is
     "not found", checked inside the same write (docs/departments.md)."""
-    from .departments import core_check_limit, core_may_see
+    from .departments import core_may_see
 
     now = rt.clock.now()
     started = time.perf_counter()
@@ -360,21 +423,10 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:
             return Posted(conv, dup, new=False), None, None
-        if conv.state == CLOSED:
-            raise ChatError("closed", "This conversation is closed.", 409)
-        if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
-            raise ChatError("conflict", "Another agent is handling this conversation.", 409)
         name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
-        joined = None
-        if conv.state == WAITING:
-            core_check_limit(conn, agent_id, rt.settings.max_concurrent_chats)
-            conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
-                                                                          accepted_at=now))
-            conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
-            joined = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
-                                  data={"state": ACTIVE, "key": "agent_joined", "name": name})
-        ev = _core_append(conn, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
-                          client_id=client_id)
+        joined = core_take(conn, conv, agent_id, now, limit=rt.settings.max_concurrent_chats, name=name)
+        ev = core_append(conn, conv.id, now, kind="message", author="agent", agent_id=agent_id, body=body,
+                         client_id=client_id)
         _AGENT_SEEN.run(conn, {"b_conv": conv.id, "b_seq": ev.seq})
         conv.last_seq, conv.last_activity_at, conv.agent_seen_seq = ev.seq, now, ev.seq
         conv.restricted = bool(conv.restricted)
@@ -382,32 +434,28 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
 
     posted, joined, name = await rt.db.write_core(work, lock=conversation_id)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
-    if not posted.new:
-        return posted
-    conv = posted.conversation
-    if joined is not None:
-        await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
-    await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event, name))
-    channel = queue_channel(conv) if joined is not None else agent_channel(agent_id)  # taking it is news for the queue
-    await rt.hub.publish(channel, list_frame(conv, name, restricted=conv.restricted))
+    if posted.new:
+        await publish_agent_write(rt, posted.conversation, joined, posted.event, name,
+                                  restricted=posted.conversation.restricted)
     return posted
 
 
-async def _accept_in(s: AsyncSession, conv: Conversation, agent_id: int, name: str | None,
-                     now: datetime) -> ChatEvent:
-    conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
-    ev = await _append(s, conv.id, now, kind="state", author="system", agent_id=agent_id,
-                       data={"state": ACTIVE, "key": "agent_joined", "name": name})
-    conv.last_seq = ev.seq
-    return ev
+async def publish_agent_write(rt: Runtime, conv, joined, ev, name: str | None, *, restricted: bool | None) -> None:
+    """After the commit of an agent's message or upload: the "joined" event
+    when writing took the chat (core_take), the event, and the list update
+    (for the queue when it was taken: it leaves the others' lists)."""
+    if joined is not None:
+        await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name))
+    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
+    channel = queue_channel(conv) if joined is not None else agent_channel(conv.agent_id)
+    await rt.hub.publish(channel, list_frame(conv, name, restricted=restricted))
 
 
 async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Conversation:
-    """An agent takes a waiting conversation (within their concurrent-chat
-    limit). Core on the writer thread, like the messages: a busy hour's
-    accepts share commits with them instead of queueing for their own."""
-    from .departments import core_check_limit
-
+    """An agent takes a waiting conversation (:func:`core_take`, within their
+    concurrent-chat limit): the HTTP route, the socket's ``accept`` and
+    auto-assignment. Core on the writer thread, like the messages: a busy
+    hour's accepts share commits with them instead of queueing for their own."""
     now = rt.clock.now()
     limit = rt.settings.max_concurrent_chats
 
@@ -416,18 +464,10 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
         conv = _row(found)
-        if conv.state == ACTIVE and conv.agent_id == agent_id:
+        name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
+        ev = core_take(conn, conv, agent_id, now, limit=limit, name=name, taken_message=TAKEN)
+        if ev is None:  # already this agent's
             return conv, None, None, False
-        if conv.state != WAITING:
-            raise ChatError("conflict", "Another agent has already taken this conversation.", 409)
-        core_check_limit(conn, agent_id, limit)
-        name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
-        conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
-                                                                      accepted_at=now))
-        conv.state, conv.agent_id, conv.accepted_at = ACTIVE, agent_id, now
-        ev = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
-                          data={"state": ACTIVE, "key": "agent_joined", "name": name})
-        conv.last_seq, conv.last_activity_at = ev.seq, now
         restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
@@ -439,7 +479,7 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
 
 
 async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | None = None) -> Conversation:
-    """Close a conversation: by an agent, by the visitor, or after idling."""
+    """Close a conversation (:func:`core_close`): by an agent, by the visitor, or after idling."""
     now = rt.clock.now()
 
     def work(conn: Connection):
@@ -447,16 +487,10 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
         conv = _row(found)
-        if conv.state == CLOSED:
+        closed = core_close(conn, conv, now, by=by, agent_id=agent_id)
+        if closed is None:
             return conv, None, None, False
-        who = agent_id if by == "agent" else conv.agent_id
-        name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == who)).scalar_one_or_none() \
-            if who is not None else None
-        conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=CLOSED, closed_at=now, closed_by=by))
-        conv.state, conv.closed_at, conv.closed_by = CLOSED, now, by
-        ev = _core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
-                          data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
-        conv.last_seq, conv.last_activity_at = ev.seq, now
+        ev, name = closed
         restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
@@ -512,7 +546,8 @@ async def close_idle(rt: Runtime) -> int:
 async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
     """Give a new conversation to the least busy online agent of its department
     (any online agent when it has none) who is under their concurrent-chat
-    limit (setting ``auto_assign``). Returns the agent's id, or None when
+    limit (setting ``auto_assign``), through :func:`accept` and so
+    :func:`core_take`. Returns the agent's id, or None when
     nobody can take it (it then waits in the queue)."""
     from sqlalchemy import func
 

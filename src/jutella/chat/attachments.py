@@ -15,6 +15,7 @@ See docs/attachments.md.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -24,14 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 
 from jutella.accounts import audit
 from jutella.runtime import Runtime
-from jutella.store.models import Attachment, ChatEvent, Conversation, StaffAccount, TranscriptRequest
+from jutella.store.models import Attachment, Conversation, TranscriptRequest
 
-from .actions import (ACTIVE, AGENTS_CHANNEL, CLOSED, WAITING, ChatError, _accept_in, _agent_name, _append,
-                      agent_channel, conv_channel, event_frame, list_channel, summary)
+from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
+                      conv_channel, core_append, core_take, event_frame, list_channel, list_frame,
+                      publish_agent_write, summary)
+
+ATTACHMENT = Attachment.__table__
 
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 PDF = "application/pdf"
@@ -175,63 +179,79 @@ def public_info(a: Attachment) -> dict[str, Any]:
 @dataclass
 class Stored:
     attachment: Attachment
-    event: ChatEvent
+    event: Any  # the chat event (its seq, conversation_id ...)
 
 
 async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | None = None,
               agent_id: int | None = None, data: bytes, filename: str | None) -> Stored:
-    """Store an upload as the next event of the conversation. A visitor sends
-    into their open conversation; an agent into one they may write to (a
-    waiting one is accepted, as with a reply)."""
-    stored, content_type, name = prepare(data, filename, rt.settings.max_attachment_bytes)
+    """Store an upload as the next event of the conversation (``core_append``).
+    A visitor sends into their open conversation; an agent into one they may
+    write to, and a waiting one becomes theirs through ``core_take`` exactly
+    as accepting it or replying does: within their concurrent-chat limit, or
+    refused (409 ``limit_reached``, the same message as accept).
+
+    Order: the content is checked and cleaned in memory; the file is written
+    (fsync'ed) under a temporary name; the row and its event are written in
+    one transaction, where every refusal about the conversation is decided;
+    a refusal or a failed commit deletes the temporary file, so a refused
+    upload leaves neither a row nor a file. Only after the commit is the file
+    renamed to its final name."""
+    # decoding and re-encoding an image, and the fsync, off the event loop
+    stored, content_type, name = await asyncio.to_thread(prepare, data, filename, rt.settings.max_attachment_bytes)
     directory = folder(rt)
     storage_name = secrets.token_hex(24)
     tmp = directory / f"{TMP_PREFIX}{storage_name}"
-    _write(tmp, stored)
     now = rt.clock.now()
     uploader = "agent" if agent_id is not None else "visitor"
-    joined = None
-    try:
-        async with rt.db.transaction() as s:
-            if uploader == "visitor":
-                conv = (await s.execute(select(Conversation).where(
-                    Conversation.visitor_id == visitor_id, Conversation.state != CLOSED)
-                    .order_by(Conversation.id.desc()).limit(1).with_for_update())).scalar_one_or_none()
-                if conv is None:
-                    raise AttachmentError("no_conversation", "Write a message first: files can be sent in an "
-                                                             "open chat.", 409)
-                name_of_agent = None
-            else:
-                conv = await s.get(Conversation, conversation_id, with_for_update=True)
-                if conv is None:
-                    raise AttachmentError("not_found", "No such conversation.", 404)
-                if conv.state == CLOSED:
-                    raise AttachmentError("closed", "This conversation is closed.", 409)
-                if conv.state == ACTIVE and conv.agent_id not in (None, agent_id):
-                    raise AttachmentError("conflict", "Another agent is handling this conversation.", 409)
-                name_of_agent = await _agent_name(s, agent_id)
-                if conv.state == WAITING:
-                    joined = await _accept_in(s, conv, agent_id, name_of_agent, now)
-            att = Attachment(public_id=secrets.token_urlsafe(32), conversation_id=conv.id, uploader=uploader,
-                             agent_id=agent_id, content_type=content_type, size=len(stored), filename=name,
-                             storage_name=storage_name, created_at=now)
-            ev = await _append(s, conv.id, now, kind="attachment", author=uploader, agent_id=agent_id,
-                               body=None, data={"attachment": public_info(att)})
-            att.seq = ev.seq
-            s.add(att)
-            conv.last_seq, conv.last_activity_at = ev.seq, now
-            if uploader == "agent":
-                conv.agent_seen_seq = ev.seq
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, directory / storage_name)
-    _fsync_dir(directory)
-    if joined is not None:
-        await rt.hub.publish(conv_channel(conv.id), event_frame(joined, name_of_agent))
-    await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name_of_agent))
-    channel = AGENTS_CHANNEL if joined is not None else list_channel(conv)
-    await rt.hub.publish(channel, {"type": "conversation", "conversation": summary(conv, name_of_agent)})
+    public_id = secrets.token_urlsafe(32)
+    values = dict(public_id=public_id, uploader=uploader, agent_id=agent_id, content_type=content_type,
+                  size=len(stored), filename=name, storage_name=storage_name, created_at=now)
+    info = public_info(Attachment(**values))
+
+    def work(conn: Connection):
+        if uploader == "visitor":
+            found = conn.execute(select(CONV).where(CONV.c.visitor_id == visitor_id, CONV.c.state != CLOSED)
+                                 .order_by(CONV.c.id.desc()).limit(1).with_for_update()).first()
+            if found is None:
+                raise AttachmentError("no_conversation", "Write a message first: files can be sent in an "
+                                                         "open chat.", 409)
+            conv, agent_name, joined = _row(found), None, None
+        else:
+            found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
+            if found is None:
+                raise AttachmentError("not_found", "No such conversation.", 404)
+            conv = _row(found)
+            agent_name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
+            joined = core_take(conn, conv, agent_id, now, limit=rt.settings.max_concurrent_chats, name=agent_name)
+        ev = core_append(conn, conv.id, now, kind="attachment", author=uploader, agent_id=agent_id,
+                         data={"attachment": info})
+        row = {**values, "conversation_id": conv.id, "seq": ev.seq}
+        row["id"] = conn.execute(insert(ATTACHMENT).values(**row).returning(ATTACHMENT.c.id)).scalar_one()
+        conv.last_seq, conv.last_activity_at = ev.seq, now
+        if uploader == "agent":
+            _AGENT_SEEN.run(conn, {"b_conv": conv.id, "b_seq": ev.seq})
+            conv.agent_seen_seq = ev.seq
+        return Attachment(**row), conv, ev, joined, agent_name
+
+    async def store():
+        try:
+            await asyncio.to_thread(_write, tmp, stored)
+            done = await rt.db.write_core(work, lock=conversation_id)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, directory / storage_name)
+        _fsync_dir(directory)
+        return done
+
+    # Shielded: a request cancelled midway (the client gone) must not stop
+    # between the commit and the rename, or unlink a file whose row commits.
+    att, conv, ev, joined, agent_name = await asyncio.shield(store())
+    if uploader == "agent":
+        await publish_agent_write(rt, conv, joined, ev, agent_name, restricted=None)
+    else:
+        await rt.hub.publish(conv_channel(conv.id), event_frame(ev))
+        await rt.hub.publish(list_channel(conv), list_frame(conv, restricted=None))
     return Stored(att, ev)
 
 

@@ -161,11 +161,6 @@ def core_check_limit(conn: Connection, agent_id: int, default: int) -> None:
                         name=row.name, limit=limit)
 
 
-async def check_limit(s, agent_id: int, default: int) -> None:
-    """:func:`core_check_limit` inside an AsyncSession's transaction."""
-    await s.run_sync(lambda sync: core_check_limit(sync.connection(), agent_id, default))
-
-
 async def agent_load(rt: Runtime, *, only_online: bool = False) -> list[dict[str, Any]]:
     """Each enabled agent: active chats, limit, presence state and departments."""
     default = rt.settings.max_concurrent_chats

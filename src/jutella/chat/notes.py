@@ -10,31 +10,25 @@ visitor, so the access copy includes it (privacy/subjects.collect labels it
 an internal note) and erasure and retention remove it with the conversation.
 
 A note does not count as conversation activity: ``last_activity_at`` is left
-alone, so a note neither keeps an idle chat open nor moves its retention.
+alone, so a note neither keeps an idle chat open nor moves its retention
+(``actions.core_append(..., activity=False)``, the one append every event
+goes through). Nor does it take a waiting chat: any agent who may see the
+conversation may note in it, in any state.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from types import SimpleNamespace
-
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from jutella.runtime import Runtime
 
-from .actions import CONV, EVENT, STAFF, ChatError, Posted, _core_existing, _row, conv_channel, event_frame
+from .actions import (CONV, STAFF, ChatError, Posted, _core_existing, _row, conv_channel, core_append,
+                      event_frame)
 
 MAX_BODY = 4_000
-
-
-def _append_note(conn: Connection, conv_id: int, now, **fields: Any) -> SimpleNamespace:
-    seq = conn.execute(update(CONV).where(CONV.c.id == conv_id).values(last_seq=CONV.c.last_seq + 1)
-                       .returning(CONV.c.last_seq)).scalar_one()
-    values = {"conversation_id": conv_id, "seq": seq, "created_at": now, "data": None, **fields}
-    values["id"] = conn.execute(insert(EVENT).values(**values).returning(EVENT.c.id)).scalar_one()
-    return SimpleNamespace(**values)
 
 
 async def post_note(rt: Runtime, *, agent_id: int, conversation_id: int, body: str, client_id: str,
@@ -59,8 +53,8 @@ async def post_note(rt: Runtime, *, agent_id: int, conversation_id: int, body: s
             if dup.kind != "note":
                 raise ChatError("conflict", "That client_id was already used for a message.", 409)
             return Posted(conv, dup, new=False), name
-        ev = _append_note(conn, conv.id, now, kind="note", author="agent", agent_id=agent_id, body=body,
-                          client_id=client_id, data=data)
+        ev = core_append(conn, conv.id, now, kind="note", author="agent", agent_id=agent_id, body=body,
+                         client_id=client_id, data=data, activity=False)
         conv.last_seq = ev.seq
         return Posted(conv, ev, new=True), name
 
