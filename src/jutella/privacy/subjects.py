@@ -12,7 +12,6 @@ selection; the command line takes everything the query found).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,14 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
+from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
                                   OfflineReply, StaffAccount, SubjectFlag, TranscriptRequest, Visitor)
 
 MAX_QUERY = 200
 
 
-def email_hash(email: str) -> str:
-    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
 
 
 def _like(query: str) -> str:
