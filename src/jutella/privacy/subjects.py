@@ -378,15 +378,6 @@ async def objection_hashes(s: AsyncSession) -> set[str]:
         SubjectFlag.kind == "objection", SubjectFlag.email_hash.isnot(None)))).scalars())
 
 
-def restricted_visitors():
-    return select(SubjectFlag.visitor_id).where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id.isnot(None))
-
-
-def restricted_offline_messages():
-    return select(SubjectFlag.offline_message_id).where(
-        SubjectFlag.kind == "restriction", SubjectFlag.offline_message_id.isnot(None))
-
-
 # -- erasure -----------------------------------------------------------------------------------
 async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[str, int]:
     """Erase everything in the selection (and the visitors whose chats it
