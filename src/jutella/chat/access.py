@@ -317,7 +317,7 @@ async def may_see_outbox(s, v: Viewer, outbox_id: int) -> bool:
 async def outbox_or_404(rt: Runtime, v: Viewer, outbox_id: int) -> None:
     async with rt.db.connection() as conn:
         if not await may_see_outbox(conn, v, outbox_id):
-            raise NotFound("No such mail.")
+            raise NotFound("No such record.")
 
 
 __all__ = [
