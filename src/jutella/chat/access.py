@@ -60,6 +60,7 @@ from jutella.store.prepared import Prepared
 
 ADMIN, AGENT, PRIVACY = "admin", "agent", "privacy"
 VERSION_KEY = "access_version"
+REGISTER_ROLES = (PRIVACY,)  # the register's routes are guarded with Staff(*REGISTER_ROLES)
 
 
 # -- who is looking ------------------------------------------------------------------------
@@ -118,7 +119,7 @@ async def load_viewer(rt: Runtime, account_id: int) -> Viewer | None:
 def may_use_register(v: Viewer | None) -> bool:
     """The data-subject register (privacy routes, the CLI's subject commands
     run by the operator): the privacy role, restricted people included."""
-    return v is not None and PRIVACY in v.roles
+    return v is not None and bool(set(REGISTER_ROLES) & v.roles)
 
 
 class NotFound(AccountError):
@@ -321,7 +322,7 @@ async def outbox_or_404(rt: Runtime, v: Viewer, outbox_id: int) -> None:
 
 
 __all__ = [
-    "Viewer", "NotFound", "read_version", "viewer_from", "viewer_in", "viewer_for", "load_viewer",
+    "Viewer", "NotFound", "REGISTER_ROLES", "read_version", "viewer_from", "viewer_in", "viewer_for", "load_viewer",
     "may_use_register", "email_hash_sql", "email_restricted", "visitor_restricted", "offline_restricted",
     "conversation_restricted", "conversation_clause", "may_see_conversation", "core_may_see_conversation",
     "decide_conversation", "conversation_or_404", "may_see_attachment", "offline_clause", "contacts_clause",

@@ -29,7 +29,7 @@ from .pages import TEMPLATES
 
 pages = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/api/v1/privacy", tags=["register"])
-privacy = Staff("privacy")
+privacy = Staff(*access.REGISTER_ROLES)  # who may use the register: chat/access.py
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
 
