@@ -24,9 +24,10 @@ from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.runtime import Runtime
-from jutella.store.models import ChatEvent, Conversation, StaffAccount, SubjectFlag, Visitor
+from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
 from jutella.store.prepared import Prepared
 
+from .access import Viewer, visitor_restricted
 from .metadata import Metadata
 
 WAITING, ACTIVE, CLOSED = "waiting", "active", "closed"
@@ -102,10 +103,8 @@ def list_frame(conv, agent_name: str | None = None, *, restricted: bool | None, 
 
 
 def restricted_clause(visitor_id: int):
-    """True when a restriction of processing names this visitor (SQL, for Core and ORM alike)."""
-    from sqlalchemy import exists
-
-    return exists().where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id == visitor_id)
+    """True when the person behind this visitor is restricted (SQL): chat/access.py decides."""
+    return visitor_restricted(visitor_id)
 
 
 # -- visitors ----------------------------------------------------------------------
@@ -403,12 +402,12 @@ async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
 
 
 async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int, client_id: str,
-                             body: str, viewer: tuple[bool, bool] | None = None) -> Posted:
+                             body: str, viewer: Viewer | None = None) -> Posted:
     """An agent's reply. Writing to a waiting conversation accepts it (within
-    the agent's concurrent-chat limit). ``viewer`` = (is admin, has the privacy
-    role): when given, a conversation that member of staff may not see is
-    "not found", checked inside the same write (docs/departments.md)."""
-    from .departments import core_may_see
+    the agent's concurrent-chat limit). ``viewer``: when given, a conversation
+    that member of staff may not see is "not found", checked inside the same
+    write (chat/access.py)."""
+    from .access import core_may_see_conversation
 
     now = rt.clock.now()
     started = time.perf_counter()
@@ -417,8 +416,7 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         conv = _CONV_FOR_UPDATE.first(conn, {"b_conv": conversation_id})
         if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
-        if viewer is not None and not core_may_see(conn, conv.id, agent_id, is_admin=viewer[0],
-                                                   sees_restricted=viewer[1]):
+        if viewer is not None and not core_may_see_conversation(conn, viewer, conv.id):
             raise ChatError("not_found", "No such conversation.", 404)
         dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:

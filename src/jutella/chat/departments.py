@@ -8,15 +8,13 @@ widget's choice and the transfer dialog share.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jutella.accounts import audit
 from jutella.runtime import Runtime
-from jutella.store.prepared import Prepared
 from jutella.store.models import (
     Conversation,
     Department,
@@ -36,40 +34,7 @@ def dept_channel(department_id: int) -> str:
     return f"dept:{department_id}"
 
 
-# -- who sees what ------------------------------------------------------------------------
-def visible_clause(account_id: Any, is_admin: bool) -> list:
-    """Conversations a member of staff sees: admins all; an agent those without
-    a department, those of their departments and those handed to them.
-    ``account_id``: the id, or a bind parameter (visible_statement)."""
-    if is_admin:
-        return []
-    mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == account_id)
-    return [or_(Conversation.department_id.is_(None), Conversation.department_id.in_(mine),
-                Conversation.agent_id == account_id)]
-
-
-@functools.cache
-def visible_statement(is_admin: bool, sees_restricted: bool) -> Prepared:
-    """SELECT id of conversation ``b_conv`` if staff ``b_account`` may see it:
-    :func:`visible_clause` plus restriction, prebuilt with bind parameters
-    (it runs for agents' commands on the hot path; building the clause each
-    time cost more than running it)."""
-    from jutella.privacy.subjects import restricted_visitors
-
-    where = [Conversation.id == bindparam("b_conv"), *visible_clause(bindparam("b_account"), is_admin)]
-    if not sees_restricted:
-        where.append(Conversation.visitor_id.notin_(restricted_visitors()))
-    return Prepared(select(Conversation.id).where(*where))
-
-
-def core_may_see(conn: Connection, conversation_id: int, account_id: int, *, is_admin: bool,
-                 sees_restricted: bool) -> bool:
-    """:func:`visible_statement` inside a write already under way (the agent's
-    message checks inside its own transaction)."""
-    return visible_statement(is_admin, sees_restricted).first(
-        conn, {"b_conv": conversation_id, "b_account": account_id}) is not None
-
-
+# -- who sees what: chat/access.py -------------------------------------------------------
 async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]:
     """The department queue channels an agent's console subscribes to."""
     async with rt.db.reader() as s:

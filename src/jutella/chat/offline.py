@@ -17,6 +17,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
                                    Visitor)
 
+from . import access
 from .actions import AGENTS_CHANNEL, ChatError
 from .metadata import Metadata
 
@@ -132,21 +133,22 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
     return Submitted(m)
 
 
-async def _get(s, message_id: int) -> OfflineMessage:
-    m = await s.get(OfflineMessage, message_id, with_for_update=True)
-    if m is None:
+async def _get(s, message_id: int, viewer: access.Viewer, *, lock: bool = True) -> OfflineMessage:
+    """The message, if ``viewer`` may see it (asked inside the action's own
+    transaction); otherwise "not found", as if it did not exist."""
+    m = await s.get(OfflineMessage, message_id, with_for_update=lock)
+    if m is None or not await access.may_see_offline(s, viewer, m.id):
         raise ChatError("not_found", "No such message.", 404)
     return m
 
 
-async def view(rt: Runtime, *, agent_id: int, message_id: int) -> dict[str, Any]:
+async def view(rt: Runtime, *, viewer: access.Viewer, message_id: int) -> dict[str, Any]:
     """The message with its metadata, replies and their delivery state; writes the audit row."""
     from jutella.store.models import MailOutbox
 
+    agent_id = viewer.account_id
     async with rt.db.transaction() as s:
-        m = await s.get(OfflineMessage, message_id)
-        if m is None:
-            raise ChatError("not_found", "No such message.", 404)
+        m = await _get(s, message_id, viewer, lock=False)
         replies = (await s.execute(
             select(OfflineReply, StaffAccount.name, MailOutbox.state, MailOutbox.last_error, MailOutbox.id)
             .outerjoin(StaffAccount, StaffAccount.id == OfflineReply.agent_id)
@@ -165,9 +167,10 @@ async def view(rt: Runtime, *, agent_id: int, message_id: int) -> dict[str, Any]
     return out
 
 
-async def assign(rt: Runtime, *, actor_id: int, message_id: int, agent_id: int | None) -> OfflineMessage:
+async def assign(rt: Runtime, *, viewer: access.Viewer, message_id: int, agent_id: int | None) -> OfflineMessage:
+    actor_id = viewer.account_id
     async with rt.db.transaction() as s:
-        m = await _get(s, message_id)
+        m = await _get(s, message_id, viewer)
         if agent_id is not None:
             target = await s.get(StaffAccount, agent_id)
             if target is None or "agent" not in target.role_names or target.disabled_at:
@@ -180,7 +183,7 @@ async def assign(rt: Runtime, *, actor_id: int, message_id: int, agent_id: int |
     return m
 
 
-async def reply(rt: Runtime, *, agent_id: int, message_id: int, body: str) -> OfflineReply:
+async def reply(rt: Runtime, *, viewer: access.Viewer, message_id: int, body: str) -> OfflineReply:
     """Answer by email: the reply and its outbox row commit together; the
     worker sends it afterwards."""
     body = (body or "").strip()
@@ -188,9 +191,9 @@ async def reply(rt: Runtime, *, agent_id: int, message_id: int, body: str) -> Of
         raise FormError("body", "reply_required", "Write a reply.")
     if len(body) > 20_000:
         raise FormError("body", "reply_too_long", "The reply is too long (at most 20,000 characters).")
-    now = rt.clock.now()
+    now, agent_id = rt.clock.now(), viewer.account_id
     async with rt.db.transaction() as s:
-        m = await _get(s, message_id)
+        m = await _get(s, message_id, viewer)
         if m.state == CLOSED:
             raise ChatError("closed", "This message is closed. Reopen it to answer.", 409)
         agent = await s.get(StaffAccount, agent_id)
@@ -216,10 +219,10 @@ async def reply(rt: Runtime, *, agent_id: int, message_id: int, body: str) -> Of
     return r
 
 
-async def set_state(rt: Runtime, *, agent_id: int, message_id: int, closed: bool) -> OfflineMessage:
-    now = rt.clock.now()
+async def set_state(rt: Runtime, *, viewer: access.Viewer, message_id: int, closed: bool) -> OfflineMessage:
+    now, agent_id = rt.clock.now(), viewer.account_id
     async with rt.db.transaction() as s:
-        m = await _get(s, message_id)
+        m = await _get(s, message_id, viewer)
         if closed:
             m.state, m.closed_at = CLOSED, now
         else:

@@ -12,7 +12,6 @@ selection; the command line takes everything the query found).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,14 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
+from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
                                   OfflineReply, StaffAccount, SubjectFlag, TranscriptRequest, Visitor)
 
 MAX_QUERY = 200
 
 
-def email_hash(email: str) -> str:
-    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
 
 
 def _like(query: str) -> str:
@@ -378,15 +376,6 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
 async def objection_hashes(s: AsyncSession) -> set[str]:
     return set((await s.execute(select(SubjectFlag.email_hash).where(
         SubjectFlag.kind == "objection", SubjectFlag.email_hash.isnot(None)))).scalars())
-
-
-def restricted_visitors():
-    return select(SubjectFlag.visitor_id).where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id.isnot(None))
-
-
-def restricted_offline_messages():
-    return select(SubjectFlag.offline_message_id).where(
-        SubjectFlag.kind == "restriction", SubjectFlag.offline_message_id.isnot(None))
 
 
 # -- erasure -----------------------------------------------------------------------------------

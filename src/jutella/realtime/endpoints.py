@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from jutella.accounts import actions as accounts
 from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
-from jutella.chat.departments import channels_for, visible_statement, visitor_choice
+from jutella.chat import access
+from jutella.chat.departments import channels_for, visitor_choice
 from jutella.chat.metadata import collect
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
@@ -610,8 +611,7 @@ class AgentConnection(Connection):
                 try:
                     posted = await chat.post_agent_message(
                         rt, agent_id=self.account.id, conversation_id=cmd.conversation, client_id=cmd.client_id,
-                        body=cmd.body, viewer=("admin" in self.account.role_names,
-                                               "privacy" in self.account.role_names))
+                        body=cmd.body, viewer=access.viewer_from(self.account, (), 0))
                 except AccountError as exc:
                     self.error(exc, cmd.client_id)
                     return
@@ -654,11 +654,10 @@ class AgentConnection(Connection):
         now = self.loop.time()
         if self._visible.get(conversation, 0.0) > now:
             return True
-        roles = self.account.role_names
-        statement = visible_statement("admin" in roles, "privacy" in roles).statement
+        # the roles this socket signed in with; memberships are read live by the rule itself
+        viewer = access.viewer_from(self.account, (), 0)
         async with self.rt.db.connection() as conn:
-            seen = (await conn.execute(statement, {"b_conv": conversation, "b_account": self.account.id})
-                    ).first() is not None
+            seen = await access.may_see_conversation(conn, viewer, conversation)
         if seen:
             if len(self._visible) > 1000:
                 self._visible = {c: t for c, t in self._visible.items() if t > now}
@@ -670,7 +669,7 @@ class AgentConnection(Connection):
         privacy role, as the HTTP lists do. The actions say whether the person
         is restricted when they build the frame; where they could not, ask
         the database."""
-        if "privacy" in self.account.role_names:
+        if access.viewer_from(self.account, (), 0).sees_restricted:
             return True
         kind = event.get("type")
         if kind == "conversation":
@@ -721,16 +720,8 @@ class AgentConnection(Connection):
             self.proto.send({"type": "conversations", "items": held})
 
     async def _may_see_offline(self, message_id: int) -> bool:
-        from sqlalchemy import select
-
-        from jutella.privacy.subjects import restricted_offline_messages, restricted_visitors
-        from jutella.store.models import OfflineMessage
-
-        async with self.rt.db.reader() as s:
-            return (await s.execute(select(OfflineMessage.id).where(
-                OfflineMessage.id == message_id, OfflineMessage.id.notin_(restricted_offline_messages()),
-                OfflineMessage.visitor_id.is_(None) | OfflineMessage.visitor_id.notin_(restricted_visitors()),
-            ))).scalar_one_or_none() is not None
+        async with self.rt.db.connection() as conn:
+            return await access.may_see_offline(conn, access.viewer_from(self.account, (), 0), message_id)
 
     async def on_hub(self, channel: str, event: dict[str, Any]) -> None:
         kind = event.get("type")

@@ -9,6 +9,7 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -134,6 +135,14 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def email_hash(email: str | None) -> str | None:
+    """SHA-256 of a normalised address: the register's key for a person named
+    by email (privacy.subjects.email_hash is this function)."""
+    if email is None:
+        return None
+    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+
+
 def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     """The pragmas on every new connection, and SQLAlchemy's documented recipe
     for the sqlite3 module: SQLAlchemy, not the module, decides when a
@@ -149,6 +158,8 @@ def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = D
             cursor.execute(pragma)
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
+        # chat/access.py's restriction by email compares hashes in SQL
+        dbapi_conn.create_function("jutella_email_hash", 1, email_hash, deterministic=True)
 
     @event.listens_for(sync_engine, "begin")
     def _begin(conn) -> None:  # pragma: no cover - trivial

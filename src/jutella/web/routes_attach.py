@@ -17,11 +17,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from jutella.accounts import actions as accounts
+from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import attachments as att
 from jutella.chat import transcript as tr
@@ -30,7 +30,7 @@ from jutella.store.models import Conversation, Visitor
 from . import schemas as S
 from .auth import COOKIE, Staff, StaffContext, runtime
 from .errors import ApiError, request_language
-from .routes_chat import _visible_or_404, visible_to
+from .routes_chat import _visible_or_404
 
 VISITOR_HEADER = "x-jutella-visitor"
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
@@ -246,14 +246,9 @@ async def serve(public_id: str, request: Request) -> Response:
             session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
             if session is not None and {"agent", "privacy"} & set(session[0].role_names):
                 who = StaffContext(*session)
-                if who.has("privacy"):
-                    # the register's contact person hands the files listed in an
-                    # access copy to the person they are about (audited below)
-                    visible = True
-                else:
-                    async with rt.db.reader() as s:
-                        visible = (await s.execute(select(Conversation.id).where(
-                            Conversation.id == conv.id, *visible_to(who)))).first() is not None
+                v = await access.viewer_for(rt, who.account)
+                async with rt.db.connection() as db:
+                    visible = await access.may_see_attachment(db, v, conv.id)
                 if visible:
                     allowed = True
                     await att.record_view(rt, agent_id=who.id, a=a, visitor_id=conv.visitor_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from jutella.accounts import audit
+from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat.labels import labels_of
 from jutella.store.models import (ChatEvent, Conversation, ConversationLabel, Department, OfflineMessage, StaffAccount,
@@ -104,14 +105,8 @@ class SearchHit(BaseModel):
     state: str
 
 
-def visible_to(who: StaffContext) -> list:
-    """Restricted people's records are hidden from everyone but the ``privacy`` role;
-    another department's conversations from agents outside it (docs/departments.md)."""
-    from jutella.chat.departments import visible_clause
-    from jutella.privacy.subjects import restricted_visitors
-
-    depts = visible_clause(who.id, who.has("admin"))
-    return depts if who.has("privacy") else [Conversation.visitor_id.notin_(restricted_visitors()), *depts]
+async def viewer(rt, who: StaffContext) -> access.Viewer:
+    return await access.viewer_for(rt, who.account)
 
 
 async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
@@ -177,8 +172,9 @@ async def list_conversations(
     end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
-    where = visible_to(who) + filters(state, label, agent_id, start, end, department)
-    async with runtime(request).db.reader() as s:
+    rt = runtime(request)
+    where = access.conversation_clause(await viewer(rt, who)) + filters(state, label, agent_id, start, end, department)
+    async with rt.db.reader() as s:
         return await _summaries(s, where, limit)
 
 
@@ -186,15 +182,16 @@ async def list_conversations(
 async def get_conversation(conversation_id: S.Id, request: Request,
                            who: StaffContext = Depends(agent)) -> ConversationDetail:
     rt = runtime(request)
+    seen = access.conversation_clause(await viewer(rt, who))
     async with rt.db.reader() as s:
-        found = await _summaries(s, [Conversation.id == conversation_id, *visible_to(who)], 1)
+        found = await _summaries(s, [Conversation.id == conversation_id, *seen], 1)
         if not found:
             raise ApiError(404, "not_found", "No such conversation.")
         conv = await s.get(Conversation, conversation_id)
         if conv is None:
             raise ApiError(404, "not_found", "No such conversation.")
         earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
-                                       *visible_to(who)], 20)
+                                       *seen], 20)
         given_name = (await s.execute(select(OfflineMessage.name).where(
             OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
         ).scalar_one_or_none()
@@ -210,11 +207,8 @@ async def get_conversation(conversation_id: S.Id, request: Request,
 
 
 async def _visible_or_404(rt, who: StaffContext, conversation_id: int) -> None:
-    """A restricted person's conversation is not taken or closed by staff who may not see it."""
-    async with rt.db.reader() as s:
-        if (await s.execute(select(Conversation.id).where(Conversation.id == conversation_id,
-                                                          *visible_to(who)))).first() is None:
-            raise ApiError(404, "not_found", "No such conversation.")
+    """Not taken, closed, labelled or read by staff who may not see it: 404, as if it did not exist."""
+    await access.conversation_or_404(rt, await viewer(rt, who), conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/accept", response_model=ConversationSummary, responses=ERRORS)
@@ -249,11 +243,12 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
     conversations that match the filters."""
     rt = runtime(request)
     narrowed = filters(state, label, agent_id, start, end, department)
+    seen = access.conversation_clause(await viewer(rt, who))
     async with rt.db.reader() as s:
         # with filters, look further down the ranking so that filtering leaves enough hits
         ids = await matching_event_ids(s, q, limit=min(limit * 20, 2000) if narrowed else limit)
         rows = (await s.execute(select(ChatEvent, Conversation.state).join(Conversation)
-                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *visible_to(who),
+                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *seen,
                                        *narrowed))
                 ).all() if ids else []
     order = {i: n for n, i in enumerate(ids)}

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from jutella.chat import offline
+from jutella.chat import access, offline
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.mail import outbox
@@ -132,13 +132,8 @@ class AssignIn(BaseModel):
     agent_id: S.BodyId | None = Field(None, description="null: unassign")
 
 
-def visible_to(who: StaffContext) -> list:
-    from jutella.privacy.subjects import restricted_offline_messages, restricted_visitors
-
-    if who.has("privacy"):
-        return []
-    return [OfflineMessage.id.notin_(restricted_offline_messages()),
-            (OfflineMessage.visitor_id.is_(None)) | OfflineMessage.visitor_id.notin_(restricted_visitors())]
+async def viewer(rt, who: StaffContext) -> access.Viewer:
+    return await access.viewer_for(rt, who.account)
 
 
 @router.get("/offline-messages/contacts.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
@@ -155,7 +150,7 @@ async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))
     async with rt.db.reader() as s:
         objected = await objection_hashes(s)
         rows = (await s.execute(select(OfflineMessage.name, OfflineMessage.email).where(
-            *visible_to(who)).order_by(OfflineMessage.id))).all()
+            *access.contacts_clause()).order_by(OfflineMessage.id))).all()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["name", "email"])
@@ -179,14 +174,15 @@ async def inbox(request: Request, state: Literal["new", "answered", "closed", "o
     """New messages first, then by time, newest first."""
     from sqlalchemy import case
 
-    where = visible_to(who)
+    rt = runtime(request)
+    where = access.offline_clause(await viewer(rt, who))
     if state == "open":
         where.append(OfflineMessage.state != offline.CLOSED)
     elif state:
         where.append(OfflineMessage.state == state)
     from jutella.privacy.subjects import email_hash, objection_hashes
 
-    async with runtime(request).db.reader() as s:
+    async with rt.db.reader() as s:
         objected = await objection_hashes(s)
         rows = (await s.execute(
             select(OfflineMessage, StaffAccount.name).outerjoin(
@@ -203,12 +199,8 @@ async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends
 
     rt = runtime(request)
     async with rt.db.reader() as s:
-        visible = (await s.execute(select(OfflineMessage.id).where(
-            OfflineMessage.id == message_id, *visible_to(who)))).scalar_one_or_none()
         objected = await objection_hashes(s)
-    if visible is None:
-        raise ApiError(404, "not_found", "No such message.")
-    out = await offline.view(rt, agent_id=who.id, message_id=message_id)
+    out = await offline.view(rt, viewer=await viewer(rt, who), message_id=message_id)
     out["objection"] = email_hash(out["email"]) in objected
     return out
 
@@ -218,26 +210,30 @@ async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends
 async def reply(message_id: S.Id, body: ReplyIn, request: Request,
                 who: StaffContext = Depends(agent)) -> dict[str, Any]:
     rt = runtime(request)
-    await offline.reply(rt, agent_id=who.id, message_id=message_id, body=body.body)
-    return await offline.view(rt, agent_id=who.id, message_id=message_id)
+    v = await viewer(rt, who)
+    await offline.reply(rt, viewer=v, message_id=message_id, body=body.body)
+    return await offline.view(rt, viewer=v, message_id=message_id)
 
 
 @router.post("/offline-messages/{message_id}/assign", response_model=OfflineSummary, responses=ERRORS)
 async def assign(message_id: S.Id, body: AssignIn, request: Request,
                  who: StaffContext = Depends(agent)) -> OfflineSummary:
-    m = await offline.assign(runtime(request), actor_id=who.id, message_id=message_id, agent_id=body.agent_id)
+    rt = runtime(request)
+    m = await offline.assign(rt, viewer=await viewer(rt, who), message_id=message_id, agent_id=body.agent_id)
     return OfflineSummary(**offline.summary(m))
 
 
 @router.post("/offline-messages/{message_id}/close", response_model=OfflineSummary, responses=ERRORS)
 async def close(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
-    m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=True)
+    rt = runtime(request)
+    m = await offline.set_state(rt, viewer=await viewer(rt, who), message_id=message_id, closed=True)
     return OfflineSummary(**offline.summary(m))
 
 
 @router.post("/offline-messages/{message_id}/reopen", response_model=OfflineSummary, responses=ERRORS)
 async def reopen(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> OfflineSummary:
-    m = await offline.set_state(runtime(request), agent_id=who.id, message_id=message_id, closed=False)
+    rt = runtime(request)
+    m = await offline.set_state(rt, viewer=await viewer(rt, who), message_id=message_id, closed=False)
     return OfflineSummary(**offline.summary(m))
 
 
@@ -245,6 +241,7 @@ async def reopen(message_id: S.Id, request: Request, who: StaffContext = Depends
 async def retry(outbox_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> S.Ok:
     """Send again a mail that failed or whose delivery is uncertain (a person decides)."""
     rt = runtime(request)
+    await access.outbox_or_404(rt, await viewer(rt, who), outbox_id)  # a restricted person's mail is not resent
     await outbox.retry(rt, outbox_id)
     if rt.outbox:
         rt.outbox.kick()

@@ -10,10 +10,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.chat import access
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
 from jutella.privacy.export import render_html
@@ -28,7 +29,7 @@ from .pages import TEMPLATES
 
 pages = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/api/v1/privacy", tags=["register"])
-privacy = Staff("privacy")
+privacy = Staff(*access.REGISTER_ROLES)  # who may use the register: chat/access.py
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
 
@@ -169,13 +170,13 @@ async def conversation(conversation_id: S.Id, request: Request,
         events = (await s.execute(select(ChatEvent).where(
             ChatEvent.conversation_id == conv.id, ChatEvent.kind.in_(("message", "note")))
             .order_by(ChatEvent.seq))).scalars().all()
-        restricted = (await s.execute(select(SubjectFlag.id).where(
-            SubjectFlag.kind == "restriction", SubjectFlag.visitor_id == conv.visitor_id).limit(1))).first()
+        restricted = (await s.execute(select(access.conversation_restricted()).where(
+            Conversation.id == conv.id))).scalar()
     async with rt.db.transaction() as s:
         await audit.record(s, rt.clock.now(), actor_id=who.id, action="subject.view", target_type="conversation",
                            target_id=conv.id)
     return {"id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at,
-            "restricted": restricted is not None,
+            "restricted": bool(restricted),
             "events": [{"id": e.id, "seq": e.seq, "at": e.created_at, "author": e.author, "kind": e.kind,
                         "body": e.body} for e in events]}
 
@@ -211,10 +212,9 @@ async def offline_message(message_id: S.Id, request: Request, who: StaffContext 
         replies = (await s.execute(select(OfflineReply).where(OfflineReply.offline_message_id == m.id)
                                    .order_by(OfflineReply.id))).scalars().all()
         digest = subjects.email_hash(m.email)
-        kinds = set((await s.execute(select(SubjectFlag.kind).where(or_(
-            SubjectFlag.email_hash == digest, SubjectFlag.offline_message_id == m.id,
-            SubjectFlag.visitor_id == m.visitor_id if m.visitor_id is not None else False)))).scalars())
-        # an objection is kept by email only; a restriction by the form, its visitor or the email
+        # a restriction by the form, its visitor or the email (chat/access.py); an objection by email only
+        restricted = bool((await s.execute(select(access.offline_restricted()).where(
+            OfflineMessage.id == m.id))).scalar())
         objection = (await s.execute(select(SubjectFlag.id).where(
             SubjectFlag.kind == "objection", SubjectFlag.email_hash == digest).limit(1))).first() is not None
     async with rt.db.transaction() as s:
@@ -222,7 +222,7 @@ async def offline_message(message_id: S.Id, request: Request, who: StaffContext 
                            target_id=m.id)
     return {"id": m.id, "received_at": m.created_at, "name": m.name, "email": m.email, "body": m.body,
             "state": m.state, "conversation_id": m.conversation_id, "objection": objection,
-            "restricted": "restriction" in kinds,
+            "restricted": restricted,
             "replies": [{"id": r.id, "at": r.created_at, "body": r.body} for r in replies]}
 
 
