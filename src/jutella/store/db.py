@@ -15,9 +15,9 @@ One way per purpose:
 - ``migrate()`` for the schema, ``checkpoint()`` and ``vacuum()`` for
   maintenance after personal data is erased.
 
-Nothing else writes: no code takes ``engine`` to write around these (a write
-that bypassed ``transaction()`` on SQLite would bypass the process's write
-lock too).
+Nothing else writes: no code outside this module takes ``engine`` to write
+around these (a write that bypassed ``transaction()`` on SQLite would bypass
+the process's write lock too); the tests use it to play another client.
 
 SQLite is opened with WAL, foreign keys, ``secure_delete`` (erased rows are
 overwritten with zeros, not left in free pages) and a busy timeout. PostgreSQL
@@ -62,7 +62,7 @@ class StorageFault(Exception):
     or the database's size limit is full ("full"), or PostgreSQL cannot be
     reached ("unavailable"). Nothing of the failed unit of work was stored,
     with one exception said in its text: a group-committed write whose batch
-    was still running when the database closed (``GroupCommit.stop``) may or
+    was still running when the database closed (``_GroupCommit.stop``) may or
     may not have been committed (a chat message's resend with the same client
     id is recognised either way)."""
 
@@ -215,7 +215,7 @@ class Database:
         self.connect_timeout = connect_timeout
         self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
                                     connect_timeout=connect_timeout)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
         self._sync_writer: SyncGroupWriter | None = None
         self._pg_writer: PgGroupWriter | None = None
@@ -243,12 +243,12 @@ class Database:
             async with faults():
                 if self.dialect == "sqlite":
                     async with self._lock():
-                        async with self.sessions() as session:
+                        async with self._sessions() as session:
                             async with session.begin():
                                 await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
                                 yield session
                     return
-                async with self.sessions() as session:
+                async with self._sessions() as session:
                     async with session.begin():
                         yield session
         finally:
@@ -280,7 +280,7 @@ class Database:
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         async with faults():
-            async with self.sessions() as session:
+            async with self._sessions() as session:
                 yield session
 
     @asynccontextmanager
