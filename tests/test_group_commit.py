@@ -1,12 +1,14 @@
 """Group commit (store/db.py): the write_core calls pending at the same moment
 share one transaction, on SQLite and on PostgreSQL; one failing call does not
-undo the others; and a batch that PostgreSQL cancels to break a deadlock runs
-again instead of failing its messages."""
+undo the others; a batch that PostgreSQL cancels to break a deadlock runs
+again instead of failing its messages; and closing the database answers every
+write still waiting."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from jutella.settings import Settings
-from jutella.store.db import Database
+from jutella.store.db import Database, StorageFault, create_engine
 from jutella.store.models import Visitor
 
 from .conftest import run_async
@@ -128,3 +130,92 @@ def test_a_batch_takes_its_row_locks_in_conversation_order(database_url):
     order, txids = run_async(scenario())
     assert len(set(txids)) == 1  # one batch
     assert order == ["c1", "c2-first", "c2-second", "c5", "none"]
+
+
+def _stop_with_writes_pending(database_url, *, release_during_grace: bool):
+    """Writes held up behind running batches, then Database.dispose(): what
+    each caller got, how long the pending ones waited, and what is stored.
+
+    Every batch slot is taken by a blocker that cannot finish on its own: on
+    PostgreSQL it waits for a row that another connection holds locked, on
+    SQLite it blocks the writer thread. Writes submitted after that wait in
+    the writer's queue."""
+    async def scenario():
+        db = Database(Settings(database_url=database_url).sqlalchemy_url, pool_size=4)
+        loop = asyncio.get_running_loop()
+        await db.write_core(_add("held"))
+        writer = db._pg_writer or db._sync_writer
+        writer.STOP_GRACE = 10.0 if release_during_grace else 0.5
+        started: asyncio.Queue = asyncio.Queue()
+        release = threading.Event()
+        # another client holds the row the blockers wait for on PostgreSQL (an
+        # engine of its own: it outlives db.dispose() in this scenario)
+        other_engine = create_engine(db.url)
+        other = await other_engine.connect()
+        if db.dialect == "postgresql":
+            await other.begin()
+            await other.execute(update(V).where(V.c.public_id == "held").values(last_seen_at=NOW))
+
+        def blocker(conn):
+            loop.call_soon_threadsafe(started.put_nowait, True)
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(V.c.id).where(V.c.public_id == "held").with_for_update())
+            else:
+                release.wait(10)
+            return "blocker done"
+
+        async def let_go():
+            release.set()
+            if other.in_transaction():
+                await other.rollback()
+
+        try:
+            blockers = []
+            for _ in range(getattr(writer, "IN_FLIGHT", 1)):
+                blockers.append(asyncio.ensure_future(db.write_core(blocker)))
+                await asyncio.wait_for(started.get(), 10)  # its batch is running
+            waiting = [asyncio.ensure_future(db.write_core(_add(f"w{i}"))) for i in range(5)]
+            await asyncio.sleep(0)  # they are submitted (queued behind the blockers)
+            t0 = loop.time()
+            closing = asyncio.ensure_future(db.dispose())
+            queued = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+            queued_after = loop.time() - t0
+            if release_during_grace:
+                await let_go()
+            running = await asyncio.wait_for(asyncio.gather(*blockers, return_exceptions=True), 15)
+            if not release_during_grace:
+                await let_go()
+            await asyncio.wait_for(closing, 15)
+            # the Database is usable again after dispose (a new writer)
+            await db.write_core(_add("after"))
+            async with db.connection() as conn:
+                ids = set((await conn.execute(select(V.c.public_id))).scalars())
+        finally:
+            release.set()
+            await other.close()
+            await other_engine.dispose()
+            await db.dispose()
+        return queued, queued_after, running, ids
+
+    return run_async(scenario())
+
+
+def test_stop_fails_each_pending_write_at_once_and_each_stuck_batch_after_a_grace(database_url):
+    """Closing the database (shutdown) with writes pending: each waiting
+    caller gets a StorageFault at once (its write was never run), each batch
+    still running gets one when it does not end within STOP_GRACE. Nobody is
+    left waiting for ever, and nothing of the refused writes is stored."""
+    queued, queued_after, running, ids = _stop_with_writes_pending(database_url, release_during_grace=False)
+    assert all(isinstance(o, StorageFault) and o.kind == "unavailable" and "not stored" in str(o)
+               for o in queued), queued
+    assert queued_after < 0.5  # not after the running batches' grace
+    assert all(isinstance(o, StorageFault) and "may or may not" in str(o) for o in running), running
+    assert ids == {"held", "after"}
+
+
+def test_stop_lets_a_running_batch_finish_within_its_grace(database_url):
+    """A batch that ends within STOP_GRACE gives its callers their real outcome."""
+    queued, _after, running, ids = _stop_with_writes_pending(database_url, release_during_grace=True)
+    assert all(isinstance(o, StorageFault) for o in queued), queued
+    assert running and all(o == "blocker done" for o in running), running
+    assert ids == {"held", "after"}

@@ -68,3 +68,23 @@ def test_every_module_jutella_imports_is_installed_by_make_run():
                 if not dists & runtime:
                     missing.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     assert not missing, f"imported but installed only with the test extras: {missing}"
+
+
+def test_the_locked_versions_fall_inside_pyproject_ranges():
+    """`make run` installs requirements.lock's exact versions under
+    pyproject.toml's ranges (pip -c): a pin that left a range (the tested
+    series of a library whose internals jutella uses, say) would fail there."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            locked[canonicalize_name(name)] = version.strip()
+    outside = {}
+    for text in project["dependencies"] + project["optional-dependencies"]["test"]:
+        req = Requirement(text)
+        version = locked.get(canonicalize_name(req.name))
+        assert version is not None, f"{req.name} is not in requirements.lock"
+        if not req.specifier.contains(version, prereleases=True):
+            outside[req.name] = (str(req.specifier), version)
+    assert not outside, outside

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
-import sys
 from datetime import datetime
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -109,27 +107,14 @@ async def _housekeeping(rt: Runtime) -> None:
 SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
                             ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
-GC_THRESHOLDS = (20_000, 5, 100)  # the cyclic collector's, set by create_app
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                rt: Runtime | None = None) -> FastAPI:
     settings = settings or (rt.settings if rt else load_settings())
     rt = rt or Runtime.build(settings, clock)
-    # The database driver threads (aiosqlite) hand results back through the
-    # GIL; the default 5 ms switch interval would add up to 5 ms per statement
-    # while the event loop is busy.
-    sys.setswitchinterval(0.0005)
-    # Thousands of open connections are millions of long-lived objects, and
-    # with CPython's default thresholds the cyclic collector walked all of
-    # them every few seconds while connections were arriving (pauses of
-    # 0.2-1.7 s at 10,000 visitors, the benchmark's p99 spikes). Full
-    # collections now run only after 100 middle ones. A pause lasts as long
-    # as the generations it walks are big: young ones every 20,000
-    # allocations and middle ones every fifth keep those to 100,000 objects
-    # at most (middle collections at 10,000 visitors took up to 104 ms; with
-    # 50,000 and 20 they took 200-310 ms; docs/performance.md).
-    gc.set_threshold(*GC_THRESHOLDS)
+    # Process tuning (switch interval, collector) is not done here but by
+    # what starts a server process: jutella/tuning.py.
 
     # The chat sockets, by path: served by realtime/wsserver.ChatSocket under
     # jutella's uvicorn, by the DirectSockets middleware under any other server.

@@ -42,6 +42,17 @@ async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -
 
 
 # -- serve ----------------------------------------------------------------------
+def served_app():
+    """The application factory ``jutella serve`` gives uvicorn: it runs in
+    every worker process (uvicorn spawns them as fresh interpreters), tunes
+    that process (jutella/tuning.py), then builds the plain application."""
+    from jutella.app import create_app
+    from jutella.tuning import tune_process
+
+    tune_process()
+    return create_app()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.host:
         os.environ["JUTELLA_HOST"] = args.host
@@ -78,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from jutella.app import SERVER_OPTIONS
 
     uvicorn.run(
-        "jutella.app:create_app", factory=True, host=settings.host, port=settings.port,
+        "jutella.cli:served_app", factory=True, host=settings.host, port=settings.port,
         workers=args.workers, log_config=log_config(settings.log_level), timeout_graceful_shutdown=5,
         **SERVER_OPTIONS,
     )

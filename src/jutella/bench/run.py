@@ -112,7 +112,8 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
            "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0",
            # hundreds of conversations per bench agent: no staffing limit, no rate limits
            "JUTELLA_MAX_CONCURRENT_CHATS": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0"}
-    # a fixed argv: this Python, this package
+    # a fixed argv: this Python, this package; `jutella serve` itself, so the server measured is
+    # tuned as in production (cli.served_app -> tuning.tune_process in each worker)
     log = open(os.environ["JUTELLA_BENCH_SERVER_LOG"], "ab") if os.environ.get("JUTELLA_BENCH_SERVER_LOG") \
         else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "jutella.cli", "serve", "--workers", str(workers)],  # nosec B603
@@ -123,7 +124,8 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
 
 def start_relay() -> Server:
     port = free_port()
-    # a fixed argv: this Python, this package
+    # a fixed argv: this Python, this package; `jutella serve` itself, so the server measured is
+    # tuned as in production (cli.served_app -> tuning.tune_process in each worker)
     proc = subprocess.Popen([sys.executable, "-m", "jutella.bench.relay", str(port)],  # nosec B603
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline() if proc.stdout else ""

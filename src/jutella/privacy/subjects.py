@@ -446,12 +446,9 @@ async def scrub(rt: Runtime) -> None:
     and fold the WAL into the (secure_delete'd) main file; VACUUM on PostgreSQL
     so dead row versions do not linger in the table files."""
     if rt.db.dialect == "sqlite":
-        async with rt.db.engine.begin() as conn:
-            await conn.execute(text("INSERT INTO chat_event_fts(chat_event_fts) VALUES ('optimize')"))
+        async with rt.db.transaction() as s:  # the process's write lock, as every write
+            await s.execute(text("INSERT INTO chat_event_fts(chat_event_fts) VALUES ('optimize')"))
         await rt.db.checkpoint()
     else:
-        async with rt.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                          "mail_outbox", "attachment", "transcript_request"):
-                await conn.execute(text(f"VACUUM {table}"))
+        await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
+                            "mail_outbox", "attachment", "transcript_request"))

@@ -1,4 +1,23 @@
-"""The engine, sessions and migrations.
+"""The engine, sessions and migrations, and the ways in to the database.
+
+One way per purpose:
+
+- ``transaction()``: a write as an ORM unit of work (the actions: accounts,
+  departments, privacy, settings). One transaction, committed when the block
+  ends; on SQLite one at a time per process (an asyncio lock, then BEGIN
+  IMMEDIATE).
+- ``write_core(fn, lock=...)``: the hot path (chat messages, visitor
+  sign-ups): a synchronous function of SQLAlchemy Core statements, group
+  committed with the other calls pending at the same moment
+  (:class:`SyncGroupWriter` on SQLite's writer thread, :class:`PgGroupWriter`
+  on PostgreSQL). Its result comes back after the commit.
+- ``reader()`` (ORM) and ``connection()`` (Core, for hot reads): reads only.
+- ``migrate()`` for the schema, ``checkpoint()`` and ``vacuum()`` for
+  maintenance after personal data is erased.
+
+Nothing else writes: no code outside this module takes ``engine`` to write
+around these (a write that bypassed ``transaction()`` on SQLite would bypass
+the process's write lock too); the tests use it to play another client.
 
 SQLite is opened with WAL, foreign keys, ``secure_delete`` (erased rows are
 overwritten with zeros, not left in free pages) and a busy timeout. PostgreSQL
@@ -11,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from contextvars import ContextVar
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +61,11 @@ class StorageFault(Exception):
     """The database cannot take a write (or answer at all) right now: SQLite's
     write lock is held elsewhere beyond the busy timeout ("locked"), the disk
     or the database's size limit is full ("full"), or PostgreSQL cannot be
-    reached ("unavailable"). Nothing of the failed unit of work was stored."""
+    reached ("unavailable"). Nothing of the failed unit of work was stored,
+    with one exception said in its text: a group-committed write whose batch
+    was still running when the database closed (``_GroupCommit.stop``) may or
+    may not have been committed (a chat message's resend with the same client
+    id is recognised either way)."""
 
     def __init__(self, kind: str, detail: str = ""):
         super().__init__(f"{kind}: {detail}" if detail else kind)
@@ -190,9 +214,9 @@ class Database:
     SQLite has one writer at a time. Rather than let concurrent writers wait on
     SQLite's busy handler (which sleeps in growing steps), this process
     serialises its write transactions with an asyncio lock, and the hot path
-    (chat messages) goes through :meth:`write`, which gathers what is pending
-    into one transaction: one commit, one fsync, for many messages (group
-    commit). Nothing is acknowledged before that commit returns.
+    (chat messages) goes through :meth:`write_core`, which gathers what is
+    pending into one transaction: one commit, one fsync, for many messages
+    (group commit). Nothing is acknowledged before that commit returns.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
@@ -202,9 +226,8 @@ class Database:
         self.connect_timeout = connect_timeout
         self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
                                     connect_timeout=connect_timeout)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
-        self._writer: GroupWriter | None = None
         self._sync_writer: SyncGroupWriter | None = None
         self._pg_writer: PgGroupWriter | None = None
 
@@ -231,12 +254,12 @@ class Database:
             async with faults():
                 if self.dialect == "sqlite":
                     async with self._lock():
-                        async with self.sessions() as session:
+                        async with self._sessions() as session:
                             async with session.begin():
                                 await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
                                 yield session
                     return
-                async with self.sessions() as session:
+                async with self._sessions() as session:
                     async with session.begin():
                         yield session
         finally:
@@ -265,22 +288,10 @@ class Database:
                 self._sync_writer = SyncGroupWriter(self)
             return await self._sync_writer.submit(fn, lock)
 
-    async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``fn(session)`` in a transaction and return its result after the
-        commit. On SQLite, concurrent calls share one transaction (each in its
-        own SAVEPOINT, so one failing does not undo the others)."""
-        if self.dialect != "sqlite":
-            async with self.transaction() as session:
-                return await fn(session)
-        if self._writer is None:
-            self._writer = GroupWriter(self)
-        async with faults():
-            return await self._writer.submit(fn)
-
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         async with faults():
-            async with self.sessions() as session:
+            async with self._sessions() as session:
                 yield session
 
     @asynccontextmanager
@@ -311,62 +322,117 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    async def vacuum(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: VACUUM the tables (after an erasure), so dead row
+        versions do not linger in their files. VACUUM cannot run inside a
+        transaction, hence a connection in autocommit of its own."""
+        if self.dialect == "sqlite":
+            return
+        async with faults():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                for table in tables:
+                    await conn.execute(text(f"VACUUM {table}"))  # table names from jutella's code, never input
+
     async def migrate(self) -> None:
         async with faults():
             async with self.engine.begin() as conn:
                 await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
-        if self._writer is not None:
-            await self._writer.stop()
-        if self._sync_writer is not None:
-            self._sync_writer.stop()
-        if self._pg_writer is not None:
-            await self._pg_writer.stop()
+        """Close the writers (every write still waiting gets a StorageFault)
+        and the engine's connections. The Database stays usable: a later
+        write_core starts a new writer."""
+        writers = [w for w in (self._sync_writer, self._pg_writer) if w is not None]
+        self._sync_writer = self._pg_writer = None
+        for writer in writers:
+            await writer.stop()
         await self.engine.dispose()
 
 
-Job = tuple[Callable[[Connection], Any], asyncio.Future, "int | None"]  # (fn, its caller's future, lock)
+@dataclass(slots=True)
+class Job:
+    """One write_core call waiting for its batch."""
+
+    fn: Callable[[Connection], Any]  # run on the writer's connection, inside the batch's transaction
+    future: asyncio.Future  # its caller waits here for (result, exception)
+    lock: int | None = None  # the conversation whose row fn locks (PgGroupWriter's batch order)
+
+
+# What a write still waiting when its writer stops gets: nothing of it ran.
+CLOSING = "the database is closing; the write was not stored"
+# ... and what one whose batch was running gets, if that batch does not end
+# within STOP_GRACE: its COMMIT may or may not have happened.
+CLOSED_IN_FLIGHT = "the database closed while the write's batch was running; it may or may not be stored"
 
 
 class _GroupCommit:
     """What both group-commit writers share: write_core calls wait in
-    ``pending``; one task takes up to MAX_BATCH of them at a time, runs them
-    as one batch (``_batch``, in one transaction: run_batch) and hands each
-    caller its outcome. Subclasses say how a batch runs and how many may run
-    at once (``_slot``, ``_start``)."""
+    ``pending``; one task takes up to MAX_BATCH of them at a time and starts
+    them as one batch on a task of its own (``_batch``, in one transaction:
+    run_batch), at most IN_FLIGHT batches at once, and each caller gets its
+    outcome. Subclasses say how a batch runs.
+
+    ``stop`` answers every caller: those still pending get a StorageFault at
+    once; batches already running get STOP_GRACE seconds to end with their
+    real outcome, then are cancelled and their callers get a StorageFault."""
 
     MAX_BATCH = 1000
+    IN_FLIGHT = 1
+    STOP_GRACE = 2.0  # seconds
 
     def __init__(self) -> None:
         self.pending: list[Job] = []
         self.wake = asyncio.Event()
+        self.stopped = False
+        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
+        self._running: set[asyncio.Task] = set()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def submit(self, fn: Callable[[Connection], T], lock: int | None = None) -> T:
+        if self.stopped:
+            raise StorageFault("unavailable", CLOSING)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append((fn, future, lock))
+        self.pending.append(Job(fn, future, lock))
         self.wake.set()
         return await future
+
+    async def stop(self) -> None:
+        self.stopped = True
+        self.task.cancel()  # no batch starts after this
+        await asyncio.gather(self.task, return_exceptions=True)
+        jobs, self.pending = self.pending, []
+        fail(jobs, StorageFault("unavailable", CLOSING))
+        if self._running:
+            _done, late = await asyncio.wait(self._running, timeout=self.STOP_GRACE)
+            for task in late:
+                task.cancel()  # _commit answers its callers
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.pending:
-                await self._slot()
+                await self._slots.acquire()
                 jobs, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH:]
-                await self._start(jobs)
+                self._start(jobs)
 
-    async def _slot(self) -> None:
-        """Wait until another batch may start (by default: the last one is done)."""
+    def _start(self, jobs: list[Job]) -> None:
+        task = asyncio.get_running_loop().create_task(self._commit(jobs))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
 
-    async def _start(self, jobs: list[Job]) -> None:
-        await self._commit(jobs)
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        self._slots.release()
 
     async def _commit(self, jobs: list[Job]) -> None:
         try:
             outcomes = await self._batch(jobs)
+        except asyncio.CancelledError:  # stop() gave up waiting for this batch
+            fail(jobs, StorageFault("unavailable", CLOSED_IN_FLIGHT))
+            raise
         except Exception as exc:  # the commit failed: nothing in the batch is stored
             outcomes = [(None, exc)] * len(jobs)
         settle(jobs, outcomes)
@@ -396,8 +462,14 @@ class SyncGroupWriter(_GroupCommit):
         self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
         super().__init__()
 
-    def stop(self) -> None:
-        self.task.cancel()
+    async def stop(self) -> None:
+        await super().stop()
+        # A batch cancelled by stop may still be running on the thread (a
+        # thread cannot be cancelled; SQLite's busy timeout bounds it): wait
+        # for it off the event loop, then close the thread's connection.
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         self.executor.shutdown(wait=True)
         if self._conn is not None:
             self._conn.close()
@@ -427,7 +499,7 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
     back. A storage fault or a deadlock fails the whole batch (raised)."""
     try:
         with conn.begin():
-            return [(fn(conn), None) for fn, _future, _lock in jobs]
+            return [(job.fn(conn), None) for job in jobs]
     except Exception as exc:  # nothing of it was committed
         if storage_fault(exc) is not None or _is_deadlock(exc):
             raise
@@ -435,10 +507,10 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
             return [(None, exc)]
     outcomes: list[tuple[Any, Any]] = []
     with conn.begin():
-        for fn, _future, _lock in jobs:
+        for job in jobs:
             try:
                 with conn.begin_nested():
-                    outcomes.append((fn(conn), None))
+                    outcomes.append((job.fn(conn), None))
             except Exception as exc:  # this job's savepoint is rolled back; the others stand
                 if storage_fault(exc) is not None or _is_deadlock(exc) or not _sqlite_in_transaction(conn):
                     # SQLite may have rolled back the whole transaction
@@ -451,22 +523,27 @@ def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
 
 
 def _lock_order(job: Job) -> tuple[bool, int]:
-    lock = job[2]
-    return (lock is None, lock or 0)
+    return (job.lock is None, job.lock or 0)
 
 
-def settle(jobs: Sequence[tuple[Any, ...]], outcomes: list[tuple[Any, Any]]) -> None:
+def settle(jobs: Sequence[Job], outcomes: list[tuple[Any, Any]]) -> None:
     """Hand each job's (result, exception) to its waiting caller (unless it
-    gave up). A job is a tuple whose second item is the caller's future (the
-    group-commit writers' and GroupWriter's alike)."""
+    gave up)."""
     for job, (result, exc) in zip(jobs, outcomes):
-        future = job[1]
+        future = job.future
         if future.done():
             continue
         if exc is not None:
             future.set_exception(exc)
         else:
             future.set_result(result)
+
+
+def fail(jobs: Iterable[Job], exc: BaseException) -> None:
+    """Fail every job still waiting with ``exc``."""
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(exc)
 
 
 def _is_deadlock(exc: BaseException) -> bool:
@@ -492,24 +569,9 @@ class PgGroupWriter(_GroupCommit):
 
     def __init__(self, db: Database):
         self.db = db
-        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
-        self._running: set[asyncio.Task] = set()
         super().__init__()
 
-    async def stop(self) -> None:
-        self.task.cancel()
-        for task in self._running:
-            task.cancel()
-        await asyncio.gather(self.task, *self._running, return_exceptions=True)
-        for _fn, future in self.pending:
-            if not future.done():
-                future.set_exception(StorageFault("unavailable", "the database is closing"))
-        self.pending = []
-
-    async def _slot(self) -> None:
-        await self._slots.acquire()
-
-    async def _start(self, jobs: list[Job]) -> None:
+    def _start(self, jobs: list[Job]) -> None:
         # Two batches in flight that lock the same two conversations in
         # opposite orders deadlock, and PostgreSQL takes deadlock_timeout
         # (1 s) to notice: the 1-worker benchmark's p99 showed it. Jobs in one
@@ -517,13 +579,7 @@ class PgGroupWriter(_GroupCommit):
         # before its next), so any order is a valid one: lock order it is,
         # stable for jobs on the same conversation, unknown locks last.
         jobs.sort(key=_lock_order)
-        task = asyncio.get_running_loop().create_task(self._commit(jobs))
-        self._running.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._slots.release()
+        super()._start(jobs)
 
     async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
         for attempt in range(self.ATTEMPTS):
@@ -542,47 +598,6 @@ def _sqlite_in_transaction(conn: Connection) -> bool:
         return bool(conn.connection.dbapi_connection.in_transaction)
     except Exception:  # not a sqlite3 connection: assume it is
         return True
-
-
-class GroupWriter:
-    """One task that commits what is pending together (SQLite's group commit)."""
-
-    MAX_BATCH = 500
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.queue: asyncio.Queue[tuple[Callable[[AsyncSession], Awaitable[Any]], asyncio.Future]] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((fn, future))
-        return await future
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        _in_transaction.set(False)  # a task of its own, whatever context created it
-        while True:
-            jobs = [await self.queue.get()]
-            while not self.queue.empty() and len(jobs) < self.MAX_BATCH:
-                jobs.append(self.queue.get_nowait())
-            outcomes: list[tuple[Any, BaseException | None]] = []
-            try:
-                async with self.db.transaction() as session:
-                    for fn, _future in jobs:
-                        try:
-                            async with session.begin_nested():
-                                outcomes.append((await fn(session), None))
-                        except Exception as exc:  # this job's savepoint is rolled back; the others stand
-                            if storage_fault(exc) is not None:
-                                raise  # the whole batch fails (see run_batch)
-                            outcomes.append((None, exc))
-            except Exception as exc:  # the commit itself failed: nothing in the batch is stored
-                outcomes = [(None, exc)] * len(jobs)
-            settle(jobs, outcomes)
 
 
 def alembic_config() -> Config:
