@@ -24,6 +24,7 @@ from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
 from jutella.chat.departments import channels_for, visible_statement, visitor_choice
 from jutella.chat.metadata import collect
+from jutella.chat.revocation import ACCESS_CHANGED, read_access_version
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
 from jutella.web.i18n import gettext, negotiate
@@ -542,6 +543,7 @@ class AgentConnection(Connection):
         self._list_timer: asyncio.TimerHandle | None = None
         self.presence_state = "online"
         self.dept_channels: set[str] = set()  # department queues (set by agent_ws before run)
+        self.access_version = 0  # the access version the last check saw (set by agent_ws before run)
 
     def initial_channels(self) -> list[str]:
         return [chat.AGENTS_CHANNEL, chat.agent_channel(self.account.id), f"account:{self.account.id}",
@@ -560,13 +562,70 @@ class AgentConnection(Connection):
         return [self.keep_session()]
 
     async def keep_session(self) -> None:
-        """An open console keeps its session alive (and notices when it ends)."""
+        """An open console keeps its session alive (and notices when it ends).
+        It also notices an access change whose hub event it never got (the
+        event is published after the commit, and a publish can fail): the
+        access version moved, so what it follows is checked again."""
         while True:
             await asyncio.sleep(SESSION_TOUCH_EVERY)
             if not await accounts.touch(self.rt, self.session.id):
                 self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
                 await self.flush()
                 return
+            async with self.rt.db.connection() as conn:
+                version = await read_access_version(conn)
+            if version != self.access_version and self.proto.state == "open":
+                await self.revalidate(None)
+                self._flush()
+
+    async def resync(self) -> None:
+        """The hub lost notifications: an access change among them, perhaps."""
+        if self.proto.state == "open":
+            await self.revalidate(None)
+        await super().resync()
+
+    async def revalidate(self, named: list[int] | None) -> None:
+        """Who may see what changed (docs/protocol.md, "Access changes"):
+        re-read the account, forget every cached "may see", check again each
+        conversation this socket follows, stop following (and tell the
+        console ``hidden``) those it may no longer see, and follow the
+        department queues now in effect. ``named``: the only conversations
+        whose visibility changed (a restriction names them): only those are
+        checked, and the account is not re-read. The outbound task awaits
+        this before it handles the next hub event, so a message published
+        after the change reaches no socket that is no longer allowed it."""
+        if named is None:
+            from jutella.store.models import StaffAccount
+
+            async with self.rt.db.reader() as s:
+                self.access_version = await read_access_version(s)
+                account = await s.get(StaffAccount, self.account.id)  # its roles load with it (selectin)
+            if account is None or account.disabled_at is not None or "agent" not in account.role_names:
+                self.proto.close(4403, "role removed" if account is not None and account.disabled_at is None
+                                 else "account disabled")
+                return
+            self.account = account
+        self._visible.clear()
+        followed = set(self.proto.tracked())
+        followed |= {int(c[5:]) for c in getattr(self.sub, "channels", ()) if c.startswith("conv:")}
+        check = followed if named is None else set(named)
+        still_seen = False
+        for conversation in sorted(check):
+            if await self._may_see(conversation):
+                still_seen = True
+                continue
+            self._listed.pop(conversation, None)
+            if conversation in followed:
+                self.sub.remove(chat.conv_channel(conversation))
+            if self.proto.state == "open":
+                self.proto.hide(conversation)
+        if named is None:
+            await self.follow_departments()
+        # the console reloads its lists: after any change of the account or its
+        # memberships, and when a named conversation may be seen (a restriction
+        # lifted); a restriction that only hides needs no reload (``hidden`` did it)
+        if self.proto.state == "open" and (named is None or still_seen):
+            self.proto.send({"type": ACCESS_CHANGED})
 
     async def closed(self) -> None:
         if self._list_timer is not None:
@@ -753,6 +812,9 @@ class AgentConnection(Connection):
             await self.follow_departments()
             if self.proto.state == "open":
                 self.proto.send(event)  # the console reloads its lists
+        elif kind in (ACCESS_CHANGED, "account_changed"):
+            named = event.get("conversations") if channel == chat.AGENTS_CHANNEL else None
+            await self.revalidate(named if isinstance(named, list) else None)
         elif kind == "sessions_ended":
             if event.get("keep") != self.session.id:
                 self.rt.presence.disconnect(self.account.id, self.conn_id)
@@ -760,13 +822,6 @@ class AgentConnection(Connection):
         elif kind == "session_ended":
             if event.get("session") == self.session.id:
                 self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
-        elif kind == "account_changed":
-            from jutella.store.models import StaffAccount
-
-            async with self.rt.db.reader() as s:
-                account = await s.get(StaffAccount, self.account.id)
-            if account is None or "agent" not in account.role_names:
-                self.proto.close(4403, "role removed")
 
 
 # -- the routes ------------------------------------------------------------------------
@@ -813,4 +868,6 @@ async def agent_ws(rt: Runtime, ws: Socket) -> None:
     lang = account.language or negotiate(ws.headers.get("accept-language"))
     conn = AgentConnection(rt, ws, lang, account, session)
     conn.dept_channels = await channels_for(rt, account.id, "admin" in account.role_names)
+    async with rt.db.connection() as db:
+        conn.access_version = await read_access_version(db)
     await conn.run()
