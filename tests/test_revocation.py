@@ -260,3 +260,41 @@ def test_the_console_drops_a_conversation_restricted_while_it_is_open(live, brow
     problems.check()
     for client in (v, v2, v3):
         client.close()
+
+
+def test_erasure_hides_the_erased_conversation_from_the_socket_following_it(live):
+    add_staff(live, "chair@example.org", ["agent", "privacy"], name="Chair")
+    chair = sign_in(live, "chair@example.org")
+    v, conv = started_chat(live, "Poistakaa tietoni")
+    a, _ = agent(live, chair, subscriptions={conv: 0})
+    a.until(is_event(conv, 1))
+    r = chair.post("/api/v1/privacy/erase", json={"confirm": True, "conversations": [conv]})
+    assert r.status_code == 200, r.text
+    a.until(is_hidden(conv), timeout=WITHIN)
+    a.close()
+    v.close()
+
+
+def test_hide_forgets_the_conversation_and_says_so():
+    """Protocol.hide, sans I/O: the frame goes out, the watermark, the replay
+    and the pending catch-up of the conversation are forgotten, and its later
+    events are dropped."""
+    import orjson
+
+    from jutella.realtime import protocol as P
+
+    proto = P.Protocol("agent", 0.0)
+    commands = proto.receive(orjson.dumps({"type": "hello", "subscriptions": {"17": 3, "18": 0}}), 0.0)
+    assert [type(c) for c in commands] == [P.AgentHello, P.FetchSince, P.FetchSince]
+    proto.welcome(agent={"id": 1})
+    proto.data_to_send()
+    proto.event(17, 9, {"kind": "message"}, live=True)  # a gap: a catch-up read is asked for
+    proto.hide(17)
+    assert [orjson.loads(f) for f in proto.data_to_send()] == [{"type": "hidden", "conversation": 17}]
+    assert not proto.is_tracking(17) and proto.is_tracking(18)
+    assert all(c.conversation != 17 for c in proto.pending_commands())
+    proto.event(17, 4, {"kind": "message"})
+    proto.event(17, 10, {"kind": "message"}, live=True)
+    assert proto.data_to_send() == []
+    with pytest.raises(RuntimeError):
+        P.Protocol("visitor", 0.0).hide(1)

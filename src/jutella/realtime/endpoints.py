@@ -579,9 +579,13 @@ class AgentConnection(Connection):
                 self._flush()
 
     async def resync(self) -> None:
-        """The hub lost notifications: an access change among them, perhaps."""
+        """The hub lost notifications: an access change among them, perhaps
+        (the access version says), so check that before the catch-up reads."""
         if self.proto.state == "open":
-            await self.revalidate(None)
+            async with self.rt.db.connection() as conn:
+                version = await read_access_version(conn)
+            if version != self.access_version:
+                await self.revalidate(None)
         await super().resync()
 
     async def revalidate(self, named: list[int] | None) -> None:
