@@ -298,3 +298,41 @@ def test_hide_forgets_the_conversation_and_says_so():
     assert proto.data_to_send() == []
     with pytest.raises(RuntimeError):
         P.Protocol("visitor", 0.0).hide(1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_lost_event_is_made_up_for_by_the_access_version(live):
+    """The hub event is published after the commit and may be lost (Redis
+    went away): when the hub says it lost notifications, a socket whose access
+    version moved re-checks everything it follows."""
+    from sqlalchemy import delete
+
+    from jutella.chat.actions import AGENTS_CHANNEL
+    from jutella.store.access_version import bump_access_version
+    from jutella.store.models import StaffDepartment
+
+    add_staff(live, "ilona@example.org", ["admin"], name="Ilona")
+    aino_id = add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    admin, aino = sign_in(live, "ilona@example.org"), sign_in(live, "aino@example.org")
+    dept = admin.post("/api/v1/departments", json={"name": "Jäsenyys"}).json()["id"]
+    admin.put(f"/api/v1/departments/{dept}/members", json={"account_ids": [aino_id]})
+    v, conv = started_chat(live, "Jäsenmaksu?", department=dept)
+    a, _ = agent(live, aino, subscriptions={conv: 0})
+    a.until(is_event(conv, 1))
+
+    async def change_without_telling(rt):  # the membership goes, and its hub event is lost
+        async with rt.db.transaction() as s:
+            await s.execute(delete(StaffDepartment).where(StaffDepartment.account_id == aino_id))
+            await bump_access_version(s)
+
+    async def hub_lost_notifications(rt):
+        rt.hub.deliver_local(AGENTS_CHANNEL, {"type": "_resync"})
+
+    live.call(change_without_telling, live.rt)
+    with pytest.raises(TimeoutError):  # nothing told the socket
+        a.until(is_hidden(conv), timeout=0.3)
+    live.call(hub_lost_notifications, live.rt)
+    a.until(is_hidden(conv), timeout=WITHIN)
+    a.until(lambda f: f["type"] == "resync")
+    a.close()
+    v.close()

@@ -235,9 +235,9 @@ async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: s
             await audit.record(s, now, actor_id=actor_id, action="account.update", target_type="account",
                                target_id=account_id, detail=changed)
         if "roles" in changed:
-            await bump_access_version(s)  # last in the transaction (store/access_version.py)
+            version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
     if "roles" in changed:  # the account's open consoles re-check what they follow (chat/revocation.py)
-        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED})
+        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED, "version": version})
     return account
 
 
@@ -270,10 +270,11 @@ async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, di
         else:
             flipped = False
         if flipped:
-            await bump_access_version(s)  # last in the transaction (store/access_version.py)
+            version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
     if disabled:
         await rt.hub.publish(f"account:{account_id}", {"type": "sessions_ended", "keep": None})
-        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED})
+    if flipped:
+        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED, "version": version})
     return account
 
 

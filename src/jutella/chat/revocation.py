@@ -40,8 +40,10 @@ ACCESS_CHANGED = "access_changed"  # the hub event's type, and the console frame
 MAX_NAMED = 500
 
 
-def access_changed_event(conversations: Iterable[int] | None = None) -> dict[str, Any]:
+def access_changed_event(conversations: Iterable[int] | None = None, version: int | None = None) -> dict[str, Any]:
     event: dict[str, Any] = {"type": ACCESS_CHANGED}
+    if version is not None:
+        event["version"] = version
     if conversations is not None:
         ids = sorted(set(conversations))
         if len(ids) <= MAX_NAMED:
@@ -49,9 +51,11 @@ def access_changed_event(conversations: Iterable[int] | None = None) -> dict[str
     return event
 
 
-async def publish_access_changed(rt: Runtime, *, conversations: Iterable[int] | None = None) -> None:
+async def publish_access_changed(rt: Runtime, *, conversations: Iterable[int] | None = None,
+                                 version: int | None = None) -> None:
     """Tell every agent socket of every worker that access changed. Call it
     after the commit. ``conversations``: the only conversations whose
     visibility changed (a restriction, an erasure); None when anything may
-    have (memberships)."""
-    await rt.hub.publish(AGENTS_CHANNEL, access_changed_event(conversations))
+    have (memberships). ``version``: what :func:`bump_access_version`
+    returned, so a socket that saw the one before knows it missed nothing."""
+    await rt.hub.publish(AGENTS_CHANNEL, access_changed_event(conversations, version))

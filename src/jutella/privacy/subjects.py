@@ -376,9 +376,9 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
         revoke = kind == "restriction" and changed > 0
         if revoke:
             affected = await _conversations_of(s, targets)
-            await bump_access_version(s)  # last: see store/access_version.py
+            version = await bump_access_version(s)  # last: see store/access_version.py
     if revoke:  # open consoles stop (or resume) following them at once
-        await publish_access_changed(rt, conversations=affected)
+        await publish_access_changed(rt, conversations=affected, version=version)
     return changed
 
 

@@ -572,20 +572,21 @@ class AgentConnection(Connection):
                 self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
                 await self.flush()
                 return
-            async with self.rt.db.connection() as conn:
-                version = await read_access_version(conn)
-            if version != self.access_version and self.proto.state == "open":
+            if self.proto.state == "open" and await self._access_moved():
                 await self.revalidate(None)
                 self._flush()
+
+    async def _access_moved(self) -> bool:
+        """Whether the access version moved since this socket last checked
+        (one primary-key read)."""
+        async with self.rt.db.connection() as conn:
+            return await read_access_version(conn) != self.access_version
 
     async def resync(self) -> None:
         """The hub lost notifications: an access change among them, perhaps
         (the access version says), so check that before the catch-up reads."""
-        if self.proto.state == "open":
-            async with self.rt.db.connection() as conn:
-                version = await read_access_version(conn)
-            if version != self.access_version:
-                await self.revalidate(None)
+        if self.proto.state == "open" and await self._access_moved():
+            await self.revalidate(None)
         await super().resync()
 
     async def revalidate(self, named: list[int] | None) -> None:
@@ -631,6 +632,13 @@ class AgentConnection(Connection):
         if self.proto.state == "open" and (named is None or still_seen):
             self.proto.send({"type": ACCESS_CHANGED})
 
+    def _note_version(self, version: Any) -> None:
+        """An access_changed event was handled: its version is this socket's
+        if it is the next one (a gap means an event this socket did not get,
+        another account's, say: the minute's check then looks at everything)."""
+        if type(version) is int and version == self.access_version + 1:
+            self.access_version = version
+
     async def closed(self) -> None:
         if self._list_timer is not None:
             self._list_timer.cancel()
@@ -642,6 +650,10 @@ class AgentConnection(Connection):
         rt = self.rt
         try:
             if isinstance(cmd, P.AgentHello):
+                if await self._access_moved():  # between the sign-in read and the hub subscription
+                    await self.revalidate(None)
+                    if self.proto.close_code is not None:
+                        return
                 self.rt.presence.connect(self.account.id, self.conn_id, self.presence_state)
                 self.proto.welcome(agent={"id": self.account.id, "name": self.account.name},
                                    presence=self.rt.presence.state_of(self.account.id))
@@ -819,6 +831,7 @@ class AgentConnection(Connection):
         elif kind in (ACCESS_CHANGED, "account_changed"):
             named = event.get("conversations") if channel == chat.AGENTS_CHANNEL else None
             await self.revalidate(named if isinstance(named, list) else None)
+            self._note_version(event.get("version"))
         elif kind == "sessions_ended":
             if event.get("keep") != self.session.id:
                 self.rt.presence.disconnect(self.account.id, self.conn_id)
@@ -858,6 +871,8 @@ async def agent_ws(rt: Runtime, ws: Socket) -> None:
         await ws.close(1008)
         return
     await ws.accept()
+    async with rt.db.connection() as db:  # before the account is read: a change after it shows (AgentHello)
+        version = await read_access_version(db)
     found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(COOKIE))
     if found is None:
         await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
@@ -872,6 +887,5 @@ async def agent_ws(rt: Runtime, ws: Socket) -> None:
     lang = account.language or negotiate(ws.headers.get("accept-language"))
     conn = AgentConnection(rt, ws, lang, account, session)
     conn.dept_channels = await channels_for(rt, account.id, "admin" in account.role_names)
-    async with rt.db.connection() as db:
-        conn.access_version = await read_access_version(db)
+    conn.access_version = version
     await conn.run()
