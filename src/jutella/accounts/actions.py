@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.runtime import Runtime
+from jutella.store.access_version import bump_access_version
 from jutella.store.models import OneTimeToken, RecoveryCode, StaffAccount, StaffRole, StaffSession, SystemSetting
 
 from . import audit
@@ -25,6 +26,10 @@ from .roles import ADMIN, check_roles
 from .tokens import hash_token, new_token
 
 SETUP = "setup"
+# The hub event after which an account's open consoles re-check what they may
+# see (chat/revocation.py; published here on the account's own channel, since
+# accounts/ imports nothing of chat/).
+ACCESS_CHANGED = "access_changed"
 INVITE = "invite"
 TOTP_ISSUER = "jutella"
 
@@ -229,8 +234,10 @@ async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: s
         if changed:
             await audit.record(s, now, actor_id=actor_id, action="account.update", target_type="account",
                                target_id=account_id, detail=changed)
-    if "roles" in changed:  # open consoles reload what they may show
-        await rt.hub.publish(f"account:{account_id}", {"type": "account_changed"})
+        if "roles" in changed:
+            version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
+    if "roles" in changed:  # the account's open consoles re-check what they follow (chat/revocation.py)
+        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED, "version": version})
     return account
 
 
@@ -246,6 +253,7 @@ async def _keep_an_admin(s: AsyncSession, account_id: int) -> None:
 async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, disabled: bool) -> StaffAccount:
     """Disable (ending every session at once, open WebSockets included) or re-enable."""
     now = rt.clock.now()
+    flipped = True
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
         if disabled and account.disabled_at is None:
@@ -259,8 +267,14 @@ async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, di
             account.disabled_at = None
             await audit.record(s, now, actor_id=actor_id, action="account.enable", target_type="account",
                                target_id=account_id)
+        else:
+            flipped = False
+        if flipped:
+            version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
     if disabled:
         await rt.hub.publish(f"account:{account_id}", {"type": "sessions_ended", "keep": None})
+    if flipped:
+        await rt.hub.publish(f"account:{account_id}", {"type": ACCESS_CHANGED, "version": version})
     return account
 
 

@@ -25,6 +25,7 @@ from jutella.store.models import (
 )
 
 from .actions import ACTIVE, AGENTS_CHANNEL, ChatError
+from .revocation import bump_access_version, publish_access_changed
 
 MAX_NAME = 100
 
@@ -176,9 +177,15 @@ def _clean_email(value: str | None) -> str | None:
         raise ChatError("email_invalid", "Enter a valid email address, like name@example.fi.", 400) from None
 
 
-async def _changed(rt: Runtime) -> None:
-    """Consoles re-read their department queues; widgets get the new choice."""
-    await rt.hub.publish(AGENTS_CHANNEL, {"type": "departments_changed"})
+async def _changed(rt: Runtime, *, access: bool = False, version: int | None = None) -> None:
+    """Consoles re-read their department queues; widgets get the new choice.
+    ``access``: memberships changed, so who may see what did: the sockets
+    re-check what they follow (chat/revocation.py) and then tell the
+    console, which reloads its lists as for ``departments_changed``."""
+    if access:
+        await publish_access_changed(rt, version=version)
+    else:
+        await rt.hub.publish(AGENTS_CHANNEL, {"type": "departments_changed"})
     from jutella.realtime.endpoints import publish_presence
 
     await publish_presence(rt)
@@ -251,7 +258,8 @@ async def remove(rt: Runtime, *, actor_id: int, department_id: int) -> None:
         await s.delete(dept)
         await audit.record(s, now, actor_id=actor_id, action="department.delete", target_type="department",
                            target_id=department_id)
-    await _changed(rt)
+        version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
+    await _changed(rt, access=True, version=version)
 
 
 async def set_members(rt: Runtime, *, actor_id: int, department_id: int, account_ids: list[int]) -> list[int]:
@@ -273,7 +281,8 @@ async def set_members(rt: Runtime, *, actor_id: int, department_id: int, account
             s.add(StaffDepartment(account_id=account_id, department_id=department_id))
         await audit.record(s, now, actor_id=actor_id, action="department.members", target_type="department",
                            target_id=department_id, detail={"members": wanted})
-    await _changed(rt)
+        version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
+    await _changed(rt, access=True, version=version)
     return wanted
 
 

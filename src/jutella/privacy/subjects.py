@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.chat.revocation import bump_access_version, publish_access_changed
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
@@ -370,7 +371,37 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
                 changed += len(existing)
         await audit.record(s, now, actor_id=actor_id, action=f"subject.{kind}.{'set' if on else 'lift'}",
                            detail={"records": len(targets)})
+        revoke = kind == "restriction" and changed > 0
+        if revoke:
+            affected = await _conversations_of(s, targets)
+            version = await bump_access_version(s)  # last: see store/access_version.py
+    if revoke:  # open consoles stop (or resume) following them at once
+        await publish_access_changed(rt, conversations=affected, version=version)
     return changed
+
+
+async def _conversations_of(s: AsyncSession, targets: list[dict[str, Any]]) -> set[int] | None:
+    """The conversations a restriction's targets concern: those of its
+    visitors, of its forms' visitors and the forms' own chats. None for a
+    restriction by email: which chats an address reaches is the access rule's
+    business, so every socket then re-checks all it follows. Naming more
+    than the rule hides is harmless: each socket re-checks them by its rule."""
+    if any("email_hash" in t for t in targets):
+        return None
+    visitors = {t["visitor_id"] for t in targets if "visitor_id" in t}
+    forms = {t["offline_message_id"] for t in targets if "offline_message_id" in t}
+    found: set[int] = set()
+    if forms:
+        for visitor_id, conversation_id in (await s.execute(select(
+                OfflineMessage.visitor_id, OfflineMessage.conversation_id).where(OfflineMessage.id.in_(forms)))).all():
+            if visitor_id is not None:
+                visitors.add(visitor_id)
+            if conversation_id is not None:
+                found.add(conversation_id)
+    if visitors:
+        found |= set((await s.execute(select(Conversation.id).where(
+            Conversation.visitor_id.in_(visitors)))).scalars())
+    return found
 
 
 async def objection_hashes(s: AsyncSession) -> set[str]:
@@ -433,6 +464,8 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
                 gone += (await s.execute(delete(Visitor).where(Visitor.id == v))).rowcount or 0
         counts["visitors"] = gone
         await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.erase", detail=counts)
+    if sel.conversations:  # consoles that follow them drop them from their lists and views
+        await publish_access_changed(rt, conversations=sel.conversations)
     if files:
         from jutella.chat.attachments import remove_files
 

@@ -25,6 +25,7 @@ from jutella.chat import actions as chat
 from jutella.chat import access
 from jutella.chat.departments import channels_for, visitor_choice
 from jutella.chat.metadata import collect
+from jutella.chat.revocation import ACCESS_CHANGED, read_access_version
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
 from jutella.web.i18n import gettext, negotiate
@@ -543,6 +544,7 @@ class AgentConnection(Connection):
         self._list_timer: asyncio.TimerHandle | None = None
         self.presence_state = "online"
         self.dept_channels: set[str] = set()  # department queues (set by agent_ws before run)
+        self.access_version = 0  # the access version the last check saw (set by agent_ws before run)
 
     def initial_channels(self) -> list[str]:
         return [chat.AGENTS_CHANNEL, chat.agent_channel(self.account.id), f"account:{self.account.id}",
@@ -561,13 +563,82 @@ class AgentConnection(Connection):
         return [self.keep_session()]
 
     async def keep_session(self) -> None:
-        """An open console keeps its session alive (and notices when it ends)."""
+        """An open console keeps its session alive (and notices when it ends).
+        It also notices an access change whose hub event it never got (the
+        event is published after the commit, and a publish can fail): the
+        access version moved, so what it follows is checked again."""
         while True:
             await asyncio.sleep(SESSION_TOUCH_EVERY)
             if not await accounts.touch(self.rt, self.session.id):
                 self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
                 await self.flush()
                 return
+            if self.proto.state == "open" and await self._access_moved():
+                await self.revalidate(None)
+                self._flush()
+
+    async def _access_moved(self) -> bool:
+        """Whether the access version moved since this socket last checked
+        (one primary-key read)."""
+        async with self.rt.db.connection() as conn:
+            return await read_access_version(conn) != self.access_version
+
+    async def resync(self) -> None:
+        """The hub lost notifications: an access change among them, perhaps
+        (the access version says), so check that before the catch-up reads."""
+        if self.proto.state == "open" and await self._access_moved():
+            await self.revalidate(None)
+        await super().resync()
+
+    async def revalidate(self, named: list[int] | None) -> None:
+        """Who may see what changed (docs/protocol.md, "Access changes"):
+        re-read the account, forget every cached "may see", check again each
+        conversation this socket follows, stop following (and tell the
+        console ``hidden``) those it may no longer see, and follow the
+        department queues now in effect. ``named``: the only conversations
+        whose visibility changed (a restriction names them): only those are
+        checked, and the account is not re-read. The outbound task awaits
+        this before it handles the next hub event, so a message published
+        after the change reaches no socket that is no longer allowed it."""
+        if named is None:
+            from jutella.store.models import StaffAccount
+
+            async with self.rt.db.reader() as s:
+                self.access_version = await read_access_version(s)
+                account = await s.get(StaffAccount, self.account.id)  # its roles load with it (selectin)
+            if account is None or account.disabled_at is not None or "agent" not in account.role_names:
+                self.proto.close(4403, "role removed" if account is not None and account.disabled_at is None
+                                 else "account disabled")
+                return
+            self.account = account
+        self._visible.clear()
+        followed = set(self.proto.tracked())
+        followed |= {int(c[5:]) for c in getattr(self.sub, "channels", ()) if c.startswith("conv:")}
+        check = followed if named is None else set(named)
+        still_seen = False
+        for conversation in sorted(check):
+            if await self._may_see(conversation):
+                still_seen = True
+                continue
+            self._listed.pop(conversation, None)
+            if conversation in followed:
+                self.sub.remove(chat.conv_channel(conversation))
+            if self.proto.state == "open":
+                self.proto.hide(conversation)
+        if named is None:
+            await self.follow_departments()
+        # the console reloads its lists: after any change of the account or its
+        # memberships, and when a named conversation may be seen (a restriction
+        # lifted); a restriction that only hides needs no reload (``hidden`` did it)
+        if self.proto.state == "open" and (named is None or still_seen):
+            self.proto.send({"type": ACCESS_CHANGED})
+
+    def _note_version(self, version: Any) -> None:
+        """An access_changed event was handled: its version is this socket's
+        if it is the next one (a gap means an event this socket did not get,
+        another account's, say: the minute's check then looks at everything)."""
+        if type(version) is int and version == self.access_version + 1:
+            self.access_version = version
 
     async def closed(self) -> None:
         if self._list_timer is not None:
@@ -580,6 +651,10 @@ class AgentConnection(Connection):
         rt = self.rt
         try:
             if isinstance(cmd, P.AgentHello):
+                if await self._access_moved():  # between the sign-in read and the hub subscription
+                    await self.revalidate(None)
+                    if self.proto.close_code is not None:
+                        return
                 self.rt.presence.connect(self.account.id, self.conn_id, self.presence_state)
                 self.proto.welcome(agent={"id": self.account.id, "name": self.account.name},
                                    presence=self.rt.presence.state_of(self.account.id))
@@ -744,6 +819,10 @@ class AgentConnection(Connection):
             await self.follow_departments()
             if self.proto.state == "open":
                 self.proto.send(event)  # the console reloads its lists
+        elif kind in (ACCESS_CHANGED, "account_changed"):
+            named = event.get("conversations") if channel == chat.AGENTS_CHANNEL else None
+            await self.revalidate(named if isinstance(named, list) else None)
+            self._note_version(event.get("version"))
         elif kind == "sessions_ended":
             if event.get("keep") != self.session.id:
                 self.rt.presence.disconnect(self.account.id, self.conn_id)
@@ -751,13 +830,6 @@ class AgentConnection(Connection):
         elif kind == "session_ended":
             if event.get("session") == self.session.id:
                 self.proto.close(P.CLOSE_UNAUTHORIZED, "session ended")
-        elif kind == "account_changed":
-            from jutella.store.models import StaffAccount
-
-            async with self.rt.db.reader() as s:
-                account = await s.get(StaffAccount, self.account.id)
-            if account is None or "agent" not in account.role_names:
-                self.proto.close(4403, "role removed")
 
 
 # -- the routes ------------------------------------------------------------------------
@@ -790,6 +862,8 @@ async def agent_ws(rt: Runtime, ws: Socket) -> None:
         await ws.close(1008)
         return
     await ws.accept()
+    async with rt.db.connection() as db:  # before the account is read: a change after it shows (AgentHello)
+        version = await read_access_version(db)
     found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(COOKIE))
     if found is None:
         await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
@@ -804,4 +878,5 @@ async def agent_ws(rt: Runtime, ws: Socket) -> None:
     lang = account.language or negotiate(ws.headers.get("accept-language"))
     conn = AgentConnection(rt, ws, lang, account, session)
     conn.dept_channels = await channels_for(rt, account.id, "admin" in account.role_names)
+    conn.access_version = version
     await conn.run()

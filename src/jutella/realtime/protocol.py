@@ -588,6 +588,17 @@ class Protocol:
                 if not (type(c) is FetchSince and c.conversation == conversation)
             ]
 
+    def hide(self, conversation: int) -> None:
+        """Agents: the conversation may no longer be seen here (a restriction,
+        a role or a membership gone). Stop tracking it, drop what was held of
+        it, and queue ``{"type": "hidden", "conversation": id}`` so the
+        client removes it from its lists and views. Later events of it are
+        dropped; a replay of it is never asked for again. Safe to repeat."""
+        if self.role != "agent":
+            raise RuntimeError("hide() is for agent connections")
+        self.unsubscribe(conversation)
+        self._queue({"type": "hidden", "conversation": conversation})
+
     def tracked(self) -> list[int]:
         """Every conversation this connection follows."""
         return list(self._delivered)

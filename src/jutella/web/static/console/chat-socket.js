@@ -26,6 +26,10 @@
 //   typing, seen  the visitor's typing / seen frames
 //   ack           an ack frame
 //   error         an error frame (with client_id when it concerns a message)
+//   hidden        {conversation}: it may no longer be seen here (a restriction,
+//                 a membership or role gone); no longer followed, its unsent
+//                 replies dropped
+//   access_changed  what this agent may see changed: reload the lists
 
 import { getPresence, setPresence } from "./presence.js";
 
@@ -274,10 +278,20 @@ export class ChatSocket extends EventTarget {
           if (item && item.type === "conversation") this.emit("conversation", item);
         }
         return;
+      case "hidden": { // docs/protocol.md "Access changes": the server stopped following it
+        const conv = frame.conversation;
+        if (typeof conv !== "number") return;
+        this.shown.delete(conv);
+        this.helloSubs.delete(conv);
+        for (const [clientId, item] of this.outbox) if (item.conversation === conv) this.outbox.delete(clientId);
+        this.emit("hidden", frame);
+        return;
+      }
       case "conversation":
       case "typing":
       case "seen":
       case "departments_changed": // docs/departments.md: the lists to reload
+      case "access_changed": // docs/protocol.md "Access changes": likewise
         this.emit(frame.type, frame);
         return;
       default:

@@ -30,6 +30,7 @@ class ChatStore extends EventTarget {
     this.loaded = false;
     this.loadError = null;
     this.openHere = null; // the conversation this tab shows (and reads)
+    this.hidden = new Map(); // id -> when a "hidden" frame removed it (a read begun before must not bring it back)
     this.refreshTimer = null;
     this.fetching = false;
     this.again = false;
@@ -56,6 +57,8 @@ class ChatStore extends EventTarget {
     this.socket = new ChatSocket();
     this.socket.addEventListener("conversation", this.onFrame);
     this.socket.addEventListener("departments_changed", () => this.scheduleRefresh(0));
+    this.socket.addEventListener("access_changed", () => this.scheduleRefresh(0));
+    this.socket.addEventListener("hidden", (event) => this.remove(event.detail.conversation));
     this.socket.addEventListener("open", this.onOpen);
     this.socket.addEventListener("status", this.onSocketStatus);
     if ("BroadcastChannel" in window) {
@@ -81,6 +84,7 @@ class ChatStore extends EventTarget {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = null;
     this.conversations.clear();
+    this.hidden.clear();
     this.loaded = false;
     this.openHere = null;
     forgetAlerts();
@@ -137,6 +141,7 @@ class ChatStore extends EventTarget {
     const firstLoad = !this.loaded;
     const next = new Map();
     for (const fetched of summaries) {
+      if (this.hidden.has(fetched.id) && this.hidden.get(fetched.id) >= startedAt) continue; // read before it went
       const old = this.conversations.get(fetched.id);
       let item = { ...fetched };
       if (old && old.last_seq > fetched.last_seq) {
@@ -189,6 +194,14 @@ class ChatStore extends EventTarget {
   maybeAlert(item, live) {
     alertWaiting(item, (id) => { location.hash = `#/conversations/${id}`; });
     this.emit("waiting", { conversation: item, live });
+  }
+
+  /** The agent may no longer see this conversation: out of the lists (the view shows a notice). */
+  remove(id) {
+    if (typeof id !== "number") return;
+    this.hidden.set(id, Date.now());
+    this.conversations.delete(id);
+    this.emit("change");
   }
 
   // -- what this tab has open --------------------------------------------------------------

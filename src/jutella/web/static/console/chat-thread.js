@@ -441,7 +441,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     try {
       detail = await api("GET", `/api/v1/conversations/${id}`);
     } catch (failure) {
-      if (!alive) return;
+      if (!alive || gone) return;
       replace(pane, h("div", { class: "thread-missing" },
         h("p", { class: "message error", role: "alert",
           text: failure.handled ? t("Sign in again.") : failure.message }),
@@ -450,7 +450,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       infoPane.replaceChildren();
       return;
     }
-    if (!alive) return;
+    if (!alive || gone) return;
     local = { ...detail.conversation, language: detail.visitor_info && detail.visitor_info.language };
     visitorName = (detail.visitor_info && detail.visitor_info.name) || null;
     store.upsert(detail.conversation);
@@ -488,6 +488,41 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     if (focus) heading.focus();
   }
 
+  // -- no longer available (docs/protocol.md "Access changes") ------------------------------------
+  // A restriction, or a membership or role gone: the server stopped sending
+  // this conversation. Nothing of it stays on screen, and nothing more is sent
+  // for it (not even "stopped typing": the server would refuse it).
+  let gone = false;
+  function onHidden(event) {
+    if (!alive || gone || !event.detail || event.detail.conversation !== id) return;
+    gone = true;
+    clearTimeout(typingIdle);
+    clearTimeout(typingTimer);
+    clearTimeout(seenTimer);
+    typingSent = false;
+    unlisten();
+    replace(pane, h("div", { class: "thread-missing", testid: "thread-gone" },
+      h("p", { class: "message error", role: "alert", text: t("This conversation is no longer available to you.") }),
+      h("p", {}, h("button", { type: "button", class: "small", text: t("← All conversations"),
+        on: { click: () => back() } }))));
+    infoPane.replaceChildren();
+  }
+
+  function unlisten() {
+    if (socket) {
+      socket.removeEventListener("event", onEvent);
+      socket.removeEventListener("typing", onTyping);
+      socket.removeEventListener("seen", onSeen);
+      socket.removeEventListener("ack", onAck);
+      socket.removeEventListener("error", onError);
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("conversation", onConversation);
+    }
+    store.removeEventListener("change", onStoreChange);
+    document.removeEventListener("visibilitychange", onVisibility);
+  }
+
+  if (socket) socket.addEventListener("hidden", onHidden);
   store.setOpen(id);
   load();
 
@@ -502,18 +537,11 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       stopTyping();
       clearTimeout(typingTimer);
       clearTimeout(seenTimer);
+      unlisten();
       if (socket) {
-        socket.removeEventListener("event", onEvent);
-        socket.removeEventListener("typing", onTyping);
-        socket.removeEventListener("seen", onSeen);
-        socket.removeEventListener("ack", onAck);
-        socket.removeEventListener("error", onError);
-        socket.removeEventListener("open", onOpen);
-        socket.removeEventListener("conversation", onConversation);
+        socket.removeEventListener("hidden", onHidden);
         socket.unsubscribe(id);
       }
-      store.removeEventListener("change", onStoreChange);
-      document.removeEventListener("visibilitychange", onVisibility);
       if (store.openHere === id) store.setOpen(null);
     },
   };
