@@ -26,7 +26,7 @@ from jutella.chat.departments import channels_for, visible_statement, visitor_ch
 from jutella.chat.metadata import collect
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
-from jutella.web.i18n import gettext, negotiate
+from jutella.i18n import gettext, negotiate
 
 from . import protocol as P
 

@@ -9,8 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jutella.accounts.errors import AccountError
-
-from .i18n import gettext, negotiate
+from jutella.i18n import gettext, negotiate
 
 
 class ApiError(AccountError):

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from jutella.i18n import LANGUAGES, catalog, language_name
+
 from .auth import runtime
-from .i18n import LANGUAGES, catalog, language_name
 from .errors import request_language
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

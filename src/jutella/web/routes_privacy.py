@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.i18n import negotiate
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
 from jutella.privacy.export import render_html
@@ -23,7 +24,6 @@ from jutella.store.models import ChatEvent, Conversation, OfflineMessage, Offlin
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
 from .errors import request_language
-from .i18n import negotiate
 from .pages import TEMPLATES
 
 pages = APIRouter(include_in_schema=False)
