@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from jutella.runtime import Runtime
 from jutella.store.models import Conversation
+from jutella.templating import render
 
 LABELS = {
     "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
@@ -55,12 +56,10 @@ def render_page(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], l
     """A self-contained page (``inline_css``: the visitor's saved copy, opened
     from disk) or one served under the console's CSP (stylesheet and print
     button from /static)."""
-    from jutella.web.pages import TEMPLATES
-
     lang = lang if lang in LABELS else "en"
     css = Markup(CSS.read_text(encoding="utf-8")) if inline_css else None  # our own file  # nosec B704
-    return TEMPLATES.env.get_template("transcript.html").render(
-        L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
+    return render(
+        "transcript.html", L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
         org=rt.settings.notice.controller.name, started=conv.created_at.isoformat()[:16].replace("T", " "))
 
 
