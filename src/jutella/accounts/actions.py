@@ -27,6 +27,7 @@ from .tokens import hash_token, new_token
 SETUP = "setup"
 INVITE = "invite"
 TOTP_ISSUER = "jutella"
+SESSION_COOKIE = "jutella_session"  # carries the session token: HTTP (web/auth.py) and the console's socket
 
 
 def normalise_email(email: str) -> str:

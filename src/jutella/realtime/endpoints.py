@@ -20,10 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from jutella.accounts import actions as accounts
+from jutella.accounts.actions import SESSION_COOKIE
 from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
 from jutella.chat.departments import channels_for, visible_statement, visitor_choice
 from jutella.chat.metadata import collect
+from jutella.faults import CHAT_FAULTS, FAULTS, fault_log_line
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
 from jutella.i18n import gettext, negotiate
@@ -289,8 +291,6 @@ class Connection:
         failed, the connection closes with 1013 ("try again later") and the
         client reconnects and resumes from its last seq. Returns False for
         any other exception."""
-        from jutella.web.errors import CHAT_FAULTS, FAULTS, fault_log_line
-
         fault = storage_fault(exc)
         if fault is None:
             return False
@@ -794,12 +794,11 @@ async def visitor_ws(rt: Runtime, ws: Socket) -> None:
 async def agent_ws(rt: Runtime, ws: Socket) -> None:
     from starlette.requests import cookie_parser
 
-    from jutella.web.auth import COOKIE
     if not origin_allowed(ws, rt, widget=False):
         await ws.close(1008)
         return
     await ws.accept()
-    found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(COOKIE))
+    found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(SESSION_COOKIE))
     if found is None:
         await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
         return
