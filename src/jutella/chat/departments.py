@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, u
 from sqlalchemy.exc import IntegrityError
 
 from jutella.accounts import audit
+from jutella.channels import AGENTS_CHANNEL, dept_channel
 from jutella.runtime import Runtime
 from jutella.store.prepared import Prepared
 from jutella.store.models import (
@@ -26,14 +27,9 @@ from jutella.store.models import (
     StaffRole,
 )
 
-from .actions import ACTIVE, AGENTS_CHANNEL, ChatError
+from .actions import ACTIVE, ChatError
 
 MAX_NAME = 100
-
-
-def dept_channel(department_id: int) -> str:
-    """The waiting queue of one department: its members' consoles (and admins')."""
-    return f"dept:{department_id}"
 
 
 # -- who sees what ------------------------------------------------------------------------

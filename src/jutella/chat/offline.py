@@ -12,12 +12,13 @@ from sqlalchemy import select
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.channels import AGENTS_CHANNEL
 from jutella.mail import compose, outbox
 from jutella.runtime import Runtime
 from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
                                    Visitor)
 
-from .actions import AGENTS_CHANNEL, ChatError
+from .actions import ChatError
 from .metadata import Metadata
 
 NEW, ANSWERED, CLOSED = "new", "answered", "closed"

@@ -29,6 +29,7 @@ import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.models import MailOutbox
 
@@ -199,8 +200,6 @@ class OutboxWorker:
                                     claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None))
         if state != "sent":
             log.warning("mail %s not sent (%s): %s", row.id, state, error)
-        from jutella.chat.actions import AGENTS_CHANNEL
-
         await rt.hub.publish(AGENTS_CHANNEL, {"type": "outbox", "outbox": {
             "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id}})
         return True
