@@ -25,6 +25,7 @@ from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
+from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
 from jutella.realtime import wsserver
@@ -115,7 +116,7 @@ GC_THRESHOLDS = (20_000, 5, 100)  # the cyclic collector's, set by create_app
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                rt: Runtime | None = None) -> FastAPI:
     settings = settings or (rt.settings if rt else load_settings())
-    rt = rt or Runtime.build(settings, clock)
+    rt = rt or build_runtime(settings, clock)
     # The database driver threads (aiosqlite) hand results back through the
     # GIL; the default 5 ms switch interval would add up to 5 ms per statement
     # while the event loop is busy.
