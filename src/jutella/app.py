@@ -30,7 +30,8 @@ from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
 from jutella.realtime import wsserver
 from jutella.realtime.asgi import DirectSockets
-from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
+from jutella.chat.presence import publish_presence
+from jutella.realtime.endpoints import agent_ws, visitor_ws
 from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
                          routes_tools, widget)
 from jutella.web.security import SecurityHeaders

@@ -14,6 +14,8 @@ from jutella.runtime import Runtime
 from jutella.store.models import Conversation
 from jutella.templating import render
 
+from .system_text import system_text
+
 LABELS = {
     "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
            "attachment": "Liite", "print": "Tulosta", "subject": "Chat-keskustelusi tallenne",
@@ -30,8 +32,6 @@ CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "transcript.cs
 
 def lines(events: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
     """One line per shown event: time, who, text (system lines in the language)."""
-    from jutella.realtime.endpoints import system_text
-
     L = LABELS.get(lang, LABELS["en"])
     out = []
     for e in events:
