@@ -28,6 +28,7 @@ from jutella.store.models import (
 )
 
 from .actions import ACTIVE, ChatError
+from .flags import restricted_visitors
 from .presence import in_display_order, publish_presence
 
 MAX_NAME = 100
@@ -51,8 +52,6 @@ def visible_statement(is_admin: bool, sees_restricted: bool) -> Prepared:
     :func:`visible_clause` plus restriction, prebuilt with bind parameters
     (it runs for agents' commands on the hot path; building the clause each
     time cost more than running it)."""
-    from jutella.privacy.subjects import restricted_visitors
-
     where = [Conversation.id == bindparam("b_conv"), *visible_clause(bindparam("b_account"), is_admin)]
     if not sees_restricted:
         where.append(Conversation.visitor_id.notin_(restricted_visitors()))

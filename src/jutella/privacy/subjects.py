@@ -12,7 +12,6 @@ selection; the command line takes everything the query found).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,15 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.chat.attachments import remove_files, storage_names_of
+# the flags' reads live in chat (below privacy); importable from here as before
+from jutella.chat.flags import email_hash, objection_hashes, restricted_offline_messages, restricted_visitors  # noqa: F401
+from jutella.chat.labels import labels_of
+from jutella.chat.offline import validate_email, validate_name
 from jutella.runtime import Runtime
-from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
-                                  OfflineReply, StaffAccount, SubjectFlag, TranscriptRequest, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, Department, MailOutbox,
+                                  OfflineMessage, OfflineReply, StaffAccount, SubjectFlag, SubjectRequest,
+                                  TranscriptRequest, Visitor)
 
 MAX_QUERY = 200
-
-
-def email_hash(email: str) -> str:
-    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
 
 
 def _like(query: str) -> str:
@@ -200,9 +201,6 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
     """Everything held in the selection, as the documented JSON structure
     (docs/privacy.md). Writes the audit row for the export. Internal notes
     are in it (they are about the person), marked ``internal_note``."""
-    from jutella.chat.labels import labels_of
-    from jutella.store.models import Department, SubjectFlag
-
     async with rt.db.reader() as s:
         departments = dict((await s.execute(select(Department.id, Department.name))).all())
         convs = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
@@ -301,8 +299,6 @@ async def rectify(rt: Runtime, *, actor_id: int | None, record: str, record_id: 
     """Correct a field, or correct/redact a span of a text (start..end replaced
     by ``replacement``). The audit row says who, when and which field, never
     the old value. Returns the new value."""
-    from jutella.chat.offline import validate_email, validate_name
-
     target = FIELDS.get((record, field_name))
     if target is None:
         raise AccountError("field_invalid", "That field cannot be corrected here.", 400)
@@ -343,8 +339,6 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
     forms, and the email if given). Returns how many flags now exist/were removed."""
     if kind not in ("objection", "restriction"):
         raise AccountError("flag_invalid", "Unknown flag.", 400)
-    from jutella.store.models import SubjectRequest
-
     now = rt.clock.now()
     changed = 0
     async with rt.db.transaction() as s:
@@ -375,20 +369,6 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
     return changed
 
 
-async def objection_hashes(s: AsyncSession) -> set[str]:
-    return set((await s.execute(select(SubjectFlag.email_hash).where(
-        SubjectFlag.kind == "objection", SubjectFlag.email_hash.isnot(None)))).scalars())
-
-
-def restricted_visitors():
-    return select(SubjectFlag.visitor_id).where(SubjectFlag.kind == "restriction", SubjectFlag.visitor_id.isnot(None))
-
-
-def restricted_offline_messages():
-    return select(SubjectFlag.offline_message_id).where(
-        SubjectFlag.kind == "restriction", SubjectFlag.offline_message_id.isnot(None))
-
-
 # -- erasure -----------------------------------------------------------------------------------
 async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[str, int]:
     """Erase everything in the selection (and the visitors whose chats it
@@ -404,8 +384,6 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
         files: list[str] = []
         counts["attachments"] = counts["transcript_emails"] = 0
         if sel.conversations:
-            from jutella.chat.attachments import storage_names_of
-
             files = await storage_names_of(s, sel.conversations)
             counts["attachments"] = (await s.execute(delete(Attachment).where(
                 Attachment.conversation_id.in_(sel.conversations)))).rowcount or 0
@@ -445,8 +423,6 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
         counts["visitors"] = gone
         await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.erase", detail=counts)
     if files:
-        from jutella.chat.attachments import remove_files
-
         remove_files(rt, files)  # after the commit: a rolled back erasure keeps its files
     await scrub(rt)
     return counts
