@@ -21,17 +21,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
-from jutella.accounts.errors import AccountError
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.channels import AGENTS_CHANNEL, PRESENCE_CHANNEL, agent_channel, conv_channel, dept_channel
 from jutella.runtime import Runtime
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, SubjectFlag, Visitor
 from jutella.store.prepared import Prepared
 
+from .errors import ChatError
 from .metadata import Metadata
+from .states import ACTIVE, CLOSED, WAITING
 
-WAITING, ACTIVE, CLOSED = "waiting", "active", "closed"
-# the channel names (jutella/channels.py) are imported above and stay importable from here
+# the channel names (jutella/channels.py), ChatError and the states are imported
+# above and stay importable from here
 
 
 def queue_channel(conv: Conversation) -> str:
@@ -52,10 +53,6 @@ def list_channel(conv: Conversation) -> str:
 # seq in the conversation like everything else; a visitor's connection moves
 # past them silently (protocol.HIDDEN), and visitor-facing reads leave them out.
 STAFF_ONLY_KINDS = frozenset({"note"})
-
-
-class ChatError(AccountError):
-    """An expected refusal inside a chat (maps to an error frame or HTTP status)."""
 
 
 # -- frames ------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from jutella.store.models import (
     StaffRole,
 )
 
-from .actions import ACTIVE, ChatError
+from .errors import ChatError
 from .flags import restricted_visitors
+from .offline import validate_email
 from .presence import in_display_order, publish_presence
+from .states import ACTIVE
 
 MAX_NAME = 100
 
@@ -175,8 +177,6 @@ def _clean_name(name: str) -> str:
 
 
 def _clean_email(value: str | None) -> str | None:
-    from .offline import validate_email
-
     value = (value or "").strip()
     if not value:
         return None

@@ -18,7 +18,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
                                    Visitor)
 
-from .actions import ChatError
+from .errors import ChatError
 from .metadata import Metadata
 
 NEW, ANSWERED, CLOSED = "new", "answered", "closed"
