@@ -15,8 +15,8 @@ from jutella.accounts.errors import AccountError
 from jutella.channels import AGENTS_CHANNEL
 from jutella.mail import compose, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
-                                   Visitor)
+from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
+                                   StaffAccount, Visitor)
 
 from .errors import ChatError
 from .metadata import Metadata
@@ -142,8 +142,6 @@ async def _get(s, message_id: int) -> OfflineMessage:
 
 async def view(rt: Runtime, *, agent_id: int, message_id: int) -> dict[str, Any]:
     """The message with its metadata, replies and their delivery state; writes the audit row."""
-    from jutella.store.models import MailOutbox
-
     async with rt.db.transaction() as s:
         m = await s.get(OfflineMessage, message_id)
         if m is None:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
+from jutella.store.db import storage_fault
 from jutella.store.models import MailOutbox
 
 log = logging.getLogger("jutella.mail")
@@ -140,8 +141,6 @@ class OutboxWorker:
                     self.rt.metrics.outbox_depth.set((await s.execute(select(func.count()).select_from(
                         MailOutbox).where(MailOutbox.state == "queued"))).scalar_one())
             except Exception as exc:
-                from jutella.store.db import storage_fault
-
                 if storage_fault(exc) is not None:  # the database is away: one line, the next round retries
                     log.warning("outbox round skipped: %s", storage_fault(exc))
                 else:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jutella.accounts.errors import AccountError
 from jutella.faults import FAULTS, fault_log_line
 from jutella.i18n import gettext, negotiate
+from jutella.store.db import storage_fault
 
 
 class ApiError(AccountError):
@@ -71,8 +72,6 @@ async def storage_error(request: Request, exc: Exception) -> JSONResponse:
     client may retry (Retry-After), and nothing half-written (the unit of
     work's transaction rolled back)."""
     import logging
-
-    from jutella.store.db import storage_fault
 
     fault = storage_fault(exc)
     if fault is None:  # some other database error: a bug, not a fault to report as one

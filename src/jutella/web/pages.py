@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from jutella.i18n import LANGUAGES, catalog, language_name
+from jutella.store.models import MailOutbox
 from jutella.templating import ENV
 
 from .auth import runtime
@@ -48,8 +49,6 @@ async def mail_health(rt) -> str | None:
     from datetime import timedelta
 
     from sqlalchemy import func, select
-
-    from jutella.store.models import MailOutbox
 
     async def query():
         async with rt.db.reader() as s:
