@@ -79,7 +79,7 @@ async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]
         return {dept_channel(i) for i in ids}
 
 
-# -- reads (the widget's choice, online_departments and visitor_choice, is in presence.py) ----
+# -- reads (the widget's choice of departments is read in presence.py) -----------------------
 async def list_departments(rt: Runtime) -> list[dict[str, Any]]:
     """Every department with its member ids and whether anyone of it is online."""
     online = rt.presence.online_agents()
