@@ -27,6 +27,7 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.test-installed
 	$(BIN)/bandit -q -r src/jutella
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Needs a machine that can reach an advisory service; not part of CI.

@@ -31,6 +31,7 @@ import uvicorn
 from jutella.app import SERVER_OPTIONS, create_app
 from jutella.clock import FakeClock
 from jutella.runtime import Runtime
+from jutella.services import build_runtime
 from jutella.settings import Settings
 from jutella.store.db import Database
 
@@ -229,7 +230,7 @@ class Live:
 
 
 def start_live(settings: Settings, clock: FakeClock | None, **server_options: Any) -> tuple[Live, Any]:
-    rt = Runtime.build(settings, clock)
+    rt = build_runtime(settings, clock)
     app = create_app(rt=rt)
     cm = anyio.from_thread.start_blocking_portal()
     portal = cm.__enter__()

@@ -162,7 +162,7 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
 
     from jutella.chat import actions as chat
     from jutella.chat.metadata import Metadata
-    from jutella.runtime import Runtime
+    from jutella.services import build_runtime
     from jutella.settings import Settings
 
     from .conftest import run_async
@@ -170,7 +170,7 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
     settings = Settings(data_dir=Path(env["JUTELLA_DATA_DIR"]))
 
     async def make_chats(n: int) -> list[int]:
-        rt = Runtime.build(settings)
+        rt = build_runtime(settings)
         await rt.db.migrate()
         ids = []
         for i in range(n):
@@ -182,7 +182,7 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
         return ids
 
     async def bodies() -> list[str]:
-        rt = Runtime.build(settings)
+        rt = build_runtime(settings)
         out = [e["body"] for c in range(1, 20) for e in await chat.events_since(rt, c, 0)]
         await rt.db.dispose()
         return out

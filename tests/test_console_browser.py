@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from jutella.accounts import actions
 from jutella.settings import Settings
 from jutella.store.db import Database
-from jutella.web.i18n import catalog
+from jutella.i18n import catalog
 
 from .conftest import _pg_exec, _pg_url, need
 from .helpers import PASSWORD, add_staff, sign_in

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from jutella.store.models import ChatEvent, Conversation, OfflineMessage
-from jutella.web.i18n import gettext
+from jutella.i18n import gettext
 
 from .chat_clients import visitor
 from .conftest import free_port

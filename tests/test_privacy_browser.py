@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from jutella.web.i18n import catalog
+from jutella.i18n import catalog
 
 from .helpers import PASSWORD, add_staff, sign_in
 from .test_privacy import EMAIL, NAME, STUDENT_NO, audit_count, scenario

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jutella.app import create_app
-from jutella.runtime import Runtime
+from jutella.services import build_runtime
 from jutella.tuning import GC_THRESHOLDS, SWITCH_INTERVAL
 
 from .conftest import run_async
@@ -27,7 +27,7 @@ def test_create_app_leaves_the_process_settings_alone(settings):
     try:
         sys.setswitchinterval(0.005)  # CPython's defaults, whatever ran before in this process
         gc.set_threshold(700, 10, 10)
-        rt = Runtime.build(settings)
+        rt = build_runtime(settings)
         try:
             create_app(rt=rt)
             after = sys.getswitchinterval(), gc.get_threshold()

@@ -171,13 +171,13 @@ def test_the_first_daily_retention_runs_once_when_two_workers_start_together(set
     import contextvars
 
     from jutella.app import _daily_retention
-    from jutella.runtime import Runtime
+    from jutella.services import build_runtime
     from jutella.store.models import SystemSetting
 
     from .conftest import run_async
 
     async def race() -> bool:
-        first, second = Runtime.build(settings), Runtime.build(settings)
+        first, second = build_runtime(settings), build_runtime(settings)
         await first.db.migrate()
         try:
             async with first.db.transaction() as s:  # the first worker, between its check and its commit

@@ -23,11 +23,13 @@ from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
+from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
 from jutella.store.db import StorageFault
 from jutella.realtime import wsserver
 from jutella.realtime.asgi import DirectSockets
-from jutella.realtime.endpoints import agent_ws, publish_presence, visitor_ws
+from jutella.chat.presence import publish_presence
+from jutella.realtime.endpoints import agent_ws, visitor_ws
 from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
                          routes_tools, widget)
 from jutella.web.security import SecurityHeaders
@@ -112,7 +114,7 @@ SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_me
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                rt: Runtime | None = None) -> FastAPI:
     settings = settings or (rt.settings if rt else load_settings())
-    rt = rt or Runtime.build(settings, clock)
+    rt = rt or build_runtime(settings, clock)
     # Process tuning (switch interval, collector) is not done here but by
     # what starts a server process: jutella/tuning.py.
 

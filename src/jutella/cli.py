@@ -27,9 +27,9 @@ CLI_FAULTS = {
 
 
 def _runtime(settings: Settings):
-    from jutella.runtime import Runtime
+    from jutella.services import build_runtime
 
-    return Runtime.build(settings)
+    return build_runtime(settings)
 
 
 async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -> int:

@@ -32,6 +32,7 @@ SETUP = "setup"
 ACCESS_CHANGED = "access_changed"
 INVITE = "invite"
 TOTP_ISSUER = "jutella"
+SESSION_COOKIE = "jutella_session"  # carries the session token: HTTP (web/auth.py) and the console's socket
 
 
 def normalise_email(email: str) -> str:

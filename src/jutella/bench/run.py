@@ -137,11 +137,11 @@ def start_relay() -> Server:
 async def make_agents(n: int, data_dir: Path, port: int) -> list[str]:
     """Agent accounts, made directly in the database, then signed in over HTTP."""
     from jutella.accounts import actions
-    from jutella.runtime import Runtime
+    from jutella.services import build_runtime
     from jutella.settings import load_settings
 
     os.environ["JUTELLA_DATA_DIR"] = str(data_dir)
-    rt = Runtime.build(load_settings())
+    rt = build_runtime(load_settings())
     try:
         existing = {a.email for a in await actions.list_accounts(rt)}
         for i in range(n):

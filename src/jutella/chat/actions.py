@@ -21,29 +21,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
-from jutella.accounts.errors import AccountError
 from jutella.accounts.tokens import hash_token, new_token
+from jutella.channels import AGENTS_CHANNEL, PRESENCE_CHANNEL, agent_channel, conv_channel, dept_channel
 from jutella.runtime import Runtime
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
 from jutella.store.prepared import Prepared
 
 from .access import Viewer, visitor_restricted
+from .errors import ChatError
 from .metadata import Metadata
+from .states import ACTIVE, CLOSED, WAITING
 
-WAITING, ACTIVE, CLOSED = "waiting", "active", "closed"
-AGENTS_CHANNEL = "agents"  # conversation list updates for every console
-
-
-def agent_channel(agent_id: int) -> str:
-    """One agent's consoles: list updates about the conversations they handle."""
-    return f"agent:{agent_id}"
+# the channel names (jutella/channels.py), ChatError and the states are imported
+# above and stay importable from here
 
 
 def queue_channel(conv: Conversation) -> str:
     """The queue a conversation waits in: its department's (``dept:<id>``, the
     members' consoles and admins') or, without a department, everyone's."""
     department_id = getattr(conv, "department_id", None)
-    return f"dept:{department_id}" if department_id else AGENTS_CHANNEL
+    return dept_channel(department_id) if department_id else AGENTS_CHANNEL
 
 
 def list_channel(conv: Conversation) -> str:
@@ -51,20 +48,12 @@ def list_channel(conv: Conversation) -> str:
     the conversation waits; only its agent once it is taken (this keeps a busy
     hour from fanning every message out to every console)."""
     return agent_channel(conv.agent_id) if conv.state == ACTIVE and conv.agent_id else queue_channel(conv)
-PRESENCE_CHANNEL = "presence"  # "is anyone online?" for every widget
+
 
 # Event kinds staff see and a visitor never does (internal notes). They take a
 # seq in the conversation like everything else; a visitor's connection moves
 # past them silently (protocol.HIDDEN), and visitor-facing reads leave them out.
 STAFF_ONLY_KINDS = frozenset({"note"})
-
-
-def conv_channel(conversation_id: int) -> str:
-    return f"conv:{conversation_id}"
-
-
-class ChatError(AccountError):
-    """An expected refusal inside a chat (maps to an error frame or HTTP status)."""
 
 
 # -- frames ------------------------------------------------------------------------

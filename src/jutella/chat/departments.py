@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jutella.accounts import audit
+from jutella.channels import AGENTS_CHANNEL, dept_channel
 from jutella.runtime import Runtime
 from jutella.store.models import (
     Conversation,
@@ -24,15 +25,13 @@ from jutella.store.models import (
     StaffRole,
 )
 
-from .actions import ACTIVE, AGENTS_CHANNEL, ChatError
+from .errors import ChatError
+from .offline import validate_email
+from .presence import in_display_order, publish_presence
 from .revocation import bump_access_version, publish_access_changed
+from .states import ACTIVE
 
 MAX_NAME = 100
-
-
-def dept_channel(department_id: int) -> str:
-    """The waiting queue of one department: its members' consoles (and admins')."""
-    return f"dept:{department_id}"
 
 
 # -- who sees what: chat/access.py -------------------------------------------------------
@@ -47,16 +46,12 @@ async def channels_for(rt: Runtime, account_id: int, is_admin: bool) -> set[str]
         return {dept_channel(i) for i in ids}
 
 
-# -- reads ----------------------------------------------------------------------------------
-def _sorted(q):
-    return q.order_by(Department.position, Department.name, Department.id)
-
-
+# -- reads (the widget's choice of departments is read in presence.py) -----------------------
 async def list_departments(rt: Runtime) -> list[dict[str, Any]]:
     """Every department with its member ids and whether anyone of it is online."""
     online = rt.presence.online_agents()
     async with rt.db.reader() as s:
-        depts = (await s.execute(_sorted(select(Department)))).scalars().all()
+        depts = (await s.execute(in_display_order(select(Department)))).scalars().all()
         members: dict[int, list[int]] = {}
         for account_id, department_id in (await s.execute(
                 select(StaffDepartment.account_id, StaffDepartment.department_id))).all():
@@ -64,28 +59,6 @@ async def list_departments(rt: Runtime) -> list[dict[str, Any]]:
     return [{"id": d.id, "name": d.name, "notify_email": d.notify_email, "position": d.position,
              "members": sorted(members.get(d.id, [])),
              "online": any(a in online for a in members.get(d.id, []))} for d in depts]
-
-
-async def online_departments(rt: Runtime) -> list[dict[str, Any]]:
-    """Departments with at least one member online (not away), in display order."""
-    online = rt.presence.online_agents()
-    if not online:
-        return []
-    async with rt.db.reader() as s:
-        rows = (await s.execute(_sorted(
-            select(Department.id, Department.name).where(Department.id.in_(
-                select(StaffDepartment.department_id).where(StaffDepartment.account_id.in_(online))))))).all()
-    return [{"id": i, "name": n} for i, n in rows]
-
-
-async def visitor_choice(rt: Runtime) -> list[dict[str, Any]]:
-    """What the widget offers: the online departments when the setting is on and
-    more than one is online; otherwise nothing (the chat goes to the only one
-    online, or to the shared queue)."""
-    if not rt.settings.widget_department_choice:
-        return []
-    found = await online_departments(rt)
-    return found if len(found) > 1 else []
 
 
 def core_department_for_new(conn: Connection, requested: int | None, online: set[int]) -> int | None:
@@ -166,8 +139,6 @@ def _clean_name(name: str) -> str:
 
 
 def _clean_email(value: str | None) -> str | None:
-    from .offline import validate_email
-
     value = (value or "").strip()
     if not value:
         return None
@@ -186,8 +157,6 @@ async def _changed(rt: Runtime, *, access: bool = False, version: int | None = N
         await publish_access_changed(rt, version=version)
     else:
         await rt.hub.publish(AGENTS_CHANNEL, {"type": "departments_changed"})
-    from jutella.realtime.endpoints import publish_presence
-
     await publish_presence(rt)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.models import Conversation, ConversationLabel, Label, StaffAccount
 
-from .actions import AGENTS_CHANNEL, ChatError, summary
+from .actions import ChatError, summary
 
 PALETTE = ("gray", "red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
 MAX_NAME = 40

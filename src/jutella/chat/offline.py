@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.channels import AGENTS_CHANNEL
 from jutella.mail import compose, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import (ChatEvent, Conversation, Department, OfflineMessage, OfflineReply, StaffAccount,
-                                   Visitor)
+from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
+                                   StaffAccount, Visitor)
 
 from . import access
-from .actions import AGENTS_CHANNEL, ChatError
+from .errors import ChatError
 from .metadata import Metadata
 
 NEW, ANSWERED, CLOSED = "new", "answered", "closed"
@@ -144,8 +145,6 @@ async def _get(s, message_id: int, viewer: access.Viewer, *, lock: bool = True) 
 
 async def view(rt: Runtime, *, viewer: access.Viewer, message_id: int) -> dict[str, Any]:
     """The message with its metadata, replies and their delivery state; writes the audit row."""
-    from jutella.store.models import MailOutbox
-
     agent_id = viewer.account_id
     async with rt.db.transaction() as s:
         m = await _get(s, message_id, viewer, lock=False)

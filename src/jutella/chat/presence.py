@@ -2,14 +2,23 @@
 ``online`` is connected; ``away`` and ``offline`` are chosen; after
 ``GRACE`` without any connection (a reload, a train tunnel) the agent counts as
 offline. Kept in memory per process; with Redis configured the hub shares it
-between workers."""
+between workers.
+
+Also here: telling the widgets whether anyone is on duty, and which
+departments they may choose (:func:`publish_presence`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
+
+from jutella.channels import PRESENCE_CHANNEL
 from jutella.clock import Clock
+from jutella.runtime import Runtime
+from jutella.store.models import Department, StaffDepartment
 
 GRACE = timedelta(minutes=2)
 STATES = ("online", "away", "offline")
@@ -31,6 +40,9 @@ class Presence:
         self._online: frozenset[int] | None = None
         self._online_until: datetime | None = None
         self.remote = None  # other workers' online agents (realtime.redis_hub.RemotePresence), if any
+        # what this worker last told its widgets: (anyone online, the departments
+        # to choose from); None until the first publish_presence
+        self.published: tuple[bool, list[dict[str, Any]]] | None = None
 
     def connect(self, agent_id: int, conn_id: str, state: str) -> None:
         self._online = None
@@ -94,3 +106,58 @@ class Presence:
     def sweep(self) -> None:
         for agent_id in [a for a, s in self._agents.items() if not s.conns and self.state_of(a) == "offline"]:
             self._agents.pop(agent_id, None)
+
+
+# -- what the widgets are told ---------------------------------------------------------------
+def in_display_order(q):
+    """Departments as the console and the widget list them."""
+    return q.order_by(Department.position, Department.name, Department.id)
+
+
+async def online_departments(rt: Runtime) -> list[dict[str, Any]]:
+    """Departments with at least one member online (not away), in display order."""
+    online = rt.presence.online_agents()
+    if not online:
+        return []
+    async with rt.db.reader() as s:
+        rows = (await s.execute(in_display_order(
+            select(Department.id, Department.name).where(Department.id.in_(
+                select(StaffDepartment.department_id).where(StaffDepartment.account_id.in_(online))))))).all()
+    return [{"id": i, "name": n} for i, n in rows]
+
+
+async def visitor_choice(rt: Runtime) -> list[dict[str, Any]]:
+    """What the widget offers: the online departments when the setting is on and
+    more than one is online; otherwise nothing (the chat goes to the only one
+    online, or to the shared queue)."""
+    if not rt.settings.widget_department_choice:
+        return []
+    found = await online_departments(rt)
+    return found if len(found) > 1 else []
+
+
+async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
+    """Tell this worker's widgets when "is anyone online?" changes, and (with
+    Redis) tell the other workers who is online here. Each worker computes the
+    answer from its own agents plus the others' announcements, so the frame
+    is delivered locally only: no two workers' views race on the wire.
+
+    ``announce=False`` when another worker's announcement prompted the call:
+    answering it with an announcement of our own made two workers bounce
+    announcements off each other for ever (found by the 2-worker benchmark)."""
+    announce_to = getattr(rt.hub, "announce_presence", None)
+    if announce and announce_to is not None:
+        announce_to(sorted(rt.presence.local_online()))
+    now_online = rt.presence.any_online()
+    departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
+    if rt.presence.published != (now_online, departments):
+        rt.presence.published = (now_online, departments)
+        rt.hub.deliver_local(PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
+                                                "departments": departments})
+
+
+async def current_choice(rt: Runtime) -> list[dict[str, Any]]:
+    """The departments a new widget may pick from: as last published (no
+    database read per opened widget), or read now if nothing was published yet."""
+    published = rt.presence.published
+    return published[1] if published is not None else await visitor_choice(rt)

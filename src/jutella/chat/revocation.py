@@ -32,7 +32,7 @@ from jutella.store.access_version import (  # noqa: F401  (re-exported: the one 
     read_access_version,
 )
 
-from .actions import AGENTS_CHANNEL
+from jutella.channels import AGENTS_CHANNEL
 
 ACCESS_CHANGED = "access_changed"  # the hub event's type, and the console frame's
 # Beyond this many conversations an event names none: every socket then

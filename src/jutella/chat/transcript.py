@@ -12,6 +12,9 @@ from markupsafe import Markup
 
 from jutella.runtime import Runtime
 from jutella.store.models import Conversation
+from jutella.templating import render
+
+from .system_text import system_text
 
 LABELS = {
     "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
@@ -29,8 +32,6 @@ CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "transcript.cs
 
 def lines(events: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
     """One line per shown event: time, who, text (system lines in the language)."""
-    from jutella.realtime.endpoints import system_text
-
     L = LABELS.get(lang, LABELS["en"])
     out = []
     for e in events:
@@ -55,12 +56,10 @@ def render_page(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], l
     """A self-contained page (``inline_css``: the visitor's saved copy, opened
     from disk) or one served under the console's CSP (stylesheet and print
     button from /static)."""
-    from jutella.web.pages import TEMPLATES
-
     lang = lang if lang in LABELS else "en"
     css = Markup(CSS.read_text(encoding="utf-8")) if inline_css else None  # our own file  # nosec B704
-    return TEMPLATES.env.get_template("transcript.html").render(
-        L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
+    return render(
+        "transcript.html", L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
         org=rt.settings.notice.controller.name, started=conv.created_at.isoformat()[:16].replace("T", " "))
 
 

@@ -38,7 +38,7 @@ from .actions import (
     queue_channel,
     summary,
 )
-from .departments import dept_channel
+from jutella.channels import dept_channel
 
 MAX_NOTE = 4000
 

@@ -29,7 +29,9 @@ import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
+from jutella.store.db import storage_fault
 from jutella.store.models import MailOutbox
 
 log = logging.getLogger("jutella.mail")
@@ -139,8 +141,6 @@ class OutboxWorker:
                     self.rt.metrics.outbox_depth.set((await s.execute(select(func.count()).select_from(
                         MailOutbox).where(MailOutbox.state == "queued"))).scalar_one())
             except Exception as exc:
-                from jutella.store.db import storage_fault
-
                 if storage_fault(exc) is not None:  # the database is away: one line, the next round retries
                     log.warning("outbox round skipped: %s", storage_fault(exc))
                 else:
@@ -199,8 +199,6 @@ class OutboxWorker:
                                     claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None))
         if state != "sent":
             log.warning("mail %s not sent (%s): %s", row.id, state, error)
-        from jutella.chat.actions import AGENTS_CHANNEL
-
         await rt.hub.publish(AGENTS_CHANNEL, {"type": "outbox", "outbox": {
             "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id}})
         return True

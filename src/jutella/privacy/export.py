@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from jutella.settings import Settings
-from jutella.web.pages import TEMPLATES
+from jutella.templating import render
 
 from .notice import notice
 
@@ -60,6 +60,5 @@ def render_html(copy: dict[str, Any], settings: Settings, lang: str) -> str:
     """A self-contained document: the copy is downloaded and opened from disk,
     so its stylesheet is inside it."""
     lang = lang if lang in LABELS else "en"
-    template = TEMPLATES.env.get_template("subject_copy.html")
-    return template.render(c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang,
-                           css=Markup(CSS.read_text(encoding="utf-8")))  # our own file  # nosec B704
+    return render("subject_copy.html", c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang,
+                  css=Markup(CSS.read_text(encoding="utf-8")))  # our own file  # nosec B704

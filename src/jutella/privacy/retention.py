@@ -22,9 +22,12 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, exists, or_, select, update
 
 from jutella.accounts import audit
+from jutella.chat.attachments import remove_files, sweep
 from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, MailOutbox,
                                   OfflineMessage, OfflineReply, TranscriptRequest, Visitor)
+
+from .subjects import scrub
 
 
 async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
@@ -78,12 +81,8 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         counts["audit_rows"] = (await s.execute(delete(AuditEntry).where(AuditEntry.at < audit_cut))).rowcount or 0
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
-    from jutella.chat.attachments import remove_files, sweep
-
     remove_files(rt, files)
     counts["orphan_files"] = await sweep(rt)
     if any(v for k, v in counts.items() if k != "audit_rows"):
-        from .subjects import scrub
-
         await scrub(rt)
     return counts

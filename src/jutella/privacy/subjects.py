@@ -21,15 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
+from jutella.chat.attachments import remove_files, storage_names_of
+from jutella.chat.flags import objection_hashes  # noqa: F401  (importable from here as before)
+from jutella.chat.labels import labels_of
+from jutella.chat.offline import validate_email, validate_name
 from jutella.chat.revocation import bump_access_version, publish_access_changed
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
-from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox, OfflineMessage,
-                                  OfflineReply, StaffAccount, SubjectFlag, TranscriptRequest, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, Department, MailOutbox,
+                                  OfflineMessage, OfflineReply, StaffAccount, SubjectFlag, SubjectRequest,
+                                  TranscriptRequest, Visitor)
 
 MAX_QUERY = 200
-
-
 
 
 def _like(query: str) -> str:
@@ -199,9 +202,6 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
     """Everything held in the selection, as the documented JSON structure
     (docs/privacy.md). Writes the audit row for the export. Internal notes
     are in it (they are about the person), marked ``internal_note``."""
-    from jutella.chat.labels import labels_of
-    from jutella.store.models import Department, SubjectFlag
-
     async with rt.db.reader() as s:
         departments = dict((await s.execute(select(Department.id, Department.name))).all())
         convs = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
@@ -300,8 +300,6 @@ async def rectify(rt: Runtime, *, actor_id: int | None, record: str, record_id: 
     """Correct a field, or correct/redact a span of a text (start..end replaced
     by ``replacement``). The audit row says who, when and which field, never
     the old value. Returns the new value."""
-    from jutella.chat.offline import validate_email, validate_name
-
     target = FIELDS.get((record, field_name))
     if target is None:
         raise AccountError("field_invalid", "That field cannot be corrected here.", 400)
@@ -342,8 +340,6 @@ async def set_flag(rt: Runtime, *, actor_id: int | None, kind: str, on: bool, em
     forms, and the email if given). Returns how many flags now exist/were removed."""
     if kind not in ("objection", "restriction"):
         raise AccountError("flag_invalid", "Unknown flag.", 400)
-    from jutella.store.models import SubjectRequest
-
     now = rt.clock.now()
     changed = 0
     async with rt.db.transaction() as s:
@@ -404,11 +400,6 @@ async def _conversations_of(s: AsyncSession, targets: list[dict[str, Any]]) -> s
     return found
 
 
-async def objection_hashes(s: AsyncSession) -> set[str]:
-    return set((await s.execute(select(SubjectFlag.email_hash).where(
-        SubjectFlag.kind == "objection", SubjectFlag.email_hash.isnot(None)))).scalars())
-
-
 # -- erasure -----------------------------------------------------------------------------------
 async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[str, int]:
     """Erase everything in the selection (and the visitors whose chats it
@@ -424,8 +415,6 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
         files: list[str] = []
         counts["attachments"] = counts["transcript_emails"] = 0
         if sel.conversations:
-            from jutella.chat.attachments import storage_names_of
-
             files = await storage_names_of(s, sel.conversations)
             counts["attachments"] = (await s.execute(delete(Attachment).where(
                 Attachment.conversation_id.in_(sel.conversations)))).rowcount or 0
@@ -467,8 +456,6 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
     if sel.conversations:  # consoles that follow them drop them from their lists and views
         await publish_access_changed(rt, conversations=sel.conversations)
     if files:
-        from jutella.chat.attachments import remove_files
-
         remove_files(rt, files)  # after the commit: a rolled back erasure keeps its files
     await scrub(rt)
     return counts

@@ -20,15 +20,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from jutella.accounts import actions as accounts
+from jutella.accounts.actions import SESSION_COOKIE
 from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
 from jutella.chat import access
-from jutella.chat.departments import channels_for, visitor_choice
+from jutella.chat.departments import channels_for
 from jutella.chat.metadata import collect
+from jutella.chat.presence import current_choice, publish_presence
 from jutella.chat.revocation import ACCESS_CHANGED, read_access_version
+from jutella.chat.system_text import system_text
+from jutella.faults import CHAT_FAULTS, FAULTS, fault_log_line
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
-from jutella.web.i18n import gettext, negotiate
+from jutella.i18n import gettext, negotiate
 
 from . import protocol as P
 
@@ -40,17 +44,6 @@ VISIBILITY_TTL = 5.0  # seconds an agent connection trusts a "may see this conve
 # An agent's list updates go out at most this often (seconds), together; the
 # first after a quiet spell at once. Messages themselves are never held.
 LIST_UPDATE_INTERVAL = 0.1
-
-SYSTEM_TEXT = {
-    ("agent_joined", "any"): "{name} joined the chat.",
-    ("closed_by_agent", "any"): "{name} closed the chat.",
-    ("closed_by_visitor", "visitor"): "You ended the chat.",
-    ("closed_by_visitor", "agent"): "The visitor ended the chat.",
-    ("closed_by_idle", "any"): "The chat was closed after a period of inactivity.",
-    ("transferred", "visitor"): "Your chat was passed on to {name}. Someone will be with you shortly.",
-    ("transferred", "agent"): "The chat was passed on to {name}.",
-}
-
 
 class Socket(Protocol):
     """What the endpoints need of a WebSocket: realtime/wsserver.ChatSocket
@@ -68,44 +61,12 @@ class Socket(Protocol):
     async def send_many(self, frames: Sequence[bytes]) -> bool: ...  # UTF-8 text frames; False: closed
 
 
-def system_text(key: str, role: str, lang: str, name: str | None) -> str:
-    template = SYSTEM_TEXT.get((key, role)) or SYSTEM_TEXT.get((key, "any")) or key
-    return gettext(lang, template, name=name or gettext(lang, "An agent"))
-
-
 def origin_allowed(ws: Socket, rt: Runtime, *, widget: bool) -> bool:
     origin = (ws.headers.get("origin") or "").lower().rstrip("/")
     allowed = {rt.settings.public_origin}
     if widget:
         allowed.update(rt.settings.allowed_origins)
     return origin in allowed
-
-
-async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
-    """Tell this worker's widgets when "is anyone online?" changes, and (with
-    Redis) tell the other workers who is online here. Each worker computes the
-    answer from its own agents plus the others' announcements, so the frame
-    is delivered locally only: no two workers' views race on the wire.
-
-    ``announce=False`` when another worker's announcement prompted the call:
-    answering it with an announcement of our own made two workers bounce
-    announcements off each other for ever (found by the 2-worker benchmark)."""
-    announce_to = getattr(rt.hub, "announce_presence", None)
-    if announce and announce_to is not None:
-        announce_to(sorted(rt.presence.local_online()))
-    now_online = rt.presence.any_online()
-    departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
-    if getattr(rt, "_presence_published", False) != (now_online, departments):
-        rt._presence_published = (now_online, departments)  # type: ignore[attr-defined]
-        rt.hub.deliver_local(chat.PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
-                                                     "departments": departments})
-
-
-async def current_choice(rt: Runtime) -> list[dict[str, Any]]:
-    """The departments a new widget may pick from: as last published (no
-    database read per opened widget), or read now if nothing was published yet."""
-    published = getattr(rt, "_presence_published", None)
-    return published[1] if published is not None else await visitor_choice(rt)
 
 
 class Wake:
@@ -291,8 +252,6 @@ class Connection:
         failed, the connection closes with 1013 ("try again later") and the
         client reconnects and resumes from its last seq. Returns False for
         any other exception."""
-        from jutella.web.errors import CHAT_FAULTS, FAULTS, fault_log_line
-
         fault = storage_fault(exc)
         if fault is None:
             return False
@@ -857,14 +816,13 @@ async def visitor_ws(rt: Runtime, ws: Socket) -> None:
 async def agent_ws(rt: Runtime, ws: Socket) -> None:
     from starlette.requests import cookie_parser
 
-    from jutella.web.auth import COOKIE
     if not origin_allowed(ws, rt, widget=False):
         await ws.close(1008)
         return
     await ws.accept()
     async with rt.db.connection() as db:  # before the account is read: a change after it shows (AgentHello)
         version = await read_access_version(db)
-    found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(COOKIE))
+    found = await accounts.authenticate(rt, cookie_parser(ws.headers.get("cookie") or "").get(SESSION_COOKIE))
     if found is None:
         await ws.close(P.CLOSE_UNAUTHORIZED, "sign in first")
         return

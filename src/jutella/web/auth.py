@@ -21,7 +21,7 @@ from jutella.store.models import StaffAccount, StaffSession
 
 from .errors import ApiError
 
-COOKIE = "jutella_session"
+COOKIE = actions.SESSION_COOKIE
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

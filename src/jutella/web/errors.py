@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jutella.accounts.errors import AccountError
-
-from .i18n import gettext, negotiate
+from jutella.faults import FAULTS, fault_log_line
+from jutella.i18n import gettext, negotiate
+from jutella.store.db import storage_fault
 
 
 class ApiError(AccountError):
@@ -65,37 +66,12 @@ async def integrity_error(request: Request, exc: Exception) -> JSONResponse:
                                                      "with one that does. Nothing was changed.")
 
 
-# -- faults of the storage -------------------------------------------------------------
-# kind -> HTTP status, error code, Retry-After seconds, message. The same codes
-# go into WebSocket error frames (realtime/endpoints.py), with the messages
-# below that speak of the chat message.
-FAULTS = {
-    "locked": (503, "busy", 2, "The service is busy right now. Nothing was saved; try again in a moment."),
-    "full": (507, "storage_full", 60, "The server cannot store anything right now. Nothing was saved; "
-                                      "try again later."),
-    "unavailable": (503, "unavailable", 5, "The service cannot reach its database right now. Nothing was "
-                                           "saved; try again in a moment."),
-}
-CHAT_FAULTS = {
-    "locked": "The chat is busy right now. Your message was not sent; try again in a moment.",
-    "full": "The server cannot store anything right now. Your message was not sent; try again later.",
-    "unavailable": "The chat cannot reach its database right now. Your message was not sent; try again "
-                   "in a moment.",
-}
-
-
-def fault_log_line(kind: str, where: str) -> str:
-    """One line for the log: the kind of fault and where, no personal data."""
-    return f"storage fault ({kind}) in {where}; nothing was stored"
-
-
+# -- faults of the storage (their answers: jutella/faults.py) ---------------------------
 async def storage_error(request: Request, exc: Exception) -> JSONResponse:
     """The database is locked, full or unreachable: a clear refusal the
     client may retry (Retry-After), and nothing half-written (the unit of
     work's transaction rolled back)."""
     import logging
-
-    from jutella.store.db import storage_fault
 
     fault = storage_fault(exc)
     if fault is None:  # some other database error: a bug, not a fault to report as one

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
+
+from jutella.i18n import LANGUAGES, catalog, language_name
+from jutella.store.models import MailOutbox
+from jutella.templating import ENV
 
 from .auth import runtime
-from .i18n import LANGUAGES, catalog, language_name
 from .errors import request_language
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Jinja2Templates(env=ENV)
 router = APIRouter(include_in_schema=False)
-
-
-def json_data(value: object) -> Markup:
-    """JSON for a ``<script type="application/json">`` block: ``<``, ``>`` and
-    ``&`` escaped so no string can close the element."""
-    text = orjson.dumps(value).decode()
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)  # JSON with <, > and & escaped; no string can end the element  # nosec B704
-
-
-TEMPLATES.env.filters["json_data"] = json_data
 
 
 @router.api_route("/healthz", methods=["GET", "HEAD"])
@@ -61,8 +49,6 @@ async def mail_health(rt) -> str | None:
     from datetime import timedelta
 
     from sqlalchemy import func, select
-
-    from jutella.store.models import MailOutbox
 
     async def query():
         async with rt.db.reader() as s:

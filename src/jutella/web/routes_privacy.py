@@ -15,6 +15,7 @@ from sqlalchemy import select
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.chat import access
+from jutella.i18n import negotiate
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
 from jutella.privacy.export import render_html
@@ -24,7 +25,6 @@ from jutella.store.models import ChatEvent, Conversation, OfflineMessage, Offlin
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
 from .errors import request_language
-from .i18n import negotiate
 from .pages import TEMPLATES
 
 pages = APIRouter(include_in_schema=False)

@@ -21,9 +21,10 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from jutella.i18n import LANGUAGES, catalog
+
 from .auth import runtime
 from .errors import request_language
-from .i18n import LANGUAGES, catalog
 from .pages import TEMPLATES
 
 router = APIRouter(include_in_schema=False)

@@ -1,7 +1,9 @@
 """Translations with Babel: English is the source language; Finnish and
 Swedish come from ``locale/<lang>/LC_MESSAGES/messages.po``, read with Babel's
 PO reader at start (no compile step). The same catalogs serve server-rendered
-text, API error messages and, as JSON, the console's and widget's scripts."""
+text, API error messages, mails and, as JSON, the console's and widget's scripts.
+Below every subsystem, so mail, chat and the sockets translate without
+importing the web layer."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from babel.messages.pofile import read_po
 
 LANGUAGES = ("fi", "en", "sv")
 DEFAULT = "en"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,31 @@
+"""The concrete services of a Runtime (the database, the hub, the sign-in
+throttle, presence), built from the settings. It sits above the subsystems
+whose classes it instantiates, so runtime.py, below them, need import none;
+the application factory, the command line and the benchmark call it."""
+
+from __future__ import annotations
+
+from jutella.accounts.throttle import MemoryThrottle
+from jutella.chat.presence import Presence
+from jutella.clock import Clock
+from jutella.realtime.hub import MemoryHub
+from jutella.runtime import Runtime
+from jutella.settings import Settings
+from jutella.store.db import Database
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or Clock()
+    db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                  connect_timeout=settings.database_timeout_seconds)
+    presence = Presence(clock)
+    # the throttle reads the runtime's clock at each call, as it always has
+    rt = Runtime(settings=settings, db=db, clock=clock, hub=MemoryHub(), presence=presence,
+                 throttle=MemoryThrottle(lambda: rt.clock.now().timestamp()))
+    if settings.redis_url:
+        # imported only when configured: the Redis client is not needed otherwise
+        from jutella.realtime.redis_hub import RedisHub, connect_presence
+
+        rt.hub = RedisHub(settings.redis_url, settings.redis_prefix)
+        connect_presence(rt.hub, rt.presence)
+    return rt
