@@ -9,17 +9,16 @@ enrolled two-factor sign-in when an administrator requires it.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from fastapi import Request, Response
 
 from jutella.accounts import actions
+from jutella.accounts.guard import authorize_staff
 from jutella.accounts.roles import ROLES
 from jutella.runtime import Runtime
 from jutella.store.models import StaffAccount, StaffSession
 
-from .errors import ApiError
 
 COOKIE = actions.SESSION_COOKIE
 CSRF_HEADER = "x-csrf-token"
@@ -54,19 +53,11 @@ class Staff:
         self.allow_unenrolled = allow_unenrolled
 
     async def __call__(self, request: Request) -> StaffContext:
-        rt = runtime(request)
-        found = await actions.authenticate(rt, request.cookies.get(COOKIE))
-        if found is None:
-            raise ApiError(401, "not_signed_in", "Sign in first.")
-        account, session = found
-        if request.method not in SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
-                raise ApiError(403, "csrf", "The request did not carry this session's CSRF token. Reload the page.")
-        if self.roles and not set(self.roles) & set(account.role_names):
-            raise ApiError(403, "forbidden", "Your account does not have the role needed for this.")
-        if not self.allow_unenrolled and not account.totp_enabled and await actions.require_totp_for_all(rt):
-            raise ApiError(403, "totp_enrollment_required", "Turn on two-factor sign-in before you continue.")
+        # the decision is accounts/guard.py's, shared with the console's socket
+        account, session = await authorize_staff(
+            runtime(request), request.cookies.get(COOKIE), roles=self.roles,
+            csrf_sent=request.headers.get(CSRF_HEADER, ""), needs_csrf=request.method not in SAFE_METHODS,
+            allow_unenrolled=self.allow_unenrolled)
         return StaffContext(account, session)
 
 
