@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,13 +26,17 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
-from jutella.store.db import StorageFault
+from jutella.privacy import retention
+from jutella.store.db import StorageFault, storage_fault
+from jutella.store.models import SystemSetting
 from jutella.realtime import wsserver
 from jutella.realtime.asgi import DirectSockets
 from jutella.chat.presence import publish_presence
-from jutella.realtime.endpoints import agent_ws, visitor_ws
-from jutella.web import (errors, pages, routes_chat, routes_departments, routes_offline, routes_privacy, routes_staff,
-                         routes_tools, widget)
+from jutella.realtime.agent import agent_ws
+from jutella.realtime.visitor import visitor_ws
+from jutella.web import (errors, pages, routes_attach, routes_chat, routes_departments, routes_offline, routes_privacy,
+                         routes_staff, routes_tools, widget)
+from jutella.web.schemas import ErrorResponse
 from jutella.web.security import SecurityHeaders
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -41,14 +46,6 @@ log = logging.getLogger("jutella")
 async def _daily_retention(rt: Runtime) -> bool:
     """Run retention once a day, whichever worker or host gets there first.
     True when this one ran it."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-    from sqlalchemy.exc import IntegrityError
-
-    from jutella.privacy import retention
-    from jutella.store.models import SystemSetting
-
     now = rt.clock.now()
     try:
         async with rt.db.transaction() as s:
@@ -88,8 +85,6 @@ async def _housekeeping(rt: Runtime) -> None:
             if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
         except Exception as exc:  # keep going; the next round retries
-            from jutella.store.db import storage_fault
-
             if storage_fault(exc) is not None:
                 log.warning("housekeeping skipped: %s", storage_fault(exc))
             else:
@@ -141,8 +136,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await rt.hub.stop()
             await rt.db.dispose()
 
-    from jutella.web.schemas import ErrorResponse
-
     # Every refusal has the same documented shape, whatever the route.
     common = {code: {"model": ErrorResponse, "description": text} for code, text in (
         (400, "refused input"), (401, "not signed in"), (403, "not allowed"), (404, "not found"),
@@ -174,8 +167,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_privacy.pages)
     app.include_router(routes_privacy.router)
     app.include_router(widget.router)
-    from jutella.web import routes_attach  # attachments, ratings, transcripts (issue 8)
-
     app.include_router(routes_attach.public)
     app.include_router(routes_attach.router)
     app.include_router(routes_attach.files)

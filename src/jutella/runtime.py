@@ -33,3 +33,6 @@ class Runtime:
     presence: Presence
     outbox: OutboxWorker | None = None  # started by the application's lifespan
     metrics: Metrics = field(default_factory=Metrics)
+    # open chat sockets per client address (the throttle's keyed hash of it), for
+    # JUTELLA_MAX_CONNECTIONS_PER_CLIENT (realtime/visitor.py); in memory, per process
+    ws_per_client: dict[str, int] = field(default_factory=dict)

@@ -8,7 +8,7 @@ through this middleware instead: it takes the two paths before FastAPI's
 router and middleware (which cost about 7 KiB a connection for the socket's
 whole life and do nothing for it: the endpoints check the Origin and the
 session themselves) and adapts Starlette's WebSocket to the endpoints'
-Socket (realtime/endpoints.Socket).
+Socket (realtime/connection.Socket).
 
 Every other scope, HTTP and unknown socket paths alike, goes on to the
 application as before.

@@ -21,7 +21,7 @@ class Subscription:
 
     A plain list plus a wake-up callback rather than an asyncio.Queue: a
     connection's one outbound task waits on a single event for both hub
-    events and frames to write (see realtime/endpoints.py), and ten thousand
+    events and frames to write (see realtime/connection.py), and ten thousand
     idle connections should not each carry a queue's futures and locks (nor
     a deque's 624 bytes). It is its own ``async with`` (no generator frame
     kept for each connection's lifetime)."""

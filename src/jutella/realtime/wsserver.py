@@ -25,7 +25,7 @@ a close we start waits 10 s for the client's reply; uvicorn's graceful
 shutdown closes open chats with 1012 ("service restart") and waits for them.
 Nothing here logs the client's address.
 
-``endpoints.visitor_ws``/``agent_ws`` take any object with this class's
+``visitor.visitor_ws`` and ``agent.agent_ws`` take any object with this class's
 socket methods; ``AsgiSocket`` (realtime/asgi.py) is the other one, for
 running jutella's application under some other ASGI server.
 """
@@ -224,6 +224,8 @@ class ChatSocket(asyncio.Protocol):
     def _hand_to_asgi(self, raw: bytes) -> None:
         """A path jutella's sockets do not serve: uvicorn's own protocol takes
         the connection to the ASGI application, which answers it."""
+        # imported here: only uvicorn serving a path jutella does not needs it, and the
+        # application under another ASGI server (realtime/asgi.py) never loads it
         from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
         delegate = WebSocketsSansIOProtocol(config=self._config, server_state=self._server_state,
