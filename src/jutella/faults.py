@@ -1,12 +1,12 @@
 """What a fault of the storage (store/db.py ``storage_fault``: the database is
 locked, full or unreachable) means to the person whose write it refused. One
 table for the HTTP routes (web/errors.py) and the chat sockets
-(realtime/endpoints.py), which both sit above it."""
+(realtime/connection.py), which both sit above it."""
 
 from __future__ import annotations
 
 # kind -> HTTP status, error code, Retry-After seconds, message. The same codes
-# go into WebSocket error frames (realtime/endpoints.py), with the messages
+# go into WebSocket error frames (realtime/connection.py), with the messages
 # below that speak of the chat message.
 FAULTS = {
     "locked": (503, "busy", 2, "The service is busy right now. Nothing was saved; try again in a moment."),

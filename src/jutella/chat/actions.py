@@ -578,7 +578,7 @@ async def events_since(rt: Runtime, conversation_id: int, after_seq: int, limit:
     """The conversation's events after ``after_seq``, in seq order. With
     ``for_visitor`` staff-only kinds are left out (a transcript, a visitor's
     page); a visitor's live connection instead replays with markers (see
-    realtime.endpoints) so that its seq watermark moves past them."""
+    realtime.connection) so that its seq watermark moves past them."""
     where = [EVENT.c.conversation_id == conversation_id, EVENT.c.seq > after_seq]
     if for_visitor:
         where.append(EVENT.c.kind.notin_(STAFF_ONLY_KINDS))

@@ -16,7 +16,7 @@ importing ``chat/``), and after the commit it publishes one hub event,
   account's roles changed or it was disabled: ``accounts/actions.py``
   publishes that itself, with :data:`ACCESS_CHANGED` as the type.
 
-The sockets' side is ``realtime/endpoints.py`` ``AgentConnection.revalidate``.
+The sockets' side is ``realtime/agent.py`` ``AgentConnection.revalidate``.
 """
 
 from __future__ import annotations
