@@ -88,8 +88,9 @@ def test_an_upload_past_the_limit_is_refused_like_accept_and_stores_nothing(live
     assert (after.state, after.agent_id, after.last_seq) == ("waiting", None, 1)
     assert count(live, Attachment, conv2) == 0 and files_on_disk(live) == []
     assert seqs_of(live, conv2) == [1]
-    # the visitor saw nobody join
-    assert aino.get(f"/api/v1/conversations/{conv2}").json()["conversation"]["state"] == "waiting"
+    # the console shows it waiting still, with only the visitor's message
+    detail = aino.get(f"/api/v1/conversations/{conv2}").json()
+    assert detail["conversation"]["state"] == "waiting" and [e["kind"] for e in detail["events"]] == ["message"]
     v2.close()
     sock.close()
 
