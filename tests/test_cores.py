@@ -88,8 +88,9 @@ def test_an_upload_past_the_limit_is_refused_like_accept_and_stores_nothing(live
     assert (after.state, after.agent_id, after.last_seq) == ("waiting", None, 1)
     assert count(live, Attachment, conv2) == 0 and files_on_disk(live) == []
     assert seqs_of(live, conv2) == [1]
-    # the visitor saw nobody join
-    assert aino.get(f"/api/v1/conversations/{conv2}").json()["conversation"]["state"] == "waiting"
+    # the console shows it waiting still, with only the visitor's message
+    detail = aino.get(f"/api/v1/conversations/{conv2}").json()
+    assert detail["conversation"]["state"] == "waiting" and [e["kind"] for e in detail["events"]] == ["message"]
     v2.close()
     sock.close()
 
@@ -119,13 +120,13 @@ def test_auto_assign_respects_the_limit(live):
     assert live.call(chat.auto_assign, live.rt, conv2) is None
     assert conversation(live, conv2).state == "waiting"
     # Bertta comes online: the next new chat goes to her, not to Aino
-    add_staff(live, "bertta@example.org", ["agent"], name="Bertta")
+    bertta = add_staff(live, "bertta@example.org", ["agent"], name="Bertta")
     bertta_sock, _ = agent(live, sign_in(live, "bertta@example.org"))
     live.rt.settings.auto_assign = True
     v3, _, conv3 = start_chat(live, "kolmas")
     joined = v3.until(lambda f: f["type"] == "event" and f["kind"] == "state")
     assert joined["state"] == "active" and "Bertta" in joined["body"]
-    assert conversation(live, conv3).agent_id is not None
+    assert conversation(live, conv3).agent_id == bertta
     # now both are full: conv2 still has nobody
     assert live.call(chat.auto_assign, live.rt, conv2) is None
     assert (conversation(live, conv2).state, conversation(live, conv2).agent_id) == ("waiting", None)
@@ -193,7 +194,7 @@ def test_every_kind_of_event_takes_the_next_seq_under_concurrency(live):
             acked.append(frame["seq"])
         else:
             assert frame["code"] == "conflict"
-    transfer_seq = None in acked
+    transferred = None in acked  # its answer carries no seq: the conversation
     acked = [s for s in acked if s is not None]
 
     seqs = seqs_of(live, conv)
@@ -201,7 +202,7 @@ def test_every_kind_of_event_takes_the_next_seq_under_concurrency(live):
     assert seqs == list(range(1, total + 1))  # no gap, no duplicate
     assert len(set(acked)) == len(acked) and set(acked) <= set(seqs)
     # the writes besides the acked ones: the transfer's "joined" event and its note
-    assert transfer_seq and total == start + len(acked) + 2
+    assert transferred and total == start + len(acked) + 2
     assert conversation(live, conv).agent_id == carl_id != aino_id
     for c in (v, a_sock, c_sock):
         c.close()
