@@ -72,6 +72,14 @@ async def list_accounts(rt: Runtime) -> list[StaffAccount]:
         return list((await s.execute(select(StaffAccount).order_by(StaffAccount.email))).scalars())
 
 
+async def list_agents(rt: Runtime) -> list[tuple[int, str]]:
+    """(id, name) of every account with the agent role, by name: the console's agent filter."""
+    async with rt.db.reader() as s:
+        return [(i, n) for i, n in (await s.execute(
+            select(StaffAccount.id, StaffAccount.name).join(StaffRole, StaffRole.account_id == StaffAccount.id)
+            .where(StaffRole.role == "agent").order_by(StaffAccount.name))).all()]
+
+
 async def get_account(s: AsyncSession, account_id: int) -> StaffAccount:
     account = await s.get(StaffAccount, account_id)
     if account is None:
