@@ -1,4 +1,5 @@
-"""Shared fixtures.
+"""Fixtures shared by tests/integration and tests/browser (tests/README.md
+says which folder gets what; browser-only fixtures are in tests/browser).
 
 Storage-touching tests take the ``backend`` fixture, parametrised over SQLite
 (always) and PostgreSQL (whenever reachable; required under
@@ -37,7 +38,6 @@ from jutella.store.db import Database
 STRICT = os.environ.get("JUTELLA_TEST_STRICT") == "1"
 PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CHROMIUM = os.environ.get("JUTELLA_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 def run_async(coro) -> Any:
@@ -271,46 +271,6 @@ def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
     finally:
         for stop_one in reversed(stops):
             stop_one()
-
-
-# -- the browser -------------------------------------------------------------------
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    need(os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def browser_context_factory(browser: Any) -> Iterator[Any]:
-    """New, empty browser profiles (a visitor, an agent, ...), closed after the test."""
-    contexts: list[Any] = []
-
-    def make(**kwargs: Any) -> Any:
-        kwargs.setdefault("locale", "en-GB")
-        ctx = browser.new_context(**kwargs)
-        ctx.set_default_timeout(10_000)
-        contexts.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
-
-
-@pytest.fixture
-def page(browser_context_factory: Any) -> Any:
-    return browser_context_factory().new_page()
 
 
 # -- jutella as its own process (for kill -9, log capture, several workers) -----------
