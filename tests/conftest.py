@@ -187,12 +187,19 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+# Cheap argon2 for every test server (in this process or ``jutella serve``):
+# the standard parameters cost ~0.1 s of CPU for each account made and each
+# sign-in, minutes over the suite. tests/unit/test_passwords.py proves that
+# production keeps the standard ones. Override with settings_overrides.
+CHEAP_HASHING = {"password_hash_profile": "fast-for-tests"}
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any], backend: str) -> Settings:
     port = free_port()
     values: dict[str, Any] = dict(
         database_url=database_url, data_dir=tmp_path / "data", host="127.0.0.1", port=port,
-        public_url=f"http://127.0.0.1:{port}",
+        public_url=f"http://127.0.0.1:{port}", **CHEAP_HASHING,
     )
     if backend == "pg+redis":
         values.update(redis_url=REDIS_URL, redis_prefix=f"jt-{uuid.uuid4().hex[:10]}")
@@ -337,7 +344,8 @@ def server_process(database_url: str, tmp_path: Path, backend: str) -> Iterator[
     made: list[ServerProcess] = []
 
     def make(workers: int = 1, **env: str) -> ServerProcess:
-        base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data")}
+        base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data"),
+                **{f"JUTELLA_{k.upper()}": v for k, v in CHEAP_HASHING.items()}}
         if backend == "pg+redis":
             base.update(JUTELLA_REDIS_URL=REDIS_URL, JUTELLA_REDIS_PREFIX=f"jt-{uuid.uuid4().hex[:10]}")
             workers = max(workers, 2)
