@@ -60,19 +60,20 @@ def test_retention_deletes_what_is_past_its_time_and_only_that(live, clock):
     assert not any(again.values())  # twice deletes nothing more
 
 
-def test_audit_rows_past_their_period_go_and_the_chain_still_verifies(live, clock):
+def test_audit_rows_past_their_period_go_and_the_chain_still_verifies(in_process, clock):
     from jutella.accounts.audit import verify
 
     from tests.helpers import add_staff
-    add_staff(live, "a@example.org", ["agent"])
-    clock.advance(days=live.rt.settings.retention.audit_days + 1)
-    add_staff(live, "b@example.org", ["agent"])
-    assert live.call(retention.run, live.rt)["audit_rows"] == 1
+    rt = in_process.rt  # actions and the database only: no server needed
+    add_staff(in_process, "a@example.org", ["agent"])
+    clock.advance(days=rt.settings.retention.audit_days + 1)
+    add_staff(in_process, "b@example.org", ["agent"])
+    assert in_process.call(retention.run, rt)["audit_rows"] == 1
 
     async def check():
-        async with live.rt.db.reader() as s:
+        async with rt.db.reader() as s:
             return await verify(s)
-    assert live.call(check).ok
+    assert in_process.call(check).ok
 
 
 def test_retention_run_command_prints_counts(tmp_path):
