@@ -313,7 +313,8 @@ def test_limit_refuses_accept_and_auto_assign_picks_least_loaded_in_department(l
     v5, _ = visitor(live)
     v5.message("viisi", department=depts["Jäsenyys"])
     conv5 = v5.until(lambda f: f["type"] == "ack")["conversation"]
-    time.sleep(0.5)
+    v5.send(type="ping")  # answered once the socket has handled the message, auto-assignment included
+    v5.until(lambda f: f["type"] == "pong")
     states = {cid: db(live, lambda s, cid=cid: s.get(Conversation, cid)) for cid in (conv3, conv4, conv5)}
     assert states[conv3].agent_id == aino2 and states[conv4].agent_id == ids["Aino"]
     assert (states[conv5].state, states[conv5].agent_id) == ("waiting", None)  # everyone is full: it waits

@@ -14,7 +14,7 @@ from jutella.store.models import AuditEntry, MailOutbox, OfflineMessage
 
 from tests.chat_clients import visitor
 from tests.conftest import TOPOLOGIES
-from tests.helpers import PASSWORD, add_staff, error_code, sign_in
+from tests.helpers import PASSWORD, add_staff, error_code, eventually, outbox_idle, sign_in
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -57,7 +57,7 @@ def test_form_then_reply_by_email_arrives_exactly_once(live, smtp):
     r = http.post(f"/api/v1/offline-messages/{mid}/reply", json={"body": "Hei Maija,\n\nolemme auki 9-15."})
     assert r.status_code == 201
     mails = smtp.wait_for(1)
-    time.sleep(0.5)  # nothing more arrives
+    assert outbox_idle(live)  # nothing more to send
     assert len(smtp.messages) == 1
     rcpt, msg = mails[0]
     assert rcpt == ["maija@example.fi"]
@@ -110,7 +110,7 @@ def test_smtp_down_means_queued_then_delivered_once_when_it_returns(live, smtp, 
     clock.advance(minutes=5)  # past the backoff
     assert len(smtp.wait_for(1)) == 1
     clock.advance(hours=2)
-    time.sleep(1.5)  # the worker polls again: nothing more is sent
+    assert outbox_idle(live)  # the workers poll again: nothing more is sent
     assert len(smtp.messages) == 1
     http = sign_in(live, "aino@example.org")  # two hours later the session has idled out
     assert http.get(f"/api/v1/offline-messages/{mid}").json()["replies"][0]["delivery"] == "sent"
@@ -191,5 +191,6 @@ def test_kill_9_between_commit_and_send_delivers_exactly_once_after_restart(serv
     smtp.start()
     server.start()
     assert len(smtp.wait_for(1)) == 1
-    time.sleep(2)
+    # marked sent: no worker sends it again (a send must first move it from queued to sending)
+    eventually(lambda: http.get(f"/api/v1/offline-messages/{mid}").json()["replies"][0]["delivery"] == "sent")
     assert len(smtp.messages) == 1
