@@ -349,6 +349,12 @@ def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
 
 
 # -- jutella as its own process (for kill -9, log capture, several workers) -----------
+# What ServerProcess.prepare_restart runs: the imports `jutella serve` would do,
+# then, on a line on stdin, the command itself (its arguments follow -c).
+SPARE = ("import sys, uvicorn, jutella.app, jutella.cli, jutella.logs; sys.stdin.readline(); "
+         "sys.exit(jutella.cli.main(sys.argv[1:]))")
+
+
 class ServerProcess:
     """``jutella serve`` in a child process, its output in a file."""
 
@@ -361,16 +367,35 @@ class ServerProcess:
         self.log_path = log_path
         self.workers = workers
         self.proc: Any = None
+        self.spare: Any = None
 
-    def start(self, timeout: float = 60) -> "ServerProcess":
+    def _spawn(self, code: list[str], **kw: Any) -> Any:
         import subprocess
         import sys
-        import time
 
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jutella.cli", "serve", "--workers", str(self.workers)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([sys.executable, *code, "serve", "--workers", str(self.workers)], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+    def prepare_restart(self) -> None:
+        """Start the next server process now, as far as Python and jutella's
+        modules loaded (seconds of CPU on a busy machine) and nothing more; the
+        next start() lets it run ``jutella serve`` from its beginning
+        (settings, database, the port). For tests that restart a server many
+        times; what a restart does is unchanged."""
+        import subprocess
+
+        self.spare = self._spawn(["-c", SPARE], stdin=subprocess.PIPE)
+
+    def start(self, timeout: float = 60) -> "ServerProcess":
+        import time
+
+        if self.spare is not None and self.spare.poll() is None:
+            self.proc, self.spare = self.spare, None
+            self.proc.stdin.write(b"serve\n")
+            self.proc.stdin.close()
+        else:
+            self.proc = self._spawn(["-m", "jutella.cli"])
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -380,7 +405,7 @@ class ServerProcess:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError("jutella serve did not become healthy")
 
     def kill9(self) -> None:
@@ -395,6 +420,9 @@ class ServerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        if self.spare is not None and self.spare.poll() is None:
+            self.spare.kill()
+            self.spare.wait(10)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

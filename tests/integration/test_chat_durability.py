@@ -73,6 +73,7 @@ def test_dropped_connections_on_both_sides_lose_and_repeat_nothing(live):
 def test_kill_9_loses_no_acked_message_and_both_sides_carry_on(server_process):
     # a deliberate flood: the per-visitor message limit is lifted for it
     server = server_process(JUTELLA_MAX_MESSAGES_PER_MINUTE="0").start()
+    server.prepare_restart()  # the restart's process loads its modules meanwhile
     subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
                     "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
                    env=server.env, capture_output=True)

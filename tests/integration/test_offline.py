@@ -177,6 +177,7 @@ def test_new_offline_messages_can_notify_an_address(live, smtp):
 def test_kill_9_between_commit_and_send_delivers_exactly_once_after_restart(server_process, smtp):
     server = server_process(JUTELLA_SMTP_HOST="127.0.0.1", JUTELLA_SMTP_PORT=str(smtp.port),
                             JUTELLA_SMTP_FROM="chat@jamko.example").start()
+    server.prepare_restart()  # the restart's process loads its modules meanwhile
     subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
                     "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
                    env=server.env, capture_output=True)

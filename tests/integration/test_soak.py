@@ -154,13 +154,16 @@ def resend_unacked(w: Writer) -> None:
 def restart(server_process, server, env: dict[str, str]):
     """Start the killed server again. Should another process on this machine
     (a parallel test run) have taken its port meanwhile, a new one is used;
-    any other failure is raised with the server's output."""
+    any other failure is raised with the server's output. The process for
+    the restart after this one loads its modules meanwhile (prepare_restart)."""
     try:
-        return server.start()
+        again = server.start()
     except RuntimeError as exc:
         if "address already in use" not in str(exc).lower():
             raise
-        return server_process(**env).start()
+        again = server_process(**env).start()
+    again.prepare_restart()
+    return again
 
 
 @pytest.fixture
@@ -175,6 +178,7 @@ def test_kill_9_at_random_moments_under_load(server_process, backend):
     started = time.monotonic()
     env = {"JUTELLA_MAX_MESSAGES_PER_MINUTE": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0"}
     server = server_process(**env).start()
+    server.prepare_restart()
     subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
                     "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
                    env=server.env, capture_output=True)
