@@ -1,7 +1,7 @@
 """Agent tools in Chromium (docs/agent-tools.md): a canned response inserted
 with "/", an internal note the visitor's widget never shows but the access
 copy has, a label applied and filtered by, and the shortcuts. SQLite only:
-the storage paths are covered on both databases by tests/test_agent_tools.py."""
+the storage paths are covered on both databases by tests/integration/test_agent_tools.py."""
 
 from __future__ import annotations
 

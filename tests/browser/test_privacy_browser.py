@@ -1,6 +1,6 @@
 """The register's view in the staff console (#/register), in real Chromium
 against a live server on SQLite and PostgreSQL: finding a real data subject
-(a chat, an offline form, an emailed reply; tests/test_privacy.py's
+(a chat, an offline form, an emailed reply; tests/integration/test_privacy.py's
 scenario), the access copies as downloads, redaction, erasure behind a typed
 word, the request log's deadlines, and who sees the view at all."""
 

@@ -93,7 +93,7 @@ def settings_overrides(host) -> dict[str, Any]:
 def _someone_on_duty(request):
     """An agent counts as online on the real server, so the widget offers the
     chat: with nobody on duty it shows the email form instead of the message
-    field (tests/test_offline_browser.py covers that)."""
+    field (tests/browser/test_offline_browser.py covers that)."""
     if "live" not in request.fixturenames:
         return
     live = request.getfixturevalue("live")

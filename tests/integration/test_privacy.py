@@ -87,7 +87,7 @@ def test_find_export_rectify_and_erase(live, smtp, database_url):
     texts = [m["text"] for m in copy["conversations"][0]["messages"]]
     assert any(EMAIL in t for t in texts) and "Kiitos, tarkistan asian." in texts
     assert copy["conversations"][0]["metadata"]["browser"] == "Chrome"
-    assert copy["conversations"][0]["labels"] == []  # the labels put on it (none here; tests/test_agent_tools.py)
+    assert copy["conversations"][0]["labels"] == []  # the labels put on it (none here; tests/integration/test_agent_tools.py)
     assert copy["offline_messages"][0]["email"] == EMAIL
     assert copy["offline_messages"][0]["replies"][0]["text"] == "Kuitti tulee postissa."
     assert copy["emails"][0]["to"] == EMAIL
