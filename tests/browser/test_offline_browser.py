@@ -18,7 +18,7 @@ from jutella.store.models import MailOutbox, OfflineMessage
 from tests.chat_clients import agent
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import TOPOLOGIES, need
-from tests.helpers import PASSWORD, add_staff, sign_in
+from tests.helpers import PASSWORD, add_staff, outbox_idle, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -278,7 +278,7 @@ def test_nobody_online_the_form_then_a_reply_by_email(live, smtp, clock, browser
     expect(console.get_by_test_id("offline-assignee")).to_contain_text("Assigned to you")  # who answered
     expect(console.get_by_test_id("offline-new-count")).to_be_hidden()
     mails = smtp.wait_for(1)
-    time.sleep(1)  # and nothing more arrives
+    assert outbox_idle(live)  # and nothing more is to be sent
     assert len(smtp.messages) == 1
     rcpt, msg = mails[0]
     assert rcpt == ["maija@example.fi"]
@@ -331,14 +331,14 @@ def test_smtp_down_the_reply_shows_queued_then_sent(live, smtp, clock, browser_c
     expect(delivery).to_have_attribute("data-delivery", "queued")
     expect(delivery).to_contain_text("Queued for sending")
     expect(delivery).to_contain_text("Will try again", timeout=15_000)  # the failed attempt, live
-    console.wait_for_timeout(1500)
+    assert outbox_idle(live)  # the next attempt waits for its backoff
     assert smtp.messages == []
 
     smtp.start()
     clock.advance(minutes=5)  # past the backoff
     expect(delivery).to_have_attribute("data-delivery", "sent", timeout=15_000)  # live, no reload
     assert len(smtp.wait_for(1)) == 1
-    time.sleep(1.5)
+    assert outbox_idle(live)  # nothing more is to be sent
     assert len(smtp.messages) == 1
     assert smtp.messages[0][0] == ["maija@example.fi"]
     problems.check()
