@@ -32,9 +32,9 @@ from jutella.realtime import protocol as P
 from jutella.store.db import email_hash as store_email_hash
 from jutella.store.models import ChatEvent, Conversation, Department, Label, MailOutbox, OfflineMessage, Visitor
 
-from .chat_clients import WsClient, _connect
-from .helpers import add_staff, sign_in
-from .test_route_roles import guarded_routes
+from tests.chat_clients import WsClient, _connect
+from tests.helpers import add_staff, sign_in
+from tests.integration.test_route_roles import guarded_routes
 
 RECORDS = ["plain", "restricted_visitor", "restricted_email", "other_department", "no_department", "handed"]
 CALLERS = ["anonymous", "agent_a", "agent_b", "privacy", "admin", "disabled"]
@@ -284,10 +284,10 @@ ROLES_OF = {"anonymous": set(), "agent_a": {"agent"}, "agent_b": {"agent"}, "pri
 
 def test_every_route_and_command_is_in_the_matrix(live):
     routes = {(m, r.path) for r, m, _ in guarded_routes(live.server.config.app)}
-    assert sorted(routes - set(ROUTES)) == [], "add it to the matrix (tests/test_access.py ROUTES)"
+    assert sorted(routes - set(ROUTES)) == [], "add it to the matrix (tests/integration/test_access.py ROUTES)"
     assert sorted(set(ROUTES) - routes) == [], "no such route any more: remove it from ROUTES"
     agent_frames = set(P._HANDLERS["agent"])
-    assert sorted(agent_frames - set(COMMANDS)) == [], "add it to the matrix (tests/test_access.py COMMANDS)"
+    assert sorted(agent_frames - set(COMMANDS)) == [], "add it to the matrix (tests/integration/test_access.py COMMANDS)"
     for route, method, (guard,) in guarded_routes(live.server.config.app):
         assert set(guard.roles) == set(ROUTES[(method, route.path)].roles), f"{method} {route.path}"
 

@@ -18,7 +18,7 @@ from jutella.app import create_app
 from jutella.services import build_runtime
 from jutella.tuning import GC_THRESHOLDS, SWITCH_INTERVAL
 
-from .conftest import run_async
+from tests.conftest import run_async
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from jutella.chat import actions as chat
 from jutella.store.models import Attachment, ChatEvent, Conversation
 
-from .chat_clients import agent, visitor
-from .helpers import add_staff, error_code, sign_in
-from .test_attachments import files_on_disk, png, upload
+from tests.chat_clients import agent, visitor
+from tests.helpers import add_staff, error_code, sign_in
+from tests.integration.test_attachments import files_on_disk, png, upload
 
 LIMIT_MESSAGE = "Aino has reached their limit of 1 chats."
 

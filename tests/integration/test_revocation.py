@@ -8,7 +8,6 @@ change crosses Redis."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -16,9 +15,9 @@ from websockets.exceptions import ConnectionClosed
 
 from jutella.store.access_version import read_access_version
 
-from .chat_clients import agent, visitor
-from .conftest import TOPOLOGIES
-from .helpers import add_staff, sign_in
+from tests.chat_clients import agent, visitor
+from tests.conftest import TOPOLOGIES
+from tests.helpers import add_staff, sign_in
 
 WITHIN = 1.0  # seconds: the issue's promise
 
@@ -212,54 +211,6 @@ def test_the_access_version_row_is_created_once_under_concurrent_first_bumps(liv
     assert access_version(live) == 0
     assert sorted(live.call(bump_concurrently, live.rt)) == [1, 2, 3, 4, 5]
     assert access_version(live) == 5
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("backend", ["sqlite", "pg+redis"])
-def test_the_console_drops_a_conversation_restricted_while_it_is_open(live, browser_context_factory):
-    """The open view says the conversation is no longer available and the
-    list no longer has it; the messages shown are gone from the page."""
-    from pathlib import Path
-
-    from .test_console_chat_browser import console_page, expect, item
-
-    shots = Path("/tmp/shots-sockets")
-    add_staff(live, "aino@example.org", ["agent"], name="Aino")
-    add_staff(live, "chair@example.org", ["privacy"], name="Chair")
-    chair = sign_in(live, "chair@example.org")
-    v, conv = started_chat(live, "Opiskelijanumeroni on 1234567")
-    v2, other = started_chat(live, "Toinen kysymys")
-    ctx = browser_context_factory(viewport={"width": 1280, "height": 800})
-    page, problems = console_page(live.agent_side, ctx, path=f"#/conversations/{conv}")
-    expect(page.locator("[data-testid=message][data-author=visitor]")).to_contain_text("Opiskelijanumeroni on 1234567")
-    expect(item(page, conv)).to_be_visible()
-
-    r = chair.post("/api/v1/privacy/flags", json={"kind": "restriction", "conversations": [conv]})
-    assert r.status_code == 200, r.text
-    gone = page.get_by_test_id("thread-gone")
-    expect(gone).to_have_text(re.compile("This conversation is no longer available to you."), timeout=WITHIN * 1000)
-    expect(item(page, conv)).to_have_count(0)
-    expect(item(page, other)).to_be_visible()  # the rest of the list stays
-    expect(page.get_by_text("1234567")).to_have_count(0)
-    v.message("Ja puhelinnumeroni on 040 123 4567")
-    v.until(lambda f: f["type"] == "ack")
-    v3, third = started_chat(live, "Kolmas")  # published after the message: once it shows, the message was handled
-    expect(item(page, third)).to_contain_text("Kolmas")  # the list's refresh came after it, too
-    expect(page.get_by_text("040 123 4567")).to_have_count(0)
-    expect(item(page, conv)).to_have_count(0)
-
-    shots.mkdir(parents=True, exist_ok=True)
-    suffix = "" if live.peer is None else "-2workers"
-    page.screenshot(path=str(shots / f"revoked-1280{suffix}.png"))
-    page.set_viewport_size({"width": 390, "height": 844})
-    expect(gone).to_be_visible()
-    page.screenshot(path=str(shots / f"revoked-390{suffix}.png"))
-    page.get_by_role("button", name="← All conversations").click()
-    expect(item(page, other)).to_be_visible()
-    page.screenshot(path=str(shots / f"revoked-list-390{suffix}.png"))
-    problems.check()
-    for client in (v, v2, v3):
-        client.close()
 
 
 def test_erasure_hides_the_erased_conversation_from_the_socket_following_it(live):

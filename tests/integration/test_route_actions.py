@@ -35,7 +35,7 @@ from jutella.privacy import subjects
 from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, Department,
                                   Label, Visitor)
 
-from .helpers import add_staff, sign_in
+from tests.helpers import add_staff, sign_in
 
 WORD = "routeword"
 
