@@ -265,7 +265,7 @@ class InProcess:
 def in_process(settings: Settings, clock: FakeClock) -> Iterator[InProcess]:
     from jutella.mail.outbox import OutboxWorker
 
-    rt = Runtime.build(settings, clock)
+    rt = build_runtime(settings, clock)
     rt.outbox = OutboxWorker(rt)  # kick() only wakes it; its loop is not started
     with anyio.from_thread.start_blocking_portal() as portal:
         portal.call(rt.hub.start)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from jutella.store.models import ChatEvent
-from jutella.web.i18n import gettext
+from jutella.i18n import gettext
 
 from tests.helpers import add_staff, sign_in
 from tests.integration.test_faults import BUSY_FI, assert_consistent, sqlite_path, write_lock  # noqa: F401 (a fixture)
