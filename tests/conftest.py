@@ -1,4 +1,5 @@
-"""Shared fixtures.
+"""Fixtures shared by tests/integration and tests/browser (tests/README.md
+says which folder gets what; browser-only fixtures are in tests/browser).
 
 Storage-touching tests take the ``backend`` fixture, parametrised over SQLite
 (always) and PostgreSQL (whenever reachable; required under
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import shutil
 import socket
 import threading
@@ -38,7 +40,6 @@ from jutella.store.db import Database
 STRICT = os.environ.get("JUTELLA_TEST_STRICT") == "1"
 PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CHROMIUM = os.environ.get("JUTELLA_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 def run_async(coro) -> Any:
@@ -127,6 +128,39 @@ def pg_template() -> Iterator[str | None]:
     run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class _PgDropper:
+    """Drops the tests' PostgreSQL databases one after another in a thread of
+    its own. A DROP DATABASE waits for the disk (0.7-4 s each on a busy
+    machine, minutes over the suite) and the next test has no need to wait
+    with it; the session waits for the last ones at its end."""
+
+    def __init__(self) -> None:
+        self.names: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="pg-dropper", daemon=True)
+        self.thread.start()
+
+    def drop(self, name: str) -> None:
+        self.names.put(name)
+
+    def _run(self) -> None:
+        while (name := self.names.get()) is not None:
+            try:
+                asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except Exception as exc:  # a database left behind is no test's failure; say so
+                print(f"tests: could not drop database {name}: {exc}")
+
+    def close(self) -> None:
+        self.names.put(None)
+        self.thread.join(300)
+
+
+@pytest.fixture(scope="session")
+def _pg_dropper() -> Iterator[_PgDropper]:
+    dropper = _PgDropper()
+    yield dropper
+    dropper.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "jutella.sqlite3"
@@ -171,10 +205,11 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         return
     template = request.getfixturevalue("pg_template")
     need(template is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
+    dropper = request.getfixturevalue("_pg_dropper")
     name = f"jutella_t_{uuid.uuid4().hex[:12]}"
     run_async(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield _pg_url(name)
-    run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    dropper.drop(name)
 
 
 @pytest.fixture
@@ -188,17 +223,57 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+# Cheap argon2 for every test server (in this process or ``jutella serve``):
+# the standard parameters cost ~0.1 s of CPU for each account made and each
+# sign-in, minutes over the suite. tests/unit/test_passwords.py proves that
+# production keeps the standard ones. Override with settings_overrides.
+CHEAP_HASHING = {"password_hash_profile": "fast-for-tests"}
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any], backend: str) -> Settings:
     port = free_port()
     values: dict[str, Any] = dict(
         database_url=database_url, data_dir=tmp_path / "data", host="127.0.0.1", port=port,
-        public_url=f"http://127.0.0.1:{port}",
+        public_url=f"http://127.0.0.1:{port}", **CHEAP_HASHING,
     )
     if backend == "pg+redis":
         values.update(redis_url=REDIS_URL, redis_prefix=f"jt-{uuid.uuid4().hex[:10]}")
     values.update(settings_overrides)
     return Settings(**values)
+
+
+# -- the runtime without a server -----------------------------------------------------
+@dataclass
+class InProcess:
+    """A ``Runtime`` on a fresh database, its event loop in a background
+    thread, and no HTTP server: for tests of actions, queries and rules that
+    a user reaches through the API but that need no socket to prove. Same
+    ``rt`` and ``call`` as :class:`Live`, so ``add_staff(in_process, ...)`` works.
+    No background work runs (housekeeping, the outbox worker's loop): a test
+    drives it itself, e.g. ``in_process.call(in_process.rt.outbox.send_due)``."""
+
+    rt: Runtime
+    portal: Any
+
+    def call(self, fn, *args, **kwargs):
+        """Run an async function (an action, a query) on the runtime's loop."""
+        return self.portal.call(partial(fn, *args, **kwargs))
+
+
+@pytest.fixture
+def in_process(settings: Settings, clock: FakeClock) -> Iterator[InProcess]:
+    from jutella.mail.outbox import OutboxWorker
+
+    rt = build_runtime(settings, clock)
+    rt.outbox = OutboxWorker(rt)  # kick() only wakes it; its loop is not started
+    with anyio.from_thread.start_blocking_portal() as portal:
+        portal.call(rt.hub.start)
+        try:
+            yield InProcess(rt=rt, portal=portal)
+        finally:
+            portal.call(rt.hub.stop)
+            portal.call(rt.db.dispose)
 
 
 # -- a running server --------------------------------------------------------------
@@ -274,47 +349,13 @@ def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
             stop_one()
 
 
-# -- the browser -------------------------------------------------------------------
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    need(os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def browser_context_factory(browser: Any) -> Iterator[Any]:
-    """New, empty browser profiles (a visitor, an agent, ...), closed after the test."""
-    contexts: list[Any] = []
-
-    def make(**kwargs: Any) -> Any:
-        kwargs.setdefault("locale", "en-GB")
-        ctx = browser.new_context(**kwargs)
-        ctx.set_default_timeout(10_000)
-        contexts.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
-
-
-@pytest.fixture
-def page(browser_context_factory: Any) -> Any:
-    return browser_context_factory().new_page()
-
-
 # -- jutella as its own process (for kill -9, log capture, several workers) -----------
+# What ServerProcess.prepare_restart runs: the imports `jutella serve` would do,
+# then, on a line on stdin, the command itself (its arguments follow -c).
+SPARE = ("import sys, uvicorn, jutella.app, jutella.cli, jutella.logs; sys.stdin.readline(); "
+         "sys.exit(jutella.cli.main(sys.argv[1:]))")
+
+
 class ServerProcess:
     """``jutella serve`` in a child process, its output in a file."""
 
@@ -327,16 +368,35 @@ class ServerProcess:
         self.log_path = log_path
         self.workers = workers
         self.proc: Any = None
+        self.spare: Any = None
 
-    def start(self, timeout: float = 60) -> "ServerProcess":
+    def _spawn(self, code: list[str], **kw: Any) -> Any:
         import subprocess
         import sys
-        import time
 
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jutella.cli", "serve", "--workers", str(self.workers)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([sys.executable, *code, "serve", "--workers", str(self.workers)], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+    def prepare_restart(self) -> None:
+        """Start the next server process now, as far as Python and jutella's
+        modules loaded (seconds of CPU on a busy machine) and nothing more; the
+        next start() lets it run ``jutella serve`` from its beginning
+        (settings, database, the port). For tests that restart a server many
+        times; what a restart does is unchanged."""
+        import subprocess
+
+        self.spare = self._spawn(["-c", SPARE], stdin=subprocess.PIPE)
+
+    def start(self, timeout: float = 60) -> "ServerProcess":
+        import time
+
+        if self.spare is not None and self.spare.poll() is None:
+            self.proc, self.spare = self.spare, None
+            self.proc.stdin.write(b"serve\n")
+            self.proc.stdin.close()
+        else:
+            self.proc = self._spawn(["-m", "jutella.cli"])
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -346,7 +406,7 @@ class ServerProcess:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError("jutella serve did not become healthy")
 
     def kill9(self) -> None:
@@ -361,6 +421,9 @@ class ServerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        if self.spare is not None and self.spare.poll() is None:
+            self.spare.kill()
+            self.spare.wait(10)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -378,7 +441,8 @@ def server_process(database_url: str, tmp_path: Path, backend: str) -> Iterator[
     made: list[ServerProcess] = []
 
     def make(workers: int = 1, **env: str) -> ServerProcess:
-        base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data")}
+        base = {"JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(tmp_path / "data"),
+                **{f"JUTELLA_{k.upper()}": v for k, v in CHEAP_HASHING.items()}}
         if backend == "pg+redis":
             base.update(JUTELLA_REDIS_URL=REDIS_URL, JUTELLA_REDIS_PREFIX=f"jt-{uuid.uuid4().hex[:10]}")
             workers = max(workers, 2)

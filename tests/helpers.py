@@ -26,3 +26,27 @@ def sign_in(live, email: str, password: str = PASSWORD, totp: str | None = None)
 
 def error_code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
+
+
+def eventually(check, timeout: float = 15, interval: float = 0.02):
+    """Poll ``check()`` until it returns something truthy and return that; fail
+    with its last value after ``timeout`` s. For waiting on a state that no
+    event announces, instead of sleeping for a guessed time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            assert value, f"not within {timeout} s: {check!r} gave {value!r}"
+            return value
+        time.sleep(interval)
+
+
+def outbox_idle(live) -> bool:
+    """One pass of each server's mail worker (the same call its loop makes)
+    right now: True when none found a mail due, i.e. nothing more will be
+    sent until the clock moves on. Deterministic where sleeping through a
+    poll interval only guessed."""
+    sides = {id(side): side for side in (live, getattr(live, "agent_side", live))}.values()
+    return not any(side.call(side.rt.outbox.send_due) for side in sides)

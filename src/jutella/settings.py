@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(10, ge=1)
     login_window_minutes: int = Field(15, ge=1)
     require_totp: bool = False
+    # For tests only: "fast-for-tests" hashes staff passwords with argon2id at
+    # 1 pass over 8 KiB instead of 3 over 64 MiB; such hashes are cheap to guess
+    # (accounts/passwords.py, docs/configuration.md).
+    password_hash_profile: Literal["standard", "fast-for-tests"] = "standard"
     chat_idle_close_minutes: int = Field(30, ge=1)  # an open conversation with no activity this long is closed
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     # departments (docs/departments.md)

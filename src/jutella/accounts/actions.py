@@ -72,6 +72,14 @@ async def list_accounts(rt: Runtime) -> list[StaffAccount]:
         return list((await s.execute(select(StaffAccount).order_by(StaffAccount.email))).scalars())
 
 
+async def list_agents(rt: Runtime) -> list[tuple[int, str]]:
+    """(id, name) of every account with the agent role, by name: the console's agent filter."""
+    async with rt.db.reader() as s:
+        return [(i, n) for i, n in (await s.execute(
+            select(StaffAccount.id, StaffAccount.name).join(StaffRole, StaffRole.account_id == StaffAccount.id)
+            .where(StaffRole.role == "agent").order_by(StaffAccount.name))).all()]
+
+
 async def get_account(s: AsyncSession, account_id: int) -> StaffAccount:
     account = await s.get(StaffAccount, account_id)
     if account is None:
@@ -131,7 +139,7 @@ async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
 async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
     email, name = normalise_email(email), clean_name(name)
     check_policy(password)
-    pw_hash = hash_password(password)
+    pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         row = await _take_token(s, rt, token, SETUP)
@@ -163,7 +171,7 @@ async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name:
     pw_hash = None
     if password is not None:
         check_policy(password)
-        pw_hash = hash_password(password)
+        pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     token = None
     async with rt.db.transaction() as s:
@@ -201,7 +209,7 @@ async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
 
 async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
     check_policy(password)
-    pw_hash = hash_password(password)
+    pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         row = await _take_token(s, rt, token, INVITE)
@@ -325,7 +333,7 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
         norm = ""
     async with rt.db.reader() as s:
         account = await find_account(s, norm) if norm else None
-    ok = verify_password(account.password_hash if account else None, password)
+    ok = verify_password(rt.settings, account.password_hash if account else None, password)
     reason = None
     if not ok:
         reason = "password"
@@ -359,8 +367,8 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
         acc = await get_account(s, account.id)
         if isinstance(step, int):
             acc.totp_last_step = step
-        if needs_rehash(acc.password_hash or ""):
-            acc.password_hash = hash_password(password)
+        if needs_rehash(rt.settings, acc.password_hash or ""):
+            acc.password_hash = hash_password(rt.settings, password)
         s.add(sess)
         await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
                            target_id=account.id, detail={"second_factor": bool(account.totp_enabled)})
@@ -461,9 +469,9 @@ async def change_password(rt: Runtime, *, account_id: int, session_id: str | Non
     check_policy(new)
     async with rt.db.reader() as s:
         account = await get_account(s, account_id)
-    if not verify_password(account.password_hash, current):
+    if not verify_password(rt.settings, account.password_hash, current):
         raise AccountError("password_wrong", "The current password is wrong.", 400)
-    pw_hash = hash_password(new)
+    pw_hash = hash_password(rt.settings, new)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
@@ -522,7 +530,7 @@ async def disable_totp(rt: Runtime, *, actor_id: int, account_id: int, password:
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
-        if actor_id == account_id and not verify_password(account.password_hash, password or ""):
+        if actor_id == account_id and not verify_password(rt.settings, account.password_hash, password or ""):
             raise AccountError("password_wrong", "The current password is wrong.", 400)
         account.totp_enabled = False
         account.totp_secret = None

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jutella.store.models import AuditEntry, AuditHead
+from jutella.runtime import Runtime
+from jutella.store.models import AuditEntry, AuditHead, StaffAccount
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor_id: int | None, action: str,
@@ -96,3 +97,30 @@ async def verify(session: AsyncSession) -> VerifyResult:
     if last_seq is not None and (head.seq != last_seq or head.last_hash != prev):
         return VerifyResult(False, checked, last_seq, "the newest rows after it were removed")
     return VerifyResult(True, checked)
+
+
+async def read_log(rt: Runtime, *, actor_id: int | None, account: int | None = None, subject: str | None = None,
+                   since: date | None = None, until: date | None = None, limit: int = 100,
+                   offset: int = 0) -> tuple[int, list[tuple[AuditEntry, str | None]]]:
+    """A page of the log, newest first, as (total matching, [(row, acting
+    account's name)]). ``account``: the account that acted; ``subject``: a
+    record or data-subject reference; ``since``/``until``: whole days (UTC),
+    both included. Reading the log is itself logged (``audit.view``)."""
+    where = []
+    if account is not None:
+        where.append(AuditEntry.actor_id == account)
+    if subject:
+        where.append((AuditEntry.subject == subject) | (AuditEntry.target_id == subject))
+    if since:
+        where.append(AuditEntry.at >= datetime.combine(since, time.min, UTC))
+    if until:
+        where.append(AuditEntry.at < datetime.combine(until, time.min, UTC) + timedelta(days=1))
+    async with rt.db.reader() as s:
+        total = (await s.execute(select(func.count()).select_from(AuditEntry).where(*where))).scalar_one()
+        rows = [(e, name) for e, name in (await s.execute(
+            select(AuditEntry, StaffAccount.name).outerjoin(StaffAccount, StaffAccount.id == AuditEntry.actor_id)
+            .where(*where).order_by(AuditEntry.seq.desc()).limit(limit).offset(offset))).all()]
+    async with rt.db.transaction() as s:
+        await record(s, rt.clock.now(), actor_id=actor_id, action="audit.view",
+                     detail={"account": account, "subject": subject is not None})
+    return total, rows

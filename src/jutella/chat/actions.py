@@ -27,7 +27,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
 from jutella.store.prepared import Prepared
 
-from .access import Viewer, visitor_restricted
+from .access import Viewer, core_may_see_conversation, load_viewer, visitor_restricted
 from .errors import ChatError
 from .metadata import Metadata
 from .states import ACTIVE, CLOSED, WAITING
@@ -91,9 +91,24 @@ def list_frame(conv, agent_name: str | None = None, *, restricted: bool | None, 
     return frame
 
 
-def restricted_clause(visitor_id: int):
-    """True when the person behind this visitor is restricted (SQL): chat/access.py decides."""
-    return visitor_restricted(visitor_id)
+async def viewer_of(rt: Runtime, viewer: Viewer | None, agent_id: int | None) -> Viewer:
+    """The Viewer an action checks inside its own write: the caller's, or,
+    when a caller has none at hand (the agent socket, auto-assignment), a
+    fresh one loaded from ``agent_id``, so no path skips the rule. A missing
+    or disabled account sees nothing: "not found"."""
+    if viewer is not None:
+        return viewer
+    loaded = await load_viewer(rt, agent_id) if agent_id is not None else None
+    if loaded is None:
+        raise ChatError("not_found", "No such conversation.", 404)
+    return loaded
+
+
+def core_visible_or_404(conn: Connection, viewer: Viewer, conversation_id: int) -> None:
+    """Inside a write: a conversation ``viewer`` may not see is "not found",
+    decided in the same transaction as the change (chat/access.py)."""
+    if not core_may_see_conversation(conn, viewer, conversation_id):
+        raise ChatError("not_found", "No such conversation.", 404)
 
 
 # -- visitors ----------------------------------------------------------------------
@@ -175,12 +190,12 @@ _NEXT_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                      .values(last_seq=CONV.c.last_seq + 1, last_activity_at=bindparam("b_now"))
                      .returning(CONV.c.last_seq))
 _INSERT_EVENT = Prepared(insert(EVENT).returning(EVENT.c.id), insert=True)
-_OPEN_CONV = Prepared(select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
+_OPEN_CONV = Prepared(select(CONV, visitor_restricted(CONV.c.visitor_id).label("restricted"))
                       .where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
                       .order_by(CONV.c.id.desc()).limit(1))
-_CONV_FOR_UPDATE = Prepared(select(CONV, restricted_clause(CONV.c.visitor_id).label("restricted"))
+_CONV_FOR_UPDATE = Prepared(select(CONV, visitor_restricted(CONV.c.visitor_id).label("restricted"))
                             .where(CONV.c.id == bindparam("b_conv")).with_for_update())
-_IS_RESTRICTED = Prepared(select(restricted_clause(bindparam("b_visitor"))))
+_IS_RESTRICTED = Prepared(select(visitor_restricted(bindparam("b_visitor"))))
 _STAFF_NAME = Prepared(select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent")))
 _AGENT_SEEN = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                        .values(agent_seen_seq=bindparam("b_seq")))
@@ -393,20 +408,18 @@ async def _agent_name(s: AsyncSession, agent_id: int | None) -> str | None:
 async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int, client_id: str,
                              body: str, viewer: Viewer | None = None) -> Posted:
     """An agent's reply. Writing to a waiting conversation accepts it (within
-    the agent's concurrent-chat limit). ``viewer``: when given, a conversation
-    that member of staff may not see is "not found", checked inside the same
-    write (chat/access.py)."""
-    from .access import core_may_see_conversation
-
+    the agent's concurrent-chat limit). A conversation ``viewer`` (the
+    caller's; loaded from ``agent_id`` when not given) may not see is "not
+    found", checked inside the same write (chat/access.py)."""
     now = rt.clock.now()
     started = time.perf_counter()
+    viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection) -> tuple[Posted, SimpleNamespace | None, str | None]:
         conv = _CONV_FOR_UPDATE.first(conn, {"b_conv": conversation_id})
         if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
-        if viewer is not None and not core_may_see_conversation(conn, viewer, conv.id):
-            raise ChatError("not_found", "No such conversation.", 404)
+        core_visible_or_404(conn, viewer, conv.id)
         dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:
             return Posted(conv, dup, new=False), None, None
@@ -438,24 +451,28 @@ async def publish_agent_write(rt: Runtime, conv, joined, ev, name: str | None, *
     await rt.hub.publish(channel, list_frame(conv, name, restricted=restricted))
 
 
-async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Conversation:
+async def accept(rt: Runtime, *, agent_id: int, conversation_id: int, viewer: Viewer | None = None) -> Conversation:
     """An agent takes a waiting conversation (:func:`core_take`, within their
     concurrent-chat limit): the HTTP route, the socket's ``accept`` and
     auto-assignment. Core on the writer thread, like the messages: a busy
-    hour's accepts share commits with them instead of queueing for their own."""
+    hour's accepts share commits with them instead of queueing for their own.
+    A conversation ``viewer`` (loaded from ``agent_id`` when not given) may
+    not see is "not found", decided inside the write."""
     now = rt.clock.now()
     limit = rt.settings.max_concurrent_chats
+    viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection):
         found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        core_visible_or_404(conn, viewer, conversation_id)
         conv = _row(found)
         name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
         ev = core_take(conn, conv, agent_id, now, limit=limit, name=name, taken_message=TAKEN)
         if ev is None:  # already this agent's
             return conv, None, None, False
-        restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
+        restricted = bool(conn.execute(select(visitor_restricted(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
     conv, ev, name, restricted = await rt.db.write_core(work, lock=conversation_id)
@@ -465,20 +482,27 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int) -> Convers
     return conv
 
 
-async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | None = None) -> Conversation:
-    """Close a conversation (:func:`core_close`): by an agent, by the visitor, or after idling."""
+async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | None = None,
+                viewer: Viewer | None = None) -> Conversation:
+    """Close a conversation (:func:`core_close`): by an agent, by the visitor, or after idling.
+    Staff closing (``by="agent"``) must see it: checked inside the write with
+    ``viewer`` (loaded from ``agent_id`` when not given)."""
     now = rt.clock.now()
+    if by == "agent" or viewer is not None:
+        viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection):
         found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        if viewer is not None:
+            core_visible_or_404(conn, viewer, conversation_id)
         conv = _row(found)
         closed = core_close(conn, conv, now, by=by, agent_id=agent_id)
         if closed is None:
             return conv, None, None, False
         ev, name = closed
-        restricted = bool(conn.execute(select(restricted_clause(conv.visitor_id))).scalar())
+        restricted = bool(conn.execute(select(visitor_restricted(conv.visitor_id))).scalar())
         return conv, ev, name, restricted
 
     conv, ev, name, restricted = await rt.db.write_core(work, lock=conversation_id)
@@ -565,7 +589,8 @@ async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
         try:
             await accept(rt, agent_id=chosen, conversation_id=conversation_id)
         except ChatError as exc:
-            if exc.code == "limit_reached":  # filled up meanwhile: the next one
+            # filled up meanwhile, or a person this agent may not see (restricted): the next one
+            if exc.code in ("limit_reached", "not_found"):
                 continue
             return None  # taken meanwhile
         return chosen

@@ -31,9 +31,10 @@ from jutella.accounts import audit
 from jutella.runtime import Runtime
 from jutella.store.models import Attachment, Conversation, TranscriptRequest
 
+from . import access
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
-                      conv_channel, core_append, core_take, event_frame, list_channel, list_frame,
-                      publish_agent_write, summary)
+                      conv_channel, core_append, core_take, core_visible_or_404, event_frame, list_channel,
+                      list_frame, publish_agent_write, summary, viewer_of)
 
 ATTACHMENT = Attachment.__table__
 
@@ -183,7 +184,8 @@ class Stored:
 
 
 async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | None = None,
-              agent_id: int | None = None, data: bytes, filename: str | None) -> Stored:
+              agent_id: int | None = None, data: bytes, filename: str | None,
+              viewer: access.Viewer | None = None) -> Stored:
     """Store an upload as the next event of the conversation (``core_append``).
     A visitor sends into their open conversation; an agent into one they may
     write to, and a waiting one becomes theirs through ``core_take`` exactly
@@ -195,7 +197,15 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
     one transaction, where every refusal about the conversation is decided;
     a refusal or a failed commit deletes the temporary file, so a refused
     upload leaves neither a row nor a file. Only after the commit is the file
-    renamed to its final name."""
+    renamed to its final name.
+
+    An agent's upload into a conversation ``viewer`` (loaded from
+    ``agent_id`` when not given) may not see is "not found": decided inside
+    the write, and asked once before the content is decoded too, so a hidden
+    conversation costs no image work and answers 404 as a missing one does."""
+    if agent_id is not None:
+        viewer = await viewer_of(rt, viewer, agent_id)
+        await access.conversation_or_404(rt, viewer, conversation_id)  # early; the write decides again
     # decoding and re-encoding an image, and the fsync, off the event loop
     stored, content_type, name = await asyncio.to_thread(prepare, data, filename, rt.settings.max_attachment_bytes)
     directory = folder(rt)
@@ -220,6 +230,7 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
             found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
             if found is None:
                 raise AttachmentError("not_found", "No such conversation.", 404)
+            core_visible_or_404(conn, viewer, conversation_id)
             conv = _row(found)
             agent_name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
             joined = core_take(conn, conv, agent_id, now, limit=rt.settings.max_concurrent_chats, name=agent_name)
@@ -263,6 +274,30 @@ async def find(rt: Runtime, public_id: str) -> tuple[Attachment, Conversation] |
             Conversation, Conversation.id == Attachment.conversation_id).where(
             Attachment.public_id == public_id))).first()
     return (row[0], row[1]) if row else None
+
+
+async def visitors_conversation(rt: Runtime, visitor_id: int, conversation_id: int | None) -> Conversation:
+    """The visitor's own conversation (their latest when ``conversation_id``
+    is None); anyone else's is "not found"."""
+    async with rt.db.reader() as s:
+        if conversation_id is None:
+            conv = (await s.execute(select(Conversation).where(Conversation.visitor_id == visitor_id)
+                                    .order_by(Conversation.id.desc()).limit(1))).scalar_one_or_none()
+        else:
+            conv = await s.get(Conversation, conversation_id)
+    if conv is None or conv.visitor_id != visitor_id:
+        raise ChatError("not_found", "No such conversation.", 404)
+    return conv
+
+
+async def staff_may_open(rt: Runtime, viewer: access.Viewer, a: Attachment, conv: Conversation) -> bool:
+    """Whether ``viewer`` may open the file (chat/access.py
+    ``may_see_attachment``); a yes is audited as a view (``attachment.view``)."""
+    async with rt.db.connection() as conn:
+        visible = await access.may_see_attachment(conn, viewer, conv.id)
+    if visible:
+        await record_view(rt, agent_id=viewer.account_id, a=a, visitor_id=conv.visitor_id)
+    return visible
 
 
 def path_of(rt: Runtime, a: Attachment) -> Path:

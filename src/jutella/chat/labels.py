@@ -15,7 +15,8 @@ from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.models import Conversation, ConversationLabel, Label, StaffAccount
 
-from .actions import ChatError, summary
+from .access import Viewer, may_see_conversation
+from .actions import ChatError, summary, viewer_of
 
 PALETTE = ("gray", "red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
 MAX_NAME = 40
@@ -75,13 +76,16 @@ async def delete_label(rt: Runtime, *, label_id: int) -> None:
         await s.delete(label)
 
 
-async def set_label(rt: Runtime, *, agent_id: int, conversation_id: int, label_id: int, on: bool) -> None:
+async def set_label(rt: Runtime, *, agent_id: int, conversation_id: int, label_id: int, on: bool,
+                    viewer: Viewer | None = None) -> None:
     """Put a label on a conversation or take it off (both idempotent). The
     consoles hear of it through a ``conversation`` frame, which makes them
-    read the list again."""
+    read the list again. A conversation ``viewer`` (loaded from ``agent_id``
+    when not given) may not see is "not found", asked in this transaction."""
+    viewer = await viewer_of(rt, viewer, agent_id)
     async with rt.db.transaction() as s:
         conv = await s.get(Conversation, conversation_id)
-        if conv is None:
+        if conv is None or not await may_see_conversation(s, viewer, conversation_id):
             raise ChatError("not_found", "No such conversation.", 404)
         if await s.get(Label, label_id) is None:
             raise ChatError("not_found", "No such label.", 404)

@@ -25,27 +25,32 @@ from sqlalchemy.exc import IntegrityError
 
 from jutella.runtime import Runtime
 
+from .access import Viewer
 from .actions import (CONV, STAFF, ChatError, Posted, _core_existing, _row, conv_channel, core_append,
-                      event_frame)
+                      core_visible_or_404, event_frame, viewer_of)
 
 MAX_BODY = 4_000
 
 
 async def post_note(rt: Runtime, *, agent_id: int, conversation_id: int, body: str, client_id: str,
-                    data: dict[str, Any] | None = None) -> Posted:
+                    data: dict[str, Any] | None = None, viewer: Viewer | None = None) -> Posted:
     """Store an internal note (any state, closed included); idempotent on
-    ``client_id``. Published on the conversation's channel after the commit."""
+    ``client_id``. Published on the conversation's channel after the commit.
+    A conversation ``viewer`` (loaded from ``agent_id`` when not given) may
+    not see is "not found", decided inside the write."""
     body = (body or "").strip()
     if not body:
         raise ChatError("empty", "The note is empty.", 422)
     if len(body) > MAX_BODY:
         raise ChatError("too_long", "The note is over {max} characters.", 422, max=MAX_BODY)
     now = rt.clock.now()
+    viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection) -> tuple[Posted, str | None]:
         found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        core_visible_or_404(conn, viewer, conversation_id)
         conv = _row(found)
         name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
         dup = _core_existing(conn, conv.id, client_id)

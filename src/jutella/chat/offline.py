@@ -8,18 +8,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.channels import AGENTS_CHANNEL
 from jutella.mail import compose, outbox
 from jutella.runtime import Runtime
+from jutella.store.db import email_hash
 from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
                                    StaffAccount, Visitor)
 
 from . import access
 from .errors import ChatError
+from .flags import objection_hashes
 from .metadata import Metadata
 
 NEW, ANSWERED, CLOSED = "new", "answered", "closed"
@@ -155,11 +157,13 @@ async def view(rt: Runtime, *, viewer: access.Viewer, message_id: int) -> dict[s
             .where(OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
         assigned = await s.get(StaffAccount, m.assigned_agent_id) if m.assigned_agent_id else None
         visitor_pub = (await s.get(Visitor, m.visitor_id)).public_id if m.visitor_id else None
+        objection = email_hash(m.email) in await objection_hashes(s)
         await audit.record(s, rt.clock.now(), actor_id=agent_id, action="offline_message.view",
                            target_type="offline_message", target_id=m.id)
     out = summary(m, assigned.name if assigned else None)
     out.update(body=m.body, browser=m.browser, browser_version=m.browser_version, os=m.os, os_version=m.os_version,
                referrer=m.referrer, page_url=m.page_url, conversation_id=m.conversation_id, visitor=visitor_pub,
+               objection=objection,
                replies=[{"id": r.id, "body": r.body, "agent_name": name, "created_at": r.created_at.isoformat(),
                          "delivery": state or "not_sent", "error": err, "outbox_id": oid}
                         for r, name, state, err, oid in replies])
@@ -233,3 +237,47 @@ async def set_state(rt: Runtime, *, viewer: access.Viewer, message_id: int, clos
                            else "offline_message.reopen", target_type="offline_message", target_id=m.id)
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m)})
     return m
+
+
+# -- the inbox and the contacts export ---------------------------------------------------------
+async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
+                limit: int) -> list[tuple[OfflineMessage, str | None, bool]]:
+    """The messages ``viewer`` sees (chat/access.py ``offline_clause``):
+    (message, assigned agent's name, whether the person objected to direct
+    marketing), new ones first, then newest first. ``state`` "open": not closed."""
+    where = access.offline_clause(viewer)
+    if state == "open":
+        where.append(OfflineMessage.state != CLOSED)
+    elif state:
+        where.append(OfflineMessage.state == state)
+    async with rt.db.reader() as s:
+        objected = await objection_hashes(s)
+        rows = (await s.execute(
+            select(OfflineMessage, StaffAccount.name).outerjoin(
+                StaffAccount, StaffAccount.id == OfflineMessage.assigned_agent_id).where(*where)
+            .order_by(case((OfflineMessage.state == NEW, 0), else_=1), OfflineMessage.created_at.desc())
+            .limit(limit))).all()
+    return [(m, name, email_hash(m.email) in objected) for m, name in rows]
+
+
+async def contacts(rt: Runtime, *, actor_id: int | None) -> list[tuple[str, str]]:
+    """(name, email) from the forms for the organisation's own use, one per
+    address (the first form's name): people who objected to direct marketing
+    and restricted people (``contacts_clause``, whoever asks) left out.
+    Audited (``contacts.export``, with the number of contacts)."""
+    async with rt.db.reader() as s:
+        objected = await objection_hashes(s)
+        rows = (await s.execute(select(OfflineMessage.name, OfflineMessage.email).where(
+            *access.contacts_clause()).order_by(OfflineMessage.id))).all()
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, email in rows:
+        key = email.casefold()
+        if key in seen or email_hash(email) in objected:
+            continue
+        seen.add(key)
+        out.append((name, email))
+    async with rt.db.transaction() as s:
+        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="contacts.export",
+                           detail={"contacts": len(seen)})
+    return out

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from jutella.accounts import audit
+from jutella.channels import dept_channel
 from jutella.runtime import Runtime
 from jutella.store.models import Department, StaffRole
 
+from .access import Viewer
 from .actions import (
     _STAFF_NAME,
     ACTIVE,
@@ -28,17 +30,18 @@ from .actions import (
     STAFF,
     WAITING,
     ChatError,
-    core_hand_to,
     _row,
     agent_channel,
     auto_assign,
     conv_channel,
     core_append,
+    core_hand_to,
+    core_visible_or_404,
     event_frame,
     queue_channel,
     summary,
+    viewer_of,
 )
-from jutella.channels import dept_channel
 
 MAX_NOTE = 4000
 
@@ -102,21 +105,26 @@ def core_transfer(conn: Connection, conv: SimpleNamespace, now: datetime, *, age
 
 async def transfer(rt: Runtime, *, agent_id: int, conversation_id: int, to_agent_id: int | None = None,
                    to_department_id: int | None = None, note: str | None = None,
-                   is_admin: bool = False) -> SimpleNamespace:
+                   is_admin: bool = False, viewer: Viewer | None = None) -> SimpleNamespace:
     """Transfer a conversation (:func:`core_transfer`), audited in the same
-    transaction. Only its current agent or an administrator may."""
-    if (to_agent_id is None) == (to_department_id is None):
-        raise ChatError("invalid", "Choose one agent or one department to transfer to.", 400)
+    transaction. Only its current agent or an administrator may, and only one
+    ``viewer`` (loaded from ``agent_id`` when not given) may see: decided
+    inside the write, before the request itself is judged, so a hidden
+    conversation answers "not found" whatever was asked."""
     note = (note or "").strip() or None
-    if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
-        raise ChatError("too_long", "The note is too long (at most 4000 characters).", 400)
     now = rt.clock.now()
     online = rt.presence.online_agents()
+    viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection) -> Transferred:
         found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
         if found is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        core_visible_or_404(conn, viewer, conversation_id)
+        if (to_agent_id is None) == (to_department_id is None):
+            raise ChatError("invalid", "Choose one agent or one department to transfer to.", 400)
+        if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
+            raise ChatError("too_long", "The note is too long (at most 4000 characters).", 400)
         return core_transfer(conn, _row(found), now, agent_id=agent_id, to_agent_id=to_agent_id,
                              to_department_id=to_department_id, note=note, is_admin=is_admin, online=online,
                              limit=rt.settings.max_concurrent_chats)

@@ -197,15 +197,16 @@ class AgentConnection(Connection):
             elif isinstance(cmd, P.PostNote):
                 try:
                     noted = await post_note(rt, agent_id=self.account.id, conversation_id=cmd.conversation,
-                                            client_id=cmd.client_id, body=cmd.body)
+                                            client_id=cmd.client_id, body=cmd.body, viewer=self.viewer)
                 except AccountError as exc:
                     self.error(exc, cmd.client_id)
                     return
                 self.proto.ack(cmd.client_id, noted.conversation.id, noted.event.seq)
             elif isinstance(cmd, P.Accept):
-                await chat.accept(rt, agent_id=self.account.id, conversation_id=cmd.conversation)
+                await chat.accept(rt, agent_id=self.account.id, conversation_id=cmd.conversation, viewer=self.viewer)
             elif isinstance(cmd, P.Close):
-                await chat.close(rt, conversation_id=cmd.conversation, by="agent", agent_id=self.account.id)
+                await chat.close(rt, conversation_id=cmd.conversation, by="agent", agent_id=self.account.id,
+                                 viewer=self.viewer)
             elif isinstance(cmd, P.Typing):
                 await chat.typing(rt, conversation_id=cmd.conversation, author="agent", active=cmd.active)
             elif isinstance(cmd, P.Seen):

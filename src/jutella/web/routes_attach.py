@@ -30,7 +30,7 @@ from jutella.store.models import Conversation, Visitor
 from . import schemas as S
 from .auth import COOKIE, Staff, StaffContext, runtime
 from .errors import ApiError, request_language
-from .routes_chat import _visible_or_404
+from .routes_chat import _visible_or_404, viewer
 
 VISITOR_HEADER = "x-jutella-visitor"
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
@@ -139,15 +139,7 @@ async def visitor_upload(request: Request) -> AttachmentOut:
 
 
 async def _own_conversation(request: Request, visitor: Visitor, conversation_id: int | None) -> Conversation:
-    rt = runtime(request)
-    if conversation_id is None:
-        conv = await chat.latest_conversation_of(rt, visitor.id)
-    else:
-        async with rt.db.reader() as s:
-            conv = await s.get(Conversation, conversation_id)
-    if conv is None or conv.visitor_id != visitor.id:
-        raise ApiError(404, "not_found", "No such conversation.")
-    return conv
+    return await att.visitors_conversation(runtime(request), visitor.id, conversation_id)
 
 
 @public.post("/rating", response_model=RatingOut, responses=ERRORS)
@@ -201,9 +193,9 @@ async def visitor_transcript_email(body: EmailIn, request: Request) -> Queued:
              responses=ERRORS)
 async def agent_upload(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> AttachmentOut:
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
     data, name = await _read_upload(request)
-    stored = await att.add(rt, conversation_id=conversation_id, agent_id=who.id, data=data, filename=name)
+    stored = await att.add(rt, conversation_id=conversation_id, agent_id=who.id, data=data, filename=name,
+                           viewer=await viewer(rt, who))
     return _out(stored)
 
 
@@ -245,13 +237,7 @@ async def serve(public_id: str, request: Request) -> Response:
         if not allowed and request.cookies.get(COOKIE):
             session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
             if session is not None and {"agent", "privacy"} & set(session[0].role_names):
-                who = StaffContext(*session)
-                v = await access.viewer_for(rt, who.account)
-                async with rt.db.connection() as db:
-                    visible = await access.may_see_attachment(db, v, conv.id)
-                if visible:
-                    allowed = True
-                    await att.record_view(rt, agent_id=who.id, a=a, visitor_id=conv.visitor_id)
+                allowed = await att.staff_may_open(rt, await access.viewer_for(rt, session[0]), a, conv)
     path = att.path_of(rt, found[0]) if found else None
     if not allowed or path is None or not path.is_file():
         return Response(status_code=404, content=b'{"error":{"code":"not_found","message":"Not found."}}',

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from jutella.accounts import audit
 from jutella.chat import access
 from jutella.chat import actions as chat
-from jutella.chat.labels import labels_of
-from jutella.store.models import (ChatEvent, Conversation, ConversationLabel, Department, OfflineMessage, StaffAccount,
-                                  Visitor)
-from jutella.store.search import matching_event_ids
+from jutella.chat import reads
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
-from .errors import ApiError
 
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
@@ -109,52 +103,10 @@ async def viewer(rt, who: StaffContext) -> access.Viewer:
     return await access.viewer_for(rt, who.account)
 
 
-async def _summaries(s, where, limit: int) -> list[ConversationSummary]:
-    preview = (select(ChatEvent.body).where(ChatEvent.conversation_id == Conversation.id, ChatEvent.kind == "message")
-               .order_by(ChatEvent.seq.desc()).limit(1).scalar_subquery())
-    unread = (select(func.count()).select_from(ChatEvent).where(
-        ChatEvent.conversation_id == Conversation.id, ChatEvent.author == "visitor",
-        ChatEvent.seq > Conversation.agent_seen_seq).scalar_subquery())
-    rows = (await s.execute(
-        select(Conversation, StaffAccount.name, Visitor.public_id, preview, unread, Department.name)
-        .join(Visitor, Visitor.id == Conversation.visitor_id)
-        .outerjoin(StaffAccount, StaffAccount.id == Conversation.agent_id)
-        .outerjoin(Department, Department.id == Conversation.department_id)
-        .where(*where).order_by(Conversation.last_activity_at.desc()).limit(limit))).all()
-    tags = await labels_of(s, [r[0].id for r in rows])
-    return [ConversationSummary(
-        id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
-        last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
-        preview=(p[:140] if p else None), browser=c.browser, os=c.os, department_id=c.department_id,
-        department_name=dept, labels=[LabelRef(id=x.id, name=x.name, color=x.color) for x in tags[c.id]])
-        for c, name, pub, p, n, dept in rows]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
-            end: datetime | None, department: int | None = None) -> list:
-    """The list's and the search's filters (docs/agent-tools.md). Dates are
-    when the conversation started: ``from`` inclusive, ``to`` exclusive."""
-    where: list = []
-    if state == "open":
-        where.append(Conversation.state != chat.CLOSED)
-    elif state:
-        where.append(Conversation.state == state)
-    if label is not None:
-        where.append(Conversation.id.in_(select(ConversationLabel.conversation_id)
-                                         .where(ConversationLabel.label_id == label)))
-    if agent_id is not None:
-        where.append(Conversation.agent_id == agent_id)
-    if department is not None:
-        where.append(Conversation.department_id == department)
-    if start is not None:
-        where.append(Conversation.created_at >= _utc(start))
-    if end is not None:
-        where.append(Conversation.created_at < _utc(end))
-    return where
+            end: datetime | None, department: int | None = None) -> reads.Filters:
+    """The list's and the search's filters (chat/reads.py)."""
+    return reads.Filters(state=state, label=label, agent_id=agent_id, start=start, end=end, department=department)
 
 
 StateFilter = Literal["waiting", "active", "closed", "open"]
@@ -173,60 +125,45 @@ async def list_conversations(
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
     rt = runtime(request)
-    where = access.conversation_clause(await viewer(rt, who)) + filters(state, label, agent_id, start, end, department)
-    async with rt.db.reader() as s:
-        return await _summaries(s, where, limit)
+    rows = await reads.list_conversations(rt, await viewer(rt, who),
+                                          filters(state, label, agent_id, start, end, department), limit)
+    return [ConversationSummary(**row) for row in rows]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
 async def get_conversation(conversation_id: S.Id, request: Request,
                            who: StaffContext = Depends(agent)) -> ConversationDetail:
     rt = runtime(request)
-    seen = access.conversation_clause(await viewer(rt, who))
-    async with rt.db.reader() as s:
-        found = await _summaries(s, [Conversation.id == conversation_id, *seen], 1)
-        if not found:
-            raise ApiError(404, "not_found", "No such conversation.")
-        conv = await s.get(Conversation, conversation_id)
-        if conv is None:
-            raise ApiError(404, "not_found", "No such conversation.")
-        earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
-                                       *seen], 20)
-        given_name = (await s.execute(select(OfflineMessage.name).where(
-            OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
-        ).scalar_one_or_none()
-    await chat.record_view(rt, agent_id=who.id, conversation_id=conv.id, visitor_id=conv.visitor_id)
-    events = await chat.events_since(rt, conv.id, 0, limit=10_000)
-    info = VisitorInfo(visitor=found[0].visitor, browser=conv.browser, browser_version=conv.browser_version,
+    d = await reads.conversation_detail(rt, await viewer(rt, who), conversation_id)
+    conv = d.conversation
+    info = VisitorInfo(visitor=d.summary["visitor"], browser=conv.browser, browser_version=conv.browser_version,
                        os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
-                       language=conv.language, earlier=earlier, name=given_name)
+                       language=conv.language, earlier=[ConversationSummary(**e) for e in d.earlier],
+                       name=d.given_name)
     rating = {"rating": conv.rating, "rating_comment": conv.rating_comment,
               "rated_at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None
-    return ConversationDetail(conversation=found[0], visitor_info=info, events=[EventOut(**e) for e in events],
-                              rating=rating)
+    return ConversationDetail(conversation=ConversationSummary(**d.summary), visitor_info=info,
+                              events=[EventOut(**e) for e in d.events], rating=rating)
 
 
 async def _visible_or_404(rt, who: StaffContext, conversation_id: int) -> None:
-    """Not taken, closed, labelled or read by staff who may not see it: 404, as if it did not exist."""
+    """Read by staff who may not see it: 404, as if it did not exist (the
+    actions check inside their own writes instead)."""
     await access.conversation_or_404(rt, await viewer(rt, who), conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/accept", response_model=ConversationSummary, responses=ERRORS)
 async def accept(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
-    await chat.accept(rt, agent_id=who.id, conversation_id=conversation_id)
-    async with rt.db.reader() as s:
-        return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
+    await chat.accept(rt, agent_id=who.id, conversation_id=conversation_id, viewer=await viewer(rt, who))
+    return ConversationSummary(**await reads.summary_after_change(rt, conversation_id))
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationSummary, responses=ERRORS)
 async def close(conversation_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> ConversationSummary:
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
-    await chat.close(rt, conversation_id=conversation_id, by="agent", agent_id=who.id)
-    async with rt.db.reader() as s:
-        return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
+    await chat.close(rt, conversation_id=conversation_id, by="agent", agent_id=who.id, viewer=await viewer(rt, who))
+    return ConversationSummary(**await reads.summary_after_change(rt, conversation_id))
 
 
 @router.get("/search", response_model=list[SearchHit], responses=ERRORS)
@@ -242,20 +179,7 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
     """Search every stored message (chat histories), optionally only in the
     conversations that match the filters."""
     rt = runtime(request)
-    narrowed = filters(state, label, agent_id, start, end, department)
-    seen = access.conversation_clause(await viewer(rt, who))
-    async with rt.db.reader() as s:
-        # with filters, look further down the ranking so that filtering leaves enough hits
-        ids = await matching_event_ids(s, q, limit=min(limit * 20, 2000) if narrowed else limit)
-        rows = (await s.execute(select(ChatEvent, Conversation.state).join(Conversation)
-                                .where(ChatEvent.id.in_(ids), ChatEvent.kind == "message", *seen,
-                                       *narrowed))
-                ).all() if ids else []
-    order = {i: n for n, i in enumerate(ids)}
-    rows.sort(key=lambda r: order[r[0].id])
-    rows = rows[:limit]
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=who.id, action="conversation.search",
-                           detail={"results": len(rows)})
+    hits = await reads.search(rt, await viewer(rt, who), q, filters(state, label, agent_id, start, end, department),
+                              limit)
     return [SearchHit(conversation=e.conversation_id, seq=e.seq, author=e.author, body=e.body or "",
-                      at=e.created_at, state=st) for e, st in rows]
+                      at=e.created_at, state=st) for e, st in hits]

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from jutella.chat import departments as D
+from jutella.chat import reads
 from jutella.chat.transfers import MAX_NOTE, transfer as transfer_action
-from jutella.store.models import Conversation
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
-from .routes_chat import ERRORS, ConversationSummary, _summaries, _visible_or_404
+from .routes_chat import ERRORS, ConversationSummary, viewer
 
 router = APIRouter(prefix="/api/v1", tags=["departments"])
 admin = Staff("admin")
@@ -146,11 +146,10 @@ async def transfer(conversation_id: S.Id, body: TransferIn, request: Request,
     """Hand the conversation to an online agent (it is theirs at once) or to a
     department (it waits in that queue), with an optional note for the receiver."""
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
     await transfer_action(rt, agent_id=who.id, conversation_id=conversation_id, to_agent_id=body.agent_id,
-                          to_department_id=body.department_id, note=body.note, is_admin=who.has("admin"))
-    async with rt.db.reader() as s:
-        return (await _summaries(s, [Conversation.id == conversation_id], 1))[0]
+                          to_department_id=body.department_id, note=body.note, is_admin=who.has("admin"),
+                          viewer=await viewer(rt, who))
+    return ConversationSummary(**await reads.summary_after_change(rt, conversation_id))
 
 
 

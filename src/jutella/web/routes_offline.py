@@ -8,13 +8,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-
 from jutella.chat import access, offline
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.mail import outbox
-from jutella.store.models import OfflineMessage, StaffAccount
 
 from . import schemas as S
 from .auth import Staff, StaffContext, client_address, runtime
@@ -143,27 +140,11 @@ async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))
     import csv
     import io
 
-    from jutella.accounts import audit
-    from jutella.privacy.subjects import email_hash, objection_hashes
-
-    rt = runtime(request)
-    async with rt.db.reader() as s:
-        objected = await objection_hashes(s)
-        rows = (await s.execute(select(OfflineMessage.name, OfflineMessage.email).where(
-            *access.contacts_clause()).order_by(OfflineMessage.id))).all()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["name", "email"])
-    seen: set[str] = set()
-    for name, email in rows:
-        key = email.casefold()
-        if key in seen or email_hash(email) in objected:
-            continue
-        seen.add(key)
+    for name, email in await offline.contacts(runtime(request), actor_id=who.id):
         writer.writerow([name.lstrip("=+-@\t\r"), email])  # no spreadsheet formulas
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=who.id, action="contacts.export",
-                           detail={"contacts": len(seen)})
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="contacts.csv"', "Cache-Control": "no-store"})
 
@@ -172,37 +153,15 @@ async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))
 async def inbox(request: Request, state: Literal["new", "answered", "closed", "open"] | None = Query(None),
                 limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(agent)) -> list[OfflineSummary]:
     """New messages first, then by time, newest first."""
-    from sqlalchemy import case
-
     rt = runtime(request)
-    where = access.offline_clause(await viewer(rt, who))
-    if state == "open":
-        where.append(OfflineMessage.state != offline.CLOSED)
-    elif state:
-        where.append(OfflineMessage.state == state)
-    from jutella.privacy.subjects import email_hash, objection_hashes
-
-    async with rt.db.reader() as s:
-        objected = await objection_hashes(s)
-        rows = (await s.execute(
-            select(OfflineMessage, StaffAccount.name).outerjoin(
-                StaffAccount, StaffAccount.id == OfflineMessage.assigned_agent_id).where(*where)
-            .order_by(case((OfflineMessage.state == offline.NEW, 0), else_=1), OfflineMessage.created_at.desc())
-            .limit(limit))).all()
-    return [OfflineSummary(**offline.summary(m, name), objection=email_hash(m.email) in objected)
-            for m, name in rows]
+    rows = await offline.inbox(rt, viewer=await viewer(rt, who), state=state, limit=limit)
+    return [OfflineSummary(**offline.summary(m, name), objection=objection) for m, name, objection in rows]
 
 
 @router.get("/offline-messages/{message_id}", response_model=OfflineDetail, responses=ERRORS)
 async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
-    from jutella.privacy.subjects import email_hash, objection_hashes
-
     rt = runtime(request)
-    async with rt.db.reader() as s:
-        objected = await objection_hashes(s)
-    out = await offline.view(rt, viewer=await viewer(rt, who), message_id=message_id)
-    out["objection"] = email_hash(out["email"]) in objected
-    return out
+    return await offline.view(rt, viewer=await viewer(rt, who), message_id=message_id)
 
 
 @router.post("/offline-messages/{message_id}/reply", response_model=OfflineDetail, status_code=201,

@@ -10,17 +10,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from jutella.accounts import audit
-from jutella.accounts.errors import AccountError
 from jutella.chat import access
 from jutella.i18n import negotiate
+from jutella.privacy import records
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
 from jutella.privacy.export import render_html
 from jutella.privacy.notice import notice, record_of_processing
-from jutella.store.models import ChatEvent, Conversation, OfflineMessage, OfflineReply, SubjectFlag, Visitor
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
@@ -160,25 +157,7 @@ async def conversation(conversation_id: S.Id, request: Request,
                        who: StaffContext = Depends(privacy)) -> dict[str, Any]:
     """A conversation's messages with their ids (``chat_event`` for rectify),
     restricted ones included. The view is audited."""
-    rt = runtime(request)
-    async with rt.db.reader() as s:
-        row = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
-            Conversation.id == conversation_id))).first()
-        if row is None:
-            raise AccountError("not_found", "No such record.", 404)
-        conv, pub = row
-        events = (await s.execute(select(ChatEvent).where(
-            ChatEvent.conversation_id == conv.id, ChatEvent.kind.in_(("message", "note")))
-            .order_by(ChatEvent.seq))).scalars().all()
-        restricted = (await s.execute(select(access.conversation_restricted()).where(
-            Conversation.id == conv.id))).scalar()
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=who.id, action="subject.view", target_type="conversation",
-                           target_id=conv.id)
-    return {"id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at,
-            "restricted": bool(restricted),
-            "events": [{"id": e.id, "seq": e.seq, "at": e.created_at, "author": e.author, "kind": e.kind,
-                        "body": e.body} for e in events]}
+    return await records.conversation(runtime(request), actor_id=who.id, conversation_id=conversation_id)
 
 
 class ReplyOut(BaseModel):
@@ -204,26 +183,7 @@ class OfflineOut(BaseModel):
 async def offline_message(message_id: S.Id, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
     """An offline message with its replies' ids (``offline_reply`` for rectify)
     and the flags that apply to it. The view is audited."""
-    rt = runtime(request)
-    async with rt.db.reader() as s:
-        m = await s.get(OfflineMessage, message_id)
-        if m is None:
-            raise AccountError("not_found", "No such record.", 404)
-        replies = (await s.execute(select(OfflineReply).where(OfflineReply.offline_message_id == m.id)
-                                   .order_by(OfflineReply.id))).scalars().all()
-        digest = subjects.email_hash(m.email)
-        # a restriction by the form, its visitor or the email (chat/access.py); an objection by email only
-        restricted = bool((await s.execute(select(access.offline_restricted()).where(
-            OfflineMessage.id == m.id))).scalar())
-        objection = (await s.execute(select(SubjectFlag.id).where(
-            SubjectFlag.kind == "objection", SubjectFlag.email_hash == digest).limit(1))).first() is not None
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=who.id, action="subject.view", target_type="offline_message",
-                           target_id=m.id)
-    return {"id": m.id, "received_at": m.created_at, "name": m.name, "email": m.email, "body": m.body,
-            "state": m.state, "conversation_id": m.conversation_id, "objection": objection,
-            "restricted": restricted,
-            "replies": [{"id": r.id, "at": r.created_at, "body": r.body} for r in replies]}
+    return await records.offline_message(runtime(request), actor_id=who.id, message_id=message_id)
 
 
 # -- the request log ------------------------------------------------------------------

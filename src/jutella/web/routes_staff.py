@@ -3,15 +3,13 @@ signed-in member's own account, account management and the audit log."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, UTC
+from datetime import date
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import func, select
 
 from jutella.accounts import actions
-from jutella.accounts.audit import record
-from jutella.store.models import AuditEntry, StaffAccount
+from jutella.accounts.audit import read_log
 
 from . import schemas as S
 from .auth import Staff, StaffContext, clear_session_cookie, client_address, runtime, set_session_cookie
@@ -197,25 +195,8 @@ async def audit_log(
     offset: int = Query(0, ge=0, le=10**9),
     who: StaffContext = Depends(Staff("admin", "privacy")),
 ) -> S.AuditPage:
-    rt = runtime(request)
-    where = []
-    if account is not None:
-        where.append(AuditEntry.actor_id == account)
-    if subject:
-        where.append((AuditEntry.subject == subject) | (AuditEntry.target_id == subject))
-    if since:
-        where.append(AuditEntry.at >= datetime.combine(since, time.min, UTC))
-    if until:
-        where.append(AuditEntry.at < datetime.combine(until, time.min, UTC) + timedelta(days=1))
-    async with rt.db.reader() as s:
-        total = (await s.execute(select(func.count()).select_from(AuditEntry).where(*where))).scalar_one()
-        rows = (await s.execute(
-            select(AuditEntry, StaffAccount.name).outerjoin(StaffAccount, StaffAccount.id == AuditEntry.actor_id)
-            .where(*where).order_by(AuditEntry.seq.desc()).limit(limit).offset(offset)
-        )).all()
-    async with rt.db.transaction() as s:
-        await record(s, rt.clock.now(), actor_id=who.id, action="audit.view",
-                     detail={"account": account, "subject": subject is not None})
+    total, rows = await read_log(runtime(request), actor_id=who.id, account=account, subject=subject, since=since,
+                                 until=until, limit=limit, offset=offset)
     return S.AuditPage(total=total, rows=[
         S.AuditRow(seq=e.seq, at=e.at, actor_id=e.actor_id, actor=name, action=e.action, target_type=e.target_type,
                    target_id=e.target_id, subject=e.subject, detail=e.detail) for e, name in rows])

@@ -16,12 +16,13 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from jutella.accounts import actions as accounts
 from jutella.chat import canned, labels, notes
 from jutella.chat.actions import ChatError
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
-from .routes_chat import EventOut, _visible_or_404
+from .routes_chat import EventOut, viewer
 
 router = APIRouter(prefix="/api/v1", tags=["agent tools"])
 agent = Staff("agent")
@@ -126,8 +127,8 @@ async def delete_label(label_id: S.Id, request: Request, who: StaffContext = Dep
 async def add_label(conversation_id: S.Id, label_id: S.Id, request: Request,
                     who: StaffContext = Depends(agent)) -> Response:
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
-    await labels.set_label(rt, agent_id=who.id, conversation_id=conversation_id, label_id=label_id, on=True)
+    await labels.set_label(rt, agent_id=who.id, conversation_id=conversation_id, label_id=label_id, on=True,
+                           viewer=await viewer(rt, who))
     return Response(status_code=204)
 
 
@@ -135,8 +136,8 @@ async def add_label(conversation_id: S.Id, label_id: S.Id, request: Request,
 async def remove_label(conversation_id: S.Id, label_id: S.Id, request: Request,
                        who: StaffContext = Depends(agent)) -> Response:
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
-    await labels.set_label(rt, agent_id=who.id, conversation_id=conversation_id, label_id=label_id, on=False)
+    await labels.set_label(rt, agent_id=who.id, conversation_id=conversation_id, label_id=label_id, on=False,
+                           viewer=await viewer(rt, who))
     return Response(status_code=204)
 
 
@@ -149,15 +150,7 @@ class AgentRef(BaseModel):
 @router.get("/agents", response_model=list[AgentRef], responses=ERRORS)
 async def list_agents(request: Request, who: StaffContext = Depends(agent)) -> list[AgentRef]:
     """Staff with the agent role (names only), for filtering by agent."""
-    from sqlalchemy import select
-
-    from jutella.store.models import StaffAccount, StaffRole
-
-    async with runtime(request).db.reader() as s:
-        rows = (await s.execute(select(StaffAccount.id, StaffAccount.name).join(
-            StaffRole, StaffRole.account_id == StaffAccount.id).where(StaffRole.role == "agent")
-            .order_by(StaffAccount.name))).all()
-    return [AgentRef(id=i, name=n) for i, n in rows]
+    return [AgentRef(id=i, name=n) for i, n in await accounts.list_agents(runtime(request))]
 
 
 # -- internal notes ----------------------------------------------------------------------------
@@ -173,9 +166,8 @@ async def post_note(conversation_id: S.Id, body: NoteIn, request: Request, respo
     """An internal note: staff see it, the visitor never does. A resend with
     the same client_id stores nothing new and answers with the stored note."""
     rt = runtime(request)
-    await _visible_or_404(rt, who, conversation_id)
     posted = await notes.post_note(rt, agent_id=who.id, conversation_id=conversation_id, body=body.body,
-                                   client_id=body.client_id)
+                                   client_id=body.client_id, viewer=await viewer(rt, who))
     response.status_code = 201 if posted.new else 200
     ev = posted.event
     return EventOut(conversation=ev.conversation_id, seq=ev.seq, kind=ev.kind, author=ev.author,

@@ -1,0 +1,128 @@
+"""Two servers on PostgreSQL + Redis: Redis restarting mid-conversation loses nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.chat_clients import agent, visitor
+from tests.conftest import free_port, need
+from tests.helpers import add_staff, sign_in
+
+
+@pytest.fixture
+def backend():
+    return "pg+redis"
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so stopping it disturbs nobody else."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = None
+
+    def start(self) -> "PrivateRedis":
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        import socket
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def private_redis():
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    r = PrivateRedis().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def settings_overrides(private_redis):
+    return {"redis_url": f"redis://127.0.0.1:{private_redis.port}/0"}
+
+
+def events(client, n, timeout=15):
+    return [client.until(lambda f: f["type"] == "event", timeout=timeout)["seq"] for _ in range(n)]
+
+
+def wait_health(live, status, timeout=15):
+    for _ in range(int(timeout * 20)):
+        body = live.client().get("/healthz").json()
+        if body["status"] == status:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"/healthz never said {status}: {body}")
+
+
+def test_redis_restart_mid_conversation_loses_nothing(live, private_redis):
+    assert live.peer is not None
+    add_staff(live, "aino@example.org", ["agent"])
+    http = sign_in(live, "aino@example.org")
+    v, w = visitor(live)  # on server A
+    v.message("before")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    a, _ = agent(live, http, subscriptions={conv: 0})  # on server B
+    a.send(type="accept", conversation=conv)
+    assert events(a, 2) == [1, 2]
+    assert events(v, 2) == [1, 2]
+
+    private_redis.stop()
+    # the chat goes on (200), the body names what is down (docs/deployment.md)
+    assert wait_health(live, "degraded") == {"status": "degraded", "redis": "unavailable"}
+    assert live.client().get("/healthz").status_code == 200
+    # both sides keep writing: each write is committed and acked meanwhile
+    v.message("during 1")
+    a.message("during 2", conversation=conv)
+    acks = [v.until(lambda f: f["type"] == "ack")["seq"], a.until(lambda f: f["type"] == "ack")["seq"]]
+    assert sorted(acks) == [3, 4]
+
+    private_redis.start()
+    assert wait_health(live, "ok") == {"status": "ok"}
+    assert wait_health(live.peer, "ok") == {"status": "ok"}
+    v.message("after")
+    # every side ends with 1..5 exactly once, in order
+    assert events(v, 3) == [3, 4, 5]
+    assert events(a, 3) == [3, 4, 5]
+
+
+def test_two_workers_do_not_bounce_presence_announcements(live, private_redis):
+    """Found by the 2-worker benchmark: each worker answered the other's
+    presence announcement with one of its own, for ever, and read the
+    database each time (two workers at 130% CPU with nothing to do). Now a
+    worker announces only its own changes and its 2-second heartbeat."""
+    import redis
+
+    assert live.peer is not None
+    add_staff(live, "aino@example.org", ["agent"])
+    a, _ = agent(live, sign_in(live, "aino@example.org"))  # on server B: a presence change to announce
+    v, welcome = visitor(live)  # on server A: learns of it through Redis
+    assert welcome["agents_online"] is True
+    client = redis.Redis(port=private_redis.port)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(live.rt.hub.channel)
+    announcements = 0
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message and b'"_presence"' in message["data"]:
+            announcements += 1
+    pubsub.close()
+    client.close()
+    # two workers, a heartbeat each every 2 s: a handful in 4 s, not thousands
+    assert 2 <= announcements <= 8, announcements

@@ -1,0 +1,195 @@
+"""Retention with the injected clock, and the privacy notice against the seed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from jutella.privacy import retention
+from jutella.store.models import AuditEntry, Conversation, OfflineMessage
+
+from tests.chat_clients import visitor
+
+def find_seed() -> Path | None:
+    """shared/seed/ lies beside the checkout (the workplace and CI lay it so)."""
+    here = Path(__file__).resolve()
+    for base in (*here.parents[2:5], Path("/work")):
+        candidate = base / "shared" / "seed"
+        if (candidate / "register-notice.fi.txt").exists():
+            return candidate
+    return None
+
+
+def counts(live):
+    async def q():
+        async with live.rt.db.reader() as s:
+            conv = (await s.execute(select(func.count()).select_from(Conversation))).scalar_one()
+            off = (await s.execute(select(func.count()).select_from(OfflineMessage))).scalar_one()
+            meta = (await s.execute(select(func.count()).select_from(Conversation).where(
+                Conversation.browser.isnot(None)))).scalar_one()
+            return conv, off, meta
+    return live.call(q)
+
+
+def test_retention_deletes_what_is_past_its_time_and_only_that(live, clock):
+    r = live.rt.settings.retention
+    v, _ = visitor(live)
+    v.message("old chat")
+    v.until(lambda f: f["type"] == "ack")
+    live.client().post("/api/v1/public/offline-messages", json={"name": "A", "email": "a@example.fi",
+                                                                "message": "old form",
+                                                                "page": "https://site.example/"})
+    assert counts(live) == (1, 1, 1)
+    clock.advance(days=r.metadata_days - 1)
+    assert live.call(retention.run, live.rt)["metadata"] == 0
+    clock.advance(days=2)  # metadata one day past its period
+    assert live.call(retention.run, live.rt)["metadata"] == 2  # the chat's and the form's
+    assert counts(live) == (1, 1, 0)
+    clock.advance(days=r.chat_days - r.metadata_days - 2)  # one day short of the chat period
+    result = live.call(retention.run, live.rt)
+    assert result["conversations"] == 0 and result["offline_messages"] == 0
+    clock.advance(days=2)  # one day past
+    result = live.call(retention.run, live.rt)
+    assert result["conversations"] == 1 and result["messages"] == 1 and result["offline_messages"] == 1
+    assert counts(live) == (0, 0, 0)
+    again = live.call(retention.run, live.rt)
+    assert not any(again.values())  # twice deletes nothing more
+
+
+def test_audit_rows_past_their_period_go_and_the_chain_still_verifies(in_process, clock):
+    from jutella.accounts.audit import verify
+
+    from tests.helpers import add_staff
+    rt = in_process.rt  # actions and the database only: no server needed
+    add_staff(in_process, "a@example.org", ["agent"])
+    clock.advance(days=rt.settings.retention.audit_days + 1)
+    add_staff(in_process, "b@example.org", ["agent"])
+    assert in_process.call(retention.run, rt)["audit_rows"] == 1
+
+    async def check():
+        async with rt.db.reader() as s:
+            return await verify(s)
+    assert in_process.call(check).ok
+
+
+def test_retention_run_command_prints_counts(tmp_path):
+    import os
+    r = subprocess.run([sys.executable, "-m", "jutella.cli", "retention", "run"], capture_output=True, text=True,
+                       env={**os.environ, "JUTELLA_DATA_DIR": str(tmp_path / "d")})
+    assert r.returncode == 0
+    assert "conversations: 0" in r.stdout and "offline messages: 0" in r.stdout and "audit rows: 0" in r.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("lang", ["fi", "en", "sv"])
+def test_privacy_notice_shows_every_section(live, lang):
+    r = live.client().get("/privacy", params={"lang": lang})
+    assert r.status_code == 200 and r.headers["content-language"] == lang
+    html = r.text
+    for section in ("controller", "contact", "register", "purpose", "content", "sources", "transfers",
+                    "protection", "retention", "rights"):
+        assert f'id="{section}"' in html
+    rights = {"fi": ["Tarkastusoikeus", "oikaisemiseen", "poistamiseen", "rajoittamiseen", "siirtää",
+                     "Vastustamisoikeus", "Tietosuojavaltuutetun toimisto"],
+              "en": ["Right of access", "rectification", "erasure", "restriction", "portability", "object",
+                     "Data Protection Ombudsman"],
+              "sv": ["insyn", "rättelse", "radering", "begränsning", "dataportabilitet", "invända",
+                     "Dataombudsmannens"]}[lang]
+    for word in rights:
+        assert word in html, word
+    days = live.rt.settings.retention
+    for n in (days.chat_days, days.offline_days, days.metadata_days, days.audit_days):
+        assert f"{n} " in html
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_default_notice_holds_the_seeds_facts(live):
+    seed = find_seed()
+    # The facts below are asserted against the notice always; against the seed
+    # too when shared/seed/ is beside the checkout.
+    fi_seed = (seed / "register-notice.fi.txt").read_text() if seed else None
+    en_seed = (seed / "register-notice.en.md").read_text() if seed else None
+    fi = live.client().get("/privacy?lang=fi").text
+    en = live.client().get("/privacy?lang=en").text
+    # controller, address, phone numbers, contact person
+    for fact in ("Jyväskylän Ammattikorkeakoulun Opiskelijakunta JAMKO", "Rajakatu 35", "40200",
+                 "+358 50 3361 385", "+358 44 3211 500", "puheenjohtaja@jamko.fi"):
+        assert fact in fi and fact in en, fact
+        if seed:
+            assert fact in fi_seed or fact in en_seed, f"test fact {fact} not in the seed"
+    # purpose
+    assert "give the customers of the JAMKO Online service better service" in en
+    assert not seed or "better service" in en_seed
+    # the three automatically collected items
+    for item in ("web browser", "operating system", "referrer"):
+        assert item in en and (not seed or item in en_seed)
+    for item in ("verkkoselain", "käyttöjärjestelmä", "viittaava sivu"):
+        assert item in fi
+    # data content, sources
+    for item in ("student number", "email address", "chat histories", "name, email address"):
+        assert item in en
+    # no transfer outside the EU/EEA
+    assert "not transferred outside the European Union or the European Economic Area" in en
+    assert "Euroopan unionin tai Euroopan talousalueen ulkopuolelle" in fi
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_record_of_processing_is_for_staff(live):
+    from tests.helpers import add_staff, sign_in
+    assert live.client().get("/api/v1/privacy/record").status_code == 401
+    add_staff(live, "chair@example.org", ["privacy"])
+    rec = sign_in(live, "chair@example.org").get("/api/v1/privacy/record").json()
+    assert rec["controller"]["name"].startswith("Jyväskylän") and rec["transfers_outside_eea"] == "none"
+    assert rec["retention_days"]["chat"] == live.rt.settings.retention.chat_days
+
+
+def test_retention_writes_one_audit_row_per_run_that_deleted_something(live, clock):
+    v, _ = visitor(live)
+    v.message("x")
+    v.until(lambda f: f["type"] == "ack")
+    clock.advance(days=live.rt.settings.retention.chat_days + 1)
+    live.call(retention.run, live.rt)
+    live.call(retention.run, live.rt)
+
+    async def q():
+        async with live.rt.db.reader() as s:
+            return (await s.execute(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "retention.run"))).scalar_one()
+    assert live.call(q) == 1
+
+
+
+def test_the_first_daily_retention_runs_once_when_two_workers_start_together(settings):
+    """Two workers (here: two runtimes on one database) starting at once both
+    find no record of a retention run. The one that records it first runs it;
+    the other, whose insert of the same record then fails, steps aside
+    without an error in the log."""
+    import asyncio
+    import contextvars
+
+    from jutella.app import _daily_retention
+    from jutella.services import build_runtime
+    from jutella.store.models import SystemSetting
+
+    from tests.conftest import run_async
+
+    async def race() -> bool:
+        first, second = build_runtime(settings), build_runtime(settings)
+        await first.db.migrate()
+        try:
+            async with first.db.transaction() as s:  # the first worker, between its check and its commit
+                s.add(SystemSetting(key="retention_last_run", value={"at": first.clock.now().isoformat()}))
+                await s.flush()
+                # another worker: a task outside this one's transaction context
+                other = asyncio.create_task(_daily_retention(second), context=contextvars.Context())
+                await asyncio.sleep(0.5)
+            return await asyncio.wait_for(other, 30)
+        finally:
+            await first.db.dispose()
+            await second.db.dispose()
+
+    assert run_async(race()) is False

@@ -1,0 +1,228 @@
+"""The widget's HTTP side: the loader, the frame page, their sizes, headers and
+caching, the demo page, and the widget's translations. (The browser side is
+in test_widget_browser.py.)"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+
+from jutella.web import widget
+
+ROOT = Path(__file__).resolve().parents[2] / "src" / "jutella"
+STATIC = ROOT / "web" / "static" / "widget"
+TEMPLATE = ROOT / "web" / "templates" / "widget_frame.html"
+SITE = "https://www.example.org"
+KIB = 1024
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"allowed_origins": [SITE]}
+
+
+def wire_size(body: bytes) -> int:
+    return len(gzip.compress(body))
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def frame_assets(html: str) -> list[str]:
+    """The frame page's own CSS and JS, plus every module frame.js imports."""
+    found = [a.get("href") or a.get("src") for t, a in tags(html)
+             if (t == "link" and a.get("rel") == "stylesheet") or (t == "script" and a.get("src"))]
+    version = found[0].split("?", 1)[1]
+    modules = re.search(r"\[((?:\"\w+\",? ?)+)\]\.map\(load\)", (STATIC / "frame.js").read_text())
+    assert modules, "frame.js should import its modules by name"
+    found += [f"/static/widget/{name}.js?{version}" for name in re.findall(r"\"(\w+)\"", modules.group(1))]
+    return found
+
+
+# -- the loader --------------------------------------------------------------------------------
+def test_loader_is_small_cached_briefly_and_cookie_free(live):
+    with live.client() as client:
+        r = client.get("/widget.js", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/javascript")
+        assert wire_size(r.content) <= 5 * KIB, wire_size(r.content)
+        assert r.num_bytes_downloaded <= 5 * KIB  # what really went over the wire
+        assert r.headers["content-encoding"] == "gzip"
+        assert "set-cookie" not in r.headers
+        assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+        assert r.headers["cache-control"] == "public, max-age=300"
+        etag = r.headers["etag"]
+        again = client.get("/widget.js", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert "set-cookie" not in again.headers
+        assert client.get("/widget.js", headers={"If-None-Match": '"other"'}).status_code == 200
+        assert client.head("/widget.js").status_code == 200
+
+    text = r.text
+    assert "__JUTELLA_" not in text
+    version = re.search(r'const VERSION = "([0-9a-f]{12})";', text).group(1)
+    assert version == widget.widget_version()
+    strings = json.loads(re.search(r"const STRINGS = (\{.*\});", text).group(1))
+    assert strings["fi"]["Open chat"] == "Avaa chat"
+    assert strings["sv"]["Open chat"] == "Öppna chatten"
+    assert set(strings["fi"]) == set(widget.LOADER_MSGIDS)
+    # The loader reads its own origin from its <script src>, stores nothing itself,
+    # and builds no HTML from strings.
+    assert "document.currentScript" in text
+    for forbidden in ("localStorage", "sessionStorage", "document.cookie", "indexedDB", "WebSocket",
+                      "innerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert forbidden not in text, forbidden
+
+
+# -- the frame ---------------------------------------------------------------------------------
+def test_frame_page_is_framable_only_by_allowed_sites_and_has_no_inline_code(live):
+    with live.client() as client:
+        r = client.get("/widget/frame")
+    assert r.status_code == 200
+    assert "set-cookie" not in r.headers
+    assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
+    csp = r.headers["content-security-policy"]
+    assert f"frame-ancestors 'self' {SITE}" in csp
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "x-frame-options" not in r.headers
+
+    html = r.text
+    assert "style=" not in html and "<style" not in html
+    for tag, attrs in tags(html):
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "script":
+            assert attrs.get("src") or attrs.get("type") == "application/json", attrs
+    config = json.loads(re.search(r'<script type="application/json" id="jutella-config">(.*?)</script>',
+                                  html, re.S).group(1))
+    assert config["origins"] == [live.rt.settings.public_origin, SITE]
+    assert config["strings"]["fi"]["Send"] == "Lähetä"
+    assert config["strings"]["sv"]["Send"] == "Skicka"
+    # The hooks the browser tests (and the acceptance checks) use are in the page.
+    for testid in ("chat-input", "chat-send", "typing", "privacy-link"):
+        assert f'data-testid="{testid}"' in html
+    assert 'role="log"' in html and 'aria-live="polite"' in html
+
+
+def test_opened_widget_is_at_most_30_kib_on_the_wire(live):
+    with live.client() as client:
+        loader = client.get("/widget.js")
+        frame = client.get("/widget/frame")
+        assets = frame_assets(frame.text)
+        version = re.search(r'const VERSION = "(\w+)"', loader.text).group(1)
+        assets.append(f"/static/widget/launcher.css?v={version}")
+        sizes = {"/widget.js": wire_size(loader.content), "/widget/frame": wire_size(frame.content)}
+        for url in assets:
+            r = client.get(url)
+            assert r.status_code == 200, url
+            assert "set-cookie" not in r.headers
+            assert r.headers.get("etag"), url  # StaticFiles revalidates with ETags
+            assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+            sizes[url.split("?")[0]] = wire_size(r.content)
+    total = sum(sizes.values())
+    print("gzipped sizes:", sizes, "total:", total)
+    assert {"/static/widget/client.js", "/static/widget/chat.js", "/static/widget/frame.css"} <= set(sizes)
+    assert total <= 30 * KIB, sizes
+
+
+def test_the_version_covers_every_widget_file(live):
+    assert re.fullmatch(r"[0-9a-f]{12}", widget.widget_version())
+    names = {name for name, _, _ in widget._fingerprint()}
+    assert names >= {"loader.js", "frame.js", "client.js", "chat.js", "launcher.css", "frame.css"}
+    with live.client() as client:
+        html = client.get("/widget/frame").text
+    assert f"/static/widget/frame.js?v={widget.widget_version()}" in html
+    assert f"/static/widget/frame.css?v={widget.widget_version()}" in html
+
+
+# -- the demo ------------------------------------------------------------------------------------
+def test_demo_pages(live):
+    with live.client() as client:
+        one = client.get("/demo?lang=fi")
+        two = client.get("/demo/2")
+    assert one.status_code == 200 and two.status_code == 200
+    assert '<html lang="fi">' in one.text
+    assert '<script src="/widget.js" async></script>' in one.text
+    assert 'href="/demo/2?lang=fi"' in one.text
+    assert "page 2" in two.text
+    assert f"{live.url}/widget.js" in one.text  # the embed snippet shows the public URL
+    assert "set-cookie" not in one.headers
+
+
+# -- the code itself -------------------------------------------------------------------------------
+def test_widget_code_never_builds_html_from_strings():
+    for path in STATIC.glob("*.js"):
+        text = path.read_text()
+        for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                          "new Function", "setAttribute(\"style\"", ".style."):
+            assert forbidden not in text, f"{path.name}: {forbidden}"
+    for path in list(STATIC.glob("*.css")):
+        assert "@import" not in path.read_text() and "url(http" not in path.read_text()
+
+
+def test_nothing_is_fetched_from_another_origin():
+    for path in [*STATIC.glob("*"), TEMPLATE]:
+        text = path.read_text()
+        # The only absolute URLs are in comments, examples and the SVG namespace.
+        for url in re.findall(r"https?://[^\s\"'<>)]+", text):
+            assert url.startswith(("https://chat.example.org", "https://example.org", "https://www.example.org",
+                                   "http://www.w3.org/2000/svg")), (path.name, url)
+
+
+# -- translations ------------------------------------------------------------------------------------
+def used_msgids() -> set[str]:
+    ids = set(re.findall(r'data-i18n(?:-label|-placeholder)?="([^"]+)"', TEMPLATE.read_text()))
+    for path in STATIC.glob("*.js"):
+        text = path.read_text()
+        ids |= set(re.findall(r'\bt\(\s*"((?:[^"\\]|\\.)*)"', text))
+    frame = (STATIC / "frame.js").read_text()
+    ids |= set(re.findall(r'^\s+\w+: "([^"]+)",$', frame.split("const ERRORS", 1)[1].split("};", 1)[0], re.M))
+    ids.add("Something went wrong. Please try again.")
+    chat = (STATIC / "chat.js").read_text()
+    ids |= set(re.findall(r'\w+: "([^"]+)"', re.search(r"\{ sending: .*? \}", chat).group(0)))
+    ids |= set(widget.LOADER_MSGIDS)
+    return ids
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_every_widget_string_is_translated(lang):
+    # the frame gets widget.po, attachments.po (which also holds console and server
+    # strings) and departments.po (the department picker; docs/departments.md)
+    domains = {}
+    for domain in ("widget", "attachments", "departments"):
+        with (ROOT / "locale" / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
+            domains[domain] = {m.id: m.string for m in read_po(fh, locale=lang) if m.id and not m.fuzzy}
+    translated = {**domains["widget"], **domains["attachments"]}
+    extra = domains["departments"]
+    used = used_msgids()
+    assert len(used) > 30
+    missing = sorted(used - {k for k, v in {**extra, **translated}.items() if v})
+    assert missing == [], missing
+    unused = sorted(set(domains["widget"]) - used)
+    assert unused == [], unused
+    for msgid, text in translated.items():
+        assert re.findall(r"\{\w+\}", msgid) == re.findall(r"\{\w+\}", text), msgid
+        assert text != msgid or msgid in ("Chat",), (msgid, text)  # "Chat" is Finnish too

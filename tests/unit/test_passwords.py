@@ -1,0 +1,34 @@
+"""The tests hash passwords with cheap argon2 parameters (tests/conftest.py
+CHEAP_HASHING); these prove that this changes nothing for a real installation
+and that hashes of either kind verify under the other."""
+
+from __future__ import annotations
+
+from argon2 import extract_parameters
+
+from jutella.accounts.passwords import hash_password, needs_rehash, verify_password
+from jutella.settings import Settings
+
+from tests.conftest import CHEAP_HASHING
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_a_real_installation_hashes_with_the_standard_parameters(tmp_path):
+    production = Settings(data_dir=tmp_path)  # what `jutella serve` builds without the setting
+    assert production.password_hash_profile == "standard"
+    params = extract_parameters(hash_password(production, PASSWORD))
+    assert (params.type.name, params.time_cost, params.memory_cost, params.parallelism) == ("ID", 3, 65536, 4)
+
+
+def test_cheap_hashes_verify_and_a_standard_server_upgrades_them(tmp_path):
+    cheap, standard = Settings(data_dir=tmp_path, **CHEAP_HASHING), Settings(data_dir=tmp_path)
+    fast = hash_password(cheap, PASSWORD)
+    params = extract_parameters(fast)
+    assert (params.time_cost, params.memory_cost, params.parallelism) == (1, 8, 1)
+    assert verify_password(cheap, fast, PASSWORD) and verify_password(standard, fast, PASSWORD)
+    assert not verify_password(cheap, fast, PASSWORD + "!")
+    assert not verify_password(cheap, None, PASSWORD)  # no account: the cheap dummy hash, still refused
+    assert needs_rehash(standard, fast) and not needs_rehash(cheap, fast)
+    slow = hash_password(standard, PASSWORD)
+    assert verify_password(cheap, slow, PASSWORD) and not needs_rehash(standard, slow)
