@@ -111,6 +111,19 @@ def core_visible_or_404(conn: Connection, viewer: Viewer, conversation_id: int) 
         raise ChatError("not_found", "No such conversation.", 404)
 
 
+def core_lock_for(conn: Connection, viewer: Viewer | None, conversation_id: int) -> SimpleNamespace:
+    """Inside a write that changes a conversation: the conversation, locked for
+    the change, or "not found" when it is missing or ``viewer`` (staff; None:
+    the visitor or the server itself) may not see it: one answer for both, so
+    existence does not leak. Accept, close, notes, transfers and uploads start here."""
+    found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
+    if found is None:
+        raise ChatError("not_found", "No such conversation.", 404)
+    if viewer is not None:
+        core_visible_or_404(conn, viewer, conversation_id)
+    return _row(found)
+
+
 # -- visitors ----------------------------------------------------------------------
 async def visitor_by_token(rt: Runtime, token: str) -> Visitor | None:
     if not token or len(token) > 100:
@@ -463,11 +476,7 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int, viewer: Vi
     viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection):
-        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
-        if found is None:
-            raise ChatError("not_found", "No such conversation.", 404)
-        core_visible_or_404(conn, viewer, conversation_id)
-        conv = _row(found)
+        conv = core_lock_for(conn, viewer, conversation_id)
         name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
         ev = core_take(conn, conv, agent_id, now, limit=limit, name=name, taken_message=TAKEN)
         if ev is None:  # already this agent's
@@ -492,12 +501,7 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection):
-        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
-        if found is None:
-            raise ChatError("not_found", "No such conversation.", 404)
-        if viewer is not None:
-            core_visible_or_404(conn, viewer, conversation_id)
-        conv = _row(found)
+        conv = core_lock_for(conn, viewer, conversation_id)
         closed = core_close(conn, conv, now, by=by, agent_id=agent_id)
         if closed is None:
             return conv, None, None, False

@@ -33,7 +33,7 @@ from jutella.store.models import Attachment, Conversation, TranscriptRequest
 
 from . import access
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
-                      conv_channel, core_append, core_take, core_visible_or_404, event_frame, list_channel,
+                      conv_channel, core_append, core_lock_for, core_take, event_frame, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
 
 ATTACHMENT = Attachment.__table__
@@ -227,11 +227,7 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
                                                          "open chat.", 409)
             conv, agent_name, joined = _row(found), None, None
         else:
-            found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
-            if found is None:
-                raise AttachmentError("not_found", "No such conversation.", 404)
-            core_visible_or_404(conn, viewer, conversation_id)
-            conv = _row(found)
+            conv = core_lock_for(conn, viewer, conversation_id)
             agent_name = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
             joined = core_take(conn, conv, agent_id, now, limit=rt.settings.max_concurrent_chats, name=agent_name)
         ev = core_append(conn, conv.id, now, kind="attachment", author=uploader, agent_id=agent_id,

@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from jutella.runtime import Runtime
 
 from .access import Viewer
-from .actions import (CONV, STAFF, ChatError, Posted, _core_existing, _row, conv_channel, core_append,
-                      core_visible_or_404, event_frame, viewer_of)
+from .actions import (STAFF, ChatError, Posted, _core_existing, conv_channel, core_append, core_lock_for, event_frame,
+                      viewer_of)
 
 MAX_BODY = 4_000
 
@@ -47,11 +47,7 @@ async def post_note(rt: Runtime, *, agent_id: int, conversation_id: int, body: s
     viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection) -> tuple[Posted, str | None]:
-        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
-        if found is None:
-            raise ChatError("not_found", "No such conversation.", 404)
-        core_visible_or_404(conn, viewer, conversation_id)
-        conv = _row(found)
+        conv = core_lock_for(conn, viewer, conversation_id)
         name = conn.execute(select(STAFF.c.name).where(STAFF.c.id == agent_id)).scalar_one_or_none()
         dup = _core_existing(conn, conv.id, client_id)
         if dup is not None:

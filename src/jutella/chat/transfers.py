@@ -30,13 +30,12 @@ from .actions import (
     STAFF,
     WAITING,
     ChatError,
-    _row,
     agent_channel,
     auto_assign,
     conv_channel,
     core_append,
     core_hand_to,
-    core_visible_or_404,
+    core_lock_for,
     event_frame,
     queue_channel,
     summary,
@@ -117,15 +116,12 @@ async def transfer(rt: Runtime, *, agent_id: int, conversation_id: int, to_agent
     viewer = await viewer_of(rt, viewer, agent_id)
 
     def work(conn: Connection) -> Transferred:
-        found = conn.execute(select(CONV).where(CONV.c.id == conversation_id).with_for_update()).first()
-        if found is None:
-            raise ChatError("not_found", "No such conversation.", 404)
-        core_visible_or_404(conn, viewer, conversation_id)
+        conv = core_lock_for(conn, viewer, conversation_id)
         if (to_agent_id is None) == (to_department_id is None):
             raise ChatError("invalid", "Choose one agent or one department to transfer to.", 400)
         if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
             raise ChatError("too_long", "The note is too long (at most 4000 characters).", 400)
-        return core_transfer(conn, _row(found), now, agent_id=agent_id, to_agent_id=to_agent_id,
+        return core_transfer(conn, conv, now, agent_id=agent_id, to_agent_id=to_agent_id,
                              to_department_id=to_department_id, note=note, is_admin=is_admin, online=online,
                              limit=rt.settings.max_concurrent_chats)
 
