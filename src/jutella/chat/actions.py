@@ -24,11 +24,12 @@ from jutella.accounts import audit
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.channels import AGENTS_CHANNEL, PRESENCE_CHANNEL, agent_channel, conv_channel, dept_channel
 from jutella.runtime import Runtime
-from jutella.store.models import ChatEvent, Conversation, StaffAccount, Visitor
+from jutella.store.models import ChatEvent, Conversation, StaffAccount, StaffDepartment, Visitor
 from jutella.store.prepared import Prepared
 
 from .access import Viewer, core_may_see_conversation, load_viewer, visitor_restricted
 from .errors import ChatError
+from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata
 from .states import ACTIVE, CLOSED, WAITING
 
@@ -315,8 +316,6 @@ def core_hand_to(conn: Connection, conv: SimpleNamespace, agent_id: int, now: da
     """Make ``conv`` the agent's active chat within their limit, with the
     "<name> joined the chat." event: the step taking a waiting chat and a
     transfer to an agent share (each checks its own preconditions)."""
-    from .departments import core_check_limit
-
     core_check_limit(conn, agent_id, limit)
     accepted_at = conv.accepted_at or now
     conn.execute(update(CONV).where(CONV.c.id == conv.id).values(state=ACTIVE, agent_id=agent_id,
@@ -354,8 +353,6 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     department the visitor chose, or to the only one online (docs/departments.md).
     ``conversation``: the one the visitor's connection follows, if any (only
     a hint for the order of row locks; the open conversation is read here)."""
-    from .departments import core_department_for_new
-
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
@@ -565,10 +562,6 @@ async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
     :func:`core_take`. Returns the agent's id, or None when
     nobody can take it (it then waits in the queue)."""
     from sqlalchemy import func
-
-    from jutella.store.models import StaffDepartment
-
-    from .departments import limit_of
 
     online = rt.presence.online_agents()
     if not online:

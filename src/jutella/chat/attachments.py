@@ -28,13 +28,16 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from jutella.accounts import audit
+from jutella.mail import outbox
 from jutella.runtime import Runtime
 from jutella.store.models import Attachment, Conversation, TranscriptRequest
 
 from . import access
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
-                      conv_channel, core_append, core_lock_for, core_take, event_frame, list_channel,
+                      conv_channel, core_append, core_lock_for, core_take, event_frame, events_since, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
+from .offline import validate_email
+from .transcript import render_mail
 
 ATTACHMENT = Attachment.__table__
 
@@ -383,8 +386,6 @@ def rating_info(conv: Conversation) -> dict[str, Any]:
 # -- transcripts ---------------------------------------------------------------------
 async def transcript(rt: Runtime, conversation_id: int) -> tuple[Conversation, list[dict[str, Any]]]:
     """The visitor-facing events (internal notes left out) of a conversation."""
-    from .actions import events_since
-
     async with rt.db.reader() as s:
         conv = await s.get(Conversation, conversation_id)
     if conv is None:
@@ -396,11 +397,6 @@ async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lan
                            visitor_id: int | None = None, agent_id: int | None = None) -> TranscriptRequest:
     """Queue the transcript to ``email`` through the outbox. The address is kept
     (transcript_request) as part of the register, as the widget tells the visitor."""
-    from jutella.chat.offline import validate_email
-    from jutella.mail import outbox
-
-    from .transcript import render_mail
-
     email = validate_email(email)
     conv, events = await transcript(rt, conversation_id)
     if visitor_id is not None and conv.visitor_id != visitor_id:
@@ -417,6 +413,6 @@ async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lan
         if agent_id is not None:
             await audit.record(s, now, actor_id=agent_id, action="conversation.transcript_email",
                                target_type="conversation", target_id=conv.id, subject=f"visitor:{conv.visitor_id}")
-    if getattr(rt, "outbox", None):
+    if rt.outbox is not None:
         rt.outbox.kick()
     return req

@@ -130,7 +130,7 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
                                                       f"{rt.settings.effective_public_url}/console#/offline")
             outbox.enqueue(s, rt, kind="notification", to_addr=notify, to_name=None, subject=subject,
                            body_text=text, body_html=None)
-    if notify and getattr(rt, "outbox", None):
+    if notify and rt.outbox is not None:
         rt.outbox.kick()
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m), "new": True})
     return Submitted(m)
@@ -216,7 +216,7 @@ async def reply(rt: Runtime, *, viewer: access.Viewer, message_id: int, body: st
         await s.flush()
         await audit.record(s, now, actor_id=agent_id, action="offline_message.reply",
                            target_type="offline_message", target_id=m.id, detail={"reply": r.id})
-    if getattr(rt, "outbox", None):
+    if rt.outbox is not None:
         rt.outbox.kick()
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m)})
     return r
