@@ -10,12 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from jutella.chat import actions as A
 from jutella.store.models import Base, ChatEvent, Conversation, SubjectFlag, Visitor
+from jutella.store.db import configure_sqlite
 from jutella.store.prepared import Prepared
 
 
 @pytest.fixture()
 def engine(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    configure_sqlite(engine)  # as jutella opens SQLite: its pragmas and SQL functions (chat/access.py's email hash)
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
