@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.chat_clients import visitor
+from tests.conftest import BOTH
 from tests.helpers import PASSWORD, add_staff, sign_in
 
 pytestmark = pytest.mark.browser
@@ -334,6 +335,7 @@ def test_hostile_visitor_text_stays_text(live, browser_context_factory):
     v.close()
 
 
+@pytest.mark.parametrize("backend", BOTH)  # search is FTS5 on SQLite, full-text search on PostgreSQL
 def test_search_finds_part_of_a_word_and_highlights_it(live, browser_context_factory):
     add_staff(live, "aino@example.org", ["agent"], name="Aino")
     v, conv = start_chat(live, "Opiskelijanumeroni on 1234567, en pääse Moodleen.")

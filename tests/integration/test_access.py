@@ -35,6 +35,13 @@ from jutella.store.models import ChatEvent, Conversation, Department, Label, Mai
 from tests.chat_clients import WsClient, _connect
 from tests.helpers import add_staff, sign_in
 from tests.integration.test_route_roles import guarded_routes
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 RECORDS = ["plain", "restricted_visitor", "restricted_email", "other_department", "no_department", "handed"]
 CALLERS = ["anonymous", "agent_a", "agent_b", "privacy", "admin", "disabled"]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import pyotp
+import pytest
 from sqlalchemy import func, select
 
 from jutella.accounts import actions
 from jutella.store.models import AuditEntry, StaffAccount, StaffSession
 
 from tests.helpers import PASSWORD, add_staff, error_code, sign_in
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 
 def audit_actions(live) -> list[str]:

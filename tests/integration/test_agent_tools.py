@@ -4,8 +4,18 @@ WebSockets, on SQLite and PostgreSQL (docs/agent-tools.md)."""
 from __future__ import annotations
 
 import time
+
+import pytest
+
 from tests.chat_clients import agent, visitor
+from tests.conftest import BOTH
 from tests.helpers import add_staff, error_code, sign_in
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 
 def is_event(seq=None, kind=None):

@@ -18,6 +18,13 @@ from jutella.store.models import Attachment, ChatEvent, Conversation
 from tests.chat_clients import agent, visitor
 from tests.helpers import add_staff, error_code, sign_in
 from tests.integration.test_attachments import files_on_disk, png, upload
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 LIMIT_MESSAGE = "Aino has reached their limit of 1 chats."
 

@@ -12,6 +12,13 @@ from jutella.store.models import AuditEntry, Conversation, OfflineMessage
 
 from tests.chat_clients import agent, visitor
 from tests.helpers import add_staff, error_code, sign_in
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 
 @pytest.fixture

@@ -21,8 +21,14 @@ from jutella.store.models import ChatEvent, Conversation, OfflineMessage
 from jutella.i18n import gettext
 
 from tests.chat_clients import visitor
-from tests.conftest import free_port
+from tests.conftest import BOTH, free_port
 from tests.helpers import add_staff, outbox_idle, sign_in
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 FORM = {"name": "Maija Meikäläinen", "email": "maija@example.fi", "message": "Milloin toimisto on auki?",
         "lang": "fi", "browser_key": "browser-a"}

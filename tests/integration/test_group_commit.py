@@ -19,7 +19,13 @@ from jutella.settings import Settings
 from jutella.store.db import Database, StorageFault, create_engine
 from jutella.store.models import Visitor
 
-from tests.conftest import run_async
+from tests.conftest import BOTH, run_async
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 V = Visitor.__table__
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -16,6 +16,15 @@ from jutella.settings import Settings
 
 from tests.chat_clients import agent, visitor
 from tests.helpers import PASSWORD
+import pytest
+
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 SOURCE = "127.0.0.2"
 

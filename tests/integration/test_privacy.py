@@ -14,6 +14,13 @@ from jutella.store.models import AuditEntry
 from tests.chat_clients import agent, visitor
 from tests.helpers import add_staff, error_code, sign_in
 from .test_no_ip_stored import all_rows_as_text
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 EMAIL = "liisa.virtanen@student.example.fi"
 NAME = "Liisa Virtanen"

@@ -13,6 +13,13 @@ from jutella.privacy import retention
 from jutella.store.models import AuditEntry, Conversation, OfflineMessage
 
 from tests.chat_clients import visitor
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 def find_seed() -> Path | None:
     """shared/seed/ lies beside the checkout (the workplace and CI lay it so)."""
@@ -160,7 +167,6 @@ def test_retention_writes_one_audit_row_per_run_that_deleted_something(live, clo
             return (await s.execute(select(func.count()).select_from(AuditEntry).where(
                 AuditEntry.action == "retention.run"))).scalar_one()
     assert live.call(q) == 1
-
 
 
 def test_the_first_daily_retention_runs_once_when_two_workers_start_together(settings):

@@ -36,6 +36,13 @@ from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversatio
                                   Label, Visitor)
 
 from tests.helpers import add_staff, sign_in
+from tests.conftest import BOTH
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    """The SQL dialect matters here: SQLite and PostgreSQL (tests/conftest.py)."""
+    return request.param
 
 WORD = "routeword"
 
