@@ -204,6 +204,7 @@ def test_list_updates_sent_together_all_show(live, browser_context_factory):
     shows each of them."""
     import asyncio
 
+    from jutella.chat import access
     from jutella.chat import actions as chat
 
     from tests.chat_clients import agent
@@ -225,7 +226,11 @@ def test_list_updates_sent_together_all_show(live, browser_context_factory):
     page.route("**/api/v1/conversations?*", lambda route: held.append(route))
 
     async def take_all(rt):  # one writer batch on SQLite: the three publish in one go
-        await asyncio.gather(*(chat.accept(rt, agent_id=bertta, conversation_id=conv) for _v, conv in chats))
+        # the Viewer read first, so that the three writes are submitted together
+        # (each accept would otherwise read its own and reach the writer apart)
+        viewer = await access.load_viewer(rt, bertta)
+        await asyncio.gather(*(chat.accept(rt, agent_id=bertta, conversation_id=conv, viewer=viewer)
+                               for _v, conv in chats))
 
     live.call(take_all, live.rt)
     for _v, conv in chats:
