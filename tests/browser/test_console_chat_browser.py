@@ -204,6 +204,8 @@ def test_list_updates_sent_together_all_show(live, browser_context_factory):
     shows each of them."""
     import asyncio
 
+    from playwright.sync_api import Error as PlaywrightError
+
     from jutella.chat import access
     from jutella.chat import actions as chat
 
@@ -241,7 +243,11 @@ def test_list_updates_sent_together_all_show(live, browser_context_factory):
     assert watcher.batches > before
     page.unroute("**/api/v1/conversations?*")
     for route in held:
-        route.continue_()
+        try:
+            route.continue_()
+        except PlaywrightError as exc:  # the console gave up that read meanwhile (a newer one replaced it)
+            if "already handled" not in str(exc):
+                raise
     problems.check()
     watcher.close()
     for v, _conv in chats:
