@@ -4,102 +4,21 @@ translated errors, and untrusted text staying text."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
-import threading
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
 from jutella.accounts import actions
-from jutella.settings import Settings
-from jutella.store.db import Database
 from jutella.i18n import catalog
 
-from tests.conftest import _pg_exec, _pg_url, need
 from tests.helpers import PASSWORD, add_staff, sign_in
 
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-# -- databases, made off the main thread -------------------------------------------------
-# Playwright's sync API keeps an asyncio loop running on the main thread, where
-# asyncio.run() refuses to start; conftest's database fixtures call it there.
-# These module-local versions run their coroutines on a worker thread, so they
-# work whether or not the browser has started first.
-def _run(make_coro):
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(make_coro())
-        except BaseException as exc:  # re-raised on the caller's thread
-            result["error"] = exc
-
-    worker = threading.Thread(target=target)
-    worker.start()
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
-@pytest.fixture(scope="module")
-def _sqlite_template_threaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("console-template") / "jutella.sqlite3"
-
-    async def migrate() -> None:
-        db = Database(f"sqlite+aiosqlite:///{path}")
-        await db.migrate()
-        await db.checkpoint()
-        await db.dispose()
-
-    _run(migrate)
-    return path
-
-
-@pytest.fixture(scope="module")
-def _pg_template_threaded() -> Iterator[str | None]:
-    from tests.conftest import _port_open
-
-    if not _port_open("127.0.0.1", 5432):
-        yield None
-        return
-    name = f"jutella_console_tmpl_{uuid.uuid4().hex[:8]}"
-    _run(lambda: _pg_exec(f'CREATE DATABASE "{name}"'))
-
-    async def migrate() -> None:
-        db = Database(Settings(database_url=_pg_url(name)).sqlalchemy_url, pool_size=1)
-        await db.migrate()
-        await db.dispose()
-
-    _run(migrate)
-    yield name
-    _run(lambda: _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        template = request.getfixturevalue("_sqlite_template_threaded")
-        target = tmp_path / "data" / "jutella.sqlite3"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    template = request.getfixturevalue("_pg_template_threaded")
-    need(template is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"jutella_t_{uuid.uuid4().hex[:12]}"
-    _run(lambda: _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield _pg_url(name)
-    _run(lambda: _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -407,6 +407,10 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     }
   };
   const onVisibility = () => scheduleSeen();
+  // The socket's events this view follows: added once it has loaded, removed
+  // by unlisten() (one list, so the two cannot drift apart).
+  const SOCKET_LISTENERS = [["event", onEvent], ["typing", onTyping], ["seen", onSeen], ["ack", onAck],
+    ["error", onError], ["open", onOpen], ["conversation", onConversation]];
 
   // -- input ------------------------------------------------------------------------------------
   let visitorName = null;
@@ -472,13 +476,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     drawState();
     toBottom();
     if (socket) {
-      socket.addEventListener("event", onEvent);
-      socket.addEventListener("typing", onTyping);
-      socket.addEventListener("seen", onSeen);
-      socket.addEventListener("ack", onAck);
-      socket.addEventListener("error", onError);
-      socket.addEventListener("open", onOpen);
-      socket.addEventListener("conversation", onConversation);
+      for (const [type, listener] of SOCKET_LISTENERS) socket.addEventListener(type, listener);
       const lastSeq = evs.length ? evs[evs.length - 1].seq : 0;
       socket.subscribe(id, Math.max(lastSeq, 0));
     }
@@ -510,13 +508,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
 
   function unlisten() {
     if (socket) {
-      socket.removeEventListener("event", onEvent);
-      socket.removeEventListener("typing", onTyping);
-      socket.removeEventListener("seen", onSeen);
-      socket.removeEventListener("ack", onAck);
-      socket.removeEventListener("error", onError);
-      socket.removeEventListener("open", onOpen);
-      socket.removeEventListener("conversation", onConversation);
+      for (const [type, listener] of SOCKET_LISTENERS) socket.removeEventListener(type, listener);
     }
     store.removeEventListener("change", onStoreChange);
     document.removeEventListener("visibilitychange", onVisibility);
