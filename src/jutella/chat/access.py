@@ -54,12 +54,12 @@ from sqlalchemy.types import String
 
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
+from jutella.store.access_version import read_access_version
 from jutella.store.models import (Conversation, MailOutbox, OfflineMessage, StaffAccount, StaffDepartment,
-                                  SubjectFlag, SystemSetting, TranscriptRequest)
+                                  SubjectFlag, TranscriptRequest)
 from jutella.store.prepared import Prepared
 
 ADMIN, AGENT, PRIVACY = "admin", "agent", "privacy"
-VERSION_KEY = "access_version"
 REGISTER_ROLES = (PRIVACY,)  # the register's routes are guarded with Staff(*REGISTER_ROLES)
 
 
@@ -82,12 +82,6 @@ class Viewer:
         return ADMIN in self.roles
 
 
-async def read_version(s) -> int:
-    """The ``access_version`` setting ({"v": int}); 0 when it was never bumped."""
-    row = await s.get(SystemSetting, VERSION_KEY)
-    return int((row.value or {}).get("v", 0)) if row is not None else 0
-
-
 def viewer_from(account: StaffAccount, departments, version: int) -> Viewer:
     roles = frozenset(account.role_names)
     return Viewer(account_id=account.id, roles=roles, departments=frozenset(departments),
@@ -98,7 +92,7 @@ async def viewer_in(s, account: StaffAccount) -> Viewer:
     """The Viewer of an account already loaded inside session ``s``."""
     depts = (await s.execute(select(StaffDepartment.department_id)
                              .where(StaffDepartment.account_id == account.id))).scalars()
-    return viewer_from(account, depts, await read_version(s))
+    return viewer_from(account, depts, await read_access_version(s))
 
 
 async def viewer_for(rt: Runtime, account: StaffAccount) -> Viewer:
@@ -322,7 +316,7 @@ async def outbox_or_404(rt: Runtime, v: Viewer, outbox_id: int) -> None:
 
 
 __all__ = [
-    "Viewer", "NotFound", "REGISTER_ROLES", "read_version", "viewer_from", "viewer_in", "viewer_for", "load_viewer",
+    "Viewer", "NotFound", "REGISTER_ROLES", "viewer_from", "viewer_in", "viewer_for", "load_viewer",
     "may_use_register", "email_hash_sql", "email_restricted", "visitor_restricted", "offline_restricted",
     "conversation_restricted", "conversation_clause", "may_see_conversation", "core_may_see_conversation",
     "decide_conversation", "conversation_or_404", "may_see_attachment", "offline_clause", "contacts_clause",

@@ -24,15 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.access_version import (  # noqa: F401  (re-exported: the one place chat code imports them from)
-    KEY as ACCESS_VERSION_KEY,
     bump_access_version,
     core_bump_access_version,
     read_access_version,
 )
-
-from jutella.channels import AGENTS_CHANNEL
 
 ACCESS_CHANGED = "access_changed"  # the hub event's type, and the console frame's
 # Beyond this many conversations an event names none: every socket then
