@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             # the lifespan state reaches uvicorn's WebSocket protocol class
-            yield {wsserver.STATE_KEY: sockets}
+            yield {wsserver.STATE_KEY: sockets, wsserver.TRUSTED_KEY: settings.trusted_proxies}
         finally:
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
@@ -175,5 +175,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.add_middleware(GZipMiddleware, minimum_size=800)
     app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins)
     # the chat sockets skip the router and the HTTP middleware (realtime/asgi.py)
-    app.add_middleware(DirectSockets, routes=sockets)
+    app.add_middleware(DirectSockets, routes=sockets, trusted=settings.trusted_proxies)
     return app

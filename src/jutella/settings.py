@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from jutella.clientaddr import Network, parse_networks
+
 
 class SettingsError(Exception):
     """A configuration value is wrong; the message is one line naming it."""
@@ -129,6 +131,8 @@ class Settings(BaseSettings):
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
+    # reverse proxies whose X-Forwarded-For is believed (clientaddr.py); empty: none
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
@@ -148,6 +152,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"{origin!r} is not an origin like https://example.org")
                 out.append(f"{parts.scheme}://{parts.netloc}".lower())
             return out
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: Any) -> Any:
+        if isinstance(value, (str, list, tuple)):
+            return parse_networks(value)
         return value
 
     @field_validator("public_url")

@@ -23,16 +23,20 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from jutella.clientaddr import Network, client_address
+
 Endpoint = Callable[[Any], Awaitable[None]]
 
 
 class AsgiSocket:
     __slots__ = ("ws", "headers", "client_host")
 
-    def __init__(self, ws: WebSocket):
+    def __init__(self, ws: WebSocket, trusted: Sequence[Network] = ()):
         self.ws = ws
         self.headers = ws.headers
-        self.client_host = ws.client.host if ws.client else None
+        # the client's address by jutella/clientaddr.py's one rule: a throttle key, never stored or logged
+        self.client_host = client_address(ws.client.host if ws.client else None,
+                                          ws.headers.getlist("x-forwarded-for"), trusted)
 
     @property
     def open(self) -> bool:
@@ -75,14 +79,15 @@ class AsgiSocket:
 
 
 class DirectSockets:
-    def __init__(self, app: ASGIApp, *, routes: dict[str, Endpoint]):
+    def __init__(self, app: ASGIApp, *, routes: dict[str, Endpoint], trusted: Sequence[Network] = ()):
         self.app = app
         self.routes = routes
+        self.trusted = tuple(trusted)  # settings.trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             endpoint = self.routes.get(scope["path"])
             if endpoint is not None:
-                await endpoint(AsgiSocket(WebSocket(scope, receive, send)))
+                await endpoint(AsgiSocket(WebSocket(scope, receive, send), self.trusted))
                 return
         await self.app(scope, receive, send)

@@ -40,7 +40,7 @@ class Socket(Protocol):
     (how jutella serves) and realtime/asgi.AsgiSocket (under any ASGI server)."""
 
     headers: Mapping[str, str]  # lower-case names: origin, user-agent, accept-language, cookie
-    client_host: str | None
+    client_host: str | None  # the client's address by jutella/clientaddr.py (a throttle key only)
 
     @property
     def open(self) -> bool: ...  # accepted, and neither side has closed

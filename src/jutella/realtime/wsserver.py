@@ -42,9 +42,12 @@ from websockets.http11 import Request
 from websockets.protocol import Protocol, Side, State
 from websockets.server import ServerProtocol
 
+from jutella.clientaddr import client_address
+
 log = logging.getLogger("jutella.realtime")
 
 STATE_KEY = "jutella.sockets"  # the lifespan state entry: {path: endpoint(socket)}
+TRUSTED_KEY = "jutella.trusted_proxies"  # the lifespan state entry: settings.trusted_proxies
 KEPT_HEADERS = ("origin", "user-agent", "accept-language", "cookie")
 PAUSE_AT = 4  # messages waiting for the endpoint before reading from the socket pauses
 CLOSE_TIMEOUT_S = 10.0
@@ -214,7 +217,10 @@ class ChatSocket(asyncio.Protocol):
             if value is not None:
                 self.headers[name] = value
         peer = self.transport.get_extra_info("peername")
-        self.client_host = peer[0] if isinstance(peer, tuple) and peer else None
+        # the client's address by jutella/clientaddr.py's one rule: a throttle key, never stored or logged
+        self.client_host = client_address(peer[0] if isinstance(peer, tuple) and peer else None,
+                                          request.headers.get_all("x-forwarded-for"),
+                                          self._app_state.get(TRUSTED_KEY, ()))
         self._request = request
         self._server_state.connections.add(self)
         task = asyncio.get_running_loop().create_task(self._serve(endpoint))

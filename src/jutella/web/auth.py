@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from jutella import clientaddr
 from jutella.accounts import actions
 from jutella.accounts.guard import authorize_staff
 from jutella.accounts.roles import ROLES
@@ -73,6 +74,9 @@ def clear_session_cookie(response: Response, rt: Runtime) -> None:
 
 
 def client_address(request: Request) -> str:
-    """The peer address, used only as a throttle key (HMAC'd, in memory) and
-    never stored or logged."""
-    return request.client.host if request.client else "unknown"
+    """The client's address by jutella/clientaddr.py's one rule (the peer, or
+    what a trusted proxy says in X-Forwarded-For): every per-client limit's
+    key, used only as a throttle key (HMAC'd) and never stored or logged."""
+    return clientaddr.client_address(request.client.host if request.client else None,
+                                     request.headers.getlist("x-forwarded-for"),
+                                     runtime(request).settings.trusted_proxies)
