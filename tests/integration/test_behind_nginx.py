@@ -238,7 +238,19 @@ def _socket(live, source: str, claimed: str):
     return c
 
 
-def test_forwarded_for_is_believed_only_from_a_trusted_proxy(live, settings):
+@pytest.fixture(params=["wsserver", "asgi"])
+def direct(request, settings, clock):
+    """A server in this process: chat sockets served by jutella's own protocol
+    (realtime/wsserver.py) or by the ASGI adapter (realtime/asgi.py)."""
+    from tests.conftest import start_live
+
+    server, stop = start_live(settings, clock, **({"ws": "websockets-sansio"} if request.param == "asgi" else {}))
+    yield server
+    stop()
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy(direct, settings):
+    live = direct
     # a client (not a proxy) claims a new address on every socket: all count as its own
     held = [_socket(live, A, f"198.51.100.{i}") for i in range(3)]
     with pytest.raises(InvalidStatus) as refused:
@@ -252,16 +264,16 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy(live, settings):
     assert sign_in(http, "x@example.org", "nope", **{"X-Forwarded-For": "203.0.113.99"}).status_code == 429
 
     # 127.0.0.1 stands for a proxy: believed only when trusted
-    from_proxy = [_socket(live, "127.0.0.1", f"192.0.2.{i}") for i in range(2)]
+    proxy_http = client_from("127.0.0.1", live.url)
+    from_proxy = [_socket(live, "127.0.0.1", f"192.0.2.{i}") for i in range(3)]
+    r = sign_in(proxy_http, "x@example.org", "nope", **{"X-Forwarded-For": A})
     if settings.trusted_proxies:
-        more = _socket(live, "127.0.0.1", "192.0.2.77")  # a fourth socket from the proxy: another client's
-        from_proxy.append(more)
-        assert sign_in(client_from("127.0.0.1", live.url), "x@example.org", "nope",
-                       **{"X-Forwarded-For": "192.0.2.5"}).status_code == 401
+        from_proxy.append(_socket(live, "127.0.0.1", "192.0.2.77"))  # a fourth: another client's
+        assert r.status_code == 429  # the proxy says this is A, whose failures are used up
     else:
-        from_proxy.append(_socket(live, "127.0.0.1", "192.0.2.77"))  # the proxy's own third
         with pytest.raises(InvalidStatus) as refused:
-            _socket(live, "127.0.0.1", "192.0.2.78")  # not believed: the 127.0.0.1 limit
+            _socket(live, "127.0.0.1", "192.0.2.77")  # not believed: the proxy's own fourth
         assert refused.value.response.status_code == 429
+        assert r.status_code == 401  # not believed: the proxy's own first failure
     for ws in (*held, *from_proxy):
         ws.close()
