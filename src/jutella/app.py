@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -91,7 +92,7 @@ async def _housekeeping(rt: Runtime) -> None:
                 log.exception("housekeeping failed")
 
 
-def _slow_clients(rt: Runtime, exempt=None) -> slowclients.SlowClients:
+def _slow_clients(rt: Runtime, exempt: Callable[[str], bool] | None = None) -> slowclients.SlowClients:
     """The rules for connections whose request has not arrived (realtime/slowclients.py).
     ``exempt(address)``: peers the per-address cap does not apply to, meant for
     the trusted reverse proxies (which read the client's headers themselves);

@@ -69,7 +69,7 @@ class HttpProtocol(HttpToolsProtocol):
         if counted is False:
             self.transport.close()  # the address has its share of waiting connections
             return
-        self._counted = counted  # type: ignore[assignment]
+        self._counted = counted
         self._started = False
         self._header_timer = self.loop.call_later(slow.header_timeout_s, self._headers_late)
 

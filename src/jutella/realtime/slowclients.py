@@ -35,6 +35,7 @@ application factory can build it under any server.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 STATE_KEY = "jutella.slow_clients"  # the lifespan state entry the HTTP protocol reads
 
@@ -57,7 +58,7 @@ class SlowClients:
         self.waiting: dict[str, int] = {}  # keyed hash of an address -> connections waiting for headers
         self.total = 0  # all of them (the /metrics gauge)
 
-    def enter(self, host: str | None) -> str | None | bool:
+    def enter(self, host: str | None) -> str | None | Literal[False]:
         """A connection from ``host`` starts waiting for request headers.
         False: refused (the address is at its cap; close the connection).
         Otherwise what :meth:`leave` takes when the wait ends: the counted key,
