@@ -62,7 +62,7 @@ def test_half_a_request_line_is_closed_with_408_after_the_deadline(server_proces
     slow.sendall(b"GET /healthz HT")
     got, took = read_to_end(slow)
     assert got.startswith(b"HTTP/1.1 408 "), got
-    assert DEADLINE * 0.8 <= took < DEADLINE + 3
+    assert DEADLINE * 0.5 <= took < DEADLINE + 3
     assert read_to_end(idle)[0] == b""  # closed without a word: it never asked anything
     assert httpx.get(server.url + "/healthz").status_code == 200  # the server is as it was
 
@@ -81,14 +81,15 @@ def test_a_kept_alive_connection_whose_next_request_stalls_is_closed(live):
 
 
 def test_a_websocket_upgrade_that_never_completes_is_let_go_and_finished_ones_stay(live):
+    v, _ = visitor(live)  # a whole handshake, just before
     stalled = raw(live.url)
     stalled.sendall(b"GET /ws/visitor HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
-    v, _ = visitor(live)  # a whole handshake meanwhile
     got, took = read_to_end(stalled)
     assert got.startswith(b"HTTP/1.1 408 "), got
     assert took < DEADLINE + 3
-    # the deadline is for the request, not for the socket it became
+    # the deadline is for the request, not for the socket it became: the
+    # visitor's, older than the stalled one, is past it and still open
     v.send(type="ping")
     assert v.until(lambda f: f["type"] == "pong")
     v.close()
