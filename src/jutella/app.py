@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from jutella.accounts.errors import AccountError
 from jutella.chat.actions import close_idle
 from jutella.chat.metadata import parse_user_agent
+from jutella import clientaddr
 from jutella.clock import Clock
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
@@ -29,7 +31,7 @@ from jutella.settings import Settings, load_settings
 from jutella.privacy import retention
 from jutella.store.db import StorageFault, storage_fault
 from jutella.store.models import SystemSetting
-from jutella.realtime import wsserver
+from jutella.realtime import slowclients, wsserver
 from jutella.realtime.asgi import DirectSockets
 from jutella.chat.presence import publish_presence
 from jutella.realtime.agent import agent_ws
@@ -91,6 +93,22 @@ async def _housekeeping(rt: Runtime) -> None:
                 log.exception("housekeeping failed")
 
 
+def _slow_clients(rt: Runtime, exempt: Callable[[str], bool] | None = None) -> slowclients.SlowClients:
+    """The rules for connections whose request has not arrived (realtime/slowclients.py).
+    ``exempt(address)``: peers the per-address cap does not apply to, meant for
+    the trusted reverse proxies (which read the client's headers themselves);
+    none until that setting exists."""
+    settings = rt.settings
+    m = rt.metrics
+    slow = slowclients.SlowClients(
+        header_timeout_s=settings.request_header_timeout_seconds,
+        per_address=settings.max_waiting_connections_per_address,
+        key=functools.partial(rt.throttle.key, "waiting"), exempt=exempt,
+        on_refused=m.slow_clients.labels("refused").inc, on_late=m.slow_clients.labels("late").inc)
+    m.waiting_connections.set_function(lambda: slow.total)
+    return slow
+
+
 # How uvicorn serves jutella, the same for `jutella serve`, the benchmark and
 # the test servers. WebSocket upgrades go to jutella's own protocol
 # (realtime/wsserver.py: the chat sockets without ASGI, 14 KiB less a
@@ -101,7 +119,10 @@ async def _housekeeping(rt: Runtime) -> None:
 # heartbeat (realtime/protocol.py) that knows when its frames are still on
 # their way; uvicorn's closed 50 busy consoles whose pong sat behind ten
 # thousand queue updates (found by the 10,000-visitor benchmark).
-SERVER_OPTIONS: dict = dict(ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
+# HTTP is uvicorn's httptools protocol with a deadline for request headers and
+# a cap per address on connections waiting for theirs (realtime/httpserver.py).
+SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
+                            ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
                             ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
 
@@ -116,6 +137,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # The chat sockets, by path: served by realtime/wsserver.ChatSocket under
     # jutella's uvicorn, by the DirectSockets middleware under any other server.
     sockets = {"/ws/visitor": functools.partial(visitor_ws, rt), "/ws/agent": functools.partial(agent_ws, rt)}
+    trusted = settings.trusted_proxies
+    slow = _slow_clients(rt, functools.partial(clientaddr.is_trusted_peer, trusted=trusted) if trusted else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -128,7 +151,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             # the lifespan state reaches uvicorn's WebSocket protocol class
-            yield {wsserver.STATE_KEY: sockets, wsserver.TRUSTED_KEY: settings.trusted_proxies}
+            yield {wsserver.STATE_KEY: sockets, wsserver.TRUSTED_KEY: settings.trusted_proxies,
+                   slowclients.STATE_KEY: slow}
         finally:
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)

@@ -104,3 +104,10 @@ def parse_networks(text: str | Iterable[str]) -> tuple[Network, ...]:
             raise ValueError(f"{entry!r} is not an IP address or network like 127.0.0.1 or 10.0.0.0/8 "
                              f"({exc})") from None
     return tuple(out)
+
+
+def is_trusted_peer(peer: str, trusted: Sequence[Network]) -> bool:
+    """Whether a TCP peer is one of the trusted proxies (the slow-client cap
+    does not count a proxy's connections: it reads its clients' headers itself)."""
+    ip = _parse(peer)
+    return ip is not None and _trusted(ip, trusted)

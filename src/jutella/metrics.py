@@ -25,6 +25,13 @@ class Metrics:
         self.outbox_depth = Gauge("jutella_outbox_depth", "Mails waiting to be sent", registry=r)
         self.redis_up = Gauge("jutella_redis_up", "1 when the Redis hub is connected (or not used)", registry=r)
         self.redis_up.set(1)
+        # slow clients (realtime/slowclients.py): connections still waiting for their request
+        # headers (a function gauge, set in app.py), and those let go: "late" missed the header
+        # deadline, "refused" came from an address already at its cap
+        self.waiting_connections = Gauge("jutella_waiting_connections",
+                                         "Connections whose request headers have not all arrived", registry=r)
+        self.slow_clients = Counter("jutella_slow_clients_total", "Connections let go for being slow",
+                                    ["outcome"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
     # reverse proxies whose X-Forwarded-For is believed (clientaddr.py); empty: none
     trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
+    # slow clients (realtime/slowclients.py): a request's headers must arrive within this many
+    # seconds, and at most this many connections from one address may be waiting for theirs (0 = no cap)
+    request_header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    max_waiting_connections_per_address: int = Field(50, ge=0)
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

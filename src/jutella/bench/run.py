@@ -111,7 +111,9 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
            "JUTELLA_PUBLIC_URL": f"http://127.0.0.1:{port}", "JUTELLA_LOG_LEVEL": "warning",
            "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0",
            # hundreds of conversations per bench agent: no staffing limit, no rate limits
-           "JUTELLA_MAX_CONCURRENT_CHATS": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0"}
+           "JUTELLA_MAX_CONCURRENT_CHATS": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0",
+           # every client is 127.0.0.1 and up to 200 connect at once: no cap on those waiting for headers
+           "JUTELLA_MAX_WAITING_CONNECTIONS_PER_ADDRESS": "0"}
     # a fixed argv: this Python, this package; `jutella serve` itself, so the server measured is
     # tuned as in production (cli.served_app -> tuning.tune_process in each worker)
     log = open(os.environ["JUTELLA_BENCH_SERVER_LOG"], "ab") if os.environ.get("JUTELLA_BENCH_SERVER_LOG") \
