@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
+    # shared throttles (docs/security.md "Throttles that cannot be raced"): new
+    # conversations an hour from one client address (many visitors may share one)
+    max_conversations_per_client: int = Field(30, ge=0)
+    # the HMAC secret of throttle keys when workers on several hosts share one
+    # Redis; by default <data_dir>/throttle.key, made on first start
+    throttle_secret: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
