@@ -79,7 +79,11 @@ class RedisThrottle(MemoryThrottle):
 
     def _client(self) -> aioredis.Redis:
         if self._redis is None:  # made on first use, on the loop that uses it
-            self._redis = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+            # a bounded pool that waits for a free connection: a burst queues for a moment
+            # instead of failing (which would refuse sign-in) or opening thousands of sockets
+            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=32, timeout=2,
+                                                            socket_connect_timeout=2, socket_timeout=2)
+            self._redis = aioredis.Redis(connection_pool=pool)
             self._scripts = {"reserve": self._redis.register_script(RESERVE),
                              "hit": self._redis.register_script(HIT)}
         return self._redis
