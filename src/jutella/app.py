@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await asyncio.gather(housekeeping, return_exceptions=True)
             await rt.outbox.stop()
             await rt.hub.stop()
+            await rt.throttle.close()
             await rt.db.dispose()
 
     # Every refusal has the same documented shape, whatever the route.

@@ -5,7 +5,7 @@ the application factory, the command line and the benchmark call it."""
 
 from __future__ import annotations
 
-from jutella.accounts.throttle import MemoryThrottle
+from jutella.accounts.throttle import MemoryThrottle, shared_secret
 from jutella.chat.presence import Presence
 from jutella.clock import Clock
 from jutella.realtime.hub import MemoryHub
@@ -25,7 +25,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     if settings.redis_url:
         # imported only when configured: the Redis client is not needed otherwise
         from jutella.realtime.redis_hub import RedisHub, connect_presence
+        from jutella.realtime.redis_throttle import RedisThrottle
 
         rt.hub = RedisHub(settings.redis_url, settings.redis_prefix)
         connect_presence(rt.hub, rt.presence)
+        # one limit for all workers: counters in Redis, keyed with a secret they share
+        secret = shared_secret(settings.data_dir,
+                               settings.throttle_secret.get_secret_value() if settings.throttle_secret else None)
+        rt.throttle = RedisThrottle(settings.redis_url, settings.redis_prefix,
+                                    lambda: rt.clock.now().timestamp(), secret)
     return rt

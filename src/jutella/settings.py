@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     # seconds, and at most this many connections from one address may be waiting for theirs (0 = no cap)
     request_header_timeout_seconds: float = Field(10.0, gt=0, le=300)
     max_waiting_connections_per_address: int = Field(50, ge=0)
+    # shared throttles (docs/security.md "Throttles that cannot be raced"): new
+    # conversations an hour from one client address (many visitors may share one)
+    max_conversations_per_client: int = Field(30, ge=0)
+    # the HMAC secret of throttle keys when workers on several hosts share one
+    # Redis; by default <data_dir>/throttle.key, made on first start
+    throttle_secret: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

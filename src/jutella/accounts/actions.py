@@ -19,7 +19,7 @@ from jutella.runtime import Runtime
 from jutella.store.access_version import bump_access_version
 from jutella.store.models import OneTimeToken, RecoveryCode, StaffAccount, StaffRole, StaffSession, SystemSetting
 
-from . import audit
+from . import attempts, audit
 from .errors import AccountError
 from .passwords import check_policy, hash_password, needs_rehash, verify_password
 from .roles import ADMIN, check_roles
@@ -310,54 +310,40 @@ class SignedIn:
     account: StaffAccount
 
 
-def _window(rt: Runtime) -> float:
-    return rt.settings.login_window_minutes * 60.0
-
-
-CLIENT_FAILURE_LIMIT = 50  # per client address (many staff may share one NAT)
-
-
 async def login(rt: Runtime, *, email: str, password: str, totp: str | None, client: str) -> SignedIn:
-    throttle, window = rt.throttle, _window(rt)
-    acct_key = throttle.key("login-account", email.strip().casefold())
-    client_key = throttle.key("login-client", client)
-    if (await throttle.count(acct_key, window) >= rt.settings.login_max_failures
-            or await throttle.count(client_key, window) >= CLIENT_FAILURE_LIMIT):
-        wait = max(await throttle.retry_after(acct_key, window), await throttle.retry_after(client_key, window))
-        raise AccountError("throttled", "Too many failed sign-ins. Try again in {minutes} minutes.", 429,
-                           minutes=max(1, round(wait / 60)))
-    now = rt.clock.now()
-    try:
-        norm = normalise_email(email)
-    except AccountError:
-        norm = ""
-    async with rt.db.reader() as s:
-        account = await find_account(s, norm) if norm else None
-    ok = verify_password(rt.settings, account.password_hash if account else None, password)
-    reason = None
-    if not ok:
-        reason = "password"
-    elif account is None or account.disabled_at is not None:
-        reason = "disabled"
-    step = None
-    if reason is None and account and account.totp_enabled:
-        if not totp:
-            raise AccountError("totp_required", "Enter the code from your authenticator app.", 401)
-        step = await _check_second_factor(rt, account, totp)
-        if step is False:
-            reason = "totp"
-    if reason is not None:
-        await throttle.hit(acct_key, window)
-        await throttle.hit(client_key, window)
-        async with rt.db.transaction() as s:
-            await audit.record(s, now, actor_id=account.id if account else None, action="login.failed",
-                               target_type="account" if account else None,
-                               target_id=account.id if account else None, detail={"reason": reason})
-        if reason == "disabled":
-            raise AccountError("account_disabled", "This account is disabled.", 403)
-        if reason == "totp":
-            raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 401)
-        raise AccountError("login_invalid", "Wrong email or password.", 401)
+    # the attempt is counted before the password is checked (accounts/attempts.py)
+    async with attempts.guess(rt, email=email, client=client) as attempt:
+        now = rt.clock.now()
+        try:
+            norm = normalise_email(email)
+        except AccountError:
+            norm = ""
+        async with rt.db.reader() as s:
+            account = await find_account(s, norm) if norm else None
+        ok = verify_password(rt.settings, account.password_hash if account else None, password)
+        reason = None
+        if not ok:
+            reason = "password"
+        elif account is None or account.disabled_at is not None:
+            reason = "disabled"
+        step = None
+        if reason is None and account and account.totp_enabled:
+            if not totp:
+                raise AccountError("totp_required", "Enter the code from your authenticator app.", 401)
+            step = await _check_second_factor(rt, account, totp)
+            if step is False:
+                reason = "totp"
+        if reason is not None:
+            attempt.failed = True
+            async with rt.db.transaction() as s:
+                await audit.record(s, now, actor_id=account.id if account else None, action="login.failed",
+                                   target_type="account" if account else None,
+                                   target_id=account.id if account else None, detail={"reason": reason})
+            if reason == "disabled":
+                raise AccountError("account_disabled", "This account is disabled.", 403)
+            if reason == "totp":
+                raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 401)
+            raise AccountError("login_invalid", "Wrong email or password.", 401)
     if account is None:  # unreachable: reason is set when the account is missing
         raise AccountError("login_invalid", "Wrong email or password.", 401)
     token, digest = new_token()
@@ -463,14 +449,21 @@ async def logout(rt: Runtime, session: StaffSession) -> None:
     await rt.hub.publish(f"account:{session.account_id}", {"type": "session_ended", "session": session.id})
 
 
+REAUTH_THROTTLED = "Too many wrong passwords. Try again in {minutes} minutes."
+
+
 async def change_password(rt: Runtime, *, account_id: int, session_id: str | None, current: str,
-                          new: str) -> None:
-    """Change one's own password; every other session of the account ends."""
+                          new: str, client: str = "-") -> None:
+    """Change one's own password; every other session of the account ends.
+    A wrong current password spends the account's sign-in budget
+    (accounts/attempts.py): a stolen session cannot guess it unthrottled."""
     check_policy(new)
     async with rt.db.reader() as s:
         account = await get_account(s, account_id)
-    if not verify_password(rt.settings, account.password_hash, current):
-        raise AccountError("password_wrong", "The current password is wrong.", 400)
+    async with attempts.guess(rt, email=account.email, client=client, message=REAUTH_THROTTLED) as attempt:
+        if not verify_password(rt.settings, account.password_hash, current):
+            attempt.failed = True
+            raise AccountError("password_wrong", "The current password is wrong.", 400)
     pw_hash = hash_password(rt.settings, new)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
@@ -524,14 +517,20 @@ async def confirm_totp(rt: Runtime, *, account_id: int, code: str) -> list[str]:
     return codes
 
 
-async def disable_totp(rt: Runtime, *, actor_id: int, account_id: int, password: str | None) -> None:
+async def disable_totp(rt: Runtime, *, actor_id: int, account_id: int, password: str | None,
+                       client: str = "-") -> None:
     """Turn two-factor off: one's own (with the password) or, for an admin, a
     colleague's who lost their device."""
     now = rt.clock.now()
+    if actor_id == account_id:  # one's own: the password first, counted like a sign-in (accounts/attempts.py)
+        async with rt.db.reader() as s:
+            account = await get_account(s, account_id)
+        async with attempts.guess(rt, email=account.email, client=client, message=REAUTH_THROTTLED) as attempt:
+            if not verify_password(rt.settings, account.password_hash, password or ""):
+                attempt.failed = True
+                raise AccountError("password_wrong", "The current password is wrong.", 400)
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
-        if actor_id == account_id and not verify_password(rt.settings, account.password_hash, password or ""):
-            raise AccountError("password_wrong", "The current password is wrong.", 400)
         account.totp_enabled = False
         account.totp_secret = None
         account.totp_last_step = None

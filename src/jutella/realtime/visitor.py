@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from jutella.accounts.errors import AccountError
+from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.chat.presence import current_choice
@@ -31,24 +32,34 @@ class VisitorConnection(Connection):
         return [chat.PRESENCE_CHANNEL]
 
     async def over_limits(self) -> str | None:
-        """Messages a minute per visitor, conversations an hour per browser.
+        """Messages a minute per visitor; conversations an hour per browser
+        and per client address (a client that drops its visitor token is
+        still one address). Counted and checked in one step (the throttle's
+        reserve), all or nothing: a refused message counts nowhere.
         Returns the message to show, or None. Resends of stored messages are
         not refused here: they are cheap, idempotent and must get their ack."""
         st, throttle = self.rt.settings, self.rt.throttle
         if self._limit_key is None:  # once per visitor: an HMAC per message showed in the profile
             self._limit_key = throttle.key("visitor-messages", str(self.visitor_id))
-        key = self._limit_key
-        if st.max_messages_per_minute and await throttle.count(key, 60) >= st.max_messages_per_minute:
-            return gettext(self.lang, "You are sending messages too fast. Wait a moment and try again.")
-        if self.proto.conversation is None or self.proto.conversation == self.closed_conversation:
-            ckey = throttle.key("visitor-conversations", str(self.visitor_id))
-            if st.max_conversations_per_hour:  # a limit that is off counts nothing (and keeps nothing)
-                if await throttle.count(ckey, 3600) >= st.max_conversations_per_hour:
-                    return gettext(self.lang, "Too many new chats from this browser. Try again later.")
-                await throttle.hit(ckey, 3600)
+        limits: list[tuple[Limit, str]] = []  # a limit that is off counts nothing (and keeps nothing)
         if st.max_messages_per_minute:
-            await throttle.hit(key, 60)
-        return None
+            limits.append((Limit(self._limit_key, 60, st.max_messages_per_minute),
+                           "You are sending messages too fast. Wait a moment and try again."))
+        if self.proto.conversation is None or self.proto.conversation == self.closed_conversation:
+            if st.max_conversations_per_hour:
+                limits.append((Limit(throttle.key("visitor-conversations", str(self.visitor_id)), 3600,
+                                     st.max_conversations_per_hour),
+                               "Too many new chats from this browser. Try again later."))
+            if st.max_conversations_per_client:
+                limits.append((Limit(throttle.key("conversations-client", self.ws.client_host or "-"), 3600,
+                                     st.max_conversations_per_client),
+                               "Too many new chats from this network. Try again later."))
+        if not limits:
+            return None
+        reservation = await throttle.reserve(*(limit for limit, _ in limits))
+        if reservation or reservation.refused is None:
+            return None
+        return gettext(self.lang, limits[reservation.refused][1])
 
     def note_state(self, frame: dict[str, Any]) -> None:
         """Remember when the followed conversation closes (its next message starts a new one)."""

@@ -34,6 +34,8 @@ async def account_error(request: Request, exc: AccountError) -> JSONResponse:
     headers = None
     if exc.status == 429:
         headers = {"Retry-After": str(int(exc.params.get("minutes", 1)) * 60)}
+    elif exc.status == 503:  # e.g. the shared sign-in counters are out of reach (accounts/attempts.py)
+        headers = {"Retry-After": "30"}
     response = error_response(request, exc.status, exc.code, exc.message, headers, **exc.params)
     field = getattr(exc, "field", None)
     if field:  # a form field's error: the widget shows it beside that field

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from jutella.accounts import actions as accounts
+from jutella.accounts.throttle import Limit
 from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import attachments as att
@@ -130,9 +131,9 @@ async def visitor_upload(request: Request) -> AttachmentOut:
     visitor = await visitor_of(request)
     rt = runtime(request)
     key = rt.throttle.key("attachments", str(visitor.id))
-    if await rt.throttle.count(key, UPLOAD_WINDOW) >= UPLOADS_PER_WINDOW:
+    # counted before the work, in the step that checks (refused uploads count too: each one costs work)
+    if not await rt.throttle.reserve(Limit(key, UPLOAD_WINDOW, UPLOADS_PER_WINDOW)):
         raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later.")
-    await rt.throttle.hit(key, UPLOAD_WINDOW)  # refused uploads count too: each one costs work
     data, name = await _read_upload(request)
     stored = await att.add(rt, conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
     return _out(stored)
@@ -180,11 +181,15 @@ async def visitor_transcript_email(body: EmailIn, request: Request) -> Queued:
     rt = runtime(request)
     throttle = rt.throttle
     key = throttle.key("transcript-mail", str(visitor.id))
-    if await throttle.count(key, 3600) >= 5:
+    reservation = await throttle.reserve(Limit(key, 3600, 5))  # counted and checked in one step
+    if not reservation:
         raise ApiError(429, "rate_limited", "Too many emails from this browser. Try again later.")
-    await att.email_transcript(rt, conversation_id=conv.id, email=body.email, lang=_language(request, body.lang),
-                               visitor_id=visitor.id)
-    await throttle.hit(key, 3600)
+    try:
+        await att.email_transcript(rt, conversation_id=conv.id, email=body.email,
+                                   lang=_language(request, body.lang), visitor_id=visitor.id)
+    except BaseException:
+        await throttle.release(reservation)  # only mails queued count
+        raise
     return Queued()
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from jutella.accounts.throttle import Limit
 from jutella.chat import access, offline
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
@@ -67,20 +68,22 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
             (throttle.key("offline-all", "-"), GLOBAL)]
     if body.browser_key:
         keys.insert(0, (throttle.key("offline-browser", body.browser_key), PER_BROWSER))
-    for key, (limit, window) in keys:
-        if await throttle.count(key, window) >= limit:
-            minutes = max(1, round(await throttle.retry_after(key, window) / 60))
-            raise ApiError(429, "rate_limited", "Too many messages from this browser. Try again in {minutes} "
-                                                "minutes.", minutes=minutes)
-    visitor_id = None
-    if body.visitor_token:
-        visitor = await chat.visitor_by_token(rt, body.visitor_token)
-        visitor_id = visitor.id if visitor else None
-    meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
-    await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
-                         meta=meta, visitor_id=visitor_id, department_id=body.department_id)
-    for key, (_limit, window) in keys:  # only stored messages count against the limits
-        await throttle.hit(key, window)
+    # counted and checked in one step (the throttle's reserve), so parallel posts cannot all pass
+    reservation = await throttle.reserve(*(Limit(key, window, limit) for key, (limit, window) in keys))
+    if not reservation:
+        raise ApiError(429, "rate_limited", "Too many messages from this browser. Try again in {minutes} "
+                                            "minutes.", minutes=max(1, round(reservation.retry_after / 60)))
+    try:
+        visitor_id = None
+        if body.visitor_token:
+            visitor = await chat.visitor_by_token(rt, body.visitor_token)
+            visitor_id = visitor.id if visitor else None
+        meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
+        await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
+                             meta=meta, visitor_id=visitor_id, department_id=body.department_id)
+    except BaseException:
+        await throttle.release(reservation)  # only stored messages count against the limits
+        raise
     return Accepted()
 
 

@@ -79,7 +79,7 @@ async def logout(request: Request, response: Response, who: StaffContext = Depen
 @me.post("/password", response_model=S.Ok, responses=ERRORS)
 async def change_password(body: S.PasswordIn, request: Request, who: StaffContext = Depends(any_staff)) -> S.Ok:
     await actions.change_password(runtime(request), account_id=who.id, session_id=who.session.id,
-                                  current=body.current, new=body.new)
+                                  current=body.current, new=body.new, client=client_address(request))
     return S.Ok()
 
 
@@ -101,7 +101,8 @@ async def totp_disable(body: S.PasswordConfirmIn, request: Request,
                        who: StaffContext = Depends(any_staff)) -> S.Ok:
     if await actions.require_totp_for_all(runtime(request)):
         raise ApiError(403, "totp_required_by_admin", "An administrator requires two-factor sign-in for everyone.")
-    await actions.disable_totp(runtime(request), actor_id=who.id, account_id=who.id, password=body.password)
+    await actions.disable_totp(runtime(request), actor_id=who.id, account_id=who.id, password=body.password,
+                               client=client_address(request))
     return S.Ok()
 
 
