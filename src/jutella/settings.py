@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
+    # the audit log's HMAC key (docs/security.md, "The audit log"); unset: the
+    # file audit.key in the data dir, made on first use. At least 32 characters.
+    audit_key: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
@@ -148,6 +151,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"{origin!r} is not an origin like https://example.org")
                 out.append(f"{parts.scheme}://{parts.netloc}".lower())
             return out
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _check_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
         return value
 
     @field_validator("public_url")

@@ -115,8 +115,8 @@ def test_audit_verify_catches_an_edited_row(env):
     db.commit()
     r = jutella("audit", "verify", env=env)
     assert r.returncode == 1
-    assert r.stderr.strip() == ("jutella: audit log broken at row 3: its content does not match its hash (edited) "
-                                "(2 rows before it are intact)")
+    assert r.stderr.strip() == ("jutella: audit log broken at row 3: its content does not match its keyed hash "
+                                "(edited, or re-hashed without the key) (2 rows before it are intact)")
     db.execute("UPDATE audit_log SET action = 'account.disable' WHERE seq = 3")
     db.execute("DELETE FROM audit_log WHERE seq = 2")
     db.commit()
