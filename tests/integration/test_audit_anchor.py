@@ -157,3 +157,50 @@ def test_retention_leaves_a_link_that_verification_starts_from(in_process, setti
     execute(in_process, update(AuditEntry).where(AuditEntry.seq == 12).values(target_id=kept[1].target_id),
             delete(AuditEntry).where(AuditEntry.seq == 11))
     assert_broken(verify_cli(settings), "row 12", "the 11 rows before it were removed")
+
+
+def test_rows_from_before_the_key_are_sealed_at_upgrade_and_stay_protected(in_process, settings, clock):
+    from alembic import command
+    from sqlalchemy import insert
+
+    from jutella.store.db import alembic_config
+
+    # the database as version 0007 left it: five rows hashed with the public algorithm
+    def downgrade(sync_conn) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        command.downgrade(cfg, "0007")
+
+    async def go():
+        async with in_process.rt.db.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+    in_process.call(go)
+    prev, statements = "0" * 64, []
+    for seq in range(1, 6):
+        row = AuditEntry(seq=seq, at=clock.now(), actor_id=None, action="login.failed", target_type=None,
+                         target_id=None, subject=None, detail={"n": seq})
+        row.prev_hash, row.hash = prev, public_hash(prev, row)
+        statements.append(insert(AuditEntry).values(seq=seq, at=row.at, actor_id=None, action=row.action,
+                                                    detail=row.detail, prev_hash=row.prev_hash, hash=row.hash))
+        prev = row.hash
+    statements.append(update(AuditHead.__table__).where(AuditHead.id == 1).values(seq=5, last_hash=prev))
+    execute(in_process, *statements)
+
+    # upgrading (every command migrates first) seals them with a keyed row
+    r = verify_cli(settings)
+    assert r.returncode == 0 and r.stdout.strip() == "audit log intact: 6 rows checked", r.stderr
+    chain = rows(in_process)
+    assert chain[-1].action == "audit.keyed" and chain[-1].detail == {"unkeyed_through": 5}
+
+    # an old row edited and the old rows re-hashed with the public algorithm: the seal no longer matches
+    prev, statements = chain[0].hash, []
+    for row in chain[1:5]:
+        if row.seq == 2:
+            row.detail = {"n": 20}
+        row.prev_hash, row.hash = prev, public_hash(prev, row)
+        statements.append(update(AuditEntry).where(AuditEntry.seq == row.seq).values(
+            detail=row.detail, prev_hash=row.prev_hash, hash=row.hash))
+        prev = row.hash
+    statements.append(update(AuditEntry).where(AuditEntry.seq == 6).values(prev_hash=prev))
+    execute(in_process, *statements)
+    assert_broken(verify_cli(settings), "row 6", "does not match its keyed hash")

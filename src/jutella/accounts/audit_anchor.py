@@ -78,15 +78,20 @@ class AuditAnchor:
         return self.data_dir / CHECKPOINT_FILE
 
     # -- the key --------------------------------------------------------------------------
-    def key(self, *, create: bool = True) -> bytes | None:
-        """The HMAC key; made (in the data dir) on first use when ``create``."""
+    def key(self) -> bytes:
+        """The HMAC key; made (in the data dir) on first use."""
+        key = self.existing_key()
+        if key is None:
+            key = self._key = self._make_key()
+        return key
+
+    def existing_key(self) -> bytes | None:
+        """The HMAC key if there is one (verifying never makes one)."""
         if self._key is None:
             if self._setting is not None:
                 self._key = self._setting.encode()
             elif self.key_path.exists():
                 self._key = self.key_path.read_text().strip().encode()
-            elif create:
-                self._key = self._make_key()
         return self._key
 
     def _make_key(self) -> bytes:
