@@ -27,10 +27,12 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
-from jutella.settings import Settings
+if TYPE_CHECKING:
+    from jutella.settings import Settings
 
 log = logging.getLogger("jutella.audit")
 
