@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -32,8 +33,9 @@ def backend(request):
     return request.param
 
 
-def verify_cli(settings) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JUTELLA_DATA_DIR": str(settings.data_dir), "JUTELLA_DATABASE_URL": settings.database_url}
+def verify_cli(settings, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JUTELLA_DATA_DIR": str(settings.data_dir), "JUTELLA_DATABASE_URL": settings.database_url,
+           **extra}
     return subprocess.run([sys.executable, "-m", "jutella.cli", "audit", "verify"], capture_output=True, text=True,
                           env=env, timeout=120)
 
@@ -91,15 +93,20 @@ def assert_broken(result, *phrases: str) -> None:
         assert phrase in line, line
 
 
-def test_a_fresh_install_verifies_and_its_key_and_checkpoint_live_in_the_data_dir(in_process, settings):
+def test_a_fresh_install_verifies_and_its_key_and_checkpoint_live_in_the_data_dir(in_process, settings, caplog):
     r = verify_cli(settings)
     assert r.returncode == 0 and r.stdout.strip() == "audit log intact: 0 rows checked", r.stderr
+    caplog.set_level(logging.INFO, logger="jutella.audit")
     write_rows(in_process, 3)
     key = Path(settings.data_dir) / "audit.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     checkpoint = json.loads((Path(settings.data_dir) / "audit-checkpoint.json").read_text())
     last = rows(in_process)[-1]
     assert checkpoint == {"seq": 3, "hash": last.hash}
+    # the checkpoint's second copy: a log line (the key never appears in it)
+    lines = [r.getMessage() for r in caplog.records if r.name == "jutella.audit"]
+    assert f"audit checkpoint: row 3, hash {last.hash}" in lines
+    assert not any(key.read_text().strip() in line for line in lines)
     # the row's hash is keyed: the public algorithm does not give it
     assert last.hash != public_hash(last.prev_hash, last)
     r = verify_cli(settings)
@@ -204,3 +211,20 @@ def test_rows_from_before_the_key_are_sealed_at_upgrade_and_stay_protected(in_pr
     statements.append(update(AuditEntry).where(AuditEntry.seq == 6).values(prev_hash=prev))
     execute(in_process, *statements)
     assert_broken(verify_cli(settings), "row 6", "does not match its keyed hash")
+
+
+AUDIT_KEY = "k" * 40
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_key": AUDIT_KEY}])
+def test_the_key_can_come_from_the_setting_and_verify_needs_that_key(in_process, settings):
+    write_rows(in_process, 3)
+    assert not (Path(settings.data_dir) / "audit.key").exists()  # the setting's key, no file made
+    r = verify_cli(settings, JUTELLA_AUDIT_KEY=AUDIT_KEY)
+    assert r.returncode == 0 and r.stdout.strip() == "audit log intact: 3 rows checked", r.stderr
+    assert_broken(verify_cli(settings, JUTELLA_AUDIT_KEY="x" * 40), "row 1", "does not match its keyed hash")
+    r = verify_cli(settings)  # neither the setting nor a key file
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith("jutella: audit log cannot be checked: the audit log has rows but its key "
+                                       "is missing"), r.stderr
