@@ -317,6 +317,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         raise Failed(f"backup failed: {exc}") from None
     print(f"backed up {source} to {target}")
+    from jutella.accounts.audit_anchor import KEY_FILE
+
+    key = Path(settings.data_dir) / KEY_FILE
+    if key.exists():  # kept apart on purpose: a backup and the key together could forge the audit log
+        print(f"jutella: note: the audit log's key {key} is not in the backup; keep a copy of it apart "
+              "(docs/deployment.md, Backups)", file=sys.stderr)
     return 0
 
 
