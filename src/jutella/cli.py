@@ -33,12 +33,16 @@ def _runtime(settings: Settings):
 
 
 async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -> int:
+    from jutella.accounts.audit import seal
+
     rt = _runtime(settings)
     try:
         await rt.db.migrate()
+        await seal(rt)  # the audit rows from before its key, once (migration 0008)
         return await fn(rt)
     finally:
         await rt.db.dispose()
+        rt.db.session_info["audit"].flush()
 
 
 # -- serve ----------------------------------------------------------------------
@@ -192,10 +196,16 @@ def cmd_department_members(args: argparse.Namespace) -> int:
 # -- audit -----------------------------------------------------------------------------
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from jutella.accounts.audit import verify
+    from jutella.accounts.audit_anchor import AuditKeyMissing
 
     async def run(rt) -> int:
-        async with rt.db.reader() as s:
-            result = await verify(s)
+        try:
+            async with rt.db.reader() as s:
+                result = await verify(s)
+        except (AuditKeyMissing, ValueError) as exc:
+            raise Failed(f"audit log cannot be checked: {exc}") from None
+        if result.warning:
+            print(f"jutella: note: {result.warning}", file=sys.stderr)
         if result.ok:
             print(f"audit log intact: {result.checked} rows checked")
             return 0
@@ -307,6 +317,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         raise Failed(f"backup failed: {exc}") from None
     print(f"backed up {source} to {target}")
+    from jutella.accounts.audit_anchor import KEY_FILE
+
+    key = Path(settings.data_dir) / KEY_FILE
+    if key.exists():  # kept apart on purpose: a backup and the key together could forge the audit log
+        print(f"jutella: note: the audit log's key {key} is not in the backup; keep a copy of it apart "
+              "(docs/deployment.md, Backups)", file=sys.stderr)
     return 0
 
 
@@ -331,8 +347,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             with sqlite3.connect(target) as dst:
                 src.backup(dst)
+                head = dst.execute("SELECT seq, last_hash FROM audit_head WHERE id = 1").fetchone()
     except sqlite3.DatabaseError as exc:
         raise Failed(f"{source} is not a jutella backup ({exc})") from None
+    if head is not None:
+        # the audit checkpoint moves back to the restored log's end (it only moves forward otherwise)
+        from jutella.accounts.audit_anchor import AuditAnchor, Checkpoint
+
+        AuditAnchor(settings).write_checkpoint(Checkpoint(int(head[0]), str(head[1])), force=True)
     print(f"restored {source} into {target}")
     return 0
 

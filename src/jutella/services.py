@@ -5,6 +5,7 @@ the application factory, the command line and the benchmark call it."""
 
 from __future__ import annotations
 
+from jutella.accounts.audit_anchor import AuditAnchor
 from jutella.accounts.throttle import MemoryThrottle, shared_secret
 from jutella.chat.presence import Presence
 from jutella.clock import Clock
@@ -17,7 +18,8 @@ from jutella.store.db import Database
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or Clock()
     db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-                  connect_timeout=settings.database_timeout_seconds)
+                  connect_timeout=settings.database_timeout_seconds,
+                  session_info={"audit": AuditAnchor(settings)})
     presence = Presence(clock)
     # the throttle reads the runtime's clock at each call, as it always has
     rt = Runtime(settings=settings, db=db, clock=clock, hub=MemoryHub(), presence=presence,

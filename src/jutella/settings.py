@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # the HMAC secret of throttle keys when workers on several hosts share one
     # Redis; by default <data_dir>/throttle.key, made on first start
     throttle_secret: SecretStr | None = None
+    # the audit log's HMAC key (docs/security.md, "The audit log"); unset: the
+    # file audit.key in the data dir, made on first use. At least 32 characters.
+    audit_key: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
@@ -169,6 +172,11 @@ class Settings(BaseSettings):
     def _parse_trusted_proxies(cls, value: Any) -> Any:
         if isinstance(value, (str, list, tuple)):
             return parse_networks(value)
+    @field_validator("audit_key")
+    @classmethod
+    def _check_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
         return value
 
     @field_validator("public_url")

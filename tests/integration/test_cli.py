@@ -115,8 +115,8 @@ def test_audit_verify_catches_an_edited_row(env):
     db.commit()
     r = jutella("audit", "verify", env=env)
     assert r.returncode == 1
-    assert r.stderr.strip() == ("jutella: audit log broken at row 3: its content does not match its hash (edited) "
-                                "(2 rows before it are intact)")
+    assert r.stderr.strip() == ("jutella: audit log broken at row 3: its content does not match its keyed hash "
+                                "(edited, or re-hashed without the key) (2 rows before it are intact)")
     db.execute("UPDATE audit_log SET action = 'account.disable' WHERE seq = 3")
     db.execute("DELETE FROM audit_log WHERE seq = 2")
     db.commit()
@@ -202,3 +202,29 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
     bad.write_bytes(b"not a database")
     r = jutella("restore", str(bad), env=env)
     assert r.returncode == 1 and "jutella:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_restore_moves_the_audit_checkpoint_back_and_it_still_anchors(env, tmp_path):
+    """A restore puts an older audit log back: verify finds it intact, and
+    the checkpoint, moved back to its end, still catches its newest rows
+    removed (docs/security.md, "The audit log")."""
+    for email in ("aino@example.org", "eero@example.org"):
+        r = jutella("user", "add", email, "--name", "A", "--role", "agent", "--password-stdin", env=env,
+                    stdin=PASSWORD)
+        assert r.returncode == 0, r.stderr
+    backup = tmp_path / "backup.sqlite3"
+    r = jutella("backup", str(backup), env=env)
+    assert r.returncode == 0 and "audit.key is not in the backup; keep a copy of it apart" in r.stderr
+    assert jutella("user", "disable", "aino@example.org", env=env).returncode == 0  # row 3, after the backup
+    r = jutella("restore", str(backup), env=env)
+    assert r.returncode == 0, r.stderr
+    r = jutella("audit", "verify", env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "audit log intact: 2 rows checked", r.stderr
+
+    db = sqlite3.connect(Path(env["JUTELLA_DATA_DIR"]) / "jutella.sqlite3")
+    first_hash = db.execute("SELECT hash FROM audit_log WHERE seq = 1").fetchone()[0]
+    db.execute("DELETE FROM audit_log WHERE seq = 2")
+    db.execute("UPDATE audit_head SET seq = 1, last_hash = ?", (first_hash,))
+    db.commit()
+    r = jutella("audit", "verify", env=env)
+    assert r.returncode == 1 and "the newest rows were removed" in r.stderr and "has row 2" in r.stderr, r.stderr

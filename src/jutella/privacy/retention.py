@@ -8,8 +8,8 @@
 - attachments (rows, then their files from disk) and emailed-transcript
   addresses: with their conversation; files left without a row by a crash
   are swept;
-- the audit log: rows older than ``audit_days`` (verification then starts
-  from the oldest remaining row).
+- the audit log: rows older than ``audit_days``, through ``audit.prune``,
+  which leaves a keyed "pruned up to here" row that verification starts from.
 
 Safe to run twice and on several workers at once: each step is a set-based
 DELETE/UPDATE of rows past the cut-off, so a second run finds nothing.
@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from jutella.accounts import audit
 from jutella.chat.attachments import remove_files, sweep
 from jutella.runtime import Runtime
-from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, MailOutbox,
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
                                   OfflineMessage, OfflineReply, TranscriptRequest, Visitor)
 
 from .subjects import scrub
@@ -78,7 +78,8 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
                                                       OfflineMessage.referrer.isnot(None),
                                                       OfflineMessage.page_url.isnot(None),
                                                       OfflineMessage.os.isnot(None))).values(**blank))).rowcount or 0
-        counts["audit_rows"] = (await s.execute(delete(AuditEntry).where(AuditEntry.at < audit_cut))).rowcount or 0
+        # the oldest audit rows, leaving a keyed "pruned up to here" link (accounts/audit.py)
+        counts["audit_rows"] = await audit.prune(s, now, audit_cut)
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
     remove_files(rt, files)

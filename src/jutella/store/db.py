@@ -220,13 +220,16 @@ class Database:
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, session_info: dict[str, Any] | None = None):
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
         self.connect_timeout = connect_timeout
         self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
                                     connect_timeout=connect_timeout)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # ``session_info``: what every session carries in ``session.info`` (the
+        # audit log's key and checkpoint, accounts/audit_anchor.py)
+        self.session_info = session_info or {}
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
         self._write_lock: asyncio.Lock | None = None
         self._sync_writer: SyncGroupWriter | None = None
         self._pg_writer: PgGroupWriter | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime
@@ -105,6 +105,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     last_hash: Mapped[str] = mapped_column(String(64))
+    # False while the newest rows were hashed without the key (an upgrade from
+    # before 0008): the next row written seals them with an ``audit.keyed`` row
+    keyed: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class AuditEntry(Base):
