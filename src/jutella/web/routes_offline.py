@@ -15,17 +15,13 @@ from jutella.mail import outbox
 
 from . import schemas as S
 from .auth import Staff, StaffContext, client_address, runtime
-from .errors import ApiError
 
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["offline messages"])
 agent = Staff("agent")
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
-# (count, seconds): per browser, per client address, and for everyone together
-PER_BROWSER = (5, 600)
-PER_CLIENT = (30, 600)
-GLOBAL = (500, 600)
+# its limits (per browser, per client address, for everyone): mail/limits.py
 
 
 class OfflineIn(BaseModel):
@@ -62,25 +58,14 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
     rt = runtime(request)
     if body.website.strip():
         raise offline.FormError("website", "spam", "This message could not be sent.")
-    throttle = rt.throttle
-    keys = [(throttle.key("offline-client", client_address(request)), PER_CLIENT),
-            (throttle.key("offline-all", "-"), GLOBAL)]
-    if body.browser_key:
-        keys.insert(0, (throttle.key("offline-browser", body.browser_key), PER_BROWSER))
-    for key, (limit, window) in keys:
-        if await throttle.count(key, window) >= limit:
-            minutes = max(1, round(await throttle.retry_after(key, window) / 60))
-            raise ApiError(429, "rate_limited", "Too many messages from this browser. Try again in {minutes} "
-                                                "minutes.", minutes=minutes)
     visitor_id = None
     if body.visitor_token:
         visitor = await chat.visitor_by_token(rt, body.visitor_token)
         visitor_id = visitor.id if visitor else None
     meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
     await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
-                         meta=meta, visitor_id=visitor_id, department_id=body.department_id)
-    for key, (_limit, window) in keys:  # only stored messages count against the limits
-        await throttle.hit(key, window)
+                         meta=meta, visitor_id=visitor_id, department_id=body.department_id,
+                         client=client_address(request), browser_key=body.browser_key)
     return Accepted()
 
 
