@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     smtp_reply_to: str | None = None  # Reply-To of answers sent to visitors (default: the From address)
     offline_notify_to: str | None = None  # told of each new offline message (no personal data in that mail)
     offline_wait_seconds: int = Field(180, ge=10)  # a waiting chat not accepted this long offers the email form
+    # No mail relay (docs/security.md "No mail relay", mail/limits.py): the
+    # widget's email form and visitor-asked transcript mails, per client
+    # address an hour first, then for everyone together an hour; a global cap
+    # reached turns /healthz "degraded" and writes one log line
+    offline_per_client_hour: int = Field(6, ge=1)
+    offline_global_hour: int = Field(300, ge=1)
+    transcript_email_per_client_hour: int = Field(3, ge=1)
+    transcript_email_global_hour: int = Field(100, ge=1)
 
     session_idle_minutes: int = Field(30, ge=1)
     session_absolute_hours: int = Field(12, ge=1)

@@ -64,9 +64,12 @@ def backend():
 
 @pytest.fixture
 def settings_overrides(smtp):
-    # 150+ conversations from one address in a few seconds: the flood limits are lifted
+    # 150+ conversations (and their transcript mails) from one address in a few seconds: the flood
+    # limits are lifted
     return {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_from": "chat@jamko.example",
-            "max_messages_per_minute": 0, "max_conversations_per_hour": 0}
+            "max_messages_per_minute": 0, "max_conversations_per_hour": 0,
+            "transcript_email_per_client_hour": 100_000, "transcript_email_global_hour": 100_000,
+            "offline_per_client_hour": 30, "offline_global_hour": 100_000}  # submit_form: 25 an address
 
 
 # -- what must never be in a region that shows visitor data ------------------------------------
@@ -667,7 +670,7 @@ def test_issue8_fields_stay_text_where_staff_look(live, smtp, browser_context_fa
 
     started = time.monotonic()
     smtp.start()
-    add_staff(live, "aino@example.org", ["agent", "privacy"], name="Aino")
+    aino = add_staff(live, "aino@example.org", ["agent", "privacy"], name="Aino")
     http = sign_in(live, "aino@example.org")
     public = live.client()
 
@@ -703,6 +706,8 @@ def test_issue8_fields_stay_text_where_staff_look(live, smtp, browser_context_fa
             r = upload_named(public, token, png if i % 4 == 0 else PDF_BYTES, PAYLOADS[i])
             assert r.status_code == 201, (i, r.text)
             files.append(r.json())
+        live.call(chat_actions.post_agent_message, live.rt, agent_id=aino, conversation_id=conv, client_id="a1",
+                  body="Kiitos, katsotaan.")  # a transcript is mailed only for a chat staff answered
         assert http.post(f"/api/v1/conversations/{conv}/close").status_code == 200
         comment = comments[k] if k < len(comments) else PAYLOADS[k % len(PAYLOADS)][:2000]
         r = public.post("/api/v1/public/rating", headers={VISITOR_HEADER: token},

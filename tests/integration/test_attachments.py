@@ -275,10 +275,14 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
 
     # the command line finds the address too (on a fresh request)
     token2, conv2 = new_visitor_with_chat(live, "toinen")
-    http.post("/api/v1/public/transcript/email", headers={H: token2}, json={"email": "cli@example.fi"})
+    live.call(chat.post_agent_message, live.rt, agent_id=agent_id, conversation_id=conv2, client_id="a1", body="ok")
+    assert http.post("/api/v1/public/transcript/email", headers={H: token2},
+                     json={"email": "cli@example.fi"}).status_code == 202
     # erasing only the mail (not the chat) takes the address kept with it too
-    token3, _conv3 = new_visitor_with_chat(live, "kolmas")
-    http.post("/api/v1/public/transcript/email", headers={H: token3}, json={"email": "only-mail@example.fi"})
+    token3, conv3 = new_visitor_with_chat(live, "kolmas")
+    live.call(chat.post_agent_message, live.rt, agent_id=agent_id, conversation_id=conv3, client_id="a1", body="ok")
+    assert http.post("/api/v1/public/transcript/email", headers={H: token3},
+                     json={"email": "only-mail@example.fi"}).status_code == 202
     mail_only = [m["id"] for m in chair.get("/api/v1/privacy/subjects", params={"q": "only-mail@"}).json()
                  if m["kind"] == "email"]
     counts = chair.post("/api/v1/privacy/erase", json={"conversations": [], "offline_messages": [],

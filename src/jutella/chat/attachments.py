@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from jutella.accounts import audit
-from jutella.mail import outbox
+from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import Attachment, Conversation, TranscriptRequest
+from jutella.store.models import Attachment, ChatEvent, Conversation, TranscriptRequest
 
 from . import access
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
@@ -393,14 +393,36 @@ async def transcript(rt: Runtime, conversation_id: int) -> tuple[Conversation, l
     return conv, await events_since(rt, conversation_id, 0, limit=10_000, for_visitor=True)
 
 
+async def staff_answered(rt: Runtime, conversation_id: int) -> bool:
+    """Whether staff wrote in the conversation where the visitor saw it (a
+    message or a file; an internal note does not count)."""
+    async with rt.db.reader() as s:
+        return (await s.execute(select(ChatEvent.id).where(
+            ChatEvent.conversation_id == conversation_id, ChatEvent.author == "agent",
+            ChatEvent.kind.in_(("message", "attachment"))).limit(1))).scalar_one_or_none() is not None
+
+
 async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lang: str,
-                           visitor_id: int | None = None, agent_id: int | None = None) -> TranscriptRequest:
+                           visitor_id: int | None = None, agent_id: int | None = None,
+                           client: str | None = None) -> TranscriptRequest:
     """Queue the transcript to ``email`` through the outbox. The address is kept
-    (transcript_request) as part of the register, as the widget tells the visitor."""
+    (transcript_request) as part of the register, as the widget tells the visitor.
+
+    Asked for by a visitor (``visitor_id``), jutella would otherwise mail any
+    text to any address from the organisation's sender: so only a conversation
+    in which staff took part (:func:`staff_answered`), and counted per client
+    address and for everyone (mail/limits.py) once everything else is fine."""
     email = validate_email(email)
+    if visitor_id is not None:
+        async with rt.db.reader() as s:
+            own = await s.get(Conversation, conversation_id)
+        if own is None or own.visitor_id != visitor_id:
+            raise ChatError("not_found", "No such conversation.", 404)
+        if not await staff_answered(rt, conversation_id):
+            raise ChatError("no_staff_reply", "A transcript can be emailed only after our staff have answered in "
+                                              "the chat. You can save it as a file instead.", 409)
+        await limits.reserve_transcript(rt, client=client or "unknown")
     conv, events = await transcript(rt, conversation_id)
-    if visitor_id is not None and conv.visitor_id != visitor_id:
-        raise ChatError("not_found", "No such conversation.", 404)
     subject, text, html = render_mail(rt, conv, events, lang)
     now = rt.clock.now()
     async with rt.db.transaction() as s:

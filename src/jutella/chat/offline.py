@@ -13,7 +13,7 @@ from sqlalchemy import case, select
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.channels import AGENTS_CHANNEL
-from jutella.mail import compose, outbox
+from jutella.mail import compose, limits, outbox
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash
 from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
@@ -93,12 +93,18 @@ class Submitted:
 
 
 async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: str, meta: Metadata,
-                 visitor_id: int | None = None, department_id: int | None = None) -> Submitted:
+                 visitor_id: int | None = None, department_id: int | None = None, client: str | None = None,
+                 browser_key: str | None = None) -> Submitted:
     """Store a message from the email form. When it comes from a chat
     (waited too long, the last agent left), the conversation is linked and its
     text is attached below the visitor's message. The department (the
-    visitor's choice, else the linked chat's) picks the notification address."""
+    visitor's choice, else the linked chat's) picks the notification address.
+    ``client`` (the client address; None: staff or a test acting directly) and
+    ``browser_key`` are counted against mail/limits.py once the fields are
+    valid (a typo costs the visitor nothing)."""
     name, email, message = validate_name(name), validate_email(email), validate_message(message)
+    if client is not None:
+        await limits.reserve_offline(rt, client=client, browser=browser_key)
     reason = reason if reason in REASONS else "no_agent"
     now = rt.clock.now()
     async with rt.db.transaction() as s:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from jutella.i18n import LANGUAGES, catalog, language_name
+from jutella.mail import limits
 from jutella.store.models import MailOutbox
 from jutella.templating import ENV
 
@@ -20,7 +23,8 @@ router = APIRouter(include_in_schema=False)
 @router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz(request: Request) -> JSONResponse:
     """``ok``; ``degraded`` (200: chat works, something around it does not,
-    named in the body: ``redis``, ``mail``); ``unavailable`` (503: the
+    named in the body: ``redis``, ``mail``, ``offline_form`` or
+    ``transcript_email`` "capped"); ``unavailable`` (503: the
     database does not answer). Bounded in time. See docs/deployment.md."""
     rt = runtime(request)
     db_ok = await rt.db.ping()
@@ -36,6 +40,14 @@ async def healthz(request: Request) -> JSONResponse:
             body["mail"] = mail
             if body["status"] == "ok":
                 body["status"] = "degraded"
+    try:
+        capped = await asyncio.wait_for(limits.capped(rt), rt.db.connect_timeout)
+    except Exception:  # the shared counters are away: redis says so above
+        capped = []
+    for kind in capped:  # a global mail cap refused visitors this hour (mail/limits.py)
+        body[kind] = "capped"
+        if body["status"] == "ok":
+            body["status"] = "degraded"
     return JSONResponse(body, status_code=200 if db_ok else 503, headers={"Cache-Control": "no-store"})
 
 

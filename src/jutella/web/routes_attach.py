@@ -29,7 +29,7 @@ from jutella.chat import transcript as tr
 from jutella.store.models import Conversation, Visitor
 
 from . import schemas as S
-from .auth import COOKIE, Staff, StaffContext, runtime
+from .auth import COOKIE, Staff, StaffContext, client_address, runtime
 from .errors import ApiError, request_language
 from .routes_chat import _visible_or_404, viewer
 
@@ -173,23 +173,17 @@ async def visitor_transcript(request: Request, conversation: int | None = None,
                                        "Content-Disposition": f'attachment; filename="chat-{conv.id}.html"'})
 
 
-@public.post("/transcript/email", response_model=Queued, status_code=202, responses=ERRORS)
+@public.post("/transcript/email", response_model=Queued, status_code=202,
+             responses={**ERRORS, 429: {"model": S.ErrorResponse}})
 async def visitor_transcript_email(body: EmailIn, request: Request) -> Queued:
-    """Mail the transcript to the address typed; the address is stored in the register."""
+    """Mail the transcript to the address typed; the address is stored in the
+    register. Only once staff have answered in the chat (409 before), and a few
+    an hour per client address (429; mail/limits.py)."""
     visitor = await visitor_of(request)
     conv = await _own_conversation(request, visitor, body.conversation)
     rt = runtime(request)
-    throttle = rt.throttle
-    key = throttle.key("transcript-mail", str(visitor.id))
-    reservation = await throttle.reserve(Limit(key, 3600, 5))  # counted and checked in one step
-    if not reservation:
-        raise ApiError(429, "rate_limited", "Too many emails from this browser. Try again later.")
-    try:
-        await att.email_transcript(rt, conversation_id=conv.id, email=body.email,
-                                   lang=_language(request, body.lang), visitor_id=visitor.id)
-    except BaseException:
-        await throttle.release(reservation)  # only mails queued count
-        raise
+    await att.email_transcript(rt, conversation_id=conv.id, email=body.email, lang=_language(request, body.lang),
+                               visitor_id=visitor.id, client=client_address(request))
     return Queued()
 
 

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from jutella.accounts.throttle import Limit
 from jutella.chat import access, offline
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
@@ -16,17 +15,13 @@ from jutella.mail import outbox
 
 from . import schemas as S
 from .auth import Staff, StaffContext, client_address, runtime
-from .errors import ApiError
 
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["offline messages"])
 agent = Staff("agent")
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
-# (count, seconds): per browser, per client address, and for everyone together
-PER_BROWSER = (5, 600)
-PER_CLIENT = (30, 600)
-GLOBAL = (500, 600)
+# its limits (per browser, per client address, for everyone): mail/limits.py
 
 
 class OfflineIn(BaseModel):
@@ -63,27 +58,14 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
     rt = runtime(request)
     if body.website.strip():
         raise offline.FormError("website", "spam", "This message could not be sent.")
-    throttle = rt.throttle
-    keys = [(throttle.key("offline-client", client_address(request)), PER_CLIENT),
-            (throttle.key("offline-all", "-"), GLOBAL)]
-    if body.browser_key:
-        keys.insert(0, (throttle.key("offline-browser", body.browser_key), PER_BROWSER))
-    # counted and checked in one step (the throttle's reserve), so parallel posts cannot all pass
-    reservation = await throttle.reserve(*(Limit(key, window, limit) for key, (limit, window) in keys))
-    if not reservation:
-        raise ApiError(429, "rate_limited", "Too many messages from this browser. Try again in {minutes} "
-                                            "minutes.", minutes=max(1, round(reservation.retry_after / 60)))
-    try:
-        visitor_id = None
-        if body.visitor_token:
-            visitor = await chat.visitor_by_token(rt, body.visitor_token)
-            visitor_id = visitor.id if visitor else None
-        meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
-        await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
-                             meta=meta, visitor_id=visitor_id, department_id=body.department_id)
-    except BaseException:
-        await throttle.release(reservation)  # only stored messages count against the limits
-        raise
+    visitor_id = None
+    if body.visitor_token:
+        visitor = await chat.visitor_by_token(rt, body.visitor_token)
+        visitor_id = visitor.id if visitor else None
+    meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
+    await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
+                         meta=meta, visitor_id=visitor_id, department_id=body.department_id,
+                         client=client_address(request), browser_key=body.browser_key)
     return Accepted()
 
 
