@@ -22,6 +22,7 @@ from jutella.accounts.errors import AccountError
 from jutella.chat.actions import close_idle
 from jutella.chat.metadata import parse_user_agent
 from jutella.clock import Clock
+from jutella.cpu import Busy
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.services import build_runtime
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await asyncio.gather(housekeeping, return_exceptions=True)
             await rt.outbox.stop()
             await rt.hub.stop()
+            rt.cpu.close()
             await rt.db.dispose()
 
     # Every refusal has the same documented shape, whatever the route.
@@ -153,6 +155,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # database locked / full / unreachable: 503 or 507 with Retry-After (docs/faults.md)
     app.add_exception_handler(StorageFault, errors.storage_error)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, errors.storage_error)  # type: ignore[arg-type]
+    # a CPU pool's workers and queue all taken: 503 with Retry-After (cpu.py)
+    app.add_exception_handler(Busy, errors.busy_error)  # type: ignore[arg-type]
 
     app.include_router(pages.router)
     app.include_router(routes_staff.public)

@@ -38,6 +38,7 @@ async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -
         await rt.db.migrate()
         return await fn(rt)
     finally:
+        rt.cpu.close()
         await rt.db.dispose()
 
 

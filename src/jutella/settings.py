@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
+    # CPU-heavy work off the event loop (jutella/cpu.py, docs/security.md "CPU-heavy requests"):
+    # workers and queue places of each pool; a job finding both full is refused (503, Retry-After)
+    password_workers: int = Field(2, ge=1, le=64)  # threads hashing and verifying passwords
+    password_queue: int = Field(16, ge=0, le=10_000)
+    upload_workers: int = Field(1, ge=1, le=64)  # processes decoding and re-encoding images, scanning PDFs
+    upload_queue: int = Field(2, ge=0, le=10_000)
+    max_uploads_per_client: int = Field(100, ge=0)  # visitors' uploads from one address per 10 minutes
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

@@ -28,7 +28,7 @@ from jutella.chat import transcript as tr
 from jutella.store.models import Conversation, Visitor
 
 from . import schemas as S
-from .auth import COOKIE, Staff, StaffContext, runtime
+from .auth import COOKIE, Staff, StaffContext, client_address, runtime
 from .errors import ApiError, request_language
 from .routes_chat import _visible_or_404, viewer
 
@@ -129,10 +129,18 @@ async def visitor_upload(request: Request) -> AttachmentOut:
     """A file into the visitor's open chat (header X-Jutella-Visitor: the token)."""
     visitor = await visitor_of(request)
     rt = runtime(request)
+    # per address as well as per browser: a fresh visitor token is free to
+    # get, the address is not (JUTELLA_MAX_UPLOADS_PER_CLIENT)
+    per_client = rt.settings.max_uploads_per_client
+    client_key = rt.throttle.key("attachments-client", client_address(request))
+    if per_client and await rt.throttle.count(client_key, UPLOAD_WINDOW) >= per_client:
+        raise ApiError(429, "rate_limited", "Too many files from your network. Try again later.")
     key = rt.throttle.key("attachments", str(visitor.id))
     if await rt.throttle.count(key, UPLOAD_WINDOW) >= UPLOADS_PER_WINDOW:
         raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later.")
     await rt.throttle.hit(key, UPLOAD_WINDOW)  # refused uploads count too: each one costs work
+    if per_client:
+        await rt.throttle.hit(client_key, UPLOAD_WINDOW)
     data, name = await _read_upload(request)
     stored = await att.add(rt, conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
     return _out(stored)
