@@ -24,6 +24,7 @@ from jutella.chat.actions import close_idle
 from jutella.chat.metadata import parse_user_agent
 from jutella import clientaddr
 from jutella.clock import Clock
+from jutella.cpu import Busy
 from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.services import build_runtime
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await rt.outbox.stop()
             await rt.hub.stop()
             await rt.throttle.close()
+            rt.cpu.close()
             await rt.db.dispose()
 
     # Every refusal has the same documented shape, whatever the route.
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # database locked / full / unreachable: 503 or 507 with Retry-After (docs/faults.md)
     app.add_exception_handler(StorageFault, errors.storage_error)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, errors.storage_error)  # type: ignore[arg-type]
+    # a CPU pool's workers and queue all taken: 503 with Retry-After (cpu.py)
+    app.add_exception_handler(Busy, errors.busy_error)  # type: ignore[arg-type]
 
     app.include_router(pages.router)
     app.include_router(routes_staff.public)

@@ -41,6 +41,7 @@ async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -
         await seal(rt)  # the audit rows from before its key, once (migration 0008)
         return await fn(rt)
     finally:
+        rt.cpu.close()
         await rt.db.dispose()
         rt.db.session_info["audit"].flush()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jutella.clock import Clock
+from jutella.cpu import CpuPools
 from jutella.metrics import Metrics
 from jutella.settings import Settings
 
@@ -33,6 +34,8 @@ class Runtime:
     presence: Presence
     outbox: OutboxWorker | None = None  # started by the application's lifespan
     metrics: Metrics = field(default_factory=Metrics)
+    # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
+    cpu: CpuPools = field(default_factory=CpuPools)
     # open chat sockets per client address (the throttle's keyed hash of it), for
     # JUTELLA_MAX_CONNECTIONS_PER_CLIENT (realtime/visitor.py); in memory, per process
     ws_per_client: dict[str, int] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from jutella.accounts.audit_anchor import AuditAnchor
 from jutella.accounts.throttle import MemoryThrottle, shared_secret
 from jutella.chat.presence import Presence
 from jutella.clock import Clock
+from jutella.cpu import CpuPools, Pool
 from jutella.realtime.hub import MemoryHub
 from jutella.runtime import Runtime
 from jutella.settings import Settings
@@ -23,7 +24,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     presence = Presence(clock)
     # the throttle reads the runtime's clock at each call, as it always has
     rt = Runtime(settings=settings, db=db, clock=clock, hub=MemoryHub(), presence=presence,
-                 throttle=MemoryThrottle(lambda: rt.clock.now().timestamp()))
+                 throttle=MemoryThrottle(lambda: rt.clock.now().timestamp()),
+                 cpu=CpuPools(passwords=Pool("passwords", settings.password_workers, settings.password_queue),
+                              uploads=Pool("uploads", settings.upload_workers, settings.upload_queue,
+                                           processes=True)))
     if settings.redis_url:
         # imported only when configured: the Redis client is not needed otherwise
         from jutella.realtime.redis_hub import RedisHub, connect_presence

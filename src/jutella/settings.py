@@ -154,6 +154,13 @@ class Settings(BaseSettings):
     # the audit log's HMAC key (docs/security.md, "The audit log"); unset: the
     # file audit.key in the data dir, made on first use. At least 32 characters.
     audit_key: SecretStr | None = None
+    # CPU-heavy work off the event loop (jutella/cpu.py, docs/security.md "CPU-heavy requests"):
+    # workers and queue places of each pool; a job finding both full is refused (503, Retry-After)
+    password_workers: int = Field(2, ge=1, le=64)  # threads hashing and verifying passwords
+    password_queue: int = Field(16, ge=0, le=10_000)
+    upload_workers: int = Field(1, ge=1, le=64)  # processes decoding and re-encoding images, scanning PDFs
+    upload_queue: int = Field(2, ge=0, le=10_000)
+    max_uploads_per_client: int = Field(100, ge=0)  # visitors' uploads from one address per 10 minutes
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

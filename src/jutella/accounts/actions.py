@@ -21,7 +21,8 @@ from jutella.store.models import OneTimeToken, RecoveryCode, StaffAccount, Staff
 
 from . import attempts, audit
 from .errors import AccountError
-from .passwords import check_policy, hash_password, needs_rehash, verify_password
+from .hashing import hash_password, verify_password
+from .passwords import check_policy, needs_rehash
 from .roles import ADMIN, check_roles
 from .tokens import hash_token, new_token
 
@@ -139,7 +140,8 @@ async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
 async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
     email, name = normalise_email(email), clean_name(name)
     check_policy(password)
-    pw_hash = hash_password(rt.settings, password)
+    await check_link(rt, token, SETUP)  # a made-up or used link costs no hash; the write checks again
+    pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         row = await _take_token(s, rt, token, SETUP)
@@ -171,7 +173,10 @@ async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name:
     pw_hash = None
     if password is not None:
         check_policy(password)
-        pw_hash = hash_password(rt.settings, password)
+        async with rt.db.reader() as s:
+            if await find_account(s, email):  # before the hash; the write checks again
+                raise AccountError("email_taken", "An account with this email already exists.", 409)
+        pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
     token = None
     async with rt.db.transaction() as s:
@@ -209,7 +214,8 @@ async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
 
 async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
     check_policy(password)
-    pw_hash = hash_password(rt.settings, password)
+    await check_link(rt, token, INVITE)  # a made-up or used link costs no hash; the write checks again
+    pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         row = await _take_token(s, rt, token, INVITE)
@@ -320,7 +326,7 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
             norm = ""
         async with rt.db.reader() as s:
             account = await find_account(s, norm) if norm else None
-        ok = verify_password(rt.settings, account.password_hash if account else None, password)
+        ok = await verify_password(rt, account.password_hash if account else None, password)
         reason = None
         if not ok:
             reason = "password"
@@ -346,6 +352,9 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
             raise AccountError("login_invalid", "Wrong email or password.", 401)
     if account is None:  # unreachable: reason is set when the account is missing
         raise AccountError("login_invalid", "Wrong email or password.", 401)
+    # a hash made with older parameters is made again, in the pool, before the write
+    rehashed = (await hash_password(rt, password)
+                if account.password_hash and needs_rehash(rt.settings, account.password_hash) else None)
     token, digest = new_token()
     sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
                         created_at=now, last_seen_at=now)
@@ -353,8 +362,8 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
         acc = await get_account(s, account.id)
         if isinstance(step, int):
             acc.totp_last_step = step
-        if needs_rehash(rt.settings, acc.password_hash or ""):
-            acc.password_hash = hash_password(rt.settings, password)
+        if rehashed is not None and acc.password_hash == account.password_hash:
+            acc.password_hash = rehashed
         s.add(sess)
         await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
                            target_id=account.id, detail={"second_factor": bool(account.totp_enabled)})
@@ -461,10 +470,10 @@ async def change_password(rt: Runtime, *, account_id: int, session_id: str | Non
     async with rt.db.reader() as s:
         account = await get_account(s, account_id)
     async with attempts.guess(rt, email=account.email, client=client, message=REAUTH_THROTTLED) as attempt:
-        if not verify_password(rt.settings, account.password_hash, current):
+        if not await verify_password(rt, account.password_hash, current):
             attempt.failed = True
             raise AccountError("password_wrong", "The current password is wrong.", 400)
-    pw_hash = hash_password(rt.settings, new)
+    pw_hash = await hash_password(rt, new)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
@@ -526,7 +535,7 @@ async def disable_totp(rt: Runtime, *, actor_id: int, account_id: int, password:
         async with rt.db.reader() as s:
             account = await get_account(s, account_id)
         async with attempts.guess(rt, email=account.email, client=client, message=REAUTH_THROTTLED) as attempt:
-            if not verify_password(rt.settings, account.password_hash, password or ""):
+            if not await verify_password(rt, account.password_hash, password or ""):
                 attempt.failed = True
                 raise AccountError("password_wrong", "The current password is wrong.", 400)
     async with rt.db.transaction() as s:

@@ -16,7 +16,6 @@ See docs/attachments.md.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import secrets
@@ -32,7 +31,7 @@ from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
 from jutella.store.models import Attachment, ChatEvent, Conversation, TranscriptRequest
 
-from . import access
+from . import access, filework
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
                       conv_channel, core_append, core_lock_for, core_take, event_frame, events_since, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
@@ -41,8 +40,8 @@ from .transcript import render_mail
 
 ATTACHMENT = Attachment.__table__
 
-IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-PDF = "application/pdf"
+IMAGE_TYPES = filework.IMAGE_FORMATS
+PDF = filework.PDF
 TYPES = (*IMAGE_TYPES, PDF)
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
 TMP_PREFIX = ".tmp-"
@@ -102,59 +101,23 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def reencode(data: bytes, content_type: str) -> bytes:
-    """Decode and encode again in the same format: no EXIF (GPS position,
-    camera), no XMP, no comments, no ICC profile; the EXIF orientation is
-    applied to the pixels first so the picture still stands the right way."""
-    from PIL import Image, ImageOps
-
-    fmt = IMAGE_TYPES[content_type]
-    try:
-        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
-            width, height = im.size
-            if width * height > MAX_PIXELS or width <= 0 or height <= 0:
-                raise AttachmentError("too_many_pixels", "The image is too large (at most 40 megapixels).", 413)
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if fmt == "JPEG":
-                im = im.convert("RGB") if im.mode not in ("RGB", "L") else im
-            elif im.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-                im = im.convert("RGBA")
-            clean = Image.new(im.mode, im.size)
-            if im.mode == "P":
-                clean.putpalette(im.getpalette())
-                if "transparency" in im.info:
-                    clean.info["transparency"] = im.info["transparency"]
-            clean.paste(im)
-            out = io.BytesIO()
-            if fmt == "JPEG":
-                clean.save(out, "JPEG", quality=90, optimize=True)
-            elif fmt == "PNG":
-                kwargs = {"transparency": clean.info["transparency"]} if "transparency" in clean.info else {}
-                clean.save(out, "PNG", optimize=True, **kwargs)
-            else:
-                clean.save(out, "WEBP", quality=90)
-            return out.getvalue()
-    except AttachmentError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise AttachmentError("too_many_pixels", "The image is too large (at most 40 megapixels).", 413) from None
-    except Exception:  # Pillow raises many kinds on a broken or hostile file
-        raise AttachmentError("unreadable", "The image could not be read.", 415) from None
+REFUSALS = {  # chat/filework.py's reasons: the API's code, what the user reads, the status
+    "too_many_pixels": ("too_many_pixels", "The image is too large (at most 40 megapixels).", 413),
+    "unreadable": ("unreadable", "The image could not be read.", 415),
+    "pdf_tail": ("unreadable", "The PDF file could not be read.", 415),
+    "pdf_markup": ("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415),
+    "pdf_active": ("unsupported_type", "PDF files with scripts or actions that start programs cannot be sent.", 415),
+}
 
 
-def check_pdf(data: bytes) -> None:
-    """A PDF must look like one throughout, not only in its first bytes: an
-    HTML or script tail (a polyglot) is refused."""
-    if b"%%EOF" not in data[-2048:]:
-        raise AttachmentError("unreadable", "The PDF file could not be read.", 415)
-    lowered = data[:4096].lower()
-    if b"<html" in lowered or b"<script" in lowered or b"<svg" in lowered:
-        raise AttachmentError("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415)
+def refusal(reason: str) -> AttachmentError:
+    return AttachmentError(*REFUSALS.get(reason, REFUSALS["unreadable"]))
 
 
-def prepare(data: bytes, filename: str | None, limit: int) -> tuple[bytes, str, str]:
-    """Check and clean an upload: (bytes to store, content type, display name)."""
+def check(data: bytes, limit: int) -> str:
+    """The cheap checks, on the event loop, before any decoding: not empty,
+    within the size limit, a type recognised from its first bytes, and for an
+    image a header that says at most MAX_PIXELS. Returns the content type."""
     if not data:
         raise AttachmentError("empty", "The file is empty.", 400)
     if len(data) > limit:
@@ -163,11 +126,27 @@ def prepare(data: bytes, filename: str | None, limit: int) -> tuple[bytes, str, 
     content_type = sniff(data[:16])
     if content_type is None:
         raise AttachmentError("unsupported_type", "Only images (PNG, JPEG, WebP) and PDF files can be sent.", 415)
-    if content_type == PDF:
-        check_pdf(data)
-        stored = data
-    else:
-        stored = reencode(data, content_type)
+    if content_type in IMAGE_TYPES:
+        size = filework.dimensions(data, content_type)
+        if size is None:
+            raise refusal("unreadable")
+        width, height = size
+        if width <= 0 or height <= 0:
+            raise refusal("unreadable")
+        if width * height > MAX_PIXELS:
+            raise refusal("too_many_pixels")
+    return content_type
+
+
+async def prepare(rt: Runtime, data: bytes, filename: str | None) -> tuple[bytes, str, str]:
+    """Check and clean an upload: (bytes to store, content type, display
+    name). The cheap checks here; the decoding, re-encoding and the PDF scan
+    in the upload pool's worker processes (jutella/cpu.py: 503 when full)."""
+    content_type = check(data, rt.settings.max_attachment_bytes)
+    try:
+        stored = await rt.cpu.uploads.run(filework.clean, data, content_type, MAX_PIXELS)
+    except filework.Refused as exc:
+        raise refusal(exc.code) from None
     return stored, content_type, clean_filename(filename, content_type)
 
 
@@ -209,8 +188,15 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
     if agent_id is not None:
         viewer = await viewer_of(rt, viewer, agent_id)
         await access.conversation_or_404(rt, viewer, conversation_id)  # early; the write decides again
-    # decoding and re-encoding an image, and the fsync, off the event loop
-    stored, content_type, name = await asyncio.to_thread(prepare, data, filename, rt.settings.max_attachment_bytes)
+    else:  # a visitor without an open chat costs no decoding either; the write decides again
+        async with rt.db.reader() as s:
+            open_one = (await s.execute(select(Conversation.id).where(
+                Conversation.visitor_id == visitor_id, Conversation.state != CLOSED).limit(1))).first()
+        if open_one is None:
+            raise AttachmentError("no_conversation", "Write a message first: files can be sent in an open chat.",
+                                  409)
+    # the cheap checks here; decoding and re-encoding in the upload pool (cpu.py)
+    stored, content_type, name = await prepare(rt, data, filename)
     directory = folder(rt)
     storage_name = secrets.token_hex(24)
     tmp = directory / f"{TMP_PREFIX}{storage_name}"

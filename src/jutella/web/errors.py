@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jutella.accounts.errors import AccountError
+from jutella.cpu import Busy
 from jutella.faults import FAULTS, fault_log_line
 from jutella.i18n import gettext, negotiate
 from jutella.store.db import storage_fault
@@ -83,3 +84,11 @@ async def storage_error(request: Request, exc: Exception) -> JSONResponse:
     status, code, retry, message = FAULTS[fault.kind]
     logging.getLogger("jutella.store").warning(fault_log_line(fault.kind, f"{request.method} {request.url.path}"))
     return error_response(request, status, code, message, {"Retry-After": str(retry)})
+
+
+# -- the CPU pools full (jutella/cpu.py) --------------------------------------------------
+async def busy_error(request: Request, exc: Busy) -> JSONResponse:
+    """Every worker and queue place of a CPU pool is taken: refused at once,
+    nothing done, with the seconds after which to try again."""
+    return error_response(request, 503, "busy", "The server is busy. Nothing was done; try again in a moment.",
+                          {"Retry-After": str(exc.retry_after)})

@@ -130,10 +130,18 @@ async def visitor_upload(request: Request) -> AttachmentOut:
     """A file into the visitor's open chat (header X-Jutella-Visitor: the token)."""
     visitor = await visitor_of(request)
     rt = runtime(request)
-    key = rt.throttle.key("attachments", str(visitor.id))
-    # counted before the work, in the step that checks (refused uploads count too: each one costs work)
-    if not await rt.throttle.reserve(Limit(key, UPLOAD_WINDOW, UPLOADS_PER_WINDOW)):
-        raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later.")
+    # per browser, and per address as well: a fresh visitor token is free to
+    # get, the address is not (JUTELLA_MAX_UPLOADS_PER_CLIENT). Counted before
+    # the work, in the one step that checks (refused uploads count too: each
+    # one costs work)
+    limits = [Limit(rt.throttle.key("attachments", str(visitor.id)), UPLOAD_WINDOW, UPLOADS_PER_WINDOW)]
+    if rt.settings.max_uploads_per_client:
+        limits.append(Limit(rt.throttle.key("attachments-client", client_address(request)), UPLOAD_WINDOW,
+                            rt.settings.max_uploads_per_client))
+    reservation = await rt.throttle.reserve(*limits)
+    if not reservation:
+        raise ApiError(429, "rate_limited", "Too many files from this browser. Try again later."
+                       if reservation.refused == 0 else "Too many files from your network. Try again later.")
     data, name = await _read_upload(request)
     stored = await att.add(rt, conversation_id=None, visitor_id=visitor.id, data=data, filename=name)
     return _out(stored)
