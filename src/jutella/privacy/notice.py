@@ -446,9 +446,9 @@ def record_of_processing(settings: Settings) -> dict[str, Any]:
         purposes.append(reg.marketing.purpose_en + f" (consent, wording version {reg.marketing.consent_version})")
     processors = [p.model_dump() for p in reg.processors]
     return {
+        "controller": reg.controller.model_dump(),
         "version": reg.version,
         "date": reg.updated.isoformat(),
-        "controller": reg.controller.model_dump(),
         "contact": reg.contact.model_dump(),
         "data_protection_officer": reg.dpo.model_dump() if reg.dpo else None,
         "register": reg.name_en,
