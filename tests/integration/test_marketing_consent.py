@@ -67,7 +67,7 @@ def test_contacts_lists_only_those_who_consented_and_objection_or_erasure_remove
     assert version is None and at is None
     _, version, at = form(live, "stale@example.fi", consent="v2")  # ticked under an older wording
     assert version is None and at is None
-    _, version, at = form(live, "ticked@example.fi", consent="v3")
+    ticked_id, version, at = form(live, "ticked@example.fi", consent="v3")
     assert version == "v3" and at == clock.now()
     erased_id, _, _ = form(live, "erased@example.fi", consent="v3")
 
@@ -75,6 +75,13 @@ def test_contacts_lists_only_those_who_consented_and_objection_or_erasure_remove
     assert [r["email"] for r in rows] == ["erased@example.fi", "ticked@example.fi"]
     ticked = rows[1]
     assert ticked["consent_version"] == "v3" and ticked["consented_at"] == at.isoformat()
+
+    # the access copy shows the consent as stored
+    copy = chair.post("/api/v1/privacy/export", json={"offline_messages": [ticked_id]}).json()
+    assert copy["offline_messages"][0]["marketing_consent"] == {"version": "v3", "at": at.isoformat()}
+    html = chair.post("/api/v1/privacy/export", params={"format": "html"},
+                      json={"offline_messages": [ticked_id]}).text
+    assert "Consent to marketing email (wording version)" in html and "(v3)" in html
 
     assert chair.post("/api/v1/privacy/flags", json={"kind": "objection", "email": "ticked@example.fi"}
                       ).status_code == 200
