@@ -40,7 +40,7 @@ def test_the_consent_box_is_unticked_by_default_and_only_a_tick_stores_consent(l
         box = w.get_by_test_id("offline-consent")
         expect(box).to_be_visible()
         expect(box).not_to_be_checked()  # unticked by default
-        expect(w.get_by_label(WORDING)).to_have_attribute("type", "checkbox")  # the wording labels the box
+        expect(w.get_by_label(f"{WORDING} (optional)")).to_have_attribute("type", "checkbox")  # its wording
         fill_form(w, email=email)
         if tick:
             box.check()

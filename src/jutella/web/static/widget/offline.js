@@ -117,7 +117,7 @@ export class OfflineView {
     const consent = this.frame.consent;
     this.consent = consent ? e("input", { type: "checkbox", id: "off-consent", testid: "offline-consent" }) : null;
     const consentRow = consent ? e("div", { class: "field field-check" }, this.consent,
-      e("label", { for: "off-consent", text: consent.text })) : null;
+      e("label", { for: "off-consent", text: `${consent.text} ${this.t("(optional)")}` })) : null;
     // A honeypot: people neither see it nor reach it; a robot that fills it in is refused.
     this.website = e("input", { id: "off-website", name: "website", type: "text", tabindex: "-1", autocomplete: "off" });
     this.form = e("form", { class: "offline", testid: "offline-form", novalidate: true, "aria-labelledby": "off-title" },
