@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -32,6 +33,36 @@ class Address(BaseModel):
     city: str = ""
     phone: str = ""
     email: str = ""
+
+
+class Processor(BaseModel):
+    """A recipient of the register's data: a processor working for the
+    controller (``[[register.processors]]``, docs/privacy.md)."""
+
+    name: str
+    # hosting: runs the server and its database; mail: the SMTP relay that
+    # carries replies and transcripts; other: described in ``service``
+    kind: Literal["hosting", "mail", "other"] = "other"
+    service: str = ""  # what they do, in the register's words (shown as is in every language)
+    location: str = ""  # where the data is (a country), shown after the name
+
+
+class MarketingSettings(BaseModel):
+    """Marketing contacts with consent (``[register.marketing]``): off by
+    default. When on, the widget's email form shows an unticked consent box
+    with ``consent_*`` as its wording; only people who tick it are in
+    ``contacts.csv``, with the wording's ``consent_version`` and the time
+    stored. Change the version whenever the wording changes."""
+
+    enabled: bool = False
+    consent_version: str = Field("1", min_length=1, max_length=32)
+    consent_fi: str = "Saa lähettää minulle sähköpostilla tietoa palveluista ja tapahtumista."
+    consent_en: str = "You may send me information about services and events by email."
+    consent_sv: str = "Ni får skicka mig information om tjänster och evenemang per e-post."
+    purpose_fi: str = "Tiedottaminen palveluista ja tapahtumista sähköpostilla niille, jotka ovat antaneet siihen " \
+                      "suostumuksensa."
+    purpose_en: str = "Sending information about services and events by email to those who have consented to it."
+    purpose_sv: str = "Information om tjänster och evenemang per e-post till dem som har samtyckt till det."
 
 
 class RegisterSettings(BaseModel):
@@ -65,6 +96,15 @@ class RegisterSettings(BaseModel):
     name_sv: str = "Kundregistret för JAMKO Online-tjänstens livechatt"
     purpose_sv: str = "Personuppgifterna används för att ge kunderna i JAMKO Online-tjänsten bättre service."
     transfers_outside_eea: bool = False
+    # -- the notice's completeness (issue 16, docs/privacy.md) --
+    # the data-protection officer, if one is designated (Article 37); unset: the notice names none
+    dpo: Address | None = None
+    # processors that receive data (hosting provider, SMTP relay, ...); empty: none
+    processors: list[Processor] = []
+    marketing: MarketingSettings = MarketingSettings()
+    # the notice's and the article 30 record's version and date: change them when you change [register]
+    version: str = Field("2", min_length=1, max_length=32)
+    updated: date = date(2026, 12, 6)
 
 
 class RetentionSettings(BaseModel):
@@ -74,6 +114,8 @@ class RetentionSettings(BaseModel):
     offline_days: int = Field(365, ge=1)
     metadata_days: int = Field(90, ge=1)
     audit_days: int = Field(730, ge=1)
+    # how long a backup file is kept before the operator deletes it (stated in the notice)
+    backups_days: int = Field(30, ge=1)
 
 
 class Settings(BaseSettings):
@@ -129,6 +171,9 @@ class Settings(BaseSettings):
     # (accounts/passwords.py, docs/configuration.md).
     password_hash_profile: Literal["standard", "fast-for-tests"] = "standard"
     chat_idle_close_minutes: int = Field(30, ge=1)  # an open conversation with no activity this long is closed
+    # agents see a returning browser's earlier chats beside the open one (chat/reads.py);
+    # false: they do not, and the privacy notice says so
+    returning_visitor_history: bool = True
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     # departments (docs/departments.md)
     widget_department_choice: bool = True  # the widget offers a choice when more than one department is online

@@ -199,3 +199,43 @@ def test_the_first_daily_retention_runs_once_when_two_workers_start_together(set
             await second.db.dispose()
 
     assert run_async(race()) is False
+
+
+def test_retention_keeps_restricted_people_until_the_restriction_is_lifted(live, clock):
+    """GDPR 18(1)(c): a restriction kept for a legal claim must outlive the
+    retention period. A chat restricted by its visitor and a form restricted
+    by its email survive a run past their time (hidden from an agent
+    meanwhile); an unrestricted chat of the same age goes. After lifting, the
+    next run deletes them."""
+    from jutella.privacy import subjects
+    from jutella.privacy.subjects import Selection
+
+    from tests.helpers import add_staff, sign_in
+    r = live.rt.settings.retention
+    add_staff(live, "aino@example.org", ["agent"])
+    kept, _ = visitor(live)
+    kept.message("restricted chat")
+    kept_conv = kept.until(lambda f: f["type"] == "ack")["conversation"]
+    other, _ = visitor(live)
+    other.message("ordinary chat")
+    other.until(lambda f: f["type"] == "ack")
+    assert live.client().post("/api/v1/public/offline-messages", json={
+        "name": "Riita", "email": "riita@example.fi", "message": "restricted form"}).status_code == 201
+    by_visitor = Selection(conversations={kept_conv})
+    live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=True, sel=by_visitor)
+    live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=True, email="Riita@example.fi")
+
+    clock.advance(days=max(r.chat_days, r.offline_days) + 1)
+    result = live.call(retention.run, live.rt)
+    assert result["conversations"] == 1 and result["offline_messages"] == 0
+    assert counts(live)[:2] == (1, 1)  # the restricted chat and form, kept
+    agent_http = sign_in(live, "aino@example.org")
+    assert agent_http.get("/api/v1/conversations").json() == []  # and still hidden
+    assert agent_http.get("/api/v1/offline-messages").json() == []
+    assert not any(live.call(retention.run, live.rt).values())  # nothing more while restricted
+
+    live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=False, sel=by_visitor)
+    live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=False, email="riita@example.fi")
+    result = live.call(retention.run, live.rt)
+    assert result["conversations"] == 1 and result["offline_messages"] == 1
+    assert counts(live) == (0, 0, 0)

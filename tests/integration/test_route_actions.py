@@ -268,8 +268,10 @@ def test_lists_search_and_detail_reads_write_the_audit_rows_they_wrote_before(li
     pia = add_staff(live, "pia@example.org", ["privacy"])
     conv = new_chat(live, w)
     visitor = w.visitors[conv]
+    rt.settings.notice.marketing.enabled = True  # contacts.csv lists the consenting form
     form = live.call(offline.submit, rt, name="Liisa Virtanen", email="liisa@student.example.fi",
-                     message="Hei", reason="no_agent", meta=collect(None, None, None, "fi")).message.id
+                     message="Hei", reason="no_agent", meta=collect(None, None, None, "fi"),
+                     consent_version="1").message.id
     aino, boss, priv = (sign_in(live, f"{n}@example.org") for n in ("aino", "chief", "pia"))
     stored = live.call(att.add, rt, conversation_id=conv, agent_id=w.aino, data=png(), filename="kuva.png")
 

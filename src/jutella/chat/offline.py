@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, select
@@ -92,21 +93,32 @@ class Submitted:
     message: OfflineMessage
 
 
+def consent_given(rt: Runtime, consent_version: str | None) -> str | None:
+    """The wording version to store as the sender's consent to marketing
+    email: only when the feature is on (``[register.marketing]``) and the
+    form showed the current wording (a box ticked under another wording, or
+    none at all, is no consent)."""
+    m = rt.settings.notice.marketing
+    return m.consent_version if m.enabled and consent_version == m.consent_version else None
+
+
 async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: str, meta: Metadata,
                  visitor_id: int | None = None, department_id: int | None = None, client: str | None = None,
-                 browser_key: str | None = None) -> Submitted:
+                 browser_key: str | None = None, consent_version: str | None = None) -> Submitted:
     """Store a message from the email form. When it comes from a chat
     (waited too long, the last agent left), the conversation is linked and its
     text is attached below the visitor's message. The department (the
     visitor's choice, else the linked chat's) picks the notification address.
     ``client`` (the client address; None: staff or a test acting directly) and
     ``browser_key`` are counted against mail/limits.py once the fields are
-    valid (a typo costs the visitor nothing)."""
+    valid (a typo costs the visitor nothing). ``consent_version``: the consent
+    box was ticked under that wording."""
     name, email, message = validate_name(name), validate_email(email), validate_message(message)
     if client is not None:
         await limits.reserve_offline(rt, client=client, browser=browser_key)
     reason = reason if reason in REASONS else "no_agent"
     now = rt.clock.now()
+    consent = consent_given(rt, consent_version)
     async with rt.db.transaction() as s:
         conv = None
         if visitor_id is not None:
@@ -123,7 +135,8 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
             visitor_id=visitor_id, conversation_id=conv.id if conv else None, name=name, email=email, body=body,
             reason=reason, state=NEW, created_at=now, updated_at=now, language=meta.language,
             browser=meta.browser, browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
-            referrer=meta.referrer, page_url=meta.page_url)
+            referrer=meta.referrer, page_url=meta.page_url,
+            marketing_consent_version=consent, marketing_consent_at=now if consent else None)
         dept = await s.get(Department, department_id) if department_id else None
         if dept is None and conv is not None and conv.department_id:
             dept = await s.get(Department, conv.department_id)
@@ -266,23 +279,31 @@ async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
     return [(m, name, email_hash(m.email) in objected) for m, name in rows]
 
 
-async def contacts(rt: Runtime, *, actor_id: int | None) -> list[tuple[str, str]]:
-    """(name, email) from the forms for the organisation's own use, one per
-    address (the first form's name): people who objected to direct marketing
-    and restricted people (``contacts_clause``, whoever asks) left out.
-    Audited (``contacts.export``, with the number of contacts)."""
-    async with rt.db.reader() as s:
-        objected = await objection_hashes(s)
-        rows = (await s.execute(select(OfflineMessage.name, OfflineMessage.email).where(
-            *access.contacts_clause()).order_by(OfflineMessage.id))).all()
-    out: list[tuple[str, str]] = []
+async def contacts(rt: Runtime, *, actor_id: int | None) -> list[tuple[str, str, str, datetime]]:
+    """Marketing contacts: (name, email, consent wording version, consent
+    time) of the people who ticked the form's consent box, one per address
+    (its latest consent). Nobody when the feature is off
+    (``[register.marketing] enabled``); people who objected to direct
+    marketing (which withdraws the consent) and restricted people
+    (``contacts_clause``, whoever asks) are left out, and an erased form is
+    gone. Audited (``contacts.export``, with the number of contacts)."""
+    rows: list = []
+    if rt.settings.notice.marketing.enabled:
+        async with rt.db.reader() as s:
+            objected = await objection_hashes(s)
+            rows = (await s.execute(select(
+                OfflineMessage.name, OfflineMessage.email, OfflineMessage.marketing_consent_version,
+                OfflineMessage.marketing_consent_at).where(
+                OfflineMessage.marketing_consent_at.isnot(None), *access.contacts_clause())
+                .order_by(OfflineMessage.marketing_consent_at.desc(), OfflineMessage.id.desc()))).all()
+    out: list[tuple[str, str, str, datetime]] = []
     seen: set[str] = set()
-    for name, email in rows:
+    for name, email, version, at in rows:
         key = email.casefold()
         if key in seen or email_hash(email) in objected:
             continue
         seen.add(key)
-        out.append((name, email))
+        out.append((name, email, version, at))
     async with rt.db.transaction() as s:
         await audit.record(s, rt.clock.now(), actor_id=actor_id, action="contacts.export",
                            detail={"contacts": len(seen)})

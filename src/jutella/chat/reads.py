@@ -121,8 +121,9 @@ async def conversation_detail(rt: Runtime, viewer: access.Viewer, conversation_i
         conv = await s.get(Conversation, conversation_id) if found else None
         if conv is None:
             raise ChatError("not_found", "No such conversation.", 404)
+        # a returning browser's earlier chats, unless the setting (and so the privacy notice) says no
         earlier = await _summaries(s, [Conversation.visitor_id == conv.visitor_id, Conversation.id != conv.id,
-                                       *seen], 20)
+                                       *seen], 20) if rt.settings.returning_visitor_history else []
         given_name = (await s.execute(select(OfflineMessage.name).where(
             OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
         ).scalar_one_or_none()

@@ -52,6 +52,9 @@ LABELS = {
 LABELS["fi"].update(attachments="Liitteet", rating="Arvio", transcript_emails="Tallenne lähetetty osoitteeseen")
 LABELS["en"].update(attachments="Attachments", rating="Rating", transcript_emails="Transcript emailed to")
 LABELS["sv"].update(attachments="Bilagor", rating="Betyg", transcript_emails="Utskriften skickad till")
+LABELS["fi"]["consent"] = "Suostumus markkinointiviesteihin (tekstin versio)"
+LABELS["en"]["consent"] = "Consent to marketing email (wording version)"
+LABELS["sv"]["consent"] = "Samtycke till marknadsföring per e-post (textens version)"
 
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 

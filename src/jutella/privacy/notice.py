@@ -44,6 +44,21 @@ TEXT: dict[str, dict[str, Any]] = {
                  "ratkaisemiseksi. Asiakas luovuttaa tiedot itse. Esimerkkejä: opiskelijanumero, "
                  "sähköpostiosoite, asiakkaan nimi.",
         "histories": "Palvelu tallentaa chat-keskustelujen historiat.",
+        "stored_intro": "Palvelu tallentaa:",
+        "stored": ["chat-keskustelujen viestit sekä henkilökunnan keskusteluun lisäämät sisäiset muistiinpanot ja "
+                   "tunnisteet",
+                   "asiakkaan chattiin liittämät tiedostot (kuvat ja PDF-tiedostot)",
+                   "asiakkaan keskustelulle antama arvio ja sen kommentti",
+                   "sähköpostiosoite, johon asiakas pyysi lähettämään keskustelun tekstin",
+                   "sähköpostilomakkeen nimi, sähköpostiosoite ja viesti sekä niihin lähetetyt vastaukset",
+                   "käyttöloki: kuka henkilökunnasta katsoi tai muutti mitäkin ja milloin",
+                   "henkilökunnan käyttäjätilit: nimi, sähköpostiosoite, roolit ja kirjautumisasetukset"],
+        "stored_marketing": "sähköpostilomakkeella annettu suostumus markkinointiviesteihin: suostumustekstin versio "
+                            "ja ajankohta",
+        "returning_on": "Kun sama selain palaa (satunnainen tunniste on yhä tallessa), asiakaspalvelija näkee uuden "
+                        "keskustelun rinnalla saman selaimen aiemmat keskustelut.",
+        "returning_off": "Asiakaspalvelija ei näe palaavan selaimen aiempia keskusteluja; tunniste pitää vain yhden "
+                         "keskustelun käynnissä sivulta toiselle.",
         "form": "Jos asiakaspalvelija ei ole tavoitettavissa asiakkaan avatessa chatin, asiakkaalle tarjotaan "
                 "sähköpostilomaketta. Lomakkeen käyttäminen edellyttää seuraavat tiedot: nimi, sähköpostiosoite.",
         "s_sources": "6. Säännönmukaiset tietolähteet",
@@ -55,8 +70,12 @@ TEXT: dict[str, dict[str, Any]] = {
                     "vastata."],
         "s_transfer": "7. Tietojen luovutukset ja siirrot",
         "transfer": "Tietoja ei luovuteta rekisterinpitäjän ulkopuolelle, eikä niitä siirretä Euroopan unionin "
-                    "tai Euroopan talousalueen ulkopuolelle. Kaikki tiedot säilytetään rekisterinpitäjän omalla "
-                    "palvelimella; palvelu ei käytä ulkopuolisia palveluja.",
+                    "tai Euroopan talousalueen ulkopuolelle.",
+        "no_processors": "Kaikki tiedot säilytetään rekisterinpitäjän omalla palvelimella; palvelu ei käytä "
+                         "ulkopuolisia palveluja.",
+        "processors_intro": "Seuraavat käsittelevät tietoja rekisterinpitäjän lukuun (henkilötietojen käsittelijät):",
+        "processor_kind": {"hosting": "palvelimen ja tietokannan ylläpito",
+                           "mail": "sähköpostin välitys (vastaukset ja keskustelujen tekstit)", "other": ""},
         "s_protection": "8. Rekisterin suojauksen periaatteet",
         "protection": "Sähköisesti käsiteltävät tiedot on suojattu palomuurein, salasanoin ja muilla "
                       "tietoturva-alalla kulloinkin yleisesti hyväksytyillä teknisillä keinoilla. Pääsy rekisteriin "
@@ -68,8 +87,18 @@ TEXT: dict[str, dict[str, Any]] = {
                       "offline": "Sähköpostilomakkeen viestit ja niihin lähetetyt vastaukset: {days} päivää.",
                       "metadata": "Automaattisesti kerätyt tiedot (selain, käyttöjärjestelmä, viittaava sivu, "
                                   "sivu, kieli): {days} päivää.",
-                      "audit": "Käyttöloki (kuka katsoi tai muutti mitäkin): {days} päivää."},
+                      "audit": "Käyttöloki (kuka katsoi tai muutti mitäkin): {days} päivää.",
+                      "conversation_parts": "Keskustelun muistiinpanot, tunnisteet, liitetiedostot, arvio ja sen "
+                                            "kommentti sekä osoitteet, joihin sen teksti lähetettiin: "
+                                            "keskustelun mukana ({days} päivää).",
+                      "staff": "Henkilökunnan käyttäjätilit: niin kauan kuin henkilöllä on käyttöoikeus; suljettu "
+                               "tili säilytetään, jotta käyttöloki voi nimetä, kuka teki mitäkin.",
+                      "backups": "Varmuuskopiot: {days} päivää, minkä jälkeen ne poistetaan."},
         "retention_after": "Säilytysajan päätyttyä tiedot poistetaan automaattisesti.",
+        "restricted": "Jos henkilön tietojen käsittelyä on rajoitettu (esimerkiksi oikeusvaateen vuoksi), hänen "
+                      "tietonsa säilytetään säilytysajan jälkeenkin, vain rekisteriasioita hoitavan henkilön "
+                      "nähtävillä, kunnes rajoitus poistetaan; sen jälkeen ne poistetaan seuraavassa "
+                      "päivittäisessä ajossa.",
         "s_rights": "10. Rekisteröidyn oikeudet",
         "rights": [("Tarkastusoikeus", "Rekisteröidyllä on oikeus tarkistaa, mitä häntä koskevia tietoja "
                     "rekisteriin on tallennettu, ja saada niistä jäljennös."),
@@ -80,14 +109,34 @@ TEXT: dict[str, dict[str, Any]] = {
                     "rajoittamista esimerkiksi oikaisupyynnön selvittämisen ajaksi."),
                    ("Oikeus siirtää tiedot järjestelmästä toiseen", "Rekisteröidyllä on oikeus saada antamansa "
                     "tiedot koneluettavassa muodossa (JSON)."),
-                   ("Vastustamisoikeus", "Rekisteröidyllä on oikeus kieltää tietojensa käsittely ja "
+                   ("Vastustamisoikeus", "Koska käsittely perustuu rekisterinpitäjän oikeutettuun etuun, "
+                    "rekisteröidyllä on oikeus henkilökohtaiseen erityiseen tilanteeseensa liittyvällä perusteella "
+                    "vastustaa tietojensa käsittelyä (21 artiklan 1 kohta). Rekisterinpitäjä ei tällöin enää käsittele "
+                    "tietoja, ellei se osoita käsittelyyn huomattavan tärkeää perustetta tai tarvitse tietoja "
+                    "oikeusvaateen vuoksi."),
+                   ("Oikeus kieltää suoramarkkinointi", "Rekisteröidyllä on oikeus kieltää tietojensa käsittely ja "
                     "luovuttaminen suoramainontaa, etämyyntiä, muuta suoramarkkinointia sekä markkina- ja "
                     "mielipidetutkimusta varten.")],
+        "object_how": "Vastustamisen tai kiellon voi tehdä kirjoittamalla rekisteriasioita hoitavalle henkilölle "
+                      "(kohta 2){email}; siinä riittää kertoa, mitä käsittelyä vastustaa, ja yhteystieto, jolla "
+                      "tiedot löytyvät (esimerkiksi sähköpostiosoite).",
+        "object_email": " osoitteeseen {email}",
+        "withdraw": ("Suostumuksen peruuttaminen", "Suostumuksen markkinointiviesteihin voi peruuttaa milloin "
+                     "tahansa ottamalla yhteyttä rekisterinpitäjään; peruuttaminen ei vaikuta aiemman käsittelyn "
+                     "lainmukaisuuteen."),
         "how": "Pyynnöt osoitetaan rekisteriasioita hoitavalle henkilölle (kohta 2) kirjallisesti ja "
                "allekirjoitettuna tai henkilökohtaisesti rekisterinpitäjän toimistolla. Pyyntöön vastataan "
                "kuukauden kuluessa.",
         "complaint": "Rekisteröidyllä on oikeus tehdä valitus valvontaviranomaiselle, jos hän katsoo, että "
                      "häntä koskevien henkilötietojen käsittelyssä rikotaan tietosuoja-asetusta:",
+        "s_automated": "11. Automaattinen päätöksenteko",
+        "automated": "Tietoja ei käytetä automaattiseen päätöksentekoon eikä profilointiin (22 artikla).",
+        "dpo": "Tietosuojavastaava",
+        "marketing": "Markkinointi suostumuksella",
+        "consent_basis": "Oikeusperuste: rekisteröidyn suostumus (6 artiklan 1 kohdan a alakohta). Suostumus on "
+                         "vapaaehtoinen; se annetaan rastittamalla sähköpostilomakkeen ruutu, ja sen voi peruuttaa "
+                         "milloin tahansa.",
+        "version": "Versio {version}, päivitetty {date}.",
         "address": "Osoite", "phone": "Puhelin", "email": "Sähköposti",
     },
     "en": {
@@ -112,6 +161,21 @@ TEXT: dict[str, dict[str, Any]] = {
                  "problem. The customer then hands the data over themselves. Examples: student number, email "
                  "address, the customer's name.",
         "histories": "The service stores chat histories.",
+        "stored_intro": "The service stores:",
+        "stored": ["the messages of chat conversations, and the internal notes and labels that staff add to a "
+                   "conversation",
+                   "files the customer attaches to the chat (images and PDF files)",
+                   "the rating the customer gives a conversation and its comment",
+                   "the email address to which the customer asked the conversation's transcript to be sent",
+                   "the email form's name, email address and message, and the replies sent to them",
+                   "an access log: who of the staff looked at or changed what, and when",
+                   "staff accounts: name, email address, roles and sign-in settings"],
+        "stored_marketing": "consent to marketing email given on the email form: the version of the consent "
+                            "wording and the time",
+        "returning_on": "When the same browser returns (the random identifier is still kept), agents see that "
+                        "browser's earlier chats beside the new one.",
+        "returning_off": "Agents do not see a returning browser's earlier chats; the identifier only keeps one "
+                         "conversation going from page to page.",
         "form": "If no agent is available when the customer opens the chat, the customer is offered an email "
                 "form. To use it, the form requires: name, email address.",
         "s_sources": "6. Regular sources of data",
@@ -122,8 +186,11 @@ TEXT: dict[str, dict[str, Any]] = {
                     "be answered."],
         "s_transfer": "7. Disclosure and transfer",
         "transfer": "Data is not disclosed outside the controller and is not transferred outside the European "
-                    "Union or the European Economic Area. All data is kept on the controller's own server; the "
-                    "service uses no outside services.",
+                    "Union or the European Economic Area.",
+        "no_processors": "All data is kept on the controller's own server; the service uses no outside services.",
+        "processors_intro": "The following process data on the controller's behalf (processors):",
+        "processor_kind": {"hosting": "hosting of the server and its database",
+                           "mail": "email delivery (replies and conversation transcripts)", "other": ""},
         "s_protection": "8. Protection of the register",
         "protection": "Electronically processed data is protected by firewalls, passwords and the technical means "
                       "generally accepted in the security field at the time. Only the controller's staff, the "
@@ -135,8 +202,17 @@ TEXT: dict[str, dict[str, Any]] = {
                       "offline": "Messages left through the email form and the replies sent to them: {days} days.",
                       "metadata": "Automatically collected data (browser, operating system, referrer, page, "
                                   "language): {days} days.",
-                      "audit": "The access log (who looked at or changed what): {days} days."},
+                      "audit": "The access log (who looked at or changed what): {days} days.",
+                      "conversation_parts": "A conversation's notes, labels, attached files, rating and its "
+                                            "comment, and the addresses its transcript was sent to: with the "
+                                            "conversation ({days} days).",
+                      "staff": "Staff accounts: while the person has access; a disabled account is kept so that the "
+                               "access log can name who did what.",
+                      "backups": "Backups: {days} days, after which they are deleted."},
         "retention_after": "When a retention period ends, the data is deleted automatically.",
+        "restricted": "If the processing of a person's data is restricted (for example for a legal claim), their "
+                      "data is kept past these periods, visible only to the person handling register matters, "
+                      "until the restriction is lifted; then it is deleted at the next daily run.",
         "s_rights": "10. Rights of the data subject",
         "rights": [("Right of access", "The data subject has the right to check what data about them is stored "
                     "in the register and to receive a copy of it."),
@@ -147,13 +223,31 @@ TEXT: dict[str, dict[str, Any]] = {
                     "processing of their data be restricted, for example while a correction is being checked."),
                    ("Right to data portability", "The data subject has the right to receive the data they "
                     "provided in a machine-readable format (JSON)."),
-                   ("Right to object", "The data subject has the right to forbid processing and disclosure of "
-                    "their data for direct advertising, distance selling, other direct marketing, and market and "
-                    "opinion research.")],
+                   ("Right to object", "As the processing is based on the controller's legitimate interest, the "
+                    "data subject has the right to object, on grounds relating to their particular situation, to "
+                    "the processing of their data (Article 21(1)). The controller then no longer processes it "
+                    "unless it demonstrates compelling legitimate grounds for the processing or needs the data for "
+                    "a legal claim."),
+                   ("Right to object to direct marketing", "The data subject has the right to forbid processing "
+                    "and disclosure of their data for direct advertising, distance selling, other direct "
+                    "marketing, and market and opinion research.")],
+        "object_how": "An objection is made by writing to the person handling register matters (section 2){email}; "
+                      "it is enough to say which processing you object to and a detail by which your data can be "
+                      "found (such as your email address).",
+        "object_email": " at {email}",
+        "withdraw": ("Withdrawing consent", "Consent to marketing email can be withdrawn at any time by contacting "
+                     "the controller; withdrawal does not affect the lawfulness of processing before it."),
         "how": "Requests are sent to the person handling register matters (section 2), written and signed, or "
                "made in person at the controller's office. Requests are answered within one month.",
         "complaint": "The data subject has the right to lodge a complaint with the supervisory authority if they "
                      "consider that the processing of their personal data infringes the GDPR:",
+        "s_automated": "11. Automated decision-making",
+        "automated": "No automated decision-making, including profiling (Article 22), is done with the data.",
+        "dpo": "Data protection officer",
+        "marketing": "Marketing with consent",
+        "consent_basis": "Legal basis: the data subject's consent (GDPR Article 6(1)(a)). Consent is voluntary; it "
+                         "is given by ticking a box on the email form and can be withdrawn at any time.",
+        "version": "Version {version}, updated {date}.",
         "address": "Address", "phone": "Phone", "email": "Email",
     },
     "sv": {
@@ -177,6 +271,21 @@ TEXT: dict[str, dict[str, Any]] = {
         "given": "Kundtjänstpersonalen kan be kunden om vissa personuppgifter för att lösa kundens problem. Kunden "
                  "lämnar då själv uppgifterna. Exempel: studentnummer, e-postadress, kundens namn.",
         "histories": "Tjänsten sparar chatthistoriken.",
+        "stored_intro": "Tjänsten sparar:",
+        "stored": ["chattsamtalens meddelanden samt interna anteckningar och etiketter som personalen lägger till "
+                   "ett samtal",
+                   "filer som kunden bifogar i chatten (bilder och PDF-filer)",
+                   "kundens betyg på ett samtal och dess kommentar",
+                   "e-postadressen till vilken kunden bad att få samtalets utskrift skickad",
+                   "e-postformulärets namn, e-postadress och meddelande samt svaren på dem",
+                   "en åtkomstlogg: vem i personalen som såg eller ändrade vad och när",
+                   "personalens användarkonton: namn, e-postadress, roller och inloggningsinställningar"],
+        "stored_marketing": "samtycke till marknadsföring per e-post som getts i e-postformuläret: versionen av "
+                            "samtyckestexten och tidpunkten",
+        "returning_on": "När samma webbläsare kommer tillbaka (den slumpmässiga identifieraren finns kvar) ser "
+                        "kundtjänsten webbläsarens tidigare samtal bredvid det nya.",
+        "returning_off": "Kundtjänsten ser inte en återkommande webbläsares tidigare samtal; identifieraren håller "
+                         "bara ett samtal igång från sida till sida.",
         "form": "Om ingen kundtjänstmedarbetare är tillgänglig när kunden öppnar chatten erbjuds kunden ett "
                 "e-postformulär. Formuläret kräver: namn, e-postadress.",
         "s_sources": "6. Regelbundna uppgiftskällor",
@@ -187,8 +296,13 @@ TEXT: dict[str, dict[str, Any]] = {
                     "kunna besvaras."],
         "s_transfer": "7. Utlämnande och överföring av uppgifter",
         "transfer": "Uppgifter lämnas inte ut utanför den personuppgiftsansvarige och överförs inte utanför "
-                    "Europeiska unionen eller Europeiska ekonomiska samarbetsområdet. Alla uppgifter sparas på den "
-                    "personuppgiftsansvariges egen server; tjänsten använder inga utomstående tjänster.",
+                    "Europeiska unionen eller Europeiska ekonomiska samarbetsområdet.",
+        "no_processors": "Alla uppgifter sparas på den personuppgiftsansvariges egen server; tjänsten använder inga "
+                         "utomstående tjänster.",
+        "processors_intro": "Följande behandlar uppgifter för den personuppgiftsansvariges räkning "
+                            "(personuppgiftsbiträden):",
+        "processor_kind": {"hosting": "drift av servern och databasen",
+                           "mail": "förmedling av e-post (svar och samtalsutskrifter)", "other": ""},
         "s_protection": "8. Principer för skyddet av registret",
         "protection": "Elektroniskt behandlade uppgifter skyddas med brandväggar, lösenord och andra tekniska medel "
                       "som vid varje tidpunkt är allmänt vedertagna inom informationssäkerhet. Endast den "
@@ -200,8 +314,17 @@ TEXT: dict[str, dict[str, Any]] = {
                       "offline": "Meddelanden via e-postformuläret och svaren på dem: {days} dagar.",
                       "metadata": "Automatiskt insamlade uppgifter (webbläsare, operativsystem, hänvisande sida, "
                                   "sida, språk): {days} dagar.",
-                      "audit": "Åtkomstloggen (vem som såg eller ändrade vad): {days} dagar."},
+                      "audit": "Åtkomstloggen (vem som såg eller ändrade vad): {days} dagar.",
+                      "conversation_parts": "Ett samtals anteckningar, etiketter, bifogade filer, betyg och dess "
+                                            "kommentar samt adresserna dit dess utskrift skickades: med samtalet "
+                                            "({days} dagar).",
+                      "staff": "Personalens användarkonton: så länge personen har åtkomst; ett stängt konto sparas "
+                               "så att åtkomstloggen kan namnge vem som gjorde vad.",
+                      "backups": "Säkerhetskopior: {days} dagar, därefter raderas de."},
         "retention_after": "När lagringstiden har gått ut raderas uppgifterna automatiskt.",
+        "restricted": "Om behandlingen av en persons uppgifter har begränsats (till exempel för ett rättsligt "
+                      "anspråk) sparas uppgifterna även efter dessa tider, synliga endast för kontaktpersonen i "
+                      "registerärenden, tills begränsningen hävs; därefter raderas de vid nästa dagliga körning.",
         "s_rights": "10. Den registrerades rättigheter",
         "rights": [("Rätt till insyn", "Den registrerade har rätt att kontrollera vilka uppgifter om hen som "
                     "sparats i registret och att få en kopia av dem."),
@@ -211,13 +334,33 @@ TEXT: dict[str, dict[str, Any]] = {
                     "begränsas, till exempel medan en rättelse utreds."),
                    ("Rätt till dataportabilitet", "Den registrerade har rätt att få de uppgifter hen lämnat i "
                     "maskinläsbar form (JSON)."),
-                   ("Rätt att invända", "Den registrerade har rätt att förbjuda behandling och utlämnande av sina "
-                    "uppgifter för direktreklam, distansförsäljning, annan direktmarknadsföring samt marknads- och "
-                    "opinionsundersökningar.")],
+                   ("Rätt att invända", "Eftersom behandlingen grundar sig på den personuppgiftsansvariges "
+                    "berättigade intresse har den registrerade rätt att, av skäl som hänför sig till hens "
+                    "specifika situation, invända mot behandlingen av sina uppgifter (artikel 21.1). Den "
+                    "personuppgiftsansvarige behandlar då inte längre uppgifterna, om den inte kan påvisa "
+                    "tvingande berättigade skäl eller behöver uppgifterna för ett rättsligt anspråk."),
+                   ("Rätt att förbjuda direktmarknadsföring", "Den registrerade har rätt att förbjuda behandling "
+                    "och utlämnande av sina uppgifter för direktreklam, distansförsäljning, annan "
+                    "direktmarknadsföring samt marknads- och opinionsundersökningar.")],
+        "object_how": "En invändning görs genom att skriva till kontaktpersonen i registerärenden (punkt 2){email}; "
+                      "det räcker att ange vilken behandling man invänder mot och en uppgift genom vilken ens "
+                      "uppgifter kan hittas (till exempel e-postadressen).",
+        "object_email": " på {email}",
+        "withdraw": ("Återkallande av samtycke", "Samtycket till marknadsföring per e-post kan återkallas när som "
+                     "helst genom att kontakta den personuppgiftsansvarige; återkallandet påverkar inte "
+                     "lagligheten av behandlingen innan dess."),
         "how": "Begäran riktas till kontaktpersonen i registerärenden (punkt 2) skriftligen och undertecknad, "
                "eller personligen på den personuppgiftsansvariges kontor. Begäran besvaras inom en månad.",
         "complaint": "Den registrerade har rätt att lämna in klagomål till tillsynsmyndigheten om hen anser att "
                      "behandlingen av hens personuppgifter strider mot dataskyddsförordningen:",
+        "s_automated": "11. Automatiserat beslutsfattande",
+        "automated": "Uppgifterna används inte för automatiserat beslutsfattande eller profilering (artikel 22).",
+        "dpo": "Dataskyddsombud",
+        "marketing": "Marknadsföring med samtycke",
+        "consent_basis": "Rättslig grund: den registrerades samtycke (artikel 6.1 a i dataskyddsförordningen). "
+                         "Samtycket är frivilligt; det ges genom att kryssa i en ruta i e-postformuläret och kan "
+                         "återkallas när som helst.",
+        "version": "Version {version}, uppdaterad {date}.",
         "address": "Adress", "phone": "Telefon", "email": "E-post",
     },
 }
@@ -233,14 +376,53 @@ class Notice:
     def register(self):
         return self.settings.notice
 
-    def pick(self, field: str) -> str:
-        return getattr(self.register, f"{field}_{self.lang}", None) or getattr(self.register, f"{field}_en")
+    def pick(self, field: str, source: Any = None) -> str:
+        source = source or self.register
+        return getattr(source, f"{field}_{self.lang}", None) or getattr(source, f"{field}_en")
+
+    @property
+    def marketing(self):
+        """The consent-based marketing contacts, or None when off (the notice then says nothing of them)."""
+        m = self.register.marketing
+        return m if m.enabled else None
+
+    @property
+    def stored(self) -> list[str]:
+        extra = [self.text["stored_marketing"]] if self.marketing else []
+        return [*self.text["stored"], *extra]
+
+    @property
+    def returning(self) -> str:
+        return self.text["returning_on" if self.settings.returning_visitor_history else "returning_off"]
+
+    @property
+    def processors(self) -> list[str]:
+        """One line per processor: name (location): what they do."""
+        out = []
+        for p in self.register.processors:
+            what = ", ".join(x for x in (self.text["processor_kind"][p.kind], p.service) if x)
+            out.append(p.name + (f" ({p.location})" if p.location else "") + (f": {what}" if what else ""))
+        return out
 
     @property
     def retention_lines(self) -> list[str]:
         r = self.settings.retention
-        days = {"chat": r.chat_days, "offline": r.offline_days, "metadata": r.metadata_days, "audit": r.audit_days}
+        days = {"chat": r.chat_days, "conversation_parts": r.chat_days, "offline": r.offline_days,
+                "metadata": r.metadata_days, "audit": r.audit_days, "staff": None, "backups": r.backups_days}
         return [self.text["retention"][k].format(days=v) for k, v in days.items()]
+
+    @property
+    def rights(self) -> list[tuple[str, str]]:
+        return [*self.text["rights"], *([self.text["withdraw"]] if self.marketing else [])]
+
+    @property
+    def object_how(self) -> str:
+        email = self.register.contact.email
+        return self.text["object_how"].format(email=self.text["object_email"].format(email=email) if email else "")
+
+    @property
+    def version(self) -> str:
+        return self.text["version"].format(version=self.register.version, date=self.register.updated.isoformat())
 
     @property
     def ombudsman(self) -> str:
@@ -253,30 +435,65 @@ def notice(settings: Settings, lang: str) -> Notice:
 
 
 def record_of_processing(settings: Settings) -> dict[str, Any]:
-    """The record of processing activities (GDPR Article 30) from the same settings."""
+    """The record of processing activities (GDPR Article 30) from the same
+    settings as the notice: its version and date, both kinds of data subject
+    (visitors, and staff whose accounts and actions are kept), every kind
+    of record with its retention, and the processors."""
     r, reg = settings.retention, settings.notice
+    marketing = reg.marketing.enabled
+    purposes = [reg.purpose_en, "the security of the register: staff accounts and an access log of what they do"]
+    if marketing:
+        purposes.append(reg.marketing.purpose_en + f" (consent, wording version {reg.marketing.consent_version})")
+    processors = [p.model_dump() for p in reg.processors]
     return {
         "controller": reg.controller.model_dump(),
+        "version": reg.version,
+        "date": reg.updated.isoformat(),
         "contact": reg.contact.model_dump(),
+        "data_protection_officer": reg.dpo.model_dump() if reg.dpo else None,
         "register": reg.name_en,
-        "purposes": [reg.purpose_en],
-        "legal_basis": reg.legal_basis_en,
-        "categories_of_data_subjects": ["visitors of the organisation's website who use the chat or its email form"],
+        "purposes": purposes,
+        "legal_basis": reg.legal_basis_en + (" Marketing contacts: the data subject's consent (GDPR Article "
+                                             "6(1)(a))." if marketing else ""),
+        "categories_of_data_subjects": [
+            "visitors of the organisation's website who use the chat or its email form",
+            "the controller's staff who use the service (agents, administrators, the person handling register "
+            "matters)",
+        ],
         "categories_of_personal_data": [
             "browser family and major version, operating system and version, referrer, page, language "
             "(collected automatically)",
             "chat messages, which may contain what the visitor hands over (e.g. name, email, student number)",
+            "internal notes and labels staff add to a conversation",
+            "files attached to a chat (images, PDF files)",
+            "ratings of a conversation and their comments",
+            "email addresses a conversation's transcript was sent to",
             "name, email address and message from the email form, and the replies sent",
-            "a random visitor identifier kept in the visitor's browser after they open the chat",
+            "a random visitor identifier kept in the visitor's browser after they open the chat"
+            + ("; agents see a returning browser's earlier chats" if settings.returning_visitor_history else ""),
+            *(["consent to marketing email: the wording's version and the time"] if marketing else []),
+            "staff: name, email address, roles, password hash, two-factor settings, sessions",
+            "the access log: which member of staff looked at or changed which record, and when",
         ],
-        "recipients": ["the controller's own staff with individual accounts; no other recipients"],
+        "recipients": ["the controller's own staff with individual accounts"]
+        + [f"processor: {p.name}" + (f" ({p.location})" if p.location else "") + f", {p.kind}"
+           + (f": {p.service}" if p.service else "") for p in reg.processors],
+        "processors": processors,
         "transfers_outside_eea": "none" if not reg.transfers_outside_eea else "see the notice",
         "retention_days": {"chat": r.chat_days, "offline_messages": r.offline_days, "metadata": r.metadata_days,
-                           "audit_log": r.audit_days},
+                           "audit_log": r.audit_days, "backups": r.backups_days},
+        "retention_notes": [
+            "notes, labels, attachments, ratings and transcript addresses go with their conversation",
+            "staff accounts: while the person has access; disabled accounts are kept for the access log",
+            "restricted records are kept past their period, hidden from all but the privacy role, until the "
+            "restriction is lifted",
+        ],
+        "automated_decision_making": "none",
         "security_measures": [
             "individual staff accounts with roles; argon2id passwords; optional or required two-factor sign-in",
             "server-side sessions with idle and absolute timeouts; CSRF protection; strict Content-Security-Policy",
             "a hash-chained audit log of every view of personal data",
-            "no IP addresses stored; data kept on the controller's own server only",
+            "no IP addresses stored; data kept on the controller's own server only" if not processors else
+            "no IP addresses stored",
         ],
     }

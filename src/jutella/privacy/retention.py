@@ -8,6 +8,13 @@
 - attachments (rows, then their files from disk) and emailed-transcript
   addresses: with their conversation; files left without a row by a crash
   are swept;
+- **restricted people are kept** (GDPR 18(1)(c): a restriction may be kept
+  for a legal claim): a conversation or offline message whose person is
+  restricted (chat/access.py ``conversation_restricted``,
+  ``offline_restricted``: by visitor, form or email) is neither deleted nor
+  blanked, nor is a visitor a restriction names, until the restriction is
+  lifted; the next run after that deletes what is then past its time. They
+  stay hidden from staff without the privacy role meanwhile (the access rule);
 - the audit log: rows older than ``audit_days``, through ``audit.prune``,
   which leaves a keyed "pruned up to here" row that verification starts from.
 
@@ -19,13 +26,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, not_, or_, select, update
 
 from jutella.accounts import audit
+from jutella.chat import access
 from jutella.chat.attachments import remove_files, sweep
 from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
-                                  OfflineMessage, OfflineReply, TranscriptRequest, Visitor)
+                                  OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
 
 from .subjects import scrub
 
@@ -39,7 +47,10 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
     audit_cut = now - timedelta(days=r.audit_days)
     counts: dict[str, int] = {}
     async with rt.db.transaction() as s:
-        old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut).scalar_subquery()
+        # restricted people are kept until the restriction is lifted (module docstring)
+        kept_conv = not_(access.conversation_restricted())
+        kept_off = not_(access.offline_restricted())
+        old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut, kept_conv).scalar_subquery()
         # attachments (rows now, files after the commit) and emailed transcripts go with their chat
         files = list((await s.execute(select(Attachment.storage_name).where(
             Attachment.conversation_id.in_(old)))).scalars())
@@ -55,26 +66,30 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
                               ).rowcount or 0
         await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(old)))
         counts["conversations"] = (await s.execute(delete(Conversation).where(
-            Conversation.last_activity_at < chat_cut))).rowcount or 0
-        old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut).scalar_subquery()
+            Conversation.id.in_(old)))).rowcount or 0
+        old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut, kept_off).scalar_subquery()
         counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
             OfflineReply.offline_message_id.in_(old_off)))).rowcount or 0
         counts["emails"] += (await s.execute(delete(MailOutbox).where(or_(
             MailOutbox.offline_message_id.in_(old_off),
-            and_(MailOutbox.offline_message_id.is_(None), MailOutbox.created_at < offline_cut))))).rowcount or 0
+            and_(MailOutbox.offline_message_id.is_(None), MailOutbox.created_at < offline_cut,
+                 ~exists().where(TranscriptRequest.outbox_id == MailOutbox.id,  # a kept chat's transcript mail
+                                 TranscriptRequest.conversation_id == Conversation.id,
+                                 access.conversation_restricted())))))).rowcount or 0
         counts["offline_messages"] = (await s.execute(delete(OfflineMessage).where(
-            OfflineMessage.updated_at < offline_cut))).rowcount or 0
+            OfflineMessage.id.in_(old_off)))).rowcount or 0
         counts["visitors"] = (await s.execute(delete(Visitor).where(
             Visitor.last_seen_at < chat_cut,
             ~exists().where(Conversation.visitor_id == Visitor.id),
-            ~exists().where(OfflineMessage.visitor_id == Visitor.id)))).rowcount or 0
+            ~exists().where(OfflineMessage.visitor_id == Visitor.id),
+            ~exists().where(SubjectFlag.visitor_id == Visitor.id)))).rowcount or 0
         blank = dict(browser=None, browser_version=None, os=None, os_version=None, referrer=None, page_url=None,
                      language=None)
         counts["metadata"] = (await s.execute(update(Conversation).where(
-            Conversation.created_at < meta_cut, Conversation.metadata_erased_at.is_(None)).values(
+            Conversation.created_at < meta_cut, Conversation.metadata_erased_at.is_(None), kept_conv).values(
             metadata_erased_at=now, **blank))).rowcount or 0
         counts["metadata"] += (await s.execute(update(OfflineMessage).where(
-            OfflineMessage.created_at < meta_cut, or_(OfflineMessage.browser.isnot(None),
+            OfflineMessage.created_at < meta_cut, kept_off, or_(OfflineMessage.browser.isnot(None),
                                                       OfflineMessage.referrer.isnot(None),
                                                       OfflineMessage.page_url.isnot(None),
                                                       OfflineMessage.os.isnot(None))).values(**blank))).rowcount or 0

@@ -255,6 +255,8 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                              "os_version": m.os_version, "referrer": m.referrer, "page": m.page_url,
                              "language": m.language},
                 "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body} for r, name in replies],
+                "marketing_consent": {"version": m.marketing_consent_version,
+                                      "at": m.marketing_consent_at.isoformat()} if m.marketing_consent_at else None,
             })
         mails = (await s.execute(select(MailOutbox).where(MailOutbox.id.in_(sel.emails)).order_by(MailOutbox.id))
                  ).scalars().all() if sel.emails else []

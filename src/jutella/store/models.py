@@ -225,6 +225,10 @@ class OfflineMessage(Base):
     page_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    # consent to marketing email (the form's unticked box, when [register.marketing] is on):
+    # the version of the wording shown and when it was given; None: no consent (docs/privacy.md)
+    marketing_consent_version: Mapped[str | None] = mapped_column(String(32))
+    marketing_consent_at: Mapped[datetime | None]
 
 
 class OfflineReply(Base):

@@ -36,6 +36,8 @@ class OfflineIn(BaseModel):
     visitor_token: str | None = Field(None, max_length=512, description="links the chat that preceded the form")
     browser_key: str | None = Field(None, max_length=64, description="a random id this browser's widget keeps")
     department_id: S.BodyId | None = Field(None, description="the department the visitor chose, if any")
+    marketing_consent: str | None = Field(None, max_length=32, description="the consent box was ticked: the "
+                                          "version of the wording shown (docs/privacy.md); absent: not ticked")
 
 
 class FieldError(BaseModel):
@@ -65,7 +67,8 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
     meta = collect(request.headers.get("user-agent"), body.page, body.referrer, body.lang)
     await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
                          meta=meta, visitor_id=visitor_id, department_id=body.department_id,
-                         client=client_address(request), browser_key=body.browser_key)
+                         client=client_address(request), browser_key=body.browser_key,
+                         consent_version=body.marketing_consent)
     return Accepted()
 
 
@@ -120,16 +123,18 @@ async def viewer(rt, who: StaffContext) -> access.Viewer:
 
 @router.get("/offline-messages/contacts.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
 async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))) -> Response:
-    """Names and emails from the form, for the organisation's own use. People
-    who objected to direct marketing and restricted people are left out."""
+    """Marketing contacts: the people who ticked the email form's consent box
+    (``[register.marketing]``; none when it is off), with the consent wording's
+    version and time. People who objected to direct marketing and restricted
+    people are left out."""
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["name", "email"])
-    for name, email in await offline.contacts(runtime(request), actor_id=who.id):
-        writer.writerow([name.lstrip("=+-@\t\r"), email])  # no spreadsheet formulas
+    writer.writerow(["name", "email", "consent_version", "consented_at"])
+    for name, email, version, at in await offline.contacts(runtime(request), actor_id=who.id):
+        writer.writerow([name.lstrip("=+-@\t\r"), email, version, at.isoformat()])  # no spreadsheet formulas
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="contacts.csv"', "Cache-Control": "no-store"})
 

@@ -139,7 +139,15 @@ def frame_config(request: Request) -> dict[str, object]:
         "strings": {lang: frame_strings(lang) for lang in LANGUAGES if lang != "en"},
         # how long a waiting chat may wait before the email form is offered
         "offline_wait_seconds": settings.offline_wait_seconds,
+        # the email form's marketing consent box (unticked), only when the feature is on (docs/privacy.md)
+        "marketing": _marketing(settings.notice.marketing),
     }
+
+
+def _marketing(m) -> dict[str, object] | None:
+    if not m.enabled:
+        return None
+    return {"version": m.consent_version, "text": {"fi": m.consent_fi, "en": m.consent_en, "sv": m.consent_sv}}
 
 
 @router.api_route("/widget/frame", methods=["GET", "HEAD"], response_class=HTMLResponse)

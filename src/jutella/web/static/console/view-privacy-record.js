@@ -28,6 +28,16 @@ const LABELS = {
   offline_messages: N_("Offline messages"),
   metadata: N_("Automatically collected details"),
   audit_log: N_("Audit log"),
+  version: N_("Version"),
+  date: N_("Date"),
+  data_protection_officer: N_("Data protection officer"),
+  processors: N_("Processors"),
+  retention_notes: N_("Notes on retention"),
+  automated_decision_making: N_("Automated decision-making"),
+  backups: N_("Backups"),
+  service: N_("Service"),
+  location: N_("Location"),
+  kind: N_("Kind"),
 };
 
 function label(key) {

@@ -329,6 +329,10 @@ function init(m) {
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
     waitSeconds: Number(config.offline_wait_seconds) || 180,
+    // the marketing consent box ({version, text}), only when the feature is on
+    consent: config.marketing
+      ? { version: config.marketing.version, text: config.marketing.text[state.lang] || config.marketing.text.en }
+      : null,
     context: () => ({ lang: state.lang, page: state.page, referrer: state.referrer,
       token: client ? client.token : null, browserKey: browserKey(), department: picker ? picker.chosen : null }),
     getWait: () => state.wait,

@@ -112,6 +112,12 @@ export class OfflineView {
       e("span", { text: this.t("Your name, email address and message are stored so that we can answer you.") }), " ");
     const message = e("textarea", { rows: "5", "aria-describedby": "off-count" });
     const email = e("input", { type: "email", autocomplete: "email", spellcheck: "false", autocapitalize: "off" });
+    // Marketing consent (only when the feature is on): a box the visitor ticks themselves, never ticked
+    // beforehand; what goes out is the version of the wording shown (docs/privacy.md).
+    const consent = this.frame.consent;
+    this.consent = consent ? e("input", { type: "checkbox", id: "off-consent", testid: "offline-consent" }) : null;
+    const consentRow = consent ? e("div", { class: "field field-check" }, this.consent,
+      e("label", { for: "off-consent", text: `${consent.text} ${this.t("(optional)")}` })) : null;
     // A honeypot: people neither see it nor reach it; a robot that fills it in is refused.
     this.website = e("input", { id: "off-website", name: "website", type: "text", tabindex: "-1", autocomplete: "off" });
     this.form = e("form", { class: "offline", testid: "offline-form", novalidate: true, "aria-labelledby": "off-title" },
@@ -120,7 +126,7 @@ export class OfflineView {
       e("p", { class: "small", text: this.t("All fields are required.") }),
       field("name", this.t("Name"), e("input", { type: "text", autocomplete: "name" })),
       field("email", this.t("Email address"), email),
-      field("message", this.t("Message"), message, this.counter),
+      field("message", this.t("Message"), message, this.counter), consentRow,
       e("div", { class: "hp", "aria-hidden": "true" }, e("label", { for: "off-website", text: "Website" }), this.website),
       this.formNotice, this.formError,
       e("div", { class: "actions" }, this.submitButton, this.chatButton));
@@ -294,6 +300,7 @@ export class OfflineView {
       referrer: c.referrer || null, browser_key: c.browserKey,
       visitor_token: this.reason !== "no_agent" ? c.token : null,
       department_id: typeof c.department === "number" ? c.department : null, // docs/departments.md
+      marketing_consent: this.consent && this.consent.checked ? this.frame.consent.version : null,
     };
     this.busy = true;
     this.submitButton.disabled = true;
@@ -332,6 +339,7 @@ export class OfflineView {
     const reason = this.reason;
     this.sentTo.textContent = email;
     for (const f of FIELDS) this.inputs[f].value = "";
+    if (this.consent) this.consent.checked = false;
     this.count();
     this.mode = "sent";
     this.render();
