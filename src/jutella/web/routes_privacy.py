@@ -128,8 +128,15 @@ class EraseIn(SelectionIn):
     confirm: Literal[True] = Field(description="must be true: erasure cannot be undone")
 
 
-@router.post("/erase", response_model=dict[str, int], responses=ERRORS)
-async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, int]:
+class ReceiptOut(BaseModel):
+    """Exactly what was removed, per kind (docs/privacy.md, "The erasure receipt")."""
+    counts: dict[str, int]
+    ids: dict[str, list[int | str]]
+
+
+@router.post("/erase", response_model=ReceiptOut, responses=ERRORS)
+async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    """Erase exactly the selected records; the receipt lists what went."""
     return await subjects.erase(runtime(request), body.selection(), actor_id=who.id)
 
 
