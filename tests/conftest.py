@@ -463,12 +463,20 @@ def server_process(database_url: str, tmp_path: Path, backend: str) -> Iterator[
 
 # -- a real SMTP server ------------------------------------------------------------------
 class SmtpSink:
-    """aiosmtpd in a thread; ``messages`` are the parsed mails it accepted."""
+    """aiosmtpd in a thread; ``messages`` are the parsed mails it accepted;
+    addresses put in ``refused`` are refused with 550 at RCPT."""
 
     def __init__(self, port: int):
         self.port = port
         self.messages: list[Any] = []
         self.controller: Any = None
+        self.refused: set[str] = set()  # recipients answered "550" at RCPT, as a real server refuses a mailbox
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd handler hook
+        if address.lower() in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         import email

@@ -53,6 +53,20 @@ LABELS["fi"].update(attachments="Liitteet", rating="Arvio", transcript_emails="T
 LABELS["en"].update(attachments="Attachments", rating="Rating", transcript_emails="Transcript emailed to")
 LABELS["sv"].update(attachments="Bilagor", rating="Betyg", transcript_emails="Utskriften skickad till")
 
+# a mail's true delivery state (mail/outbox.py DELIVERY_STATES; docs/mail.md); None: no mail row (any more)
+LABELS["fi"].update(state="Tila", delivery={
+    "queued": "jonossa, ei vielä lähetetty", "sending": "lähetetään", "sent": "lähetetty",
+    "refused": "vastaanottava palvelin hylkäsi, ei toimitettu", "failed": "ei toimitettu",
+    "uncertain": "toimitus epävarma", None: "ei lähetetty"})
+LABELS["en"].update(state="State", delivery={
+    "queued": "queued, not sent yet", "sending": "being sent", "sent": "sent",
+    "refused": "refused by the receiving server, not delivered", "failed": "not delivered",
+    "uncertain": "delivery uncertain", None: "not sent"})
+LABELS["sv"].update(state="Status", delivery={
+    "queued": "i kö, inte skickat ännu", "sending": "skickas", "sent": "skickat",
+    "refused": "avvisat av den mottagande servern, inte levererat", "failed": "inte levererat",
+    "uncertain": "leverans osäker", None: "inte skickat"})
+
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 
 

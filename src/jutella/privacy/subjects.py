@@ -217,16 +217,18 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
             tags = (await labels_of(s, [conv.id]))[conv.id]
             files = (await s.execute(select(Attachment).where(Attachment.conversation_id == conv.id)
                                      .order_by(Attachment.id))).scalars().all()
-            transcripts = (await s.execute(select(TranscriptRequest).where(
-                TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).scalars().all()
+            transcripts = (await s.execute(select(TranscriptRequest, MailOutbox.state).outerjoin(
+                MailOutbox, MailOutbox.id == TranscriptRequest.outbox_id).where(
+                TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).all()
             conversations.append({
                 "attachments": [{"seq": f.seq, "at": f.created_at.isoformat(), "author": f.uploader,
                                  "name": f.filename, "type": f.content_type, "size": f.size,
                                  "url": f"/attachments/{f.public_id}"} for f in files],
                 "rating": {"rating": conv.rating, "comment": conv.rating_comment,
                            "at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None,
-                "transcript_emails": [{"to": t.email, "at": t.created_at.isoformat(), "by": t.requested_by}
-                                      for t in transcripts],
+                # the mail's true state (mail/outbox.py DELIVERY_STATES), not "sent" for every request
+                "transcript_emails": [{"to": t.email, "at": t.created_at.isoformat(), "by": t.requested_by,
+                                       "state": state} for t, state in transcripts],
                 "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
                 "department": departments.get(conv.department_id),
@@ -245,8 +247,9 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
         offline = []
         emails_seen = set()
         for m in offs:
-            replies = (await s.execute(select(OfflineReply, StaffAccount.name).outerjoin(
-                StaffAccount, StaffAccount.id == OfflineReply.agent_id).where(
+            replies = (await s.execute(select(OfflineReply, StaffAccount.name, MailOutbox.state).outerjoin(
+                StaffAccount, StaffAccount.id == OfflineReply.agent_id).outerjoin(
+                MailOutbox, MailOutbox.id == OfflineReply.outbox_id).where(
                 OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
             emails_seen.add(m.email.casefold())
             offline.append({
@@ -255,7 +258,8 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                 "metadata": {"browser": m.browser, "browser_version": m.browser_version, "os": m.os,
                              "os_version": m.os_version, "referrer": m.referrer, "page": m.page_url,
                              "language": m.language},
-                "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body} for r, name in replies],
+                "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body, "email_state": state}
+                            for r, name, state in replies],
             })
         mails = (await s.execute(select(MailOutbox).where(MailOutbox.id.in_(sel.emails)).order_by(MailOutbox.id))
                  ).scalars().all() if sel.emails else []

@@ -150,6 +150,16 @@ class EventOut(BaseModel):
     body: str | None
 
 
+Delivery = Literal["queued", "sending", "sent", "refused", "failed", "uncertain", "not_sent"]  # mail/outbox.py
+
+
+class TranscriptMailOut(BaseModel):
+    id: int
+    to: str
+    at: datetime
+    delivery: Delivery
+
+
 class ConversationOut(BaseModel):
     id: int
     visitor: str
@@ -157,6 +167,7 @@ class ConversationOut(BaseModel):
     started_at: datetime
     restricted: bool
     events: list[EventOut]
+    transcript_emails: list[TranscriptMailOut]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
@@ -171,6 +182,7 @@ class ReplyOut(BaseModel):
     id: int
     at: datetime
     body: str
+    delivery: Delivery
 
 
 class OfflineOut(BaseModel):
