@@ -471,6 +471,7 @@ class SmtpSink:
         self.messages: list[Any] = []
         self.controller: Any = None
         self.refused: set[str] = set()  # recipients answered "550" at RCPT, as a real server refuses a mailbox
+        self.cut_after_data = False  # take the mail, then drop the connection before answering
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd handler hook
         if address.lower() in self.refused:
@@ -484,6 +485,8 @@ class SmtpSink:
 
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.messages.append((list(envelope.rcpt_tos), msg))
+        if self.cut_after_data:
+            server.transport.close()
         return "250 OK"
 
     def start(self) -> "SmtpSink":

@@ -81,3 +81,22 @@ def test_a_refused_mail_is_shown_refused_in_the_access_copy_and_the_console(live
     assert aino.post(f"/api/v1/outbox/{refused_reply}/retry").status_code == 200
     eventually(lambda: outbox_idle(live) and aino.get(f"/api/v1/offline-messages/{mid}").json()
                ["replies"][0]["delivery"] == "sent", 15)
+
+
+def test_a_connection_cut_after_the_data_leaves_the_mail_uncertain_not_resent(live, smtp):
+    """The server took the data but the connection dropped before its answer:
+    the mail may have arrived, so it is "uncertain" at once and not sent again
+    by itself (before, it went back to the queue and was sent twice)."""
+    smtp.cut_after_data = True
+    smtp.start()
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    aino = sign_in(live, "aino@example.org")
+    assert live.client().post("/api/v1/public/offline-messages", json={
+        "name": "Liisa", "email": ACCEPTED, "message": "Saanko kuitin?", "lang": "fi"}).status_code == 201
+    mid = aino.get("/api/v1/offline-messages").json()[0]["id"]
+    assert aino.post(f"/api/v1/offline-messages/{mid}/reply", json={"body": "Kuitti tulee."}).status_code < 300
+    eventually(lambda: outbox_idle(live) and states(live) == {ACCEPTED: "uncertain"}, 15)
+    assert outbox_idle(live)  # nothing due: it is not resent without a person
+    assert len(smtp.messages) == 1
+    reply = aino.get(f"/api/v1/offline-messages/{mid}").json()["replies"][0]
+    assert reply["delivery"] == "uncertain" and "may have been delivered" in reply["error"]
