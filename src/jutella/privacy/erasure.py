@@ -112,7 +112,11 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
             ids["offline_replies_unlinked"] = set((await s.execute(select(OfflineReply.id).where(
                 OfflineReply.outbox_id.in_(ids["emails"]),
                 OfflineReply.id.notin_(ids["offline_replies"]) if ids["offline_replies"] else True))).scalars())
-        # a visitor goes once nothing of theirs is left outside the selection
+        # a visitor goes once nothing of theirs is left outside the selection. The row lock
+        # (PostgreSQL; SQLite's writes are serialised anyway) makes a chat or form the visitor
+        # starts meanwhile wait for the commit, so it is never taken by the visitor's deletion
+        if visitors:
+            await s.execute(select(Visitor.id).where(Visitor.id.in_(visitors)).with_for_update())
         for v in visitors:
             other_chats = (await s.execute(select(func.count()).select_from(Conversation).where(
                 Conversation.visitor_id == v, Conversation.id.notin_(conv_ids) if conv_ids else True))).scalar_one()
