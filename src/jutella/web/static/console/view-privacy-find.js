@@ -447,8 +447,12 @@ export function renderFind(container, ctx) {
       h("dl", { class: "facts", testid: "pv-erased-counts" }, Object.entries(receipt.counts)
         .filter(([, value]) => value > 0).flatMap(([key, value]) => [
           h("dt", { text: COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key }),
-          h("dd", { dataset: { count: key, ids: receipt.ids[key].join(" ") }, text: String(value) }),
+          h("dd", { dataset: { count: key }, text: String(value) }),
         ])),
+      h("details", { class: "pv-receipt-ids", testid: "pv-erased-ids" },
+        h("summary", { text: t("Ids of the erased records") }),
+        h("ul", {}, Object.entries(receipt.ids).filter(([, ids]) => ids.length).map(([key, ids]) => h("li", {
+          dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.join(", ")}` })))),
       records.size ? h("p", { text: t("Records that were not selected were kept. Search again to see them.") }) : null));
     records.clear();
     ctx.announce(t("The selected records are erased."));
