@@ -463,12 +463,21 @@ def server_process(database_url: str, tmp_path: Path, backend: str) -> Iterator[
 
 # -- a real SMTP server ------------------------------------------------------------------
 class SmtpSink:
-    """aiosmtpd in a thread; ``messages`` are the parsed mails it accepted."""
+    """aiosmtpd in a thread; ``messages`` are the parsed mails it accepted;
+    addresses put in ``refused`` are refused with 550 at RCPT."""
 
     def __init__(self, port: int):
         self.port = port
         self.messages: list[Any] = []
         self.controller: Any = None
+        self.refused: set[str] = set()  # recipients answered "550" at RCPT, as a real server refuses a mailbox
+        self.cut_after_data = False  # take the mail, then drop the connection before answering
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd handler hook
+        if address.lower() in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         import email
@@ -476,6 +485,8 @@ class SmtpSink:
 
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.messages.append((list(envelope.rcpt_tos), msg))
+        if self.cut_after_data:
+            server.transport.close()
         return "250 OK"
 
     def start(self) -> "SmtpSink":

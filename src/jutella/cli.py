@@ -267,8 +267,11 @@ def cmd_subject_erase(args: argparse.Namespace) -> int:
         sel = subjects.selection_of(await subjects.find(rt, args.query, actor_id=None))
         if sel.is_empty():
             raise Failed(f"nothing found for {args.query!r}")
-        counts = await subjects.erase(rt, sel, actor_id=None)
-        print("erased: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+        receipt = await subjects.erase(rt, sel, actor_id=None)
+        print("erased: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in receipt["counts"].items() if n))
+        for kind, ids in receipt["ids"].items():
+            if ids:
+                print(f"  {kind}: {' '.join(str(i) for i in ids)}")
         return 0
 
     return asyncio.run(_with_runtime(load_settings(), run))

@@ -372,6 +372,30 @@ def test_a_failed_mail_can_be_sent_again(live, smtp, browser_context_factory):
     problems.check()
 
 
+def test_a_mail_the_server_refuses_shows_refused_live_and_can_be_sent_again(live, smtp, browser_context_factory):
+    """A real 550 at RCPT (issue 16, item 9): the reply's badge turns to
+    "Refused by the mail server" with the server's reason as the socket
+    tells it, never "Sent"."""
+    smtp.refused.add("maija@example.fi")
+    smtp.start()
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    form = {"name": "Maija", "email": "maija@example.fi", "message": "Hei", "lang": "en", "browser_key": "b-1"}
+    assert live.client().post("/api/v1/public/offline-messages", json=form).status_code == 201
+    desk = browser_context_factory(viewport={"width": 1280, "height": 860})
+    console, problems = console_page(live.agent_side, desk)
+    console.get_by_test_id("offline-item").click()
+    console.get_by_test_id("offline-reply-input").fill("Hello!")
+    console.get_by_test_id("offline-reply-send").click()
+    delivery = console.get_by_test_id("offline-delivery")
+    expect(delivery).to_have_attribute("data-delivery", "refused", timeout=15_000)
+    expect(delivery).to_contain_text("Refused by the mail server (550 5.1.1 mailbox unavailable)")
+    assert smtp.messages == []
+    smtp.refused.clear()
+    console.get_by_test_id("offline-retry").click()
+    expect(delivery).to_have_attribute("data-delivery", "sent", timeout=15_000)
+    assert len(smtp.wait_for(1)) == 1
+    problems.check()
+
 # -- 3. from a chat: waited too long, or the last agent left ----------------------------------------
 def test_a_chat_that_waited_too_long_offers_the_form(live, smtp, browser_context_factory):
     http, sock = online_agent(live)

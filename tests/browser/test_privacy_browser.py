@@ -241,6 +241,9 @@ def test_find_copy_redact_and_erase(live, smtp, open_page, browser_context_facto
     expect(erased.locator("[data-count=conversations]")).to_have_text("1")
     expect(erased.locator("[data-count=offline_messages]")).to_have_text("1")
     expect(erased.locator("[data-count=emails]")).to_have_text("1")
+    ids = page.get_by_test_id("pv-erased-ids")
+    ids.locator("summary").click()
+    expect(ids.locator("[data-ids=conversations]")).to_have_text(f"Chat conversations: {conv}")
     expect(page.get_by_test_id("pv-result")).to_have_count(0)
     shot(page, "erased-1280", backend)
 

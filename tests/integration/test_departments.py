@@ -375,7 +375,7 @@ def test_the_access_copy_names_the_department_and_erasure_takes_the_transfer_not
     assert [(m["text"], m["internal_note"]) for m in exported["messages"] if m["kind"] == "note"] == [(secret, True)]
     html = pia.post("/api/v1/privacy/export", params={"format": "html", "lang": "fi"}, json=sel).text
     assert "Osasto: Tekniikka" in html
-    assert pia.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()["conversations"] == 1
+    assert pia.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()["counts"]["conversations"] == 1
     rows = all_rows_as_text(database_url)
     assert secret not in rows and "0123456" not in rows
     assert "Tekniikka" in rows  # the department itself is no one's personal data and stays

@@ -128,7 +128,7 @@ def test_find_export_rectify_and_erase(live, smtp, database_url):
     assert NAME not in rows and STUDENT_NO not in rows  # the wrong values are not kept anywhere
 
     # erasure
-    counts = chair.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()
+    counts = chair.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()["counts"]
     assert counts["conversations"] == 1 and counts["offline_messages"] == 1 and counts["emails"] == 1
     assert chair.get("/api/v1/privacy/subjects", params={"q": EMAIL}).json() == []
     rows = all_rows_as_text(database_url)

@@ -6,7 +6,13 @@ worker then claims due rows one by one (``queued`` -> ``sending``, an atomic
 UPDATE, so several workers never take the same row), sends with aiosmtplib,
 and marks them ``sent``. A failure that may pass (connection refused, 4xx)
 puts the row back to ``queued`` with exponential backoff; a permanent refusal
-(5xx) or too many attempts makes it ``failed`` with the reason.
+(5xx, at any step: sender, recipient or data) makes it ``refused`` with the
+server's reason; too many passing failures make it ``failed`` (never accepted,
+given up). A connection lost after the ``sending`` mark makes it
+``uncertain`` at once: the server may have taken the data.
+
+The states a person sees (``DELIVERY_STATES``): queued, sending, sent,
+refused, failed, uncertain. One rule for them: the state column itself.
 
 Exactly once: a crash before the data goes out leaves the row ``queued``
 (sent after restart); a crash between the ``sending`` mark and the ``sent``
@@ -37,6 +43,8 @@ from jutella.store.models import MailOutbox
 log = logging.getLogger("jutella.mail")
 MAX_ATTEMPTS = 12
 POLL_SECONDS = 1.0
+#: every state a mail row can be in (docs/mail.md); the access copy and the console show them as they are
+DELIVERY_STATES = ("queued", "sending", "sent", "refused", "failed", "uncertain")
 
 
 def new_message_id(rt: Runtime) -> str:
@@ -76,7 +84,12 @@ def build_message(rt: Runtime, row: MailOutbox) -> EmailMessage:
 
 
 class PermanentFailure(Exception):
-    pass
+    """The server refused the mail for good (5xx): state ``refused``."""
+
+
+class Uncertain(Exception):
+    """The connection was lost after the ``sending`` mark: the server may
+    have accepted the data, so the mail is not sent again without a person."""
 
 
 class LostClaim(Exception):
@@ -94,16 +107,28 @@ async def smtp_send(rt: Runtime, msg: EmailMessage, before_data) -> None:
         raise ConnectionError("SMTP is not configured (JUTELLA_SMTP_HOST)")
     smtp = aiosmtplib.SMTP(hostname=st.smtp_host, port=st.smtp_port, use_tls=st.smtp_tls == "tls",
                            start_tls=True if st.smtp_tls == "starttls" else False, timeout=30)
+    marked = False
     try:
         await smtp.connect()
         if st.smtp_user:
             await smtp.login(st.smtp_user, st.smtp_password.get_secret_value() if st.smtp_password else "")
         if not await before_data():
             raise LostClaim()
+        marked = True
         await smtp.send_message(msg)
+    except aiosmtplib.SMTPRecipientsRefused as exc:  # every recipient refused at RCPT: an answer, not a loss
+        codes = [r.code for r in exc.recipients]
+        if codes and all(500 <= c < 600 for c in codes):
+            raise PermanentFailure("; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:400]) from None
+        raise
     except aiosmtplib.SMTPResponseException as exc:
         if 500 <= exc.code < 600:
             raise PermanentFailure(f"{exc.code} {exc.message}"[:400]) from None
+        raise
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        if marked:
+            raise Uncertain(f"connection lost while sending ({type(exc).__name__}); "
+                            "it may have been delivered") from None
         raise
     finally:
         if smtp.is_connected:
@@ -185,7 +210,9 @@ class OutboxWorker:
         except LostClaim:
             return True
         except PermanentFailure as exc:
-            state, error = "failed", str(exc)
+            state, error = "refused", str(exc)
+        except Uncertain as exc:
+            state, error = "uncertain", str(exc)
         except (aiosmtplib.SMTPException, OSError, ConnectionError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:400]
             if row.attempts >= MAX_ATTEMPTS:
@@ -218,8 +245,8 @@ async def mark_uncertain(rt: Runtime) -> int:
 
 
 async def retry(rt: Runtime, outbox_id: int) -> None:
-    """A person decided to send an uncertain or failed mail again."""
+    """A person decided to send an uncertain, refused or failed mail again."""
     async with rt.db.transaction() as s:
         await s.execute(update(MailOutbox).where(
-            MailOutbox.id == outbox_id, MailOutbox.state.in_(("uncertain", "failed"))).values(
+            MailOutbox.id == outbox_id, MailOutbox.state.in_(("uncertain", "refused", "failed"))).values(
             state="queued", next_attempt_at=rt.clock.now(), attempts=0))

@@ -56,6 +56,20 @@ LABELS["fi"]["consent"] = "Suostumus markkinointiviesteihin (tekstin versio)"
 LABELS["en"]["consent"] = "Consent to marketing email (wording version)"
 LABELS["sv"]["consent"] = "Samtycke till marknadsföring per e-post (textens version)"
 
+# a mail's true delivery state (mail/outbox.py DELIVERY_STATES; docs/mail.md); None: no mail row (any more)
+LABELS["fi"].update(state="Tila", delivery={
+    "queued": "jonossa, ei vielä lähetetty", "sending": "lähetetään", "sent": "lähetetty",
+    "refused": "vastaanottava palvelin hylkäsi, ei toimitettu", "failed": "ei toimitettu",
+    "uncertain": "toimitus epävarma", None: "ei lähetetty"})
+LABELS["en"].update(state="State", delivery={
+    "queued": "queued, not sent yet", "sending": "being sent", "sent": "sent",
+    "refused": "refused by the receiving server, not delivered", "failed": "not delivered",
+    "uncertain": "delivery uncertain", None: "not sent"})
+LABELS["sv"].update(state="Status", delivery={
+    "queued": "i kö, inte skickat ännu", "sending": "skickas", "sent": "skickat",
+    "refused": "avvisat av den mottagande servern, inte levererat", "failed": "inte levererat",
+    "uncertain": "leverans osäker", None: "inte skickat"})
+
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 
 

@@ -15,7 +15,8 @@ from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.chat import access
 from jutella.runtime import Runtime
-from jutella.store.models import ChatEvent, Conversation, OfflineMessage, OfflineReply, SubjectFlag, Visitor
+from jutella.store.models import (ChatEvent, Conversation, MailOutbox, OfflineMessage, OfflineReply, SubjectFlag,
+                                  TranscriptRequest, Visitor)
 
 from .subjects import email_hash
 
@@ -40,11 +41,17 @@ async def conversation(rt: Runtime, *, actor_id: int | None, conversation_id: in
             .order_by(ChatEvent.seq))).scalars().all()
         restricted = (await s.execute(select(access.conversation_restricted()).where(
             Conversation.id == conv.id))).scalar()
+        transcripts = (await s.execute(select(TranscriptRequest, MailOutbox.state).outerjoin(
+            MailOutbox, MailOutbox.id == TranscriptRequest.outbox_id).where(
+            TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).all()
     await _viewed(rt, actor_id, "conversation", conv.id)
     return {"id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at,
             "restricted": bool(restricted),
             "events": [{"id": e.id, "seq": e.seq, "at": e.created_at, "author": e.author, "kind": e.kind,
-                        "body": e.body} for e in events]}
+                        "body": e.body} for e in events],
+            # each emailed transcript with its mail's true state (mail/outbox.py DELIVERY_STATES)
+            "transcript_emails": [{"id": t.id, "to": t.email, "at": t.created_at, "delivery": state or "not_sent"}
+                                  for t, state in transcripts]}
 
 
 async def offline_message(rt: Runtime, *, actor_id: int | None, message_id: int) -> dict[str, Any]:
@@ -54,8 +61,9 @@ async def offline_message(rt: Runtime, *, actor_id: int | None, message_id: int)
         m = await s.get(OfflineMessage, message_id)
         if m is None:
             raise AccountError("not_found", "No such record.", 404)
-        replies = (await s.execute(select(OfflineReply).where(OfflineReply.offline_message_id == m.id)
-                                   .order_by(OfflineReply.id))).scalars().all()
+        replies = (await s.execute(select(OfflineReply, MailOutbox.state).outerjoin(
+            MailOutbox, MailOutbox.id == OfflineReply.outbox_id).where(OfflineReply.offline_message_id == m.id)
+            .order_by(OfflineReply.id))).all()
         digest = email_hash(m.email)
         # a restriction by the form, its visitor or the email (chat/access.py); an objection by email only
         restricted = bool((await s.execute(select(access.offline_restricted()).where(
@@ -66,4 +74,5 @@ async def offline_message(rt: Runtime, *, actor_id: int | None, message_id: int)
     return {"id": m.id, "received_at": m.created_at, "name": m.name, "email": m.email, "body": m.body,
             "state": m.state, "conversation_id": m.conversation_id, "objection": objection,
             "restricted": restricted,
-            "replies": [{"id": r.id, "at": r.created_at, "body": r.body} for r in replies]}
+            "replies": [{"id": r.id, "at": r.created_at, "body": r.body, "delivery": state or "not_sent"}
+                        for r, state in replies]}

@@ -35,7 +35,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
                                   OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
 
-from .subjects import scrub
+from .erasure import scrub
 
 
 async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:

@@ -16,21 +16,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
-from jutella.chat.attachments import remove_files, storage_names_of
 from jutella.chat.flags import objection_hashes  # noqa: F401  (importable from here as before)
 from jutella.chat.labels import labels_of
 from jutella.chat.offline import validate_email, validate_name
 from jutella.chat.revocation import bump_access_version, publish_access_changed
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
-from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, Department, MailOutbox,
+from jutella.store.models import (Attachment, ChatEvent, Conversation, Department, MailOutbox,
                                   OfflineMessage, OfflineReply, StaffAccount, SubjectFlag, SubjectRequest,
                                   TranscriptRequest, Visitor)
+
+from . import erasure
 
 MAX_QUERY = 200
 
@@ -216,16 +217,18 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
             tags = (await labels_of(s, [conv.id]))[conv.id]
             files = (await s.execute(select(Attachment).where(Attachment.conversation_id == conv.id)
                                      .order_by(Attachment.id))).scalars().all()
-            transcripts = (await s.execute(select(TranscriptRequest).where(
-                TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).scalars().all()
+            transcripts = (await s.execute(select(TranscriptRequest, MailOutbox.state).outerjoin(
+                MailOutbox, MailOutbox.id == TranscriptRequest.outbox_id).where(
+                TranscriptRequest.conversation_id == conv.id).order_by(TranscriptRequest.id))).all()
             conversations.append({
                 "attachments": [{"seq": f.seq, "at": f.created_at.isoformat(), "author": f.uploader,
                                  "name": f.filename, "type": f.content_type, "size": f.size,
                                  "url": f"/attachments/{f.public_id}"} for f in files],
                 "rating": {"rating": conv.rating, "comment": conv.rating_comment,
                            "at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None,
-                "transcript_emails": [{"to": t.email, "at": t.created_at.isoformat(), "by": t.requested_by}
-                                      for t in transcripts],
+                # the mail's true state (mail/outbox.py DELIVERY_STATES), not "sent" for every request
+                "transcript_emails": [{"to": t.email, "at": t.created_at.isoformat(), "by": t.requested_by,
+                                       "state": state} for t, state in transcripts],
                 "id": conv.id, "visitor": pub, "state": conv.state, "started_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
                 "department": departments.get(conv.department_id),
@@ -244,8 +247,9 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
         offline = []
         emails_seen = set()
         for m in offs:
-            replies = (await s.execute(select(OfflineReply, StaffAccount.name).outerjoin(
-                StaffAccount, StaffAccount.id == OfflineReply.agent_id).where(
+            replies = (await s.execute(select(OfflineReply, StaffAccount.name, MailOutbox.state).outerjoin(
+                StaffAccount, StaffAccount.id == OfflineReply.agent_id).outerjoin(
+                MailOutbox, MailOutbox.id == OfflineReply.outbox_id).where(
                 OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
             emails_seen.add(m.email.casefold())
             offline.append({
@@ -254,7 +258,8 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                 "metadata": {"browser": m.browser, "browser_version": m.browser_version, "os": m.os,
                              "os_version": m.os_version, "referrer": m.referrer, "page": m.page_url,
                              "language": m.language},
-                "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body} for r, name in replies],
+                "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body, "email_state": state}
+                            for r, name, state in replies],
                 "marketing_consent": {"version": m.marketing_consent_version,
                                       "at": m.marketing_consent_at.isoformat()} if m.marketing_consent_at else None,
             })
@@ -402,75 +407,6 @@ async def _conversations_of(s: AsyncSession, targets: list[dict[str, Any]]) -> s
     return found
 
 
-# -- erasure -----------------------------------------------------------------------------------
-async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[str, int]:
-    """Erase everything in the selection (and the visitors whose chats it
-    holds), search index entries included, then make sure no bytes of it stay
-    in the database files. What remains is a tombstone in the audit log."""
-    counts: dict[str, int] = {}
-    async with rt.db.transaction() as s:
-        visitors = set((await s.execute(select(Conversation.visitor_id).where(
-            Conversation.id.in_(sel.conversations)))).scalars()) if sel.conversations else set()
-        offline_ids = set(sel.offline_messages)
-        counts["messages"] = (await s.execute(select(func.count()).select_from(ChatEvent).where(
-            ChatEvent.conversation_id.in_(sel.conversations)))).scalar_one() if sel.conversations else 0
-        files: list[str] = []
-        counts["attachments"] = counts["transcript_emails"] = 0
-        if sel.conversations:
-            files = await storage_names_of(s, sel.conversations)
-            counts["attachments"] = (await s.execute(delete(Attachment).where(
-                Attachment.conversation_id.in_(sel.conversations)))).rowcount or 0
-            mail_ids = list((await s.execute(select(TranscriptRequest.outbox_id).where(
-                TranscriptRequest.conversation_id.in_(sel.conversations),
-                TranscriptRequest.outbox_id.isnot(None)))).scalars())
-            counts["transcript_emails"] = (await s.execute(delete(TranscriptRequest).where(
-                TranscriptRequest.conversation_id.in_(sel.conversations)))).rowcount or 0
-            if mail_ids:
-                await s.execute(delete(MailOutbox).where(MailOutbox.id.in_(mail_ids)))
-        # delete events explicitly so the FTS triggers remove their index entries
-        if sel.conversations:
-            await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(sel.conversations)))
-            await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(sel.conversations)))
-            counts["conversations"] = (await s.execute(delete(Conversation).where(
-                Conversation.id.in_(sel.conversations)))).rowcount or 0
-        else:
-            counts["conversations"] = 0
-        if sel.emails:  # a transcript mail chosen on its own: the address kept with it goes too
-            counts["transcript_emails"] += (await s.execute(delete(TranscriptRequest).where(
-                TranscriptRequest.outbox_id.in_(sel.emails)))).rowcount or 0
-        counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
-            OfflineReply.offline_message_id.in_(offline_ids)))).rowcount or 0
-        counts["emails"] = (await s.execute(delete(MailOutbox).where(or_(
-            MailOutbox.id.in_(sel.emails) if sel.emails else False,
-            MailOutbox.offline_message_id.in_(offline_ids) if offline_ids else False)))).rowcount or 0
-        counts["offline_messages"] = (await s.execute(delete(OfflineMessage).where(
-            OfflineMessage.id.in_(offline_ids)))).rowcount or 0
-        # a visitor goes when none of their chats or forms remain
-        gone = 0
-        for v in visitors:
-            left = (await s.execute(select(func.count()).select_from(Conversation).where(
-                Conversation.visitor_id == v))).scalar_one()
-            if not left:
-                await s.execute(delete(OfflineMessage).where(OfflineMessage.visitor_id == v))
-                gone += (await s.execute(delete(Visitor).where(Visitor.id == v))).rowcount or 0
-        counts["visitors"] = gone
-        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.erase", detail=counts)
-    if sel.conversations:  # consoles that follow them drop them from their lists and views
-        await publish_access_changed(rt, conversations=sel.conversations)
-    if files:
-        remove_files(rt, files)  # after the commit: a rolled back erasure keeps its files
-    await scrub(rt)
-    return counts
-
-
-async def scrub(rt: Runtime) -> None:
-    """After deleting personal data: rebuild the SQLite full-text index segments
-    and fold the WAL into the (secure_delete'd) main file; VACUUM on PostgreSQL
-    so dead row versions do not linger in the table files."""
-    if rt.db.dialect == "sqlite":
-        async with rt.db.transaction() as s:  # the process's write lock, as every write
-            await s.execute(text("INSERT INTO chat_event_fts(chat_event_fts) VALUES ('optimize')"))
-        await rt.db.checkpoint()
-    else:
-        await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                            "mail_outbox", "attachment", "transcript_request"))
+# -- erasure: privacy/erasure.py (one action, exactly the selection, with its receipt) --------
+erase = erasure.erase
+scrub = erasure.scrub

@@ -247,7 +247,9 @@ class MailOutbox(Base):
 
     queued (claimed by one worker while it connects) -> sending (only from just
     before the message data goes out) -> sent; a failed attempt goes back to
-    queued with a later ``next_attempt_at``, a permanent refusal to failed. A
+    queued with a later ``next_attempt_at``, a permanent (5xx) refusal to
+    refused, too many failed attempts to failed. A connection lost after the
+    sending mark makes it uncertain at once. A
     row found in ``sending`` at start-up becomes ``uncertain``: it may have
     been delivered just before a crash, so it is not sent again without a
     person deciding."""

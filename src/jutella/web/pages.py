@@ -56,7 +56,7 @@ async def mail_health(rt) -> str | None:
     refused or could not be reached; it is retried with backoff); ``delayed``
     when the oldest queued mail has waited more than
     ``mail_delay_alert_minutes``; None when the outbox is fine. Mails that need
-    a person (``failed``, ``uncertain``) are shown in the console instead."""
+    a person (``refused``, ``failed``, ``uncertain``) are shown in the console instead."""
     import asyncio
     from datetime import timedelta
 

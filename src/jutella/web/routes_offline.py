@@ -91,7 +91,7 @@ class ReplyOut(BaseModel):
     body: str
     agent_name: str | None
     created_at: datetime
-    delivery: Literal["queued", "sending", "sent", "failed", "uncertain", "not_sent"]
+    delivery: Literal["queued", "sending", "sent", "refused", "failed", "uncertain", "not_sent"]
     error: str | None
     outbox_id: int | None
 
@@ -188,7 +188,7 @@ async def reopen(message_id: S.Id, request: Request, who: StaffContext = Depends
 
 @router.post("/outbox/{outbox_id}/retry", response_model=S.Ok, responses=ERRORS)
 async def retry(outbox_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> S.Ok:
-    """Send again a mail that failed or whose delivery is uncertain (a person decides)."""
+    """Send again a mail that was refused, failed or whose delivery is uncertain (a person decides)."""
     rt = runtime(request)
     await access.outbox_or_404(rt, await viewer(rt, who), outbox_id)  # a restricted person's mail is not resent
     await outbox.retry(rt, outbox_id)

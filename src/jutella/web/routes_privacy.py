@@ -128,8 +128,15 @@ class EraseIn(SelectionIn):
     confirm: Literal[True] = Field(description="must be true: erasure cannot be undone")
 
 
-@router.post("/erase", response_model=dict[str, int], responses=ERRORS)
-async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, int]:
+class ReceiptOut(BaseModel):
+    """Exactly what was removed, per kind (docs/privacy.md, "The erasure receipt")."""
+    counts: dict[str, int]
+    ids: dict[str, list[int | str]]
+
+
+@router.post("/erase", response_model=ReceiptOut, responses=ERRORS)
+async def erase(body: EraseIn, request: Request, who: StaffContext = Depends(privacy)) -> dict[str, Any]:
+    """Erase exactly the selected records; the receipt lists what went."""
     return await subjects.erase(runtime(request), body.selection(), actor_id=who.id)
 
 
@@ -143,6 +150,16 @@ class EventOut(BaseModel):
     body: str | None
 
 
+Delivery = Literal["queued", "sending", "sent", "refused", "failed", "uncertain", "not_sent"]  # mail/outbox.py
+
+
+class TranscriptMailOut(BaseModel):
+    id: int
+    to: str
+    at: datetime
+    delivery: Delivery
+
+
 class ConversationOut(BaseModel):
     id: int
     visitor: str
@@ -150,6 +167,7 @@ class ConversationOut(BaseModel):
     started_at: datetime
     restricted: bool
     events: list[EventOut]
+    transcript_emails: list[TranscriptMailOut]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
@@ -164,6 +182,7 @@ class ReplyOut(BaseModel):
     id: int
     at: datetime
     body: str
+    delivery: Delivery
 
 
 class OfflineOut(BaseModel):

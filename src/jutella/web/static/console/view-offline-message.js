@@ -28,11 +28,17 @@ const DELIVERY = {
   queued: N_("Queued for sending"),
   sending: N_("Sending"),
   sent: N_("Sent"),
+  refused: N_("Refused by the mail server"),
   failed: N_("Not delivered"),
   uncertain: N_("Delivery uncertain"),
   not_sent: N_("Not sent"),
 };
-const RANK = { queued: 0, sending: 1, sent: 2, failed: 2, uncertain: 2, not_sent: 2 };
+const RANK = { queued: 0, sending: 1, sent: 2, refused: 2, failed: 2, uncertain: 2, not_sent: 2 };
+
+/** A mail's delivery state as people read it (also the register's views). */
+export function deliveryLabel(state) {
+  return DELIVERY[state] ? t(DELIVERY[state]) : String(state);
+}
 
 export function stateLabel(state) {
   return STATE_LABELS[state] ? t(STATE_LABELS[state]) : String(state);
@@ -202,14 +208,15 @@ export function openMessage(pane, id, opts) {
       dataset: { delivery: state, outbox: r.outbox_id ?? "" } },
     h("span", { class: "delivery-dot", "aria-hidden": "true" }),
     h("span", { class: "delivery-text", text: DELIVERY[state] ? t(DELIVERY[state]) : state }));
-    if (state === "failed" && r.error) wrap.append(h("span", { class: "delivery-error", text: ` (${r.error})` }));
-    else if (state === "uncertain") wrap.append(h("span", { class: "delivery-error",
-      text: ` ${t("jutella stopped while sending this; it may have arrived.")}` }));
+    if ((state === "failed" || state === "refused") && r.error) {
+      wrap.append(h("span", { class: "delivery-error", text: ` (${r.error})` }));
+    } else if (state === "uncertain") wrap.append(h("span", { class: "delivery-error",
+      text: ` ${t("Sending was cut off; it may have arrived.")}` }));
     else if (state === "queued" && r.error) {
       wrap.append(h("span", { class: "delivery-error muted",
         text: ` ${t("Will try again. Last attempt: {error}", { error: r.error })}` }));
     }
-    if ((state === "failed" || state === "uncertain") && r.outbox_id) {
+    if (["failed", "refused", "uncertain"].includes(state) && r.outbox_id) {
       const again = h("button", { type: "button", class: "small", testid: "offline-retry", text: t("Send again") });
       again.addEventListener("click", () => retry(r, again));
       wrap.append(" ", again);

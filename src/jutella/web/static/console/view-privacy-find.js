@@ -28,13 +28,24 @@ const WHERE = {
   "email:body": N_("In the email text"),
 };
 
+// The erasure receipt's kinds (privacy/erasure.py KINDS), in its order.
 const COUNT_LABELS = {
   conversations: N_("Chat conversations"),
   messages: N_("Chat messages"),
+  notes: N_("Internal notes"),
+  label_links: N_("Labels on conversations"),
+  attachments: N_("Attachments"),
+  attachment_files: N_("Attachment files on disk"),
+  ratings: N_("Ratings and their comments"),
+  transcript_emails: N_("Addresses a transcript was emailed to"),
   offline_messages: N_("Offline messages"),
   offline_replies: N_("Replies to offline messages"),
+  metadata: N_("Automatic data (browser, system, pages)"),
   emails: N_("Emails"),
   visitors: N_("Visitors"),
+  flags: N_("Restrictions naming erased records"),
+  offline_messages_unlinked: N_("Kept offline messages unlinked from an erased chat"),
+  offline_replies_unlinked: N_("Kept replies unlinked from an erased email"),
 };
 
 const EMAIL_SHAPE = /^[^\s@…]+@[^\s@…]+\.[^\s@…]+$/u;
@@ -406,8 +417,8 @@ export function renderFind(container, ctx) {
       error.clear();
       finalButton.disabled = cancel.disabled = wordInput.disabled = true;
       try {
-        const counts = await api("POST", "/api/v1/privacy/erase", { ...sel, confirm: true });
-        erased(counts);
+        const receipt = await api("POST", "/api/v1/privacy/erase", { ...sel, confirm: true });
+        erased(receipt);
       } catch (failure) {
         finalButton.disabled = cancel.disabled = wordInput.disabled = false;
         if (!failure.handled) error.show(failure.message);
@@ -420,7 +431,8 @@ export function renderFind(container, ctx) {
   }
   eraseButton.addEventListener("click", openErase);
 
-  function erased(counts) {
+  /** The receipt: every kind with something removed, with its count and ids. */
+  function erased(receipt) {
     confirmSlot.replaceChildren();
     for (const [key, record] of [...records.entries()]) {
       if (record.checkbox.checked) records.delete(key);
@@ -432,10 +444,15 @@ export function renderFind(container, ctx) {
     const heading = h("h2", { id: titleId, tabindex: "-1", text: t("Erased") });
     replace(outcome, h("section", { class: "message success pv-erased", role: "status", "aria-labelledby": titleId },
       heading,
-      h("dl", { class: "facts", testid: "pv-erased-counts" }, Object.entries(counts).flatMap(([key, value]) => [
-        h("dt", { text: COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key }),
-        h("dd", { dataset: { count: key }, text: String(value) }),
-      ])),
+      h("dl", { class: "facts", testid: "pv-erased-counts" }, Object.entries(receipt.counts)
+        .filter(([, value]) => value > 0).flatMap(([key, value]) => [
+          h("dt", { text: COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key }),
+          h("dd", { dataset: { count: key }, text: String(value) }),
+        ])),
+      h("details", { class: "pv-receipt-ids", testid: "pv-erased-ids" },
+        h("summary", { text: t("Ids of the erased records") }),
+        h("ul", {}, Object.entries(receipt.ids).filter(([, ids]) => ids.length).map(([key, ids]) => h("li", {
+          dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.join(", ")}` })))),
       records.size ? h("p", { text: t("Records that were not selected were kept. Search again to see them.") }) : null));
     records.clear();
     ctx.announce(t("The selected records are erased."));

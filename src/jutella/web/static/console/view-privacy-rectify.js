@@ -7,6 +7,7 @@
 import { api } from "./api.js";
 import { field, h, messageBox, replace } from "./dom.js";
 import { N_, formatDateTime, t } from "./i18n.js";
+import { deliveryLabel } from "./view-offline-message.js";
 import { serverOffset } from "./view-privacy-common.js";
 
 const AUTHORS = {
@@ -135,10 +136,17 @@ function drawConversation(container, conv, { onFlags, onCorrected }) {
       onCorrected,
     });
   });
+  const mails = (conv.transcript_emails || []).map((m) => h("li", { testid: "pv-transcript-mail",
+    dataset: { delivery: m.delivery } },
+  h("span", { class: "break", text: m.to }), " ",
+  h("time", { class: "muted", datetime: m.at, text: formatDateTime(m.at) }), " ",
+  h("span", { class: ["badge", `delivery-${m.delivery}`], text: deliveryLabel(m.delivery) })));
   replace(container,
     h("p", { class: "muted", text: t("Visitor id: {visitor}", { visitor: conv.visitor }) }),
     items.length ? h("ol", { class: "pv-texts" }, items)
-      : h("p", { class: "muted", text: t("No messages in this conversation.") }));
+      : h("p", { class: "muted", text: t("No messages in this conversation.") }),
+    mails.length ? h("h4", { text: t("Transcript emailed to") }) : null,
+    mails.length ? h("ul", { class: "pv-transcript-mails" }, mails) : null);
 }
 
 function fieldForm({ label, input, target, fieldName, savedText, onCorrected }) {
@@ -178,8 +186,10 @@ function drawOffline(container, m, { onFlags, onCorrected }) {
       h("time", { class: "muted", datetime: m.received_at, text: formatDateTime(m.received_at) })),
     value: m.body, target, editorLabel: t("Text of the message"), testid: "pv-offline-body", onCorrected,
   })].concat(m.replies.map((r) => correctable({
-    heading: h("span", { class: "pv-text-meta" }, h("strong", { text: t("Reply sent") }), " ",
-      h("time", { class: "muted", datetime: r.at, text: formatDateTime(r.at) })),
+    heading: h("span", { class: "pv-text-meta" }, h("strong", { text: t("Reply") }), " ",
+      h("time", { class: "muted", datetime: r.at, text: formatDateTime(r.at) }), " ",
+      h("span", { class: ["badge", `delivery-${r.delivery}`], testid: "pv-reply-delivery",
+        dataset: { delivery: r.delivery }, text: deliveryLabel(r.delivery) })),
     value: r.body, target: { record: "offline_reply", id: r.id }, editorLabel: t("Text of the reply"),
     testid: "pv-offline-reply", onCorrected,
   })));

@@ -1,0 +1,229 @@
+"""Exact erasure (issue 16, item 1): what is erased is exactly the selection,
+and the receipt says exactly what went. Proved by a generated diff of the
+whole database (every row of every table, by primary key) and of the
+attachment files, taken before and after each erasure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, text
+
+from jutella.chat.attachments import folder
+from jutella.privacy import subjects
+from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, Label,
+                                  MailOutbox, OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
+
+from tests.conftest import BOTH
+from .test_no_ip_stored import all_rows_as_text
+
+
+@pytest.fixture(params=BOTH)
+def backend(request):
+    return request.param
+
+
+# every string stored about a person carries their marker, so "nothing of theirs is left" is checkable
+def person(rt, marker: str, *, chats: int, offline_from_chat: bool) -> dict[str, Any]:
+    """Seed one person with every kind of record jutella keeps: chats with
+    messages, a note, a label, an attachment (row and file), a rating with a
+    comment, metadata, a transcript address and its mail; an offline message
+    (left from their first chat) with a reply and its mail; a restriction."""
+    async def seed():
+        now = rt.clock.now()
+        out: dict[str, Any] = {"conversations": [], "files": []}
+        async with rt.db.transaction() as s:
+            label = Label(name=f"lbl-{marker[-2:]}", color="blue", created_at=now)
+            v = Visitor(public_id=f"v{marker}"[:24], token_hash=marker.ljust(64, "0")[:64], created_at=now,
+                        last_seen_at=now)
+            s.add_all([label, v])
+            await s.flush()
+            out["visitor"] = v.id
+            for n in range(chats):
+                c = Conversation(visitor_id=v.id, state="closed", created_at=now, last_activity_at=now, last_seq=3,
+                                 browser="Firefox", os="Linux", page_url=f"https://site.example/{marker}/page",
+                                 referrer=f"https://ref.example/{marker}", language="fi", rating=4,
+                                 rating_comment=f"{marker} rating comment {n}", rated_at=now)
+                s.add(c)
+                await s.flush()
+                out["conversations"].append(c.id)
+                s.add_all([
+                    ChatEvent(conversation_id=c.id, seq=1, kind="message", author="visitor",
+                              body=f"{marker} chat message {n} {marker}@mail.example", created_at=now),
+                    ChatEvent(conversation_id=c.id, seq=2, kind="note", author="agent",
+                              body=f"{marker} internal note {n}", created_at=now),
+                    ChatEvent(conversation_id=c.id, seq=3, kind="attachment", author="visitor",
+                              data={"attachment": {"name": f"{marker}-{n}.pdf"}}, created_at=now),
+                    ConversationLabel(conversation_id=c.id, label_id=label.id, added_at=now),
+                ])
+                storage = f"{abs(hash((marker, n))):048x}"[-48:]
+                (folder(rt) / storage).write_bytes(f"%PDF {marker} file {n}".encode())
+                out["files"].append(storage)
+                s.add(Attachment(public_id=f"{marker}{n}".ljust(64, "a")[:64], conversation_id=c.id, seq=3,
+                                 uploader="visitor", content_type="application/pdf", size=20,
+                                 filename=f"{marker}-{n}.pdf", storage_name=storage, created_at=now))
+                mail = MailOutbox(kind="transcript", message_id=f"<{marker}{n}@t>", to_addr=f"{marker}@mail.example",
+                                  subject="Transcript", body_text=f"{marker} transcript {n}", state="sent",
+                                  next_attempt_at=now, created_at=now, sent_at=now)
+                s.add(mail)
+                await s.flush()
+                s.add(TranscriptRequest(conversation_id=c.id, email=f"{marker}@mail.example",
+                                        requested_by="visitor", outbox_id=mail.id, created_at=now))
+            m = OfflineMessage(visitor_id=v.id, conversation_id=out["conversations"][0] if offline_from_chat else None,
+                               name=f"{marker} Name", email=f"{marker}@mail.example", body=f"{marker} offline body",
+                               reason="no_agent", state="answered", created_at=now, updated_at=now,
+                               browser="Firefox", page_url=f"https://site.example/{marker}/form")
+            s.add(m)
+            await s.flush()
+            out["offline"] = m.id
+            mail = MailOutbox(kind="reply", message_id=f"<{marker}r@t>", to_addr=f"{marker}@mail.example",
+                              to_name=f"{marker} Name", subject="Re", body_text=f"{marker} reply text",
+                              state="sent", next_attempt_at=now, created_at=now, sent_at=now,
+                              offline_message_id=m.id)
+            s.add(mail)
+            await s.flush()
+            s.add(OfflineReply(offline_message_id=m.id, body=f"{marker} reply text", created_at=now,
+                               outbox_id=mail.id))
+            s.add(SubjectFlag(kind="restriction", visitor_id=v.id, created_at=now))
+        return out
+
+    return seed
+
+
+async def snapshot(rt) -> dict[str, dict[Any, tuple]]:
+    """Every row of every table, keyed by primary key (the SQLite full-text
+    index's own tables excepted: the FTS triggers keep them, and the byte scans
+    in test_privacy.py prove them clean)."""
+    def read(sync_conn):
+        insp = inspect(sync_conn)
+        out = {}
+        for table in insp.get_table_names():
+            if table.startswith("chat_event_fts") or table == "alembic_version":
+                continue
+            pk = insp.get_pk_constraint(table)["constrained_columns"]
+            result = sync_conn.execute(text(f'SELECT * FROM "{table}"'))  # names from the database itself
+            cols = list(result.keys())
+            rows = {}
+            for row in result:
+                key = ":".join(str(row[cols.index(c)]) for c in pk)
+                rows[key] = tuple(row)
+            out[table] = rows
+        return out
+
+    async with rt.db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+def files(rt) -> set[str]:
+    return {p.name for p in folder(rt).iterdir()}
+
+
+# where each kind of the receipt lives: (table, "deleted" | "changed")
+WHERE = {
+    "conversations": ("conversation", "deleted"), "notes": ("chat_event", "deleted"),
+    "messages": ("chat_event", "deleted"), "label_links": ("conversation_label", "deleted"),
+    "attachments": ("attachment", "deleted"), "transcript_emails": ("transcript_request", "deleted"),
+    "offline_messages": ("offline_message", "deleted"), "offline_replies": ("offline_reply", "deleted"),
+    "emails": ("mail_outbox", "deleted"), "visitors": ("visitor", "deleted"), "flags": ("subject_flag", "deleted"),
+    "offline_messages_unlinked": ("offline_message", "changed"),
+    "offline_replies_unlinked": ("offline_reply", "changed"),
+}
+
+
+def diff(before, after) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for table in before.keys() | after.keys():
+        b, a = before.get(table, {}), after.get(table, {})
+        for how, keys in (("deleted", b.keys() - a.keys()), ("added", a.keys() - b.keys()),
+                          ("changed", {k for k in b.keys() & a.keys() if b[k] != a[k]})):
+            if keys:
+                out[(table, how)] = set(keys)
+    return out
+
+
+def check_receipt(before, after, files_before, files_after, receipt) -> None:
+    """The database diff and the files' diff are exactly the receipt (and one audit row)."""
+    expected: dict[tuple[str, str], set[str]] = {}
+    for kind, ids in receipt["ids"].items():
+        if kind in WHERE and ids:
+            expected.setdefault(WHERE[kind], set()).update(str(i) for i in ids)
+        assert receipt["counts"][kind] == len(ids)
+    got = diff(before, after)
+    tombstone = got.pop(("audit_log", "added"))
+    assert len(tombstone) == 1
+    got.pop(("audit_head", "changed"), None)  # the audit chain's head moves with the tombstone
+    assert got == expected
+    assert files_before - files_after == set(receipt["ids"]["attachment_files"])
+    assert files_after <= files_before
+    # ratings and metadata lived in the rows that went, and the receipt names those rows
+    assert set(receipt["ids"]["ratings"]) <= set(receipt["ids"]["conversations"])
+    for item in receipt["ids"]["metadata"]:
+        kind, _, rid = item.partition(":")
+        assert int(rid) in receipt["ids"]["conversations" if kind == "conversation" else "offline_messages"]
+
+
+def test_erasure_takes_exactly_the_selection_and_the_receipt_says_so(in_process, database_url):
+    rt = in_process.rt
+    liisa = in_process.call(person(rt, "liisaQX", chats=2, offline_from_chat=True))
+    other = in_process.call(person(rt, "pekkaZW", chats=1, offline_from_chat=True))
+
+    # 1. one conversation of Liisa's, chosen alone: her offline message (left from that very chat),
+    #    her other chat and her visitor row stay; the receipt says 0 offline messages, and it is true
+    before, fb = in_process.call(snapshot, rt), files(rt)
+    receipt = in_process.call(subjects.erase, rt, subjects.Selection(conversations={liisa["conversations"][0]}),
+                              actor_id=None)
+    after, fa = in_process.call(snapshot, rt), files(rt)
+    check_receipt(before, after, fb, fa, receipt)
+    assert receipt["counts"]["offline_messages"] == 0 and receipt["counts"]["emails"] == 1
+    assert receipt["ids"]["conversations"] == [liisa["conversations"][0]]
+    assert receipt["ids"]["offline_messages_unlinked"] == [liisa["offline"]]
+    assert str(liisa["offline"]) in after["offline_message"]
+    assert str(liisa["conversations"][1]) in after["conversation"]
+    assert receipt["ids"]["visitors"] == [] and receipt["ids"]["flags"] == []
+    assert receipt["counts"]["messages"] == 2 and receipt["counts"]["notes"] == 1
+
+    # 2. the whole person, as `subject find` gathers her: nothing of hers is left, Pekka's data is intact
+    sel = subjects.selection_of(in_process.call(subjects.find, rt, "liisaqx@mail.example", actor_id=None))
+    assert sel.offline_messages == {liisa["offline"]} and sel.conversations == {liisa["conversations"][1]}
+    before, fb = in_process.call(snapshot, rt), files(rt)
+    receipt = in_process.call(subjects.erase, rt, sel, actor_id=None)
+    after, fa = in_process.call(snapshot, rt), files(rt)
+    check_receipt(before, after, fb, fa, receipt)
+    assert receipt["ids"]["visitors"] == [liisa["visitor"]] and receipt["counts"]["flags"] == 1
+    assert receipt["ids"]["offline_messages"] == [liisa["offline"]] and receipt["counts"]["offline_replies"] == 1
+    rows = all_rows_as_text(database_url)
+    assert "liisaQX".lower() not in rows.lower()
+    for name in set(liisa["files"]):
+        assert not (folder(rt) / name).exists()
+    assert rows.count("pekkaZW") >= 10  # the other person's data is all there (the diff proved each row)
+    assert all((folder(rt) / name).exists() for name in other["files"])
+    assert in_process.call(subjects.find, rt, "liisaQX", actor_id=None) == []
+
+    # the tombstone counts what went, without ids or content
+    async def tomb():
+        async with rt.db.reader() as s:
+            from sqlalchemy import select
+            return (await s.execute(select(AuditEntry.detail).where(AuditEntry.action == "subject.erase")
+                                    .order_by(AuditEntry.seq.desc()))).scalars().first()
+    assert in_process.call(tomb)["offline_messages"] == 1
+
+
+def test_the_command_line_erases_the_person_and_prints_the_receipt(in_process, database_url, settings):
+    rt = in_process.rt
+    liisa = in_process.call(person(rt, "liisaCL", chats=1, offline_from_chat=False))
+    in_process.call(person(rt, "pekkaCM", chats=1, offline_from_chat=False))
+    env = {**os.environ, "JUTELLA_DATABASE_URL": database_url, "JUTELLA_DATA_DIR": str(settings.data_dir),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run([sys.executable, "-m", "jutella.cli", "subject", "erase", "liisaCL@mail.example", "--yes"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 conversations" in done.stdout and "1 offline messages" in done.stdout and "1 visitors" in done.stdout
+    assert f"offline_messages: {liisa['offline']}" in done.stdout
+    rows = all_rows_as_text(database_url)
+    assert "liisacl" not in rows.lower() and "pekkaCM" in rows
