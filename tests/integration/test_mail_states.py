@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from jutella.chat import actions as chat
 from jutella.store.models import MailOutbox
 
 from tests.helpers import add_staff, eventually, outbox_idle, sign_in
@@ -32,12 +33,15 @@ def states(live) -> dict[str, str]:
 def test_a_refused_mail_is_shown_refused_in_the_access_copy_and_the_console(live, smtp):
     smtp.refused.add(REFUSED)
     smtp.start()
-    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    aino_id = add_staff(live, "aino@example.org", ["agent"], name="Aino")
     add_staff(live, "chair@example.org", ["privacy"], name="Chair")
     aino, chair = sign_in(live, "aino@example.org"), sign_in(live, "chair@example.org")
     http = live.client()
     # a transcript to a mailbox the server refuses, and one it accepts
     token, conv = new_visitor_with_chat(live, "Hei, lähettäkää tallenne")
+    # a transcript is mailed only for a chat staff took part in (no mail relay)
+    live.call(chat.post_agent_message, live.rt, agent_id=aino_id, conversation_id=conv, client_id="a1",
+              body="Hei! Tässä tallenne.")
     for address in (REFUSED, ACCEPTED):
         assert http.post("/api/v1/public/transcript/email", headers={H: token},
                          json={"email": address}).status_code == 202
