@@ -411,9 +411,12 @@ async def _check_second_factor(rt: Runtime, account: StaffAccount, code: str) ->
     return True
 
 
-async def authenticate(rt: Runtime, token: str | None) -> tuple[StaffAccount, StaffSession] | None:
+async def authenticate(rt: Runtime, token: str | None, *,
+                       touch: bool = True) -> tuple[StaffAccount, StaffSession] | None:
     """The account behind a session cookie, or None when it is unknown, ended,
-    idle too long, too old, or the account is disabled."""
+    idle too long, too old, or the account is disabled. ``touch=False``: the
+    caller decides first whether the request may use the session at all, then
+    calls ``keep_alive`` (accounts/guard.py: a refused CSRF check writes nothing)."""
     if not token or len(token) > 100:
         return None
     now = rt.clock.now()
@@ -430,13 +433,21 @@ async def authenticate(rt: Runtime, token: str | None) -> tuple[StaffAccount, St
         async with rt.db.transaction() as s:
             await s.execute(delete(StaffSession).where(StaffSession.id == digest))
         return None
-    if now - sess.last_seen_at >= timedelta(seconds=30):  # one write a half-minute, not per request
+    if touch:
+        await keep_alive(rt, sess)
+    return account, sess
+
+
+async def keep_alive(rt: Runtime, sess: StaffSession) -> None:
+    """Record that a session is in use (its idle timeout starts again): one
+    write a half-minute, not per request."""
+    now = rt.clock.now()
+    if now - sess.last_seen_at >= timedelta(seconds=30):
         async with rt.db.transaction() as s:
-            live = await s.get(StaffSession, digest)
+            live = await s.get(StaffSession, sess.id)
             if live is not None:
                 live.last_seen_at = now
         sess.last_seen_at = now
-    return account, sess
 
 
 async def touch(rt: Runtime, session_id: str) -> bool:

@@ -201,8 +201,9 @@ async def agent_upload(conversation_id: S.Id, request: Request, who: StaffContex
 
 @router.get("/conversations/{conversation_id}/transcript", responses=HTML_PAGE)
 async def agent_transcript(conversation_id: S.Id, request: Request, lang: str | None = None,
-                           who: StaffContext = Depends(agent)) -> Response:
-    """The printable transcript (what the visitor saw; no internal notes). Audited as a view."""
+                           who: StaffContext = Depends(Staff("agent", page=True))) -> Response:
+    """The printable transcript (what the visitor saw; no internal notes). Audited as a view.
+    The console opens it as a page: a same-origin navigation stands for the CSRF token."""
     rt = runtime(request)
     await _visible_or_404(rt, who, conversation_id)
     conv, events = await att.transcript(rt, conversation_id)
