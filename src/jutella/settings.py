@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
     max_conversations_per_hour: int = Field(10, ge=0)  # conversations one browser may start
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # one uploaded file (images, PDFs)
+    # GET /metrics answers loopback clients, and others that send this as
+    # "Authorization: Bearer ..." (unset: loopback only); web/pages.py
+    metrics_token: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

@@ -112,7 +112,8 @@ async def totp_disable(body: S.PasswordConfirmIn, request: Request,
 async def set_language(body: S.LanguageIn, request: Request, response: Response,
                        who: StaffContext = Depends(any_staff)) -> S.Ok:
     await actions.set_language(runtime(request), account_id=who.id, language=body.language)
-    response.set_cookie("jutella_lang", body.language, samesite="lax", max_age=365 * 86400, path="/")
+    response.set_cookie("jutella_lang", body.language, samesite="lax", max_age=365 * 86400, path="/",
+                        secure=runtime(request).settings.secure_cookies)
     return S.Ok()
 
 
