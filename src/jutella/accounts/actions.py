@@ -138,7 +138,7 @@ async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
 
 async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
     email, name = normalise_email(email), clean_name(name)
-    check_policy(password)
+    check_policy(password, email=email, name=name)
     pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
@@ -170,7 +170,7 @@ async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name:
     email, name, roles = normalise_email(email), clean_name(name), _roles(roles)
     pw_hash = None
     if password is not None:
-        check_policy(password)
+        check_policy(password, email=email, name=name)
         pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     token = None
@@ -208,7 +208,8 @@ async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
 
 
 async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
-    check_policy(password)
+    invited = await check_link(rt, token, INVITE)  # whose password: it may not hold their name or email
+    check_policy(password, email=invited.email if invited else None, name=invited.name if invited else None)
     pw_hash = hash_password(rt.settings, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
@@ -477,9 +478,9 @@ async def logout(rt: Runtime, session: StaffSession) -> None:
 async def change_password(rt: Runtime, *, account_id: int, session_id: str | None, current: str,
                           new: str) -> None:
     """Change one's own password; every other session of the account ends."""
-    check_policy(new)
     async with rt.db.reader() as s:
         account = await get_account(s, account_id)
+    check_policy(new, email=account.email, name=account.name)
     if not verify_password(rt.settings, account.password_hash, current):
         raise AccountError("password_wrong", "The current password is wrong.", 400)
     pw_hash = hash_password(rt.settings, new)
