@@ -21,12 +21,8 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
-/** The session's CSRF token, for requests api() cannot make (multipart uploads). */
-export function csrf() {
-  return csrfToken;
-}
-
-/** The headers every console request carries (api() and the few fetches it cannot make). */
+/** The headers every console request carries (api(), and the few fetches it
+ * cannot make: multipart uploads). */
 export function consoleHeaders() {
   const headers = { "X-Requested-With": "jutella-console" };
   if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
