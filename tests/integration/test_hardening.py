@@ -183,3 +183,23 @@ def test_weak_passwords_are_refused_with_a_reason(live, password, code):
     # and a good one still passes
     r = anon.post("/api/v1/public/staff/invitation", json={"token": token, "password": "puhelin soi aamulla"})
     assert r.status_code == 200, r.text
+
+
+def test_a_cross_site_navigation_to_an_attachment_shows_and_audits_nothing(live):
+    from tests.integration.test_attachments import new_visitor_with_chat, png, upload
+
+    token, conv = new_visitor_with_chat(live)
+    add_staff(live, "aino@example.org", ["agent"])
+    aino = sign_in(live, "aino@example.org")
+    url = upload(live.client(), token, png()).json()["url"]
+
+    def opened() -> int:
+        return _query(live, select(func.count()).select_from(AuditEntry)
+                      .where(AuditEntry.action == "attachment.view"))
+
+    browser = live.client(cookies={SESSION_COOKIE: aino.cookies[SESSION_COOKIE]})
+    assert browser.get(url, headers=CROSS_SITE_NAVIGATION).status_code == 404
+    assert opened() == 0
+    # the console's own <img> and link (same origin) still open it, audited
+    assert browser.get(url, headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "image"}).status_code == 200
+    assert opened() == 1

@@ -28,7 +28,7 @@ from jutella.chat import transcript as tr
 from jutella.store.models import Conversation, Visitor
 
 from . import schemas as S
-from .auth import COOKIE, Staff, StaffContext, runtime
+from .auth import COOKIE, Staff, StaffContext, cross_site, runtime
 from .errors import ApiError, request_language
 from .routes_chat import _visible_or_404, viewer
 
@@ -235,7 +235,8 @@ async def serve(public_id: str, request: Request) -> Response:
         if token:
             visitor = await chat.visitor_by_token(rt, token)
             allowed = visitor is not None and visitor.id == conv.visitor_id
-        if not allowed and request.cookies.get(COOKIE):
+        # a staff session, unless another site's page sent the browser here (it would be audited as a view)
+        if not allowed and request.cookies.get(COOKIE) and not cross_site(request):
             session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
             if session is not None and {"agent", "privacy"} & set(session[0].role_names):
                 allowed = await att.staff_may_open(rt, await access.viewer_for(rt, session[0]), a, conv)
