@@ -202,7 +202,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(GZipMiddleware, minimum_size=800)
-    app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins, hsts=settings.secure_cookies)
     # the chat sockets skip the router and the HTTP middleware (realtime/asgi.py)
     app.add_middleware(DirectSockets, routes=sockets, trusted=settings.trusted_proxies)
     return app

@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     upload_workers: int = Field(1, ge=1, le=64)  # processes decoding and re-encoding images, scanning PDFs
     upload_queue: int = Field(2, ge=0, le=10_000)
     max_uploads_per_client: int = Field(100, ge=0)  # visitors' uploads from one address per 10 minutes
+    # GET /metrics answers loopback clients, and others that send this as
+    # "Authorization: Bearer ..." (unset: loopback only); web/pages.py
+    metrics_token: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.

@@ -149,11 +149,15 @@ def test_a_chat_reaches_only_the_chosen_department(live):
     open_for_admin = sign_in(live, "pirjo@example.org").get("/api/v1/conversations?state=open").json()
     assert [(c["id"], c["department_name"]) for c in open_for_admin] == [(conv, "Tekniikka")]
 
-    # a malformed choice is refused; an unknown one goes to the shared queue
+    # a malformed choice is refused, and so is one the widget does not offer (issue 15):
+    # nothing is stored; without a choice the chat goes to the shared queue
     v2, _ = visitor(live)
     v2.message("hei", department="Tekniikka")
     assert v2.until(lambda f: f["type"] == "error")["code"] == "malformed"
     v2.message("hei", department=987654)
+    refused = v2.until(lambda f: f["type"] in ("error", "ack"))
+    assert refused["code"] == "department_unavailable" and "not available" in refused["message"]
+    v2.message("hei")
     conv2 = v2.until(lambda f: f["type"] == "ack")["conversation"]
     a.until(is_conv(conv2))
     b.until(is_conv(conv2))
@@ -430,6 +434,11 @@ def test_the_list_and_the_search_filter_by_department(live):
     _, depts, ids = two_departments(live)
     add_staff(live, "pirjo@example.org", ["admin", "agent"], name="Pirjo")
     pirjo = sign_in(live, "pirjo@example.org")
+    # both departments online, so that the widget offers them (a visitor chooses only from those)
+    online = [agent(live, sign_in(live, f"{who}@example.org"))[0] for who in ("aino", "bertta")]
+    watcher, welcome = visitor(live)
+    if len(welcome["departments"]) < 2:
+        watcher.until(lambda f: f["type"] == "presence" and len(f.get("departments", [])) == 2)
     convs = {}
     for where, department in (("Tekniikka", depts["Tekniikka"]), ("Jäsenyys", depts["Jäsenyys"]), (None, None)):
         v, _ = visitor(live)
@@ -475,8 +484,8 @@ HOSTILE_DEPARTMENTS = [
 def test_a_bogus_department_in_the_message_frame_is_refused_cleanly(live):
     """Strings, floats, booleans, lists, out-of-range and huge numbers: an
     error frame (``malformed``), nothing stored, and the connection goes on.
-    The largest id the protocol allows, unknown, goes to the shared queue
-    (a 64-bit value: PostgreSQL's BIGINT takes it)."""
+    The largest id the protocol allows, unknown (a 64-bit value: PostgreSQL's
+    BIGINT takes it), is well-formed but not offered: refused too (issue 15)."""
     _, depts, _ = two_departments(live)
     v, _ = visitor(live)
     for value in HOSTILE_DEPARTMENTS:
@@ -486,6 +495,10 @@ def test_a_bogus_department_in_the_message_frame_is_refused_cleanly(live):
         assert "department" in refused["message"]
     assert db(live, lambda s: _scalars(s, select(Conversation.id))) == []
     cid = v.message("hei", department=2**63 - 1)
+    refused = v.until(lambda f, cid=cid: f["type"] in ("error", "ack") and f.get("client_id") == cid)
+    assert (refused["type"], refused["code"]) == ("error", "department_unavailable")
+    assert db(live, lambda s: _scalars(s, select(Conversation.id))) == []
+    cid = v.message("hei")
     conv = v.until(lambda f: f["type"] == "ack" and f.get("client_id") == cid)["conversation"]
     # once the conversation exists, the department in later frames changes nothing
     cid = v.message("vielä", department=depts["Tekniikka"], conversation=conv)

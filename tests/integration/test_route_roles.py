@@ -80,3 +80,32 @@ def test_non_api_pages_that_show_personal_data_do_not_exist_outside_the_api(live
     # the console shell itself carries no data: it is the same page for everyone
     anon = live.client().get("/console")
     assert anon.status_code == 200 and "@" not in anon.text
+
+
+def test_every_private_api_route_needs_the_csrf_token_reads_included(live):
+    """Issue 15: the session cookie is SameSite=Lax, so a page on another site
+    can navigate a signed-in browser to any GET. Every guarded route, reads
+    included, refuses a signed-in caller holding every role but not the
+    session's CSRF token (403 ``csrf``), and one the browser marks as sent by
+    another site even with the token. ``GET /me`` (it hands the token out)
+    takes the console's ``X-Requested-With`` instead; the printable
+    transcript a same-origin navigation (tests/integration/test_hardening.py)."""
+    add_staff(live, "all@example.org", list(ROLES))
+    signed = sign_in(live, "all@example.org")
+    token = signed.headers["X-CSRF-Token"]
+    bare = live.client(cookies=dict(signed.cookies))
+    checked = 0
+    for route, method, _ in guarded_routes(live.server.config.app):
+        path = concrete(route.path)
+        r = bare.request(method, path, json={})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "csrf"), f"{method} {route.path}"
+        r = bare.request(method, path, json={}, headers={"X-CSRF-Token": token, "Sec-Fetch-Site": "cross-site"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "csrf"), f"cross-site {method} {route.path}"
+        checked += method == "GET"
+    assert checked >= 15
+    # the one read without the token: only from the console's own script
+    me = bare.get("/api/v1/me", headers={"X-Requested-With": "jutella-console"})
+    assert me.status_code == 200 and me.json()["csrf_token"] == token
+    assert me.headers["cache-control"] == "no-store"
+    assert bare.get("/api/v1/me", headers={"X-Requested-With": "jutella-console",
+                                           "Sec-Fetch-Site": "cross-site"}).status_code == 403

@@ -32,3 +32,29 @@ def test_cheap_hashes_verify_and_a_standard_server_upgrades_them(tmp_path):
     assert needs_rehash(standard, fast) and not needs_rehash(cheap, fast)
     slow = hash_password(standard, PASSWORD)
     assert verify_password(cheap, slow, PASSWORD) and not needs_rehash(standard, slow)
+
+
+def test_the_policy_refuses_a_repeated_pattern_and_the_persons_own_name_or_email():
+    import pytest
+
+    from jutella.accounts.errors import AccountError
+    from jutella.accounts.passwords import check_policy
+
+    def refusal(password: str, **who: str) -> str | None:
+        try:
+            check_policy(password, **who)
+        except AccountError as exc:
+            return exc.code
+        return None
+
+    for repeated in ("abcabcabcabc", "xyzwxyzwxyzw", "Kesä2024Kesä2024", "ABCabcABCabcA", "moi!moi!moi!m"):
+        assert refusal(repeated) == "password_repeated", repeated
+    who = {"email": "aino.virtanen@example.org", "name": "Aino Virtanen"}
+    for personal in ("virtanen is the best", "AINO2024 summer sun", "x-aino.virtanen-x", "my aino password"):
+        assert refusal(personal, **who) == "password_personal", personal
+    # ordinary passphrases pass, also with the person known; short name parts ("Li") are not looked for
+    for fine in (PASSWORD, "correcthorse" * 2, "abcdefghijka", "planning the litany"):
+        assert refusal(fine, email="li@example.org", name="Li Ann") is None, fine
+    assert refusal(PASSWORD, **who) is None
+    with pytest.raises(AccountError):
+        check_policy("short")

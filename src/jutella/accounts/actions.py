@@ -139,7 +139,7 @@ async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
 
 async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
     email, name = normalise_email(email), clean_name(name)
-    check_policy(password)
+    check_policy(password, email=email, name=name)
     await check_link(rt, token, SETUP)  # a made-up or used link costs no hash; the write checks again
     pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
@@ -172,7 +172,7 @@ async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name:
     email, name, roles = normalise_email(email), clean_name(name), _roles(roles)
     pw_hash = None
     if password is not None:
-        check_policy(password)
+        check_policy(password, email=email, name=name)
         async with rt.db.reader() as s:
             if await find_account(s, email):  # before the hash; the write checks again
                 raise AccountError("email_taken", "An account with this email already exists.", 409)
@@ -213,8 +213,10 @@ async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
 
 
 async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
-    check_policy(password)
-    await check_link(rt, token, INVITE)  # a made-up or used link costs no hash; the write checks again
+    # a made-up or used link costs no hash (the write checks again); whose
+    # password: it may not hold their name or email
+    invited = await check_link(rt, token, INVITE)
+    check_policy(password, email=invited.email if invited else None, name=invited.name if invited else None)
     pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
@@ -406,9 +408,12 @@ async def _check_second_factor(rt: Runtime, account: StaffAccount, code: str) ->
     return True
 
 
-async def authenticate(rt: Runtime, token: str | None) -> tuple[StaffAccount, StaffSession] | None:
+async def authenticate(rt: Runtime, token: str | None, *,
+                       touch: bool = True) -> tuple[StaffAccount, StaffSession] | None:
     """The account behind a session cookie, or None when it is unknown, ended,
-    idle too long, too old, or the account is disabled."""
+    idle too long, too old, or the account is disabled. ``touch=False``: the
+    caller decides first whether the request may use the session at all, then
+    calls ``keep_alive`` (accounts/guard.py: a refused CSRF check writes nothing)."""
     if not token or len(token) > 100:
         return None
     now = rt.clock.now()
@@ -425,13 +430,21 @@ async def authenticate(rt: Runtime, token: str | None) -> tuple[StaffAccount, St
         async with rt.db.transaction() as s:
             await s.execute(delete(StaffSession).where(StaffSession.id == digest))
         return None
-    if now - sess.last_seen_at >= timedelta(seconds=30):  # one write a half-minute, not per request
+    if touch:
+        await keep_alive(rt, sess)
+    return account, sess
+
+
+async def keep_alive(rt: Runtime, sess: StaffSession) -> None:
+    """Record that a session is in use (its idle timeout starts again): one
+    write a half-minute, not per request."""
+    now = rt.clock.now()
+    if now - sess.last_seen_at >= timedelta(seconds=30):
         async with rt.db.transaction() as s:
-            live = await s.get(StaffSession, digest)
+            live = await s.get(StaffSession, sess.id)
             if live is not None:
                 live.last_seen_at = now
         sess.last_seen_at = now
-    return account, sess
 
 
 async def touch(rt: Runtime, session_id: str) -> bool:
@@ -466,9 +479,9 @@ async def change_password(rt: Runtime, *, account_id: int, session_id: str | Non
     """Change one's own password; every other session of the account ends.
     A wrong current password spends the account's sign-in budget
     (accounts/attempts.py): a stolen session cannot guess it unthrottled."""
-    check_policy(new)
     async with rt.db.reader() as s:
         account = await get_account(s, account_id)
+    check_policy(new, email=account.email, name=account.name)
     async with attempts.guess(rt, email=account.email, client=client, message=REAUTH_THROTTLED) as attempt:
         if not await verify_password(rt, account.password_hash, current):
             attempt.failed = True

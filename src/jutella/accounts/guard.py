@@ -2,11 +2,17 @@
 (web/auth.py ``Staff``) and the console's socket (realtime/agent.py
 ``agent_ws``), so that HTTP and the socket cannot drift apart.
 
-A caller comes in with a live session (``actions.authenticate``: idle and
-absolute timeouts, disabled accounts), the session's CSRF token when the
-request changes state (HTTP only: a socket's handshake changes nothing),
-any of the roles asked for (none: any staff member), and two-factor sign-in
-enrolled when an administrator requires it of everyone.
+A caller comes in from no other site (the browser's Fetch Metadata, checked
+before the session is even looked up), with a live session
+(``actions.authenticate``: idle and absolute timeouts, disabled accounts),
+the session's CSRF token on every HTTP request, reads included, unless the
+route's guard says the request proved otherwise that it comes from the
+console itself (web/auth.py: ``GET /me``, which hands the token out, and the
+printable transcript the console opens as a page), any of the roles asked
+for (none: any staff member), and two-factor sign-in enrolled when an
+administrator requires it of everyone. A refused CSRF check writes nothing:
+not even the session's last-seen time, let alone an audit row. The socket's
+handshake needs no token: its Origin is checked (realtime/agent.py).
 """
 
 from __future__ import annotations
@@ -30,16 +36,21 @@ TOTP_REQUIRED = "totp_enrollment_required"
 
 async def authorize_staff(rt: Runtime, session_token: str | None, *, roles: Iterable[str] = (),
                           csrf_sent: str | None = None, needs_csrf: bool = False,
-                          allow_unenrolled: bool = False) -> tuple[StaffAccount, StaffSession]:
+                          allow_unenrolled: bool = False, cross_site: bool = False,
+                          ) -> tuple[StaffAccount, StaffSession]:
     """The account and session of a staff member allowed in, or an
     AccountError saying why not (401 ``not_signed_in``, 403 ``csrf``,
-    ``forbidden``, ``totp_enrollment_required``)."""
-    found = await actions.authenticate(rt, session_token)
+    ``forbidden``, ``totp_enrollment_required``). ``cross_site``: the browser
+    said another site made the request (refused before anything is read)."""
+    if cross_site:
+        raise AccountError(CSRF, "This request came from another site. Open the console directly.", 403)
+    found = await actions.authenticate(rt, session_token, touch=False)
     if found is None:
         raise AccountError(NOT_SIGNED_IN, "Sign in first.", 401)
     account, session = found
     if needs_csrf and not secrets.compare_digest((csrf_sent or "").encode(), session.csrf_token.encode()):
         raise AccountError(CSRF, "The request did not carry this session's CSRF token. Reload the page.", 403)
+    await actions.keep_alive(rt, session)
     wanted = set(roles)
     if wanted and not wanted & set(account.role_names):
         raise AccountError(FORBIDDEN, "Your account does not have the role needed for this.", 403)

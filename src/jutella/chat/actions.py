@@ -31,6 +31,7 @@ from .access import Viewer, core_may_see_conversation, load_viewer, visitor_rest
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata
+from .presence import current_choice
 from .states import ACTIVE, CLOSED, WAITING
 
 # the channel names (jutella/channels.py), ChatError and the states are imported
@@ -351,11 +352,14 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
     department the visitor chose, or to the only one online (docs/departments.md).
+    The visitor may choose only a department the widget offers now (an
+    ``department_unavailable`` refusal otherwise: nothing is stored).
     ``conversation``: the one the visitor's connection follows, if any (only
     a hint for the order of row locks; the open conversation is read here)."""
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
+    offered = {d["id"] for d in await current_choice(rt)} if department is not None else set()
 
     def work(conn: Connection) -> Posted:
         conv = _OPEN_CONV.first(conn, {"b_visitor": visitor_id})
@@ -377,6 +381,10 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                 dup = _row(dup_row)
                 conv = _row(conn.execute(select(CONV).where(CONV.c.id == dup.conversation_id)).one())
                 return Posted(conv, dup, new=False)
+            if department is not None and department not in offered:
+                raise ChatError("department_unavailable",
+                                "That department is not available now. Choose another one, or send without choosing.",
+                                409)
             values = dict(visitor_id=visitor_id, state=WAITING, agent_id=None, created_at=now, accepted_at=None,
                           closed_at=None, closed_by=None, last_activity_at=now, last_seq=0, agent_seen_seq=0,
                           visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,

@@ -110,6 +110,8 @@ ERROR_CODES: Final = frozenset(
         "storage_full",
         "unavailable",
         "limit_reached",
+        # the visitor chose a department the widget does not offer now
+        "department_unavailable",
     }
 )
 PRESENCE_STATES: Final = frozenset({"online", "away", "offline"})

@@ -1,10 +1,22 @@
 """Who is asking: the one boundary where every staff route declares the role it
-needs, and where CSRF is checked for cookie-authenticated state changes.
+needs, and where CSRF is checked for cookie-authenticated requests.
 
 ``Depends(Staff("admin"))`` on a route means: a signed-in, enabled staff
 member holding *any* of the named roles (no names: any staff member), whose
-request carries the session's CSRF token if it changes state, and who has
-enrolled two-factor sign-in when an administrator requires it.
+request carries the session's CSRF token (reads too: the session cookie is
+SameSite=Lax, so a page on another site can navigate a signed-in browser to
+any GET, and some GETs are audited views), and who has enrolled two-factor
+sign-in when an administrator requires it. Requests the browser marks as made
+by another site (``Sec-Fetch-Site``) are refused before the session is read.
+
+Two reads are reached without the token, each proving another way that the
+console itself asks (a page on another site can do neither):
+``Staff(bootstrap=True)`` (``GET /me``, which hands the token out) accepts the
+console's ``X-Requested-With`` header, which a cross-site navigation cannot
+send and a cross-site script cannot send without a CORS pre-flight that
+jutella never grants; ``Staff(page=True)`` (the printable transcript, a link
+the console opens in a new tab) accepts a navigation the browser says came
+from this origin.
 """
 
 from __future__ import annotations
@@ -23,7 +35,20 @@ from jutella.store.models import StaffAccount, StaffSession
 
 COOKIE = actions.SESSION_COOKIE
 CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CONSOLE_HEADER = "x-requested-with"  # sent by the console's fetches (static/console/api.js)
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def cross_site(request: Request) -> bool:
+    """The browser says a page of another site (or a sibling subdomain) made
+    this request (Fetch Metadata; browsers without it send nothing, and the
+    CSRF token still stops them)."""
+    return request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")
+
+
+def same_origin_navigation(request: Request) -> bool:
+    return (request.headers.get("sec-fetch-site") == "same-origin"
+            and request.headers.get("sec-fetch-mode") == "navigate")
 
 
 def runtime(request: Request) -> Runtime:
@@ -46,19 +71,28 @@ class StaffContext:
 class Staff:
     """A route dependency naming the roles allowed (any of them)."""
 
-    def __init__(self, *roles: str, allow_unenrolled: bool = False):
+    def __init__(self, *roles: str, allow_unenrolled: bool = False, bootstrap: bool = False, page: bool = False):
         for role in roles:
             if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}")
         self.roles = roles
         self.allow_unenrolled = allow_unenrolled
+        self.bootstrap = bootstrap
+        self.page = page
+
+    def _needs_token(self, request: Request) -> bool:
+        if request.method not in SAFE_METHODS:
+            return True
+        if self.bootstrap and request.headers.get(CONSOLE_HEADER):
+            return False
+        return not (self.page and same_origin_navigation(request))
 
     async def __call__(self, request: Request) -> StaffContext:
         # the decision is accounts/guard.py's, shared with the console's socket
         account, session = await authorize_staff(
             runtime(request), request.cookies.get(COOKIE), roles=self.roles,
-            csrf_sent=request.headers.get(CSRF_HEADER, ""), needs_csrf=request.method not in SAFE_METHODS,
-            allow_unenrolled=self.allow_unenrolled)
+            csrf_sent=request.headers.get(CSRF_HEADER, ""), needs_csrf=self._needs_token(request),
+            allow_unenrolled=self.allow_unenrolled, cross_site=cross_site(request))
         return StaffContext(account, session)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -13,7 +15,7 @@ from jutella.mail import limits
 from jutella.store.models import MailOutbox
 from jutella.templating import ENV
 
-from .auth import runtime
+from .auth import client_address, runtime
 from .errors import request_language
 
 TEMPLATES = Jinja2Templates(env=ENV)
@@ -83,13 +85,42 @@ async def mail_health(rt) -> str | None:
     return None
 
 
+def _metrics_token(request: Request) -> str:
+    token = runtime(request).settings.metrics_token
+    return token.get_secret_value() if token is not None else ""
+
+
+def metrics_allowed(request: Request) -> bool:
+    """A loopback client (the client address, so a request that came through a
+    trusted proxy counts from where it came) or the bearer token of
+    ``JUTELLA_METRICS_TOKEN``, compared in constant time."""
+    token = _metrics_token(request)
+    if token:
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(client_address(request))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
+
+
 @router.get("/metrics")
 async def metrics(request: Request):
-    """Prometheus metrics of this process (no personal data in them)."""
+    """Prometheus metrics of this process (no personal data in them), for
+    loopback clients or the bearer token of ``JUTELLA_METRICS_TOKEN``."""
     from fastapi.responses import Response
     from prometheus_client import CONTENT_TYPE_LATEST
 
     rt = runtime(request)
+    if not metrics_allowed(request):
+        if _metrics_token(request):
+            return JSONResponse({"error": {"code": "not_signed_in", "message": "Send the metrics token."}},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"})
+        return JSONResponse({"error": {"code": "forbidden", "message": "Metrics are served to this host only."}},
+                            status_code=403, headers={"Cache-Control": "no-store"})
     rt.metrics.redis_up.set(1 if rt.hub.healthy else 0)
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 

@@ -29,7 +29,7 @@ from jutella.chat import transcript as tr
 from jutella.store.models import Conversation, Visitor
 
 from . import schemas as S
-from .auth import COOKIE, Staff, StaffContext, client_address, runtime
+from .auth import COOKIE, Staff, StaffContext, client_address, cross_site, runtime
 from .errors import ApiError, request_language
 from .routes_chat import _visible_or_404, viewer
 
@@ -208,8 +208,9 @@ async def agent_upload(conversation_id: S.Id, request: Request, who: StaffContex
 
 @router.get("/conversations/{conversation_id}/transcript", responses=HTML_PAGE)
 async def agent_transcript(conversation_id: S.Id, request: Request, lang: str | None = None,
-                           who: StaffContext = Depends(agent)) -> Response:
-    """The printable transcript (what the visitor saw; no internal notes). Audited as a view."""
+                           who: StaffContext = Depends(Staff("agent", page=True))) -> Response:
+    """The printable transcript (what the visitor saw; no internal notes). Audited as a view.
+    The console opens it as a page: a same-origin navigation stands for the CSRF token."""
     rt = runtime(request)
     await _visible_or_404(rt, who, conversation_id)
     conv, events = await att.transcript(rt, conversation_id)
@@ -241,7 +242,8 @@ async def serve(public_id: str, request: Request) -> Response:
         if token:
             visitor = await chat.visitor_by_token(rt, token)
             allowed = visitor is not None and visitor.id == conv.visitor_id
-        if not allowed and request.cookies.get(COOKIE):
+        # a staff session, unless another site's page sent the browser here (it would be audited as a view)
+        if not allowed and request.cookies.get(COOKIE) and not cross_site(request):
             session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
             if session is not None and {"agent", "privacy"} & set(session[0].role_names):
                 allowed = await att.staff_may_open(rt, await access.viewer_for(rt, session[0]), a, conv)

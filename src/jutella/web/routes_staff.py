@@ -60,10 +60,13 @@ async def invitation(body: S.InvitationIn, request: Request) -> S.AccountOut:
 
 # -- own account ---------------------------------------------------------------
 any_staff = Staff(allow_unenrolled=True)
+me_reader = Staff(allow_unenrolled=True, bootstrap=True)  # GET /me hands the CSRF token out
 
 
 @me.get("", response_model=S.MeOut, responses=ERRORS)
-async def get_me(request: Request, who: StaffContext = Depends(any_staff)) -> S.MeOut:
+async def get_me(request: Request, who: StaffContext = Depends(me_reader)) -> S.MeOut:
+    """The signed-in account and its CSRF token: the one staff read that needs
+    no token (the console asks with ``X-Requested-With``; web/auth.py)."""
     return S.MeOut(account=S.AccountOut.of(who.account), csrf_token=who.session.csrf_token,
                    language=who.account.language, require_totp=await actions.require_totp_for_all(runtime(request)))
 
@@ -110,7 +113,8 @@ async def totp_disable(body: S.PasswordConfirmIn, request: Request,
 async def set_language(body: S.LanguageIn, request: Request, response: Response,
                        who: StaffContext = Depends(any_staff)) -> S.Ok:
     await actions.set_language(runtime(request), account_id=who.id, language=body.language)
-    response.set_cookie("jutella_lang", body.language, samesite="lax", max_age=365 * 86400, path="/")
+    response.set_cookie("jutella_lang", body.language, samesite="lax", max_age=365 * 86400, path="/",
+                        secure=runtime(request).settings.secure_cookies)
     return S.Ok()
 
 

@@ -3,11 +3,21 @@
 A strict Content-Security-Policy (no inline script anywhere), nosniff, no
 referrer, and no framing except the widget's own frame, which only the sites
 in ``JUTELLA_ALLOWED_ORIGINS`` may embed.
+
+``Cache-Control: no-store`` on every ``/api/`` answer that does not say
+otherwise: staff JSON is personal data (``/me`` carries the CSRF token) and so
+are the visitor's own answers (transcript, history), and no browser cache or
+proxy should keep a copy. HSTS (a year, subdomains included) when
+``JUTELLA_PUBLIC_URL`` is https, so a browser that has been there once never
+speaks plain HTTP to it again.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+NO_STORE = (b"cache-control", b"no-store")
 
 BASE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -17,10 +27,11 @@ BASE_CSP = (
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, frame_origins: list[str]):
+    def __init__(self, app: ASGIApp, *, frame_origins: list[str], hsts: bool = False):
         self.app = app
         ancestors = " ".join(["'self'", *frame_origins])
-        common = [
+        transport = [HSTS] if hsts else []
+        common = transport + [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
             (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
@@ -35,18 +46,21 @@ class SecurityHeaders:
             (b"content-security-policy", f"{BASE_CSP}; frame-ancestors {ancestors}".encode()),
         ]
         # The loader runs on other sites' pages: they must be able to fetch it.
-        self.loader = [
+        self.loader = transport + [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
             (b"cross-origin-resource-policy", b"cross-origin"),
             (b"content-security-policy", f"{BASE_CSP}; frame-ancestors 'none'".encode()),
         ]
+        self.api = self.default + [NO_STORE]
 
     def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
         if path == "/widget.js":
             return self.loader
         if path.startswith("/widget/") or path.startswith("/static/widget/"):
             return self.embeddable
+        if path.startswith("/api/"):
+            return self.api
         return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

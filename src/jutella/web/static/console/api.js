@@ -1,6 +1,10 @@
 // The one way the console talks to the server: JSON over fetch, same origin,
-// the session in its HttpOnly cookie, and on every state-changing request the
-// session's CSRF token in the X-CSRF-Token header.
+// the session in its HttpOnly cookie, and on every request, reads included,
+// the session's CSRF token in the X-CSRF-Token header (the server refuses a
+// staff read without it, so that a page on another site cannot make a
+// signed-in browser read, and audit, anything). Before the token is known
+// (GET /api/v1/me, which hands it out) X-Requested-With says the console
+// asks: a page on another site cannot send either header.
 //
 // A refusal becomes an ApiFailure whose message is the server's own text,
 // already translated to the page's language. Two refusals concern the whole
@@ -17,9 +21,12 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
-/** The session's CSRF token, for requests api() cannot make (multipart uploads). */
-export function csrf() {
-  return csrfToken;
+/** The headers every console request carries (api(), and the few fetches it
+ * cannot make: multipart uploads). */
+export function consoleHeaders() {
+  const headers = { "X-Requested-With": "jutella-console" };
+  if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  return headers;
 }
 
 export class ApiFailure extends Error {
@@ -31,12 +38,9 @@ export class ApiFailure extends Error {
   }
 }
 
-const SAFE = new Set(["GET", "HEAD"]);
-
 export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...consoleHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (!SAFE.has(method) && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   let response;
   try {
     response = await fetch(path, {

@@ -3,7 +3,7 @@
 // /attachments/{id} with the session cookie; each fetch is audited), the
 // attach button beside the reply box, and the visitor's rating at close.
 
-import { ApiFailure, csrf } from "./api.js";
+import { ApiFailure, consoleHeaders } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -61,7 +61,7 @@ async function upload(id, file) {
   try {
     response = await fetch(`/api/v1/conversations/${id}/attachments`, {
       method: "POST", body: form, credentials: "same-origin", cache: "no-store",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrf() || "" },
+      headers: { Accept: "application/json", ...consoleHeaders() },
     });
   } catch {
     throw new ApiFailure(0, "network", t("Could not reach the server. Check your connection and try again."));

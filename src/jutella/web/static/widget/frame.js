@@ -187,6 +187,7 @@ function onClient(kind, f) {
       break;
     case "error":
       if (f.client_id) view.fail(f.client_id);
+      if (f.code === "department_unavailable") picker.reset(); // choose again from what is offered now
       view.showError(errorText(f));
       break;
     case "reset":
