@@ -32,6 +32,8 @@ from jutella.store.models import (Attachment, ChatEvent, Conversation, Conversat
                                   OfflineMessage, OfflineReply, StaffAccount, SubjectFlag, SubjectRequest,
                                   TranscriptRequest, Visitor)
 
+from . import ledger
+
 MAX_QUERY = 200
 
 
@@ -407,6 +409,7 @@ async def erase(rt: Runtime, sel: Selection, *, actor_id: int | None) -> dict[st
     in the database files. What remains is a tombstone in the audit log."""
     counts: dict[str, int] = {}
     async with rt.db.transaction() as s:
+        await ledger.record(s, sel, rt.clock.now())  # before the rows go: docs/privacy.md "Backups that forget"
         visitors = set((await s.execute(select(Conversation.visitor_id).where(
             Conversation.id.in_(sel.conversations)))).scalars()) if sel.conversations else set()
         offline_ids = set(sel.offline_messages)
