@@ -315,14 +315,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise Failed("name the backup file: jutella backup FILE")
     settings = load_settings()
     source = _sqlite_path(settings)
-    if source is None:
-        raise Failed("jutella backup covers SQLite; on PostgreSQL use pg_dump (docs/deployment.md, Backups)")
     key = _backup_key(args, settings)
     try:
-        manifest = backup.backup(source, Path(settings.data_dir), Path(args.path), key, force=args.force)
+        if source is None:  # PostgreSQL: pg_dump's snapshot, sealed the same way
+            manifest = backup.backup_postgres(settings.sqlalchemy_url, Path(settings.data_dir), Path(args.path),
+                                              key, force=args.force)
+        else:
+            manifest = backup.backup(source, Path(settings.data_dir), Path(args.path), key, force=args.force)
     except backup.BackupError as exc:
         raise Failed(str(exc)) from None
-    print(f"backed up {source} and {manifest['attachments']} attachment(s) to {args.path} (encrypted)")
+    print(f"backed up {'the PostgreSQL database' if source is None else source} and {manifest['attachments']} "
+          f"attachment(s) to {args.path} (encrypted)")
     from jutella.accounts.audit_anchor import KEY_FILE
 
     audit_key = Path(settings.data_dir) / KEY_FILE
@@ -354,10 +357,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     target = _sqlite_path(settings)
-    if target is None:
-        raise Failed("jutella restore covers SQLite; on PostgreSQL use pg_restore (docs/deployment.md, Backups)")
     key = _backup_key(args, settings)
     audit_key = AuditAnchor(settings).existing_key()
+
+    async def on_database(fn) -> object:
+        rt = _runtime(settings)
+        try:
+            return await fn(rt)
+        finally:
+            await rt.db.dispose()
+            rt.db.session_info["audit"].flush()
 
     async def reapply(work: Path, rows: list, lkey: bytes) -> dict[str, int]:
         rt = _runtime(backup.staged_settings(settings, work, audit_key))
@@ -368,14 +377,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
             rt.db.session_info["audit"].flush()
 
     try:
-        done = backup.restore(Path(args.path), target, Path(settings.data_dir), key, audit_key=audit_key,
-                              reapply=reapply, run=asyncio.run)
+        if target is None:  # PostgreSQL (docs/deployment.md, Backups)
+            done = backup.restore_postgres(Path(args.path), settings.sqlalchemy_url, Path(settings.data_dir), key,
+                                           audit_key=audit_key, with_runtime=lambda fn: asyncio.run(on_database(fn)))
+        else:
+            done = backup.restore(Path(args.path), target, Path(settings.data_dir), key, audit_key=audit_key,
+                                  reapply=reapply, run=asyncio.run)
     except backup.BackupError as exc:
         raise Failed(str(exc)) from None
     if done.audit_head is not None:
         # the audit checkpoint moves back to the restored log's end (it only moves forward otherwise)
         AuditAnchor(settings).write_checkpoint(Checkpoint(*done.audit_head), force=True)
-    print(f"restored {args.path} (taken {done.manifest.get('taken_at')}) into {target}, "
+    print(f"restored {args.path} (taken {done.manifest.get('taken_at')}) into {target or 'the PostgreSQL database'}, "
           f"with {done.attachments} attachment(s)")
     erased = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in done.erased.items() if v) or "nothing left to erase"
     print(f"erasures made since the backup, applied again: {done.erasures} ({erased})")

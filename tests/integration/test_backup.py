@@ -6,32 +6,33 @@ attachment files, not in a single byte of the data dir."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_async
+from tests.conftest import BOTH, run_async
 from tests.integration.test_cli import jutella
 
 ERASED = ["Liisa Virtanen", "liisa.virtanen@example.fi", "K1234567", "LIISA-PDF-4711", "Ilmoittautuminen on auki"]
 KEPT = ["Bertta Berg", "BERTTA-PDF-0815"]
 
 
-@pytest.fixture
-def backend():
-    return "sqlite"
+@pytest.fixture(params=BOTH)
+def backend(request):
+    return request.param
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {"JUTELLA_DATA_DIR": str(tmp_path / "data")}
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {"JUTELLA_DATA_DIR": str(tmp_path / "data"), "JUTELLA_DATABASE_URL": database_url}
 
 
 def pdf(marker: str) -> bytes:
     return f"%PDF-1.4\n1 0 obj<<>>endobj\n% {marker}\ntrailer<<>>\n%%EOF\n".encode()
 
 
-def people(data_dir: Path) -> dict[str, int]:
+def people(env: dict[str, str]) -> dict[str, int]:
     """Liisa: a chat with her name, email and student number, a PDF, and an
     offline form with her address; Bertta: a chat and a PDF of her own."""
     from jutella.chat import actions as chat
@@ -41,7 +42,8 @@ def people(data_dir: Path) -> dict[str, int]:
     from jutella.settings import Settings
 
     async def make() -> dict[str, int]:
-        rt = build_runtime(Settings(data_dir=data_dir))
+        rt = build_runtime(Settings(data_dir=Path(env["JUTELLA_DATA_DIR"]),
+                                    database_url=env["JUTELLA_DATABASE_URL"]))
         await rt.db.migrate()
         out = {}
         for who, text, marker in (
@@ -64,8 +66,13 @@ def people(data_dir: Path) -> dict[str, int]:
     return run_async(make())
 
 
-def every_byte(data_dir: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
+def every_byte(data_dir: Path, env: dict[str, str]) -> bytes:
+    """Every file of the data dir; on PostgreSQL also everything the database holds (a plain dump)."""
+    files = b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
+    url = env["JUTELLA_DATABASE_URL"]
+    if url.startswith("postgres"):
+        files += subprocess.run(["pg_dump", "--dbname", url], capture_output=True, check=True).stdout
+    return files
 
 
 def snapshot(data_dir: Path) -> dict[str, str]:
@@ -86,7 +93,7 @@ def key_file(tmp_path: Path, env) -> Path:
 
 def test_a_restore_brings_no_erased_person_back(env, tmp_path, key_file):
     data = Path(env["JUTELLA_DATA_DIR"])
-    people(data)
+    people(env)
     backup = tmp_path / "before-erasure.jutella-backup"
     r = jutella("backup", str(backup), "--key-file", str(key_file), env=env)
     assert r.returncode == 0, r.stderr
@@ -118,7 +125,7 @@ def test_a_restore_brings_no_erased_person_back(env, tmp_path, key_file):
     for query in ("liisa.virtanen@example.fi", "K1234567", "Liisa Virtanen"):
         r = jutella("subject", "find", query, env=env)
         assert r.returncode == 0 and r.stdout == "", (query, r.stdout)
-    everything = every_byte(data)
+    everything = every_byte(data, env)
     for s in ERASED:
         assert s.encode() not in everything, s
     # Bertta, not erased, is back with her attachment
@@ -134,12 +141,12 @@ def test_a_restore_brings_no_erased_person_back(env, tmp_path, key_file):
     assert r.returncode == 0 and "applied again: 1 (" in r.stdout, r.stdout + r.stderr
     assert jutella("subject", "find", "K1234567", env=env).stdout == ""
     for s in ERASED:
-        assert s.encode() not in every_byte(data), s
+        assert s.encode() not in every_byte(data, env), s
 
 
 def test_a_backup_taken_after_the_erasure_erases_nothing_more(env, tmp_path, key_file):
     data = Path(env["JUTELLA_DATA_DIR"])
-    people(data)
+    people(env)
     assert jutella("subject", "erase", "K1234567", "--yes", env=env).returncode == 0
     backup = tmp_path / "after.jutella-backup"
     assert jutella("backup", str(backup), "--key-file", str(key_file), env=env).returncode == 0
@@ -150,7 +157,7 @@ def test_a_backup_taken_after_the_erasure_erases_nothing_more(env, tmp_path, key
 
 def test_key_from_the_environment_and_clear_errors(env, tmp_path):
     data = Path(env["JUTELLA_DATA_DIR"])
-    people(data)
+    people(env)
     backup = tmp_path / "b.jutella-backup"
     r = jutella("backup", str(backup), env=env)
     assert r.returncode == 1 and "no backup key" in r.stderr and "--make-key" in r.stderr and not backup.exists()
@@ -169,8 +176,8 @@ def test_key_from_the_environment_and_clear_errors(env, tmp_path):
     bad.write_bytes(backup.read_bytes()[:-10])
     r = jutella("restore", str(bad), env=keyed)
     assert r.returncode == 1 and "nothing was changed" in r.stderr and "Traceback" not in r.stderr
-    # an old plain SQLite copy is not taken for a backup
-    bad.write_bytes((data / "jutella.sqlite3").read_bytes())
+    # an old plain copy (as `jutella backup` wrote before) is not taken for a backup
+    bad.write_bytes(b"SQLite format 3\x00" + bytes(4096))
     r = jutella("restore", str(bad), env=keyed)
     assert r.returncode == 1 and "is not a jutella backup" in r.stderr
     assert snapshot(data) == before

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 MAGIC = b"JUTELLA-BACKUP\x00\x01"
 CHUNK = 1 << 20
 DB_NAME = "jutella.sqlite3"
+PG_NAME = "jutella.pgdump"
 _STORAGE_NAME = re.compile(r"[0-9a-f]{48}")
 
 
@@ -169,6 +170,42 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def _seal(target: Path, key: bytes, manifest: dict[str, Any], db_file: Path, member: str,
+          files: list[tuple[str, Path]]) -> None:
+    """Write the sealed file next to ``target`` and rename it into place."""
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            sealer = _Sealer(out, key)
+            with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+                _add_bytes(tar, "manifest.json", orjson.dumps(manifest))
+                tar.add(db_file, member, recursive=False)
+                for name, path in files:
+                    try:
+                        tar.add(path, f"attachments/{name}", recursive=False)
+                    except FileNotFoundError:  # erased since the copy: the ledger covers its row
+                        pass
+            sealer.close()
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _attachment_files(data_dir: Path, names: list[str]) -> list[tuple[str, Path]]:
+    folder = data_dir / "attachments"
+    return [(n, folder / n) for n in names if _STORAGE_NAME.fullmatch(n or "") and (folder / n).is_file()]
+
+
+def _start(target: Path, force: bool) -> None:
+    if target.exists() and not force:
+        raise BackupError(f"{target} exists; add --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+
 def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bool) -> dict[str, Any]:
     """Copy the database with SQLite's online backup API (consistent while
     jutella runs), then seal it with the attachments that copy names (a file
@@ -176,9 +213,7 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
     and the ledger erases its row on restore)."""
     if not db_path.exists():
         raise BackupError(f"no database at {db_path}")
-    if target.exists() and not force:
-        raise BackupError(f"{target} exists; add --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _start(target, force)
     work = _private_dir(data_dir, ".backup-")  # the plain copy stays beside the database, never in /tmp
     try:
         copy = work / DB_NAME
@@ -194,31 +229,74 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
                 revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error as exc:
             raise BackupError(f"backup failed: {exc}") from None
-        folder = data_dir / "attachments"
+        files = _attachment_files(data_dir, names)
         manifest = {"format": 1, "taken_at": datetime.now(UTC).isoformat(), "database": "sqlite",
-                    "revision": revision[0] if revision else None, "attachments": 0}
-        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        files = [(n, folder / n) for n in names if _STORAGE_NAME.fullmatch(n or "") and (folder / n).is_file()]
-        manifest["attachments"] = len(files)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                sealer = _Sealer(out, key)
-                with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
-                    _add_bytes(tar, "manifest.json", orjson.dumps(manifest))
-                    tar.add(copy, DB_NAME, recursive=False)
-                    for name, path in files:
-                        try:
-                            tar.add(path, f"attachments/{name}", recursive=False)
-                        except FileNotFoundError:  # erased since the copy: the ledger covers its row
-                            manifest["attachments"] -= 1
-                sealer.close()
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+                    "revision": revision[0] if revision else None, "attachments": len(files)}
+        _seal(target, key, manifest, copy, DB_NAME, files)
+        return manifest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- PostgreSQL: pg_dump and pg_restore ----------------------------------------------------------
+def libpq_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupError(f"{name} is not on PATH (Debian: apt-get install postgresql-client, of the server's "
+                          "major version)")
+    return path
+
+
+def _run(args: list[str], what: str) -> str:
+    import subprocess  # nosec B404: fixed programs (pg_dump, pg_restore) found on PATH, no shell
+
+    done = subprocess.run(args, capture_output=True, text=True)  # nosec B603: argument list, no shell
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise BackupError(f"{what} failed: {last}")
+    return done.stdout
+
+
+def _dump_attachment_names(dump: Path) -> list[str]:
+    """The storage names in the dump's own attachment table (its snapshot)."""
+    text = _run([_tool("pg_restore"), "--data-only", "--table=attachment", "--file=-", str(dump)],
+                "pg_restore (reading the dump)")
+    names: list[str] = []
+    column = None
+    for line in text.splitlines():
+        if column is None:
+            m = re.match(r"COPY \S*attachment \((.*)\) FROM stdin;", line)
+            if m:
+                column = [c.strip().strip('"') for c in m.group(1).split(",")].index("storage_name")
+        elif line == "\\.":
+            break
+        else:
+            names.append(line.split("\t")[column])
+    return names
+
+
+def backup_postgres(url: str, data_dir: Path, target: Path, key: bytes, *, force: bool) -> dict[str, Any]:
+    """``pg_dump --format=custom`` (one consistent snapshot) sealed with the
+    attachments that snapshot names."""
+    _start(target, force)
+    pg_dump = _tool("pg_dump")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work = _private_dir(data_dir, ".backup-")
+    try:
+        dump = work / PG_NAME
+        _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}",
+              f"--dbname={libpq_url(url)}"], "pg_dump")
+        files = _attachment_files(data_dir, _dump_attachment_names(dump))
+        manifest = {"format": 1, "taken_at": datetime.now(UTC).isoformat(), "database": "postgresql",
+                    "revision": None, "attachments": len(files)}
+        _seal(target, key, manifest, dump, PG_NAME, files)
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -234,8 +312,9 @@ class Restored:
     audit_head: tuple[int, str] | None = None
 
 
-def _unpack(source: Path, key: bytes, into: Path) -> dict[str, Any]:
+def _unpack(source: Path, key: bytes, into: Path, database: str = "sqlite") -> dict[str, Any]:
     manifest: dict[str, Any] | None = None
+    member_name = DB_NAME if database == "sqlite" else PG_NAME
     (into / "attachments").mkdir(mode=0o700)
     try:
         with open(source, "rb") as raw:
@@ -248,8 +327,12 @@ def _unpack(source: Path, key: bytes, into: Path) -> dict[str, Any]:
                     if name == "manifest.json":
                         manifest = orjson.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
                         continue
-                    if name == DB_NAME:
-                        dest = into / DB_NAME
+                    if name == member_name:
+                        dest = into / member_name
+                    elif name in (DB_NAME, PG_NAME):
+                        other = "SQLite" if name == DB_NAME else "PostgreSQL"
+                        raise BackupError(f"{source} is a backup of a {other} database, and this jutella's database "
+                                          "is not; nothing was changed")
                     elif name.startswith("attachments/") and _STORAGE_NAME.fullmatch(name[12:]):
                         dest = into / "attachments" / name[12:]
                     else:
@@ -261,8 +344,10 @@ def _unpack(source: Path, key: bytes, into: Path) -> dict[str, Any]:
             opener.read()  # the rest, to its authenticated end
     except tarfile.TarError as exc:
         raise BackupError(f"{source} is not a jutella backup ({exc}); nothing was changed") from None
-    if manifest is None or manifest.get("format") != 1 or not (into / DB_NAME).exists():
+    if manifest is None or manifest.get("format") != 1 or not (into / member_name).exists():
         raise BackupError(f"{source} is not a complete jutella backup; nothing was changed")
+    if database != "sqlite":
+        return manifest
     try:
         with closing(sqlite3.connect(into / DB_NAME)) as db:
             if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
@@ -376,3 +461,116 @@ async def reapply_with(rt: Any, rows: list[dict[str, Any]], lkey: bytes) -> dict
         return {}
     return await subjects.erase(rt, sel, actor_id=None)
 
+
+
+# -- PostgreSQL restore ------------------------------------------------------------------------
+PENDING_FILE = "restore-ledger.json"
+_DROP_TABLES = """DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+    EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', r.tablename);
+  END LOOP;
+END $$;
+"""
+
+
+async def ledger_of(rt: Any) -> list[dict[str, Any]]:
+    """The ledger of the database ``rt`` is on (migrated first)."""
+    from sqlalchemy import select
+
+    from jutella.store.models import ErasureLedger
+
+    await rt.db.migrate()
+    async with rt.db.reader() as s:
+        return [{"batch": r.batch, "kind": r.kind, "digest": r.digest, "key_id": r.key_id,
+                 "erased_at": r.erased_at.isoformat()}
+                for r in (await s.execute(select(ErasureLedger).order_by(ErasureLedger.id))).scalars()]
+
+
+def _union(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for rows in groups:
+        for r in rows:
+            seen.setdefault((r["batch"], r["kind"], r["digest"]), r)
+    return list(seen.values())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | None) -> tuple:
+    from sqlalchemy import delete, select
+
+    from jutella.store.models import AuditHead, ErasureLedger
+
+    from . import ledger
+
+    await rt.db.migrate()
+    async with rt.db.reader() as s:
+        restored = set((await s.execute(select(ErasureLedger.batch).distinct())).scalars())
+    todo = ledger.pending(rows, restored)
+    erased: dict[str, int] = {}
+    if todo:
+        assert lkey is not None  # checked before pg_restore  # nosec B101
+        erased = await reapply_with(rt, todo, lkey)
+        async with rt.db.transaction() as s:
+            await s.execute(delete(ErasureLedger).where(ErasureLedger.batch.notin_(restored) if restored else True))
+            s.add_all([ErasureLedger(batch=r["batch"], kind=r["kind"], digest=r["digest"], key_id=r["key_id"],
+                                     erased_at=datetime.fromisoformat(r["erased_at"])) for r in todo])
+    async with rt.db.reader() as s:
+        head = (await s.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1))).first()
+    return erased, len({r["batch"] for r in todo}), (int(head[0]), str(head[1])) if head else None
+
+
+def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audit_key: bytes | None,
+                     with_runtime: Callable[[Callable[[Any], Awaitable[Any]]], Any]) -> Restored:
+    """Decrypt, unpack and check first (nothing changed on a wrong key); save
+    the current ledger to ``<data_dir>/restore-ledger.json`` (keyed hashes
+    only; an interrupted restore finds it again); drop jutella's tables and
+    load the dump in ONE transaction (psql --single-transaction); put the
+    attachments in place; erase again what the ledger recorded since the
+    dump, with erase() (files, VACUUM); put the ledger back; delete the file."""
+    from . import ledger
+
+    if not source.exists():
+        raise BackupError(f"no backup at {source}")
+    pg_restore, psql = _tool("pg_restore"), _tool("psql")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work = _private_dir(data_dir, ".restore-")
+    try:
+        manifest = _unpack(source, key, work, "postgresql")
+        pending_path = data_dir / PENDING_FILE
+        saved = orjson.loads(pending_path.read_bytes()) if pending_path.exists() else []
+        rows = _union(saved, with_runtime(ledger_of))
+        lkey = None
+        if rows:
+            if audit_key is None:
+                raise BackupError("the erasure ledger needs the audit key (audit.key or JUTELLA_AUDIT_KEY) to be "
+                                  "applied: put it back first; nothing was changed")
+            lkey = ledger.ledger_key(audit_key)
+            if {r["key_id"] for r in rows} != {ledger.key_id(lkey)}:
+                raise BackupError("the erasure ledger was written with another audit key than the one configured; "
+                                  "nothing was changed")
+            _write_private(pending_path, orjson.dumps(rows))
+        script = work / "restore.sql"
+        _run([pg_restore, "--no-owner", "--no-privileges", f"--file={script}", str(work / PG_NAME)],
+             "pg_restore (reading the dump)")
+        (work / "drop.sql").write_text(_DROP_TABLES)
+        _run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", str(work / "drop.sql"),
+              "-f", str(script), f"--dbname={libpq_url(url)}"], "restoring the dump (nothing was changed)")
+        folder = data_dir / "attachments"
+        if folder.exists():
+            folder.rename(work / "attachments-replaced")
+        (work / "attachments").rename(folder)
+        folder.chmod(0o755)
+        erased, batches, head = with_runtime(lambda rt: _after_pg_restore(rt, rows, lkey))
+        pending_path.unlink(missing_ok=True)
+        return Restored(manifest, sum(1 for _ in folder.iterdir()), batches, erased, head)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
