@@ -183,3 +183,45 @@ def test_key_from_the_environment_and_clear_errors(env, tmp_path):
     assert snapshot(data) == before
     assert not [p for p in data.iterdir() if p.name.startswith(".restore-")]
     assert jutella("restore", str(backup), env=keyed).returncode == 0
+
+
+def test_a_restore_takes_no_more_than_the_erasure_took(env, tmp_path, key_file):
+    """Erasing one of a person's two forms (a selection, as the console
+    sends): the restore erases that form again and keeps the other, though
+    both carry the same address (the address is in the ledger only when
+    nothing with it is left)."""
+    from jutella.chat import offline
+    from jutella.chat.metadata import Metadata
+    from jutella.privacy import subjects
+    from jutella.services import build_runtime
+    from jutella.settings import Settings
+
+    settings = Settings(data_dir=Path(env["JUTELLA_DATA_DIR"]), database_url=env["JUTELLA_DATABASE_URL"])
+
+    async def forms() -> list[int]:
+        rt = build_runtime(settings)
+        await rt.db.migrate()
+        ids = []
+        for text in ("Ensimmäinen viesti: laskun numero 5551", "Toinen viesti: kokous torstaina 7772"):
+            done = await offline.submit(rt, name="Olli Otava", email="olli.otava@example.fi", message=text,
+                                        reason="offline", meta=Metadata())
+            ids.append(done.message.id)
+        await rt.db.dispose()
+        return ids
+
+    async def erase(mid: int) -> None:
+        rt = build_runtime(settings)
+        await subjects.erase(rt, subjects.Selection(offline_messages={mid}), actor_id=None)
+        await rt.db.dispose()
+        rt.db.session_info["audit"].flush()
+
+    first, _ = run_async(forms())
+    backup = tmp_path / "b.jutella-backup"
+    assert jutella("backup", str(backup), "--key-file", str(key_file), env=env).returncode == 0
+    run_async(erase(first))
+    r = jutella("restore", str(backup), "--key-file", str(key_file), env=env)
+    assert r.returncode == 0 and "applied again: 1 (" in r.stdout and "1 offline messages" in r.stdout, r.stdout
+    found = jutella("subject", "find", "olli.otava@example.fi", env=env).stdout
+    assert len([line for line in found.splitlines() if line.startswith("offline_message")]) == 1, found
+    assert jutella("subject", "find", "5551", env=env).stdout == ""
+    assert jutella("subject", "find", "7772", env=env).stdout != ""
