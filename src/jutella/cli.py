@@ -350,6 +350,7 @@ def _backup_key(args: argparse.Namespace, settings: Settings) -> bytes:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Put a backup in place (stop jutella first), erasing again whatever the
     erasure ledger recorded since the backup was taken."""
+    from datetime import timedelta
     from pathlib import Path
 
     from jutella.accounts.audit_anchor import AuditAnchor, Checkpoint
@@ -359,6 +360,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     target = _sqlite_path(settings)
     key = _backup_key(args, settings)
     audit_key = AuditAnchor(settings).existing_key()
+    max_age = None if args.past_retention else timedelta(days=settings.retention.backups_days)
 
     async def on_database(fn) -> object:
         rt = _runtime(settings)
@@ -379,10 +381,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         if target is None:  # PostgreSQL (docs/deployment.md, Backups)
             done = backup.restore_postgres(Path(args.path), settings.sqlalchemy_url, Path(settings.data_dir), key,
-                                           audit_key=audit_key, with_runtime=lambda fn: asyncio.run(on_database(fn)))
+                                           audit_key=audit_key, with_runtime=lambda fn: asyncio.run(on_database(fn)),
+                                           max_age=max_age)
         else:
             done = backup.restore(Path(args.path), target, Path(settings.data_dir), key, audit_key=audit_key,
-                                  reapply=reapply, run=asyncio.run)
+                                  reapply=reapply, run=asyncio.run, max_age=max_age)
     except backup.BackupError as exc:
         raise Failed(str(exc)) from None
     if done.audit_head is not None:
@@ -458,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "made since it was taken")
     rs.add_argument("path")
     rs.add_argument("--key-file", help="the backup key (default: JUTELLA_BACKUP_KEY)")
+    rs.add_argument("--past-retention", action="store_true",
+                    help="restore a backup older than retention.backups_days (the ledger may not cover it)")
     rs.set_defaults(func=cmd_restore)
 
     b = sub.add_parser("bench", help="the load benchmark: starts its own server and drives it")

@@ -225,3 +225,45 @@ def test_a_restore_takes_no_more_than_the_erasure_took(env, tmp_path, key_file):
     assert len([line for line in found.splitlines() if line.startswith("offline_message")]) == 1, found
     assert jutella("subject", "find", "5551", env=env).stdout == ""
     assert jutella("subject", "find", "7772", env=env).stdout != ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the backup's age is checked before the database kind matters
+def test_a_backup_past_its_retention_is_refused_and_its_ledger_rows_pruned(env, tmp_path, key_file):
+    """retention.backups_days (30): retention prunes ledger rows older than
+    that, so a restore refuses a backup older than that (it could bring back
+    people erased before the rows went), unless told --past-retention."""
+    from datetime import UTC, datetime, timedelta
+
+    from jutella.privacy import backup as backups
+    from jutella.privacy import retention
+    from jutella.services import build_runtime
+    from jutella.settings import Settings
+
+    from jutella.clock import FakeClock
+
+    data = Path(env["JUTELLA_DATA_DIR"])
+    people(env)
+    old = tmp_path / "old.jutella-backup"
+    backups.backup(data / "jutella.sqlite3", data, old, key_file.read_text().strip().encode(), force=False,
+                   now=datetime.now(UTC) - timedelta(days=31))
+    before = snapshot(data)
+    r = jutella("restore", str(old), "--key-file", str(key_file), env=env)
+    assert r.returncode == 1 and "more than retention.backups_days (30) ago" in r.stderr, r.stderr
+    assert snapshot(data) == before
+    r = jutella("restore", str(old), "--key-file", str(key_file), "--past-retention", env=env)
+    assert r.returncode == 0, r.stderr
+
+    assert jutella("subject", "erase", "K1234567", "--yes", env=env).returncode == 0
+    clock = FakeClock(datetime.now(UTC))
+
+    async def prune() -> list[int]:
+        rt = build_runtime(Settings(data_dir=data), clock)
+        out = [(await retention.run(rt))["erasure_ledger"]]
+        clock.advance(days=31)
+        out.append((await retention.run(rt))["erasure_ledger"])
+        await rt.db.dispose()
+        rt.db.session_info["audit"].flush()
+        return out
+
+    kept, pruned = run_async(prune())
+    assert kept == 0 and pruned >= 3  # the conversation, the form, the visitor, the address

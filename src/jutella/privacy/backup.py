@@ -25,7 +25,7 @@ import tarfile
 from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -206,7 +206,8 @@ def _start(target: Path, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
 
 
-def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bool) -> dict[str, Any]:
+def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bool,
+           now: datetime | None = None) -> dict[str, Any]:
     """Copy the database with SQLite's online backup API (consistent while
     jutella runs), then seal it with the attachments that copy names (a file
     uploaded after the copy is not in it; one erased meanwhile is missing,
@@ -230,7 +231,7 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
         except sqlite3.Error as exc:
             raise BackupError(f"backup failed: {exc}") from None
         files = _attachment_files(data_dir, names)
-        manifest = {"format": 1, "taken_at": datetime.now(UTC).isoformat(), "database": "sqlite",
+        manifest = {"format": 1, "taken_at": (now or datetime.now(UTC)).isoformat(), "database": "sqlite",
                     "revision": revision[0] if revision else None, "attachments": len(files)}
         _seal(target, key, manifest, copy, DB_NAME, files)
         return manifest
@@ -358,6 +359,20 @@ def _unpack(source: Path, key: bytes, into: Path, database: str = "sqlite") -> d
     return manifest
 
 
+def _check_age(manifest: dict[str, Any], source: Path, max_age: timedelta | None) -> None:
+    """A backup older than retention.backups_days should have been deleted, and
+    the ledger no longer holds the erasures made before its period ended
+    (retention prunes them): restoring it could bring erased people back."""
+    if max_age is None:
+        return
+    taken = datetime.fromisoformat(manifest["taken_at"])
+    if datetime.now(UTC) - taken > max_age:
+        raise BackupError(f"{source} was taken {taken:%Y-%m-%d}, more than retention.backups_days "
+                          f"({max_age.days}) ago: the erasure ledger no longer covers it, so it could bring erased "
+                          "people back. Delete it; to restore it all the same add --past-retention; nothing was "
+                          "changed")
+
+
 def _ledger_rows(db_path: Path) -> list[dict[str, Any]]:
     if not db_path.exists():
         return []
@@ -372,7 +387,7 @@ def _ledger_rows(db_path: Path) -> list[dict[str, Any]]:
 
 def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_key: bytes | None,
             reapply: Callable[[Path, list[dict[str, Any]], bytes], Awaitable[dict[str, int]]],
-            run: Callable[[Awaitable[dict[str, int]]], dict[str, int]]) -> Restored:
+            run: Callable[[Awaitable[dict[str, int]]], dict[str, int]], max_age: timedelta | None) -> Restored:
     """Unpack into a private folder of the data dir; erase there again what
     the current ledger recorded after the backup (``reapply``, which runs the
     same erase() as `jutella subject erase`); carry the current ledger over;
@@ -386,6 +401,7 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
     work = _private_dir(data_dir, ".restore-")
     try:
         manifest = _unpack(source, key, work)
+        _check_age(manifest, source, max_age)
         staged = work / DB_NAME
         current = _ledger_rows(db_path)  # read before the database is replaced: the ledger outlives a restore
         restored_rows = _ledger_rows(staged)
@@ -529,7 +545,8 @@ async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | N
 
 
 def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audit_key: bytes | None,
-                     with_runtime: Callable[[Callable[[Any], Awaitable[Any]]], Any]) -> Restored:
+                     with_runtime: Callable[[Callable[[Any], Awaitable[Any]]], Any],
+                     max_age: timedelta | None) -> Restored:
     """Decrypt, unpack and check first (nothing changed on a wrong key); save
     the current ledger to ``<data_dir>/restore-ledger.json`` (keyed hashes
     only; an interrupted restore finds it again); drop jutella's tables and
@@ -545,6 +562,7 @@ def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audi
     work = _private_dir(data_dir, ".restore-")
     try:
         manifest = _unpack(source, key, work, "postgresql")
+        _check_age(manifest, source, max_age)
         pending_path = data_dir / PENDING_FILE
         saved = orjson.loads(pending_path.read_bytes()) if pending_path.exists() else []
         rows = _union(saved, with_runtime(ledger_of))

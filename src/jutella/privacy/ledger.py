@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.store.models import (Conversation, ErasureLedger, MailOutbox, OfflineMessage, TranscriptRequest,
@@ -146,3 +146,9 @@ async def matches(s: AsyncSession, rows: list[dict[str, Any]], key: bytes) -> di
         if hit("email", eid) or (kind == "reply" and address and hit("address", normal_address(address))):
             sel["emails"].add(eid)
     return sel
+
+
+async def prune(s: AsyncSession, cut: datetime) -> int:
+    """Rows of erasures before ``cut`` (now less retention.backups_days): every
+    backup older than them is past its retention, and a restore refuses it."""
+    return (await s.execute(delete(ErasureLedger).where(ErasureLedger.erased_at < cut))).rowcount or 0
