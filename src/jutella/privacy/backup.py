@@ -120,6 +120,7 @@ class _Opener:
         self.header, self._src, self._name = header, src, name
         self._aead = _file_key(key, header[len(MAGIC):])
         self._buf = b""
+        self._pos = 0
         self._n = 0
         self._done = False
 
@@ -134,7 +135,7 @@ class _Opener:
             except InvalidTag:
                 continue
             self._n += 1
-            self._buf += plain
+            self._buf = plain
             if last:
                 self._done = True
                 if self._src.read(1):
@@ -146,11 +147,19 @@ class _Opener:
         raise BackupError(f"{self._name} is damaged (chunk {self._n} does not authenticate); nothing was changed")
 
     def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buf) < n):
+        if self._pos >= len(self._buf) and not self._done:
+            self._buf, self._pos = b"", 0
             self._next()
         if n < 0:
-            n = len(self._buf)
-        out, self._buf = self._buf[:n], self._buf[n:]
+            parts = [self._buf[self._pos:]]
+            while not self._done:
+                self._buf, self._pos = b"", 0
+                self._next()
+                parts.append(self._buf)
+            self._buf, self._pos = b"", 0
+            return b"".join(parts)
+        out = self._buf[self._pos:self._pos + n]  # at most what this chunk has; callers read again
+        self._pos += len(out)
         return out
 
 
