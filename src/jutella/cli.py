@@ -316,6 +316,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = load_settings()
     source = _sqlite_path(settings)
     key = _backup_key(args, settings)
+    if args.key_file and Path(settings.data_dir).resolve() in Path(args.key_file).resolve().parents:
+        print(f"jutella: note: the backup key {args.key_file} is inside the data dir; keep it apart (whoever copies "
+              "the data dir and a backup could read the backup)", file=sys.stderr)
     try:
         if source is None:  # PostgreSQL: pg_dump's snapshot, sealed the same way
             manifest = backup.backup_postgres(settings.sqlalchemy_url, Path(settings.data_dir), Path(args.path),
