@@ -470,7 +470,7 @@ def staged_settings(settings: Any, work: Path, audit_key: bytes) -> Any:
     from pydantic import SecretStr
 
     return settings.model_copy(update={"data_dir": work, "database_url": f"sqlite:///{work / DB_NAME}",
-                                       "audit_key": SecretStr(audit_key.decode())})
+                                       "audit_key": SecretStr(audit_key.decode()), "redis_url": None})
 
 
 async def reapply_with(rt: Any, rows: list[dict[str, Any]], lkey: bytes) -> dict[str, int]:
