@@ -30,7 +30,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_every_command_has_help(env):
     for args in (["--help"], ["serve", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
-                 ["user", "disable", "--help"], ["audit", "verify", "--help"]):
+                 ["user", "disable", "--help"], ["audit", "verify", "--help"], ["backup", "--help"],
+                 ["restore", "--help"]):
         r = jutella(*args, env=env)
         assert r.returncode == 0 and "usage:" in r.stdout, args
 
