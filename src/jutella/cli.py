@@ -299,67 +299,109 @@ def _sqlite_path(settings: Settings):
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    """A consistent online copy of the SQLite database (SQLite's backup API,
-    safe while jutella runs); for PostgreSQL, the pg_dump command to run."""
-    import sqlite3
+    """An encrypted, consistent backup of the SQLite database and the
+    attachments (privacy/backup.py); ``--make-key KEYFILE`` makes a key."""
     from pathlib import Path
 
+    from jutella.privacy import backup
+
+    if args.make_key:
+        try:
+            backup.make_key_file(Path(args.make_key))
+        except FileExistsError:
+            raise Failed(f"{args.make_key} exists; a key is never overwritten") from None
+        except OSError as exc:
+            raise Failed(f"cannot write {args.make_key}: {exc.strerror}") from None
+        print(f"made the backup key {args.make_key}; keep a copy apart from the backups (without it they cannot "
+              "be restored)")
+        return 0
+    if not args.path:
+        raise Failed("name the backup file: jutella backup FILE")
     settings = load_settings()
     source = _sqlite_path(settings)
-    target = Path(args.path)
-    if source is None:
-        print(f"pg_dump --format=custom --file={target} '{settings.database_url}'")
-        return 0
-    if not source.exists():
-        raise Failed(f"no database at {source}")
-    if target.exists() and not args.force:
-        raise Failed(f"{target} exists; add --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    key = _backup_key(args, settings)
+    if args.key_file and Path(settings.data_dir).resolve() in Path(args.key_file).resolve().parents:
+        print(f"jutella: note: the backup key {args.key_file} is inside the data dir; keep it apart (whoever copies "
+              "the data dir and a backup could read the backup)", file=sys.stderr)
     try:
-        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-    except sqlite3.Error as exc:
-        raise Failed(f"backup failed: {exc}") from None
-    print(f"backed up {source} to {target}")
+        if source is None:  # PostgreSQL: pg_dump's snapshot, sealed the same way
+            manifest = backup.backup_postgres(settings.sqlalchemy_url, Path(settings.data_dir), Path(args.path),
+                                              key, force=args.force)
+        else:
+            manifest = backup.backup(source, Path(settings.data_dir), Path(args.path), key, force=args.force)
+    except backup.BackupError as exc:
+        raise Failed(str(exc)) from None
+    print(f"backed up {'the PostgreSQL database' if source is None else source} and {manifest['attachments']} "
+          f"attachment(s) to {args.path} (encrypted)")
     from jutella.accounts.audit_anchor import KEY_FILE
 
-    key = Path(settings.data_dir) / KEY_FILE
-    if key.exists():  # kept apart on purpose: a backup and the key together could forge the audit log
-        print(f"jutella: note: the audit log's key {key} is not in the backup; keep a copy of it apart "
+    audit_key = Path(settings.data_dir) / KEY_FILE
+    if audit_key.exists():  # kept apart on purpose: a backup and the key together could forge the audit log
+        print(f"jutella: note: the audit log's key {audit_key} is not in the backup; keep a copy of it apart "
               "(docs/deployment.md, Backups)", file=sys.stderr)
+    print(f"jutella: note: delete this backup after retention.backups_days ({settings.retention.backups_days} "
+          "days), as the privacy notice says", file=sys.stderr)
     return 0
 
 
+def _backup_key(args: argparse.Namespace, settings: Settings) -> bytes:
+    from jutella.privacy import backup
+
+    try:
+        return backup.read_key(args.key_file,
+                               settings.backup_key.get_secret_value() if settings.backup_key else None)
+    except backup.BackupError as exc:
+        raise Failed(str(exc)) from None
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Put a backup in place (stop jutella first); for PostgreSQL, the pg_restore command."""
-    import sqlite3
+    """Put a backup in place (stop jutella first), erasing again whatever the
+    erasure ledger recorded since the backup was taken."""
+    from datetime import timedelta
     from pathlib import Path
+
+    from jutella.accounts.audit_anchor import AuditAnchor, Checkpoint
+    from jutella.privacy import backup
 
     settings = load_settings()
     target = _sqlite_path(settings)
-    source = Path(args.path)
-    if not source.exists():
-        raise Failed(f"no backup at {source}")
-    if target is None:
-        print(f"pg_restore --clean --if-exists --dbname='{settings.database_url}' {source}")
-        return 0
-    try:
-        with sqlite3.connect(source) as src:
-            if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                raise Failed(f"{source} is not an intact SQLite database")
-            src.execute("SELECT count(*) FROM alembic_version")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(target) as dst:
-                src.backup(dst)
-                head = dst.execute("SELECT seq, last_hash FROM audit_head WHERE id = 1").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise Failed(f"{source} is not a jutella backup ({exc})") from None
-    if head is not None:
-        # the audit checkpoint moves back to the restored log's end (it only moves forward otherwise)
-        from jutella.accounts.audit_anchor import AuditAnchor, Checkpoint
+    key = _backup_key(args, settings)
+    audit_key = AuditAnchor(settings).existing_key()
+    max_age = None if args.past_retention else timedelta(days=settings.retention.backups_days)
 
-        AuditAnchor(settings).write_checkpoint(Checkpoint(int(head[0]), str(head[1])), force=True)
-    print(f"restored {source} into {target}")
+    async def on_database(fn) -> object:
+        rt = _runtime(settings)
+        try:
+            return await fn(rt)
+        finally:
+            await rt.db.dispose()
+            rt.db.session_info["audit"].flush()
+
+    async def reapply(work: Path, rows: list, lkey: bytes) -> dict[str, int]:
+        rt = _runtime(backup.staged_settings(settings, work, audit_key))
+        try:
+            return await backup.reapply_with(rt, rows, lkey)
+        finally:
+            await rt.db.dispose()
+            rt.db.session_info["audit"].flush()
+
+    try:
+        if target is None:  # PostgreSQL (docs/deployment.md, Backups)
+            done = backup.restore_postgres(Path(args.path), settings.sqlalchemy_url, Path(settings.data_dir), key,
+                                           audit_key=audit_key, with_runtime=lambda fn: asyncio.run(on_database(fn)),
+                                           max_age=max_age)
+        else:
+            done = backup.restore(Path(args.path), target, Path(settings.data_dir), key, audit_key=audit_key,
+                                  reapply=reapply, run=asyncio.run, max_age=max_age)
+    except backup.BackupError as exc:
+        raise Failed(str(exc)) from None
+    if done.audit_head is not None:
+        # the audit checkpoint moves back to the restored log's end (it only moves forward otherwise)
+        AuditAnchor(settings).write_checkpoint(Checkpoint(*done.audit_head), force=True)
+    print(f"restored {args.path} (taken {done.manifest.get('taken_at')}) into {target or 'the PostgreSQL database'}, "
+          f"with {done.attachments} attachment(s)")
+    erased = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in done.erased.items() if v) or "nothing left to erase"
+    print(f"erasures made since the backup, applied again: {done.erasures} ({erased})")
     return 0
 
 
@@ -416,12 +458,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
     x.set_defaults(func=cmd_subject_erase)
 
-    bk = sub.add_parser("backup", help="a consistent copy of the database (SQLite), or the pg_dump command")
-    bk.add_argument("path")
+    bk = sub.add_parser("backup", help="an encrypted, consistent backup of the database and attachments (SQLite)")
+    bk.add_argument("path", nargs="?", help="the backup file to write")
     bk.add_argument("--force", action="store_true", help="overwrite an existing file")
+    bk.add_argument("--key-file", help="the backup key (default: JUTELLA_BACKUP_KEY); keep it apart from backups")
+    bk.add_argument("--make-key", metavar="KEYFILE", help="make a new random backup key in KEYFILE and stop")
     bk.set_defaults(func=cmd_backup)
-    rs = sub.add_parser("restore", help="put a backup in place (stop jutella first)")
+    rs = sub.add_parser("restore", help="put a backup in place (stop jutella first), erasing again every erasure "
+                                        "made since it was taken")
     rs.add_argument("path")
+    rs.add_argument("--key-file", help="the backup key (default: JUTELLA_BACKUP_KEY)")
+    rs.add_argument("--past-retention", action="store_true",
+                    help="restore a backup older than retention.backups_days (the ledger may not cover it)")
     rs.set_defaults(func=cmd_restore)
 
     b = sub.add_parser("bench", help="the load benchmark: starts its own server and drives it")

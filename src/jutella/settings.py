@@ -114,7 +114,8 @@ class RetentionSettings(BaseModel):
     offline_days: int = Field(365, ge=1)
     metadata_days: int = Field(90, ge=1)
     audit_days: int = Field(730, ge=1)
-    # how long a backup file is kept before the operator deletes it (stated in the notice)
+    # how long a backup (`jutella backup`) is kept before the operator deletes it; stated in the
+    # notice, and how long the erasure ledger keeps what restore must erase again
     backups_days: int = Field(30, ge=1)
 
 
@@ -209,6 +210,9 @@ class Settings(BaseSettings):
     # GET /metrics answers loopback clients, and others that send this as
     # "Authorization: Bearer ..." (unset: loopback only); web/pages.py
     metrics_token: SecretStr | None = None
+    # the key of `jutella backup` / `jutella restore` (privacy/backup.py); or --key-file. Keep it apart
+    # from the backups. At least 32 characters (`jutella backup --make-key FILE` makes one).
+    backup_key: SecretStr | None = None
 
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
@@ -235,7 +239,7 @@ class Settings(BaseSettings):
     def _parse_trusted_proxies(cls, value: Any) -> Any:
         if isinstance(value, (str, list, tuple)):
             return parse_networks(value)
-    @field_validator("audit_key")
+    @field_validator("audit_key", "backup_key")
     @classmethod
     def _check_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().strip()) < 32:

@@ -30,7 +30,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_every_command_has_help(env):
     for args in (["--help"], ["serve", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
-                 ["user", "disable", "--help"], ["audit", "verify", "--help"]):
+                 ["user", "disable", "--help"], ["audit", "verify", "--help"], ["backup", "--help"],
+                 ["restore", "--help"]):
         r = jutella(*args, env=env)
         assert r.returncode == 0 and "usage:" in r.stdout, args
 
@@ -188,6 +189,7 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
         return out
 
     ids = run_async(make_chats(5))
+    env = {**env, "JUTELLA_BACKUP_KEY": "k" * 32}
     backup = tmp_path / "backup.sqlite3"
     r = jutella("backup", str(backup), env=env)
     assert r.returncode == 0, r.stderr
@@ -212,6 +214,7 @@ def test_restore_moves_the_audit_checkpoint_back_and_it_still_anchors(env, tmp_p
         r = jutella("user", "add", email, "--name", "A", "--role", "agent", "--password-stdin", env=env,
                     stdin=PASSWORD)
         assert r.returncode == 0, r.stderr
+    env = {**env, "JUTELLA_BACKUP_KEY": "k" * 32}
     backup = tmp_path / "backup.sqlite3"
     r = jutella("backup", str(backup), env=env)
     assert r.returncode == 0 and "audit.key is not in the backup; keep a copy of it apart" in r.stderr

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
 
+from . import ledger
 from jutella.accounts import audit
 from jutella.chat.attachments import remove_files
 from jutella.chat.revocation import publish_access_changed
@@ -65,6 +66,8 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
     mail_ids = set(sel.emails)
     ids: dict[str, set] = {k: set() for k in KINDS}
     async with rt.db.transaction() as s:
+        # the erasure ledger first, before any row goes (docs/privacy.md "Backups that forget")
+        await ledger.record(s, sel, rt.clock.now())
         # -- what the selection holds (only rows that exist) ------------------------------------
         convs = (await s.execute(select(Conversation).where(Conversation.id.in_(conv_ids)))).scalars().all() \
             if conv_ids else []

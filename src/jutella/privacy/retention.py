@@ -35,6 +35,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
                                   OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
 
+from . import ledger
 from .erasure import scrub
 
 
@@ -95,10 +96,11 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
                                                       OfflineMessage.os.isnot(None))).values(**blank))).rowcount or 0
         # the oldest audit rows, leaving a keyed "pruned up to here" link (accounts/audit.py)
         counts["audit_rows"] = await audit.prune(s, now, audit_cut)
+        counts["erasure_ledger"] = await ledger.prune(s, now - timedelta(days=r.backups_days))  # privacy/backup.py
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
     remove_files(rt, files)
     counts["orphan_files"] = await sweep(rt)
-    if any(v for k, v in counts.items() if k != "audit_rows"):
+    if any(v for k, v in counts.items() if k not in ("audit_rows", "erasure_ledger")):
         await scrub(rt)
     return counts

@@ -413,3 +413,20 @@ class TranscriptRequest(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+
+
+# -- the erasure ledger (privacy/ledger.py, docs/privacy.md "Backups that forget") ----------------
+class ErasureLedger(Base):
+    """One erased record or identifier, as a keyed hash (no personal data):
+    what ``jutella restore`` erases again in an older backup. ``batch`` names
+    the erasure it belongs to; ``key_id`` which key made ``digest``."""
+
+    __tablename__ = "erasure_ledger"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # conversation | offline_message | email | visitor | address
+    digest: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    erased_at: Mapped[datetime] = mapped_column(index=True)

@@ -19,7 +19,7 @@ import jutella.store.types  # noqa: F401
 
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
