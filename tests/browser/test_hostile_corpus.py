@@ -189,7 +189,7 @@ def start_chats(live, indexes: range) -> list[dict[str, Any]]:
     groups = {b[0]: b for b in batches() if len(b) > 1}
     for i in indexes:
         p = PAYLOADS[i]
-        embedded = "https://hostile.example/page?q=" + p
+        embedded = "https://hostile.example/page/" + p  # in the path: the server keeps no query
         page, referrer = (p, embedded) if i % 2 == 0 else (embedded, p)
         v, _ = visitor(live, user_agent=header_value(p), page=page, referrer=referrer, lang=p)
         bodies = [p, f"{marker(i)} {p}"]
@@ -252,7 +252,7 @@ def leave_forms(live) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[
         for i, p in enumerate(PAYLOADS):
             out = submit_form(clients, counter, {
                 "name": p, "email": p, "message": p, "lang": p, "page": p,
-                "referrer": "https://hostile.example/from?q=" + p}, header_value(p), f"o{i}@hostile.example")
+                "referrer": "https://hostile.example/from/" + p}, header_value(p), f"o{i}@hostile.example")
             singles.append(out)
             for field in out["refused"]:
                 refusals[field] = refusals.get(field, 0) + 1
