@@ -122,3 +122,118 @@ def test_subject_find_reaches_every_stored_field(live, database_url):
                              capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
         assert out.returncode == 0, out.stderr
         assert f"conversation {conv}\t" in out.stdout and "match in page" in out.stdout
+
+
+# -- item 6: ids are never given twice -------------------------------------------------------
+def _chat_and_form(rt_call, rt, text: str):
+    from jutella.chat import actions as chat
+    from jutella.chat import offline
+    from jutella.chat.metadata import Metadata
+
+    v, _ = rt_call(chat.new_visitor, rt)
+    posted = rt_call(chat.post_visitor_message, rt, visitor_id=v.id, client_id="c-" + text, body=text,
+                     meta=Metadata())
+    form = rt_call(offline.submit, rt, name="Liisa", email=f"{text}@example.fi", message=text, reason="no_agent",
+                   meta=Metadata(), visitor_id=None)
+    return {"visitor": v.id, "conversation": posted.conversation.id, "message": posted.event.id,
+            "offline_message": form.message.id}
+
+
+def test_ids_of_erased_records_are_never_given_again(in_process):
+    from jutella.privacy import subjects
+
+    rt, call = in_process.rt, in_process.call
+    first = _chat_and_form(call, rt, "eka")
+    newest = _chat_and_form(call, rt, "toka")
+    assert all(newest[k] > first[k] for k in newest)
+    receipt = call(subjects.erase, rt, subjects.Selection(conversations={newest["conversation"]},
+                                                          offline_messages={newest["offline_message"]}), actor_id=None)
+    assert receipt["conversations"] == 1 and receipt["offline_messages"] == 1
+    again = _chat_and_form(call, rt, "kolmas")
+    for kind, erased_id in newest.items():  # the erased person's ids stay theirs (the audit rows still name them)
+        assert again[kind] > erased_id, (kind, again[kind], erased_id)
+
+
+def test_migration_0009_keeps_every_row_of_a_populated_0008_database(tmp_path):
+    """SQLite only: on PostgreSQL 0009 does nothing (sequences never reuse).
+    A database as 0008 left it, with a chat, its search index, a form and its
+    reply mail, staff, audit rows: after ``Database.migrate`` every row is
+    there with its id, search finds the old message, foreign keys still
+    cascade, and ids are no longer reused."""
+    from alembic import command
+
+    from jutella.store.db import Database, alembic_config
+    from jutella.store.search import matching_event_ids
+
+    from tests.conftest import run_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+    now = "2026-12-01 10:00:00.000000"
+    seed = [
+        "INSERT INTO staff_account (id, email, name, created_at, totp_enabled) "
+        "VALUES (1, 'aino@example.org', 'Aino', :now, 0)",
+        "INSERT INTO staff_role (account_id, role) VALUES (1, 'agent')",
+        "INSERT INTO visitor (id, public_id, token_hash, created_at, last_seen_at) VALUES "
+        "(1, 'V-1', 'h1', :now, :now), (2, 'V-2', 'h2', :now, :now)",
+        "INSERT INTO conversation (id, visitor_id, state, created_at, last_activity_at, last_seq, agent_seen_seq, "
+        "visitor_seen_seq, page_url) VALUES (1, 1, 'closed', :now, :now, 2, 0, 0, 'https://site.example/a'), "
+        "(2, 2, 'waiting', :now, :now, 1, 0, 0, NULL)",
+        "INSERT INTO chat_event (id, conversation_id, seq, kind, author, body, created_at) VALUES "
+        "(1, 1, 1, 'message', 'visitor', 'opiskelijanumeroni on 4471', :now), "
+        "(2, 1, 2, 'message', 'agent', 'Kiitos', :now), (3, 2, 1, 'message', 'visitor', 'Hei', :now)",
+        "INSERT INTO offline_message (id, visitor_id, conversation_id, name, email, body, reason, state, "
+        "created_at, updated_at) VALUES (1, 1, 1, 'Liisa', 'liisa@example.fi', 'Soittakaa', 'no_agent', 'new', "
+        ":now, :now)",
+    ]
+    tables = ("staff_account", "staff_role", "visitor", "conversation", "chat_event", "offline_message",
+              "alembic_version")
+
+    async def go():
+        from sqlalchemy import text
+
+        db = Database(url)
+        try:
+            def to_0008(sync_conn):
+                cfg = alembic_config()
+                cfg.attributes["connection"] = sync_conn
+                command.upgrade(cfg, "0008")
+            async with db.engine.begin() as conn:
+                await conn.run_sync(to_0008)
+                for statement in seed:
+                    await conn.execute(text(statement), {"now": now})
+            async def dump():
+                async with db.engine.connect() as conn:
+                    out = {}
+                    for t in tables:
+                        got = await conn.exec_driver_sql(f"SELECT * FROM {t}")
+                        out[t] = sorted((tuple(r) for r in got), key=repr)
+                    return out
+            before = await dump()
+            await db.migrate()
+            after = await dump()
+            async with db.engine.connect() as conn:
+                schema = (await conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'conversation'")).scalar()
+                keys_on = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+            async with db.reader() as s:
+                found = await matching_event_ids(s, "4471", limit=10)
+            async with db.engine.begin() as conn:  # the newest conversation erased, then a new one
+                await conn.exec_driver_sql("DELETE FROM visitor WHERE id = 2")
+                cascaded = (await conn.exec_driver_sql("SELECT count(*) FROM chat_event WHERE conversation_id = 2"
+                                                       )).scalar()
+                await conn.exec_driver_sql("INSERT INTO visitor (public_id, token_hash, created_at, last_seen_at) "
+                                           "VALUES ('V-3', 'h3', '2026-12-02', '2026-12-02')")
+                new_visitor = (await conn.exec_driver_sql("SELECT max(id) FROM visitor")).scalar()
+            return before, after, schema, keys_on, found, cascaded, new_visitor
+        finally:
+            await db.dispose()
+
+    before, after, schema, keys_on, found, cascaded, new_visitor = run_async(go())
+    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0009",)]
+    assert {t: rows for t, rows in after.items() if t != "alembic_version"} == \
+        {t: rows for t, rows in before.items() if t != "alembic_version"}
+    assert len(after["chat_event"]) == 3 and len(after["offline_message"]) == 1
+    assert "AUTOINCREMENT" in schema and keys_on == 1
+    assert list(found) == [1]  # the search index still points at the old message
+    assert cascaded == 0  # ON DELETE CASCADE survived the rebuild
+    assert new_visitor == 3  # not 2 again

@@ -407,3 +407,14 @@ class TranscriptRequest(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="SET NULL"))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+
+
+# Ids are never given twice (issue 16): an erased person's conversation,
+# visitor or message id must not come back on someone else while audit rows
+# still name it. PostgreSQL's sequences never reuse; on SQLite these tables are
+# AUTOINCREMENT (migration 0009 rebuilt them; keep the two lists equal).
+NEVER_REUSED_IDS = ("staff_account", "recovery_code", "audit_log", "visitor", "conversation", "chat_event",
+                    "offline_message", "offline_reply", "mail_outbox", "subject_flag", "subject_request", "department",
+                    "canned_response", "label", "attachment", "transcript_request")
+for _name in NEVER_REUSED_IDS:
+    Base.metadata.tables[_name].dialect_kwargs["sqlite_autoincrement"] = True
