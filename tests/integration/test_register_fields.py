@@ -237,3 +237,60 @@ def test_migration_0009_keeps_every_row_of_a_populated_0008_database(tmp_path):
     assert list(found) == [1]  # the search index still points at the old message
     assert cascaded == 0  # ON DELETE CASCADE survived the rebuild
     assert new_visitor == 3  # not 2 again
+
+
+# -- item 3: lists are audited -----------------------------------------------------------------
+def audit_rows(live, after: int = 0):
+    from jutella.store.models import AuditEntry
+
+    async def q():
+        async with live.rt.db.reader() as s:
+            return [(e.seq, e.action, e.actor_id, e.detail) for e in (await s.execute(
+                select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq))).scalars()]
+    return live.call(q)
+
+
+def test_each_list_that_shows_personal_data_writes_one_row_of_ids(live):
+    import json
+
+    aino = add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    pia = add_staff(live, "pia@example.org", ["privacy"], name="Pia")
+    secrets = ["opiskelijanumero 4471", "liisa.virtanen@example.fi", "Liisa Virtanen", "haen todistusta"]
+    convs = []
+    for text in ("Hei, opiskelijanumero 4471", "Toinen chat"):
+        v, _ = visitor(live)
+        v.message(text)
+        convs.append(v.until(lambda f: f["type"] == "ack")["conversation"])
+        v.close()
+    assert live.client().post("/api/v1/public/offline-messages", json={
+        "name": "Liisa Virtanen", "email": "liisa.virtanen@example.fi", "message": "haen todistusta",
+        "lang": "fi"}).status_code == 201
+    http, privacy = sign_in(live, "aino@example.org"), sign_in(live, "pia@example.org")
+    assert privacy.post("/api/v1/privacy/requests", json={"kind": "access", "verified_how": "Liisa Virtanen, kortti",
+                                                          "note": "liisa.virtanen@example.fi"}).status_code == 201
+
+    def rows_after(client, path, **kw):
+        seq = (audit_rows(live) or [(0,)])[-1][0]
+        r = client.get(path, **kw)
+        assert r.status_code == 200, r.text
+        return r.json(), [(action, actor, detail) for _, action, actor, detail in audit_rows(live, seq)]
+
+    shown, rows = rows_after(http, "/api/v1/conversations")
+    assert sorted(c["id"] for c in shown) == sorted(convs) and any("4471" in (c["preview"] or "") for c in shown)
+    assert rows == [("conversation.list", aino, {"shown": {"conversations": sorted(convs)}})]
+    inbox, rows = rows_after(http, "/api/v1/offline-messages")
+    assert rows == [("offline_message.list", aino, {"shown": {"offline_messages": [inbox[0]["id"]]}})]
+    hits, rows = rows_after(http, "/api/v1/search", params={"q": "4471"})
+    assert [h["conversation"] for h in hits] == [convs[0]]
+    assert rows[0][:2] == ("conversation.search", aino) and rows[0][2]["shown"]["conversations"] == [convs[0]]
+    logged, rows = rows_after(privacy, "/api/v1/privacy/requests")
+    assert rows == [("subject_request.list", pia, {"shown": {"subject_requests": [logged[0]["id"]]}})]
+    found, rows = rows_after(privacy, "/api/v1/privacy/subjects", params={"q": "Liisa Virtanen"})
+    assert rows == [("subject.find", pia, {"results": len(found), "shown": {
+        "conversations": [], "offline_messages": [inbox[0]["id"]], "emails": []}})]
+    # ids only: none of what the lists showed is in the log
+    logged_text = json.dumps([r[3] for r in audit_rows(live)], ensure_ascii=False)
+    assert not any(s in logged_text for s in secrets)
+    # and a list that shows nothing writes nothing
+    shown, rows = rows_after(http, "/api/v1/conversations", params={"state": "closed"})
+    assert shown == [] and rows == []

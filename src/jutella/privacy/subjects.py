@@ -165,9 +165,11 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
             snippet, a, b = _window(o.to_addr if where == "recipient" else o.body_text, query)
             matches.append(Match("email", o.id, o.created_at, where, snippet, a, b))
         matches += await _related(s, matches)
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.find",
-                           detail={"results": len(matches)})
+    sel = selection_of(matches)  # the records the matches show, by id (never the query or the text)
+    await audit.record_shown(rt, actor_id=actor_id, action="subject.find", always=True,
+                             detail={"results": len(matches)},
+                             shown={"conversations": sel.conversations, "offline_messages": sel.offline_messages,
+                                    "emails": sel.emails})
     return matches
 
 
