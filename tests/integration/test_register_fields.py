@@ -294,3 +294,23 @@ def test_each_list_that_shows_personal_data_writes_one_row_of_ids(live):
     # and a list that shows nothing writes nothing
     shown, rows = rows_after(http, "/api/v1/conversations", params={"state": "closed"})
     assert shown == [] and rows == []
+
+
+def test_a_conversation_view_names_the_earlier_chats_listed_beside_it(live):
+    from jutella.chat import actions as chat
+    from jutella.chat.metadata import Metadata
+
+    aino = add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    v, _ = live.call(chat.new_visitor, live.rt)
+    first = live.call(chat.post_visitor_message, live.rt, visitor_id=v.id, client_id="a", body="Eka: 4471",
+                      meta=Metadata()).conversation.id
+    live.call(chat.close, live.rt, conversation_id=first, by="visitor")
+    second = live.call(chat.post_visitor_message, live.rt, visitor_id=v.id, client_id="b", body="Toka",
+                       meta=Metadata()).conversation.id
+    assert second != first
+    http = sign_in(live, "aino@example.org")
+    seq = (audit_rows(live) or [(0,)])[-1][0]
+    detail = http.get(f"/api/v1/conversations/{second}").json()
+    assert [c["id"] for c in detail["visitor_info"]["earlier"]] == [first]  # shown with its preview
+    assert [(a, actor, d) for _, a, actor, d in audit_rows(live, seq)] == [
+        ("conversation.view", aino, {"shown": {"conversations": [first]}})]

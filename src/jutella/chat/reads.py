@@ -119,7 +119,8 @@ class Detail:
 
 async def conversation_detail(rt: Runtime, viewer: access.Viewer, conversation_id: int) -> Detail:
     """One conversation in full for ``viewer`` ("not found" when they may not
-    see it), audited as a view (``conversation.view``)."""
+    see it), audited as a view (``conversation.view``, naming the earlier
+    conversations listed with it)."""
     seen = access.conversation_clause(viewer)
     async with rt.db.reader() as s:
         found = await _summaries(s, [Conversation.id == conversation_id, *seen], 1)
@@ -131,7 +132,8 @@ async def conversation_detail(rt: Runtime, viewer: access.Viewer, conversation_i
         given_name = (await s.execute(select(OfflineMessage.name).where(
             OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
         ).scalar_one_or_none()
-    await record_view(rt, agent_id=viewer.account_id, conversation_id=conv.id, visitor_id=conv.visitor_id)
+    await record_view(rt, agent_id=viewer.account_id, conversation_id=conv.id, visitor_id=conv.visitor_id,
+                      earlier=[row["id"] for row in earlier])
     events = await events_since(rt, conv.id, 0, limit=10_000)
     return Detail(found[0], conv, earlier, given_name, events)
 
