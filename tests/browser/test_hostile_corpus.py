@@ -66,7 +66,7 @@ def backend():
 def settings_overrides(smtp):
     # 150+ conversations from one address in a few seconds: the flood limits are lifted
     return {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_from": "chat@jamko.example",
-            "max_messages_per_minute": 0, "max_conversations_per_hour": 0}
+            "max_messages_per_minute": 0, "max_conversations_per_hour": 0, "max_conversations_per_client": 0}
 
 
 # -- what must never be in a region that shows visitor data ------------------------------------
