@@ -154,12 +154,12 @@ def test_ids_of_erased_records_are_never_given_again(in_process):
         assert again[kind] > erased_id, (kind, again[kind], erased_id)
 
 
-def test_migration_0009_keeps_every_row_of_a_populated_0008_database(tmp_path):
-    """SQLite only: on PostgreSQL 0009 does nothing (sequences never reuse).
-    A database as 0008 left it, with a chat, its search index, a form and its
-    reply mail, staff, audit rows: after ``Database.migrate`` every row is
-    there with its id, search finds the old message, foreign keys still
-    cascade, and ids are no longer reused."""
+def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_path):
+    """SQLite (on PostgreSQL 0009 does nothing: sequences never reuse). A
+    database as 0008 left it, with staff, chats and their search index and a
+    form: after ``Database.migrate`` every row is there with its id (0010
+    having stripped the stored page and referrer), search finds the old
+    message, foreign keys still cascade, and ids are no longer reused."""
     from alembic import command
 
     from jutella.store.db import Database, alembic_config
@@ -177,13 +177,13 @@ def test_migration_0009_keeps_every_row_of_a_populated_0008_database(tmp_path):
         "(1, 'V-1', 'h1', :now, :now), (2, 'V-2', 'h2', :now, :now)",
         "INSERT INTO conversation (id, visitor_id, state, created_at, last_activity_at, last_seq, agent_seen_seq, "
         "visitor_seen_seq, page_url) VALUES (1, 1, 'closed', :now, :now, 2, 0, 0, 'https://site.example/a'), "
-        "(2, 2, 'waiting', :now, :now, 1, 0, 0, NULL)",
+        "(2, 2, 'waiting', :now, :now, 1, 0, 0, 'https://u:p@site.example/b?email=liisa%40example.fi#x')",
         "INSERT INTO chat_event (id, conversation_id, seq, kind, author, body, created_at) VALUES "
         "(1, 1, 1, 'message', 'visitor', 'opiskelijanumeroni on 4471', :now), "
         "(2, 1, 2, 'message', 'agent', 'Kiitos', :now), (3, 2, 1, 'message', 'visitor', 'Hei', :now)",
         "INSERT INTO offline_message (id, visitor_id, conversation_id, name, email, body, reason, state, "
-        "created_at, updated_at) VALUES (1, 1, 1, 'Liisa', 'liisa@example.fi', 'Soittakaa', 'no_agent', 'new', "
-        ":now, :now)",
+        "created_at, updated_at, referrer) VALUES (1, 1, 1, 'Liisa', 'liisa@example.fi', 'Soittakaa', 'no_agent', "
+        "'new', :now, :now, 'https://search.example/?q=liisa%40example.fi')",
     ]
     tables = ("staff_account", "staff_role", "visitor", "conversation", "chat_event", "offline_message",
               "alembic_version")
@@ -229,9 +229,14 @@ def test_migration_0009_keeps_every_row_of_a_populated_0008_database(tmp_path):
             await db.dispose()
 
     before, after, schema, keys_on, found, cascaded, new_visitor = run_async(go())
-    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0009",)]
-    assert {t: rows for t, rows in after.items() if t != "alembic_version"} == \
-        {t: rows for t, rows in before.items() if t != "alembic_version"}
+    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0010",)]
+    # every row kept as it was, but for the page and referrer 0010 cleaned (issue 16, item 2)
+    strip = {"https://u:p@site.example/b?email=liisa%40example.fi#x": "https://site.example/b",
+             "https://search.example/?q=liisa%40example.fi": "https://search.example/"}
+    expected = {t: [tuple(strip.get(v, v) if isinstance(v, str) else v for v in row) for row in rows]
+                for t, rows in before.items() if t != "alembic_version"}
+    assert {t: rows for t, rows in after.items() if t != "alembic_version"} == expected
+    assert expected != {t: rows for t, rows in before.items() if t != "alembic_version"}
     assert len(after["chat_event"]) == 3 and len(after["offline_message"]) == 1
     assert "AUTOINCREMENT" in schema and keys_on == 1
     assert list(found) == [1]  # the search index still points at the old message
@@ -314,3 +319,33 @@ def test_a_conversation_view_names_the_earlier_chats_listed_beside_it(live):
     assert [c["id"] for c in detail["visitor_info"]["earlier"]] == [first]  # shown with its preview
     assert [(a, actor, d) for _, a, actor, d in audit_rows(live, seq)] == [
         ("conversation.view", aino, {"shown": {"conversations": [first]}})]
+
+
+def test_migration_0010_strips_what_was_stored_before(in_process):
+    """Rows stored before the server stripped addresses (simulated: metadata
+    handed to the action as it is) are cleaned on upgrade, on SQLite and
+    PostgreSQL alike."""
+    from alembic import command
+
+    from jutella.chat import actions as chat
+    from jutella.chat.metadata import Metadata
+    from jutella.store.db import alembic_config
+
+    rt, call = in_process.rt, in_process.call
+    v, _ = call(chat.new_visitor, rt)
+    conv = call(chat.post_visitor_message, rt, visitor_id=v.id, client_id="old", body="Hei",
+                meta=Metadata(page_url=LEAKY_PAGE, referrer="mailto:liisa@example.fi")).conversation.id
+
+    def to_0009(sync_conn):
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        command.downgrade(cfg, "0009")
+
+    async def go():
+        async with rt.db.engine.begin() as conn:
+            await conn.run_sync(to_0009)
+        await rt.db.migrate()
+        async with rt.db.reader() as s:
+            return (await s.execute(select(Conversation.page_url, Conversation.referrer).where(
+                Conversation.id == conv))).one()
+    assert tuple(call(go)) == ("https://site.example/help", None)
