@@ -49,10 +49,12 @@ def upgrade() -> None:
                          sa.column('referrer', sa.Text))
         rows = bind.execute(sa.select(table.c.id, table.c.page_url, table.c.referrer).where(
             sa.or_(table.c.page_url.isnot(None), table.c.referrer.isnot(None)))).all()
-        for row_id, page, referrer in rows:
-            cleaned = {'page_url': clean_url(page), 'referrer': clean_url(referrer)}
-            if (cleaned['page_url'], cleaned['referrer']) != (page, referrer):
-                bind.execute(sa.update(table).where(table.c.id == row_id).values(**cleaned))
+        changed = [{'row_id': row_id, 'page': clean_url(page), 'ref': clean_url(referrer)}
+                   for row_id, page, referrer in rows
+                   if (clean_url(page), clean_url(referrer)) != (page, referrer)]
+        if changed:  # one executemany
+            bind.execute(sa.update(table).where(table.c.id == sa.bindparam('row_id'))
+                         .values(page_url=sa.bindparam('page'), referrer=sa.bindparam('ref')), changed)
 
 
 def downgrade() -> None:
