@@ -67,7 +67,7 @@ def settings_overrides(smtp):
     # 150+ conversations (and their transcript mails) from one address in a few seconds: the flood
     # limits are lifted
     return {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_from": "chat@jamko.example",
-            "max_messages_per_minute": 0, "max_conversations_per_hour": 0,
+            "max_messages_per_minute": 0, "max_conversations_per_hour": 0, "max_conversations_per_client": 0,
             "transcript_email_per_client_hour": 100_000, "transcript_email_global_hour": 100_000,
             "offline_per_client_hour": 30, "offline_global_hour": 100_000}  # submit_form: 25 an address
 
@@ -192,7 +192,7 @@ def start_chats(live, indexes: range) -> list[dict[str, Any]]:
     groups = {b[0]: b for b in batches() if len(b) > 1}
     for i in indexes:
         p = PAYLOADS[i]
-        embedded = "https://hostile.example/page?q=" + p
+        embedded = "https://hostile.example/page/" + p  # in the path: the server keeps no query
         page, referrer = (p, embedded) if i % 2 == 0 else (embedded, p)
         v, _ = visitor(live, user_agent=header_value(p), page=page, referrer=referrer, lang=p)
         bodies = [p, f"{marker(i)} {p}"]
@@ -255,7 +255,7 @@ def leave_forms(live) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[
         for i, p in enumerate(PAYLOADS):
             out = submit_form(clients, counter, {
                 "name": p, "email": p, "message": p, "lang": p, "page": p,
-                "referrer": "https://hostile.example/from?q=" + p}, header_value(p), f"o{i}@hostile.example")
+                "referrer": "https://hostile.example/from/" + p}, header_value(p), f"o{i}@hostile.example")
             singles.append(out)
             for field in out["refused"]:
                 refusals[field] = refusals.get(field, 0) + 1

@@ -10,7 +10,8 @@ write, and the routes only parse, call and shape.
    checked with one loaded from its account.
 2. The list, search and detail reads moved from the routes into the
    subsystems, which write the audit rows the routes wrote before: the same
-   kinds, actors, records and details, and none for the plain lists.
+   kinds, actors, records and details; since issue 16 the lists too write
+   one row naming the records they showed.
 """
 
 from __future__ import annotations
@@ -261,6 +262,11 @@ def last_seq(live) -> int:
     return live.call(q)
 
 
+async def _event_with(live, word: str) -> int:
+    async with live.rt.db.reader() as s:
+        return (await s.execute(select(ChatEvent.id).where(ChatEvent.body.contains(word)))).scalar_one()
+
+
 def test_lists_search_and_detail_reads_write_the_audit_rows_they_wrote_before(live):
     w = seed(live)
     rt = live.rt
@@ -281,15 +287,23 @@ def test_lists_search_and_detail_reads_write_the_audit_rows_they_wrote_before(li
         assert r.status_code == 200, (path, r.status_code, r.text)
         return audit_since(live, seq)
 
-    assert rows_of(aino, "GET", "/api/v1/conversations") == []
-    assert rows_of(aino, "GET", "/api/v1/offline-messages") == []
+    # the lists show previews, names and emails: one row naming what was shown (issue 16)
+    listed = [c["id"] for c in aino.get("/api/v1/conversations").json()]
+    assert conv in listed
+    assert rows_of(aino, "GET", "/api/v1/conversations") == [
+        ("conversation.list", w.aino, None, None, None, {"shown": {"conversations": sorted(listed)}})]
+    assert rows_of(aino, "GET", "/api/v1/offline-messages") == [
+        ("offline_message.list", w.aino, None, None, None, {"shown": {"offline_messages": [form]}})]
     assert rows_of(aino, "GET", "/api/v1/agents") == []
     assert rows_of(aino, "GET", f"/api/v1/conversations/{conv}") == [
         ("conversation.view", w.aino, "conversation", str(conv), f"visitor:{visitor}", {})]
+    hit = live.call(_event_with, live, WORD)
     assert rows_of(aino, "GET", "/api/v1/search", params={"q": WORD}) == [
-        ("conversation.search", w.aino, None, None, None, {"results": 1})]
+        ("conversation.search", w.aino, None, None, None,
+         {"results": 1, "shown": {"conversations": [conv], "messages": [hit]}})]
     assert rows_of(aino, "GET", "/api/v1/search", params={"q": WORD, "state": "closed"}) == [
-        ("conversation.search", w.aino, None, None, None, {"results": 0})]
+        ("conversation.search", w.aino, None, None, None,
+         {"results": 0, "shown": {"conversations": [], "messages": []}})]
     assert rows_of(aino, "GET", f"/api/v1/offline-messages/{form}") == [
         ("offline_message.view", w.aino, "offline_message", str(form), None, {})]
     assert rows_of(aino, "GET", f"/api/v1/conversations/{conv}/transcript") == [

@@ -134,6 +134,20 @@ async def record(
     return entry
 
 
+async def record_shown(rt: Runtime, *, actor_id: int | None, action: str, shown: dict[str, Any],
+                       detail: dict[str, Any] | None = None, always: bool = False) -> None:
+    """A staff list or search that showed personal data (previews, names,
+    emails): one compact row naming the records shown, by kind, as sorted ids,
+    never their content (``{"shown": {"conversations": [3, 7]}}``). Nothing
+    shown, no row, unless ``always`` (a search is a look even when it finds
+    nothing). The one rule every list and search follows (docs/privacy.md)."""
+    ids = {kind: sorted(set(values)) for kind, values in shown.items()}
+    if not always and not any(ids.values()):
+        return
+    async with rt.db.transaction() as s:
+        await record(s, rt.clock.now(), actor_id=actor_id, action=action, detail={**(detail or {}), "shown": ids})
+
+
 async def seal(rt: Runtime) -> bool:
     """After an upgrade from before the key (migration 0008): write the keyed
     ``audit.keyed`` row that seals the rows hashed without it, if no row has

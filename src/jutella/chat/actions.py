@@ -543,11 +543,16 @@ async def typing(rt: Runtime, *, conversation_id: int, author: str, active: bool
                                                          "author": author, "active": active})
 
 
-async def record_view(rt: Runtime, *, agent_id: int, conversation_id: int, visitor_id: int) -> None:
-    """Every staff view of a conversation writes an audit row."""
+async def record_view(rt: Runtime, *, agent_id: int, conversation_id: int, visitor_id: int,
+                      earlier: list[int] | None = None) -> None:
+    """Every staff view of a conversation writes an audit row; ``earlier``:
+    the same visitor's other conversations listed beside it (with previews),
+    named in the same row (``{"shown": {"conversations": [...]}}``)."""
+    detail = {"shown": {"conversations": sorted(earlier)}} if earlier else None
     async with rt.db.transaction() as s:
         await audit.record(s, rt.clock.now(), actor_id=agent_id, action="conversation.view",
-                           target_type="conversation", target_id=conversation_id, subject=f"visitor:{visitor_id}")
+                           target_type="conversation", target_id=conversation_id, subject=f"visitor:{visitor_id}",
+                           detail=detail)
 
 
 async def close_idle(rt: Runtime) -> int:

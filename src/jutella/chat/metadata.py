@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ua_parser import parse
 
 MAX_URL = 2000
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,27 @@ def parse_user_agent(ua: str) -> tuple[str | None, str | None, str | None, str |
 
 
 def clean_url(value: object) -> str | None:
-    """An http(s) URL without its credentials, at most 2,000 characters; anything
-    else is dropped. It stays hostile text: the console shows it as text."""
+    """The one rule for a page address or referrer that is stored (issue 16):
+    an http(s) URL reduced to scheme, host, port (only when not the scheme's
+    default) and path, at most 2,000 characters. The query string, the
+    fragment and any user name or password are dropped whatever the client
+    sent (a site may put an email or a session id there); anything that is not
+    an http(s) URL with a host is dropped whole. It stays hostile text: the
+    console shows it as text."""
     if not isinstance(value, str) or not value:
         return None
-    value = value.strip()[:MAX_URL]
     try:
-        parts = urlsplit(value)
-    except ValueError:
+        parts = urlsplit(value.strip())
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # a malformed host or port
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not host:
         return None
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.username or parts.password \
-        else parts.netloc
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    cleaned = urlunsplit((scheme, netloc, parts.path, "", ""))
+    return cleaned[:MAX_URL]
 
 
 def clean_language(value: object) -> str | None:

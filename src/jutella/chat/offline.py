@@ -263,7 +263,8 @@ async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
                 limit: int) -> list[tuple[OfflineMessage, str | None, bool]]:
     """The messages ``viewer`` sees (chat/access.py ``offline_clause``):
     (message, assigned agent's name, whether the person objected to direct
-    marketing), new ones first, then newest first. ``state`` "open": not closed."""
+    marketing), new ones first, then newest first. ``state`` "open": not closed.
+    Names and emails are shown: audited (``offline_message.list``, the ids)."""
     where = access.offline_clause(viewer)
     if state == "open":
         where.append(OfflineMessage.state != CLOSED)
@@ -276,6 +277,8 @@ async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
                 StaffAccount, StaffAccount.id == OfflineMessage.assigned_agent_id).where(*where)
             .order_by(case((OfflineMessage.state == NEW, 0), else_=1), OfflineMessage.created_at.desc())
             .limit(limit))).all()
+    await audit.record_shown(rt, actor_id=viewer.account_id, action="offline_message.list",
+                             shown={"offline_messages": [m.id for m, _ in rows]})
     return [(m, name, email_hash(m.email) in objected) for m, name in rows]
 
 

@@ -86,9 +86,14 @@ async def _summaries(s, where: list, limit: int) -> list[dict[str, Any]]:
 
 
 async def list_conversations(rt: Runtime, viewer: access.Viewer, filters: Filters, limit: int) -> list[dict[str, Any]]:
-    """The conversations ``viewer`` sees that match ``filters``, latest activity first."""
+    """The conversations ``viewer`` sees that match ``filters``, latest activity
+    first. The rows carry previews of what visitors wrote: audited
+    (``conversation.list``, the ids shown)."""
     async with rt.db.reader() as s:
-        return await _summaries(s, [*access.conversation_clause(viewer), *filter_clause(filters)], limit)
+        rows = await _summaries(s, [*access.conversation_clause(viewer), *filter_clause(filters)], limit)
+    await audit.record_shown(rt, actor_id=viewer.account_id, action="conversation.list",
+                             shown={"conversations": [r["id"] for r in rows]})
+    return rows
 
 
 async def summary_after_change(rt: Runtime, conversation_id: int) -> dict[str, Any]:
@@ -114,7 +119,8 @@ class Detail:
 
 async def conversation_detail(rt: Runtime, viewer: access.Viewer, conversation_id: int) -> Detail:
     """One conversation in full for ``viewer`` ("not found" when they may not
-    see it), audited as a view (``conversation.view``)."""
+    see it), audited as a view (``conversation.view``, naming the earlier
+    conversations listed with it)."""
     seen = access.conversation_clause(viewer)
     async with rt.db.reader() as s:
         found = await _summaries(s, [Conversation.id == conversation_id, *seen], 1)
@@ -127,7 +133,8 @@ async def conversation_detail(rt: Runtime, viewer: access.Viewer, conversation_i
         given_name = (await s.execute(select(OfflineMessage.name).where(
             OfflineMessage.visitor_id == conv.visitor_id).order_by(OfflineMessage.id.desc()).limit(1))
         ).scalar_one_or_none()
-    await record_view(rt, agent_id=viewer.account_id, conversation_id=conv.id, visitor_id=conv.visitor_id)
+    await record_view(rt, agent_id=viewer.account_id, conversation_id=conv.id, visitor_id=conv.visitor_id,
+                      earlier=[row["id"] for row in earlier])
     events = await events_since(rt, conv.id, 0, limit=10_000)
     return Detail(found[0], conv, earlier, given_name, events)
 
@@ -136,7 +143,8 @@ async def search(rt: Runtime, viewer: access.Viewer, q: str, filters: Filters,
                  limit: int) -> list[tuple[ChatEvent, str]]:
     """Stored messages matching ``q`` in the conversations ``viewer`` sees
     (and that match ``filters``), best first: (event, its conversation's
-    state). Audited (``conversation.search``, with the number of results)."""
+    state). Audited (``conversation.search``, with the number of results and
+    the ids of the messages and conversations shown)."""
     narrowed = filter_clause(filters)
     async with rt.db.reader() as s:
         # with filters, look further down the ranking so that filtering leaves enough hits
@@ -147,7 +155,8 @@ async def search(rt: Runtime, viewer: access.Viewer, q: str, filters: Filters,
                 ).all() if ids else []
     order = {i: n for n, i in enumerate(ids)}
     hits = sorted(((e, st) for e, st in rows), key=lambda r: order[r[0].id])[:limit]
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=viewer.account_id, action="conversation.search",
-                           detail={"results": len(hits)})
+    await audit.record_shown(rt, actor_id=viewer.account_id, action="conversation.search", always=True,
+                             detail={"results": len(hits)},
+                             shown={"conversations": [e.conversation_id for e, _ in hits],
+                                    "messages": [e.id for e, _ in hits]})
     return hits

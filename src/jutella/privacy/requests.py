@@ -39,11 +39,15 @@ def _out(r: SubjectRequest, now: datetime) -> dict[str, Any]:
             "closed_at": r.closed_at, "urgency": urgency}
 
 
-async def list_requests(rt: Runtime) -> list[dict[str, Any]]:
+async def list_requests(rt: Runtime, *, actor_id: int | None) -> list[dict[str, Any]]:
+    """The request log (how each person was verified, notes): audited
+    (``subject_request.list``, the ids shown)."""
     now = rt.clock.now()
     async with rt.db.reader() as s:
         rows = (await s.execute(select(SubjectRequest).order_by(SubjectRequest.status != "open",
                                                                  SubjectRequest.deadline))).scalars().all()
+    await audit.record_shown(rt, actor_id=actor_id, action="subject_request.list",
+                             shown={"subject_requests": [r.id for r in rows]})
     return [_out(r, now) for r in rows]
 
 

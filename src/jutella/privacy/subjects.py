@@ -1,9 +1,12 @@
 """Finding a data subject, the access copy, rectification, flags and erasure.
 
 A data subject is found by a query (an email, a name, a student number, a
-phone number, a visitor id) matched case-insensitively against the structured
-fields (offline forms, sent mail, visitor ids) *and* the text of every message
-and reply, since visitors hand over their details inside chats. Matches are
+phone number, a visitor id) matched case-insensitively against every stored
+field a person's data can be in: the structured fields (offline forms, sent
+mail, visitor ids, transcript addresses), the page addresses and referrers
+kept with chats and forms, attachment file names, rating comments, *and* the
+text of every message, internal note and reply, since visitors hand over
+their details inside chats. Matches are
 expanded one step: a matched chat brings its visitor's other chats, a matched
 email brings every form and mail with that address. The contact person
 confirms which records belong to the person (the console sends an explicit
@@ -50,7 +53,8 @@ class Match:
     kind: str  # conversation | offline_message | email
     id: int
     at: datetime
-    field: str  # where the query matched (message, name, email, body, reply, visitor, recipient)
+    field: str  # where the query matched (message, note, page, referrer, attachment, transcript_email,
+    # rating_comment, name, email, body, reply, visitor, recipient)
     text: str  # the matching text (a window around the match)
     start: int  # the match within ``text``
     end: int
@@ -109,10 +113,23 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
             select(ChatEvent, Visitor.public_id).join(Conversation, Conversation.id == ChatEvent.conversation_id)
             .join(Visitor, Visitor.id == Conversation.visitor_id)
             .where(ChatEvent.body.isnot(None), _ci(ChatEvent.body, query)).order_by(ChatEvent.id).limit(500))).all()
-        for ev, pub in rows:
+        for ev, pub in rows:  # internal notes are chat events too: they say so
             snippet, a, b = _window(ev.body, query)
-            matches.append(Match("conversation", ev.conversation_id, ev.created_at, "message", snippet, a, b,
-                                 ev.conversation_id, pub))
+            matches.append(Match("conversation", ev.conversation_id, ev.created_at,
+                                 "note" if ev.kind == "note" else "message", snippet, a, b, ev.conversation_id, pub))
+        # the page addresses and referrers kept with a chat (a site may put anything in a path)
+        for column, name in ((Conversation.page_url, "page"), (Conversation.referrer, "referrer")):
+            rows = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor)
+                                    .where(column.isnot(None), _ci(column, query)).limit(500))).all()
+            for conv, pub in rows:
+                snippet, a, b = _window(getattr(conv, column.key), query)
+                matches.append(Match("conversation", conv.id, conv.created_at, name, snippet, a, b, conv.id, pub))
+        # the names of files sent in a chat
+        for att in (await s.execute(select(Attachment).where(_ci(Attachment.filename, query))
+                                    .order_by(Attachment.id).limit(500))).scalars():
+            snippet, a, b = _window(att.filename, query)
+            matches.append(Match("conversation", att.conversation_id, att.created_at, "attachment", snippet, a, b,
+                                 att.conversation_id))
         # visitor ids
         rows = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor)
                                 .where(_ci(Visitor.public_id, query)).limit(500))).all()
@@ -121,9 +138,11 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
                                  conv.id, pub))
         # offline forms: name, email, body; and their replies
         for column, name in ((OfflineMessage.name, "name"), (OfflineMessage.email, "email"),
-                             (OfflineMessage.body, "body")):
-            for m in (await s.execute(select(OfflineMessage).where(_ci(column, query)).limit(500))).scalars():
-                snippet, a, b = _window(getattr(m, name), query)
+                             (OfflineMessage.body, "body"), (OfflineMessage.page_url, "page"),
+                             (OfflineMessage.referrer, "referrer")):
+            for m in (await s.execute(select(OfflineMessage).where(column.isnot(None), _ci(column, query))
+                                      .limit(500))).scalars():
+                snippet, a, b = _window(getattr(m, column.key), query)
                 matches.append(Match("offline_message", m.id, m.created_at, name, snippet, a, b, m.conversation_id))
         for r in (await s.execute(select(OfflineReply).where(_ci(OfflineReply.body, query)).limit(500))).scalars():
             snippet, a, b = _window(r.body, query)
@@ -147,9 +166,11 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
             snippet, a, b = _window(o.to_addr if where == "recipient" else o.body_text, query)
             matches.append(Match("email", o.id, o.created_at, where, snippet, a, b))
         matches += await _related(s, matches)
-    async with rt.db.transaction() as s:
-        await audit.record(s, rt.clock.now(), actor_id=actor_id, action="subject.find",
-                           detail={"results": len(matches)})
+    sel = selection_of(matches)  # the records the matches show, by id (never the query or the text)
+    await audit.record_shown(rt, actor_id=actor_id, action="subject.find", always=True,
+                             detail={"results": len(matches)},
+                             shown={"conversations": sel.conversations, "offline_messages": sel.offline_messages,
+                                    "emails": sel.emails})
     return matches
 
 

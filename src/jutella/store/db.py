@@ -339,8 +339,12 @@ class Database:
 
     async def migrate(self) -> None:
         async with faults():
-            async with self.engine.begin() as conn:
-                await conn.run_sync(_upgrade)
+            if self.dialect != "sqlite":
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_upgrade)
+                return
+            async with self.engine.connect() as conn:
+                await conn.run_sync(_upgrade_sqlite)
 
     async def dispose(self) -> None:
         """Close the writers (every write still waiting gets a StorageFault)
@@ -613,3 +617,22 @@ def _upgrade(sync_conn) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, "head")
+
+
+def _upgrade_sqlite(sync_conn) -> None:
+    """The migrations on SQLite with foreign keys off: a migration that
+    rebuilds a table (0009) drops the old one, and with them on that would run
+    every ON DELETE CASCADE on its rows. The pragma only takes effect outside
+    a transaction, so it is set on the driver's connection before the
+    migrations' transaction begins; they check the keys themselves
+    (``PRAGMA foreign_key_check``) before committing. On again afterwards,
+    whatever happened: the connection goes back to the pool."""
+    raw = sync_conn.connection  # the pooled DBAPI connection; no transaction begins here
+    cursor = raw.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        with sync_conn.begin():
+            _upgrade(sync_conn)
+    finally:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -430,3 +430,12 @@ class ErasureLedger(Base):
     digest: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
     erased_at: Mapped[datetime] = mapped_column(index=True)
+# Ids are never given twice (issue 16): an erased person's conversation,
+# visitor or message id must not come back on someone else while audit rows
+# still name it. PostgreSQL's sequences never reuse; on SQLite these tables are
+# AUTOINCREMENT (migration 0009 rebuilt them; keep the two lists equal).
+NEVER_REUSED_IDS = ("staff_account", "recovery_code", "audit_log", "visitor", "conversation", "chat_event",
+                    "offline_message", "offline_reply", "mail_outbox", "subject_flag", "subject_request", "department",
+                    "canned_response", "label", "attachment", "transcript_request")
+for _name in NEVER_REUSED_IDS:
+    Base.metadata.tables[_name].dialect_kwargs["sqlite_autoincrement"] = True

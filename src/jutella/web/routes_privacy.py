@@ -233,7 +233,7 @@ class RequestOut(BaseModel):
 
 @router.get("/requests", response_model=list[RequestOut], responses=ERRORS)
 async def list_requests(request: Request, who: StaffContext = Depends(privacy)) -> list[dict[str, Any]]:
-    return await req.list_requests(runtime(request))
+    return await req.list_requests(runtime(request), actor_id=who.id)
 
 
 @router.post("/requests", response_model=RequestOut, status_code=201, responses=ERRORS)

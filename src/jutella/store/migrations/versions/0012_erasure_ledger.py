@@ -1,7 +1,7 @@
 """erasure ledger
 
-Revision ID: 0010
-Revises: 0008 (re-chain to 0009 at merge)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 
 The erasure ledger (privacy/ledger.py): keyed hashes of what each erasure
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import jutella.store.types  # noqa: F401
 
 
-revision = '0010'
-down_revision = '0008'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
