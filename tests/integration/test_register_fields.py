@@ -77,6 +77,9 @@ def test_subject_find_reaches_every_stored_field(live, database_url):
     token = w["token"]
     v.message("Hei")
     conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+    # staff answer (a transcript is mailed only for a chat staff took part in)
+    live.call(chat.post_agent_message, live.rt, agent_id=agent_id, conversation_id=conv, client_id="a1",
+              body="Hei, miten voin auttaa?")
     http = live.client()
     r = http.post("/api/v1/public/attachments", headers={H: token},
                   files={"file": ("todistus-5531.pdf", PDF, "application/octet-stream")})
@@ -148,7 +151,7 @@ def test_ids_of_erased_records_are_never_given_again(in_process):
     assert all(newest[k] > first[k] for k in newest)
     receipt = call(subjects.erase, rt, subjects.Selection(conversations={newest["conversation"]},
                                                           offline_messages={newest["offline_message"]}), actor_id=None)
-    assert receipt["conversations"] == 1 and receipt["offline_messages"] == 1
+    assert receipt["counts"]["conversations"] == 1 and receipt["counts"]["offline_messages"] == 1
     again = _chat_and_form(call, rt, "kolmas")
     for kind, erased_id in newest.items():  # the erased person's ids stay theirs (the audit rows still name them)
         assert again[kind] > erased_id, (kind, again[kind], erased_id)
@@ -201,11 +204,15 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
                 await conn.run_sync(to_0008)
                 for statement in seed:
                     await conn.execute(text(statement), {"now": now})
+            columns: dict[str, str] = {}
+
             async def dump():
+                # the columns 0008 had (later migrations may add some, e.g. 0011's consent)
                 async with db.engine.connect() as conn:
                     out = {}
                     for t in tables:
-                        got = await conn.exec_driver_sql(f"SELECT * FROM {t}")
+                        got = await conn.exec_driver_sql(f"SELECT {columns.get(t, '*')} FROM {t}")
+                        columns.setdefault(t, ", ".join(got.keys()))
                         out[t] = sorted((tuple(r) for r in got), key=repr)
                     return out
             before = await dump()
@@ -229,7 +236,7 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
             await db.dispose()
 
     before, after, schema, keys_on, found, cascaded, new_visitor = run_async(go())
-    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0010",)]
+    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0012",)]
     # every row kept as it was, but for the page and referrer 0010 cleaned (issue 16, item 2)
     strip = {"https://u:p@site.example/b?email=liisa%40example.fi#x": "https://site.example/b",
              "https://search.example/?q=liisa%40example.fi": "https://search.example/"}
