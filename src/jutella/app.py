@@ -147,6 +147,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             rt.hub.on_presence_change = lambda: asyncio.get_running_loop().create_task(
                 publish_presence(rt, announce=False))
         await rt.hub.start()
+        # the audit log's key exists from the start (made now, with its one log line,
+        # rather than at whichever request first writes an audit row)
+        anchor = rt.db.session_info.get("audit")
+        if anchor is not None:
+            anchor.key()
         rt.outbox = OutboxWorker(rt)
         await rt.outbox.start()
         housekeeping = asyncio.create_task(_housekeeping(rt))

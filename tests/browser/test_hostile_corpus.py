@@ -68,6 +68,7 @@ def settings_overrides(smtp):
     # limits are lifted
     return {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_from": "chat@jamko.example",
             "max_messages_per_minute": 0, "max_conversations_per_hour": 0, "max_conversations_per_client": 0,
+            "max_uploads_per_client": 0,
             "transcript_email_per_client_hour": 100_000, "transcript_email_global_hour": 100_000,
             "offline_per_client_hour": 30, "offline_global_hour": 100_000}  # submit_form: 25 an address
 
