@@ -186,6 +186,10 @@ TOPOLOGIES = ["sqlite", "postgresql", "pg+redis"]
 # a module runs on both databases by overriding ``backend`` with ``BOTH``.
 # The chat, offline and revocation modules run on all of ``TOPOLOGIES``.
 BOTH = ["sqlite", "postgresql"]
+# What a browser sees does not depend on the SQL dialect alone: the browser
+# modules that care about deployment shape run on SQLite and on PostgreSQL
+# with Redis and two servers (which also covers the PostgreSQL dialect).
+BROWSER_TOPOLOGIES = ["sqlite", "pg+redis"]
 
 
 @pytest.fixture(params=["sqlite"])

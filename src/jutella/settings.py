@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     password_workers: int = Field(2, ge=1, le=64)  # threads hashing and verifying passwords
     password_queue: int = Field(16, ge=0, le=10_000)
     upload_workers: int = Field(1, ge=1, le=64)  # processes decoding and re-encoding images, scanning PDFs
-    upload_queue: int = Field(2, ge=0, le=10_000)
+    upload_queue: int = Field(8, ge=0, le=10_000)  # each waiting upload holds its bytes (10 MiB at most)
     max_uploads_per_client: int = Field(100, ge=0)  # visitors' uploads from one address per 10 minutes
     # GET /metrics answers loopback clients, and others that send this as
     # "Authorization: Bearer ..." (unset: loopback only); web/pages.py

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import TOPOLOGIES
+from tests.conftest import BROWSER_TOPOLOGIES
 from tests.helpers import PASSWORD, add_staff
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 FIREFOX_UA = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-@pytest.fixture(params=TOPOLOGIES)
+@pytest.fixture(params=BROWSER_TOPOLOGIES)
 def backend(request):
     return request.param
 

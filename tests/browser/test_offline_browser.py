@@ -17,7 +17,7 @@ from jutella.store.models import MailOutbox, OfflineMessage
 
 from tests.chat_clients import agent
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import TOPOLOGIES, need
+from tests.conftest import BROWSER_TOPOLOGIES, need
 from tests.helpers import PASSWORD, add_staff, outbox_idle, sign_in
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/201
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(params=TOPOLOGIES)
+@pytest.fixture(params=BROWSER_TOPOLOGIES)
 def backend(request):
     return request.param
 

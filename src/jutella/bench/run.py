@@ -21,7 +21,7 @@ import orjson
 
 from .load import Load, bar, percentiles, status
 
-PASSWORD = "bench-password-not-a-secret"  # throwaway accounts in the benchmark's temporary database  # nosec B105
+PASSWORD = "throwaway-load-test-passphrase"  # throwaway accounts in the benchmark's temporary database  # nosec B105
 P99_LIMIT_MS = 50.0
 
 

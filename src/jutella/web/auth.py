@@ -16,7 +16,7 @@ console's ``X-Requested-With`` header, which a cross-site navigation cannot
 send and a cross-site script cannot send without a CORS pre-flight that
 jutella never grants; ``Staff(page=True)`` (the printable transcript, a link
 the console opens in a new tab) accepts a navigation the browser says came
-from this origin.
+from this origin or from the person (an address typed or bookmarked).
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def cross_site(request: Request) -> bool:
 
 
 def same_origin_navigation(request: Request) -> bool:
-    return (request.headers.get("sec-fetch-site") == "same-origin"
+    """A top-level navigation that this origin's page started ("same-origin":
+    the console's link) or the person did ("none": the address typed, a
+    bookmark, a reload); never one another site's page made."""
+    return (request.headers.get("sec-fetch-site") in ("same-origin", "none")
             and request.headers.get("sec-fetch-mode") == "navigate")
 
 
