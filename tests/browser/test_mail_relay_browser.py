@@ -12,6 +12,7 @@ from jutella.chat import actions as chat
 from jutella.store.models import Conversation, StaffAccount
 
 from tests.browser.test_offline_browser import online_agent
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +45,7 @@ def test_the_widget_shows_why_a_transcript_mail_is_refused(live, browser_context
 
     def open_chat(text: str):
         """A fresh visitor (a browser of its own, the same client address) with a chat."""
+        before = latest_conversation(live) or 0
         page = browser_context_factory().new_page()
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         page.goto(live.url + "/demo?lang=en")
@@ -52,6 +54,8 @@ def test_the_widget_shows_why_a_transcript_mail_is_refused(live, browser_context
         w.get_by_test_id("chat-input").fill(text)
         w.get_by_test_id("chat-send").click()
         expect(w.locator("[data-testid=message][data-author=visitor]")).to_have_count(1, timeout=15_000)
+        # the widget shows the message at once; the conversation exists once the server stored it
+        eventually(lambda: (latest_conversation(live) or 0) > before, 15)
         return w, latest_conversation(live)
 
     def ask(w, address: str) -> None:

@@ -6,6 +6,8 @@ tests/integration/test_marketing_consent.py.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -15,6 +17,7 @@ from tests.browser.test_offline_browser import (browser_context_factory, expect,
                                                 offline_browser, open_widget)
 
 pytestmark = pytest.mark.browser
+SHOTS = Path("/tmp/shots")
 
 WORDING = "Send me news of events by email (TEST WORDING)."
 
@@ -44,6 +47,10 @@ def test_the_consent_box_is_unticked_by_default_and_only_a_tick_stores_consent(l
         fill_form(w, email=email)
         if tick:
             box.check()
+            for width, height in ((390, 844), (1280, 800)):  # looked at: the box below the message
+                page.set_viewport_size({"width": width, "height": height})
+                SHOTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(SHOTS / f"offline-consent-{width}.png"))
         w.get_by_test_id("offline-submit").click()
         expect(w.get_by_test_id("offline-sent")).to_be_visible()
         problems.check()
