@@ -89,6 +89,24 @@ def test_a_cross_site_navigation_reads_and_writes_nothing(live, clock):
     assert me.status_code == 200 and me.json()["csrf_token"] == aino.headers["X-CSRF-Token"]
 
 
+def test_pages_staff_open_by_their_address_need_no_token_but_another_site_cannot_open_them(live):
+    """The printable transcript and the marketing contacts download are pages:
+    the person may type or bookmark their address (Sec-Fetch-Site: none) or
+    follow the console's link (same-origin); another site's page may not."""
+    add_staff(live, "admin@example.org", ["admin", "agent"])
+    admin = sign_in(live, "admin@example.org")
+    conv = _a_conversation(live)
+    browser = live.client(cookies={SESSION_COOKIE: admin.cookies[SESSION_COOKIE]})
+    typed = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    for path in (f"/api/v1/conversations/{conv}/transcript", "/api/v1/offline-messages/contacts.csv"):
+        for headers in (typed, SAME_ORIGIN_NAVIGATION):
+            assert browser.get(path, headers=headers).status_code == 200, (path, headers)
+        r = browser.get(path, headers=CROSS_SITE_NAVIGATION)
+        assert r.status_code == 403 and error_code(r) == "csrf", path
+    r = browser.get("/api/v1/offline-messages/contacts.csv", headers=typed)
+    assert r.headers["content-type"].startswith("text/csv") and r.text.startswith("name,email")
+
+
 def test_api_answers_are_not_stored_and_http_public_url_has_no_hsts(live):
     add_staff(live, "aino@example.org", ["agent"])
     aino = sign_in(live, "aino@example.org")

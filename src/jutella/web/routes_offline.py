@@ -122,11 +122,13 @@ async def viewer(rt, who: StaffContext) -> access.Viewer:
 
 
 @router.get("/offline-messages/contacts.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
-async def contacts(request: Request, who: StaffContext = Depends(Staff("admin"))) -> Response:
+async def contacts(request: Request, who: StaffContext = Depends(Staff("admin", page=True))) -> Response:
     """Marketing contacts: the people who ticked the email form's consent box
     (``[register.marketing]``; none when it is off), with the consent wording's
     version and time. People who objected to direct marketing and restricted
-    people are left out."""
+    people are left out. A download the admin opens from its address (typed,
+    bookmarked, or a link on a jutella page) needs no CSRF header; one another
+    site's page starts is refused (web/auth.py ``Staff(page=True)``)."""
     import csv
     import io
 
