@@ -1,7 +1,7 @@
 # The two quick-start commands: `make run` and `make test`.
 PYTHON ?= python3
-# Four pytest workers on two cores: most of the suite waits on servers, sockets and browsers.
-PYTEST_ARGS ?= -n 4 --dist worksteal
+# Three pytest workers on two cores: most of the suite waits on servers, sockets and browsers (four were slower: 11:21).
+PYTEST_ARGS ?= -n 3 --dist worksteal
 VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
