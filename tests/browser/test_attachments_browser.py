@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import re
 
+import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.helpers import PASSWORD, add_staff
+from tests.helpers import eventually, PASSWORD, add_staff
 from tests.integration.test_attachments import GPS_LAT, SVG, jpeg_with_gps
 
 pytestmark = pytest.mark.browser
@@ -27,6 +28,10 @@ def console_sign_in(page, base: str, email: str) -> None:
     page.get_by_test_id("login-password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("presence")).to_be_visible(timeout=15_000)
+    # on duty once the console's socket is in: only then does the widget offer the chat
+    # (before, it shows the email form and no chat input)
+    with httpx.Client(base_url=base) as http:
+        eventually(lambda: http.get("/api/v1/public/availability").json()["agents_online"], 15)
 
 
 def test_attachment_rating_and_transcript(live, browser_context_factory):
