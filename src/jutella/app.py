@@ -83,6 +83,8 @@ async def _housekeeping(rt: Runtime) -> None:
             await publish_presence(rt)
             if rounds % 15 == 0:
                 await close_idle(rt)
+            if rounds % 30 == 0:  # every minute: this worker's open widget sockets still hold their slots
+                await rt.throttle.refresh_slots()
             if rounds % 1800 == 0 and hasattr(rt.throttle, "sweep"):  # hourly
                 rt.throttle.sweep()
             if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?

@@ -36,6 +36,3 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)
-    # open chat sockets per client address (the throttle's keyed hash of it), for
-    # JUTELLA_MAX_CONNECTIONS_PER_CLIENT (realtime/visitor.py); in memory, per process
-    ws_per_client: dict[str, int] = field(default_factory=dict)

@@ -143,3 +143,42 @@ def test_two_workers_enforce_one_limit_under_a_race(server_process, backend):
     assert seen["login_invalid"] <= 10 and seen["throttled"] >= 30, seen
     r = httpx.post(server.url + LOGIN, json={"email": "aino@example.org", "password": PASSWORD})
     assert r.status_code == 429
+
+
+@pytest.mark.parametrize("backend", ["pg+redis"])
+@pytest.mark.parametrize("settings_overrides", [{"max_connections_per_client": 4}])
+def test_two_servers_share_one_cap_on_a_clients_open_widget_sockets(live, backend):
+    """Two servers (as two workers or hosts) on one Redis with
+    JUTELLA_MAX_CONNECTIONS_PER_CLIENT=4: four widget sockets open on the
+    first, and the second refuses this client's next ones (counting alone it
+    would have let four more in); one closed on the first frees a place on
+    the second."""
+    from websockets.exceptions import InvalidStatus
+
+    from tests.chat_clients import WsClient, _connect
+    from tests.helpers import eventually
+
+    assert live.peer is not None
+
+    def widget(server):
+        c = WsClient(_connect(server.ws_url + "/ws/visitor", origin=server.url, headers={}, source=None))
+        c.send(type="hello", token=None, last_seq=0, lang="en", page="https://site.example/", referrer="")
+        c.until(lambda f: f["type"] == "welcome")
+        return c
+
+    held = [widget(live) for _ in range(4)]
+    for server in (live.peer, live.peer, live):
+        with pytest.raises(InvalidStatus) as denied:
+            widget(server)
+        assert denied.value.response.status_code == 429
+    held.pop().close()
+
+    def one_more_on_the_peer():
+        try:
+            held.append(widget(live.peer))
+            return True
+        except InvalidStatus:
+            return False
+    eventually(one_more_on_the_peer, 10, interval=0.2)
+    for c in held:
+        c.close()

@@ -46,6 +46,15 @@ class Limit:
 
 
 @dataclass
+class Slot:
+    """One open thing counted under ``key`` (``member``: its name in Redis;
+    empty when counted in this process)."""
+
+    key: str
+    member: str = ""
+
+
+@dataclass
 class Reservation:
     """What :meth:`MemoryThrottle.reserve` answers. ``ok``: the hit was
     counted under every limit; otherwise nothing was counted, ``refused`` is
@@ -102,6 +111,7 @@ class MemoryThrottle:
         self._secret = secret or secrets.token_bytes(32)
         self._hits: dict[str, list[float]] = {}
         self._ids = itertools.count(1)
+        self._slots: dict[str, int] = {}  # things open now (widget sockets) per key
 
     def key(self, kind: str, value: str) -> str:
         mac = hmac.new(self._secret, f"{kind}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256)
@@ -179,6 +189,26 @@ class MemoryThrottle:
 
     async def close(self) -> None:
         """Nothing to close in memory (RedisThrottle closes its connections)."""
+
+    # -- slots: how many of something are open at once (a client's widget sockets) ------------
+    async def take_slot(self, key: str, limit: int) -> "Slot | None":
+        """One more open thing under ``key`` if fewer than ``limit`` are open
+        (0: no limit), else None. Give it back with :meth:`give_slot`."""
+        n = self._slots.get(key, 0)
+        if limit and n >= limit:
+            return None
+        self._slots[key] = n + 1
+        return Slot(key)
+
+    async def give_slot(self, slot: "Slot") -> None:
+        n = self._slots.get(slot.key, 0) - 1
+        if n > 0:
+            self._slots[slot.key] = n
+        else:
+            self._slots.pop(slot.key, None)
+
+    async def refresh_slots(self) -> None:
+        """Shared slots (RedisThrottle) say they are still held; nothing to do here."""
 
     def sweep(self, longest_window_s: float = 86_400) -> int:
         """Forget keys whose last hit is older than any window (housekeeping

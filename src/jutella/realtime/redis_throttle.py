@@ -29,9 +29,23 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from jutella.accounts.throttle import Limit, MemoryThrottle, Reservation, ThrottleUnavailable
+from jutella.accounts.throttle import Limit, MemoryThrottle, Reservation, Slot, ThrottleUnavailable
 
 log = logging.getLogger("jutella.redis")
+
+# Open things (a client's widget sockets) counted for all workers: a sorted set
+# per key, one member per open socket scored with the time it lapses. Workers
+# refresh their members (housekeeping, every minute); a crashed worker's lapse
+# after SLOT_TTL_S, so they do not hold a client's slots for ever.
+SLOT_TTL_S = 180.0
+TAKE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local limit = tonumber(ARGV[4])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
 
 # KEYS: the limits' keys; ARGV: now, member, then window and limit for each key.
 # Returns {0, "0"} when counted, else {i, seconds} for the first full limit i (1-based).
@@ -76,6 +90,7 @@ class RedisThrottle(MemoryThrottle):
         self._redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._down = False
+        self._held: dict[str, str] = {}  # this worker's open slots: member -> key
 
     def _client(self) -> aioredis.Redis:
         if self._redis is None:  # made on first use, on the loop that uses it
@@ -85,7 +100,8 @@ class RedisThrottle(MemoryThrottle):
                                                             socket_connect_timeout=2, socket_timeout=2)
             self._redis = aioredis.Redis(connection_pool=pool)
             self._scripts = {"reserve": self._redis.register_script(RESERVE),
-                             "hit": self._redis.register_script(HIT)}
+                             "hit": self._redis.register_script(HIT),
+                             "take_slot": self._redis.register_script(TAKE_SLOT)}
         return self._redis
 
     def _script(self, name: str) -> Any:
@@ -170,6 +186,46 @@ class RedisThrottle(MemoryThrottle):
         await super().reset(key)
         try:
             await self._client().delete(self.prefix + key)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+
+    async def take_slot(self, key: str, limit: int) -> Slot | None:
+        now = self._now()
+        member = self._member()
+        try:
+            took = int(await self._script("take_slot")(
+                keys=[self.prefix + key],
+                args=[repr(now), repr(now + SLOT_TTL_S), member, limit, int(SLOT_TTL_S * 1000)]))
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return await super().take_slot(key, limit)  # counted in this worker alone meanwhile
+        self._ok()
+        if not took:
+            return None
+        slot = Slot(key, member)
+        self._held[member] = key
+        return slot
+
+    async def give_slot(self, slot: Slot) -> None:
+        if not slot.member:
+            await super().give_slot(slot)
+            return
+        self._held.pop(slot.member, None)
+        try:
+            await self._client().zrem(self.prefix + slot.key, slot.member)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)  # it lapses after SLOT_TTL_S
+
+    async def refresh_slots(self) -> None:
+        if not self._held:
+            return
+        lapse = self._now() + SLOT_TTL_S
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                for member, key in list(self._held.items()):
+                    pipe.zadd(self.prefix + key, {member: lapse}, xx=True)
+                    pipe.pexpire(self.prefix + key, int(SLOT_TTL_S * 1000))
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed(exc)
 

@@ -154,18 +154,15 @@ async def visitor_ws(rt: Runtime, ws: Socket) -> None:
     if not origin_allowed(ws, rt, widget=True):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
-    limit = rt.settings.max_connections_per_client
-    key = rt.throttle.key("ws-client", ws.client_host or "-")
-    counts = rt.ws_per_client
-    if limit and counts.get(key, 0) >= limit:
+    # open widget sockets per client address: counted for all workers when Redis is set
+    slot = await rt.throttle.take_slot(rt.throttle.key("ws-client", ws.client_host or "-"),
+                                       rt.settings.max_connections_per_client)
+    if slot is None:
         await ws.deny(429, "Too many chat connections from this address. Close some tabs and try again.")
         return
-    counts[key] = counts.get(key, 0) + 1
     try:
         await ws.accept()
         lang = negotiate(ws.headers.get("accept-language"))
         await VisitorConnection(rt, ws, lang).run()
     finally:
-        counts[key] -= 1
-        if not counts[key]:
-            del counts[key]
+        await rt.throttle.give_slot(slot)
