@@ -58,6 +58,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_new_key(path: Path) -> None:
+    """A new random key (64 hex characters) at ``path``, readable by its owner
+    only, on disk before this returns; never overwrites (FileExistsError).
+    The audit key and `jutella backup --make-key` both make theirs so."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secrets.token_hex(32) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class AuditAnchor:
     """The key and the checkpoint of one installation's audit log, as this
     process sees them. One per Runtime (services.build_runtime); the database
@@ -101,12 +113,7 @@ class AuditAnchor:
         others; when another process made one meanwhile, use that one."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, (secrets.token_hex(32) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new_key(tmp)
         try:
             os.link(tmp, self.key_path)  # fails if it exists: the first process's key wins
             _fsync_dir(self.data_dir)

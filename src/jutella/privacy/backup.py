@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from jutella.accounts.audit_anchor import write_new_key
+
 MAGIC = b"JUTELLA-BACKUP\x00\x01"
 CHUNK = 1 << 20
 DB_NAME = "jutella.sqlite3"
@@ -49,12 +51,22 @@ class BackupError(Exception):
 # -- the key -----------------------------------------------------------------------------------
 def make_key_file(path: Path) -> None:
     """A new random key (64 hex characters), readable by its owner only; never overwrites."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (secrets.token_hex(32) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_new_key(path)
+
+
+def _ledger_key(audit_key: bytes | None, rows: list[dict[str, Any]]) -> bytes:
+    """The key the ledger's ``rows`` were written with, from the configured
+    audit key; BackupError when there is none or it is another one."""
+    if audit_key is None:
+        raise BackupError("the erasure ledger needs the audit key (audit.key or JUTELLA_AUDIT_KEY) to be "
+                          "applied: put it back first; nothing was changed")
+    from . import ledger
+
+    lkey = ledger.ledger_key(audit_key)
+    if {r["key_id"] for r in rows} != {ledger.key_id(lkey)}:
+        raise BackupError("the erasure ledger was written with another audit key than the one configured; "
+                          "nothing was changed")
+    return lkey
 
 
 def read_key(key_file: str | None, setting: str | None) -> bytes:
@@ -417,13 +429,7 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
         todo = ledger.pending(current, {r["batch"] for r in restored_rows})
         erased: dict[str, int] = {}
         if todo:
-            if audit_key is None:
-                raise BackupError("the erasure ledger needs the audit key (audit.key or JUTELLA_AUDIT_KEY) to be "
-                                  "applied: put it back first; nothing was changed")
-            lkey = ledger.ledger_key(audit_key)
-            if {r["key_id"] for r in todo} != {ledger.key_id(lkey)}:
-                raise BackupError("the erasure ledger was written with another audit key than the one configured; "
-                                  "nothing was changed")
+            lkey = _ledger_key(audit_key, todo)
             erased = run(reapply(work, todo, lkey))
         with closing(sqlite3.connect(staged)) as db, db:
             # the ledger itself: the restored one plus every batch it lacked (the re-application's own batch,
@@ -563,8 +569,6 @@ def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audi
     load the dump in ONE transaction (psql --single-transaction); put the
     attachments in place; erase again what the ledger recorded since the
     dump, with erase() (files, VACUUM); put the ledger back; delete the file."""
-    from . import ledger
-
     if not source.exists():
         raise BackupError(f"no backup at {source}")
     pg_restore, psql = _tool("pg_restore"), _tool("psql")
@@ -578,13 +582,7 @@ def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audi
         rows = _union(saved, with_runtime(ledger_of))
         lkey = None
         if rows:
-            if audit_key is None:
-                raise BackupError("the erasure ledger needs the audit key (audit.key or JUTELLA_AUDIT_KEY) to be "
-                                  "applied: put it back first; nothing was changed")
-            lkey = ledger.ledger_key(audit_key)
-            if {r["key_id"] for r in rows} != {ledger.key_id(lkey)}:
-                raise BackupError("the erasure ledger was written with another audit key than the one configured; "
-                                  "nothing was changed")
+            lkey = _ledger_key(audit_key, rows)
             _write_private(pending_path, orjson.dumps(rows))
         script = work / "restore.sql"
         _run([pg_restore, "--no-owner", "--no-privileges", f"--file={script}", str(work / PG_NAME)],
