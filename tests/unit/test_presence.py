@@ -41,3 +41,44 @@ def test_two_grace_periods_end_each_at_its_own_time():
     assert p.online_agents() == {2}
     clock.advance(seconds=60)
     assert p.online_agents() == set()
+
+
+def test_a_slow_publish_never_overwrites_a_newer_one(monkeypatch):
+    """Two publishes overlap (an agent connects while another publish still
+    reads the departments): the widgets must end up told the newer answer. Out of
+    order, a new widget got ``departments: []`` though two were online."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from jutella.chat import presence as presence_mod
+
+    delivered: list[dict] = []
+    rt = SimpleNamespace(presence=Presence(FakeClock()), settings=None,
+                         hub=SimpleNamespace(deliver_local=lambda channel, frame: delivered.append(frame)))
+    gate = asyncio.Event()
+    calls = 0
+
+    async def choice(_rt):
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the first publish read the old state, then waits on the database
+            snapshot: list[dict] = []
+            await gate.wait()
+            return snapshot
+        return [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]
+
+    monkeypatch.setattr(presence_mod, "visitor_choice", choice)
+
+    async def scenario():
+        rt.presence.connect(7, "tab", "online")
+        first = asyncio.ensure_future(presence_mod.publish_presence(rt))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(presence_mod.publish_presence(rt))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(scenario())
+    assert rt.presence.published == (True, [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}])
+    assert delivered[-1]["departments"] == [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]

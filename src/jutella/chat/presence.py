@@ -9,6 +9,7 @@ departments they may choose (:func:`publish_presence`)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,9 @@ class Presence:
         # what this worker last told its widgets: (anyone online, the departments
         # to choose from); None until the first publish_presence
         self.published: tuple[bool, list[dict[str, Any]]] | None = None
+        # publish_presence reads the database between computing and telling:
+        # one at a time, so an older answer can never be told after a newer one
+        self.publishing = asyncio.Lock()
 
     def connect(self, agent_id: int, conn_id: str, state: str) -> None:
         self._online = None
@@ -148,12 +152,13 @@ async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
     announce_to = getattr(rt.hub, "announce_presence", None)
     if announce and announce_to is not None:
         announce_to(sorted(rt.presence.local_online()))
-    now_online = rt.presence.any_online()
-    departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
-    if rt.presence.published != (now_online, departments):
-        rt.presence.published = (now_online, departments)
-        rt.hub.deliver_local(PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
-                                                "departments": departments})
+    async with rt.presence.publishing:  # computed and told in the order of the calls
+        now_online = rt.presence.any_online()
+        departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
+        if rt.presence.published != (now_online, departments):
+            rt.presence.published = (now_online, departments)
+            rt.hub.deliver_local(PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
+                                                    "departments": departments})
 
 
 async def current_choice(rt: Runtime) -> list[dict[str, Any]]:
