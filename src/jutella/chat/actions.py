@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jutella.accounts import audit
 from jutella.accounts.tokens import hash_token, new_token
-from jutella.channels import AGENTS_CHANNEL, PRESENCE_CHANNEL, agent_channel, conv_channel, dept_channel
+from jutella.channels import AGENTS_CHANNEL, agent_channel, conv_channel, dept_channel
 from jutella.runtime import Runtime
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, StaffDepartment, Visitor
 from jutella.store.prepared import Prepared

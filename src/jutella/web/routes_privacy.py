@@ -4,7 +4,7 @@ objection and restriction flags, erasure, the request log, retention."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
