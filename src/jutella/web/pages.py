@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from jutella.i18n import LANGUAGES, catalog, language_name
@@ -20,6 +21,7 @@ from .errors import request_language
 
 TEMPLATES = Jinja2Templates(env=ENV)
 router = APIRouter(include_in_schema=False)
+SERVICE_WORKER = (Path(__file__).parent / "static" / "console" / "sw.js").read_bytes()
 
 
 @router.api_route("/healthz", methods=["GET", "HEAD"])
@@ -111,7 +113,6 @@ def metrics_allowed(request: Request) -> bool:
 async def metrics(request: Request):
     """Prometheus metrics of this process (no personal data in them), for
     loopback clients or the bearer token of ``JUTELLA_METRICS_TOKEN``."""
-    from fastapi.responses import Response
     from prometheus_client import CONTENT_TYPE_LATEST
 
     rt = runtime(request)
@@ -123,6 +124,15 @@ async def metrics(request: Request):
                             status_code=403, headers={"Cache-Control": "no-store"})
     rt.metrics.redis_up.set(1 if rt.hub.healthy else 0)
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/console-sw.js")
+async def console_service_worker() -> Response:
+    """The console's service worker. Served from the root so that its scope can
+    be ``/console`` (a worker under /static/console/ could only control
+    /static/console/); it caches the static shell only (static/console/sw.js)."""
+    return Response(SERVICE_WORKER, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache"})
 
 
 @router.api_route("/console", methods=["GET", "HEAD"], response_class=HTMLResponse)

@@ -13,6 +13,7 @@ import { announce, mountAnnouncer } from "./announce.js";
 import { api, setCsrfToken } from "./api.js";
 import { h, replace } from "./dom.js";
 import { lang, setLanguageCookie, t } from "./i18n.js";
+import { registerShell } from "./install.js";
 import { languageSwitcher } from "./language.js";
 import { presenceControl, unmountPresence } from "./presence.js";
 import { canSee, currentRoute, findView, routeHref, visibleViews } from "./router.js";
@@ -296,4 +297,5 @@ async function boot() {
   }
 }
 
+registerShell();
 boot();
