@@ -19,21 +19,20 @@ in the repository), which pytest names at the end of the run."""
 from __future__ import annotations
 
 import io
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
 from tests.chat_clients import agent, visitor
+from tests.conftest import shots_dir
 from tests.helpers import PASSWORD, add_staff, eventually, sign_in
 
 pytestmark = pytest.mark.browser
 
 SIZES = {"1280x800": (1280, 800), "1366x768": (1366, 768), "390x844": (390, 844)}
-SHOTS = Path(os.environ.get("JUTELLA_SHOTS_DIR") or Path(__file__).resolve().parents[2] / "test-screenshots")
+SHOTS = shots_dir()
 LONG = ("Hei! Asuntohakemukseni on jonossa, mutta en ole saanut vielä vastausta. Voisitteko katsoa, missä "
         "vaiheessa se on? Muutto olisi elokuun alussa.")
 
