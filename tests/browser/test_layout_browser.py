@@ -239,7 +239,7 @@ def wait_images(target, selector: str) -> None:
     target.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
-def console_views(live, ctx, walk: Walk, data) -> None:
+def console_views(live, ctx, walk: Walk, data, lang: str) -> None:
     page = ctx.new_page()
     page.goto(live.url + "/console")
     expect(page.get_by_test_id("login-email")).to_be_visible()
@@ -271,7 +271,7 @@ def console_views(live, ctx, walk: Walk, data) -> None:
     page.get_by_test_id("transfer-button").click()
     expect(page.get_by_test_id("transfer-dialog")).to_be_visible()
     walk.check(page, "transfer-open", panels=["[data-testid=transfer-dialog]"], **thread)
-    page.get_by_test_id("transfer-dialog").get_by_role("button", name="Cancel").click()
+    page.locator("[data-testid=transfer-dialog] button.quiet").click()  # Cancel
     expect(page.get_by_test_id("transfer-dialog")).to_be_hidden()
 
     # labels on the conversation
@@ -279,7 +279,8 @@ def console_views(live, ctx, walk: Walk, data) -> None:
         page.get_by_test_id("label-add").select_option(label=name)
         expect(page.locator(".thread-header [data-testid=label-chip]").filter(has_text=name)).to_have_count(1)
     # a chip's remove button is named for its label, not "×"
-    expect(page.locator(".thread-header").get_by_role("button", name="Remove label Opinnot", exact=True)).to_have_count(1)
+    name = {"en": "Remove label Opinnot", "fi": "Poista tunniste Opinnot"}[lang]
+    expect(page.locator(".thread-header").get_by_role("button", name=name, exact=True)).to_have_count(1)
     walk.check(page, "labels", panels=[".thread-labels"], **thread)
 
     # the canned popup, "/" in the reply box
@@ -391,15 +392,18 @@ def widget_offline(live, ctx, walk: Walk) -> None:
     page.close()
 
 
-def walk_all(live, browser_context_factory, size: str) -> None:
+def walk_all(live, browser_context_factory, size: str, lang: str = "en") -> None:
+    """Every view at one size; the console in English, or in Finnish (longer words)."""
     width, height = SIZES[size]
     walk = Walk(size)
     vctx = browser_context_factory(viewport={"width": width, "height": height}, locale="fi-FI",
                                    extra_http_headers={"Accept-Language": "fi-FI,fi;q=0.9"})
     widget_offline(live, vctx, walk)  # before any agent is on duty
     data = seed(live)
-    ctx = browser_context_factory(viewport={"width": width, "height": height})
-    console_views(live, ctx, walk, data)
+    languages = {"en": "en-GB,en;q=0.9", "fi": "fi-FI,fi;q=0.9"}
+    ctx = browser_context_factory(viewport={"width": width, "height": height}, locale=languages[lang][:5],
+                                  extra_http_headers={"Accept-Language": languages[lang]})
+    console_views(live, ctx, walk, data, lang)
     with httpx.Client(base_url=live.url) as http:  # the console's socket is in: on duty
         eventually(lambda: http.get("/api/v1/public/availability").json()["agents_online"])
     widget_states(live, vctx, walk, data)
@@ -415,4 +419,4 @@ def test_layout_1366x768(live, browser_context_factory):
 
 
 def test_layout_390x844(live, browser_context_factory):
-    walk_all(live, browser_context_factory, "390x844")
+    walk_all(live, browser_context_factory, "390x844", lang="fi")  # the narrowest, with the longest words
