@@ -519,3 +519,30 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink(free_port())
     yield sink
     sink.stop()
+
+
+# -- where the layout suite's screenshots went (tests/browser/test_layout_browser.py) ----------
+def shots_dir() -> Path:
+    """JUTELLA_SHOTS_DIR, or test-screenshots/ in the repository (git-ignored).
+    The summary hook lives here, not in tests/browser/conftest.py: under xdist
+    the controller, which prints the summary, loads only this conftest."""
+    return Path(os.environ.get("JUTELLA_SHOTS_DIR") or Path(__file__).resolve().parents[1] / "test-screenshots")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import time
+
+    config._jutella_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    """Name the screenshot folder when this run wrote screenshots into it."""
+    folder = shots_dir()
+    started = getattr(config, "_jutella_started", 0)
+    try:
+        fresh = [p for p in folder.glob("*.png") if p.stat().st_mtime >= started]
+    except OSError:
+        fresh = []
+    if fresh:
+        terminalreporter.write_sep("-", "layout screenshots")
+        terminalreporter.write_line(f"{len(fresh)} screenshots of every view and size in {folder}")

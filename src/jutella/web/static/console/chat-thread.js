@@ -194,6 +194,23 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     log.scrollTop = log.scrollHeight;
   }
 
+  // Layout (docs/console.md): a reader at the newest message stays there when
+  // the log's box shrinks (a panel or the reply box grows) or a picture in it
+  // loads and makes it taller: then the reader was near the bottom if they are
+  // now, less the picture's height (its size may be laid out before the scroll
+  // event of an earlier move comes). `load` does not bubble, hence the capture.
+  let atBottom = true;
+  log.addEventListener("scroll", () => { atBottom = nearBottom(); }, { passive: true });
+  const stayAtBottom = () => {
+    if (atBottom) toBottom();
+  };
+  log.addEventListener("load", (event) => {
+    const grown = event.target instanceof HTMLImageElement ? event.target.offsetHeight : 0;
+    if (atBottom || log.scrollHeight - log.scrollTop - log.clientHeight - grown < NEAR_BOTTOM_PX) toBottom();
+  }, true);
+  const logResized = typeof ResizeObserver === "function" ? new ResizeObserver(stayAtBottom) : null;
+  if (logResized) logResized.observe(log);
+
   function addEvent(event) {
     const follow = nearBottom();
     if (event.client_id && pending.has(event.client_id)) {
@@ -535,6 +552,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
         socket.unsubscribe(id);
       }
       if (store.openHere === id) store.setOpen(null);
+      if (logResized) logResized.disconnect();
     },
   };
 }

@@ -29,6 +29,7 @@ export class ChatView {
     this.typingHide = null;
     this.el.privacy.href = `/privacy?lang=${encodeURIComponent(i18n.lang)}`;
     this.bind();
+    this.bindLayout();
     // The composer is hidden in the markup: nothing can be typed before it works.
     this.el.composer.hidden = false;
   }
@@ -92,6 +93,34 @@ export class ChatView {
       const button = this.doc.querySelector(".card:not([hidden]) button");
       if (button) button.focus();
     }
+  }
+
+  // -- layout (docs/widget.md "Layout") --------------------------------------
+  // A reader at the newest message stays there when the log's box shrinks (the
+  // end-of-chat card, an error line) or a picture in it loads (`load` does not
+  // bubble: captured; near the bottom less the picture's height counts, since
+  // its size may be laid out before an earlier scroll's event comes). The
+  // end-of-chat card folds to its title line.
+  bindLayout() {
+    const { log, ended } = this.el;
+    let atBottom = true;
+    log.addEventListener("scroll", () => { atBottom = this.nearBottom(); }, { passive: true });
+    const stay = () => {
+      if (atBottom) log.scrollTop = log.scrollHeight;
+    };
+    log.addEventListener("load", (e) => { // a picture: near the bottom less its height counts
+      const grown = e.target && e.target.tagName === "IMG" ? e.target.offsetHeight : 0;
+      if (atBottom || log.scrollHeight - log.scrollTop - log.clientHeight - grown < 80) log.scrollTop = log.scrollHeight;
+    }, true);
+    if (typeof ResizeObserver === "function") new ResizeObserver(stay).observe(log);
+    const fold = this.doc.getElementById("ended-fold");
+    if (fold) fold.addEventListener("click", () => this.foldEnded(!ended.classList.contains("folded")));
+  }
+
+  foldEnded(folded) {
+    const fold = this.doc.getElementById("ended-fold");
+    this.el.ended.classList.toggle("folded", folded);
+    if (fold) fold.setAttribute("aria-expanded", String(!folded));
   }
 
   // -- the log --------------------------------------------------------------
@@ -319,6 +348,7 @@ export class ChatView {
     this.conversationState = state;
     const closed = state === "closed";
     this.el.end.hidden = closed || state === null;
+    if (!closed) this.foldEnded(false);
     this.el.ended.hidden = !closed;
     this.el.composer.hidden = closed;
     if (closed) this.setTyping(false);
