@@ -17,7 +17,6 @@ from sqlalchemy import insert, select
 from jutella.store.models import Conversation, Visitor
 
 from tests.browser.test_offline_browser import (  # noqa: F401  (fixtures)
-    Problems,
     browser_context_factory,
     expect,
     offline_browser,
