@@ -142,3 +142,34 @@ def test_a_queue_change_is_told_through_the_hub_after_the_commit(in_process):
     assert 1 <= len(words) < 4
     assert all(chats[0] not in w["waiting"] for w in words)  # told after the accept's commit
     assert words[-1] == {"type": "queue", "department": None, "waiting": [chats[4]], "typical_wait_s": None}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the socket's part: the dialect does not matter here
+def test_a_waiting_visitors_socket_is_told_at_join_at_resume_and_when_the_queue_moves(live):
+    from tests.chat_clients import agent as agent_socket, visitor
+    from tests.helpers import sign_in
+
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    first, _ = visitor(live)
+    first.message("Hei")
+    told = first.until(lambda f: f["type"] == "queue")
+    conv = told["conversation"]
+    assert told == {"type": "queue", "conversation": conv, "position": 1, "typical_wait_s": None}
+
+    second, welcome = visitor(live)
+    second.message("Hello")
+    assert second.until(lambda f: f["type"] == "queue")["position"] == 2  # at join
+    second.close()
+    again, welcome = visitor(live, token=welcome["token"], last_seq=1)  # a new page: resume
+    resumed = again.until(lambda f: f["type"] == "queue")
+    assert resumed["position"] == 2 and resumed["conversation"] == welcome["conversation"]["id"]
+
+    sock, _ = agent_socket(live, sign_in(live, "aino@example.org"))
+    sock.send(type="accept", conversation=conv)
+    assert first.until(lambda f: f["type"] == "event" and f.get("state") == "active")
+    assert again.until(lambda f: f["type"] == "queue")["position"] == 1  # moved up
+    first.send(type="ping")  # and the taken one was told nothing more (as far as a ping can show)
+    first.until(lambda f: f["type"] == "pong")
+    assert [f for f in first.frames if f["type"] == "queue"] == [told]
+    for s in (first, again, sock):
+        s.close()
