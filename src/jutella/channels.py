@@ -22,3 +22,10 @@ def dept_channel(department_id: int) -> str:
 def conv_channel(conversation_id: int) -> str:
     """One conversation's events: its visitor's widget and the consoles that follow it."""
     return f"conv:{conversation_id}"
+
+
+def waiting_channel(department_id: int | None) -> str:
+    """Where a queue's order is told to the sockets of the visitors waiting in
+    it (chat/queue.py): ``waiting:<department id>``, ``waiting:0`` for the
+    shared queue of chats without a department."""
+    return f"waiting:{department_id or 0}"

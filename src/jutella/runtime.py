@@ -19,6 +19,7 @@ from jutella.settings import Settings
 if TYPE_CHECKING:
     from jutella.accounts.throttle import MemoryThrottle
     from jutella.chat.presence import Presence
+    from jutella.chat.queue import QueueWatch
     from jutella.mail.outbox import OutboxWorker
     from jutella.realtime.hub import MemoryHub
     from jutella.store.db import Database
@@ -36,3 +37,5 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)
+    # the queues due to be told to their waiting visitors, and the typical waits (chat/queue.py; made on first use)
+    queues: QueueWatch | None = None

@@ -212,11 +212,11 @@ def test_every_widget_string_is_translated(lang):
     # the frame gets widget.po, attachments.po (which also holds console and server
     # strings) and departments.po (the department picker; docs/departments.md)
     domains = {}
-    for domain in ("widget", "attachments", "departments", "layout"):
+    for domain in ("widget", *widget.FRAME_DOMAINS):
         with (ROOT / "locale" / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
             domains[domain] = {m.id: m.string for m in read_po(fh, locale=lang) if m.id and not m.fuzzy}
     translated = {**domains["widget"], **domains["attachments"]}
-    extra = {**domains["departments"], **domains["layout"]}
+    extra = {k: v for d in widget.FRAME_DOMAINS if d != "attachments" for k, v in domains[d].items()}
     used = used_msgids()
     assert len(used) > 30
     missing = sorted(used - {k for k, v in {**extra, **translated}.items() if v})

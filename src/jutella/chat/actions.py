@@ -32,6 +32,7 @@ from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata
 from .presence import current_choice
+from .queue import queue_changed
 from .states import ACTIVE, CLOSED, WAITING
 
 # the channel names (jutella/channels.py), ChatError and the states are imported
@@ -414,6 +415,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
         await rt.hub.publish(conv_channel(conv.id), event_frame(posted.event))
         await rt.hub.publish(list_channel(conv), list_frame(conv, restricted=conv.restricted,
                                                            new=posted.conversation_created))
+        if posted.conversation_created:
+            queue_changed(rt, conv.department_id)
     return posted
 
 
@@ -467,6 +470,8 @@ async def publish_agent_write(rt: Runtime, conv, joined, ev, name: str | None, *
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
     channel = queue_channel(conv) if joined is not None else agent_channel(conv.agent_id)
     await rt.hub.publish(channel, list_frame(conv, name, restricted=restricted))
+    if joined is not None:  # it left its queue
+        queue_changed(rt, conv.department_id)
 
 
 async def accept(rt: Runtime, *, agent_id: int, conversation_id: int, viewer: Viewer | None = None) -> Conversation:
@@ -493,6 +498,7 @@ async def accept(rt: Runtime, *, agent_id: int, conversation_id: int, viewer: Vi
     if ev is not None:
         await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
         await rt.hub.publish(queue_channel(conv), list_frame(conv, name, restricted=restricted))
+        queue_changed(rt, conv.department_id)
     return conv
 
 
@@ -507,16 +513,19 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
 
     def work(conn: Connection):
         conv = core_lock_for(conn, viewer, conversation_id)
+        waited = conv.state == WAITING
         closed = core_close(conn, conv, now, by=by, agent_id=agent_id)
         if closed is None:
-            return conv, None, None, False
+            return conv, None, None, False, False
         ev, name = closed
         restricted = bool(conn.execute(select(visitor_restricted(conv.visitor_id))).scalar())
-        return conv, ev, name, restricted
+        return conv, ev, name, restricted, waited
 
-    conv, ev, name, restricted = await rt.db.write_core(work, lock=conversation_id)
+    conv, ev, name, restricted, waited = await rt.db.write_core(work, lock=conversation_id)
     if ev is None:
         return conv
+    if waited:  # it left its queue
+        queue_changed(rt, conv.department_id)
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
     frame = list_frame(conv, name, restricted=restricted)
     await rt.hub.publish(queue_channel(conv), frame)

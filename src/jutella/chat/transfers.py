@@ -22,6 +22,7 @@ from jutella.runtime import Runtime
 from jutella.store.models import Department, StaffRole
 
 from .access import Viewer
+from .queue import queue_changed
 from .actions import (
     _STAFF_NAME,
     ACTIVE,
@@ -54,6 +55,7 @@ class Transferred:
     receiver: str | None  # the receiving agent's name
     from_agent: int | None
     from_queue: str
+    waited_in: tuple[int | None] | None = None  # (the department,) of the queue it waited in before, if it did
 
 
 def core_transfer(conn: Connection, conv: SimpleNamespace, now: datetime, *, agent_id: int,
@@ -71,6 +73,7 @@ def core_transfer(conn: Connection, conv: SimpleNamespace, now: datetime, *, age
                                      "transfer it.", 403)
     sender = _STAFF_NAME.scalar(conn, {"b_agent": agent_id})
     from_agent, from_queue = conv.agent_id, queue_channel(conv)
+    waited_in = (conv.department_id,) if conv.state == WAITING else None
     receiver = None
     if to_agent_id is not None:
         target = conn.execute(select(STAFF.c.name, STAFF.c.disabled_at).where(STAFF.c.id == to_agent_id)).first()
@@ -99,7 +102,7 @@ def core_transfer(conn: Connection, conv: SimpleNamespace, now: datetime, *, age
                               data={"key": "transfer_note", "to_agent": to_agent_id,
                                     "to_department": to_department_id}, activity=False)
     conv.last_seq, conv.last_activity_at = (note_ev or ev).seq, now
-    return Transferred(conv, ev, note_ev, sender, receiver, from_agent, from_queue)
+    return Transferred(conv, ev, note_ev, sender, receiver, from_agent, from_queue, waited_in)
 
 
 async def transfer(rt: Runtime, *, agent_id: int, conversation_id: int, to_agent_id: int | None = None,
@@ -142,6 +145,10 @@ async def transfer(rt: Runtime, *, agent_id: int, conversation_id: int, to_agent
                                                             "note": note}})
     for channel in {done.from_queue, done.from_agent and agent_channel(done.from_agent)} - told - {None, 0}:
         await rt.hub.publish(channel, base)  # where it was: it left the list (or changed hands)
+    if done.waited_in is not None:  # it left the queue it waited in
+        queue_changed(rt, done.waited_in[0])
+    if to_department_id is not None:  # it waits in the department's queue now
+        queue_changed(rt, to_department_id)
     if to_department_id is not None and rt.settings.auto_assign:
         await auto_assign(rt, conv.id)
     return conv

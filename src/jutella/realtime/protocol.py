@@ -333,6 +333,7 @@ class Protocol:
         "_last_recv",
         "_last_ping",
         "_hello_received",
+        "_queue_told",
     )
 
     def __init__(self, role: Role, now: float):
@@ -350,6 +351,7 @@ class Protocol:
         self._last_recv = now
         self._last_ping = now  # the first ping comes PING_INTERVAL after the last sign of life
         self._hello_received = False
+        self._queue_told: tuple[int, int, int | None] | None = None  # the last queue frame sent
 
     # ------------------------------------------------------------ incoming frames
 
@@ -533,6 +535,34 @@ class Protocol:
             raise ValueError("send event frames with event(), which de-duplicates them")
         self._queue(frame)
 
+    def queue(self, conversation: int, position: int, typical_wait_s: int | None) -> None:
+        """Visitor connections: where the followed conversation stands while it
+        waits for an agent. Queues ``{"type": "queue", "conversation",
+        "position", "typical_wait_s"}``: ``position`` 1 is next, and
+        ``typical_wait_s`` is the recent typical wait in whole seconds, or None
+        when there is too little data to say. Nothing is queued before the
+        welcome, for a conversation this connection does not follow (a late
+        word about the previous one), or when it repeats the last frame sent
+        for this conversation (every queue change tells every waiting visitor;
+        most of them did not move; a state event of the conversation makes
+        the next one news again)."""
+        if self.role != "visitor":
+            raise RuntimeError("queue() is for visitor connections")
+        if type(conversation) is not int or not 1 <= conversation <= MAX_ID:
+            raise ValueError("conversation must be a positive integer")
+        if type(position) is not int or position < 1:
+            raise ValueError("position must be a positive integer")
+        if typical_wait_s is not None and (type(typical_wait_s) is not int or typical_wait_s < 0):
+            raise ValueError("typical_wait_s must be a non-negative integer or None")
+        if self.state != _OPEN or conversation != self.conversation:
+            return
+        told = (conversation, position, typical_wait_s)
+        if told == self._queue_told:
+            return
+        self._queue_told = told
+        self._queue({"type": "queue", "conversation": conversation, "position": position,
+                     "typical_wait_s": typical_wait_s})
+
     def _queue(self, frame: dict[str, Any]) -> None:
         if self.state != _CLOSED:
             self._out.append(orjson.dumps(frame))
@@ -704,6 +734,8 @@ class Protocol:
     def _emit(self, conversation: int, seq: int, frame: dict[str, Any]) -> None:
         if frame is not HIDDEN:
             self._out.append(orjson.dumps({**frame, "type": "event", "conversation": conversation, "seq": seq}))
+            if frame.get("kind") == "state":
+                self._queue_told = None  # taken, closed or back in a queue: the next queue frame is news
         self._delivered[conversation] = seq
 
     def _drain(self, conversation: int, replay: _Replay) -> None:

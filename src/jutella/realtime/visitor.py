@@ -10,7 +10,9 @@ from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
+from jutella.channels import waiting_channel
 from jutella.chat.presence import current_choice
+from jutella.chat.queue import queue_position, queue_word, waiting_in
 from jutella.i18n import gettext, negotiate
 from jutella.runtime import Runtime
 
@@ -27,6 +29,7 @@ class VisitorConnection(Connection):
         self._limit_key: str | None = None
         self.meta = None
         self.closed_conversation: int | None = None
+        self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
 
     def initial_channels(self) -> list[str]:
         return [chat.PRESENCE_CHANNEL]
@@ -74,6 +77,37 @@ class VisitorConnection(Connection):
         self.proto.follow(conversation, last_seq)
         self.proto.begin_replay(conversation)
         await self.replay(conversation, self.proto.delivered(conversation))
+        await self.tell_queue()
+
+    # -- waiting: the place in the queue (chat/queue.py) ---------------------------------
+    async def tell_queue(self) -> None:
+        """At join, resume and each state change of the followed chat: while it
+        waits, follow its queue's channel (subscribed before the read, so no
+        change falls between) and tell the visitor their place; otherwise
+        leave the channel."""
+        conv = self.proto.conversation
+        waiting, department = await waiting_in(self.rt, conv) if conv is not None else (False, None)
+        channel = waiting_channel(department) if waiting else None
+        if channel != self.waiting_on:
+            if self.waiting_on is not None:
+                self.sub.remove(self.waiting_on)
+            if channel is not None:
+                self.sub.add(channel)
+            self.waiting_on = channel
+        if channel is not None:
+            word = await queue_word(self.rt, department)
+            self.told_queue(word.waiting, word.typical_wait_s)
+
+    def told_queue(self, order: Any, typical: Any) -> None:
+        """A queue's order (the hub's word, or read at join): tell our own place only."""
+        conv = self.proto.conversation
+        position = queue_position(order, conv) if conv is not None and isinstance(order, list) else None
+        if position is not None and self.proto.state == "open":
+            self.proto.queue(conv, position, typical if type(typical) is int else None)
+
+    async def resync(self) -> None:
+        await super().resync()
+        await self.tell_queue()  # the hub may have lost queue changes too
 
     async def handle(self, cmd: Any) -> None:
         rt = self.rt
@@ -141,6 +175,11 @@ class VisitorConnection(Connection):
         if kind == "event":
             self.note_state(event)
             self.live_event(event)
+            if event.get("kind") == "state" and event.get("conversation") == self.proto.conversation:
+                await self.tell_queue()  # taken, closed, or passed on to another queue
+        elif kind == "queue":
+            if channel == self.waiting_on:
+                self.told_queue(event.get("waiting"), event.get("typical_wait_s"))
         elif kind == "presence":
             if self.proto.state == "open":
                 self.proto.send(event)

@@ -116,15 +116,20 @@ def widget_sources() -> str:
     return "\n".join(parts)
 
 
+# The feature catalogues the frame takes its strings from, besides widget.po (the one list:
+# tests/integration/test_widget.py reads it too).
+FRAME_DOMAINS = ("attachments", "departments", "layout", "waiting")
+
+
 @lru_cache(maxsize=None)
 def frame_strings(lang: str) -> dict[str, str]:
     """The translations the frame carries: all of widget.po, and of the feature
-    catalogs (attachments.po, departments.po, layout.po, which also hold console and
+    catalogs (FRAME_DOMAINS: attachments.po and departments.po also hold console and
     server strings) only the msgids the widget's own sources mention. Every
     byte here is on the wire of every opened widget (budget: 30 KiB)."""
     sources = widget_sources()
     strings = dict(catalog(lang, "widget"))
-    for domain in ("attachments", "departments", "layout"):
+    for domain in FRAME_DOMAINS:
         strings.update({k: v for k, v in catalog(lang, domain).items()
                         if f'"{k}"' in sources or f"'{k}'" in sources or f"`{k}`" in sources
                         or f">{k}<" in sources})

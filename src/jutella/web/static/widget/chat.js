@@ -17,6 +17,7 @@ export class ChatView {
       typing: $("typing"), typingText: $("typing-text"), end: $("end"), ended: $("ended"),
       start: $("start"), startTitle: $("start-title"), privacy: $("privacy"), close: $("close"),
       offline: $("offline"),
+      queue: $("queue-status"), queuePlace: $("queue-place"), queueWait: $("queue-wait"),
     };
     this.connection = "idle";
     this.agentsOnline = null;
@@ -25,6 +26,7 @@ export class ChatView {
     this.conv = null;
     this.replay = null;
     this.conversationState = null;
+    this.queue = null; // the last queue frame of the waiting chat: {conversation, position, typical_wait_s}
     this.typingIdle = null;
     this.typingHide = null;
     this.el.privacy.href = `/privacy?lang=${encodeURIComponent(i18n.lang)}`;
@@ -338,6 +340,32 @@ export class ChatView {
     }
     if (status.textContent !== text) status.textContent = text;
     status.hidden = !text;
+    this.renderQueue();
+  }
+
+  // -- waiting: "an agent will be with you shortly", the place and the typical wait --
+  setQueue(f) {
+    this.queue = f;
+    this.renderQueue();
+  }
+
+  renderQueue() {
+    const { queue, queuePlace, queueWait } = this.el;
+    const waiting = this.conversationState === "waiting";
+    if (!waiting) this.queue = null;
+    // Not while nobody is on duty (the status line says so) nor while the email form stands in.
+    const shown = waiting && this.agentsOnline !== false && !this.offlineForm && this.connection !== "reconnecting";
+    queue.hidden = !shown;
+    const q = this.queue && this.queue.conversation === this.conv ? this.queue : null;
+    const place = q ? this.t("You are number {position} in the queue.", { position: q.position }) : "";
+    const s = q && typeof q.typical_wait_s === "number" ? q.typical_wait_s : null;
+    const minutes = s === null ? 0 : Math.max(1, Math.round(s / 60));
+    const wait = s === null ? "" : minutes === 1 ? this.t("Usually answered within about a minute.")
+      : this.t("Usually answered within about {minutes} minutes.", { minutes });
+    if (queuePlace.textContent !== place) queuePlace.textContent = place;
+    if (queueWait.textContent !== wait) queueWait.textContent = wait;
+    queuePlace.hidden = !place;
+    queueWait.hidden = !wait;
   }
 
   showError(text) {

@@ -225,6 +225,9 @@ export class Client {
       case "presence":
         if (Array.isArray(f.departments)) this.emit("departments", f.departments);
         return this.emit("presence", f.agents_online !== false);
+      case "queue": // the place in the queue while the chat waits (docs/protocol.md)
+        if (f.conversation === this.conv && typeof f.position === "number") this.emit("queue", f);
+        return undefined;
       case "error":
         return this.error(f);
       case "ping":

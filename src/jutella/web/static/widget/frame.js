@@ -185,6 +185,9 @@ function onClient(kind, f) {
       view.setAgentsOnline(f);
       updateOffline();
       break;
+    case "queue":
+      view.setQueue(f);
+      break;
     case "error":
       if (f.client_id) view.fail(f.client_id);
       if (f.code === "department_unavailable") picker.reset(); // choose again from what is offered now
@@ -329,6 +332,7 @@ function init(m) {
   picker = lazyPicker(i18n);
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
+    queueSlot: document.getElementById("queue-offer"), // the wait-too-long offer, in the queue status
     waitSeconds: Number(config.offline_wait_seconds) || 180,
     // the marketing consent box ({version, text}), only when the feature is on
     consent: config.marketing

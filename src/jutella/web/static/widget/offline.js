@@ -5,7 +5,9 @@
 // - A waiting chat has not been accepted within the wait setting, or the last
 //   agent goes offline during a chat: a line with a button offers the form and
 //   the composer stays ("wait_timeout", "agents_left"). Then the visitor token
-//   goes along and the server attaches the conversation so far.
+//   goes along and the server attaches the conversation so far. The wait's
+//   offer sits in the queue status (queueSlot), under the place in the queue:
+//   the chat keeps waiting unless the visitor leaves the message.
 // - An agent comes online while the form is open: it offers the chat again,
 //   without forcing it. What the visitor typed stays in the fields.
 //
@@ -53,7 +55,7 @@ function el(doc, tag, attrs, ...kids) {
 }
 
 export class OfflineView {
-  // frame: {slot, waitSeconds, context(), getWait(), setWait(w), sent(reason), chat()}
+  // frame: {slot, queueSlot, waitSeconds, context(), getWait(), setWait(w), sent(reason), chat()}
   constructor(doc, i18n, frame) {
     this.doc = doc;
     this.i18n = i18n;
@@ -193,8 +195,11 @@ export class OfflineView {
   render() {
     const { slot } = this.frame;
     const form = this.mode === "form";
-    const shown = { offer: this.offer, form: this.form, sent: this.sent }[this.mode] || null;
+    const inQueue = this.mode === "offer" && this.reason === "wait_timeout" && this.frame.queueSlot ? this.offer : null;
+    const shown = inQueue ? null : { offer: this.offer, form: this.form, sent: this.sent }[this.mode] || null;
     if (slot.firstChild !== shown) slot.replaceChildren(...(shown ? [shown] : []));
+    const { queueSlot } = this.frame;
+    if (queueSlot && queueSlot.firstChild !== inQueue) queueSlot.replaceChildren(...(inQueue ? [inQueue] : []));
     this.doc.body.classList.toggle("offline-form", form);
     this.doc.body.classList.toggle("offline-done", this.mode === "sent");
     // One privacy link: in the form while it is shown, else in the panel's notice.
