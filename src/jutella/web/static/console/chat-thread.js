@@ -413,8 +413,14 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   };
   const onStoreChange = () => {
     if (!local) return;
-    drawState();
     const listed = store.conversations.get(id);
+    if (listed && listed.last_seq >= local.last_seq) {
+      // keep who handles it: a later event alone (the visitor's next message) must not bring back
+      // an agent the list already knows is gone (after a transfer away, this tab is no longer theirs)
+      local = { ...local, state: listed.state, agent_id: listed.agent_id,
+        agent_name: listed.agent_name ?? (listed.agent_id === local.agent_id ? local.agent_name : null) };
+    }
+    drawState();
     if (labels && listed && listed.labels && JSON.stringify(listed.labels) !== labelSlot.dataset.shown) {
       labelSlot.dataset.shown = JSON.stringify(listed.labels);
       labels.set(listed.labels);
