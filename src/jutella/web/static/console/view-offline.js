@@ -117,8 +117,8 @@ export function renderOfflineInbox(container, ctx) {
       : m.assigned_agent_id === me ? t("You") : m.assigned_agent_name || t("Another agent");
     return [
       h("span", { class: "offline-line" },
-        h("span", { class: "offline-name" }, m.name,
-          offlineIsUnread(m) ? h("span", { testid: "offline-unread" }, srOnly(` ${t("not opened yet")}`)) : null),
+        h("span", { class: "offline-name", text: m.name }),
+        offlineIsUnread(m) ? h("span", { testid: "offline-unread" }, srOnly(t("not opened yet"))) : null,
         timeElement(m.created_at, "offline-time")),
       h("span", { class: "offline-from", text: m.email }),
       h("span", { class: "offline-preview", text: m.preview }),
