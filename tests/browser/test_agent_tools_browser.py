@@ -164,7 +164,11 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     expect(page).to_have_url(re.compile(rf"#/conversations/{first}$"))
     page.keyboard.press("a")
     expect(item(page, first)).to_have_attribute("data-state", "active", timeout=15_000)
-    expect(page.get_by_test_id("console-input")).to_be_focused()  # accepting moves to the reply box
+    # the focus stays out of the reply box, so the next shortcut is not typed to the visitor: r goes there
+    expect(page.get_by_test_id("console-input")).not_to_be_focused()
+    page.keyboard.press("r")
+    expect(page.get_by_test_id("console-input")).to_be_focused()
+    expect(page.get_by_test_id("console-input")).to_have_value("")
     page.keyboard.type("t")  # there, a key is text, not a shortcut
     expect(page.get_by_test_id("console-input")).to_have_value("t")
     page.get_by_test_id("console-input").fill("")
@@ -195,7 +199,8 @@ def test_label_filter_and_keyboard_shortcuts(live, browser_context_factory):
     results = page.get_by_test_id("filter-result")
     expect(results).to_have_count(1)
     expect(results.first).to_have_attribute("data-id", str(first))
-    expect(item(page, second)).to_be_hidden()
+    expect(item(page, second)).to_be_visible()  # the waiting queue stays in view above the results
+    expect(item(page, first)).to_be_hidden()  # the rest of the live list steps aside
     page.get_by_test_id("filter-state").select_option("closed")
     expect(results).to_have_count(0)
     expect(page.get_by_test_id("filter-results").locator("xpath=..")).to_contain_text("No conversation matches")

@@ -26,10 +26,12 @@ def expect(locator):
 
 
 class Problems:
-    """What must never happen on the page: dialogs, script errors, CSP reports."""
+    """What must never happen on the page: dialogs (but the questions a test
+    says it expects: expect_confirm), script errors, CSP reports."""
 
     def __init__(self, page):
         self.dialogs: list[str] = []
+        self.confirms: list[str] = []  # questions the test expects, answered "OK" in this order
         self.errors: list[str] = []
         # the console asks who is signed in before the sign-in (401), and the
         # browser asks for a favicon jutella does not have
@@ -40,8 +42,16 @@ class Problems:
         page.on("console", self._console)
 
     def _dialog(self, dialog):
+        if self.confirms and dialog.type == "confirm" and dialog.message == self.confirms[0]:
+            self.confirms.pop(0)
+            dialog.accept()
+            return
         self.dialogs.append(dialog.message)
         dialog.dismiss()
+
+    def expect_confirm(self, message: str) -> None:
+        """The next confirm() asking this is expected, and answered OK."""
+        self.confirms.append(message)
 
     def _console(self, message):
         if message.type == "error" or "Content Security Policy" in message.text:
@@ -51,7 +61,7 @@ class Problems:
         self.allowed.append(re.compile(pattern))
 
     def check(self):
-        assert self.dialogs == []
+        assert self.dialogs == [] and self.confirms == []
         unexpected = [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
         assert unexpected == [], "\n".join(unexpected)
 
@@ -364,8 +374,9 @@ def test_search_finds_part_of_a_word_and_highlights_it(live, browser_context_fac
     marks = hits.locator("mark")
     expect(marks).to_have_count(1)
     expect(marks).to_have_text("numero")
-    # the list is replaced by the results while they are shown
-    expect(item(page, other)).to_be_hidden()
+    # the results do not replace the live queue: the waiting chats stay in view above them
+    expect(item(page, other)).to_be_visible()
+    expect(page.locator(".conv-section-mine")).to_be_hidden()  # the rest of the list steps aside
 
     hits.click()
     expect(page).to_have_url(re.compile(rf"#/conversations/{conv}$"))
@@ -400,6 +411,7 @@ def test_agent_closes_a_conversation(live, browser_context_factory):
     expect(page).to_have_url(re.compile(rf"#/conversations/{conv}$"))
     page.get_by_test_id("accept").click()
     event_of(v, lambda f: f["kind"] == "state" and f["state"] == "active")
+    problems.expect_confirm("Close this conversation?")  # the button asks first, as the c key does
     page.get_by_test_id("close-conversation").click()
     closed = event_of(v, lambda f: f["kind"] == "state" and f["state"] == "closed")
     assert closed["body"] == "Aino closed the chat."
@@ -541,18 +553,19 @@ def test_waiting_visitors_chime_and_notify_only_as_allowed(live, browser_context
 
     # muted: the notification still comes, the chime does not; remembered across a reload
     page.evaluate("() => { window.__hidden = false; document.dispatchEvent(new Event('visibilitychange')); }")
-    sound = page.get_by_test_id("chat-sound")
-    expect(sound).to_have_attribute("aria-pressed", "true")
-    sound.click()
-    expect(sound).to_have_attribute("aria-pressed", "false")
+    page.get_by_test_id("notify-prefs").locator("summary").click()
+    sound = page.get_by_test_id("pref-sound")  # the one sound switch
+    expect(sound).to_be_checked()
+    sound.uncheck()
+    expect(sound).not_to_be_checked()
     tones = page.evaluate("() => window.__tones")
     v2, conv2 = start_chat(live, "Hei taas")
     expect(item(page, conv2)).to_be_visible()
     page.wait_for_timeout(600)
     assert page.evaluate("() => window.__tones") == tones
     page.reload()
-    expect(page.get_by_test_id("chat-sound")).to_have_attribute("aria-pressed", "false")
-    expect(page.get_by_test_id("chat-sound")).to_have_text("Sound off")
+    expect(page.get_by_test_id("pref-sound")).not_to_be_checked()
+    expect(page.get_by_test_id("chat-sound")).to_have_count(0)  # no second control for the same thing
 
     # no alerts while the agent's status is offline (and then again when online)
     page.get_by_test_id("enable-notifications").click()  # a new page: the fake permission starts over

@@ -77,6 +77,16 @@ def test_new_survives_a_later_update_and_a_dropped_conversation_is_not_sent():
     assert lists.take() == update(5, "active", new=True)
 
 
+def test_a_transfer_survives_a_later_update_of_the_same_conversation():
+    # the receiver hears of it on its own channel, then on the queue it left
+    # (or from an auto-assignment): the console must still learn it was a transfer
+    loop, woken, lists = make()
+    note = {"from_agent_id": 1, "from_name": "Aino", "note": None}
+    lists.hold(update(7, "active", transfer=note))
+    lists.hold(update(7, "active"))
+    assert lists.take() == update(7, "active", transfer=note)
+
+
 def test_cancel_leaves_no_timer_behind():
     loop, woken, lists = make()
     lists.hold(update(1))

@@ -34,14 +34,19 @@ class ListUpdates:
         self._timer: asyncio.TimerHandle | None = None
 
     def hold(self, event: dict[str, Any]) -> None:
-        """Keep the newest update of the event's conversation. "new" survives
-        a later update of the same conversation, so the waiting alert still
-        sounds; ``restricted`` is the server's, not the console's."""
+        """Keep the newest update of the event's conversation. "new" and
+        "transfer" survive a later update of the same conversation, so the
+        waiting alert and the transfer alert still sound (a transfer's
+        receiver may also hear of it on the queue it left, or from an
+        auto-assignment right after); ``restricted`` is the server's, not the
+        console's."""
         conv = event["conversation"]["id"]
         frame = {k: v for k, v in event.items() if k != "restricted"}
         held = self.held.pop(conv, None)  # re-inserted: the dict keeps the order of the newest updates
         if held is not None and held.get("new") and not frame.get("new"):
             frame["new"] = True
+        if held is not None and held.get("transfer") and not frame.get("transfer"):
+            frame["transfer"] = held["transfer"]
         self.held[conv] = frame
 
     def drop(self, conversation: int) -> None:

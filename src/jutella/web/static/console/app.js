@@ -15,6 +15,7 @@ import { h, replace } from "./dom.js";
 import { lang, setLanguageCookie, t } from "./i18n.js";
 import { registerShell } from "./install.js";
 import { languageSwitcher } from "./language.js";
+import { navBadge } from "./nav-badges.js";
 import { presenceControl, unmountPresence } from "./presence.js";
 import { canSee, currentRoute, findView, routeHref, visibleViews } from "./router.js";
 import { renderInvite } from "./view-invite.js";
@@ -120,7 +121,8 @@ function drawNav() {
   if (!state.frame) return;
   const active = currentRoute();
   const items = visibleViews(state.me.account).filter((v) => v.nav !== false).map((v) => {
-    const link = h("a", { href: routeHref(v.id), text: t(v.label), dataset: { view: v.id } });
+    const link = h("a", { href: routeHref(v.id), dataset: { view: v.id } },
+      h("span", { class: "nav-label", text: t(v.label) }), navBadge(v.id)); // unread counts: nav-badges.js
     if (active && active.id === v.id) link.setAttribute("aria-current", "page");
     return h("li", {}, link);
   });

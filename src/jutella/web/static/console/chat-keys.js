@@ -4,7 +4,8 @@
 //
 //   j, or g then w   open the next waiting conversation (the one waiting longest)
 //   a                accept the open conversation
-//   c                close the open conversation (asks first)
+//   c                close the open conversation (presses Close, which asks first:
+//                    chat-thread.js confirmClose, the one question for both)
 //   t                transfer it: dispatches "jutella:transfer" on document with
 //                    {detail: {conversation}}; the transfer dialog listens for it
 //   r                go to the reply box
@@ -93,12 +94,8 @@ export function installShortcuts(root, { nextWaiting, focusSearch, current }) {
       return;
     } else if (key === "j") nextWaiting();
     else if (key === "a") handled = press("[data-testid=accept]");
-    else if (key === "c") {
-      const button = root.querySelector("[data-testid=close-conversation]");
-      if (visible(button)) {
-        if (window.confirm(t("Close this conversation?"))) button.click();
-      } else handled = false;
-    } else if (key === "t") {
+    else if (key === "c") handled = press("[data-testid=close-conversation]");
+    else if (key === "t") {
       const id = current();
       if (id) document.dispatchEvent(new CustomEvent("jutella:transfer", { detail: { conversation: id } }));
       else handled = false;

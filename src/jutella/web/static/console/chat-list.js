@@ -6,6 +6,12 @@
 //
 // Items are kept per conversation and updated in place, so a live update
 // does not take the keyboard focus away.
+//
+// A conversation transferred to this agent (or their department) is
+// highlighted (class is-transferred, data-transferred="true", and a line
+// saying who passed it on) until the agent opens it (chat-store.js
+// transferOf). While a search or filter shows its results, setQueueOnly(true)
+// keeps the waiting queue in view above them and hides the other sections.
 
 import { h, replace, srOnly } from "./dom.js";
 import { N_, t } from "./i18n.js";
@@ -36,12 +42,21 @@ export function group(store) {
   };
 }
 
+function transferLine(c, transfer) {
+  const name = transfer.from_name || t("Another agent");
+  return h("span", { class: "conv-transfer", testid: "transfer-mark",
+    text: c.state === "waiting" ? t("Transferred to your department by {name}", { name })
+      : t("Transferred to you by {name}", { name }) });
+}
+
 function itemContent(c, store) {
   const unread = store.unreadOf(c);
+  const transfer = store.transferOf(c.id);
   const agent = c.state === "waiting" ? null
     : c.agent_id === store.myId ? t("You")
       : c.agent_name || (c.agent_id ? t("Another agent") : null);
   return [
+    transfer ? transferLine(c, transfer) : null,
     h("span", { class: "conv-line" },
       h("span", { class: "conv-visitor", text: c.visitor || t("Visitor") }),
       timeElement(c.last_activity_at || c.created_at, "conv-time")),
@@ -68,6 +83,7 @@ export function conversationList(store, { open }) {
   const parts = new Map();
   const items = new Map(); // id -> <a>
   let current = null;
+  let queueOnly = false;
 
   const note = h("p", { class: "muted conv-note", role: "status" });
   const el = h("div", { class: "conv-sections" }, note);
@@ -93,6 +109,10 @@ export function conversationList(store, { open }) {
     }
     a.dataset.state = c.state;
     a.classList.toggle("is-unread", store.unreadOf(c) > 0);
+    const transferred = Boolean(store.transferOf(c.id));
+    a.classList.toggle("is-transferred", transferred);
+    if (transferred) a.dataset.transferred = "true";
+    else delete a.dataset.transferred;
     if (c.id === current) a.setAttribute("aria-current", "true");
     else a.removeAttribute("aria-current");
     replace(a, itemContent(c, store));
@@ -104,7 +124,9 @@ export function conversationList(store, { open }) {
     const groups = group(store);
     const shown = new Set();
     for (const section of SECTIONS) {
-      const { list, empty, count } = parts.get(section.id);
+      const { box, list, empty, count } = parts.get(section.id);
+      box.hidden = queueOnly && section.id !== "waiting";
+      box.classList.toggle("is-pinned", queueOnly && section.id === "waiting");
       const rows = groups[section.id];
       count.textContent = rows.length ? `(${rows.length})` : "";
       empty.hidden = rows.length > 0;
@@ -159,6 +181,11 @@ export function conversationList(store, { open }) {
     render,
     setCurrent(id) {
       current = id;
+      render();
+    },
+    /** Only the waiting queue (while search or filter results are shown), or every section. */
+    setQueueOnly(on) {
+      queueOnly = Boolean(on);
       render();
     },
     focusCurrent() {

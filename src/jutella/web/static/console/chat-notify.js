@@ -79,10 +79,6 @@ export function isMuted() {
   return !readPrefs().sound;
 }
 
-export function setMuted(muted) {
-  setPreference("sound", !muted);
-}
-
 /** Browsers let a page make sound only after the person has interacted with
  * it; the audio context is made on the first click or key press. */
 function prime() {
@@ -135,11 +131,21 @@ export async function enableNotifications() {
   return notificationState();
 }
 
-// kind: "waiting" (a new chat in the queue) or "message" (a new message in one of mine)
+// kind: "waiting" (a new chat in the queue), "transfer" (a chat handed to me or
+// my department) or "message" (a new message in one of mine)
+function notificationTitle(kind, summary) {
+  if (kind === "waiting") return t("A visitor is waiting");
+  if (kind === "transfer") {
+    return summary.state === "waiting" ? t("A conversation was transferred to your department")
+      : t("A conversation was transferred to you");
+  }
+  return t("New message");
+}
+
 function showNotification(summary, open, kind) {
   if (notificationState() !== "granted" || !readPrefs().browser) return;
   try {
-    const note = new Notification(kind === "waiting" ? t("A visitor is waiting") : t("New message"), {
+    const note = new Notification(notificationTitle(kind, summary), {
       body: t("Conversation {id}: visitor {visitor}", { id: summary.id, visitor: summary.visitor || "…" }),
       tag: `jutella-${kind}-${summary.id}`,
       lang: document.documentElement.lang || undefined,
@@ -177,6 +183,23 @@ export async function alertWaiting(summary, open) {
   if (!(await claim(summary.id))) return;
   chime();
   if (document.visibilityState !== "visible") showNotification(summary, open, "waiting");
+}
+
+/**
+ * A conversation was transferred to this agent or to their department: the
+ * same alert as a new chat (chime, and a notification while the tab is
+ * hidden), once per transfer (its seq), whatever the conversation alerted
+ * before.
+ */
+export async function alertTransfer(summary, open) {
+  const key = `transfer-${summary.id}-${summary.last_seq}`;
+  if (alerted.has(key)) return;
+  alerted.add(key);
+  alerted.add(summary.id); // a transfer to a department makes it "newly waiting" too: one alert
+  if (getPresence() === "offline") return;
+  if (!(await claim(key))) return;
+  chime();
+  if (document.visibilityState !== "visible") showNotification(summary, open, "transfer");
 }
 
 /**

@@ -10,10 +10,17 @@
 //
 // Tabs of one browser tell each other over a BroadcastChannel when a
 // conversation was read ("seen"), so their unread counts agree without a reload.
+//
+// A conversation transferred to this agent (or to a department they are in)
+// comes as a "conversation" frame with a "transfer" field: it alerts like a
+// new chat (chat-notify.js alertTransfer) and stays highlighted in the list
+// (transferOf(id)) until this agent opens it, here or in another tab.
 
 import { api } from "./api.js";
 import { ChatSocket } from "./chat-socket.js";
-import { alertMessage, alertWaiting, forgetAlerts, markKnown, onChange, preferences, setAccount } from "./chat-notify.js";
+import {
+  alertMessage, alertTransfer, alertWaiting, forgetAlerts, markKnown, onChange, preferences, setAccount,
+} from "./chat-notify.js";
 
 const REFRESH_GAP_MS = 1_000;
 const CLOSED_SHOWN = 20;
@@ -31,6 +38,7 @@ class ChatStore extends EventTarget {
     this.loadError = null;
     this.openHere = null; // the conversation this tab shows (and reads)
     this.hidden = new Map(); // id -> when a "hidden" frame removed it (a read begun before must not bring it back)
+    this.transfers = new Map(); // id -> the frame's "transfer" ({from_agent_id, from_name}): highlighted until opened
     this.refreshTimer = null;
     this.fetching = false;
     this.again = false;
@@ -85,6 +93,7 @@ class ChatStore extends EventTarget {
     this.refreshTimer = null;
     this.conversations.clear();
     this.hidden.clear();
+    this.transfers.clear();
     this.loaded = false;
     this.openHere = null;
     forgetAlerts();
@@ -157,6 +166,9 @@ class ChatStore extends EventTarget {
       if (!next.has(id) && old.touched && old.touched >= startedAt) next.set(id, old);
     }
     this.conversations = next;
+    for (const id of [...this.transfers.keys()]) {
+      if (!next.has(id) || !this.isMineOrQueued(next.get(id))) this.transfers.delete(id);
+    }
     if (firstLoad) {
       markKnown([...next.values()].filter((c) => c.state === "waiting").map((c) => c.id));
       this.loaded = true;
@@ -180,7 +192,16 @@ class ChatStore extends EventTarget {
     if (old && "department_id" in summary && summary.department_id !== old.department_id) item.department_name = null;
     if (item.state !== "waiting" && item.state !== "active" && old && old.state !== item.state) item.unread = 0;
     this.conversations.set(item.id, item);
-    if (item.state === "waiting" && (frame.new || (this.loaded && (!old || old.state !== "waiting")))) {
+    if (this.transfers.has(item.id) && !this.isMineOrQueued(item)) this.transfers.delete(item.id); // it went on
+    if (frame.transfer && typeof frame.transfer === "object" && frame.transfer.from_agent_id !== this.myId
+      && this.isMineOrQueued(item)) {
+      // handed to me or to my department's queue: alert like a new chat, highlight until opened
+      if (!(item.id === this.openHere && document.visibilityState === "visible")) {
+        this.transfers.set(item.id, frame.transfer);
+      }
+      alertTransfer(item, (id) => { location.hash = `#/conversations/${id}`; });
+      this.emit("transfer", { conversation: item, transfer: frame.transfer });
+    } else if (item.state === "waiting" && (frame.new || (this.loaded && (!old || old.state !== "waiting")))) {
       this.maybeAlert(item, true);
     } else if (old && item.state === "active" && old.state === "active" && item.agent_id === this.myId
       && item.last_seq > old.last_seq && item.last_seq > (item.agent_seen_seq || 0)) {
@@ -189,6 +210,16 @@ class ChatStore extends EventTarget {
     }
     this.emit("change");
     this.scheduleRefresh();
+  }
+
+  /** Waiting in a queue this agent sees, or active and theirs. */
+  isMineOrQueued(item) {
+    return item.state === "waiting" || (item.state === "active" && item.agent_id === this.myId);
+  }
+
+  /** The transfer that brought this conversation here, while it is not yet opened; or null. */
+  transferOf(id) {
+    return this.transfers.get(id) || null;
   }
 
   maybeAlert(item, live) {
@@ -201,12 +232,16 @@ class ChatStore extends EventTarget {
     if (typeof id !== "number") return;
     this.hidden.set(id, Date.now());
     this.conversations.delete(id);
+    this.transfers.delete(id);
     this.emit("change");
   }
 
   // -- what this tab has open --------------------------------------------------------------
   setOpen(id) {
     this.openHere = id;
+    if (id != null && this.transfers.delete(id) && this.channel) {
+      this.channel.postMessage({ type: "opened", conversation: id });
+    }
     this.emit("change");
   }
 
@@ -221,7 +256,12 @@ class ChatStore extends EventTarget {
   }
 
   fromOtherTab(data) {
-    if (!data || data.type !== "seen" || typeof data.conversation !== "number") return;
+    if (!data || typeof data.conversation !== "number") return;
+    if (data.type === "opened") { // a transferred conversation was opened in another tab
+      if (this.transfers.delete(data.conversation)) this.emit("change");
+      return;
+    }
+    if (data.type !== "seen") return;
     const item = this.conversations.get(data.conversation);
     if (item && item.unread) {
       this.conversations.set(item.id, { ...item, unread: 0 });

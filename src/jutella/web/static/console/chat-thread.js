@@ -18,7 +18,7 @@ import { api } from "./api.js";
 import { h, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderVisitorInfo } from "./chat-visitor.js";
-import { transferControl } from "./chat-transfer.js";
+import { handles, transferControl } from "./chat-transfer.js";
 import { linkify, stateLabel, systemText, timeElement } from "./chat-text.js";
 import { isNote, noteElement, noteSwitch } from "./chat-notes.js";
 import { labelEditor } from "./chat-labels.js";
@@ -33,6 +33,12 @@ const SEEN_DELAY_MS = 300;
 const MAX_BODY = 4_000;
 const NEAR_BOTTOM_PX = 96;
 const QUIET_ERRORS = new Set(["not_ready"]);
+
+/** The one question before closing, whether by the button or the `c` key
+ * (which presses the button). */
+export function confirmClose() {
+  return window.confirm(t("Close this conversation?"));
+}
 
 function authorOf(event) {
   return (event.kind === "message" || event.kind === "attachment") && (event.author === "visitor" || event.author === "agent") ? event.author : "system";
@@ -150,7 +156,8 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     stateBadge.textContent = stateLabel(c.state);
     stateBadge.className = `badge thread-state state-${c.state}`;
     acceptButton.hidden = c.state !== "waiting";
-    closeButton.hidden = c.state === "closed";
+    // waiting: anyone may close it; active: only who handles it (after a transfer away, no longer me)
+    closeButton.hidden = c.state === "closed" || (c.state === "active" && !handles(store, c));
     transfer.update(c);
     const mine = c.agent_id === store.myId;
     if (c.state === "active") {
@@ -305,7 +312,10 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   }
 
   // -- actions -----------------------------------------------------------------------------
-  async function act(action) {
+  // toReply: after accepting, move to the reply box (the Accept button that
+  // had the focus is gone). Not after the `a` shortcut: the focus stays where
+  // it was, so the next shortcut (`r`, to the reply box) is not typed into it.
+  async function act(action, { toReply = false } = {}) {
     showError("");
     const button = action === "accept" ? acceptButton : closeButton;
     const focusBefore = document.activeElement;
@@ -318,7 +328,11 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       drawState();
       // to the reply box, unless the agent has since moved on (to the search, say)
       const moved = document.activeElement !== focusBefore && document.activeElement !== document.body;
-      if (action === "accept" && !moved) input.focus();
+      if (action === "accept" && !moved) {
+        if (toReply) input.focus();
+        else if (!focusBefore || focusBefore === document.body || !focusBefore.isConnected
+          || focusBefore.hidden) log.focus(); // never left nowhere: the log, where shortcuts work
+      }
       if (announce) {
         announce(action === "accept" ? t("You accepted the conversation.") : t("The conversation is closed."));
       }
@@ -416,8 +430,14 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   };
   const onStoreChange = () => {
     if (!local) return;
-    drawState();
     const listed = store.conversations.get(id);
+    if (listed && listed.last_seq >= local.last_seq) {
+      // keep who handles it: a later event alone (the visitor's next message) must not bring back
+      // an agent the list already knows is gone (after a transfer away, this tab is no longer theirs)
+      local = { ...local, state: listed.state, agent_id: listed.agent_id,
+        agent_name: listed.agent_name ?? (listed.agent_id === local.agent_id ? local.agent_name : null) };
+    }
+    drawState();
     if (labels && listed && listed.labels && JSON.stringify(listed.labels) !== labelSlot.dataset.shown) {
       labelSlot.dataset.shown = JSON.stringify(listed.labels);
       labels.set(listed.labels);
@@ -452,8 +472,13 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     event.preventDefault();
     sendReply();
   });
-  acceptButton.addEventListener("click", () => act("accept"));
-  closeButton.addEventListener("click", () => act("close"));
+  // a pointer click (detail > 0) or Enter/Space on the focused button goes on to the
+  // reply box; the `a` shortcut's click (chat-keys.js) has neither
+  acceptButton.addEventListener("click", (event) => act("accept",
+    { toReply: event.detail > 0 || document.activeElement === acceptButton }));
+  closeButton.addEventListener("click", () => {
+    if (confirmClose()) act("close");
+  });
   backButton.addEventListener("click", () => back());
 
   // -- load -------------------------------------------------------------------------------------

@@ -25,6 +25,14 @@ function loadText(agent) {
   return t("{active}/{limit} chats", { active: agent.active, limit: agent.limit });
 }
 
+/** Whether the signed-in agent handles conversation `c`: it is theirs, or
+ * they are an administrator. Who may transfer it, and close it once it is
+ * active (the server refuses others a transfer; chat-thread.js hides Close). */
+export function handles(store, c) {
+  const me = store.me && store.me.account;
+  return Boolean(c && me && (c.agent_id === store.myId || (me.roles && me.roles.includes("admin"))));
+}
+
 /**
  * The Transfer button and its panel for conversation `id`.
  * store: chat-store.js (for who is signed in); announce(text) for screen
@@ -48,11 +56,6 @@ export function transferControl(id, { store, announce }) {
       { hint: t("Only staff see the note. The visitor sees who joined.") }).row,
     error.el,
     h("div", { class: "actions" }, submit, cancel));
-
-  function isAdmin() {
-    const me = store.me && store.me.account;
-    return Boolean(me && me.roles && me.roles.includes("admin"));
-  }
 
   async function fill() {
     replace(target, h("option", { value: "", text: t("Loading…") }));
@@ -128,7 +131,7 @@ export function transferControl(id, { store, announce }) {
     button,
     panel: form,
     update(c) {
-      const allowed = c && c.state !== "closed" && (c.agent_id === store.myId || isAdmin());
+      const allowed = c && c.state !== "closed" && handles(store, c);
       button.hidden = !allowed;
       if (!allowed) close();
     },

@@ -26,11 +26,9 @@ import { filterBar } from "./chat-filters.js";
 import { installShortcuts } from "./chat-keys.js";
 import { openThread } from "./chat-thread.js";
 import { searchPanel } from "./chat-search.js";
-import {
-  enableNotifications, isMuted, notificationState, onChange, preferences, setMuted, setPreference,
-} from "./chat-notify.js";
+import { enableNotifications, notificationState, onChange, preferences, setPreference } from "./chat-notify.js";
 
-const STYLESHEETS = ["/static/console/chat.css", "/static/console/agent-tools.css"];
+const STYLESHEETS = ["/static/console/chat.css", "/static/console/agent-tools.css", "/static/console/aware.css"];
 
 // -- the session's socket ------------------------------------------------------------
 function isAgent(me) {
@@ -55,23 +53,19 @@ function ensureStylesheet() {
 ensureStylesheet();
 
 // -- the view --------------------------------------------------------------------------
-function soundLabel() {
-  return isMuted() ? t("Sound off") : t("Sound on");
-}
-
 export function renderChat(container, ctx) {
   ensureStylesheet();
   if (!chatStore.running && isAgent(ctx.me)) chatStore.start(ctx.me);
   container.classList.add("chat-view");
 
-  // toolbar: title, connection state, sound, notifications
+  // toolbar: title, connection state, notifications, the alert choices (the one sound switch is among them)
   const connection = h("p", { class: "chat-connection", role: "status", testid: "chat-connection", hidden: true });
-  const sound = h("button", { type: "button", class: "small quiet chat-sound", testid: "chat-sound" });
   const notify = h("button", { type: "button", class: "small", testid: "enable-notifications",
     text: t("Enable notifications") });
   const notifyNote = h("span", { class: "muted chat-notify-note" });
   // the agent's own choices (chat-notify.js): kept in this browser, per account
-  const prefSound = checkbox(t("Sound"), { testid: "pref-sound" });
+  const prefSound = checkbox(t("Sound"), { testid: "pref-sound" },
+    { hint: t("A chime when a visitor starts waiting or a conversation is transferred to you") });
   const prefBrowser = checkbox(t("Browser notifications while this tab is hidden"), { testid: "pref-browser" });
   const prefTitle = checkbox(t("Unread count in the tab title"), { testid: "pref-title" });
   const prefs = h("details", { class: "chat-prefs", testid: "notify-prefs" },
@@ -81,12 +75,9 @@ export function renderChat(container, ctx) {
     text: t("Shortcuts"), "aria-keyshortcuts": "?" });
   const toolbar = h("div", { class: "chat-toolbar" },
     h("h1", { id: "page-title", tabindex: "-1", text: t("Conversations") }),
-    h("div", { class: "chat-tools" }, connection, sound, notify, notifyNote, prefs, helpButton));
+    h("div", { class: "chat-tools" }, connection, notify, notifyNote, prefs, helpButton));
 
   function drawTools() {
-    sound.textContent = soundLabel();
-    sound.setAttribute("aria-pressed", String(!isMuted()));
-    sound.title = t("The chime when a visitor starts waiting");
     const state = notificationState();
     notify.hidden = state !== "default";
     notifyNote.textContent = state === "denied" ? t("Notifications are blocked in this browser’s settings.") : "";
@@ -102,10 +93,6 @@ export function renderChat(container, ctx) {
   prefBrowser.input.addEventListener("change", async () => {
     setPreference("browser", prefBrowser.input.checked);
     if (prefBrowser.input.checked) await enableNotifications(); // asked only on this click
-    drawTools();
-  });
-  sound.addEventListener("click", () => {
-    setMuted(!isMuted());
     drawTools();
   });
   notify.addEventListener("click", async () => {
@@ -135,12 +122,14 @@ export function renderChat(container, ctx) {
     },
     filters: () => filters.params(),
   });
+  // Results never replace the live queue: while they are shown, the waiting
+  // conversations stay pinned above them and the other sections step aside.
   function drawPanes() {
-    list.el.hidden = searching || filtering;
+    list.setQueueOnly(searching || filtering);
     filters.results.hidden = searching || !filtering;
   }
   const listPane = h("section", { class: "chat-pane chat-list-pane", "aria-label": t("Conversation list") },
-    filters.el, search.form, search.results, filters.results, list.el);
+    filters.el, search.form, list.el, search.results, filters.results);
   const threadPane = h("section", { class: "chat-pane chat-thread-pane", "aria-label": t("Conversation") });
   const infoPane = h("aside", { class: "chat-pane chat-info-pane", "aria-label": t("About the visitor") });
   const layout = h("div", { class: "chat-layout" }, listPane, threadPane, infoPane);
@@ -187,6 +176,11 @@ export function renderChat(container, ctx) {
   const onWaiting = (event) => {
     if (event.detail.live) ctx.announce(t("A visitor is waiting."));
   };
+  const onTransfer = (event) => {
+    const c = event.detail.conversation;
+    ctx.announce(c.state === "waiting" ? t("A conversation was transferred to your department")
+      : t("A conversation was transferred to you"));
+  };
   let connectTimer = null;
   const onStatus = (event) => {
     const { state } = event.detail;
@@ -204,6 +198,7 @@ export function renderChat(container, ctx) {
   };
   chatStore.addEventListener("change", onChangeList);
   chatStore.addEventListener("waiting", onWaiting);
+  chatStore.addEventListener("transfer", onTransfer);
   const socket = chatStore.socket;
   if (socket) {
     socket.addEventListener("status", onStatus);
@@ -238,6 +233,7 @@ export function renderChat(container, ctx) {
     clearTimeout(connectTimer);
     chatStore.removeEventListener("change", onChangeList);
     chatStore.removeEventListener("waiting", onWaiting);
+    chatStore.removeEventListener("transfer", onTransfer);
     if (socket) socket.removeEventListener("status", onStatus);
   };
 }

@@ -1,7 +1,8 @@
 // One message from the widget's email form, in the inbox's right pane: who
 // sent it and from where (browser, OS, page, referrer: automatic metadata),
 // the message, the replies with the delivery state of each one's mail, the
-// reply composer, assignment, and close / reopen.
+// reply composer (with the canned responses' "/" completion, chat-canned.js),
+// assignment, and close / reopen.
 //
 // GET /api/v1/offline-messages/{id} is called once when the message is
 // opened: that read is the audited view. After that the pane follows the
@@ -17,6 +18,7 @@ import { api } from "./api.js";
 import { h, messageBox, replace, uid } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { timeElement, urlOrText, withVersion } from "./chat-text.js";
+import { attachCanned } from "./chat-canned.js";
 
 export const STATE_LABELS = { new: N_("New"), answered: N_("Answered"), closed: N_("Closed") };
 const REASONS = {
@@ -78,6 +80,13 @@ export function openMessage(pane, id, opts) {
     event.preventDefault();
     reply();
   });
+  // canned responses: "/" at the start, as in the chat's reply box (chat-canned.js);
+  // {visitor_name} is the name the person gave on the form
+  attachCanned(composer, input, () => ({
+    language: message && message.language,
+    visitorName: (message && message.name) || null,
+    agentName: opts.me().account.name,
+  }));
 
   pane.setAttribute("aria-labelledby", headingId);
   replace(pane, h("p", { class: "offline-loading muted", role: "status", text: t("Loading…") }));

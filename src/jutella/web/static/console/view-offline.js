@@ -21,6 +21,7 @@ import { chatStore } from "./chat-store.js";
 import { timeElement } from "./chat-text.js";
 import { onOfflineNews } from "./view-offline-live.js";
 import { openMessage, stateLabel } from "./view-offline-message.js";
+import { offlineIsUnread, offlineOpened, onOfflineUnread } from "./nav-badges.js";
 
 const STYLESHEET = "/static/console/offline.css";
 const FILTERS = [
@@ -117,6 +118,7 @@ export function renderOfflineInbox(container, ctx) {
     return [
       h("span", { class: "offline-line" },
         h("span", { class: "offline-name", text: m.name }),
+        offlineIsUnread(m) ? h("span", { testid: "offline-unread" }, srOnly(t("not opened yet"))) : null,
         timeElement(m.created_at, "offline-time")),
       h("span", { class: "offline-from", text: m.email }),
       h("span", { class: "offline-preview", text: m.preview }),
@@ -140,7 +142,8 @@ export function renderOfflineInbox(container, ctx) {
     }
     replace(list, items.map((m) => {
       const link = h("a", {
-        href: routeHref("offline", String(m.id)), class: ["offline-item", m.state === "new" ? "is-new" : ""],
+        href: routeHref("offline", String(m.id)),
+        class: ["offline-item", m.state === "new" ? "is-new" : "", offlineIsUnread(m) ? "is-unread" : ""],
         testid: "offline-item", dataset: { id: m.id, state: m.state },
         "aria-current": current && current.id === m.id ? "true" : null,
       }, itemContent(m));
@@ -177,6 +180,7 @@ export function renderOfflineInbox(container, ctx) {
     if (current) current.destroy();
     current = null;
     if (id) {
+      offlineOpened(id); // no longer unread for this agent (the navigation's badge)
       current = openMessage(messagePane, id, {
         me: () => ctx.me,
         announce: ctx.announce,
@@ -222,6 +226,7 @@ export function renderOfflineInbox(container, ctx) {
     if (current) current.apply(frame);
   });
 
+  const stopUnread = onOfflineUnread(() => drawList());
   drawList();
   refresh();
   const id = Number.parseInt(ctx.params || "", 10);
@@ -230,6 +235,7 @@ export function renderOfflineInbox(container, ctx) {
   return () => {
     gone = true;
     stop();
+    stopUnread();
     clearTimeout(refreshTimer);
     if (current) current.destroy();
     current = null;
