@@ -9,6 +9,7 @@ from typing import Any
 from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
+from jutella.channels import PRESENCE_CHANNEL
 from jutella.chat.metadata import collect
 from jutella.chat.presence import current_choice
 from jutella.i18n import gettext, negotiate
@@ -29,7 +30,7 @@ class VisitorConnection(Connection):
         self.closed_conversation: int | None = None
 
     def initial_channels(self) -> list[str]:
-        return [chat.PRESENCE_CHANNEL]
+        return [PRESENCE_CHANNEL]
 
     async def over_limits(self) -> str | None:
         """Messages a minute per visitor; conversations an hour per browser
