@@ -9,6 +9,7 @@ from typing import Any
 from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
+from jutella.channels import PRESENCE_CHANNEL
 from jutella.chat.metadata import collect
 from jutella.channels import waiting_channel
 from jutella.chat.presence import current_choice
@@ -32,7 +33,7 @@ class VisitorConnection(Connection):
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
 
     def initial_channels(self) -> list[str]:
-        return [chat.PRESENCE_CHANNEL]
+        return [PRESENCE_CHANNEL]
 
     async def over_limits(self) -> str | None:
         """Messages a minute per visitor; conversations an hour per browser
