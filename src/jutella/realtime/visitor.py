@@ -9,9 +9,8 @@ from typing import Any
 from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
-from jutella.channels import PRESENCE_CHANNEL
+from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
-from jutella.channels import waiting_channel
 from jutella.chat.presence import current_choice
 from jutella.chat.queue import queue_position, queue_word, waiting_in
 from jutella.i18n import gettext, negotiate
