@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from jutella.i18n import LANGUAGES, catalog, language_name
@@ -20,6 +21,14 @@ from .errors import request_language
 
 TEMPLATES = Jinja2Templates(env=ENV)
 router = APIRouter(include_in_schema=False)
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
+
+
+@router.api_route("/favicon.ico", methods=["GET", "HEAD"])
+async def favicon() -> FileResponse:
+    """The icon browsers ask for on every jutella page (the console, /privacy,
+    /demo): a small local file, so their logs show no 404 (issue 17)."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.api_route("/healthz", methods=["GET", "HEAD"])
