@@ -67,7 +67,7 @@ export function renderVisitorInfo(pane, detail, { open }) {
         fact(t("Operating system"), os, "visitor-os"),
         fact(t("Language"), info.language, "visitor-language"),
         current,
-        fact(t("Page"), info.page_url ? urlOrText(info.page_url) : null, "visitor-page"),
+        fact(t("Chat opened on"), info.page_url ? urlOrText(info.page_url) : null, "visitor-page"),
         fact(t("Referrer"), info.referrer ? urlOrText(info.referrer) : null, "visitor-referrer"),
         fact(t("Started"), conv.created_at ? timeElement(conv.created_at) : null, "visitor-started")),
       h("h3", { class: "pane-subheading", text: t("Earlier conversations") }),
