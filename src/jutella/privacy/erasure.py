@@ -55,7 +55,7 @@ def receipt_of(ids: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_metadata(row) -> bool:
-    return any(getattr(row, c) is not None for c in ("browser", "browser_version", "os", "os_version", "referrer",
+    return any(getattr(row, c, None) is not None for c in ("browser", "browser_version", "os", "os_version", "referrer",
                                                      "page_url", "current_page", "language"))
 
 

@@ -23,10 +23,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('conversation', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('current_page', sa.Text(), nullable=True))
+    op.add_column('conversation', sa.Column('current_page', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('conversation', schema=None) as batch_op:
-        batch_op.drop_column('current_page')
+    # ALTER TABLE ... DROP COLUMN on both (SQLite since 3.35): no copy of the
+    # conversation table, which a running server's statements may hold
+    op.execute('ALTER TABLE conversation DROP COLUMN current_page')
