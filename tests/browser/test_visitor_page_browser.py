@@ -67,3 +67,11 @@ def test_the_visitor_panel_follows_the_visitors_page(live, browser_context_facto
     agent.set_viewport_size({"width": 390, "height": 844})
     info.scroll_into_view_if_needed()
     agent.screenshot(path=str(SHOTS / "visitor-panel-390x844.png"))
+
+    # in Finnish, after the reload the language change makes: the stored current page
+    agent.set_viewport_size({"width": 1280, "height": 800})
+    agent.get_by_label("Language").select_option("fi")
+    expect(info).to_contain_text("Nykyinen sivu")
+    expect(info).to_contain_text("Chat avattiin sivulla")
+    expect(current).to_have_text(live.url + "/demo/2")
+    agent.screenshot(path=str(SHOTS / "visitor-panel-fi-1280x800.png"))
