@@ -238,7 +238,6 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
     before, after, schema, keys_on, found, cascaded, new_visitor = run_async(go())
     from alembic.script import ScriptDirectory
 
-    from jutella.store.db import alembic_config
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [(head,)]
     # every row kept as it was, but for the page and referrer 0010 cleaned (issue 16, item 2)
