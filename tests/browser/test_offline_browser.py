@@ -250,6 +250,17 @@ def test_nobody_online_the_form_then_a_reply_by_email(live, smtp, clock, browser
     assert row["page"] == live.url + "/demo"  # no query string
     key = json.loads(frame.evaluate("localStorage.getItem('jutella-widget')"))["bk"]
     assert re.fullmatch(r"[0-9a-f-]{32,36}", key)
+    # the confirmation is no dead end (issue 17): close the panel, or write another message
+    sent.get_by_test_id("offline-close").click()
+    launcher = page.get_by_test_id("launcher")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    expect(launcher).to_be_focused()
+    launcher.click()
+    expect(sent).to_be_visible()
+    sent.get_by_test_id("offline-another").click()
+    expect(form).to_be_visible()
+    expect(w.get_by_test_id("offline-name")).to_be_focused()
+    expect(w.get_by_test_id("offline-message")).to_have_value("")
 
     # the agent signs in (on the other server when there are two) and answers
     desk = browser_context_factory(viewport={"width": 1280, "height": 860})

@@ -200,6 +200,15 @@ def widget_frame(page):
     raise AssertionError("the widget frame never loaded")
 
 
+def probe_frame(page):
+    for _ in range(200):
+        for frame in page.frames:
+            if "/widget/probe" in frame.url:
+                return frame
+        page.wait_for_timeout(50)
+    raise AssertionError("the storage probe never loaded")
+
+
 def ready_frame(page):
     frame = widget_frame(page)
     frame.wait_for_selector("html[data-ready]", state="attached")
@@ -234,32 +243,43 @@ def test_nothing_is_stored_or_connected_before_the_click(live, ctx, host):
     launcher = page.get_by_test_id("launcher")
     expect(launcher).to_be_visible()
     expect(launcher).to_have_accessible_name("Open chat")
-    frame = ready_frame(page)  # the frame comes in the background: it may read, never write
+    probe = probe_frame(page)  # the storage probe comes in the background: it may read, never write
     page.wait_for_timeout(1500)
 
-    assert ctx.cookies() == []
-    for where in (page, frame):
-        assert where.evaluate("localStorage.length") == 0
-        assert where.evaluate("sessionStorage.length") == 0
-    assert frame.evaluate("indexedDB.databases().then(d => d.length)") == 0
-    assert page.evaluate("indexedDB.databases().then(d => d.length)") == 0
-    assert sockets == []
-    assert not [r for r in requests if "/ws/" in r.url]
+    def nothing_written(frame) -> None:
+        assert ctx.cookies() == []
+        for where in (page, frame):
+            assert where.evaluate("localStorage.length") == 0
+            assert where.evaluate("sessionStorage.length") == 0
+        assert frame.evaluate("indexedDB.databases().then(d => d.length)") == 0
+        assert page.evaluate("indexedDB.databases().then(d => d.length)") == 0
+        assert sockets == []
+        assert not [r for r in requests if "/ws/" in r.url]
+
+    nothing_written(probe)
+    # The light widget: no chat frame until the launcher is wanted (docs/widget.md, "Loading").
+    to_jutella = [r for r in requests if r.url.startswith(live.url)]
+    assert {r.url.split("?")[0][len(live.url):] for r in to_jutella} == {"/widget.js", "/widget/probe",
+                                                                          "/static/widget/probe.js"}
+
+    # Keyboard: the launcher is reachable with Tab; focusing it loads the frame, which still writes nothing.
+    page.keyboard.press("Tab")
+    expect(launcher).to_be_focused()
+    frame = ready_frame(page)
+    page.wait_for_timeout(500)
+    nothing_written(frame)
     # The host page's address reaches jutella in no URL and in no Referer.
     to_jutella = [r for r in requests if r.url.startswith(live.url)]
     assert {r.url.split("?")[0][len(live.url):] for r in to_jutella} >= {"/widget.js", "/widget/frame"}
     for r in to_jutella:
         assert "shop" not in r.url and "someone" not in r.url and "secret" not in r.url
-    frame_request = next(r for r in to_jutella if "/widget/frame" in r.url)
-    assert "referer" not in frame_request.all_headers()
+    for r in to_jutella:
+        if "/widget/frame" in r.url or "/widget/probe" in r.url:
+            assert "referer" not in r.all_headers()
     assert frame.evaluate("document.referrer") == ""
     # The conversation lives in a frame the host page cannot look into.
     assert page.evaluate("document.querySelector('[data-jutella]').shadowRoot"
                          ".querySelector('iframe').contentDocument") is None
-
-    # Keyboard: the launcher is reachable with Tab.
-    page.keyboard.press("Tab")
-    expect(launcher).to_be_focused()
 
     page.keyboard.press("Enter")
     expect(chat(page).get_by_test_id("chat-input")).to_be_focused()
@@ -546,12 +566,14 @@ def test_end_chat_then_forget_this_browser(live, ctx, host):
     assert len(server.sockets) == sockets_before  # no reconnect after forgetting
     assert the_frame.evaluate("localStorage.length") == 0
 
-    # Reloading: a new visitor again, nothing stored, nothing connected.
+    # Reloading: a new visitor again, nothing stored, nothing connected, and
+    # only the storage probe loads (nothing to resume: no chat frame).
     page.reload()
-    ready_frame(page)
+    probe = probe_frame(page)
     page.wait_for_timeout(800)
     assert len(server.sockets) == sockets_before
-    assert widget_frame(page).evaluate("localStorage.length") == 0
+    assert probe.evaluate("localStorage.length") == 0
+    assert not [f for f in page.frames if "/widget/frame" in f.url]
 
 
 def test_message_text_is_never_html_and_links_are_safe(live, ctx, host):

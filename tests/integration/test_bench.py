@@ -45,6 +45,12 @@ def test_a_small_run_against_jutella_and_the_relay_prints_the_contract_json(tmp_
     assert any(line.startswith("jutella ") for line in lines)
     assert any(line.startswith("relay ") for line in lines)
     assert "connections open" in run.stderr  # the progress it shows while it runs
+    # stderr is a pipe here, not a terminal: a line per stage, no redrawn bar (issue 17);
+    # text=True reads each carriage return as a line end, so a redrawn bar shows as dozens of lines
+    progress = run.stderr.splitlines()
+    assert len(progress) <= 12, progress
+    assert any(line.startswith("jutella: connecting") and "100.0%" in line for line in progress), progress
+    assert any(line.startswith("relay: 30/s") and "100.0%" in line for line in progress), progress
 
 
 def test_the_ramp_rises_by_half_then_narrows_the_gap():

@@ -63,6 +63,24 @@ def frame_assets(html: str) -> list[str]:
     return found
 
 
+def test_the_storage_probe_is_under_1_kib_strict_and_cookie_free(live):
+    """What every first page view loads besides the loader (issue 17)."""
+    version = widget.widget_version()
+    with live.client() as client:
+        page = client.get(f"/widget/probe?v={version}", headers={"Accept-Encoding": "gzip"})
+        script = client.get(f"/static/widget/probe.js?v={version}", headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == script.status_code == 200
+    assert f'<script src="/static/widget/probe.js?v={version}"></script>' in page.text
+    assert page.num_bytes_downloaded + script.num_bytes_downloaded <= KIB
+    csp = page.headers["content-security-policy"]
+    assert csp.startswith("default-src 'none'; script-src 'self';") and "frame-ancestors 'self'" in csp
+    assert "x-frame-options" not in page.headers
+    assert "set-cookie" not in page.headers and "set-cookie" not in script.headers
+    # it reads, never writes, and answers only its parent
+    assert "setItem" not in script.text and "removeItem" not in script.text and "cookie" not in script.text
+    assert "parent.postMessage(" in script.text and "e.origin" in script.text
+
+
 # -- the loader --------------------------------------------------------------------------------
 def test_loader_is_small_cached_briefly_and_cookie_free(live):
     with live.client() as client:
@@ -133,8 +151,10 @@ def test_opened_widget_is_at_most_30_kib_on_the_wire(live):
         frame = client.get("/widget/frame")
         assets = frame_assets(frame.text)
         version = re.search(r'const VERSION = "(\w+)"', loader.text).group(1)
-        assets.append(f"/static/widget/launcher.css?v={version}")
-        sizes = {"/widget.js": wire_size(loader.content), "/widget/frame": wire_size(frame.content)}
+        assets.append(f"/static/widget/probe.js?v={version}")  # the storage probe came first (docs/widget.md)
+        probe = client.get(f"/widget/probe?v={version}")
+        sizes = {"/widget.js": wire_size(loader.content), "/widget/frame": wire_size(frame.content),
+                 "/widget/probe": wire_size(probe.content)}
         for url in assets:
             r = client.get(url)
             assert r.status_code == 200, url

@@ -239,6 +239,27 @@ def bar(done: float, total: float, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {frac * 100:5.1f}%"
 
 
-def status(text: str) -> None:
-    sys.stderr.write("\r" + text[:150].ljust(150))
-    sys.stderr.flush()
+_last_stage: list[str | None] = [None]  # the stage status() last reported (one bench run per process)
+
+
+def status(text: str, *, stage: str | None = None, last: bool = False, stream=None) -> None:
+    """Progress on stderr. On a terminal: one line, redrawn in place (``\r``).
+    To a file or a pipe: whole lines, one when a ``stage`` begins and one
+    when it ends (``last``), and every report that names no stage; the
+    reports in between (a bar's every step) are not written at all, so a log
+    gets a line per stage rather than thousands of carriage returns."""
+    out = stream or sys.stderr
+    if out.isatty():
+        out.write("\r" + text[:150].ljust(150))
+    elif stage is None or stage != _last_stage[0] or last:
+        out.write(text + "\n")
+    _last_stage[0] = stage
+    out.flush()
+
+
+def status_end(stream=None) -> None:
+    """End the redrawn line before other output (on a terminal only)."""
+    out = stream or sys.stderr
+    if out.isatty():
+        out.write("\n")
+        out.flush()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from .load import Load, bar, percentiles, status
+from .load import Load, bar, percentiles, status, status_end
 
 PASSWORD = "throwaway-load-test-passphrase"  # throwaway accounts in the benchmark's temporary database  # nosec B105
 P99_LIMIT_MS = 50.0
@@ -196,7 +196,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     rss_idle = rss_kib(server.proc.pid)
     t0 = time.time()
     await load.connect_all(args.visitors, args.agents,
-                           lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}"))
+                           lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}",
+                                                   stage=f"{label}:connect", last=n >= total))
     rss_loaded = rss_kib(server.proc.pid)
     connections = args.visitors + args.agents
     setup_s = round(time.time() - t0, 1)
@@ -207,8 +208,9 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     for step in range(12 + REFINE_STEPS if args.ramp else 1):
         cpu0, w0 = cpu_seconds(server.proc.pid), time.time()
 
-        def progress(done, total, stats, rate=rate):
-            status(f"{label}: {rate:.0f}/s {bar(done, total)} sent={stats.sent} delivered={stats.delivered}")
+        def progress(done, total, stats, rate=rate, step=step):
+            status(f"{label}: {rate:.0f}/s {bar(done, total)} sent={stats.sent} delivered={stats.delivered}",
+                   stage=f"{label}:{step}", last=done >= total)
 
         stats = await load.drive(rate, args.duration, progress)
         result = step_result(stats, rate, args.duration)
@@ -280,7 +282,7 @@ def main(args) -> int:
             out["sustainable_mps"] = result["sustainable_mps"]
             out["lost"] = sum(s["lost"] for s in result["steps"] if s["ok"]) + first["lost"]
             out["steps"] = result["steps"]
-        sys.stderr.write("\n")
+        status_end()
         print(table(result["steps"], "jutella"))
         if args.baseline:
             relay = start_relay()
@@ -288,7 +290,7 @@ def main(args) -> int:
                 base = asyncio.run(run_load(relay, args, None, "relay"))
             finally:
                 relay.stop()
-            sys.stderr.write("\n")
+            status_end()
             print(table(base["steps"], "relay"))
             out["baseline_p99_ms"] = base["first"]["p99_ms"]
             out["baseline_sustainable_mps"] = base["sustainable_mps"] if args.ramp else (

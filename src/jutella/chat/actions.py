@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,7 @@ from jutella.store.prepared import Prepared
 from .access import Viewer, core_may_see_conversation, load_viewer, visitor_restricted
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
-from .metadata import Metadata
+from .metadata import Metadata, clean_url
 from .presence import current_choice
 from .queue import queue_changed
 from .states import ACTIVE, CLOSED, WAITING
@@ -390,7 +390,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                           closed_at=None, closed_by=None, last_activity_at=now, last_seq=0, agent_seen_seq=0,
                           visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
                           os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
-                          language=meta.language, metadata_erased_at=None,
+                          current_page=meta.page_url, language=meta.language, metadata_erased_at=None,
                           department_id=core_department_for_new(conn, department, online))
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
@@ -550,6 +550,40 @@ async def typing(rt: Runtime, *, conversation_id: int, author: str, active: bool
     """Typing indicators are not stored: published only."""
     await rt.hub.publish(conv_channel(conversation_id), {"type": "typing", "conversation": conversation_id,
                                                          "author": author, "active": active})
+
+
+async def record_page(rt: Runtime, *, visitor_id: int, conversation_id: int, page: object) -> str | None:
+    """The page the visitor is on now (issue 17): the widget reports the host
+    page while a chat is open. Stored cleaned by the one rule (clean_url:
+    scheme, host and path), over the previous one (no history is kept), only
+    in the visitor's own open conversation, not after its metadata was
+    erased, and not for a person whose processing is restricted. After the
+    commit the consoles following the conversation get ``{"type": "page"}``
+    on its channel (the agent socket passes it on only to those who
+    subscribed, which chat/access.py allowed). Returns the stored page, or
+    None when nothing changed. The visitor socket calls this at most once a
+    second per connection (realtime/visitor.py, PAGE_INTERVAL)."""
+    cleaned = clean_url(page)
+    if cleaned is None:
+        return None
+
+    def work(conn: Connection) -> bool:
+        return conn.execute(
+            update(CONV).where(CONV.c.id == conversation_id, CONV.c.visitor_id == visitor_id, CONV.c.state != CLOSED,
+                               CONV.c.metadata_erased_at.is_(None),
+                               or_(CONV.c.current_page.is_(None), CONV.c.current_page != cleaned),
+                               ~visitor_restricted(CONV.c.visitor_id))
+            .values(current_page=cleaned).returning(CONV.c.id)).first() is not None
+
+    if not await rt.db.write_core(work, lock=conversation_id):
+        return None
+    await rt.hub.publish(conv_channel(conversation_id), page_frame(conversation_id, cleaned))
+    return cleaned
+
+
+def page_frame(conversation_id: int, page: str) -> dict[str, Any]:
+    """The visitor's current page, to the consoles following the conversation."""
+    return {"type": "page", "conversation": conversation_id, "page": page}
 
 
 async def record_view(rt: Runtime, *, agent_id: int, conversation_id: int, visitor_id: int,

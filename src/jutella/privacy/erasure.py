@@ -55,8 +55,8 @@ def receipt_of(ids: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_metadata(row) -> bool:
-    return any(getattr(row, c) is not None for c in ("browser", "browser_version", "os", "os_version", "referrer",
-                                                     "page_url", "language"))
+    return any(getattr(row, c, None) is not None for c in ("browser", "browser_version", "os", "os_version", "referrer",
+                                                     "page_url", "current_page", "language"))
 
 
 async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:

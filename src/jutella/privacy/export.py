@@ -23,7 +23,7 @@ LABELS = {
            "labels": "Tunnisteet", "note": "sisäinen muistiinpano",
            "replies": "Vastaukset", "info": "Tietoa käsittelystä (15 artikla)",
            "name": "Nimi", "email": "Sähköposti", "message": "Viesti", "browser": "Selain", "os": "Käyttöjärjestelmä",
-           "referrer": "Viittaava sivu", "page": "Sivu", "language": "Kieli", "subject": "Aihe", "sent": "Lähetetty",
+           "referrer": "Viittaava sivu", "page": "Sivu", "current_page": "Nykyinen sivu", "language": "Kieli", "subject": "Aihe", "sent": "Lähetetty",
            "department": "Osasto"},
     "en": {"title": "A copy of your personal data", "generated": "Generated", "conversations": "Chat conversations",
            "offline": "Messages left through the email form", "emails": "Emails sent to you",
@@ -33,7 +33,7 @@ LABELS = {
            "labels": "Labels", "note": "internal note",
            "replies": "Replies", "info": "About the processing (Article 15)",
            "name": "Name", "email": "Email", "message": "Message", "browser": "Browser", "os": "Operating system",
-           "referrer": "Referrer", "page": "Page", "language": "Language", "subject": "Subject", "sent": "Sent",
+           "referrer": "Referrer", "page": "Page", "current_page": "Current page", "language": "Language", "subject": "Subject", "sent": "Sent",
            "department": "Department"},
     "sv": {"title": "En kopia av dina personuppgifter", "generated": "Skapad", "conversations": "Chattsamtal",
            "offline": "Meddelanden via e-postformuläret", "emails": "E-post som skickats till dig",
@@ -44,7 +44,7 @@ LABELS = {
            "labels": "Etiketter", "note": "intern anteckning",
            "replies": "Svar", "info": "Om behandlingen (artikel 15)",
            "name": "Namn", "email": "E-post", "message": "Meddelande", "browser": "Webbläsare",
-           "os": "Operativsystem", "referrer": "Hänvisande sida", "page": "Sida", "language": "Språk",
+           "os": "Operativsystem", "referrer": "Hänvisande sida", "page": "Sida", "current_page": "Nuvarande sida", "language": "Språk",
            "subject": "Ämne", "sent": "Skickat", "department": "Avdelning"},
 }
 

@@ -36,7 +36,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "auto": ["käytössä oleva verkkoselain (selainperhe ja pääversio)",
                  "käytössä oleva käyttöjärjestelmä (järjestelmä ja versio)",
                  "sivu, jolta asiakas on saapunut nykyiselle sivulle (viittaava sivu)",
-                 "sivu, jolla chat avattiin, ja asiakkaan kieli"],
+                 "sivu, jolla chat avattiin, ja asiakkaan kieli",
+                 "chatin ollessa auki sivu, jolla asiakas on nyt (vain viimeisin, osoite ilman kyselyosaa), "
+                 "jotta asiakaspalvelija näkee, mitä sivua asiakas katsoo"],
         "no_ip": "IP-osoitetta ei tallenneta. Selaimeen ei tallenneta mitään ennen kuin asiakas avaa chatin; "
                  "avaamisen jälkeen selain säilyttää satunnaisen tunnisteen, jotta keskustelu jatkuu sivun "
                  "uudelleenlatauksen jälkeen. Tunnisteen voi poistaa chatin \"Unohda tämä selain\" -toiminnolla.",
@@ -153,7 +155,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "auto": ["the web browser in use (browser family and major version)",
                  "the operating system in use (system and version)",
                  "the page from which the customer arrived at the current page (referrer)",
-                 "the page on which the chat was opened, and the customer's language"],
+                 "the page on which the chat was opened, and the customer's language",
+                 "while the chat is open, the page the customer is on now (only the latest, the address "
+                 "without its query string), so the agent sees which page the customer is looking at"],
         "no_ip": "No IP address is stored. Nothing is written to the browser before the customer opens the chat; "
                  "after opening it, the browser keeps a random identifier so the conversation continues after a "
                  "page reload. The chat's \"Forget this browser\" removes it.",
@@ -264,7 +268,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "auto": ["webbläsaren som används (familj och huvudversion)",
                  "operativsystemet som används (system och version)",
                  "sidan från vilken kunden kom till den aktuella sidan (hänvisande sida)",
-                 "sidan där chatten öppnades, och kundens språk"],
+                 "sidan där chatten öppnades, och kundens språk",
+                 "medan chatten är öppen, sidan kunden är på nu (bara den senaste, adressen utan frågedel), "
+                 "så att kundtjänsten ser vilken sida kunden tittar på"],
         "no_ip": "Ingen IP-adress sparas. Ingenting sparas i webbläsaren innan kunden öppnar chatten; därefter "
                  "sparar webbläsaren en slumpmässig identifierare så att samtalet fortsätter efter att sidan "
                  "laddats om. Chattens funktion \"Glöm den här webbläsaren\" tar bort den.",
@@ -461,8 +467,8 @@ def record_of_processing(settings: Settings) -> dict[str, Any]:
             "matters)",
         ],
         "categories_of_personal_data": [
-            "browser family and major version, operating system and version, referrer, page, language "
-            "(collected automatically)",
+            "browser family and major version, operating system and version, referrer, page, the current page "
+            "while a chat is open, language (collected automatically)",
             "chat messages, which may contain what the visitor hands over (e.g. name, email, student number)",
             "internal notes and labels staff add to a conversation",
             "files attached to a chat (images, PDF files)",

@@ -88,7 +88,7 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
                      language=None)
         counts["metadata"] = (await s.execute(update(Conversation).where(
             Conversation.created_at < meta_cut, Conversation.metadata_erased_at.is_(None), kept_conv).values(
-            metadata_erased_at=now, **blank))).rowcount or 0
+            metadata_erased_at=now, current_page=None, **blank))).rowcount or 0
         counts["metadata"] += (await s.execute(update(OfflineMessage).where(
             OfflineMessage.created_at < meta_cut, kept_off, or_(OfflineMessage.browser.isnot(None),
                                                       OfflineMessage.referrer.isnot(None),

@@ -118,10 +118,13 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
             matches.append(Match("conversation", ev.conversation_id, ev.created_at,
                                  "note" if ev.kind == "note" else "message", snippet, a, b, ev.conversation_id, pub))
         # the page addresses and referrers kept with a chat (a site may put anything in a path)
-        for column, name in ((Conversation.page_url, "page"), (Conversation.referrer, "referrer")):
+        for column, name in ((Conversation.page_url, "page"), (Conversation.current_page, "page"),
+                             (Conversation.referrer, "referrer")):
             rows = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor)
                                     .where(column.isnot(None), _ci(column, query)).limit(500))).all()
             for conv, pub in rows:
+                if column is Conversation.current_page and conv.current_page == conv.page_url:
+                    continue  # the same address found once
                 snippet, a, b = _window(getattr(conv, column.key), query)
                 matches.append(Match("conversation", conv.id, conv.created_at, name, snippet, a, b, conv.id, pub))
         # the names of files sent in a chat
@@ -255,7 +258,7 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                 "department": departments.get(conv.department_id),
                 "metadata": {"browser": conv.browser, "browser_version": conv.browser_version, "os": conv.os,
                              "os_version": conv.os_version, "referrer": conv.referrer, "page": conv.page_url,
-                             "language": conv.language},
+                             "current_page": conv.current_page, "language": conv.language},
                 "messages": [{"seq": e.seq, "at": e.created_at.isoformat(), "author": e.author,
                               "agent": name if e.author == "agent" else None, "kind": e.kind,
                               "text": e.body if e.kind in ("message", "note") else None,

@@ -289,6 +289,9 @@ class AgentConnection(Connection):
             other = event.get("author", event.get("by"))
             if other == "visitor" and self.proto.is_tracking(event.get("conversation", 0)):
                 self.proto.send(event)
+        elif kind == "page":  # the visitor's current page: to the consoles following the chat (subscribed: may see)
+            if self.proto.is_tracking(event.get("conversation", 0)):
+                self.proto.send(event)
         elif kind == "departments_changed":
             await self.follow_departments()
             if self.proto.state == "open":

@@ -57,6 +57,7 @@ __all__ = [
     "Typing",
     "Seen",
     "EndChat",
+    "PageView",
     "Accept",
     "Close",
     "SetPresence",
@@ -171,6 +172,14 @@ class EndChat:
 
 
 @dataclass(frozen=True, slots=True)
+class PageView:
+    """Visitors only: the host page the visitor is on now (``page``, cut to
+    MAX_URL_CHARS; None for ""). The endpoint cleans and stores it."""
+
+    page: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Accept:
     conversation: int
 
@@ -214,6 +223,7 @@ Command: TypeAlias = (
     | Typing
     | Seen
     | EndChat
+    | PageView
     | Accept
     | Close
     | SetPresence
@@ -471,6 +481,9 @@ class Protocol:
 
     def _end(self, msg: dict[str, Any]) -> list[Command]:
         return [EndChat()]
+
+    def _page(self, msg: dict[str, Any]) -> list[Command]:
+        return [PageView(_optional_text(msg, "page", MAX_URL_CHARS, truncate=True))]
 
     def _accept(self, msg: dict[str, Any]) -> list[Command]:
         return [Accept(_conversation(msg))]
@@ -798,7 +811,7 @@ _COMMON: dict[str, _Handler] = {
     "seen": Protocol._seen,
 }
 _HANDLERS: dict[str, dict[str, _Handler]] = {
-    "visitor": {**_COMMON, "end": Protocol._end},
+    "visitor": {**_COMMON, "end": Protocol._end, "page": Protocol._page},
     "agent": {
         **_COMMON,
         "note": Protocol._note,

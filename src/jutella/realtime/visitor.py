@@ -4,6 +4,8 @@ per-address connection limit checked before the handshake is answered."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from jutella.accounts.errors import AccountError
@@ -19,6 +21,14 @@ from jutella.runtime import Runtime
 from . import protocol as P
 from .connection import Connection, Socket, origin_allowed
 
+log = logging.getLogger(__name__)
+
+# A visitor's page reports are written at most this often (seconds) per
+# connection; reports in between are coalesced: the newest is written when
+# the interval is up (a single-page site can change its address many times
+# a second).
+PAGE_INTERVAL = 1.0
+
 
 class VisitorConnection(Connection):
     role = "visitor"
@@ -30,6 +40,8 @@ class VisitorConnection(Connection):
         self.meta = None
         self.closed_conversation: int | None = None
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
+        self._page: str | None = None  # the newest page report not yet written
+        self._page_task: asyncio.Task | None = None  # runs only while reports are due
 
     def initial_channels(self) -> list[str]:
         return [PRESENCE_CHANNEL]
@@ -68,6 +80,32 @@ class VisitorConnection(Connection):
         """Remember when the followed conversation closes (its next message starts a new one)."""
         if frame.get("kind") == "state" and frame.get("state") == "closed":
             self.closed_conversation = frame.get("conversation")
+
+    def report_page(self, page: str | None) -> None:
+        """The visitor is on ``page`` now: write it (chat.record_page) at once
+        when none was written in the last PAGE_INTERVAL, else when the
+        interval is up, then only the newest. No task outlives the reports."""
+        if not page:
+            return
+        self._page = page
+        if self._page_task is None or self._page_task.done():
+            self._page_task = asyncio.create_task(self._write_pages())
+
+    async def _write_pages(self) -> None:
+        while self._page is not None:
+            page, self._page = self._page, None
+            conversation = self.proto.conversation
+            if conversation is not None and conversation != self.closed_conversation and self.visitor_id:
+                try:
+                    await chat.record_page(self.rt, visitor_id=self.visitor_id, conversation_id=conversation,
+                                           page=page)
+                except Exception as exc:  # a page report is not worth the connection
+                    log.warning("a page report was not stored: %s", type(exc).__name__)
+            await asyncio.sleep(PAGE_INTERVAL)
+
+    async def closed(self) -> None:
+        if self._page_task is not None:
+            self._page_task.cancel()
 
     async def follow(self, conversation: int, last_seq: int) -> None:
         current = self.proto.conversation
@@ -137,6 +175,8 @@ class VisitorConnection(Connection):
             if conv is not None:
                 # a client claiming more than exists would otherwise miss what comes next
                 await self.follow(conv.id, min(cmd.last_seq, conv.last_seq))
+                if conv.state != chat.CLOSED:  # a returning visitor's chat follows them from page to page
+                    self.report_page(cmd.page)
         elif self.visitor_id is None:
             return
         elif isinstance(cmd, P.SendMessage):
@@ -166,6 +206,8 @@ class VisitorConnection(Connection):
         elif isinstance(cmd, P.Seen):
             if self.proto.conversation:
                 await chat.mark_seen(rt, conversation_id=self.proto.conversation, by="visitor", seq=cmd.seq)
+        elif isinstance(cmd, P.PageView):
+            self.report_page(cmd.page)
         elif isinstance(cmd, P.EndChat):
             if self.proto.conversation:
                 await chat.close(rt, conversation_id=self.proto.conversation, by="visitor")

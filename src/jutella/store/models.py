@@ -168,6 +168,8 @@ class Conversation(Base):
     referrer: Mapped[str | None] = mapped_column(Text)
     page_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
+    # the page the visitor is on now, while the chat is open (issue 17, migration 0014; clean_url's shape)
+    current_page: Mapped[str | None] = mapped_column(Text)
     metadata_erased_at: Mapped[datetime | None]
     # the visitor's rating at close (issue 8, migration 0007)
     rating: Mapped[int | None] = mapped_column(Integer)  # 1-5

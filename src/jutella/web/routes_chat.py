@@ -65,6 +65,7 @@ class VisitorInfo(BaseModel):
     os_version: str | None
     referrer: str | None
     page_url: str | None
+    current_page: str | None = None  # where the visitor is now (the widget reports it while the chat is open)
     language: str | None
     earlier: list[ConversationSummary]
 
@@ -138,7 +139,8 @@ async def get_conversation(conversation_id: S.Id, request: Request,
     conv = d.conversation
     info = VisitorInfo(visitor=d.summary["visitor"], browser=conv.browser, browser_version=conv.browser_version,
                        os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
-                       language=conv.language, earlier=[ConversationSummary(**e) for e in d.earlier],
+                       current_page=conv.current_page, language=conv.language,
+                       earlier=[ConversationSummary(**e) for e in d.earlier],
                        name=d.given_name)
     rating = {"rating": conv.rating, "rating_comment": conv.rating_comment,
               "rated_at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None

@@ -45,6 +45,12 @@ class SecurityHeaders:
         self.embeddable = common + [
             (b"content-security-policy", f"{BASE_CSP}; frame-ancestors {ancestors}".encode()),
         ]
+        # The widget's storage probe runs one script of its own and nothing else
+        # (every first page view of a site loads it: its headers count too).
+        self.probe = common + [
+            (b"content-security-policy",
+             f"default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors {ancestors}".encode()),
+        ]
         # The loader runs on other sites' pages: they must be able to fetch it.
         self.loader = transport + [
             (b"x-content-type-options", b"nosniff"),
@@ -57,6 +63,8 @@ class SecurityHeaders:
     def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
         if path == "/widget.js":
             return self.loader
+        if path == "/widget/probe":
+            return self.probe
         if path.startswith("/widget/") or path.startswith("/static/widget/"):
             return self.embeddable
         if path.startswith("/api/"):

@@ -14,6 +14,7 @@ None of these responses sets a cookie.
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,13 +32,22 @@ router = APIRouter(include_in_schema=False)
 
 WIDGET_DIR = Path(__file__).parent / "static" / "widget"
 LOADER = WIDGET_DIR / "loader.js"
+LAUNCHER_CSS = WIDGET_DIR / "launcher.css"
 LOADER_MSGIDS = ("Open chat", "Close chat", "Open chat ({n} new)", "Chat window")
 VERSION_MARK = '"__JUTELLA_VERSION__"'
 STRINGS_MARK = "{/*__JUTELLA_STRINGS__*/}"
+CSS_MARK = '"__JUTELLA_CSS__"'
+
+# The modules frame.js imports at once (its own list, in that order): the frame
+# page names them for the browser to fetch beside frame.js, not after it, so
+# the chat is ready sooner after the click (docs/performance.md).
+FRAME_MODULES = ("client", "store", "i18n", "chat", "linkify", "offline", "extras")
 
 # The loader must pick up a new version soon; ETag makes the re-check cheap.
 LOADER_CACHE = "public, max-age=300"
 FRAME_CACHE = "no-cache"
+# The probe's address carries the version (?v=), so a browser may keep it.
+PROBE_CACHE = "public, max-age=86400"
 
 
 def _fingerprint() -> tuple[tuple[str, int, int], ...]:
@@ -79,13 +89,25 @@ def _not_modified(request: Request, etag: str) -> bool:
 def _loader(version: str) -> tuple[bytes, str]:
     strings = {lang: {k: v for k, v in catalog(lang, "widget").items() if k in LOADER_MSGIDS}
                for lang in LANGUAGES if lang != "en"}
-    source = LOADER.read_text(encoding="utf-8")
-    if VERSION_MARK not in source or STRINGS_MARK not in source:
+    source = _without_comments(LOADER.read_text(encoding="utf-8"))
+    if VERSION_MARK not in source or STRINGS_MARK not in source or CSS_MARK not in source:
         raise RuntimeError("loader.js lost its placeholders")
+    css = " ".join(re.sub(r"/\*.*?\*/", "", LAUNCHER_CSS.read_text(encoding="utf-8"), flags=re.S).split())
     text = source.replace(VERSION_MARK, orjson.dumps(version).decode())
-    text = text.replace(STRINGS_MARK, _js_json(strings))
+    text = text.replace(STRINGS_MARK, _js_json(strings)).replace(CSS_MARK, _js_json(css))
     body = text.encode()
     return body, _etag(body)
+
+
+def _without_comments(source: str) -> str:
+    """The loader is on the wire of every page view of every site (budget:
+    5 KiB, docs/widget.md): its opening comment block, whole-line ``//``
+    comments and indentation stay in the source file. Nothing inside a line
+    is touched, so strings and regular expressions are safe."""
+    if source.startswith("/*"):
+        source = source[source.index("*/") + 2:]
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
 
 
 def _js_json(value: object) -> str:
@@ -158,9 +180,26 @@ def _marketing(m) -> dict[str, object] | None:
 @router.api_route("/widget/frame", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def frame(request: Request) -> Response:
     version = widget_version()
-    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=frame_config(request))
+    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=frame_config(request),
+                                                              modules=FRAME_MODULES)
     body = html.encode()
     return _cached(request, body, _etag(body), "text/html; charset=utf-8", FRAME_CACHE)
+
+
+@lru_cache(maxsize=8)
+def _probe(version: str) -> tuple[bytes, str]:
+    body = (f'<!doctype html><meta charset="utf-8"><title>jutella</title>'
+            f'<script src="/static/widget/probe.js?v={version}"></script>').encode()
+    return body, _etag(body)
+
+
+@router.api_route("/widget/probe", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def probe(request: Request) -> Response:
+    """The storage probe the loader loads instead of the chat frame (under
+    1 KiB with probe.js): does this browser have a chat going? Framable by
+    the allowed sites only, like the frame (web/security.py)."""
+    body, etag = _probe(widget_version())
+    return _cached(request, body, etag, "text/html; charset=utf-8", PROBE_CACHE)
 
 
 @router.api_route("/demo", methods=["GET", "HEAD"], response_class=HTMLResponse)

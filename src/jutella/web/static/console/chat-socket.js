@@ -290,6 +290,7 @@ export class ChatSocket extends EventTarget {
       case "conversation":
       case "typing":
       case "seen":
+      case "page": // the visitor's current page (docs/protocol.md)
       case "departments_changed": // docs/departments.md: the lists to reload
       case "access_changed": // docs/protocol.md "Access changes": likewise
         this.emit(frame.type, frame);

@@ -444,10 +444,15 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     }
   };
   const onVisibility = () => scheduleSeen();
+  let visitorPanel = null;
+  const onPage = (e) => {
+    const f = e.detail;
+    if (f && f.conversation === id && typeof f.page === "string" && visitorPanel) visitorPanel.setPage(f.page);
+  };
   // The socket's events this view follows: added once it has loaded, removed
   // by unlisten() (one list, so the two cannot drift apart).
   const SOCKET_LISTENERS = [["event", onEvent], ["typing", onTyping], ["seen", onSeen], ["ack", onAck],
-    ["error", onError], ["open", onOpen], ["conversation", onConversation]];
+    ["error", onError], ["open", onOpen], ["conversation", onConversation], ["page", onPage]];
 
   // -- input ------------------------------------------------------------------------------------
   let visitorName = null;
@@ -513,7 +518,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     const evs = (detail.events || []).slice().sort((a, b) => a.seq - b.seq);
     replace(pane, body);
     for (const ev of evs) addEvent(ev);
-    renderVisitorInfo(infoPane, detail, { open });
+    visitorPanel = renderVisitorInfo(infoPane, detail, { open });
     rating.show(detail.rating);
     drawState();
     toBottom();

@@ -1,7 +1,9 @@
 // The visitor panel (data-testid="visitor-info"): what the conversation's
 // automatic metadata says (browser and version, operating system and version,
-// language, the page the chat was opened on, the referrer), the visitor's
-// public id, and the same visitor's earlier conversations.
+// language, the page the visitor is on now and the one the chat was opened
+// on, the referrer), the visitor's public id, and the same visitor's earlier
+// conversations. The current page follows the visitor live: the socket's
+// "page" frames (docs/protocol.md) reach setPage().
 //
 // All of it is visitor-supplied: text nodes only. The page and referrer become
 // links only when they are http(s) URLs (chat-text.js urlOrText).
@@ -21,6 +23,7 @@ function fact(label, value, testid) {
 /**
  * Fill `pane` with the panel for a conversation.
  * detail: {conversation, visitor_info}; open(id) opens another conversation.
+ * Returns {setPage(url)}: the visitor moved to another page.
  */
 export function renderVisitorInfo(pane, detail, { open }) {
   const info = detail.visitor_info || {};
@@ -47,6 +50,14 @@ export function renderVisitorInfo(pane, detail, { open }) {
     }))
     : h("p", { class: "muted", text: t("No earlier conversations.") });
 
+  const [currentLabel, currentValue] = fact(t("Current page"), null, "visitor-current-page");
+  const current = [currentLabel, currentValue];
+  const setPage = (url) => {
+    currentValue.className = url ? "break" : "muted";
+    currentValue.replaceChildren(url ? urlOrText(url) : t("Not known"));
+  };
+  setPage(info.current_page || info.page_url || null);
+
   pane.replaceChildren(
     h("div", { class: "visitor-info", testid: "visitor-info" },
       h("h2", { class: "pane-heading", text: t("Visitor") }),
@@ -55,9 +66,11 @@ export function renderVisitorInfo(pane, detail, { open }) {
         fact(t("Browser"), browser, "visitor-browser"),
         fact(t("Operating system"), os, "visitor-os"),
         fact(t("Language"), info.language, "visitor-language"),
-        fact(t("Page"), info.page_url ? urlOrText(info.page_url) : null, "visitor-page"),
+        current,
+        fact(t("Chat opened on"), info.page_url ? urlOrText(info.page_url) : null, "visitor-page"),
         fact(t("Referrer"), info.referrer ? urlOrText(info.referrer) : null, "visitor-referrer"),
         fact(t("Started"), conv.created_at ? timeElement(conv.created_at) : null, "visitor-started")),
       h("h3", { class: "pane-subheading", text: t("Earlier conversations") }),
       earlierList));
+  return { setPage };
 }

@@ -319,6 +319,19 @@ const actions = {
   },
 };
 
+// The host page moved (a single-page site's pushState, say): the server hears
+// of it only while this browser's chat is open (consent given, a conversation
+// going); reconnects say it in their hello (the server stores it cleaned).
+function movedTo(value) {
+  const page = cleanUrl(value);
+  if (!page || page === state.page) return;
+  state.page = page;
+  if (!client) return;
+  client.hello.page = page;
+  const s = view.conversationState;
+  if (client.conv !== null && s !== null && s !== "closed") client.raw({ type: "page", page });
+}
+
 function init(m) {
   state.page = cleanUrl(m.page);
   state.referrer = cleanUrl(m.referrer);
@@ -359,8 +372,10 @@ function init(m) {
       updateOffline();
       view.focusInput();
     },
+    close: standalone ? null : () => actions.close(),
   });
   document.documentElement.dataset.ready = "";
+  toHost("ready");
   if (standalone) {
     state.visible = true;
     if (state.consented) startClient();
@@ -395,6 +410,9 @@ handle = (m) => {
       break;
     case "hidden":
       setVisible(false);
+      break;
+    case "page":
+      movedTo(m.page);
       break;
     default:
       break;

@@ -4,7 +4,10 @@
  * else; the chat itself runs in an iframe from jutella's own origin.
  * Consent first: this script stores nothing and opens no connection. It tells
  * the frame only the page's address and referrer (without query string or
- * fragment) and the language, by postMessage. See docs/widget.md. */
+ * fragment) and the language, by postMessage. See docs/widget.md.
+ * Light: until the launcher is pointed at, focused or clicked, only a storage
+ * probe (under 1 KiB) loads, and the chat frame comes only when the probe says
+ * this browser has a chat going from an earlier, consented visit. */
 (() => {
   "use strict";
   const me = document.currentScript || document.querySelector('script[src$="/widget.js"]');
@@ -14,6 +17,7 @@
   const ORIGIN = new URL(me.src).origin;
   const VERSION = "__JUTELLA_VERSION__";
   const STRINGS = {/*__JUTELLA_STRINGS__*/};
+  const CSS = "__JUTELLA_CSS__"; // launcher.css, filled in by the route: no request of its own
   const LANGS = ["fi", "en", "sv"];
   const norm = (v) => {
     const l = String(v || "").trim().toLowerCase().split(/[-_]/)[0];
@@ -52,15 +56,20 @@
   host.setAttribute("data-jutella", "");
   const root = host.attachShadow({ mode: "open" });
   const wrap = el("div", "jutella");
-  const sheet = el("link");
-  sheet.rel = "stylesheet";
-  sheet.href = ORIGIN + "/static/widget/launcher.css?v=" + VERSION;
+  // A constructed stylesheet: the host page's CSP (style-src) does not govern it.
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    const style = el("style");
+    style.textContent = CSS;
+    wrap.append(style);
+  }
   const btn = el("button", "launcher");
   btn.type = "button";
-  btn.hidden = true;
   btn.setAttribute("data-testid", "launcher");
   btn.setAttribute("aria-expanded", "false");
-  sheet.onload = sheet.onerror = () => { btn.hidden = false; };
   const badge = el("span", "badge");
   badge.hidden = true;
   badge.setAttribute("aria-hidden", "true");
@@ -68,13 +77,15 @@
     icon("i-chat", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9.5L4 22v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"),
     icon("i-close", "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z"),
     badge);
-  wrap.append(sheet, btn);
+  wrap.append(btn);
   root.append(wrap);
 
-  let frame = null;
+  let frame = null; // the chat frame's iframe, once wanted
+  let probe = null; // the storage probe's iframe, until the chat frame comes
   let loaded = false;
   let open = false;
   let unread = 0;
+  let page = clean(location.href);
   const outbox = [];
 
   const label = () => btn.setAttribute("aria-label",
@@ -83,20 +94,47 @@
     if (!loaded) return void outbox.push(m);
     frame.contentWindow.postMessage(Object.assign({ jutella: 1 }, m), ORIGIN);
   };
+  const iframe = (cls, path) => {
+    const f = el("iframe", cls);
+    f.hidden = true;
+    f.referrerPolicy = "no-referrer";
+    f.src = ORIGIN + path;
+    return f;
+  };
   const makeFrame = () => {
     if (frame) return;
-    frame = el("iframe", "panel");
+    if (probe) probe.remove();
+    probe = null;
+    frame = iframe("panel", "/widget/frame");
     frame.title = t("Chat window");
-    frame.hidden = true;
-    frame.referrerPolicy = "no-referrer";
     frame.setAttribute("data-jutella", "frame");
     frame.addEventListener("load", () => {
       loaded = true;
-      post({ type: "init", page: clean(location.href), referrer: clean(document.referrer), lang });
+      post({ type: "init", page, referrer: clean(document.referrer), lang });
       outbox.splice(0).forEach(post);
     });
-    frame.src = ORIGIN + "/widget/frame";
     wrap.append(frame);
+  };
+  // Does this browser have a chat going (stored on jutella's origin after an
+  // earlier click)? The probe reads, never writes, and answers only "resume".
+  const makeProbe = () => {
+    if (frame || probe) return;
+    probe = iframe("", "/widget/probe?v=" + VERSION);
+    probe.setAttribute("aria-hidden", "true");
+    probe.tabIndex = -1;
+    probe.setAttribute("data-jutella", "probe");
+    probe.addEventListener("load", () => {
+      if (probe) probe.contentWindow.postMessage({ jutella: 1, type: "probe" }, ORIGIN);
+    });
+    wrap.append(probe);
+  };
+  // The host page's address while it stays: a single-page site moves with
+  // history.pushState; the frame tells the server only while a chat is open.
+  const moved = () => {
+    const now = clean(location.href);
+    if (now === page) return;
+    page = now;
+    if (loaded) post({ type: "page", page });
   };
   const setOpen = (v) => {
     open = v;
@@ -115,6 +153,8 @@
     btn.focus();
   };
 
+  btn.addEventListener("pointerenter", makeFrame);
+  btn.addEventListener("focus", makeFrame);
   btn.addEventListener("click", () => {
     makeFrame();
     if (open) return close();
@@ -126,9 +166,10 @@
     if (e.key === "Escape" && open) close();
   });
   addEventListener("message", (e) => {
-    if (!frame || e.source !== frame.contentWindow || e.origin !== ORIGIN) return;
     const m = e.data;
-    if (!m || m.jutella !== 1) return;
+    if (e.origin !== ORIGIN || !m || m.jutella !== 1) return;
+    if (probe && e.source === probe.contentWindow) return void (m.type === "resume" && makeFrame());
+    if (!frame || e.source !== frame.contentWindow) return;
     if (m.type === "show" && !open) setOpen(true);
     else if (m.type === "close" && open) close();
     else if (m.type === "unread" && !open) {
@@ -139,14 +180,27 @@
     }
   });
 
+  addEventListener("popstate", moved);
+  addEventListener("hashchange", moved);
+  if (window.navigation) navigation.addEventListener("currententrychange", moved);
+  else {
+    for (const k of ["pushState", "replaceState"]) {
+      const orig = history[k];
+      history[k] = function () {
+        const r = orig.apply(this, arguments);
+        moved();
+        return r;
+      };
+    }
+  }
+
   const mount = () => {
     label();
     document.body.append(host);
   };
-  // The frame comes in the background once the page has loaded: it only reads
-  // whether this browser has an open chat from an earlier, consented visit.
+  // The probe comes in the background once the page has loaded.
   const preload = () => ("requestIdleCallback" in window
-    ? requestIdleCallback(makeFrame, { timeout: 3000 }) : setTimeout(makeFrame, 500));
+    ? requestIdleCallback(makeProbe, { timeout: 3000 }) : setTimeout(makeProbe, 500));
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
   if (document.readyState === "complete") preload();

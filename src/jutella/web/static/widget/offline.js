@@ -55,7 +55,7 @@ function el(doc, tag, attrs, ...kids) {
 }
 
 export class OfflineView {
-  // frame: {slot, queueSlot, waitSeconds, context(), getWait(), setWait(w), sent(reason), chat()}
+  // frame: {slot, queueSlot, waitSeconds, context(), getWait(), setWait(w), sent(reason), chat(), close() or null}
   constructor(doc, i18n, frame) {
     this.doc = doc;
     this.i18n = i18n;
@@ -145,10 +145,18 @@ export class OfflineView {
     again.addEventListener("click", () => this.toChat());
     this.sentAvailable = e("p", { class: "available" }, e("span", { text: this.t("Customer service is available now.") }),
       " ", again);
+    // Never a dead end: another message, or close the panel (issue 17).
+    const another = e("button", { type: "button", class: "btn btn-quiet", testid: "offline-another",
+      text: this.t("Write another message") });
+    another.addEventListener("click", () => this.open(this.reason, true));
+    const close = this.frame.close ? e("button", { type: "button", class: "btn", testid: "offline-close",
+      text: this.t("Close") }) : null;
+    if (close) close.addEventListener("click", () => this.frame.close());
     this.sent = e("section", { class: "card offline-sent", testid: "offline-sent", tabindex: "-1",
       "aria-labelledby": "off-sent-title" },
     e("h2", { id: "off-sent-title", text: this.t("Thank you! Your message has been sent.") }),
-    e("p", {}, before, this.sentTo, after || ""), this.sentAvailable);
+    e("p", {}, before, this.sentTo, after || ""), this.sentAvailable,
+    e("div", { class: "actions" }, close, another));
   }
 
   // -- state ---------------------------------------------------------------------
