@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from jutella.i18n import LANGUAGES, catalog
 
@@ -101,8 +101,9 @@ def _loader(version: str) -> tuple[bytes, str]:
 
 def _without_comments(source: str) -> str:
     """The loader is on the wire of every page view of every site (budget:
-    5 KiB, docs/widget.md): its opening comment block, whole-line ``//``
-    comments and indentation stay in the source file. Nothing inside a line
+    5 KiB, docs/widget.md), and the frame's modules on every opened widget (30
+    KiB): an opening comment block, whole-line ``//`` comments and indentation
+    stay in the source file. Nothing inside a line
     is touched, so strings and regular expressions are safe."""
     if source.startswith("/*"):
         source = source[source.index("*/") + 2:]
@@ -122,6 +123,38 @@ def _cached(request: Request, body: bytes, etag: str, media_type: str, cache: st
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=media_type)
     return Response(body, media_type=media_type, headers=headers)
+
+
+ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def _css_without_comments(source: str) -> str:
+    lines = (line.strip() for line in re.sub(r"/\*.*?\*/", "", source, flags=re.S).splitlines())
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+@lru_cache(maxsize=64)
+def _asset(name: str, version: str) -> tuple[bytes, str]:
+    """A widget script or style sheet as it goes on the wire: the source files
+    keep their comments for the next engineer, the visitor does not download
+    them (about a fifth of the opened widget's bytes; budget 30 KiB)."""
+    path = WIDGET_DIR / name
+    text = path.read_text(encoding="utf-8")
+    body = (_without_comments(text) if path.suffix == ".js" else _css_without_comments(text)).encode()
+    return body, _etag(body)
+
+
+@router.api_route("/static/widget/{name}", methods=["GET", "HEAD"])
+async def asset(request: Request, name: str) -> Response:
+    """The widget's own files (ahead of the /static mount, which serves the
+    rest). ``name`` is one path segment: nothing outside the widget folder."""
+    path = WIDGET_DIR / name
+    if path.parent != WIDGET_DIR or not path.is_file():
+        return Response(status_code=404)
+    if path.suffix not in ASSET_TYPES:
+        return FileResponse(path)
+    body, etag = _asset(name, widget_version())
+    return _cached(request, body, etag, ASSET_TYPES[path.suffix], FRAME_CACHE)
 
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"])
