@@ -36,3 +36,5 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)
+    # small per-process caches that expire by time: key -> (monotonic time, value); see chat/sites.py
+    caches: dict[str, tuple[float, object]] = field(default_factory=dict)
