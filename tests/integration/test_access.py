@@ -282,6 +282,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/privacy/retention/run"): Entry(AUDIT),
     ("POST", "/api/v1/conversations/{conversation_id}/attachments"): Entry(AGENT, "conversation", upload=True),
     ("GET", "/api/v1/conversations/{conversation_id}/transcript"): Entry(AGENT, "conversation"),
+    ("GET", "/api/v1/conversations/{conversation_id}/transcript-mails"): Entry(AGENT, "conversation"),
     ("POST", "/api/v1/conversations/{conversation_id}/transcript/email"): Entry(
         AGENT, "conversation", json={"email": "copy@person.example"}),
 }

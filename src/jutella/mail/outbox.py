@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
-from jutella.store.models import MailOutbox
+from jutella.store.models import MailOutbox, TranscriptRequest
 
 log = logging.getLogger("jutella.mail")
 MAX_ATTEMPTS = 12
@@ -229,10 +229,14 @@ class OutboxWorker:
                             .values(state=state, last_error=error, next_attempt_at=next_at, claim_token=None,
                                     claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None,
                                     **forget))
+            # a transcript's mail names its conversation (an id only), so a console showing it follows it
+            conversation_id = (await s.execute(select(TranscriptRequest.conversation_id).where(
+                TranscriptRequest.outbox_id == row.id))).scalar_one_or_none() if row.kind == "transcript" else None
         if state != "sent":
             log.warning("mail %s not sent (%s): %s", row.id, state, error)
         await rt.hub.publish(AGENTS_CHANNEL, {"type": "outbox", "outbox": {
-            "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id}})
+            "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id,
+            "conversation_id": conversation_id}})
         return True
 
 

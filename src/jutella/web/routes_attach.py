@@ -249,6 +249,17 @@ async def agent_transcript_email(conversation_id: S.Id, body: EmailIn, request: 
     return Queued(id=req.id, outbox_id=req.outbox_id)
 
 
+@router.get("/conversations/{conversation_id}/transcript-mails", response_model=list[S.TranscriptMail],
+            responses=ERRORS)
+async def agent_transcript_mails(conversation_id: S.Id, request: Request,
+                                 who: StaffContext = Depends(agent)) -> list[S.TranscriptMail]:
+    """The conversation's emailed transcripts and their mails' states (the
+    conversation view reads them again when an outbox frame names it)."""
+    rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
+    return [S.TranscriptMail(**m) for m in await att.transcript_mails(rt, conversation_id)]
+
+
 # -- the files ---------------------------------------------------------------------------
 @files.api_route("/attachments/{public_id}", methods=["GET", "HEAD"])
 async def serve(public_id: str, request: Request) -> Response:

@@ -8,7 +8,8 @@
 // where they were asked for"): queued, sent, refused by the mail server (with
 // its reason), not delivered, uncertain; the last three with "Send again".
 // The list comes with the conversation (GET /api/v1/conversations/{id},
-// transcript_mails) and follows the socket's outbox frames.
+// transcript_mails) and follows the socket's outbox frames (a new one, asked
+// for meanwhile: GET /api/v1/conversations/{id}/transcript-mails).
 //
 // transcriptControls(id) returns {el, show(mails), destroy()}.
 
@@ -64,13 +65,32 @@ export function transcriptControls(id) {
     replace(list, ...mails.map(mailItem));
   }
 
+  // An outbox frame for a mail shown here updates it; one naming this
+  // conversation that is not shown yet (the visitor asked meanwhile) makes the
+  // list read again.
+  let reading = null;
+  async function reread() {
+    if (reading) return;
+    reading = api("GET", `/api/v1/conversations/${id}/transcript-mails`);
+    try {
+      mails = await reading;
+      draw();
+    } catch {
+      // the next frame or opening the conversation again shows it
+    } finally {
+      reading = null;
+    }
+  }
   const stop = onOfflineNews((frame) => {
     if (frame.type !== "outbox" || !frame.outbox) return;
     const m = mails.find((x) => x.outbox_id === frame.outbox.id);
-    if (!m) return;
-    m.delivery = frame.outbox.state;
-    m.error = frame.outbox.error || null;
-    draw();
+    if (m) {
+      m.delivery = frame.outbox.state;
+      m.error = frame.outbox.error || null;
+      draw();
+    } else if (frame.outbox.conversation_id === id) {
+      reread();
+    }
   });
 
   const print = h("a", { class: "button small", href: `/api/v1/conversations/${id}/transcript?lang=${lang}`,
