@@ -133,8 +133,9 @@ SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
 
 
 async def _frame_origins(scope) -> frozenset[str]:
-    """Who may frame the widget: the one rule of chat/sites.py."""
-    return await sites.allowed_origins(scope["app"].state.rt)
+    """Who may frame the widget: the one rule of chat/sites.py (the server's own origin is 'self')."""
+    rt = scope["app"].state.rt
+    return await sites.allowed_origins(rt) - {rt.settings.public_origin}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

@@ -120,8 +120,8 @@ def widget_sources() -> str:
 @lru_cache(maxsize=None)
 def frame_strings(lang: str) -> dict[str, str]:
     """The translations the frame carries: all of widget.po, and of the feature
-    catalogs (attachments.po, departments.po, which also hold console and
-    server strings) only the msgids the widget's own sources mention. Every
+    catalogs (attachments.po, departments.po, onboard.po, which also hold
+    console and server strings) only the msgids the widget's own sources mention. Every
     byte here is on the wire of every opened widget (budget: 30 KiB)."""
     sources = widget_sources()
     strings = dict(catalog(lang, "widget"))
