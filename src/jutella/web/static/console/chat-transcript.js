@@ -56,7 +56,7 @@ export function transcriptControls(id) {
       line.append(" ", again);
     }
     return h("li", { class: "transcript-mail", testid: "transcript-mail", dataset: { delivery: state, id: m.id } },
-      line, h("span", { class: "muted small" }, m.requested_by === "visitor" ? t("Asked for by the visitor")
+      line, h("span", { class: "muted" }, m.requested_by === "visitor" ? t("Asked for by the visitor")
         : t("Sent by staff"), " · ", timeElement(m.at)));
   }
 

@@ -37,7 +37,7 @@ export function renderEmbed(container, ctx) {
     h("div", { class: "copy-row" }, copy, copyNote));
 
   // -- add a site ---------------------------------------------------------------------------------
-  const origin = h("input", { type: "url", inputmode: "url", autocomplete: "off", spellcheck: "false",
+  const origin = h("input", { type: "text", inputmode: "url", autocomplete: "off", spellcheck: "false",
     autocapitalize: "off", maxlength: "300", placeholder: "https://www.example.org", testid: "site-origin" });
   const name = h("input", { type: "text", maxlength: "100", autocomplete: "off", testid: "site-name" });
   const addError = messageBox("error");
