@@ -21,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from jutella.accounts.errors import AccountError
 from jutella.chat.actions import close_idle
+from jutella.chat import sites
 from jutella.chat.metadata import parse_user_agent
 from jutella import clientaddr
 from jutella.clock import Clock
@@ -38,6 +39,7 @@ from jutella.chat.presence import publish_presence
 from jutella.realtime.agent import agent_ws
 from jutella.realtime.visitor import visitor_ws
 from jutella.web import (errors, pages, routes_attach, routes_chat, routes_departments, routes_offline, routes_privacy,
+                         routes_sites,
                          routes_staff, routes_tools, widget)
 from jutella.web.schemas import ErrorResponse
 from jutella.web.security import SecurityHeaders
@@ -130,6 +132,12 @@ SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
 
 
+async def _frame_origins(scope) -> frozenset[str]:
+    """Who may frame the widget: the one rule of chat/sites.py (the server's own origin is 'self')."""
+    rt = scope["app"].state.rt
+    return await sites.allowed_origins(rt) - {rt.settings.public_origin}
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                rt: Runtime | None = None) -> FastAPI:
     settings = settings or (rt.settings if rt else load_settings())
@@ -198,6 +206,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_chat.router)
     app.include_router(routes_tools.router)
     app.include_router(routes_departments.router)
+    app.include_router(routes_sites.router)
     app.include_router(routes_offline.public)
     app.include_router(routes_offline.router)
     app.include_router(routes_privacy.pages)
@@ -209,7 +218,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(GZipMiddleware, minimum_size=800)
-    app.add_middleware(SecurityHeaders, frame_origins=settings.allowed_origins, hsts=settings.secure_cookies)
+    app.add_middleware(SecurityHeaders, frame_origins=_frame_origins, hsts=settings.secure_cookies)
     # the chat sockets skip the router and the HTTP middleware (realtime/asgi.py)
     app.add_middleware(DirectSockets, routes=sockets, trusted=settings.trusted_proxies)
     return app

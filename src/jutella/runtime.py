@@ -39,3 +39,5 @@ class Runtime:
     cpu: CpuPools = field(default_factory=CpuPools)
     # the queues due to be told to their waiting visitors, and the typical waits (chat/queue.py; made on first use)
     queues: QueueWatch | None = None
+    # small per-process caches that expire by time: key -> (monotonic time, value); see chat/sites.py
+    caches: dict[str, tuple[float, object]] = field(default_factory=dict)

@@ -227,6 +227,9 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/accounts/{account_id}/enable"): Entry(ADMIN),
     ("POST", "/api/v1/accounts/{account_id}/invitation"): Entry(ADMIN),
     ("POST", "/api/v1/accounts/{account_id}/totp/reset"): Entry(ADMIN),
+    ("GET", "/api/v1/sites"): Entry(ADMIN),
+    ("POST", "/api/v1/sites"): Entry(ADMIN, json={}),
+    ("DELETE", "/api/v1/sites/{site_id}"): Entry(ADMIN),
     ("GET", "/api/v1/settings/security"): Entry(ADMIN),
     ("PUT", "/api/v1/settings/security"): Entry(ADMIN, json={}),
     ("GET", "/api/v1/audit/actors"): Entry(AUDIT),
@@ -279,6 +282,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/privacy/retention/run"): Entry(AUDIT),
     ("POST", "/api/v1/conversations/{conversation_id}/attachments"): Entry(AGENT, "conversation", upload=True),
     ("GET", "/api/v1/conversations/{conversation_id}/transcript"): Entry(AGENT, "conversation"),
+    ("GET", "/api/v1/conversations/{conversation_id}/transcript-mails"): Entry(AGENT, "conversation"),
     ("POST", "/api/v1/conversations/{conversation_id}/transcript/email"): Entry(
         AGENT, "conversation", json={"email": "copy@person.example"}),
 }

@@ -46,7 +46,7 @@ def test_set_up_link_creates_the_first_admin_once(live):
     r = c.post("/api/v1/public/staff/setup", json={"token": token, "email": "chair@example.org", "name": "Chair",
                                                     "password": PASSWORD})
     assert r.status_code == 200, r.text
-    assert sorted(r.json()["roles"]) == ["admin", "agent", "privacy"]
+    assert sorted(r.json()["account"]["roles"]) == ["admin", "agent", "privacy"]
     again = c.post("/api/v1/public/staff/setup", json={"token": token, "email": "x@example.org", "name": "X",
                                                         "password": PASSWORD})
     assert again.status_code == 410 and "already been used" in again.json()["error"]["message"]

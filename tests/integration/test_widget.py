@@ -230,7 +230,8 @@ def used_msgids() -> set[str]:
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_every_widget_string_is_translated(lang):
     # the frame gets widget.po, attachments.po (which also holds console and server
-    # strings) and departments.po (the department picker; docs/departments.md)
+    # strings), departments.po (the department picker; docs/departments.md) and
+    # onboard.po (a transcript mail's true state; docs/mail.md)
     domains = {}
     for domain in ("widget", *widget.FRAME_DOMAINS):
         with (ROOT / "locale" / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:

@@ -8,6 +8,7 @@ that an account's sessions have ended, so its open WebSockets close at once).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -137,7 +138,8 @@ async def check_link(rt: Runtime, token: str, kind: str) -> StaffAccount | None:
         return await s.get(StaffAccount, row.account_id) if row.account_id else None
 
 
-async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> StaffAccount:
+async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, password: str) -> SignedIn:
+    """The first administrator's account, signed in at once (:func:`open_session`)."""
     email, name = normalise_email(email), clean_name(name)
     check_policy(password, email=email, name=name)
     await check_link(rt, token, SETUP)  # a made-up or used link costs no hash; the write checks again
@@ -155,7 +157,8 @@ async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, pass
         await s.flush()
         await audit.record(s, now, actor_id=account.id, action="account.setup",
                            target_type="account", target_id=account.id, detail={"roles": account.role_names})
-    return account
+        session_token, sess = await open_session(s, now, account, {"second_factor": False, "via": "setup"})
+    return SignedIn(session_token, sess, account)
 
 
 # -- accounts ----------------------------------------------------------------
@@ -163,12 +166,19 @@ async def complete_setup(rt: Runtime, token: str, *, email: str, name: str, pass
 class Created:
     account: StaffAccount
     invitation_link: str | None
+    invitation_mail: int | None = None  # the outbox row of the invitation mail, when one was queued
+
+
+#: queues the invitation mail inside the account's transaction (mail/invitations.py; accounts/ cannot
+#: import mail/): called with (session, account, link), returns the outbox row's id
+InvitationMailer = Callable[[AsyncSession, StaffAccount, str], Awaitable[int]]
 
 
 async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name: str, roles: list[str],
-                         password: str | None = None) -> Created:
+                         password: str | None = None, mailer: InvitationMailer | None = None) -> Created:
     """Create an individual account. Without a password, the new member of
-    staff gets an invitation link to choose their own."""
+    staff gets an invitation link to choose their own; with a ``mailer``, the
+    link is also mailed (queued in the same transaction)."""
     email, name, roles = normalise_email(email), clean_name(name), _roles(roles)
     pw_hash = None
     if password is not None:
@@ -191,12 +201,16 @@ async def create_account(rt: Runtime, *, actor_id: int | None, email: str, name:
             token, digest = new_token()
             s.add(OneTimeToken(id=digest, kind=INVITE, account_id=account.id, created_at=now,
                                expires_at=now + timedelta(hours=rt.settings.invitation_hours)))
+        mail_id = await mailer(s, account, link(rt, "invite", token)) if token and mailer else None
         await audit.record(s, now, actor_id=actor_id, action="account.create", target_type="account",
-                           target_id=account.id, detail={"roles": roles, "invited": token is not None})
-    return Created(account, link(rt, "invite", token) if token else None)
+                           target_id=account.id, detail={"roles": roles, "invited": token is not None,
+                                                         "mailed": mail_id is not None})
+    return Created(account, link(rt, "invite", token) if token else None, mail_id)
 
 
-async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
+async def reinvite(rt: Runtime, *, actor_id: int, account_id: int,
+                   mailer: InvitationMailer | None = None) -> Created:
+    """A new invitation link (the old one stops working), mailed too with a ``mailer``."""
     now = rt.clock.now()
     token, digest = new_token()
     async with rt.db.transaction() as s:
@@ -207,12 +221,15 @@ async def reinvite(rt: Runtime, *, actor_id: int, account_id: int) -> str:
                                                    OneTimeToken.kind == INVITE))
         s.add(OneTimeToken(id=digest, kind=INVITE, account_id=account_id, created_at=now,
                            expires_at=now + timedelta(hours=rt.settings.invitation_hours)))
+        mail_id = await mailer(s, account, link(rt, "invite", token)) if mailer else None
         await audit.record(s, now, actor_id=actor_id, action="account.reinvite", target_type="account",
-                           target_id=account_id)
-    return link(rt, "invite", token)
+                           target_id=account_id, detail={"mailed": mail_id is not None})
+    return Created(account, link(rt, "invite", token), mail_id)
 
 
-async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffAccount:
+async def accept_invitation(rt: Runtime, token: str, *, password: str) -> SignedIn:
+    """The invited person's password is set and they are signed in at once
+    (:func:`open_session`)."""
     # a made-up or used link costs no hash (the write checks again); whose
     # password: it may not hold their name or email
     invited = await check_link(rt, token, INVITE)
@@ -229,7 +246,9 @@ async def accept_invitation(rt: Runtime, token: str, *, password: str) -> StaffA
         account.password_changed_at = now
         await audit.record(s, now, actor_id=account.id, action="account.invitation_accepted",
                            target_type="account", target_id=account.id)
-    return account
+        session_token, sess = await open_session(s, now, account, {"second_factor": bool(account.totp_enabled),
+                                                                   "via": "invitation"})
+    return SignedIn(session_token, sess, account)
 
 
 async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: str | None = None,
@@ -357,19 +376,29 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
     # a hash made with older parameters is made again, in the pool, before the write
     rehashed = (await hash_password(rt, password)
                 if account.password_hash and needs_rehash(rt.settings, account.password_hash) else None)
-    token, digest = new_token()
-    sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
-                        created_at=now, last_seen_at=now)
     async with rt.db.transaction() as s:
         acc = await get_account(s, account.id)
         if isinstance(step, int):
             acc.totp_last_step = step
         if rehashed is not None and acc.password_hash == account.password_hash:
             acc.password_hash = rehashed
-        s.add(sess)
-        await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
-                           target_id=account.id, detail={"second_factor": bool(account.totp_enabled)})
+        token, sess = await open_session(s, now, account, {"second_factor": bool(account.totp_enabled)})
     return SignedIn(token, sess, account)
+
+
+async def open_session(s: AsyncSession, now: datetime, account: StaffAccount,
+                       detail: dict[str, object]) -> tuple[str, StaffSession]:
+    """The one way a staff session begins (sign-in, and right after set-up or
+    an accepted invitation): a new random token (the cookie; only its hash is
+    stored), its own CSRF token, and a ``login`` audit row, in the caller's
+    transaction."""
+    token, digest = new_token()
+    sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
+                        created_at=now, last_seen_at=now)
+    s.add(sess)
+    await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
+                       target_id=account.id, detail=detail)
+    return token, sess
 
 
 def _verify_totp(account: StaffAccount, code: str, now: datetime) -> int | None:

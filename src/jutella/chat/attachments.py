@@ -29,7 +29,7 @@ from sqlalchemy import Connection, insert, select
 from jutella.accounts import audit
 from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import Attachment, ChatEvent, Conversation, TranscriptRequest
+from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
 
 from . import access, filework
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
@@ -424,3 +424,37 @@ async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lan
     if rt.outbox is not None:
         rt.outbox.kick()
     return req
+
+
+# -- where a transcript's mail is (docs/mail.md, "Delivery states where they were asked for") ----------
+def _mail_out(t: TranscriptRequest, state: str | None, error: str | None) -> dict[str, Any]:
+    return {"id": t.id, "outbox_id": t.outbox_id, "to": t.email, "at": t.created_at.isoformat(),
+            "requested_by": t.requested_by, "delivery": state or "not_sent", "error": error}
+
+
+async def transcript_mails(rt: Runtime, conversation_id: int) -> list[dict[str, Any]]:
+    """A conversation's emailed transcripts, each with its mail's true state
+    (mail/outbox.py ``DELIVERY_STATES``; ``not_sent`` once the mail row is
+    gone), oldest first. For staff who may see the conversation (the caller
+    checks)."""
+    async with rt.db.reader() as s:
+        rows = (await s.execute(select(TranscriptRequest, MailOutbox.state, MailOutbox.last_error).outerjoin(
+            MailOutbox, MailOutbox.id == TranscriptRequest.outbox_id).where(
+            TranscriptRequest.conversation_id == conversation_id).order_by(TranscriptRequest.id))).all()
+    return [_mail_out(t, state, error) for t, state, error in rows]
+
+
+async def visitors_transcript_mail(rt: Runtime, *, visitor_id: int, request_id: int) -> str:
+    """The delivery state of a transcript mail the visitor asked for, for
+    their widget to tell them honestly ("not_found" for anyone else's). No
+    server reply text: only the state."""
+    async with rt.db.reader() as s:
+        row = (await s.execute(select(TranscriptRequest, MailOutbox.state).join(
+            Conversation, Conversation.id == TranscriptRequest.conversation_id).outerjoin(
+            MailOutbox, MailOutbox.id == TranscriptRequest.outbox_id).where(
+            TranscriptRequest.id == request_id, Conversation.visitor_id == visitor_id,
+            TranscriptRequest.requested_by == "visitor"))).first()
+    if row is None:
+        raise ChatError("not_found", "No such transcript mail.", 404)
+    return row[1] or "not_sent"
+

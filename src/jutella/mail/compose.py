@@ -1,6 +1,7 @@
 """Email texts: a plain-text part and a simple HTML part, in the visitor's
 language. The HTML part is rendered by Jinja2 with autoescaping, so a
-visitor's or agent's text is never markup."""
+visitor's or agent's text is never markup; its http(s) URLs become links
+(``linkify``, escaped first). The text part is left as it is."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from jutella.i18n import gettext
+from jutella.templating import linkify
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_env.filters["linkify"] = linkify  # http(s) URLs become links, after escaping (templating.py)
 
 
 def quote(text: str) -> str:

@@ -38,13 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
-from jutella.store.models import MailOutbox
+from jutella.store.models import MailOutbox, TranscriptRequest
 
 log = logging.getLogger("jutella.mail")
 MAX_ATTEMPTS = 12
 POLL_SECONDS = 1.0
 #: every state a mail row can be in (docs/mail.md); the access copy and the console show them as they are
 DELIVERY_STATES = ("queued", "sending", "sent", "refused", "failed", "uncertain")
+#: what a sent invitation's stored body becomes: the one-time link is not kept (mail/invitations.py)
+LINK_REMOVED = "[the invitation link was removed from jutella's copy after sending]"
 
 
 def new_message_id(rt: Runtime) -> str:
@@ -209,25 +211,32 @@ class OutboxWorker:
             await smtp_send(rt, build_message(rt, row), mark_sending)
         except LostClaim:
             return True
-        except PermanentFailure as exc:
-            state, error = "refused", str(exc)
+        except PermanentFailure as exc:  # next_attempt_at keeps when it was given up (/healthz, the last hour)
+            state, error, next_at = "refused", str(exc), rt.clock.now()
         except Uncertain as exc:
             state, error = "uncertain", str(exc)
         except (aiosmtplib.SMTPException, OSError, ConnectionError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:400]
             if row.attempts >= MAX_ATTEMPTS:
-                state = "failed"
+                state, next_at = "failed", rt.clock.now()
             else:
                 state = "queued"
                 next_at = rt.clock.now() + timedelta(seconds=min(3600, 10 * 2 ** (row.attempts - 1)))
+        # a sent invitation's stored copy loses its one-time link (mail/invitations.py)
+        forget = {"body_text": LINK_REMOVED, "body_html": None} if state == "sent" and row.kind == "invitation" else {}
         async with rt.db.transaction() as s:
             await s.execute(update(MailOutbox).where(MailOutbox.id == row.id, MailOutbox.claim_token == token)
                             .values(state=state, last_error=error, next_attempt_at=next_at, claim_token=None,
-                                    claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None))
+                                    claimed_at=None, sent_at=rt.clock.now() if state == "sent" else None,
+                                    **forget))
+            # a transcript's mail names its conversation (an id only), so a console showing it follows it
+            conversation_id = (await s.execute(select(TranscriptRequest.conversation_id).where(
+                TranscriptRequest.outbox_id == row.id))).scalar_one_or_none() if row.kind == "transcript" else None
         if state != "sent":
             log.warning("mail %s not sent (%s): %s", row.id, state, error)
         await rt.hub.publish(AGENTS_CHANNEL, {"type": "outbox", "outbox": {
-            "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id}})
+            "id": row.id, "state": state, "error": error, "offline_message_id": row.offline_message_id,
+            "conversation_id": conversation_id}})
         return True
 
 

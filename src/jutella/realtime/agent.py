@@ -317,7 +317,7 @@ _REFUSALS = {NOT_SIGNED_IN: (P.CLOSE_UNAUTHORIZED, "sign in first"),
 
 
 async def agent_ws(rt: Runtime, ws: Socket) -> None:
-    if not origin_allowed(ws, rt, widget=False):
+    if not await origin_allowed(ws, rt, widget=False):
         await ws.close(1008)
         return
     await ws.accept()

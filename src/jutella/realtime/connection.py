@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from jutella.accounts.errors import AccountError
 from jutella.chat import actions as chat
+from jutella.chat import sites
 from jutella.chat.system_text import system_text
 from jutella.faults import CHAT_FAULTS, FAULTS, fault_log_line
 from jutella.i18n import gettext
@@ -51,12 +52,14 @@ class Socket(Protocol):
     async def send_many(self, frames: Sequence[bytes]) -> bool: ...  # UTF-8 text frames; False: closed
 
 
-def origin_allowed(ws: Socket, rt: Runtime, *, widget: bool) -> bool:
+async def origin_allowed(ws: Socket, rt: Runtime, *, widget: bool) -> bool:
+    """The console's socket: the server's own origin only. The widget's: any
+    origin that may embed it (chat/sites.py ``allowed_origins``: the setting
+    and the sites admins added, without a restart)."""
     origin = (ws.headers.get("origin") or "").lower().rstrip("/")
-    allowed = {rt.settings.public_origin}
-    if widget:
-        allowed.update(rt.settings.allowed_origins)
-    return origin in allowed
+    if not widget:
+        return origin == rt.settings.public_origin
+    return origin in await sites.allowed_origins(rt)
 
 
 class Wake:

@@ -232,7 +232,7 @@ class VisitorConnection(Connection):
 
 
 async def visitor_ws(rt: Runtime, ws: Socket) -> None:
-    if not origin_allowed(ws, rt, widget=True):
+    if not await origin_allowed(ws, rt, widget=True):
         await ws.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
     # open widget sockets per client address: counted for all workers when Redis is set

@@ -432,6 +432,21 @@ class ErasureLedger(Base):
     digest: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
     erased_at: Mapped[datetime] = mapped_column(index=True)
+# -- the sites that embed the widget (chat/sites.py, docs/sites.md) ------------------------------
+class Site(Base):
+    """A site allowed to embed the widget, added by an admin in the console's
+    Embed page. ``origin`` is ``scheme://host[:port]``, lower-case. A later
+    issue adds per-site profiles (greeting, department, colours) to this row."""
+
+    __tablename__ = "site"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(300), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
 # Ids are never given twice (issue 16): an erased person's conversation,
 # visitor or message id must not come back on someone else while audit rows
 # still name it. PostgreSQL's sequences never reuse; on SQLite these tables are

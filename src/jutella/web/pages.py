@@ -64,33 +64,43 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def mail_health(rt) -> str | None:
-    """``failing`` while a queued mail's last attempt failed (the SMTP server
-    refused or could not be reached; it is retried with backoff); ``delayed``
-    when the oldest queued mail has waited more than
-    ``mail_delay_alert_minutes``; None when the outbox is fine. Mails that need
-    a person (``refused``, ``failed``, ``uncertain``) are shown in the console instead."""
+    """The outbox as /healthz reports it (no personal data): ``failing`` while
+    a queued mail's last attempt failed (the SMTP server refused for now or
+    could not be reached; it is retried with backoff); ``refused`` when a mail
+    was refused for good or given up (``refused``, ``failed``) within the last
+    hour (the person who asked is told so where they asked: docs/mail.md);
+    ``delayed`` when the oldest queued mail has waited more than
+    ``mail_delay_alert_minutes``; None when the outbox is fine."""
     import asyncio
-    from datetime import timedelta
+    from datetime import UTC, timedelta
 
     from sqlalchemy import func, select
 
+    now = rt.clock.now()
+
     async def query():
         async with rt.db.reader() as s:
-            return (await s.execute(select(func.count(MailOutbox.last_error), func.min(MailOutbox.created_at))
-                                    .where(MailOutbox.state == "queued"))).one()
+            failing, oldest = (await s.execute(select(func.count(MailOutbox.last_error),
+                                                      func.min(MailOutbox.created_at))
+                                               .where(MailOutbox.state == "queued"))).one()
+            # a refused or given-up row keeps the time its last attempt was due
+            refused = (await s.execute(select(func.count()).select_from(MailOutbox).where(
+                MailOutbox.state.in_(("refused", "failed")),
+                MailOutbox.next_attempt_at > now - timedelta(hours=1)))).scalar_one()
+            return failing, oldest, refused
 
     try:
-        failing, oldest = await asyncio.wait_for(query(), rt.db.connect_timeout)
+        failing, oldest, refused = await asyncio.wait_for(query(), rt.db.connect_timeout)
     except Exception:  # the database just went away: the next probe says so
         return None
     if failing:
         return "failing"
+    if refused:
+        return "refused"
     if oldest is not None:
         if oldest.tzinfo is None:
-            from datetime import UTC
-
             oldest = oldest.replace(tzinfo=UTC)
-        if rt.clock.now() - oldest > timedelta(minutes=rt.settings.mail_delay_alert_minutes):
+        if now - oldest > timedelta(minutes=rt.settings.mail_delay_alert_minutes):
             return "delayed"
     return None
 

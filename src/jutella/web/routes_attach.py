@@ -74,6 +74,14 @@ class EmailIn(BaseModel):
 
 class Queued(BaseModel):
     ok: bool = True
+    id: int | None = Field(None, description="the transcript mail; its state: GET .../transcript/email/{id}")
+    delivery: str = Field("queued", description="mail/outbox.py DELIVERY_STATES")
+    outbox_id: int | None = Field(None, description="staff only: the mail row whose outbox frames follow it")
+
+
+class MailState(BaseModel):
+    id: int
+    delivery: str = Field(description="queued, sending, sent, refused, failed, uncertain or not_sent")
 
 
 async def visitor_of(request: Request) -> Visitor:
@@ -190,9 +198,20 @@ async def visitor_transcript_email(body: EmailIn, request: Request) -> Queued:
     visitor = await visitor_of(request)
     conv = await _own_conversation(request, visitor, body.conversation)
     rt = runtime(request)
-    await att.email_transcript(rt, conversation_id=conv.id, email=body.email, lang=_language(request, body.lang),
-                               visitor_id=visitor.id, client=client_address(request))
-    return Queued()
+    req = await att.email_transcript(rt, conversation_id=conv.id, email=body.email,
+                                     lang=_language(request, body.lang), visitor_id=visitor.id,
+                                     client=client_address(request))
+    return Queued(id=req.id)
+
+
+@public.get("/transcript/email/{request_id}", response_model=MailState, responses=ERRORS)
+async def visitor_transcript_email_state(request_id: S.Id, request: Request) -> MailState:
+    """Where the transcript mail this visitor asked for is: the widget tells
+    them "on its way" only while it is queued or sending, and that it could
+    not be sent when the mail server refused it (docs/mail.md)."""
+    visitor = await visitor_of(request)
+    state = await att.visitors_transcript_mail(runtime(request), visitor_id=visitor.id, request_id=request_id)
+    return MailState(id=request_id, delivery=state)
 
 
 # -- staff -------------------------------------------------------------------------------
@@ -225,9 +244,20 @@ async def agent_transcript_email(conversation_id: S.Id, body: EmailIn, request: 
                                  who: StaffContext = Depends(agent)) -> Queued:
     rt = runtime(request)
     await _visible_or_404(rt, who, conversation_id)
-    await att.email_transcript(rt, conversation_id=conversation_id, email=body.email,
-                               lang=_language(request, body.lang), agent_id=who.id)
-    return Queued()
+    req = await att.email_transcript(rt, conversation_id=conversation_id, email=body.email,
+                                     lang=_language(request, body.lang), agent_id=who.id)
+    return Queued(id=req.id, outbox_id=req.outbox_id)
+
+
+@router.get("/conversations/{conversation_id}/transcript-mails", response_model=list[S.TranscriptMail],
+            responses=ERRORS)
+async def agent_transcript_mails(conversation_id: S.Id, request: Request,
+                                 who: StaffContext = Depends(agent)) -> list[S.TranscriptMail]:
+    """The conversation's emailed transcripts and their mails' states (the
+    conversation view reads them again when an outbox frame names it)."""
+    rt = runtime(request)
+    await _visible_or_404(rt, who, conversation_id)
+    return [S.TranscriptMail(**m) for m in await att.transcript_mails(rt, conversation_id)]
 
 
 # -- the files ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import reads
+from jutella.chat.attachments import transcript_mails
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
@@ -89,6 +90,7 @@ class ConversationDetail(BaseModel):
     visitor_info: VisitorInfo
     events: list[EventOut]
     rating: dict[str, Any] | None = None  # the visitor's rating at close: rating, rating_comment, rated_at
+    transcript_mails: list[S.TranscriptMail] = []  # each emailed transcript and its mail's state
 
 
 class SearchHit(BaseModel):
@@ -144,8 +146,9 @@ async def get_conversation(conversation_id: S.Id, request: Request,
                        name=d.given_name)
     rating = {"rating": conv.rating, "rating_comment": conv.rating_comment,
               "rated_at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None
+    mails = [S.TranscriptMail(**m) for m in await transcript_mails(rt, conv.id)]
     return ConversationDetail(conversation=ConversationSummary(**d.summary), visitor_info=info,
-                              events=[EventOut(**e) for e in d.events], rating=rating)
+                              events=[EventOut(**e) for e in d.events], rating=rating, transcript_mails=mails)
 
 
 async def _visible_or_404(rt, who: StaffContext, conversation_id: int) -> None:

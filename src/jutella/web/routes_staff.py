@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from jutella.accounts import actions
 from jutella.accounts.audit import read_log
+from jutella.mail import invitations
 
 from . import schemas as S
 from .auth import Staff, StaffContext, clear_session_cookie, client_address, runtime, set_session_cookie
-from .errors import ApiError
+from .errors import ApiError, request_language
 
 public = APIRouter(prefix="/api/v1/public/staff", tags=["staff sign-in"])
 me = APIRouter(prefix="/api/v1/me", tags=["own account"])
@@ -28,9 +29,7 @@ async def login(body: S.LoginIn, request: Request, response: Response) -> S.MeOu
     rt = runtime(request)
     signed = await actions.login(rt, email=body.email, password=body.password, totp=body.totp,
                                  client=client_address(request))
-    set_session_cookie(response, rt, signed.token)
-    return S.MeOut(account=S.AccountOut.of(signed.account), csrf_token=signed.session.csrf_token,
-                   language=signed.account.language, require_totp=await actions.require_totp_for_all(rt))
+    return await _signed_in(rt, response, signed)
 
 
 @public.post("/setup/check", response_model=S.LinkInfo, responses={400: {"model": S.ErrorResponse}})
@@ -39,11 +38,20 @@ async def setup_check(body: S.TokenIn, request: Request) -> S.LinkInfo:
     return S.LinkInfo()
 
 
-@public.post("/setup", response_model=S.AccountOut, responses={400: {"model": S.ErrorResponse}})
-async def setup(body: S.SetupIn, request: Request) -> S.AccountOut:
-    account = await actions.complete_setup(runtime(request), body.token, email=body.email, name=body.name,
-                                           password=body.password)
-    return S.AccountOut.of(account)
+async def _signed_in(rt, response: Response, signed: actions.SignedIn) -> S.MeOut:
+    """The answer to a sign-in, and to a set-up or invitation (signed in at once): the session cookie and the
+    CSRF token."""
+    set_session_cookie(response, rt, signed.token)
+    return S.MeOut(account=S.AccountOut.of(signed.account), csrf_token=signed.session.csrf_token,
+                   language=signed.account.language, require_totp=await actions.require_totp_for_all(rt))
+
+
+@public.post("/setup", response_model=S.MeOut, responses={400: {"model": S.ErrorResponse}})
+async def setup(body: S.SetupIn, request: Request, response: Response) -> S.MeOut:
+    """The first administrator's account; they are signed in at once (as by /login)."""
+    rt = runtime(request)
+    signed = await actions.complete_setup(rt, body.token, email=body.email, name=body.name, password=body.password)
+    return await _signed_in(rt, response, signed)
 
 
 @public.post("/invitation/check", response_model=S.LinkInfo, responses={400: {"model": S.ErrorResponse}})
@@ -52,10 +60,12 @@ async def invitation_check(body: S.TokenIn, request: Request) -> S.LinkInfo:
     return S.LinkInfo(email=account.email if account else None, name=account.name if account else None)
 
 
-@public.post("/invitation", response_model=S.AccountOut, responses={400: {"model": S.ErrorResponse}})
-async def invitation(body: S.InvitationIn, request: Request) -> S.AccountOut:
-    account = await actions.accept_invitation(runtime(request), body.token, password=body.password)
-    return S.AccountOut.of(account)
+@public.post("/invitation", response_model=S.MeOut, responses={400: {"model": S.ErrorResponse}})
+async def invitation(body: S.InvitationIn, request: Request, response: Response) -> S.MeOut:
+    """The invited person's password; they are signed in at once (as by /login)."""
+    rt = runtime(request)
+    signed = await actions.accept_invitation(rt, body.token, password=body.password)
+    return await _signed_in(rt, response, signed)
 
 
 # -- own account ---------------------------------------------------------------
@@ -124,15 +134,26 @@ only_admin = Staff("admin")
 
 @admin.get("/accounts", response_model=list[S.AccountOut], responses=ERRORS)
 async def list_accounts(request: Request, who: StaffContext = Depends(only_admin)) -> list[S.AccountOut]:
-    return [S.AccountOut.of(a) for a in await actions.list_accounts(runtime(request))]
+    rt = runtime(request)
+    accounts = await actions.list_accounts(rt)
+    mailed = await invitations.deliveries(rt, [a.email for a in accounts if a.password_hash is None])
+    return [S.AccountOut.of(a).model_copy(update={"invitation_delivery": mailed.get(a.email)}) for a in accounts]
 
 
 @admin.post("/accounts", response_model=S.AccountCreatedOut, status_code=201, responses=ERRORS)
 async def create_account(body: S.AccountCreateIn, request: Request,
                          who: StaffContext = Depends(only_admin)) -> S.AccountCreatedOut:
-    created = await actions.create_account(runtime(request), actor_id=who.id, email=body.email, name=body.name,
-                                           roles=body.roles)
-    return S.AccountCreatedOut(account=S.AccountOut.of(created.account), invitation_link=created.invitation_link)
+    rt = runtime(request)
+    created = await actions.create_account(rt, actor_id=who.id, email=body.email, name=body.name, roles=body.roles,
+                                           mailer=_mailer(request, who))
+    invitations.kick(rt)
+    return S.AccountCreatedOut(account=S.AccountOut.of(created.account), invitation_link=created.invitation_link,
+                               invitation_mailed=created.invitation_mail is not None)
+
+
+def _mailer(request: Request, who: StaffContext):
+    """The invitation mail (SMTP configured), in the inviting admin's console language."""
+    return invitations.mailer(runtime(request), lang=request_language(request), inviter=who.account.name)
 
 
 @admin.patch("/accounts/{account_id}", response_model=S.AccountOut, responses=ERRORS)
@@ -159,8 +180,10 @@ async def enable_account(account_id: S.Id, request: Request, who: StaffContext =
 
 @admin.post("/accounts/{account_id}/invitation", response_model=S.InvitationOut, responses=ERRORS)
 async def reinvite(account_id: S.Id, request: Request, who: StaffContext = Depends(only_admin)) -> S.InvitationOut:
-    return S.InvitationOut(invitation_link=await actions.reinvite(runtime(request), actor_id=who.id,
-                                                                 account_id=account_id))
+    rt = runtime(request)
+    made = await actions.reinvite(rt, actor_id=who.id, account_id=account_id, mailer=_mailer(request, who))
+    invitations.kick(rt)
+    return S.InvitationOut(invitation_link=made.invitation_link or "", invitation_mailed=made.invitation_mail is not None)
 
 
 @admin.post("/accounts/{account_id}/totp/reset", response_model=S.Ok, responses=ERRORS)

@@ -38,6 +38,8 @@ class AccountOut(BaseModel):
     disabled: bool
     totp_enabled: bool
     created_at: datetime
+    # not yet active: the state of the latest invitation mail (mail/outbox.py DELIVERY_STATES), None when none was mailed
+    invitation_delivery: str | None = None
 
     @classmethod
     def of(cls, a: StaffAccount) -> "AccountOut":
@@ -114,6 +116,8 @@ class AccountCreateIn(BaseModel):
 class AccountCreatedOut(BaseModel):
     account: AccountOut
     invitation_link: str | None
+    invitation_mailed: bool = Field(False, description="an invitation mail was queued (SMTP is configured); "
+                                                       "its state: invitation_delivery in GET /api/v1/accounts")
 
 
 class AccountPatchIn(BaseModel):
@@ -123,6 +127,7 @@ class AccountPatchIn(BaseModel):
 
 class InvitationOut(BaseModel):
     invitation_link: str
+    invitation_mailed: bool = False
 
 
 class SecuritySettings(BaseModel):
@@ -153,3 +158,16 @@ class AuditActor(BaseModel):
 
 class Ok(BaseModel):
     ok: bool = True
+
+
+class TranscriptMail(BaseModel):
+    """An emailed transcript and where its mail is (mail/outbox.py DELIVERY_STATES, or not_sent)."""
+
+    id: int
+    outbox_id: int | None
+    to: str
+    at: str
+    requested_by: str
+    delivery: str
+    error: str | None = None
+

@@ -2,7 +2,9 @@
 
 A strict Content-Security-Policy (no inline script anywhere), nosniff, no
 referrer, and no framing except the widget's own frame, which only the sites
-in ``JUTELLA_ALLOWED_ORIGINS`` may embed.
+that may embed the widget may frame (chat/sites.py ``allowed_origins``: the
+setting and the sites admins added in the console, read per request from a
+cache of about a second).
 
 ``Cache-Control: no-store`` on every ``/api/`` answer that does not say
 otherwise: staff JSON is personal data (``/me`` carries the CSRF token) and so
@@ -13,6 +15,8 @@ speaks plain HTTP to it again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,9 +31,12 @@ BASE_CSP = (
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, frame_origins: list[str], hsts: bool = False):
+    def __init__(self, app: ASGIApp, *, frame_origins: Callable[[Scope], Awaitable[Iterable[str]]],
+                 hsts: bool = False):
         self.app = app
-        ancestors = " ".join(["'self'", *frame_origins])
+        self.frame_origins = frame_origins
+        # per allowed-sites list: (origins, frame headers, probe headers), remade when the list changes
+        self._ancestors: tuple[frozenset[str], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]] | None = None
         transport = [HSTS] if hsts else []
         common = transport + [
             (b"x-content-type-options", b"nosniff"),
@@ -42,15 +49,7 @@ class SecurityHeaders:
             (b"x-frame-options", b"DENY"),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
-        self.embeddable = common + [
-            (b"content-security-policy", f"{BASE_CSP}; frame-ancestors {ancestors}".encode()),
-        ]
-        # The widget's storage probe runs one script of its own and nothing else
-        # (every first page view of a site loads it: its headers count too).
-        self.probe = common + [
-            (b"content-security-policy",
-             f"default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors {ancestors}".encode()),
-        ]
+        self.common = common
         # The loader runs on other sites' pages: they must be able to fetch it.
         self.loader = transport + [
             (b"x-content-type-options", b"nosniff"),
@@ -60,13 +59,32 @@ class SecurityHeaders:
         ]
         self.api = self.default + [NO_STORE]
 
-    def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+    async def _framed(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """Headers of what the allowed sites may frame: the widget's frame and
+        files, and its storage probe, which runs one script of its own and
+        nothing else (every first page view of a site loads it: its headers
+        count too)."""
+        origins = frozenset(await self.frame_origins(scope))
+        made = self._ancestors
+        if made is None or made[0] != origins:
+            ancestors = " ".join(["'self'", *sorted(origins)])
+            made = (origins,
+                    self.common + [(b"content-security-policy",
+                                    f"{BASE_CSP}; frame-ancestors {ancestors}".encode())],
+                    self.common + [(b"content-security-policy",
+                                    f"default-src 'none'; script-src 'self'; base-uri 'none'; "
+                                    f"frame-ancestors {ancestors}".encode())])
+            self._ancestors = made
+        return made[1], made[2]
+
+    async def _headers_for(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        path = scope["path"]
         if path == "/widget.js":
             return self.loader
         if path == "/widget/probe":
-            return self.probe
+            return (await self._framed(scope))[1]
         if path.startswith("/widget/") or path.startswith("/static/widget/"):
-            return self.embeddable
+            return (await self._framed(scope))[0]
         if path.startswith("/api/"):
             return self.api
         return self.default
@@ -75,7 +93,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._headers_for(scope["path"])
+        extra = await self._headers_for(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from jutella.chat import sites
 from jutella.i18n import LANGUAGES, catalog
 
 from .auth import runtime
@@ -173,7 +174,7 @@ def widget_sources() -> str:
 
 # The feature catalogues the frame takes its strings from, besides widget.po (the one list:
 # tests/integration/test_widget.py reads it too).
-FRAME_DOMAINS = ("attachments", "departments", "layout", "waiting")
+FRAME_DOMAINS = ("attachments", "departments", "layout", "waiting", "onboard")
 
 
 @lru_cache(maxsize=None)
@@ -191,9 +192,11 @@ def frame_strings(lang: str) -> dict[str, str]:
     return strings
 
 
-def frame_config(request: Request) -> dict[str, object]:
-    settings = runtime(request).settings
-    origins = [settings.public_origin, *[o for o in settings.allowed_origins if o != settings.public_origin]]
+async def frame_config(request: Request) -> dict[str, object]:
+    rt = runtime(request)
+    settings = rt.settings
+    # the pages the frame may talk to: the one rule of chat/sites.py (setting + sites added in the console)
+    origins = sites.ordered(rt, await sites.allowed_origins(rt))
     return {
         "origins": origins,
         "strings": {lang: frame_strings(lang) for lang in LANGUAGES if lang != "en"},
@@ -213,7 +216,7 @@ def _marketing(m) -> dict[str, object] | None:
 @router.api_route("/widget/frame", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def frame(request: Request) -> Response:
     version = widget_version()
-    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=frame_config(request),
+    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=await frame_config(request),
                                                               modules=FRAME_MODULES)
     body = html.encode()
     return _cached(request, body, _etag(body), "text/html; charset=utf-8", FRAME_CACHE)

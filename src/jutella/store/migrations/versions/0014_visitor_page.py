@@ -1,23 +1,20 @@
 """visitor page
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07
 
 The page the visitor is on now (issue 17): the widget reports the host
 page's address while a chat is open, and the console's visitor panel
 follows it. Scheme, host and path only (chat/metadata.py clean_url), one
 value per conversation, overwritten: no history of pages is kept.
-
-(Written on a branch beside 0013; ``down_revision`` is re-chained to the
-latest when the branches are merged.)
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -67,9 +67,12 @@ function showLogin({ email = "", notice = "" } = {}) {
   renderLogin(publicFrame(), { email, notice, onSignedIn: (me) => signedIn(me) });
 }
 
-function toLogin(email) {
+/** After set-up or an accepted invitation the server has already signed the
+ * person in (the answer is the same as /me's): straight into the console. */
+function welcomeIn(me) {
   history.replaceState(null, "", "/console");
-  showLogin({ email, notice: t("Your password is saved. Sign in with it now.") });
+  signedIn(me);
+  announce(t("Your password is saved. You are signed in."));
 }
 
 // -- signed in ------------------------------------------------------------------------
@@ -284,12 +287,12 @@ async function boot() {
   const path = location.pathname.replace(/\/+$/, "");
   if (path === "/console/setup") {
     document.title = `${t("Set up jutella")} – jutella`;
-    await renderSetup(publicFrame(), { onDone: toLogin });
+    await renderSetup(publicFrame(), { onDone: welcomeIn });
     return;
   }
   if (path === "/console/invite") {
     document.title = `${t("Welcome to jutella")} – jutella`;
-    await renderInvite(publicFrame(), { onDone: toLogin });
+    await renderInvite(publicFrame(), { onDone: welcomeIn });
     return;
   }
   try {

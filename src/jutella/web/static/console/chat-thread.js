@@ -88,6 +88,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     text: t("Close conversation") });
   const backButton = h("button", { type: "button", class: "quiet small chat-back", text: t("← All conversations") });
   const transfer = transferControl(id, { store, announce }); // chat-transfer.js
+  const transcripts = transcriptControls(id); // chat-transcript.js: its actions and its mails' states
   const events = h("ol", { class: "msg-list" });
   const outbox = h("ol", { class: "msg-list msg-outbox" });
   const log = h("div", { class: "thread-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
@@ -127,7 +128,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     labelSlot,
     rating.el,
     h("div", { class: "thread-actions" }, acceptButton, transfer.button, closeButton), transfer.panel,
-    transcriptControls(id));
+    transcripts.el);
   const body = h("div", { class: "thread", dataset: { conversation: id } },
     header, log, typing, seenLine, composer);
   replace(pane, h("p", { class: "muted thread-loading", role: "status", text: t("Opening the conversation…") }));
@@ -520,6 +521,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     for (const ev of evs) addEvent(ev);
     visitorPanel = renderVisitorInfo(infoPane, detail, { open });
     rating.show(detail.rating);
+    transcripts.show(detail.transcript_mails);
     drawState();
     toBottom();
     if (socket) {
@@ -577,6 +579,7 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
       clearTimeout(typingTimer);
       clearTimeout(seenTimer);
       unlisten();
+      transcripts.destroy();
       if (socket) {
         socket.removeEventListener("hidden", onHidden);
         socket.unsubscribe(id);

@@ -6,9 +6,58 @@ import { copyText } from "./clipboard.js";
 import { busy, checkbox, field, h, messageBox, replace, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { ROLES, roleList } from "./roles.js";
+import { deliveryLabel } from "./view-offline-message.js";
+
+const MAIL_DONE = ["sent", "refused", "failed", "uncertain"];
+const MAIL_FAILED = ["refused", "failed", "uncertain"];
+
+/**
+ * The invitation: mailed (SMTP is configured) or the link to send yourself.
+ * A mailed invitation's state is followed (GET /api/v1/accounts,
+ * invitation_delivery); the link to copy stays at hand, and is shown
+ * outright when the mail could not be sent (docs/accounts.md).
+ */
+function invitationPanel(email, link, { mailed = false, accountId = null } = {}) {
+  const copyPanel = linkPanel(email, link, mailed);
+  if (!mailed) return copyPanel;
+  const text = h("span", { text: t("The invitation is being mailed to {email}.", { email }) });
+  const status = h("p", { class: ["delivery", "delivery-queued"], testid: "invitation-mail", role: "status",
+    dataset: { delivery: "queued" } }, h("span", { class: "delivery-dot", "aria-hidden": "true" }), text);
+  const more = h("details", { class: "invitation-link-more" },
+    h("summary", { text: t("Show the link to send it yourself") }), copyPanel);
+  const panel = h("div", { class: "message success invitation", testid: "invitation" }, status, more);
+  function show(state) {
+    status.dataset.delivery = state;
+    status.className = `delivery delivery-${state}`;
+    if (state === "sent") text.textContent = t("The invitation was mailed to {email}.", { email });
+    else if (MAIL_FAILED.includes(state)) {
+      text.textContent = t("The invitation mail to {email} could not be sent ({state}). Send the link below yourself.",
+        { email, state: deliveryLabel(state) });
+      panel.classList.replace("success", "error");
+      more.open = true;
+    }
+  }
+  const started = Date.now();
+  const until = started + 3 * 60 * 1000;
+  async function poll() {
+    if (!panel.isConnected && Date.now() - started > 5000) return; // the panel was closed
+    try {
+      const list = await api("GET", "/api/v1/accounts");
+      const account = list.find((a) => a.id === accountId);
+      const state = account && account.invitation_delivery;
+      if (state) show(state);
+      if (MAIL_DONE.includes(state)) return;
+    } catch (failure) {
+      if (failure.handled) return;
+    }
+    if (Date.now() < until) setTimeout(poll, 1500);
+  }
+  if (accountId !== null) setTimeout(poll, 700);
+  return panel;
+}
 
 /** The invitation link in a read-only field with a copy button. */
-function invitationPanel(email, link) {
+function linkPanel(email, link, mailed) {
   const input = h("input", {
     type: "text", readOnly: true, value: link, testid: "invitation-link", class: "mono", spellcheck: "false",
   });
@@ -21,6 +70,10 @@ function invitationPanel(email, link) {
   input.addEventListener("focus", () => input.select());
   const { row } = field(t("Invitation link"), input);
   row.append(h("div", { class: "copy-row" }, copy, note));
+  if (mailed) {
+    return h("div", { class: "invitation-copy" },
+      h("p", {}, t("Send this link to {email} yourself. It can be used once, to choose a password.", { email })), row);
+  }
   return h("div", { class: "message success invitation", testid: "invitation" },
     h("p", {}, t("Send this link to {email} yourself. It can be used once, to choose a password.", { email })),
     row);
@@ -82,12 +135,16 @@ export function renderAccounts(container, ctx) {
       email.value = "";
       name.value = "";
       replace(createResult, created.invitation_link
-        ? invitationPanel(created.account.email, created.invitation_link)
+        ? invitationPanel(created.account.email, created.invitation_link,
+          { mailed: created.invitation_mailed, accountId: created.account.id })
         : h("p", { class: "message success", text: t("The account is created.") }));
       announce(t("The account for {name} is created.", { name: created.account.name }));
       await loadAccounts();
-      const link = createResult.querySelector("[data-testid=invitation-link]");
-      if (link) link.focus();
+      const link = createResult.querySelector("[data-testid=invitation-mail], [data-testid=invitation-link]");
+      if (link) {
+        if (!link.matches("input")) link.tabIndex = -1;
+        link.focus();
+      }
     } catch (failure) {
       done();
       if (!failure.handled) {
@@ -197,7 +254,8 @@ export function renderAccounts(container, ctx) {
         if (result) {
           const slotRow = tableSlot.querySelector(`tr[data-account-id="${account.id}"]`);
           if (slotRow) {
-            openRowPanel(slotRow, account, invitationPanel(account.email, result.invitation_link));
+            openRowPanel(slotRow, account, invitationPanel(account.email, result.invitation_link,
+              { mailed: result.invitation_mailed, accountId: account.id }));
           }
         }
       }, { "aria-label": t("New invitation link for {name}", { name: account.name }) }));
@@ -230,7 +288,12 @@ export function renderAccounts(container, ctx) {
         self ? h("span", { class: "muted", text: ` ${t("(you)")}` }) : null),
       cell(t("Email"), h("span", { class: "break", text: account.email })),
       cell(t("Roles"), roleList(account.roles)),
-      cell(t("State"), h("span", { class: ["badge", stateCode], text: stateText })),
+      cell(t("State"), h("span", { class: ["badge", stateCode], text: stateText }),
+        account.invitation_delivery && !account.active
+          ? h("span", { class: "muted small invitation-delivery", testid: "invitation-delivery",
+            dataset: { delivery: account.invitation_delivery },
+            text: ` ${t("Invitation mail: {state}", { state: deliveryLabel(account.invitation_delivery) })}` })
+          : null),
       cell(t("Two-factor"), h("span", { class: ["badge", account.totp_enabled ? "on" : "off"],
         text: account.totp_enabled ? t("On") : t("Off") })),
       h("td", { class: "row-actions", dataset: { label: t("Actions") } }, h("div", { class: "button-row" }, actions)));

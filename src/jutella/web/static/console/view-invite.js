@@ -17,7 +17,7 @@ export async function renderInvite(container, { onDone }) {
     send: () => api("POST", "/api/v1/public/staff/invitation", {
       token: checked.token, password: passwords.password.value,
     }),
-    onDone: (account) => onDone(account.email),
+    onDone: (me) => onDone(me), // signed in at once: the answer is /me's (docs/accounts.md)
   });
   // The user name field helps password managers store the right login.
   const hiddenUser = h("input", {

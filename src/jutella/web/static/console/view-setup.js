@@ -21,7 +21,7 @@ export async function renderSetup(container, { onDone }) {
     send: () => api("POST", "/api/v1/public/staff/setup", {
       token: checked.token, name: name.value, email: email.value.trim(), password: passwords.password.value,
     }),
-    onDone: (account) => onDone(account.email),
+    onDone: (me) => onDone(me), // signed in at once: the answer is /me's (docs/accounts.md)
   });
   container.replaceChildren(
     h("h1", { id: "page-title", tabindex: "-1", text: title }),

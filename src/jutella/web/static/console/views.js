@@ -10,6 +10,7 @@ import { renderAudit } from "./view-audit.js";
 import { renderCanned } from "./view-canned.js";
 import { renderChat } from "./chat.js";
 import { renderDepartments } from "./view-departments.js";
+import { renderEmbed } from "./view-embed.js";
 import { renderOfflineInbox } from "./view-offline.js";
 import { renderPrivacy } from "./view-privacy.js";
 
@@ -18,6 +19,7 @@ registerView({ id: "offline", label: N_("Offline messages"), roles: ["agent"], r
 registerView({ id: "canned", label: N_("Canned responses"), roles: ["agent", "admin"], render: renderCanned });
 registerView({ id: "accounts", label: N_("Accounts"), roles: ["admin"], render: renderAccounts });
 registerView({ id: "departments", label: N_("Departments"), roles: ["admin"], render: renderDepartments });
+registerView({ id: "embed", label: N_("Embed"), roles: ["admin"], render: renderEmbed });
 registerView({ id: "audit", label: N_("Audit log"), roles: ["admin", "privacy"], render: renderAudit });
 registerView({ id: "register", label: N_("Register"), roles: ["privacy"], render: renderPrivacy });
 registerView({ id: "account", label: N_("My account"), roles: null, render: renderAccount });

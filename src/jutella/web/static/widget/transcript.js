@@ -2,6 +2,17 @@
 // fetched with the visitor token in a header, so no token is ever in a URL)
 // or have it emailed (the address typed is stored in the register, and the
 // form says so).
+//
+// An emailed transcript is followed honestly (docs/mail.md, "Delivery states
+// where they were asked for"): "on its way" only while the mail is queued or
+// being sent; then "sent", or "could not be sent" when the mail server refused
+// it or it was given up. The state is polled (GET
+// /api/v1/public/transcript/email/{id}, the visitor token in a header): every
+// 2 s, then slower, for at most 15 minutes.
+
+const POLL_FIRST_MS = 1000;
+const POLL_MAX_MS = 15000;
+const POLL_FOR_MS = 15 * 60 * 1000;
 
 const HEADER = "X-Jutella-Visitor";
 
@@ -61,6 +72,7 @@ export class TranscriptView {
       this.conv = conv;
       this.el.form.hidden = true;
       this.el.status.textContent = "";
+      this.stopFollowing();
     }
     this.el.box.hidden = !(state === "closed" && conv !== null && this.token());
   }
@@ -119,7 +131,14 @@ export class TranscriptView {
       if (r.ok) {
         this.el.form.hidden = true;
         this.el.input.value = "";
-        this.el.status.textContent = this.t("The transcript is on its way to {address}.", { address });
+        let body = {};
+        try {
+          body = await r.json();
+        } catch (e) {
+          // an older server: no id to follow
+        }
+        this.showDelivery(body.delivery || "queued", address);
+        if (body.id) this.follow(body.id, address);
       } else {
         this.el.status.textContent = await this.problem(r);
       }
@@ -128,5 +147,53 @@ export class TranscriptView {
     } finally {
       this.el.send.disabled = false;
     }
+  }
+
+  /** What the visitor reads about their transcript mail, in its true state. */
+  showDelivery(state, address) {
+    const status = this.el.status;
+    status.dataset.delivery = state;
+    status.classList.toggle("transcript-failed", ["refused", "failed", "not_sent"].includes(state));
+    if (state === "queued" || state === "sending") {
+      status.textContent = this.t("The transcript is on its way to {address}.", { address });
+    } else if (state === "sent") {
+      status.textContent = this.t("The transcript was sent to {address}.", { address });
+    } else if (state === "uncertain") {
+      status.textContent = this.t("We could not confirm that the transcript reached {address}. If it does not arrive, save it as a file instead.", { address });
+    } else {
+      status.textContent = this.t("The transcript could not be sent to {address}. Check the address and try again, or save it as a file instead.", { address });
+    }
+  }
+
+  follow(id, address) {
+    this.stopFollowing();
+    const until = Date.now() + POLL_FOR_MS;
+    let wait = POLL_FIRST_MS;
+    const conv = this.conv;
+    const tick = async () => {
+      this.timer = null;
+      if (conv !== this.conv) return;
+      try {
+        const r = await fetch(`/api/v1/public/transcript/email/${encodeURIComponent(id)}`, {
+          headers: this.headers({ Accept: "application/json" }), credentials: "omit", cache: "no-store" });
+        if (r.ok) {
+          const { delivery } = await r.json();
+          if (conv !== this.conv) return;
+          this.showDelivery(delivery, address);
+          if (delivery !== "queued" && delivery !== "sending") return;
+        }
+      } catch (e) {
+        // offline for a moment: ask again later
+      }
+      if (Date.now() + wait > until) return;
+      this.timer = setTimeout(tick, wait);
+      wait = Math.min(POLL_MAX_MS, wait * 2);
+    };
+    this.timer = setTimeout(tick, wait);
+  }
+
+  stopFollowing() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
