@@ -3,7 +3,12 @@ Swedish come from ``locale/<lang>/LC_MESSAGES/messages.po``, read with Babel's
 PO reader at start (no compile step). The same catalogs serve server-rendered
 text, API error messages, mails and, as JSON, the console's and widget's scripts.
 Below every subsystem, so mail, chat and the sockets translate without
-importing the web layer."""
+importing the web layer.
+
+Where one English word has two meanings ("To" a person, "To" a date) the
+entry has a ``msgctxt`` and is looked up with :func:`pgettext`; in the merged
+catalogue (and the JSON the scripts get) such an entry is keyed
+``"context\x04msgid"``, as GNU gettext keys it. docs/i18n.md."""
 
 from __future__ import annotations
 
@@ -16,12 +21,19 @@ from babel.messages.pofile import read_po
 LANGUAGES = ("fi", "en", "sv")
 DEFAULT = "en"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+CONTEXT_SEP = "\x04"  # between a msgctxt and its msgid in a catalogue key
+
+
+def catalog_key(msgid: str, context: str | None = None) -> str:
+    """The key of an entry in :func:`catalog`: the msgid, or ``context\x04msgid``."""
+    return f"{context}{CONTEXT_SEP}{msgid}" if context else msgid
 
 
 @lru_cache(maxsize=None)
 def catalog(lang: str, domain: str | None = None) -> dict[str, str]:
     """msgid -> translation for ``lang``: one domain (``messages`` for the
-    console and server, ``widget`` for the widget), or all of them merged."""
+    console and server, ``widget`` for the widget), or all of them merged.
+    An entry with a msgctxt is keyed ``context\x04msgid`` (:func:`catalog_key`)."""
     folder = LOCALE_DIR / lang / "LC_MESSAGES"
     paths = [folder / f"{domain}.po"] if domain else sorted(folder.glob("*.po"))
     out: dict[str, str] = {}
@@ -30,12 +42,19 @@ def catalog(lang: str, domain: str | None = None) -> dict[str, str]:
             continue
         with path.open("rb") as fh:
             po = read_po(fh, locale=lang)
-        out.update({m.id: m.string for m in po if m.id and m.string and not m.fuzzy and isinstance(m.id, str)})
+        out.update({catalog_key(m.id, m.context): m.string for m in po
+                    if m.id and m.string and not m.fuzzy and isinstance(m.id, str)})
     return out
 
 
 def gettext(lang: str, message: str, **params: object) -> str:
     text = catalog(lang).get(message, message) if lang != DEFAULT else message
+    return text.format(**params) if params else text
+
+
+def pgettext(lang: str, context: str, message: str, **params: object) -> str:
+    """``message`` in the sense ``context`` names (a msgctxt in the .po files)."""
+    text = catalog(lang).get(catalog_key(message, context), message) if lang != DEFAULT else message
     return text.format(**params) if params else text
 
 

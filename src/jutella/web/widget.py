@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from jutella.i18n import LANGUAGES, catalog
+from jutella.i18n import CONTEXT_SEP, LANGUAGES, catalog
 
 from .auth import runtime
 from .errors import request_language
@@ -125,10 +125,13 @@ def frame_strings(lang: str) -> dict[str, str]:
     sources = widget_sources()
     strings = dict(catalog(lang, "widget"))
     for domain in ("attachments", "departments"):
-        strings.update({k: v for k, v in catalog(lang, domain).items()
-                        if f'"{k}"' in sources or f"'{k}'" in sources or f"`{k}`" in sources
-                        or f">{k}<" in sources})
+        strings.update({k: v for k, v in catalog(lang, domain).items() if _mentioned(k, sources)})
     return strings
+
+
+def _mentioned(key: str, sources: str) -> bool:
+    msgid = key.rsplit(CONTEXT_SEP, 1)[-1]  # a msgctxt entry: the script names its msgid
+    return f'"{msgid}"' in sources or f"'{msgid}'" in sources or f"`{msgid}`" in sources or f">{msgid}<" in sources
 
 
 def frame_config(request: Request) -> dict[str, object]:

@@ -3,7 +3,7 @@
 
 import { api, query } from "./api.js";
 import { field, h, messageBox, replace, uid } from "./dom.js";
-import { N_, formatDateTime, t } from "./i18n.js";
+import { N_, formatDateTime, pt, t } from "./i18n.js";
 
 const PAGE_SIZE = 50;
 
@@ -45,8 +45,8 @@ export function renderAudit(container, ctx) {
   const form = h("form", { class: "filters", role: "search", "aria-label": t("Filter the audit log"), novalidate: true },
     field(t("Account"), accountSelect).row,
     field(t("Record or data subject"), subject).row,
-    field(t("From"), since).row,
-    field(t("To"), until).row,
+    field(pt("date range", "From"), since).row,
+    field(pt("date range", "To"), until).row,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("Show") }), clearButton));
 
   const error = messageBox("error");
