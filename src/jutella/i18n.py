@@ -12,11 +12,17 @@ catalogue (and the JSON the scripts get) such an entry is keyed
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
 from babel.messages.pofile import read_po
+
+if TYPE_CHECKING:
+    from jutella.settings import Settings
 
 LANGUAGES = ("fi", "en", "sv")
 DEFAULT = "en"
@@ -78,3 +84,27 @@ def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
 
 def language_name(lang: str) -> str:
     return Locale.parse(lang).get_display_name(lang).capitalize()
+
+
+# -- times in the register's time zone ----------------------------------------------------------
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(dt: datetime | str, settings: Settings) -> datetime:
+    """``dt`` (a datetime or an ISO 8601 string, stored in UTC; naive means
+    UTC) in the register's time zone, ``JUTELLA_TIME_ZONE`` (default
+    Europe/Helsinki). The one place every time people read (transcripts,
+    mails, the access copy) is turned local; the console's scripts show
+    times in the browser's own zone."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(_zone(settings.time_zone))
+
+
+def local_minutes(dt: datetime | str, settings: Settings) -> str:
+    """``2026-12-07 14:00``: :func:`local_time` to the minute, as documents show it."""
+    return local_time(dt, settings).strftime("%Y-%m-%d %H:%M")

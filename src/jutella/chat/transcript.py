@@ -10,7 +10,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from jutella.i18n import local_minutes
 from jutella.runtime import Runtime
+from jutella.settings import Settings
 from jutella.store.models import Conversation
 from jutella.templating import render
 
@@ -19,23 +21,27 @@ from .system_text import system_text
 LABELS = {
     "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
            "attachment": "Liite", "print": "Tulosta", "subject": "Chat-keskustelusi tallenne",
-           "intro": "Tässä on pyytämäsi tallenne chat-keskustelusta.", "times": "Ajat ovat UTC-aikaa."},
+           "intro": "Tässä on pyytämäsi tallenne chat-keskustelusta.",
+           "times": "Ajat ovat aikavyöhykkeen {zone} mukaisia."},
     "en": {"title": "Chat transcript", "started": "Started", "you": "You", "agent": "Customer service",
            "attachment": "Attachment", "print": "Print", "subject": "Your chat transcript",
-           "intro": "Here is the transcript of the chat you asked for.", "times": "Times are in UTC."},
+           "intro": "Here is the transcript of the chat you asked for.",
+           "times": "Times are in the time zone {zone}."},
     "sv": {"title": "Utskrift av chatten", "started": "Inledd", "you": "Du", "agent": "Kundtjänst",
            "attachment": "Bilaga", "print": "Skriv ut", "subject": "Utskrift av din chatt",
-           "intro": "Här är utskriften av chatten som du bad om.", "times": "Tiderna anges i UTC."},
+           "intro": "Här är utskriften av chatten som du bad om.",
+           "times": "Tiderna anges i tidszonen {zone}."},
 }
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "transcript.css"
 
 
-def lines(events: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
-    """One line per shown event: time, who, text (system lines in the language)."""
+def lines(events: list[dict[str, Any]], lang: str, settings: Settings) -> list[dict[str, str]]:
+    """One line per shown event: time (in the register's time zone), who,
+    text (system lines in the language)."""
     L = LABELS.get(lang, LABELS["en"])
     out = []
     for e in events:
-        at = e["at"][:16].replace("T", " ")
+        at = local_minutes(e["at"], settings)
         data = e.get("data") or {}
         if e["kind"] == "attachment":
             info = data.get("attachment") or {}
@@ -59,16 +65,23 @@ def render_page(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], l
     lang = lang if lang in LABELS else "en"
     css = Markup(CSS.read_text(encoding="utf-8")) if inline_css else None  # our own file  # nosec B704
     return render(
-        "transcript.html", L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
-        org=rt.settings.notice.controller.name, started=conv.created_at.isoformat()[:16].replace("T", " "))
+        "transcript.html", L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang, rt.settings), css=css,
+        org=rt.settings.notice.controller.name, started=local_minutes(conv.created_at, rt.settings),
+        times=times_note(lang, rt.settings))
+
+
+def times_note(lang: str, settings: Settings) -> str:
+    """The transcript's note on its times: the register's time zone, named."""
+    return LABELS.get(lang, LABELS["en"])["times"].format(zone=settings.time_zone)
 
 
 def render_mail(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], lang: str) -> tuple[str, str, str]:
     lang = lang if lang in LABELS else "en"
     L = LABELS[lang]
-    shown = lines(events, lang)
-    text = "\n".join([L["intro"], "", f"{L['title']} · {L['started']} {conv.created_at.isoformat()[:16]} UTC", ""]
+    shown = lines(events, lang, rt.settings)
+    started = local_minutes(conv.created_at, rt.settings)
+    text = "\n".join([L["intro"], "", f"{L['title']} · {L['started']} {started}", ""]
                      + [f"{x['at'][11:]}  {x['who'] + ': ' if x['who'] else ''}{x['text']}" for x in shown]
-                     + ["", L["times"], rt.settings.notice.controller.name])
+                     + ["", times_note(lang, rt.settings), rt.settings.notice.controller.name])
     html = render_page(rt, conv, events, lang, inline_css=True)
     return f"{L['subject']} – {rt.settings.notice.controller.name}", text, html
