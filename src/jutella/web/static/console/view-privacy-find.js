@@ -37,7 +37,7 @@ const WHERE = {
 };
 
 // The erasure receipt's kinds (privacy/erasure.py KINDS), in its order.
-const COUNT_LABELS = {
+export const COUNT_LABELS = {
   conversations: N_("Chat conversations"),
   messages: N_("Chat messages"),
   notes: N_("Internal notes"),
