@@ -220,3 +220,34 @@ def test_contexts_reach_the_console_and_the_server():
     assert i18n.pgettext("en", "recipient", "To") == "To"
     assert i18n.catalog("fi")["recipient\x04To"] == "Kenelle"
     assert "To" not in i18n.catalog("fi")  # no bare entry for a two-meaning word
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_record_of_processing_speaks_the_console_language(lang):
+    """The register's record of processing (article 30) in the Finnish or Swedish console is in
+    that language: no sentence of it is the English one (the controller's and contact's own
+    details, the version and the date are data, the same in every language)."""
+    from jutella.privacy.notice import record_of_processing
+    from jutella.settings import load_settings
+
+    settings = load_settings(**{"register": {"marketing": {"enabled": True},
+                                             "processors": [{"name": "Relay Ab", "kind": "mail"}]}})
+
+    def sentences(record: dict) -> set[str]:
+        out: set[str] = set()
+        def walk(value):
+            if isinstance(value, str):
+                out.add(value)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    walk(v)
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v)
+        walk({k: v for k, v in record.items() if k not in ("controller", "contact", "version", "date",
+                                                             "data_protection_officer", "processors")})
+        return out
+
+    english, translated = sentences(record_of_processing(settings, "en")), sentences(record_of_processing(settings, lang))
+    assert len(english) > 20
+    assert not english & translated, sorted(english & translated)
