@@ -220,6 +220,12 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
     page.get_by_test_id("pv-find").click()
     expect(page.get_by_test_id("pv-result").first).to_be_visible()
     walk.check("register: search", page)
+    for opener in page.get_by_test_id("pv-open").all():  # each record in full, where it is rectified
+        opener.click()
+    expect(page.get_by_test_id("pv-chat-message").first).to_be_visible()
+    expect(page.get_by_test_id("pv-offline-body").first).to_be_visible()
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    walk.check("register: records in full", page)
     shot(page, "register-find")
     for tab, ready in (("requests", "pv-request-table"), ("record", "pv-record")):
         page.goto(f"{live.url}/console#/register/{tab}")
