@@ -115,6 +115,8 @@ class Walk:
 
     def allowed(self, text: str) -> bool:
         text = text.split("=", 1)[1] if re.match(r"^(placeholder|aria-label|title)=", text) else text
+        if self.is_data(text):
+            return True
         # what the catalogue made goes (innermost first: a translated text filled into another)
         while True:
             shorter = re.sub(r"⟦[^⟦⟧]*⟧", "·", text)
@@ -125,8 +127,11 @@ class Walk:
         text = re.sub(r"⟦[^⟧]*$", "·", re.sub(r"^[^⟦]*⟧", "·", text))
         # what is left: data, joined by the console's separators, or a snippet cut short with "…"
         parts = [p.strip(" …,;:()") for p in re.split(r"\s*·\s*|…|, ", text)]
-        return all(not p or p in FIXED or any(b.fullmatch(p) for b in BARE) or any(p in d for d in self.data)
-                   for p in parts)
+        return all(not p or p in FIXED or any(b.fullmatch(p) for b in BARE) or self.is_data(p) for p in parts)
+
+    def is_data(self, text: str) -> bool:
+        """A piece of user data: one whole, or (a snippet, a highlighted part) 6 characters or more of one."""
+        return text in self.data or (len(text) >= 6 and any(text in d for d in self.data))
 
     def check(self, where: str, scope) -> None:
         """``scope``: a page or frame (its body), or a locator (its shadow root, or its parent)."""

@@ -46,6 +46,13 @@ export function N_(msgid) {
   return msgid;
 }
 
+const LANGUAGE_NAMES = { fi: N_("Finnish"), en: N_("English"), sv: N_("Swedish") };
+
+/** A visitor's language in words ("en" -> "English", "englanti"); another tag as it was sent. */
+export function languageLabel(code) {
+  return LANGUAGE_NAMES[code] ? t(LANGUAGE_NAMES[code]) : code;
+}
+
 /** Remember a language for this browser (used before signing in). */
 export function setLanguageCookie(code) {
   const secure = location.protocol === "https:" ? "; secure" : "";
