@@ -50,7 +50,7 @@ const LANGUAGE_NAMES = { fi: N_("Finnish"), en: N_("English"), sv: N_("Swedish")
 
 /** A visitor's language in words ("en" -> "English", "englanti"); another tag as it was sent. */
 export function languageLabel(code) {
-  return LANGUAGE_NAMES[code] ? t(LANGUAGE_NAMES[code]) : code;
+  return Object.hasOwn(LANGUAGE_NAMES, code) ? t(LANGUAGE_NAMES[code]) : code; // a sent "__proto__" stays text
 }
 
 /** Remember a language for this browser (used before signing in). */
