@@ -3,25 +3,43 @@ Swedish come from ``locale/<lang>/LC_MESSAGES/messages.po``, read with Babel's
 PO reader at start (no compile step). The same catalogs serve server-rendered
 text, API error messages, mails and, as JSON, the console's and widget's scripts.
 Below every subsystem, so mail, chat and the sockets translate without
-importing the web layer."""
+importing the web layer.
+
+Where one English word has two meanings ("To" a person, "To" a date) the
+entry has a ``msgctxt`` and is looked up with :func:`pgettext`; in the merged
+catalogue (and the JSON the scripts get) such an entry is keyed
+``"context\x04msgid"``, as GNU gettext keys it. docs/i18n.md."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
 from babel.messages.pofile import read_po
 
+if TYPE_CHECKING:
+    from jutella.settings import Settings
+
 LANGUAGES = ("fi", "en", "sv")
 DEFAULT = "en"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+CONTEXT_SEP = "\x04"  # between a msgctxt and its msgid in a catalogue key
+
+
+def catalog_key(msgid: str, context: str | None = None) -> str:
+    """The key of an entry in :func:`catalog`: the msgid, or ``context\x04msgid``."""
+    return f"{context}{CONTEXT_SEP}{msgid}" if context else msgid
 
 
 @lru_cache(maxsize=None)
 def catalog(lang: str, domain: str | None = None) -> dict[str, str]:
     """msgid -> translation for ``lang``: one domain (``messages`` for the
-    console and server, ``widget`` for the widget), or all of them merged."""
+    console and server, ``widget`` for the widget), or all of them merged.
+    An entry with a msgctxt is keyed ``context\x04msgid`` (:func:`catalog_key`)."""
     folder = LOCALE_DIR / lang / "LC_MESSAGES"
     paths = [folder / f"{domain}.po"] if domain else sorted(folder.glob("*.po"))
     out: dict[str, str] = {}
@@ -30,12 +48,19 @@ def catalog(lang: str, domain: str | None = None) -> dict[str, str]:
             continue
         with path.open("rb") as fh:
             po = read_po(fh, locale=lang)
-        out.update({m.id: m.string for m in po if m.id and m.string and not m.fuzzy and isinstance(m.id, str)})
+        out.update({catalog_key(m.id, m.context): m.string for m in po
+                    if m.id and m.string and not m.fuzzy and isinstance(m.id, str)})
     return out
 
 
 def gettext(lang: str, message: str, **params: object) -> str:
     text = catalog(lang).get(message, message) if lang != DEFAULT else message
+    return text.format(**params) if params else text
+
+
+def pgettext(lang: str, context: str, message: str, **params: object) -> str:
+    """``message`` in the sense ``context`` names (a msgctxt in the .po files)."""
+    text = catalog(lang).get(catalog_key(message, context), message) if lang != DEFAULT else message
     return text.format(**params) if params else text
 
 
@@ -59,3 +84,27 @@ def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
 
 def language_name(lang: str) -> str:
     return Locale.parse(lang).get_display_name(lang).capitalize()
+
+
+# -- times in the register's time zone ----------------------------------------------------------
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(dt: datetime | str, settings: Settings) -> datetime:
+    """``dt`` (a datetime or an ISO 8601 string, stored in UTC; naive means
+    UTC) in the register's time zone, ``JUTELLA_TIME_ZONE`` (default
+    Europe/Helsinki). The one place every time people read (transcripts,
+    mails, the access copy) is turned local; the console's scripts show
+    times in the browser's own zone."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(_zone(settings.time_zone))
+
+
+def local_minutes(dt: datetime | str, settings: Settings) -> str:
+    """``2026-12-07 14:00``: :func:`local_time` to the minute, as documents show it."""
+    return local_time(dt, settings).strftime("%Y-%m-%d %H:%M")

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -180,6 +181,8 @@ class Settings(BaseSettings):
     widget_department_choice: bool = True  # the widget offers a choice when more than one department is online
     max_concurrent_chats: int = Field(5, ge=0)  # active chats per agent (0 = no limit); staff_account.max_chats overrides
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # the register's time zone: times in transcripts, mails and the access copy (i18n.local_time)
+    time_zone: str = "Europe/Helsinki"
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
@@ -244,6 +247,15 @@ class Settings(BaseSettings):
     def _check_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().strip()) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone like Europe/Helsinki") from None
         return value
 
     @field_validator("public_url")

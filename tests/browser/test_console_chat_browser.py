@@ -188,7 +188,7 @@ def test_agent_takes_a_chat_live(live, browser_context_factory):
     expect(info.get_by_test_id("visitor-os")).to_have_text("Linux")
     expect(info.get_by_test_id("visitor-referrer")).to_have_text("https://search.example/")  # no query
     expect(info.get_by_test_id("visitor-page")).to_have_text("https://www.example.fi/opiskelu/kurssit")
-    expect(info.get_by_test_id("visitor-language")).to_have_text("en")
+    expect(info.get_by_test_id("visitor-language")).to_have_text("English")  # in words, not "en"
 
     # the visitor's typing indicator goes away by itself after a while
     v.send(type="typing", active=True)

@@ -352,7 +352,7 @@ async ({kind, items, region}) => {
 
 
 def shown_or_unknown(value: str | None) -> str:
-    return value if value else "Not known"
+    return {"fi": "Finnish", "en": "English", "sv": "Swedish"}.get(value or "", value) if value else "Not known"
 
 
 def fetch_all(http: httpx.Client, paths: list[str]) -> list[dict[str, Any]]:

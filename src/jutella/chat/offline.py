@@ -223,7 +223,7 @@ async def reply(rt: Runtime, *, viewer: access.Viewer, message_id: int, body: st
         lang = m.language if m.language in ("fi", "en", "sv") else "fi"
         subject, text, html = compose.reply_mail(lang=lang, org=org, agent_name=agent.name if agent else org,
                                                  reply=body, original=m.body.split("\n\n--- ")[0],
-                                                 original_at=m.created_at)
+                                                 original_at=m.created_at, settings=rt.settings)
         row = outbox.enqueue(s, rt, kind="reply", to_addr=m.email, to_name=m.name, subject=subject,
                              body_text=text, body_html=html, offline_message_id=m.id)
         await s.flush()

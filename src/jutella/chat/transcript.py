@@ -10,32 +10,38 @@ from typing import Any
 
 from markupsafe import Markup
 
+from jutella.i18n import LANGUAGES, gettext, local_minutes
 from jutella.runtime import Runtime
+from jutella.settings import Settings
 from jutella.store.models import Conversation
 from jutella.templating import render
 
 from .system_text import system_text
 
-LABELS = {
-    "fi": {"title": "Chat-keskustelun tallenne", "started": "Aloitettu", "you": "Sinä", "agent": "Asiakaspalvelu",
-           "attachment": "Liite", "print": "Tulosta", "subject": "Chat-keskustelusi tallenne",
-           "intro": "Tässä on pyytämäsi tallenne chat-keskustelusta.", "times": "Ajat ovat UTC-aikaa."},
-    "en": {"title": "Chat transcript", "started": "Started", "you": "You", "agent": "Customer service",
-           "attachment": "Attachment", "print": "Print", "subject": "Your chat transcript",
-           "intro": "Here is the transcript of the chat you asked for.", "times": "Times are in UTC."},
-    "sv": {"title": "Utskrift av chatten", "started": "Inledd", "you": "Du", "agent": "Kundtjänst",
-           "attachment": "Bilaga", "print": "Skriv ut", "subject": "Utskrift av din chatt",
-           "intro": "Här är utskriften av chatten som du bad om.", "times": "Tiderna anges i UTC."},
+# What a transcript says around the conversation, in English (the msgids of transcript.po).
+TEXTS = {
+    "title": "Chat transcript", "started": "Started", "you": "You", "agent": "Customer service",
+    "attachment": "Attachment", "print": "Print", "subject": "Your chat transcript",
+    "intro": "Here is the transcript of the chat you asked for.",
+    "times": "Times are in the time zone {zone}.",
 }
+
+
+def labels(lang: str) -> dict[str, str]:
+    """TEXTS in ``lang`` (``{zone}`` left for :func:`times_note`)."""
+    return {key: gettext(lang, text) for key, text in TEXTS.items()}
+
+
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "transcript.css"
 
 
-def lines(events: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
-    """One line per shown event: time, who, text (system lines in the language)."""
-    L = LABELS.get(lang, LABELS["en"])
+def lines(events: list[dict[str, Any]], lang: str, settings: Settings) -> list[dict[str, str]]:
+    """One line per shown event: time (in the register's time zone), who,
+    text (system lines in the language)."""
+    L = labels(lang)
     out = []
     for e in events:
-        at = e["at"][:16].replace("T", " ")
+        at = local_minutes(e["at"], settings)
         data = e.get("data") or {}
         if e["kind"] == "attachment":
             info = data.get("attachment") or {}
@@ -56,19 +62,26 @@ def render_page(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], l
     """A self-contained page (``inline_css``: the visitor's saved copy, opened
     from disk) or one served under the console's CSP (stylesheet and print
     button from /static)."""
-    lang = lang if lang in LABELS else "en"
+    lang = lang if lang in LANGUAGES else "en"
     css = Markup(CSS.read_text(encoding="utf-8")) if inline_css else None  # our own file  # nosec B704
     return render(
-        "transcript.html", L=LABELS[lang], lang=lang, conv=conv, lines=lines(events, lang), css=css,
-        org=rt.settings.notice.controller.name, started=conv.created_at.isoformat()[:16].replace("T", " "))
+        "transcript.html", L=labels(lang), lang=lang, conv=conv, lines=lines(events, lang, rt.settings), css=css,
+        org=rt.settings.notice.controller.name, started=local_minutes(conv.created_at, rt.settings),
+        times=times_note(lang, rt.settings))
+
+
+def times_note(lang: str, settings: Settings) -> str:
+    """The transcript's note on its times: the register's time zone, named."""
+    return gettext(lang, TEXTS["times"], zone=settings.time_zone)
 
 
 def render_mail(rt: Runtime, conv: Conversation, events: list[dict[str, Any]], lang: str) -> tuple[str, str, str]:
-    lang = lang if lang in LABELS else "en"
-    L = LABELS[lang]
-    shown = lines(events, lang)
-    text = "\n".join([L["intro"], "", f"{L['title']} · {L['started']} {conv.created_at.isoformat()[:16]} UTC", ""]
+    lang = lang if lang in LANGUAGES else "en"
+    L = labels(lang)
+    shown = lines(events, lang, rt.settings)
+    started = local_minutes(conv.created_at, rt.settings)
+    text = "\n".join([L["intro"], "", f"{L['title']} · {L['started']} {started}", ""]
                      + [f"{x['at'][11:]}  {x['who'] + ': ' if x['who'] else ''}{x['text']}" for x in shown]
-                     + ["", L["times"], rt.settings.notice.controller.name])
+                     + ["", times_note(lang, rt.settings), rt.settings.notice.controller.name])
     html = render_page(rt, conv, events, lang, inline_css=True)
     return f"{L['subject']} – {rt.settings.notice.controller.name}", text, html

@@ -11,7 +11,8 @@ from pathlib import Path
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from jutella.i18n import gettext
+from jutella.i18n import gettext, local_time
+from jutella.settings import Settings
 from jutella.templating import linkify
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -24,9 +25,11 @@ def quote(text: str) -> str:
 
 
 def reply_mail(*, lang: str, org: str, agent_name: str, reply: str, original: str,
-               original_at: datetime) -> tuple[str, str, str]:
-    """(subject, text, html) of an answer to an offline message."""
-    when = format_datetime(original_at, "medium", locale={"fi": "fi_FI", "sv": "sv_FI"}.get(lang, "en_GB"))
+               original_at: datetime, settings: Settings) -> tuple[str, str, str]:
+    """(subject, text, html) of an answer to an offline message; the time it
+    quotes is in the register's time zone."""
+    when = format_datetime(local_time(original_at, settings), "medium",
+                           locale={"fi": "fi_FI", "sv": "sv_FI"}.get(lang, "en_GB"))
     subject = gettext(lang, "Re: your message to {org}", org=org)
     wrote = gettext(lang, "On {date} you wrote:", date=when)
     signature = f"{agent_name}\n{org}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from jutella.i18n import local_minutes
 from jutella.settings import Settings
 from jutella.templating import render
 
@@ -78,4 +79,5 @@ def render_html(copy: dict[str, Any], settings: Settings, lang: str) -> str:
     so its stylesheet is inside it."""
     lang = lang if lang in LABELS else "en"
     return render("subject_copy.html", c=copy, L=LABELS[lang], n=notice(settings, lang), lang=lang,
+                  local=lambda at: local_minutes(at, settings), zone=settings.time_zone,
                   css=Markup(CSS.read_text(encoding="utf-8")))  # our own file  # nosec B704

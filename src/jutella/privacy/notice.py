@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jutella.i18n import gettext
 from jutella.settings import Settings
 
 OMBUDSMAN = {
@@ -440,66 +441,79 @@ def notice(settings: Settings, lang: str) -> Notice:
     return Notice(lang, TEXT[lang], settings)
 
 
-def record_of_processing(settings: Settings) -> dict[str, Any]:
+def record_of_processing(settings: Settings, lang: str = "en") -> dict[str, Any]:
     """The record of processing activities (GDPR Article 30) from the same
-    settings as the notice: its version and date, both kinds of data subject
-    (visitors, and staff whose accounts and actions are kept), every kind
-    of record with its retention, and the processors."""
+    settings as the notice, in ``lang`` (the console's language; record.po):
+    its version and date, both kinds of data subject (visitors, and staff
+    whose accounts and actions are kept), every kind of record with its
+    retention, and the processors."""
+    lang = lang if lang in TEXT else "en"
     r, reg = settings.retention, settings.notice
+
+    def _(message: str, **params: object) -> str:
+        return gettext(lang, message, **params)
+
+    def own(field: str, source: Any = None) -> str:  # the register's own words in this language
+        return getattr(source or reg, f"{field}_{lang}")
+
+    kinds = {"hosting": _("hosting"), "mail": _("mail relay"), "other": _("other")}
     marketing = reg.marketing.enabled
-    purposes = [reg.purpose_en, "the security of the register: staff accounts and an access log of what they do"]
+    purposes = [own("purpose"), _("the security of the register: staff accounts and an access log of what they do")]
     if marketing:
-        purposes.append(reg.marketing.purpose_en + f" (consent, wording version {reg.marketing.consent_version})")
-    processors = [p.model_dump() for p in reg.processors]
+        purposes.append(_("{purpose} (consent, wording version {version})", purpose=own("purpose", reg.marketing),
+                          version=reg.marketing.consent_version))
+    processors = [{**p.model_dump(), "kind": kinds[p.kind]} for p in reg.processors]
     return {
         "controller": reg.controller.model_dump(),
         "version": reg.version,
         "date": reg.updated.isoformat(),
         "contact": reg.contact.model_dump(),
         "data_protection_officer": reg.dpo.model_dump() if reg.dpo else None,
-        "register": reg.name_en,
+        "register": own("name"),
         "purposes": purposes,
-        "legal_basis": reg.legal_basis_en + (" Marketing contacts: the data subject's consent (GDPR Article "
-                                             "6(1)(a))." if marketing else ""),
+        "legal_basis": own("legal_basis") + (" " + _("Marketing contacts: the data subject's consent (GDPR Article "
+                                                     "6(1)(a)).") if marketing else ""),
         "categories_of_data_subjects": [
-            "visitors of the organisation's website who use the chat or its email form",
-            "the controller's staff who use the service (agents, administrators, the person handling register "
-            "matters)",
+            _("visitors of the organisation's website who use the chat or its email form"),
+            _("the controller's staff who use the service (agents, administrators, the person handling register "
+              "matters)"),
         ],
         "categories_of_personal_data": [
-            "browser family and major version, operating system and version, referrer, page, the current page "
-            "while a chat is open, language (collected automatically)",
-            "chat messages, which may contain what the visitor hands over (e.g. name, email, student number)",
-            "internal notes and labels staff add to a conversation",
-            "files attached to a chat (images, PDF files)",
-            "ratings of a conversation and their comments",
-            "email addresses a conversation's transcript was sent to",
-            "name, email address and message from the email form, and the replies sent",
-            "a random visitor identifier kept in the visitor's browser after they open the chat"
-            + ("; agents see a returning browser's earlier chats" if settings.returning_visitor_history else ""),
-            *(["consent to marketing email: the wording's version and the time"] if marketing else []),
-            "staff: name, email address, roles, password hash, two-factor settings, sessions",
-            "the access log: which member of staff looked at or changed which record, and when",
+            _("browser family and major version, operating system and version, referrer, page, language "
+              "(collected automatically)"),
+            _("the page the visitor is on while a chat is open (collected automatically)"),
+            _("chat messages, which may contain what the visitor hands over (e.g. name, email, student number)"),
+            _("internal notes and labels staff add to a conversation"),
+            _("files attached to a chat (images, PDF files)"),
+            _("ratings of a conversation and their comments"),
+            _("email addresses a conversation's transcript was sent to"),
+            _("name, email address and message from the email form, and the replies sent"),
+            _("a random visitor identifier kept in the visitor's browser after they open the chat; agents see a "
+              "returning browser's earlier chats") if settings.returning_visitor_history else
+            _("a random visitor identifier kept in the visitor's browser after they open the chat"),
+            *([_("consent to marketing email: the wording's version and the time")] if marketing else []),
+            _("staff: name, email address, roles, password hash, two-factor settings, sessions"),
+            _("the access log: which member of staff looked at or changed which record, and when"),
         ],
-        "recipients": ["the controller's own staff with individual accounts"]
-        + [f"processor: {p.name}" + (f" ({p.location})" if p.location else "") + f", {p.kind}"
+        "recipients": [_("the controller's own staff with individual accounts")]
+        + [_("processor: {name}", name=p.name) + (f" ({p.location})" if p.location else "") + f", {kinds[p.kind]}"
            + (f": {p.service}" if p.service else "") for p in reg.processors],
         "processors": processors,
-        "transfers_outside_eea": "none" if not reg.transfers_outside_eea else "see the notice",
+        "transfers_outside_eea": _("none") if not reg.transfers_outside_eea else _("see the privacy notice"),
         "retention_days": {"chat": r.chat_days, "offline_messages": r.offline_days, "metadata": r.metadata_days,
                            "audit_log": r.audit_days, "backups": r.backups_days},
         "retention_notes": [
-            "notes, labels, attachments, ratings and transcript addresses go with their conversation",
-            "staff accounts: while the person has access; disabled accounts are kept for the access log",
-            "restricted records are kept past their period, hidden from all but the privacy role, until the "
-            "restriction is lifted",
+            _("notes, labels, attachments, ratings and transcript addresses go with their conversation"),
+            _("staff accounts: while the person has access; disabled accounts are kept for the access log"),
+            _("restricted records are kept past their period, hidden from all but the privacy role, until the "
+              "restriction is lifted"),
         ],
-        "automated_decision_making": "none",
+        "automated_decision_making": _("none"),
         "security_measures": [
-            "individual staff accounts with roles; argon2id passwords; optional or required two-factor sign-in",
-            "server-side sessions with idle and absolute timeouts; CSRF protection; strict Content-Security-Policy",
-            "a hash-chained audit log of every view of personal data",
-            "no IP addresses stored; data kept on the controller's own server only" if not processors else
-            "no IP addresses stored",
+            _("individual staff accounts with roles; argon2id passwords; optional or required two-factor sign-in"),
+            _("server-side sessions with idle and absolute timeouts; CSRF protection; strict Content-Security-Policy"),
+            _("a hash-chained audit log of every view of personal data"),
+            _("no IP addresses stored; data kept on the controller's own server only") if not processors else
+            _("no IP addresses stored"),
         ],
     }

@@ -26,6 +26,7 @@ from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import attachments as att
 from jutella.chat import transcript as tr
+from jutella.i18n import LANGUAGES
 from jutella.store.models import Conversation, Visitor
 
 from . import schemas as S
@@ -170,7 +171,7 @@ async def rate(body: RatingIn, request: Request) -> RatingOut:
 
 
 def _language(request: Request, wanted: str | None) -> str:
-    return wanted if wanted in tr.LABELS else request_language(request)
+    return wanted if wanted in LANGUAGES else request_language(request)
 
 
 HTML_PAGE = {**ERRORS, 200: {"content": {"text/html": {}}, "description": "the printable page"}}

@@ -250,9 +250,11 @@ async def update_request(request_id: S.Id, body: RequestPatch, request: Request,
 
 
 @router.get("/record", response_model=dict[str, Any], responses=ERRORS)
-async def record(request: Request, who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, Any]:
-    """The record of processing activities (GDPR article 30)."""
-    return record_of_processing(runtime(request).settings)
+async def record(request: Request, lang: str | None = None,
+                 who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, Any]:
+    """The record of processing activities (GDPR article 30), in ``lang`` (fi, en, sv; by default the
+    request's language)."""
+    return record_of_processing(runtime(request).settings, negotiate(None, lang or request_language(request)))
 
 
 @router.post("/retention/run", response_model=dict[str, int], responses=ERRORS)

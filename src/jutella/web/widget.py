@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from jutella.chat import sites
-from jutella.i18n import LANGUAGES, catalog
+from jutella.i18n import CONTEXT_SEP, LANGUAGES, catalog
 
 from .auth import runtime
 from .errors import request_language
@@ -186,10 +186,13 @@ def frame_strings(lang: str) -> dict[str, str]:
     sources = widget_sources()
     strings = dict(catalog(lang, "widget"))
     for domain in FRAME_DOMAINS:
-        strings.update({k: v for k, v in catalog(lang, domain).items()
-                        if f'"{k}"' in sources or f"'{k}'" in sources or f"`{k}`" in sources
-                        or f">{k}<" in sources})
+        strings.update({k: v for k, v in catalog(lang, domain).items() if _mentioned(k, sources)})
     return strings
+
+
+def _mentioned(key: str, sources: str) -> bool:
+    msgid = key.rsplit(CONTEXT_SEP, 1)[-1]  # a msgctxt entry: the script names its msgid
+    return f'"{msgid}"' in sources or f"'{msgid}'" in sources or f"`{msgid}`" in sources or f">{msgid}<" in sources
 
 
 async def frame_config(request: Request) -> dict[str, object]:

@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { busy, field, h, messageBox, replace, uid } from "./dom.js";
-import { t } from "./i18n.js";
+import { pt, t } from "./i18n.js";
 
 const MAX_NOTE = 4_000;
 export const STYLESHEET = "/static/console/departments.css";
@@ -51,7 +51,7 @@ export function transferControl(id, { store, announce }) {
   const form = h("form", { class: "transfer-panel stack", id: panelId, testid: "transfer-dialog", hidden: true,
     novalidate: true, "aria-label": t("Transfer the conversation") },
     h("h3", { text: t("Transfer the conversation") }),
-    field(t("To"), target).row,
+    field(pt("recipient", "To"), target).row,
     field(t("Note to the receiver (optional)"), note,
       { hint: t("Only staff see the note. The visitor sees who joined.") }).row,
     error.el,

@@ -9,7 +9,7 @@
 // links only when they are http(s) URLs (chat-text.js urlOrText).
 
 import { h, srOnly } from "./dom.js";
-import { t } from "./i18n.js";
+import { languageLabel, t } from "./i18n.js";
 import { stateLabel, timeElement, urlOrText, withVersion } from "./chat-text.js";
 
 function fact(label, value, testid) {
@@ -65,7 +65,7 @@ export function renderVisitorInfo(pane, detail, { open }) {
         fact(t("Visitor id"), info.visitor, "visitor-id"),
         fact(t("Browser"), browser, "visitor-browser"),
         fact(t("Operating system"), os, "visitor-os"),
-        fact(t("Language"), info.language, "visitor-language"),
+        fact(t("Language"), info.language ? languageLabel(info.language) : null, "visitor-language"),
         current,
         fact(t("Chat opened on"), info.page_url ? urlOrText(info.page_url) : null, "visitor-page"),
         fact(t("Referrer"), info.referrer ? urlOrText(info.referrer) : null, "visitor-referrer"),

@@ -4,9 +4,12 @@
 // missing translation falls back to it.
 //
 // Every console string goes through t(msgid) or, where a string is only named
-// and translated later (tables of labels), N_(msgid). Write msgids as plain
-// double-quoted literals: tests/test_i18n_catalogs.py finds them by that shape
-// and checks that Finnish and Swedish have them.
+// and translated later (tables of labels), N_(msgid). Where one English word
+// has two meanings ("To" a person, "To" a date), pt(context, msgid) picks the
+// entry with that msgctxt (keyed "context\u0004msgid" in the JSON, as gettext
+// keys it). Write msgids as plain double-quoted literals:
+// tests/unit/test_i18n_catalogs.py finds them by that shape and checks that
+// Finnish and Swedish have them. docs/i18n.md.
 
 function readCatalog() {
   const block = document.getElementById("jutella-i18n");
@@ -23,16 +26,31 @@ const catalog = readCatalog();
 export const lang = catalog.lang;
 export const languages = catalog.languages;
 
-/** Translate, then replace {name} placeholders with params.name (as text). */
-export function t(msgid, params) {
-  const text = catalog.messages[msgid] || msgid;
+function fill(text, params) {
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (whole, key) => (key in params ? String(params[key]) : whole));
+}
+
+/** Translate, then replace {name} placeholders with params.name (as text). */
+export function t(msgid, params) {
+  return fill(catalog.messages[msgid] || msgid, params);
+}
+
+/** Translate msgid in the sense context names (its msgctxt in the .po files). */
+export function pt(context, msgid, params) {
+  return fill(catalog.messages[`${context}\u0004${msgid}`] || msgid, params);
 }
 
 /** Mark a string for translation without translating it yet. */
 export function N_(msgid) {
   return msgid;
+}
+
+const LANGUAGE_NAMES = { fi: N_("Finnish"), en: N_("English"), sv: N_("Swedish") };
+
+/** A visitor's language in words ("en" -> "English", "englanti"); another tag as it was sent. */
+export function languageLabel(code) {
+  return Object.hasOwn(LANGUAGE_NAMES, code) ? t(LANGUAGE_NAMES[code]) : code; // a sent "__proto__" stays text
 }
 
 /** Remember a language for this browser (used before signing in). */

@@ -1,34 +1,13 @@
 // The audit log (administrators and the privacy contact): filters, the table
-// and paging. Details are shown as JSON text, never interpreted.
+// and paging. Actions, targets and details are shown in words
+// (audit-words.js), as text, never as markup.
 
 import { api, query } from "./api.js";
 import { field, h, messageBox, replace, uid } from "./dom.js";
-import { N_, formatDateTime, t } from "./i18n.js";
+import { actionText, detailPhrases, subjectText, targetText } from "./audit-words.js";
+import { formatDateTime, pt, t } from "./i18n.js";
 
 const PAGE_SIZE = 50;
-
-const ACTIONS = {
-  "login": N_("Signed in"),
-  "login.failed": N_("Sign-in failed"),
-  "logout": N_("Signed out"),
-  "account.setup": N_("First administrator set up"),
-  "account.create": N_("Account created"),
-  "account.reinvite": N_("New invitation link"),
-  "account.invitation_accepted": N_("Invitation accepted"),
-  "account.update": N_("Account changed"),
-  "account.disable": N_("Account disabled"),
-  "account.enable": N_("Account enabled"),
-  "account.password_change": N_("Password changed"),
-  "totp.enable": N_("Two-factor sign-in turned on"),
-  "totp.disable": N_("Two-factor sign-in turned off"),
-  "totp.recovery_code_used": N_("Recovery code used"),
-  "settings.require_totp": N_("Two-factor requirement changed"),
-  "audit.view": N_("Audit log viewed"),
-};
-
-const TARGET_TYPES = {
-  account: N_("Account"),
-};
 
 export function renderAudit(container, ctx) {
   let offset = 0;
@@ -45,8 +24,8 @@ export function renderAudit(container, ctx) {
   const form = h("form", { class: "filters", role: "search", "aria-label": t("Filter the audit log"), novalidate: true },
     field(t("Account"), accountSelect).row,
     field(t("Record or data subject"), subject).row,
-    field(t("From"), since).row,
-    field(t("To"), until).row,
+    field(pt("date range", "From"), since).row,
+    field(pt("date range", "To"), until).row,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("Show") }), clearButton));
 
   const error = messageBox("error");
@@ -56,27 +35,18 @@ export function renderAudit(container, ctx) {
   const next = h("button", { type: "button", text: t("Next"), disabled: true });
   const pager = h("nav", { class: "pager", "aria-label": t("Pages of the audit log") }, previous, next);
 
-  function targetText(row) {
-    if (!row.target_type) return "";
-    const type = TARGET_TYPES[row.target_type] ? t(TARGET_TYPES[row.target_type]) : row.target_type;
-    const id = row.target_id === null ? "" : ` #${row.target_id}`;
-    const known = row.target_type === "account" && names.get(String(row.target_id));
-    return known ? `${type}${id}: ${known}` : `${type}${id}`;
-  }
-
   function auditRow(row) {
-    const label = ACTIONS[row.action];
-    const detail = row.detail && Object.keys(row.detail).length ? JSON.stringify(row.detail) : "";
+    const details = detailPhrases(row, names);
     const cell = (labelText, ...content) => h("td", { dataset: { label: labelText } }, h("div", { class: "cell" }, content));
     return h("tr", { testid: "audit-row", dataset: { action: row.action } },
       cell(t("Time"), h("time", { datetime: row.at, text: formatDateTime(row.at) })),
       cell(t("Who"), row.actor !== null ? h("span", { class: "actor", text: row.actor })
-        : row.actor_id !== null ? `#${row.actor_id}` : h("span", { class: "muted", text: "—" })),
-      cell(t("Action"), label ? t(label) : row.action, label ? h("code", { class: "action-code", text: row.action }) : null),
-      cell(t("Target"), h("span", { class: "break", text: targetText(row) }),
-        row.subject ? h("div", { class: "muted break", text: t("Data subject: {subject}", { subject: row.subject }) })
+        : row.actor_id !== null ? `#${row.actor_id}` : h("span", { class: "muted", text: t("the system") })),
+      cell(t("Action"), h("span", { class: "action-text", text: actionText(row.action) })),
+      cell(t("Target"), h("span", { class: "break", text: targetText(row, names) }),
+        row.subject ? h("div", { class: "muted break", text: t("Data subject: {subject}", { subject: subjectText(row.subject) }) })
           : null),
-      cell(t("Details"), detail ? h("code", { class: "json break", text: detail }) : ""));
+      cell(t("Details"), details.length ? h("ul", { class: "audit-details" }, details.map((text) => h("li", { text }))) : ""));
   }
 
   function draw(page) {
@@ -145,7 +115,7 @@ export function renderAudit(container, ctx) {
   const filtersId = uid("h");
   container.replaceChildren(
     h("h1", { id: "page-title", tabindex: "-1", text: t("Audit log") }),
-    h("p", { class: "muted", text: t("Every change to accounts and every sign-in, newest first. Entries name records by their number, not by their content.") }),
+    h("p", { class: "muted", text: t("Every view of personal data (conversations, messages, register records, searches and lists), every change to accounts, departments and the register, and every sign-in, newest first. Entries name records by their number, not by their content.") }),
     h("section", { class: "panel-section", "aria-labelledby": filtersId },
       h("h2", { id: filtersId, class: "visually-hidden", text: t("Filters") }), form),
     error.el, summary, tableSlot, pager);

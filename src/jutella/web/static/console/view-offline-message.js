@@ -16,7 +16,7 @@
 
 import { api } from "./api.js";
 import { h, messageBox, replace, uid } from "./dom.js";
-import { N_, t } from "./i18n.js";
+import { N_, languageLabel, t } from "./i18n.js";
 import { timeElement, urlOrText, withVersion } from "./chat-text.js";
 import { attachCanned } from "./chat-canned.js";
 
@@ -186,7 +186,7 @@ export function openMessage(pane, id, opts) {
       fact(t("Why the form"), REASONS[m.reason] ? t(REASONS[m.reason]) : m.reason, "offline-reason"),
       fact(t("Browser"), withVersion(m.browser, m.browser_version), "offline-browser"),
       fact(t("Operating system"), withVersion(m.os, m.os_version), "offline-os"),
-      fact(t("Language"), m.language, "offline-language"),
+      fact(t("Language"), m.language ? languageLabel(m.language) : null, "offline-language"),
       fact(t("Page"), m.page_url ? urlOrText(m.page_url) : null, "offline-page"),
       fact(t("Referrer"), m.referrer ? urlOrText(m.referrer) : null, "offline-referrer"),
       fact(t("Chat before the form"), conversation, "offline-conversation-id"),

@@ -37,7 +37,7 @@ const WHERE = {
 };
 
 // The erasure receipt's kinds (privacy/erasure.py KINDS), in its order.
-const COUNT_LABELS = {
+export const COUNT_LABELS = {
   conversations: N_("Chat conversations"),
   messages: N_("Chat messages"),
   notes: N_("Internal notes"),
@@ -439,6 +439,12 @@ export function renderFind(container, ctx) {
   }
   eraseButton.addEventListener("click", openErase);
 
+  /** A receipt's id: a number, or "conversation:3" (what the automatic data belonged to) in words. */
+  function receiptId(id) {
+    const match = /^(conversation|offline_message):(\d+)$/.exec(String(id));
+    return match ? recordTitle(match[1], match[2]) : String(id);
+  }
+
   /** The receipt: every kind with something removed, with its count and ids. */
   function erased(receipt) {
     confirmSlot.replaceChildren();
@@ -460,7 +466,7 @@ export function renderFind(container, ctx) {
       h("details", { class: "pv-receipt-ids", testid: "pv-erased-ids" },
         h("summary", { text: t("Ids of the erased records") }),
         h("ul", {}, Object.entries(receipt.ids).filter(([, ids]) => ids.length).map(([key, ids]) => h("li", {
-          dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.join(", ")}` })))),
+          dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.map(receiptId).join(", ")}` })))),
       records.size ? h("p", { text: t("Records that were not selected were kept. Search again to see them.") }) : null));
     records.clear();
     ctx.announce(t("The selected records are erased."));

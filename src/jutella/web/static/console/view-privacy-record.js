@@ -68,7 +68,7 @@ export function renderRecord(container) {
     h("p", { class: "muted", text: t("The record of processing activities (GDPR article 30), made from the same settings as the privacy notice.") }),
     h("p", {}, h("a", { href: `/privacy?lang=${encodeURIComponent(lang)}`, text: t("Privacy notice") })),
     error.el, slot));
-  api("GET", "/api/v1/privacy/record").then((data) => {
+  api("GET", `/api/v1/privacy/record?lang=${encodeURIComponent(lang)}`).then((data) => {
     replace(slot, definitions(data));
   }, (failure) => {
     slot.replaceChildren();

@@ -8,7 +8,7 @@ import { field, h, messageBox, replace, uid } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { formatDate, todayIso } from "./view-privacy-common.js";
 
-const KINDS = {
+export const KINDS = {
   access: N_("Access to data"),
   rectification: N_("Rectification"),
   erasure: N_("Erasure"),
@@ -17,7 +17,7 @@ const KINDS = {
   objection: N_("Objection"),
 };
 
-const STATUS = {
+export const STATUS = {
   open: N_("In progress"),
   done: N_("Done"),
   refused: N_("Refused"),

@@ -3,6 +3,10 @@
 // the frame page's JSON block.
 export const LANGS = ["fi", "en", "sv"];
 
+function fill(text, params) {
+  return params ? text.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m)) : text;
+}
+
 export class I18n {
   constructor(strings, lang) {
     this.lang = LANGS.includes(lang) ? lang : "en";
@@ -10,8 +14,12 @@ export class I18n {
   }
 
   t(id, params) {
-    const text = this.map[id] || id;
-    return params ? text.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m)) : text;
+    return fill(this.map[id] || id, params);
+  }
+
+  // id in the sense context names (its msgctxt; keyed "context\u0004id" as gettext keys it)
+  pt(context, id, params) {
+    return fill(this.map[`${context}\u0004${id}`] || id, params);
   }
 
   // Translates the elements marked data-i18n (text), data-i18n-label
