@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 from jutella.accounts import actions as accounts
 from jutella.chat import actions as chat
 from jutella.mail.compose import reply_mail
+from jutella.settings import Settings
 from jutella.store.models import AuditEntry
 
 from tests.helpers import PASSWORD, add_staff, error_code, eventually, outbox_idle, sign_in
@@ -170,7 +171,7 @@ def test_urls_in_html_mails_become_links_and_the_text_part_stays_as_it_was():
     subject, text, html = reply_mail(lang="en", org="Org", agent_name="Aino",
                                      reply="See https://jamko.example/ohje?a=1&b=<2>. Or javascript:alert(1)",
                                      original="<b>https://x.example/\"onmouseover=1</b>",
-                                     original_at=__import__("datetime").datetime(2026, 12, 7))
+                                     original_at=__import__("datetime").datetime(2026, 12, 7), settings=Settings())
     assert "See https://jamko.example/ohje?a=1&b=<2>. Or javascript:alert(1)" in text
     assert '<a href="https://jamko.example/ohje?a=1&amp;b=" rel="noopener noreferrer">' in html
     assert "&lt;2&gt;." in html and 'href="javascript' not in html

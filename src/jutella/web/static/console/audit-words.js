@@ -59,7 +59,12 @@ export const ACTIONS = {
   "subject_request.add": N_("Register request added"),
   "subject_request.update": N_("Register request changed"),
   "retention.run": N_("Old records deleted (retention)"),
+  "site.add": N_("Site allowed to embed the chat"),
+  "site.remove": N_("Site no longer allowed to embed the chat"),
 };
+
+// how a sign-in without the sign-in form came about (accounts/actions.py open_session)
+const VIA = { setup: N_("Signed in by setting up jutella"), invitation: N_("Signed in by accepting an invitation") };
 
 // target_type -> "<kind> {id}"
 const TARGETS = {
@@ -71,6 +76,7 @@ const TARGETS = {
   offline_reply: N_("Reply {id} to an offline message"),
   chat_event: N_("Chat message {id}"),
   department: N_("Department {id}"),
+  site: N_("Site {id}"),
   subject_request: N_("Register request {id}"),
 };
 
@@ -140,6 +146,9 @@ export const DETAILS = {
   through: (v) => [t("Entries up to #{seq} removed", { seq: v })],
   rows: (v) => [t("Entries removed: {n}", { n: v })],
   hash: () => [],
+  mailed: (v) => (v ? [t("Invitation mailed")] : []),
+  origin: (v) => [t("Site: {origin}", { origin: v })],
+  via: (v) => [VIA[v] ? t(VIA[v]) : v],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's
