@@ -305,12 +305,17 @@ def console_views(live, ctx, walk: Walk, data, lang: str) -> None:
     expect(page.get_by_test_id("offline-reply-input")).to_be_visible()
     walk.check(page, "offline-message")
 
-    for route, name, ready in [
+    routes = [
         ("canned", "canned-page", "table"), ("departments", "departments", "h1"), ("accounts", "accounts", "table"),
+        ("embed", "embed", "table"),
         ("audit", "audit-log", "table"), ("register", "privacy-find", "h1"),
         ("register/requests", "privacy-requests", "h1"), ("register/record", "privacy-record", "h1"),
         ("account", "my-account", "h1"),
-    ]:
+    ]
+    # every view the navigation offers is checked: a new view without an entry here fails
+    listed = set(page.locator("nav.sidenav a").evaluate_all("els => els.map(a => a.getAttribute('href').slice(2))"))
+    assert listed <= {"conversations", "offline"} | {r.split("/")[0] for r, _, _ in routes}, listed
+    for route, name, ready in routes:
         page.goto(f"{live.url}/console#/{route}")
         expect(page.locator(f"main {ready}").first).to_be_visible()
         page.wait_for_load_state("networkidle")

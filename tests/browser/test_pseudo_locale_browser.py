@@ -178,7 +178,8 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
             "Kuitti tulee postissa.", "Kuitti lähtee postissa.", "kuitti", "Jäsenpalvelu", "Kysytty puhelimessa",
             "Aino", "Chair", "Boss Person", "Chrome 124", "HeadlessChrome", "Linux", "Sähköpostini on", "<img src=x onerror=alert(1)>",
             f"Hei, sähköpostini on {EMAIL} ja opiskelijanumeroni {STUDENT_NO}. {SECRET_TEXT}. "
-            "<img src=x onerror=alert(1)>", *_strings(register)]
+            "<img src=x onerror=alert(1)>", *_strings(register),
+            f'<script src="{live.url}/widget.js" async></script>']  # the embed snippet is code, not words
     walk = Walk(data)
 
     context = browser_context_factory(locale="fi-FI", viewport={"width": 1280, "height": 800})
@@ -212,8 +213,13 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
     expect(page.get_by_test_id("offline-body")).to_be_visible()
     walk.check("offline message", page)
 
+    # every view the navigation offers is walked: a new view without an entry here fails
+    listed = set(page.locator("nav.sidenav a").evaluate_all("els => els.map(a => a.getAttribute('href').slice(2))"))
+    walked = {"conversations", "offline", "canned", "accounts", "departments", "embed", "audit", "account", "register"}
+    assert listed <= walked, f"console views this test does not walk: {sorted(listed - walked)}"
     for view, ready in (("canned", "canned-table"), ("accounts", "accounts-table"),
-                        ("departments", "department"), ("audit", "audit-table"), ("account", "totp-begin")):
+                        ("departments", "department"), ("embed", "embed-snippet"), ("audit", "audit-table"),
+                        ("account", "totp-begin")):
         nav(page, view).click()
         expect(page.get_by_test_id(ready).first).to_be_visible()
         walk.check(view, page)
