@@ -519,3 +519,82 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink(free_port())
     yield sink
     sink.stop()
+
+
+# -- the order of the tests under ``make test`` (pytest-xdist, --dist worksteal) -------------
+# worksteal hands each worker one contiguous share of the collection at the start
+# (the first len/n tests to the first worker, ...), then idle workers steal the
+# second half of the longest queue. A long test collected late therefore starts
+# late and ends the run with one worker busy and the others idle. So under
+# worksteal the collection is reordered: each worker's share starts with its part
+# of the known-long tests (longest first, spread so the shares' long time is
+# even), then the browser modules, then integration, then unit tests, which are
+# the cheap filler that stealing moves around at the end. A module's tests stay
+# together (its fixtures). The estimates: LONG below (seconds on a quiet
+# two-core machine under make test; re-measure with --durations and update it
+# when a test becomes one of the longest), otherwise by folder.
+LONG = {
+    "tests/browser/test_hostile_corpus.py::test_the_corpus_stays_text_everywhere_staff_look": 95,
+    "tests/integration/test_soak.py::test_kill_9_at_random_moments_under_load": 65,
+}
+FOLDER_SECONDS = {"browser": 4.0, "integration": 1.0, "unit": 0.02}
+
+
+def _estimate(item: pytest.Item) -> float:
+    if item.nodeid in LONG:
+        return LONG[item.nodeid]
+    parts = item.nodeid.split("/")
+    return FOLDER_SECONDS.get(parts[1] if len(parts) > 2 else "", 1.0)
+
+
+def _worksteal_shares(count: int, workers: int) -> list[int]:
+    """How many tests each worker gets first (xdist's WorkStealingScheduling.check_schedule)."""
+    shares, left = [], count
+    for i in range(workers):
+        shares.append(left // (workers - i))
+        left -= shares[-1]
+    return shares
+
+
+def schedule_for_worksteal(items: list[Any], workers: int, estimate=_estimate) -> list[Any]:
+    """The order described above; the same items, each once."""
+    if workers < 2 or len(items) < workers:
+        return list(items)
+    sizes = _worksteal_shares(len(items), workers)
+    shares: list[list[Any]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    long_items = sorted((i for i in items if i.nodeid in LONG), key=estimate, reverse=True)
+    for item in long_items:  # longest first, each to the share with the least long time so far
+        k = min(range(workers), key=lambda w: (load[w], w))
+        shares[k].append(item)
+        load[k] += estimate(item)
+    modules: dict[str, list[Any]] = {}
+    for item in items:
+        if item.nodeid not in LONG:
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rank = {"browser": 0, "integration": 1}
+    order = sorted(modules.values(), key=lambda group: (rank.get(group[0].nodeid.split("/")[1], 2),
+                                                       -sum(map(estimate, group))))
+    for group in order:  # to the least loaded share with room; split across shares if none has room
+        while group:
+            room = [w for w in range(workers) if len(shares[w]) < sizes[w]]
+            k = min(room, key=lambda w: (load[w], w))
+            taken, group = group[:sizes[k] - len(shares[k])], group[sizes[k] - len(shares[k]):]
+            shares[k] += taken
+            load[k] += sum(map(estimate, taken))
+    return [item for share in shares for item in share]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist, in the controller) Tell the workers the mode: xdist sets
+    their own ``dist`` option to "no"."""
+    node.workerinput["jutella_dist"] = node.config.getoption("dist")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or workerinput.get("jutella_dist") != "worksteal":
+        return  # one process (or another xdist mode): collection order
+    items[:] = schedule_for_worksteal(items, int(workerinput["workercount"]))
