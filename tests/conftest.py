@@ -42,6 +42,24 @@ PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.
 REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def _children_keep_their_bytecode() -> None:
+    """With PYTHONDONTWRITEBYTECODE=1 in the environment (as on the CI
+    machine), every ``jutella serve`` and CLI process the tests start would
+    compile jutella's ~90 modules from source again (0.1-0.2 s of CPU each,
+    hundreds of processes). Their bytecode goes to a cache of the tests' own
+    instead (PYTHONPYCACHEPREFIX, outside the source tree), written by the
+    first process that needs it and read by the rest."""
+    import sys
+    import tempfile
+
+    if sys.dont_write_bytecode and "PYTHONPYCACHEPREFIX" not in os.environ:
+        os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"jutella-tests-pyc-{os.getuid()}")
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+_children_keep_their_bytecode()
+
+
 def run_async(coro) -> Any:
     """asyncio.run() in a fresh thread: the Playwright fixtures keep an event
     loop running in the main thread once a browser test has started."""
