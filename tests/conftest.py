@@ -384,6 +384,177 @@ SPARE = ("import sys, uvicorn, jutella.app, jutella.cli, jutella.logs; sys.stdin
          "sys.exit(jutella.cli.main(sys.argv[1:]))")
 
 
+# Most tests that start `jutella serve` as a process do not need a new interpreter to
+# load jutella's modules each time (2-3 s of CPU for each start, minutes over the
+# suite): a "zygote" process per test worker has imported what `jutella serve`
+# imports (the same as SPARE) and forks a child for each start, which then runs
+# `jutella serve` from its beginning (settings, database, the port) in a session of
+# its own, its output in the server's log, with the server's environment. A kill -9
+# kills that child's process group as before. Should the zygote not start, the
+# servers are started as new interpreters as before.
+ZYGOTE = r"""
+import json, os, select, sys, traceback
+import uvicorn, jutella.app, jutella.cli, jutella.logs
+
+def reap():
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sys.stdout.write(f"exit {pid} {os.waitstatus_to_exitcode(status)}\n")
+        sys.stdout.flush()
+
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+while True:
+    readable = select.select([sys.stdin], [], [], 0.05)[0]
+    reap()
+    if not readable:
+        continue
+    line = sys.stdin.readline()
+    if not line:  # the test worker is ending: wait for the children still running (their CPU is counted)
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                break
+        break
+    order = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            os.environ.clear()
+            os.environ.update(order["env"])
+            sys.argv = ["jutella", *order["argv"]]
+            code = jutella.cli.main(order["argv"])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
+    sys.stdout.write(f"pid {pid}\n")
+    sys.stdout.flush()
+"""
+
+
+class _Zygote:
+    """The test worker's zygote (ZYGOTE above) and what it says: the pid of
+    each child it forked, and each child's exit status."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.replies: queue.Queue[str | None] = queue.Queue()
+        self.exits: dict[int, int] = {}
+        self.changed = threading.Condition()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, name="zygote-reader", daemon=True).start()
+        if self.replies.get(timeout=120) != "ready":
+            raise RuntimeError("the zygote did not start")
+        import atexit
+
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """At the test worker's end: the zygote waits for its children and ends."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            word, *rest = line.split()
+            if word == "exit":
+                with self.changed:
+                    self.exits[int(rest[0])] = int(rest[1])
+                    self.changed.notify_all()
+            else:
+                self.replies.put(line.strip())
+        self.replies.put(None)
+
+    def fork(self, argv: list[str], env: dict[str, str], log: Path) -> "_Forked":
+        import json
+
+        with self.lock:
+            self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "log": str(log)}) + "\n")
+            self.proc.stdin.flush()
+            reply = self.replies.get(timeout=30)
+        if not reply or not reply.startswith("pid "):
+            raise RuntimeError(f"the zygote did not fork: {reply!r}")
+        return _Forked(self, int(reply.split()[1]))
+
+
+class _Forked:
+    """A zygote's child, as much of subprocess.Popen as ServerProcess uses."""
+
+    def __init__(self, zygote: _Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self) -> int | None:
+        with self.zygote.changed:
+            self.returncode = self.zygote.exits.get(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+
+        with self.zygote.changed:
+            if not self.zygote.changed.wait_for(lambda: self.pid in self.zygote.exits, timeout):
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            self.returncode = self.zygote.exits[self.pid]
+        return self.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        import signal
+
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        import signal
+
+        self._signal(signal.SIGKILL)
+
+
+_zygote: list[_Zygote | None] = []  # made at the first server start of this test worker
+
+
+def zygote() -> _Zygote | None:
+    if not _zygote:
+        try:
+            _zygote.append(_Zygote())
+        except Exception as exc:  # new interpreters then, as before
+            print(f"tests: no zygote ({exc}); servers start as new processes")
+            _zygote.append(None)
+    made = _zygote[0]
+    return made if made is not None and made.proc.poll() is None else None
+
+
 class ServerProcess:
     """``jutella serve`` in a child process, its output in a file."""
 
@@ -414,6 +585,8 @@ class ServerProcess:
         times; what a restart does is unchanged."""
         import subprocess
 
+        if zygote() is not None:
+            return  # the zygote has them loaded already
         self.spare = self._spawn(["-c", SPARE], stdin=subprocess.PIPE)
 
     def start(self, timeout: float = 60) -> "ServerProcess":
@@ -423,6 +596,8 @@ class ServerProcess:
             self.proc, self.spare = self.spare, None
             self.proc.stdin.write(b"serve\n")
             self.proc.stdin.close()
+        elif (forker := zygote()) is not None:
+            self.proc = forker.fork(["serve", "--workers", str(self.workers)], self.env, self.log_path)
         else:
             self.proc = self._spawn(["-m", "jutella.cli"])
         deadline = time.time() + timeout
