@@ -42,6 +42,24 @@ PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.
 REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def _children_keep_their_bytecode() -> None:
+    """With PYTHONDONTWRITEBYTECODE=1 in the environment (as on the CI
+    machine), every ``jutella serve`` and CLI process the tests start would
+    compile jutella's ~90 modules from source again (0.1-0.2 s of CPU each,
+    hundreds of processes). Their bytecode goes to a cache of the tests' own
+    instead (PYTHONPYCACHEPREFIX, outside the source tree), written by the
+    first process that needs it and read by the rest."""
+    import sys
+    import tempfile
+
+    if sys.dont_write_bytecode and "PYTHONPYCACHEPREFIX" not in os.environ:
+        os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"jutella-tests-pyc-{os.getuid()}")
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+_children_keep_their_bytecode()
+
+
 def run_async(coro) -> Any:
     """asyncio.run() in a fresh thread: the Playwright fixtures keep an event
     loop running in the main thread once a browser test has started."""
@@ -366,6 +384,177 @@ SPARE = ("import sys, uvicorn, jutella.app, jutella.cli, jutella.logs; sys.stdin
          "sys.exit(jutella.cli.main(sys.argv[1:]))")
 
 
+# Most tests that start `jutella serve` as a process do not need a new interpreter to
+# load jutella's modules each time (2-3 s of CPU for each start, minutes over the
+# suite): a "zygote" process per test worker has imported what `jutella serve`
+# imports (the same as SPARE) and forks a child for each start, which then runs
+# `jutella serve` from its beginning (settings, database, the port) in a session of
+# its own, its output in the server's log, with the server's environment. A kill -9
+# kills that child's process group as before. Should the zygote not start, the
+# servers are started as new interpreters as before.
+ZYGOTE = r"""
+import json, os, select, sys, traceback
+import uvicorn, jutella.app, jutella.cli, jutella.logs
+
+def reap():
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sys.stdout.write(f"exit {pid} {os.waitstatus_to_exitcode(status)}\n")
+        sys.stdout.flush()
+
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+while True:
+    readable = select.select([sys.stdin], [], [], 0.05)[0]
+    reap()
+    if not readable:
+        continue
+    line = sys.stdin.readline()
+    if not line:  # the test worker is ending: wait for the children still running (their CPU is counted)
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                break
+        break
+    order = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            os.environ.clear()
+            os.environ.update(order["env"])
+            sys.argv = ["jutella", *order["argv"]]
+            code = jutella.cli.main(order["argv"])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
+    sys.stdout.write(f"pid {pid}\n")
+    sys.stdout.flush()
+"""
+
+
+class _Zygote:
+    """The test worker's zygote (ZYGOTE above) and what it says: the pid of
+    each child it forked, and each child's exit status."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.replies: queue.Queue[str | None] = queue.Queue()
+        self.exits: dict[int, int] = {}
+        self.changed = threading.Condition()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, name="zygote-reader", daemon=True).start()
+        if self.replies.get(timeout=120) != "ready":
+            raise RuntimeError("the zygote did not start")
+        import atexit
+
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """At the test worker's end: the zygote waits for its children and ends."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            word, *rest = line.split()
+            if word == "exit":
+                with self.changed:
+                    self.exits[int(rest[0])] = int(rest[1])
+                    self.changed.notify_all()
+            else:
+                self.replies.put(line.strip())
+        self.replies.put(None)
+
+    def fork(self, argv: list[str], env: dict[str, str], log: Path) -> "_Forked":
+        import json
+
+        with self.lock:
+            self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "log": str(log)}) + "\n")
+            self.proc.stdin.flush()
+            reply = self.replies.get(timeout=30)
+        if not reply or not reply.startswith("pid "):
+            raise RuntimeError(f"the zygote did not fork: {reply!r}")
+        return _Forked(self, int(reply.split()[1]))
+
+
+class _Forked:
+    """A zygote's child, as much of subprocess.Popen as ServerProcess uses."""
+
+    def __init__(self, zygote: _Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self) -> int | None:
+        with self.zygote.changed:
+            self.returncode = self.zygote.exits.get(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+
+        with self.zygote.changed:
+            if not self.zygote.changed.wait_for(lambda: self.pid in self.zygote.exits, timeout):
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            self.returncode = self.zygote.exits[self.pid]
+        return self.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        import signal
+
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        import signal
+
+        self._signal(signal.SIGKILL)
+
+
+_zygote: list[_Zygote | None] = []  # made at the first server start of this test worker
+
+
+def zygote() -> _Zygote | None:
+    if not _zygote:
+        try:
+            _zygote.append(_Zygote())
+        except Exception as exc:  # new interpreters then, as before
+            print(f"tests: no zygote ({exc}); servers start as new processes")
+            _zygote.append(None)
+    made = _zygote[0]
+    return made if made is not None and made.proc.poll() is None else None
+
+
 class ServerProcess:
     """``jutella serve`` in a child process, its output in a file."""
 
@@ -396,6 +585,8 @@ class ServerProcess:
         times; what a restart does is unchanged."""
         import subprocess
 
+        if zygote() is not None:
+            return  # the zygote has them loaded already
         self.spare = self._spawn(["-c", SPARE], stdin=subprocess.PIPE)
 
     def start(self, timeout: float = 60) -> "ServerProcess":
@@ -405,6 +596,8 @@ class ServerProcess:
             self.proc, self.spare = self.spare, None
             self.proc.stdin.write(b"serve\n")
             self.proc.stdin.close()
+        elif (forker := zygote()) is not None:
+            self.proc = forker.fork(["serve", "--workers", str(self.workers)], self.env, self.log_path)
         else:
             self.proc = self._spawn(["-m", "jutella.cli"])
         deadline = time.time() + timeout
@@ -546,3 +739,83 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if fresh:
         terminalreporter.write_sep("-", "layout screenshots")
         terminalreporter.write_line(f"{len(fresh)} screenshots of every view and size in {folder}")
+# -- the order of the tests under ``make test`` (pytest-xdist, --dist worksteal) -------------
+# worksteal hands each worker one contiguous share of the collection at the start
+# (the first len/n tests to the first worker, ...), then idle workers steal the
+# second half of the longest queue. A long test collected late therefore starts
+# late and ends the run with one worker busy and the others idle. So under
+# worksteal the collection is reordered: each worker's share starts with its part
+# of the known-long tests (longest first, spread so the shares' long time is
+# even), then the browser modules, then integration, then unit tests, which are
+# the cheap filler that stealing moves around at the end. A module's tests stay
+# together (its fixtures). The estimates: LONG below (seconds on a quiet
+# two-core machine under make test; re-measure with --durations and update it
+# when a test becomes one of the longest), otherwise by folder.
+LONG = {
+    "tests/browser/test_hostile_corpus.py::test_the_corpus_stays_text_everywhere_staff_look": 95,
+    "tests/integration/test_soak.py::test_kill_9_at_random_moments_under_load": 65,
+    "tests/browser/test_layout_browser.py::test_layout_1280x800": 30,
+    "tests/browser/test_layout_browser.py::test_layout_1366x768": 30,
+    "tests/browser/test_layout_browser.py::test_layout_390x844": 30,
+}
+FOLDER_SECONDS = {"browser": 4.0, "integration": 1.0, "unit": 0.02}
+
+
+def _estimate(item: pytest.Item) -> float:
+    if item.nodeid in LONG:
+        return LONG[item.nodeid]
+    parts = item.nodeid.split("/")
+    return FOLDER_SECONDS.get(parts[1] if len(parts) > 2 else "", 1.0)
+
+
+def _worksteal_shares(count: int, workers: int) -> list[int]:
+    """How many tests each worker gets first (xdist's WorkStealingScheduling.check_schedule)."""
+    shares, left = [], count
+    for i in range(workers):
+        shares.append(left // (workers - i))
+        left -= shares[-1]
+    return shares
+
+
+def schedule_for_worksteal(items: list[Any], workers: int, estimate=_estimate) -> list[Any]:
+    """The order described above; the same items, each once."""
+    if workers < 2 or len(items) < workers:
+        return list(items)
+    sizes = _worksteal_shares(len(items), workers)
+    shares: list[list[Any]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    long_items = sorted((i for i in items if i.nodeid in LONG), key=estimate, reverse=True)
+    for item in long_items:  # longest first, each to the share with the least long time so far
+        k = min(range(workers), key=lambda w: (load[w], w))
+        shares[k].append(item)
+        load[k] += estimate(item)
+    modules: dict[str, list[Any]] = {}
+    for item in items:
+        if item.nodeid not in LONG:
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rank = {"browser": 0, "integration": 1}
+    order = sorted(modules.values(), key=lambda group: (rank.get(group[0].nodeid.split("/")[1], 2),
+                                                       -sum(map(estimate, group))))
+    for group in order:  # to the least loaded share with room; split across shares if none has room
+        while group:
+            room = [w for w in range(workers) if len(shares[w]) < sizes[w]]
+            k = min(room, key=lambda w: (load[w], w))
+            taken, group = group[:sizes[k] - len(shares[k])], group[sizes[k] - len(shares[k]):]
+            shares[k] += taken
+            load[k] += sum(map(estimate, taken))
+    return [item for share in shares for item in share]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist, in the controller) Tell the workers the mode: xdist sets
+    their own ``dist`` option to "no"."""
+    node.workerinput["jutella_dist"] = node.config.getoption("dist")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or workerinput.get("jutella_dist") != "worksteal":
+        return  # one process (or another xdist mode): collection order
+    items[:] = schedule_for_worksteal(items, int(workerinput["workercount"]))

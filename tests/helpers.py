@@ -50,3 +50,65 @@ def outbox_idle(live) -> bool:
     poll interval only guessed."""
     sides = {id(side): side for side in (live, getattr(live, "agent_side", live))}.values()
     return not any(side.call(side.rt.outbox.send_due) for side in sides)
+
+
+class CliResult:
+    """What ``subprocess.run(..., capture_output=True, text=True)`` gives: enough for the tests."""
+
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str):
+        self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
+
+    def check_returncode(self) -> None:
+        assert self.returncode == 0, f"jutella {' '.join(self.args)} exited {self.returncode}: {self.stderr}"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str = "", check: bool = False) -> CliResult:
+    """``jutella ARGS`` run in this process: ``jutella.cli.main`` with the
+    ``JUTELLA_*`` variables of ``env`` (and only those) as its environment,
+    ``stdin`` as its standard input, its output and exit status captured
+    (argparse's exit 2 too). The same command as the one an operator types,
+    without the second of CPU a new interpreter takes to load jutella; for
+    tests about what a command does, or that use one to set something up.
+    tests/integration/test_cli.py keeps the command line itself (real
+    processes, real exit codes) covered for each command family."""
+    import contextlib
+    import io
+    import os
+    import sys
+    import threading
+
+    from jutella import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    result: dict[str, int] = {}
+
+    def target() -> None:  # a thread of its own: the command runs its own event loop
+        try:
+            result["code"] = cli.main(list(args))
+        except SystemExit as exc:
+            result["code"] = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException as exc:  # an unexpected error: its traceback on stderr, exit 1, as Python does
+            import traceback
+
+            err.write("".join(traceback.format_exception(exc)))
+            result["code"] = 1
+
+    saved = dict(os.environ)
+    saved_stdin = sys.stdin
+    try:
+        for key in [k for k in os.environ if k.startswith("JUTELLA_") and not k.startswith("JUTELLA_TEST")]:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in (env or {}).items() if k.startswith("JUTELLA_")})
+        sys.stdin = io.StringIO(stdin)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            thread = threading.Thread(target=target)
+            thread.start()
+            thread.join()
+    finally:
+        sys.stdin = saved_stdin
+        os.environ.clear()
+        os.environ.update(saved)
+    done = CliResult(list(args), result["code"], out.getvalue(), err.getvalue())
+    if check:
+        done.check_returncode()
+    return done

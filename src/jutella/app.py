@@ -30,6 +30,7 @@ from jutella.mail.outbox import OutboxWorker
 from jutella.runtime import Runtime
 from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
+from jutella import tuning
 from jutella.privacy import retention
 from jutella.store.db import StorageFault, storage_fault
 from jutella.store.models import SystemSetting
@@ -114,22 +115,9 @@ def _slow_clients(rt: Runtime, exempt: Callable[[str], bool] | None = None) -> s
     return slow
 
 
-# How uvicorn serves jutella, the same for `jutella serve`, the benchmark and
-# the test servers. WebSocket upgrades go to jutella's own protocol
-# (realtime/wsserver.py: the chat sockets without ASGI, 14 KiB less a
-# connection; other paths on to uvicorn's sans-I/O one); permessage-deflate
-# is off (it costs hundreds of KiB a connection); frames above 64 KiB are
-# refused before jutella parses them; no access log (it would hold IP addresses).
-# No protocol-level keepalive pings from uvicorn: jutella's own protocol has a
-# heartbeat (realtime/protocol.py) that knows when its frames are still on
-# their way; uvicorn's closed 50 busy consoles whose pong sat behind ten
-# thousand queue updates (found by the 10,000-visitor benchmark).
-# HTTP is uvicorn's httptools protocol with a deadline for request headers and
-# a cap per address on connections waiting for theirs (realtime/httpserver.py).
-SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
-                            ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
-                            ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
-                            access_log=False, proxy_headers=False, server_header=False, date_header=True)
+# uvicorn's options for jutella's servers (jutella/tuning.py), here too for the tests and the
+# applications that start uvicorn with jutella's app themselves.
+SERVER_OPTIONS = tuning.SERVER_OPTIONS
 
 
 async def _frame_origins(scope) -> frozenset[str]:

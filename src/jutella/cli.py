@@ -91,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from jutella.logs import log_config
 
     print(f"jutella serving on http://{settings.host}:{settings.port}", flush=True)
-    from jutella.app import SERVER_OPTIONS
+    from jutella.tuning import SERVER_OPTIONS
 
     uvicorn.run(
         "jutella.cli:served_app", factory=True, host=settings.host, port=settings.port,

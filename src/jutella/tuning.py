@@ -35,3 +35,24 @@ def tune_process() -> None:
     """Set this process's switch interval and collector thresholds."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+# What `jutella serve` gives uvicorn (jutella/cli.py): here, below the
+# application, so that the parent of several workers, which serves nothing
+# itself, need not import the application to read them.
+# How uvicorn serves jutella, the same for `jutella serve`, the benchmark and
+# the test servers. WebSocket upgrades go to jutella's own protocol
+# (realtime/wsserver.py: the chat sockets without ASGI, 14 KiB less a
+# connection; other paths on to uvicorn's sans-I/O one); permessage-deflate
+# is off (it costs hundreds of KiB a connection); frames above 64 KiB are
+# refused before jutella parses them; no access log (it would hold IP addresses).
+# No protocol-level keepalive pings from uvicorn: jutella's own protocol has a
+# heartbeat (realtime/protocol.py) that knows when its frames are still on
+# their way; uvicorn's closed 50 busy consoles whose pong sat behind ten
+# thousand queue updates (found by the 10,000-visitor benchmark).
+# HTTP is uvicorn's httptools protocol with a deadline for request headers and
+# a cap per address on connections waiting for theirs (realtime/httpserver.py).
+SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
+                            ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
+                            ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
+                            access_log=False, proxy_headers=False, server_header=False, date_header=True)

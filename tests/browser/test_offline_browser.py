@@ -505,6 +505,7 @@ def field_error(w, name):
     return errors[0]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the form's validation: no fan-out, no dialect
 def test_bad_input_is_explained_beside_the_field_and_nothing_is_stored(live, smtp, browser_context_factory):
     ctx = browser_context_factory()
     page, w, problems = open_widget(live, ctx)
@@ -615,6 +616,7 @@ def test_bad_input_is_explained_beside_the_field_and_nothing_is_stored(live, smt
 
 
 # -- 5. hostile text ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["sqlite"])  # how the inbox renders text: no fan-out, no dialect
 def test_hostile_text_stays_text_in_the_inbox(live, smtp, browser_context_factory):
     add_staff(live, "aino@example.org", ["agent"], name="Aino")
     desk = browser_context_factory(viewport={"width": 1280, "height": 860})

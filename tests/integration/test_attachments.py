@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -21,7 +19,7 @@ from jutella.chat import actions as chat
 from jutella.chat.metadata import Metadata
 from jutella.store.models import AuditEntry, ChatEvent, MailOutbox
 
-from tests.helpers import add_staff, error_code, sign_in
+from tests.helpers import add_staff, error_code, run_cli, sign_in
 
 H = "X-Jutella-Visitor"
 GPS_LAT = "60.1699"
@@ -291,9 +289,7 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
     assert chair.get("/api/v1/privacy/subjects", params={"q": "only-mail@"}).json() == []
     if database_url.startswith("sqlite"):
         env = {"JUTELLA_DATA_DIR": str(live.rt.settings.data_dir), "JUTELLA_DATABASE_URL": database_url}
-        import os
-        found = subprocess.run([sys.executable, "-m", "jutella.cli", "subject", "find", "cli@example.fi"],
-                               capture_output=True, text=True, env={**os.environ, **env})
+        found = run_cli("subject", "find", "cli@example.fi", env=env)
         assert found.returncode == 0 and f"conversation" in found.stdout and str(conv2) in found.stdout
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -26,6 +23,7 @@ from jutella.privacy import retention
 from jutella.store.models import AuditEntry, AuditHead
 
 from tests.conftest import BOTH
+from tests.helpers import run_cli
 
 
 @pytest.fixture(params=BOTH)
@@ -33,11 +31,10 @@ def backend(request):
     return request.param
 
 
-def verify_cli(settings, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JUTELLA_DATA_DIR": str(settings.data_dir), "JUTELLA_DATABASE_URL": settings.database_url,
-           **extra}
-    return subprocess.run([sys.executable, "-m", "jutella.cli", "audit", "verify"], capture_output=True, text=True,
-                          env=env, timeout=120)
+def verify_cli(settings, **extra: str):
+    """``jutella audit verify`` (in this process: tests/integration/test_cli.py runs it as a process)."""
+    env = {"JUTELLA_DATA_DIR": str(settings.data_dir), "JUTELLA_DATABASE_URL": settings.database_url, **extra}
+    return run_cli("audit", "verify", env=env)
 
 
 def write_rows(in_process, n: int) -> None:

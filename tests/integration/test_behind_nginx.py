@@ -18,7 +18,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.chat_clients import WsClient, _connect, agent, visitor
 from tests.conftest import need
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, run_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
@@ -145,9 +144,8 @@ class Via:
 
 
 def add_staff_cli(server, email: str, *roles: str) -> None:
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", email, "--name", email.split("@")[0],
-                    *(arg for role in roles for arg in ("--role", role)), "--password-stdin"],
-                   input=PASSWORD, text=True, check=True, env=server.env, capture_output=True)
+    run_cli("user", "add", email, "--name", email.split("@")[0], *(arg for role in roles for arg in ("--role", role)),
+            "--password-stdin", stdin=PASSWORD, env=server.env, check=True)
 
 
 def client_from(address: str, base_url: str) -> httpx.Client:

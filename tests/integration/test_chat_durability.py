@@ -3,8 +3,6 @@ acked, and show nothing twice."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.chat_clients import agent, visitor
 from tests.conftest import TOPOLOGIES
-from tests.helpers import PASSWORD, add_staff, sign_in
+from tests.helpers import PASSWORD, add_staff, run_cli, sign_in
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -74,9 +72,8 @@ def test_kill_9_loses_no_acked_message_and_both_sides_carry_on(server_process):
     # a deliberate flood: the per-visitor message limit is lifted for it
     server = server_process(JUTELLA_MAX_MESSAGES_PER_MINUTE="0").start()
     server.prepare_restart()  # the restart's process loads its modules meanwhile
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
-                    "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
-                   env=server.env, capture_output=True)
+    run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+            stdin=PASSWORD, env=server.env, check=True)
     http = httpx.Client(base_url=server.url)
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     http.headers["X-CSRF-Token"] = r.json()["csrf_token"]

@@ -1,4 +1,9 @@
-"""The ``jutella`` command as an operator runs it: a real process, real exit codes."""
+"""The ``jutella`` command as an operator runs it: real exit codes, the output
+on stdout and stderr. Each command family is run as a real process at least
+once (``jutella_process``: the command line, the interpreter's exit status, no
+traceback); the other calls run ``jutella.cli.main`` in this process
+(``tests.helpers.run_cli``), the same command without a second of CPU for a
+new interpreter each time."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, run_cli
 
 
 @pytest.fixture
@@ -18,7 +23,11 @@ def backend():
     return "sqlite"
 
 
-def jutella(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def jutella(*args: str, env: dict[str, str], stdin: str = ""):
+    return run_cli(*args, env=env, stdin=stdin)
+
+
+def jutella_process(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "jutella.cli", *args], input=stdin, capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=120)
 
@@ -29,6 +38,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_every_command_has_help(env):
+    r = jutella_process("--help", env=env)
+    assert r.returncode == 0 and "usage:" in r.stdout
     for args in (["--help"], ["serve", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
                  ["user", "disable", "--help"], ["audit", "verify", "--help"], ["backup", "--help"],
                  ["restore", "--help"]):
@@ -37,13 +48,13 @@ def test_every_command_has_help(env):
 
 
 def test_user_add_list_disable(env):
-    r = jutella("user", "add", "aino@example.org", "--name", "Aino Agent", "--role", "agent", "--role", "privacy",
-                "--password-stdin", env=env, stdin=PASSWORD + "\n")
+    r = jutella_process("user", "add", "aino@example.org", "--name", "Aino Agent", "--role", "agent", "--role",
+                        "privacy", "--password-stdin", env=env, stdin=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
     assert "created aino@example.org (agent, privacy)" in r.stdout
-    r = jutella("user", "list", env=env)
+    r = jutella_process("user", "list", env=env)
     assert r.stdout.splitlines() == ["aino@example.org\tAino Agent\tagent,privacy\tactive\t-"]
-    r = jutella("user", "disable", "aino@example.org", env=env)
+    r = jutella_process("user", "disable", "aino@example.org", env=env)
     assert r.returncode == 0 and "disabled aino@example.org" in r.stdout
     assert "\tdisabled\t" in jutella("user", "list", env=env).stdout
 
@@ -65,10 +76,10 @@ def test_bad_input_gets_one_clear_line_and_nothing_written(env):
 
 
 def test_malformed_settings_stop_with_one_line_naming_the_setting(env, tmp_path):
-    r = jutella("user", "list", env={**env, "JUTELLA_PORT": "eighty"})
+    r = jutella_process("user", "list", env={**env, "JUTELLA_PORT": "eighty"})
     assert r.returncode == 1
     assert r.stderr.strip().startswith("jutella: setting JUTELLA_PORT:") and len(r.stderr.strip().splitlines()) == 1
-    r = jutella("serve", env={**env, "JUTELLA_SMTP_TLS": "maybe"})
+    r = jutella_process("serve", env={**env, "JUTELLA_SMTP_TLS": "maybe"})
     assert r.returncode == 1 and "JUTELLA_SMTP_TLS" in r.stderr and "Traceback" not in r.stderr
     r = jutella("serve", env={**env, "JUTELLA_DATABASE_URL": "mysql://x"})
     assert r.returncode == 1 and "JUTELLA_DATABASE_URL" in r.stderr
@@ -114,7 +125,7 @@ def test_audit_verify_catches_an_edited_row(env):
     db = sqlite3.connect(Path(env["JUTELLA_DATA_DIR"]) / "jutella.sqlite3")
     db.execute("UPDATE audit_log SET action = 'account.enable' WHERE seq = 3")
     db.commit()
-    r = jutella("audit", "verify", env=env)
+    r = jutella_process("audit", "verify", env=env)
     assert r.returncode == 1
     assert r.stderr.strip() == ("jutella: audit log broken at row 3: its content does not match its keyed hash "
                                 "(edited, or re-hashed without the key) (2 rows before it are intact)")
@@ -191,12 +202,12 @@ def test_backup_and_restore_round_trip_every_conversation(env, tmp_path):
     ids = run_async(make_chats(5))
     env = {**env, "JUTELLA_BACKUP_KEY": "k" * 32}
     backup = tmp_path / "backup.sqlite3"
-    r = jutella("backup", str(backup), env=env)
+    r = jutella_process("backup", str(backup), env=env)
     assert r.returncode == 0, r.stderr
     assert jutella("backup", str(backup), env=env).returncode == 1  # no silent overwrite
     run_async(make_chats(2))  # written after the backup: the restore takes them away
     assert len(run_async(bodies())) == 7
-    r = jutella("restore", str(backup), env=env)
+    r = jutella_process("restore", str(backup), env=env)
     assert r.returncode == 0, r.stderr
     assert sorted(run_async(bodies())) == [f"message {i}" for i in range(5)]
     assert len(ids) == 5

@@ -15,7 +15,7 @@ from jutella.store.db import Database
 from jutella.settings import Settings
 
 from tests.chat_clients import agent, visitor
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, run_cli
 import pytest
 
 from tests.conftest import BOTH
@@ -54,12 +54,8 @@ def all_rows_as_text(database_url: str) -> str:
 
 def test_a_whole_chat_leaves_no_ip_address(server_process, database_url, tmp_path):
     server = server_process(JUTELLA_LOG_LEVEL="debug").start()
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
-                    "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
-                   env=server.env, capture_output=True)
+    run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+            stdin=PASSWORD, env=server.env, check=True)
     http = httpx.Client(base_url=server.url, transport=httpx.HTTPTransport(local_address=SOURCE))
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": "wrong password!"})
     assert r.status_code == 401

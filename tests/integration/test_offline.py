@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import httpx
@@ -14,7 +12,7 @@ from jutella.store.models import AuditEntry, MailOutbox, OfflineMessage
 
 from tests.chat_clients import visitor
 from tests.conftest import TOPOLOGIES
-from tests.helpers import PASSWORD, add_staff, error_code, eventually, outbox_idle, sign_in
+from tests.helpers import PASSWORD, add_staff, error_code, eventually, outbox_idle, run_cli, sign_in
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -178,9 +176,8 @@ def test_kill_9_between_commit_and_send_delivers_exactly_once_after_restart(serv
     server = server_process(JUTELLA_SMTP_HOST="127.0.0.1", JUTELLA_SMTP_PORT=str(smtp.port),
                             JUTELLA_SMTP_FROM="chat@jamko.example").start()
     server.prepare_restart()  # the restart's process loads its modules meanwhile
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
-                    "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
-                   env=server.env, capture_output=True)
+    run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+            stdin=PASSWORD, env=server.env, check=True)
     http = httpx.Client(base_url=server.url)
     assert http.post("/api/v1/public/offline-messages", json=FORM).status_code == 201
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})

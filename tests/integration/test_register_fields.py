@@ -11,7 +11,7 @@ from jutella.store.models import Conversation, OfflineMessage
 
 from tests.chat_clients import visitor
 from tests.conftest import BOTH
-from tests.helpers import add_staff, sign_in
+from tests.helpers import add_staff, run_cli, sign_in
 
 
 @pytest.fixture(params=BOTH)
@@ -117,12 +117,8 @@ def test_subject_find_reaches_every_stored_field(live, database_url):
     v.close()
 
     if database_url.startswith("sqlite"):  # and the command line says the same
-        import os
-        import subprocess
-        import sys
         env = {"JUTELLA_DATA_DIR": str(live.rt.settings.data_dir), "JUTELLA_DATABASE_URL": database_url}
-        out = subprocess.run([sys.executable, "-m", "jutella.cli", "subject", "find", "ki-4471"],
-                             capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+        out = run_cli("subject", "find", "ki-4471", env=env)
         assert out.returncode == 0, out.stderr
         assert f"conversation {conv}\t" in out.stdout and "match in page" in out.stdout
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,7 +28,7 @@ import httpx
 import pytest
 
 from tests.chat_clients import WsClient, agent, visitor
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, run_cli
 
 CYCLES = 20
 VISITORS = 3
@@ -179,9 +177,8 @@ def test_kill_9_at_random_moments_under_load(server_process, backend):
     env = {"JUTELLA_MAX_MESSAGES_PER_MINUTE": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0"}
     server = server_process(**env).start()
     server.prepare_restart()
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
-                    "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
-                   env=server.env, capture_output=True)
+    run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+            stdin=PASSWORD, env=server.env, check=True)
     http = staff_client(server)
 
     # the visitors' chats, all taken by the agent

@@ -9,8 +9,6 @@ rest "throttled". With Redis, every worker counts into the same limit.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections import Counter
 from datetime import timedelta
 
@@ -19,7 +17,7 @@ import pyotp
 import pytest
 
 from tests.chat_clients import visitor
-from tests.helpers import PASSWORD, add_staff, error_code, sign_in
+from tests.helpers import PASSWORD, add_staff, error_code, run_cli, sign_in
 
 LOGIN = "/api/v1/public/staff/login"
 
@@ -135,9 +133,8 @@ def test_two_workers_enforce_one_limit_under_a_race(server_process, backend):
     """`jutella serve --workers 2` on PostgreSQL + Redis: 40 wrong passwords
     at once, spread over both workers, check at most 10 between them."""
     server = server_process(workers=2).start()
-    subprocess.run([sys.executable, "-m", "jutella.cli", "user", "add", "aino@example.org", "--name", "Aino",
-                    "--role", "agent", "--password-stdin"], input=PASSWORD, text=True, check=True,
-                   env=server.env, capture_output=True)
+    run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
+            stdin=PASSWORD, env=server.env, check=True)
     seen = at_once(server.url, [(LOGIN, {"email": "aino@example.org", "password": f"guess {i}"})
                                 for i in range(40)])
     assert seen["login_invalid"] <= 10 and seen["throttled"] >= 30, seen

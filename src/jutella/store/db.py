@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -36,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
@@ -339,12 +338,23 @@ class Database:
 
     async def migrate(self) -> None:
         async with faults():
+            if await self._at_head():
+                return  # nothing to do, and Alembic (a second of CPU to import and read) is not loaded
             if self.dialect != "sqlite":
                 async with self.engine.begin() as conn:
                     await conn.run_sync(_upgrade)
                 return
             async with self.engine.connect() as conn:
                 await conn.run_sync(_upgrade_sqlite)
+
+    async def _at_head(self) -> bool:
+        """Is the schema already the newest migration's? (Every server start
+        and CLI command migrates; almost always there is nothing to do.)"""
+        head = head_revision()
+        if head is None:
+            return False
+        async with self.engine.connect() as conn:
+            return await _version_num(conn) == head
 
     async def dispose(self) -> None:
         """Close the writers (every write still waiting gets a StorageFault)
@@ -607,7 +617,45 @@ def _sqlite_in_transaction(conn: Connection) -> bool:
         return True
 
 
-def alembic_config() -> Config:
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the files' ``revision`` and
+    ``down_revision`` lines; None unless there is exactly one head (then
+    ``migrate`` asks Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text()
+        rev = _REVISION_LINE.search(source)
+        down = _DOWN_REVISION_LINE.search(source)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        if down.group(1) != "None":
+            parents.add(down.group(1).strip("'\""))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+_REVISION_LINE = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN_REVISION_LINE = re.compile(r"^down_revision\s*=\s*(None|'[^']+'|\"[^\"]+\")\s*$", re.M)
+
+
+async def _version_num(conn: AsyncConnection) -> str | None:
+    """The database's Alembic revision; None for a database Alembic has not
+    touched, or one with several revisions (branches)."""
+    if conn.dialect.name == "sqlite":
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    else:
+        exists = "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"
+    if (await conn.execute(text(exists))).first() is None:
+        return None
+    rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def alembic_config():
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -616,6 +664,8 @@ def alembic_config() -> Config:
 def _upgrade(sync_conn) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = sync_conn
+    from alembic import command
+
     command.upgrade(cfg, "head")
 
 
