@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     # departments (docs/departments.md)
     widget_department_choice: bool = True  # the widget offers a choice when more than one department is online
+    # opening hours (docs/hours.md): the register's time zone, and whether agents online
+    # outside the hours still get chats (false) or not (true)
+    time_zone: str = "Europe/Helsinki"
+    hours_strict: bool = True
     max_concurrent_chats: int = Field(5, ge=0)  # active chats per agent (0 = no limit); staff_account.max_chats overrides
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
@@ -218,6 +222,16 @@ class Settings(BaseSettings):
     # has a ``register`` attribute of its own.
     notice: RegisterSettings = Field(RegisterSettings(), alias="register")
     retention: RetentionSettings = RetentionSettings()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, like Europe/Helsinki)") from None
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

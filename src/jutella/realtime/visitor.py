@@ -10,7 +10,7 @@ from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
-from jutella.chat.presence import current_choice
+from jutella.chat.presence import current_offer
 from jutella.i18n import gettext, negotiate
 from jutella.runtime import Runtime
 
@@ -90,8 +90,7 @@ class VisitorConnection(Connection):
             self.visitor_id, self._limit_key = visitor.id, None
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
-            welcome: dict[str, Any] = {"conversation": None, "agents_online": rt.presence.any_online(),
-                                       "last_seq": 0, "departments": await current_choice(rt)}
+            welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
             if token:
                 welcome["token"] = token
             else:
