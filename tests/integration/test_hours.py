@@ -88,7 +88,7 @@ def test_hours_strict_decides_whether_online_agents_get_chats(live, clock, stric
     live.rt.settings = live.rt.settings.model_copy(update={"hours_strict": strict, "auto_assign": True})
     clock.set(SATURDAY_NOON)
     admin, aino = staff(live)
-    admin.put("/api/v1/hours", json={"weekly": WEEKDAYS})
+    assert admin.put("/api/v1/hours", json={"weekly": WEEKDAYS}).status_code == 200
     a, _ = agent(live, aino)
     live.call(publish_presence, live.rt)
     v, welcome = visitor(live)

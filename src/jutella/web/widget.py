@@ -119,12 +119,12 @@ def widget_sources() -> str:
 @lru_cache(maxsize=None)
 def frame_strings(lang: str) -> dict[str, str]:
     """The translations the frame carries: all of widget.po, and of the feature
-    catalogs (attachments.po, departments.po, which also hold console and
+    catalogs (attachments.po, departments.po, hours.po, which also hold console and
     server strings) only the msgids the widget's own sources mention. Every
     byte here is on the wire of every opened widget (budget: 30 KiB)."""
     sources = widget_sources()
     strings = dict(catalog(lang, "widget"))
-    for domain in ("attachments", "departments"):
+    for domain in ("attachments", "departments", "hours"):
         strings.update({k: v for k, v in catalog(lang, domain).items()
                         if f'"{k}"' in sources or f"'{k}'" in sources or f"`{k}`" in sources
                         or f">{k}<" in sources})

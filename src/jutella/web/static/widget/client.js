@@ -224,6 +224,7 @@ export class Client {
         return undefined;
       case "presence":
         if (Array.isArray(f.departments)) this.emit("departments", f.departments);
+        this.emit("closed", f.closed || null);
         return this.emit("presence", f.agents_online !== false);
       case "error":
         return this.error(f);
