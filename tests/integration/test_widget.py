@@ -210,13 +210,14 @@ def used_msgids() -> set[str]:
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_every_widget_string_is_translated(lang):
     # the frame gets widget.po, attachments.po (which also holds console and server
-    # strings) and departments.po (the department picker; docs/departments.md)
+    # strings), departments.po (the department picker; docs/departments.md) and
+    # hours.po (the closed notice; docs/hours.md)
     domains = {}
-    for domain in ("widget", "attachments", "departments"):
+    for domain in ("widget", "attachments", "departments", "hours"):
         with (ROOT / "locale" / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
             domains[domain] = {m.id: m.string for m in read_po(fh, locale=lang) if m.id and not m.fuzzy}
     translated = {**domains["widget"], **domains["attachments"]}
-    extra = domains["departments"]
+    extra = {**domains["departments"], **domains["hours"]}
     used = used_msgids()
     assert len(used) > 30
     missing = sorted(used - {k for k, v in {**extra, **translated}.items() if v})
