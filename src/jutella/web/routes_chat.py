@@ -32,7 +32,7 @@ class Availability(BaseModel):
     closed: Closed | None = None
 
 
-@public.get("/availability", response_model=Availability)
+@public.get("/availability", response_model=Availability, response_model_exclude_none=True)
 async def availability(request: Request) -> Availability:
     """Whether a chat may start now (someone on duty, within the opening hours:
     docs/hours.md); the widget asks before the visitor opens it (this request
