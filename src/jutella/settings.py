@@ -179,9 +179,13 @@ class Settings(BaseSettings):
     auto_assign: bool = False  # give new chats to the least busy online agent instead of the shared queue
     # departments (docs/departments.md)
     widget_department_choice: bool = True  # the widget offers a choice when more than one department is online
+    # opening hours (docs/hours.md), wall-clock times in time_zone: whether agents online
+    # outside the hours still get chats (false) or not (true)
+    hours_strict: bool = True
     max_concurrent_chats: int = Field(5, ge=0)  # active chats per agent (0 = no limit); staff_account.max_chats overrides
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # the register's time zone: times in transcripts, mails and the access copy (i18n.local_time)
+    # the register's time zone: times in transcripts, mails and the access copy (i18n.local_time),
+    # and the opening hours (docs/hours.md)
     time_zone: str = "Europe/Helsinki"
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address

@@ -58,16 +58,16 @@ def test_a_slow_publish_never_overwrites_a_newer_one(monkeypatch):
     gate = asyncio.Event()
     calls = 0
 
-    async def choice(_rt):
+    async def offer(_rt):
         nonlocal calls
         calls += 1
         if calls == 1:  # the first publish read the old state, then waits on the database
-            snapshot: list[dict] = []
+            snapshot: dict = {"agents_online": True, "departments": []}
             await gate.wait()
             return snapshot
-        return [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]
+        return {"agents_online": True, "departments": [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]}
 
-    monkeypatch.setattr(presence_mod, "visitor_choice", choice)
+    monkeypatch.setattr(presence_mod, "widget_offer", offer)
 
     async def scenario():
         rt.presence.connect(7, "tab", "online")
@@ -80,5 +80,6 @@ def test_a_slow_publish_never_overwrites_a_newer_one(monkeypatch):
         await asyncio.gather(first, second)
 
     asyncio.run(scenario())
-    assert rt.presence.published == (True, [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}])
+    assert rt.presence.published == {"agents_online": True,
+                                     "departments": [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]}
     assert delivered[-1]["departments"] == [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]

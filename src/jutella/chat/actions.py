@@ -31,7 +31,7 @@ from .access import Viewer, core_may_see_conversation, load_viewer, visitor_rest
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata, clean_url
-from .presence import current_choice
+from .presence import current_choice, may_start_now
 from .queue import queue_changed
 from .states import ACTIVE, CLOSED, WAITING
 
@@ -626,6 +626,9 @@ async def auto_assign(rt: Runtime, conversation_id: int) -> int | None:
         conv = await s.get(Conversation, conversation_id)
         if conv is None or conv.state != WAITING:
             return None
+    if not await may_start_now(rt, conv.department_id):  # outside its hours (docs/hours.md)
+        return None
+    async with rt.db.reader() as s:
         if conv.department_id:
             online &= set((await s.execute(select(StaffDepartment.account_id).where(
                 StaffDepartment.department_id == conv.department_id))).scalars())

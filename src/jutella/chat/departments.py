@@ -20,11 +20,13 @@ from jutella.store.models import (
     Conversation,
     Department,
     OfflineMessage,
+    OpeningHours,
     StaffAccount,
     StaffDepartment,
     StaffRole,
 )
 
+from . import hours
 from .errors import ChatError
 from .offline import validate_email
 from .presence import in_display_order, publish_presence
@@ -267,3 +269,38 @@ async def set_max_chats(rt: Runtime, *, actor_id: int, account_id: int, max_chat
         account.max_chats = max_chats
         await audit.record(s, now, actor_id=actor_id, action="account.max_chats", target_type="staff_account",
                            target_id=account_id, detail={"max_chats": max_chats})
+
+
+# -- opening hours (docs/hours.md) --------------------------------------------------------------
+async def list_hours(rt: Runtime) -> list[dict[str, Any]]:
+    """Every stored schedule: the service-wide one (department_id None) and the departments' own."""
+    async with rt.db.reader() as s:
+        rows = (await s.execute(select(OpeningHours).order_by(OpeningHours.key))).scalars().all()
+    return [{"department_id": r.department_id, "weekly": r.weekly, "exceptions": r.exceptions} for r in rows]
+
+
+async def set_hours(rt: Runtime, *, actor_id: int, department_id: int | None, weekly: Any,
+                    exceptions: Any) -> dict[str, Any]:
+    """Replace the opening hours of a department (None: of the whole service).
+    Nothing at all (no weekly hours, no exceptions) removes them: always open.
+    Refused with ``hours_invalid`` and what is wrong (chat/hours.py ``parse``)."""
+    weekly, exceptions = hours.parse(weekly, exceptions)
+    now = rt.clock.now()
+    key = "service" if department_id is None else f"dept:{department_id}"
+    async with rt.db.transaction() as s:
+        if department_id is not None and await s.get(Department, department_id) is None:
+            raise ChatError("not_found", "No such department.", 404)
+        row = await s.get(OpeningHours, key, with_for_update=True)
+        if not weekly and not exceptions:
+            if row is not None:
+                await s.delete(row)
+        elif row is None:
+            s.add(OpeningHours(key=key, department_id=department_id, weekly=weekly, exceptions=exceptions,
+                               updated_at=now))
+        else:
+            row.weekly, row.exceptions, row.updated_at = weekly, exceptions, now
+        await audit.record(s, now, actor_id=actor_id, action="hours.change", target_type="department",
+                           target_id=department_id, detail={"scope": key, "days": sorted(weekly),
+                                                            "exceptions": len(exceptions)})
+    await publish_presence(rt)  # the widgets follow at once (every worker's housekeeping does within 2 s)
+    return {"department_id": department_id, "weekly": weekly, "exceptions": exceptions}

@@ -13,13 +13,17 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from jutella.channels import PRESENCE_CHANNEL
 from jutella.clock import Clock
 from jutella.runtime import Runtime
-from jutella.store.models import Department, StaffDepartment
+from jutella.store.models import Department, OpeningHours, StaffDepartment
+
+from . import hours
+from .hours import Schedule, may_start
 
 GRACE = timedelta(minutes=2)
 STATES = ("online", "away", "offline")
@@ -41,9 +45,9 @@ class Presence:
         self._online: frozenset[int] | None = None
         self._online_until: datetime | None = None
         self.remote = None  # other workers' online agents (realtime.redis_hub.RemotePresence), if any
-        # what this worker last told its widgets: (anyone online, the departments
-        # to choose from); None until the first publish_presence
-        self.published: tuple[bool, list[dict[str, Any]]] | None = None
+        # what this worker last told its widgets (widget_offer: anyone online, the
+        # departments to choose from, closed); None until the first publish_presence
+        self.published: dict[str, Any] | None = None
         # publish_presence reads the database between computing and telling:
         # one at a time, so an older answer can never be told after a newer one
         self.publishing = asyncio.Lock()
@@ -118,26 +122,81 @@ def in_display_order(q):
     return q.order_by(Department.position, Department.name, Department.id)
 
 
-async def online_departments(rt: Runtime) -> list[dict[str, Any]]:
-    """Departments with at least one member online (not away), in display order."""
-    online = rt.presence.online_agents()
-    if not online:
-        return []
+async def load_schedules(rt: Runtime, department_ids: list[int] | None = None) -> dict[int | None, Schedule]:
+    """The opening hours as stored now (chat/hours.py), keyed by department id
+    (None: the service-wide hours). With one department only, its hours are the
+    service's when the service has none of its own."""
+    tz = ZoneInfo(rt.settings.time_zone)
     async with rt.db.reader() as s:
-        rows = (await s.execute(in_display_order(
-            select(Department.id, Department.name).where(Department.id.in_(
-                select(StaffDepartment.department_id).where(StaffDepartment.account_id.in_(online))))))).all()
-    return [{"id": i, "name": n} for i, n in rows]
+        rows = (await s.execute(select(OpeningHours))).scalars().all()
+    out: dict[int | None, Schedule] = {r.department_id: hours.load(tz, r.weekly, r.exceptions) for r in rows}
+    if None not in out and department_ids is not None and len(department_ids) == 1 and department_ids[0] in out:
+        out[None] = out[department_ids[0]]
+    return out
+
+
+async def availability(rt: Runtime) -> dict[str, Any]:
+    """What the widgets are told (``welcome`` and ``presence`` frames, the HTTP
+    availability check): whether a chat may start now (``agents_online``), the
+    departments to choose from, and, when every queue is outside its hours and
+    nobody may take a chat, ``closed``: {"next": ISO time of the next opening
+    or None, "tz": the register's time zone}. Each queue's answer is
+    :func:`hours.may_start`."""
+    now = rt.clock.now()
+    strict = rt.settings.hours_strict
+    online = rt.presence.online_agents()
+    async with rt.db.reader() as s:
+        depts = (await s.execute(in_display_order(select(Department.id, Department.name)))).all()
+        staffed = set((await s.execute(select(StaffDepartment.department_id).where(
+            StaffDepartment.account_id.in_(online)).distinct())).scalars()) if online else set()
+    schedules = await load_schedules(rt, [i for i, _ in depts])
+    offered = [{"id": i, "name": n} for i, n in depts
+               if may_start(schedules, i, online=i in staffed, at=now, strict=strict)]
+    anyone = may_start(schedules, hours.SERVICE, online=bool(online), at=now, strict=strict) or bool(offered)
+    out: dict[str, Any] = {"agents_online": anyone, "departments": offered}
+    scopes = [hours.schedule_for(schedules, None)] + [hours.schedule_for(schedules, i) for i, _ in depts]
+    if not anyone and all(sc is not None and not hours.is_open(sc, now) for sc in scopes):
+        nexts = [n for n in (hours.next_opening(sc, now) for sc in scopes) if n is not None]
+        out["closed"] = {"next": min(nexts).isoformat() if nexts else None, "tz": rt.settings.time_zone}
+    return out
+
+
+async def may_start_now(rt: Runtime, department_id: int | None) -> bool:
+    """:func:`hours.may_start` for one queue now, for an online agent: whether
+    the hours let a chat be given to someone (auto-assignment)."""
+    async with rt.db.reader() as s:
+        ids = list((await s.execute(select(Department.id))).scalars())
+    return may_start(await load_schedules(rt, ids), department_id, online=True, at=rt.clock.now(),
+                     strict=rt.settings.hours_strict)
+
+
+async def online_departments(rt: Runtime) -> list[dict[str, Any]]:
+    """Departments in which a chat may start now (a member online, within its
+    hours as the setting ``hours_strict`` says), in display order."""
+    return (await availability(rt))["departments"]
 
 
 async def visitor_choice(rt: Runtime) -> list[dict[str, Any]]:
-    """What the widget offers: the online departments when the setting is on and
-    more than one is online; otherwise nothing (the chat goes to the only one
+    """What the widget offers: the open departments when the setting is on and
+    more than one is open; otherwise nothing (the chat goes to the only one
     online, or to the shared queue)."""
+    return _choice(rt, await availability(rt))
+
+
+def _choice(rt: Runtime, found: dict[str, Any]) -> list[dict[str, Any]]:
     if not rt.settings.widget_department_choice:
         return []
-    found = await online_departments(rt)
-    return found if len(found) > 1 else []
+    return found["departments"] if len(found["departments"]) > 1 else []
+
+
+async def widget_offer(rt: Runtime) -> dict[str, Any]:
+    """The fields of a ``presence`` frame (and of ``welcome``): agents_online,
+    departments (the picker), and closed when the service is closed."""
+    found = await availability(rt)
+    out = {"agents_online": found["agents_online"], "departments": _choice(rt, found)}
+    if "closed" in found:
+        out["closed"] = found["closed"]
+    return out
 
 
 async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
@@ -148,21 +207,26 @@ async def publish_presence(rt: Runtime, *, announce: bool = True) -> None:
 
     ``announce=False`` when another worker's announcement prompted the call:
     answering it with an announcement of our own made two workers bounce
-    announcements off each other for ever (found by the 2-worker benchmark)."""
+    announcements off each other for ever (found by the 2-worker benchmark).
+    Housekeeping calls this every two seconds, so an opening or closing time
+    reaches the widgets without anyone connecting."""
     announce_to = getattr(rt.hub, "announce_presence", None)
     if announce and announce_to is not None:
         announce_to(sorted(rt.presence.local_online()))
     async with rt.presence.publishing:  # computed and told in the order of the calls
-        now_online = rt.presence.any_online()
-        departments = await visitor_choice(rt)  # the widget's department picker (docs/departments.md)
-        if rt.presence.published != (now_online, departments):
-            rt.presence.published = (now_online, departments)
-            rt.hub.deliver_local(PRESENCE_CHANNEL, {"type": "presence", "agents_online": now_online,
-                                                    "departments": departments})
+        offer = await widget_offer(rt)  # the department picker (docs/departments.md), hours (docs/hours.md)
+        if rt.presence.published != offer:
+            rt.presence.published = offer
+            rt.hub.deliver_local(PRESENCE_CHANNEL, {"type": "presence", **offer})
+
+
+async def current_offer(rt: Runtime) -> dict[str, Any]:
+    """What a new widget is told: as last published (no database read per
+    opened widget), or read now if nothing was published yet."""
+    published = rt.presence.published
+    return published if published is not None else await widget_offer(rt)
 
 
 async def current_choice(rt: Runtime) -> list[dict[str, Any]]:
-    """The departments a new widget may pick from: as last published (no
-    database read per opened widget), or read now if nothing was published yet."""
-    published = rt.presence.published
-    return published[1] if published is not None else await visitor_choice(rt)
+    """The departments a new widget may pick from (see :func:`current_offer`)."""
+    return (await current_offer(rt))["departments"]

@@ -13,7 +13,7 @@ from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
 from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
-from jutella.chat.presence import current_choice
+from jutella.chat.presence import current_offer
 from jutella.chat.queue import queue_position, queue_word, waiting_in
 from jutella.i18n import gettext, negotiate
 from jutella.runtime import Runtime
@@ -162,8 +162,7 @@ class VisitorConnection(Connection):
             self.visitor_id, self._limit_key = visitor.id, None
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
-            welcome: dict[str, Any] = {"conversation": None, "agents_online": rt.presence.any_online(),
-                                       "last_seq": 0, "departments": await current_choice(rt)}
+            welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
             if token:
                 welcome["token"] = token
             else:

@@ -331,6 +331,22 @@ class Department(Base):
     created_at: Mapped[datetime]
 
 
+class OpeningHours(Base):
+    """Opening hours (docs/hours.md): one row per department with hours of its
+    own, and one for the whole service (``department_id`` NULL, key
+    ``service``). ``weekly``: {"0": [["09:00", "16:00"]], ...} (Monday = 0);
+    ``exceptions``: [{"date", "hours", "note"}], ``hours`` empty = closed.
+    No row: always open."""
+
+    __tablename__ = "opening_hours"
+
+    key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "service" or "dept:<id>"
+    department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("department.id", ondelete="CASCADE"))
+    weekly: Mapped[dict[str, Any]] = mapped_column(JSON)
+    exceptions: Mapped[list[Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
 class StaffDepartment(Base):
     """An agent's membership of a department."""
 

@@ -12,6 +12,7 @@ from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import reads
 from jutella.chat.attachments import transcript_mails
+from jutella.chat.presence import current_offer
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
@@ -22,15 +23,23 @@ agent = Staff("agent")
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
 
+class Closed(BaseModel):
+    next: str | None
+    tz: str
+
+
 class Availability(BaseModel):
     agents_online: bool
+    closed: Closed | None = None
 
 
-@public.get("/availability", response_model=Availability)
+@public.get("/availability", response_model=Availability, response_model_exclude_none=True)
 async def availability(request: Request) -> Availability:
-    """Whether anyone is on duty; the widget asks before the visitor opens it
-    (this request writes nothing to the browser and stores nothing)."""
-    return Availability(agents_online=runtime(request).presence.any_online())
+    """Whether a chat may start now (someone on duty, within the opening hours:
+    docs/hours.md); the widget asks before the visitor opens it (this request
+    writes nothing to the browser and stores nothing)."""
+    offer = await current_offer(runtime(request))
+    return Availability(agents_online=offer["agents_online"], closed=offer.get("closed"))
 
 
 class LabelRef(BaseModel):

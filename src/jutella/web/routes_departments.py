@@ -153,3 +153,37 @@ async def transfer(conversation_id: S.Id, body: TransferIn, request: Request,
 
 
 
+
+
+# -- opening hours (docs/hours.md) ---------------------------------------------------------------
+class HoursIn(BaseModel):
+    department_id: S.BodyId | None = Field(None, description="null: the service-wide hours")
+    weekly: dict[str, list[list[str]]] = Field(default_factory=dict, description='{"0": [["09:00", "16:00"]]}, Monday = 0')
+    exceptions: list[dict[str, Any]] = Field(default_factory=list, max_length=400,
+                                             description='[{"date": "2026-12-24", "hours": [], "note": "..."}]')
+
+
+class HoursOut(BaseModel):
+    department_id: int | None
+    weekly: dict[str, list[list[str]]]
+    exceptions: list[dict[str, Any]]
+
+
+class HoursList(BaseModel):
+    time_zone: str
+    strict: bool
+    schedules: list[HoursOut]
+
+
+@router.get("/hours", response_model=HoursList, responses=ERRORS)
+async def list_hours(request: Request, who: StaffContext = Depends(admin)) -> HoursList:
+    rt = runtime(request)
+    return HoursList(time_zone=rt.settings.time_zone, strict=rt.settings.hours_strict,
+                     schedules=[HoursOut(**h) for h in await D.list_hours(rt)])
+
+
+@router.put("/hours", response_model=HoursOut, responses=ERRORS)
+async def set_hours(body: HoursIn, request: Request, who: StaffContext = Depends(admin)) -> HoursOut:
+    """Replace one schedule; no weekly hours and no exceptions removes it (always open)."""
+    return HoursOut(**await D.set_hours(runtime(request), actor_id=who.id, department_id=body.department_id,
+                                        weekly=body.weekly, exceptions=body.exceptions))

@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { busy, checkbox, field, h, messageBox, replace } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { ensureStylesheet } from "./chat-transfer.js";
+import { hoursSection } from "./view-hours.js";
 
 const STATES = { online: N_("Online"), away: N_("Away"), offline: N_("Offline") };
 
@@ -17,6 +18,7 @@ export function renderDepartments(container, ctx) {
   const pageError = messageBox("error");
   const listSlot = h("div", {}, h("p", { class: "muted", text: t("Loading…") }));
   const loadSlot = h("div", {});
+  const hoursSlot = h("div", {});
 
   // -- add ----------------------------------------------------------------------------------
   const name = h("input", { type: "text", maxlength: "100", autocomplete: "off", testid: "department-name" });
@@ -140,6 +142,7 @@ export function renderDepartments(container, ctx) {
         ? h("ul", { class: "dept-list" }, departments.map((d) => departmentItem(d, agents)))
         : h("p", { class: "muted", text: t("No departments yet: every chat goes to the shared queue.") }));
       replace(loadSlot, loadTable(agents, departments));
+      replace(hoursSlot, await hoursSection(departments, announce));
     } catch (failure) {
       if (alive && !failure.handled) pageError.show(failure.message);
     }
@@ -152,6 +155,7 @@ export function renderDepartments(container, ctx) {
     pageError.el,
     h("h2", { text: t("Add a department") }), createForm,
     h("h2", { text: t("All departments") }), listSlot,
+    h("h2", { text: t("Opening hours") }), hoursSlot,
     h("h2", { text: t("Agents' load") }), loadSlot));
   reload();
   return () => {

@@ -16,7 +16,7 @@ export class ChatView {
       log: $("log"), input: $("input"), composer: $("composer"), status: $("status"), error: $("error"),
       typing: $("typing"), typingText: $("typing-text"), end: $("end"), ended: $("ended"),
       start: $("start"), startTitle: $("start-title"), privacy: $("privacy"), close: $("close"),
-      offline: $("offline"),
+      offline: $("offline"), closed: $("closed"),
       queue: $("queue-status"), queuePlace: $("queue-place"), queueWait: $("queue-wait"),
     };
     this.connection = "idle";
@@ -284,6 +284,23 @@ export class ChatView {
     if (c && c.agent_name) this.agentName = c.agent_name;
     this.setConversationState(c ? c.state || "waiting" : null);
     this.setAgentsOnline(w.agents_online !== false);
+    this.setClosed(w.closed);
+  }
+
+  // Outside the opening hours (docs/hours.md): when the chat opens next, in the
+  // register's time zone, written the visitor's way.
+  setClosed(c) {
+    const at = c && c.next ? new Date(c.next) : null;
+    let text = "";
+    if (at && !isNaN(at)) {
+      const f = (o) => new Intl.DateTimeFormat(this.i18n.lang, { timeZone: c.tz, ...o }).format(at);
+      text = this.t("We are closed. Back on {day} at {time}.", {
+        day: f({ weekday: "long", day: "numeric", month: "long" }),
+        time: f({ hour: "numeric", minute: "2-digit" }),
+      });
+    } else if (c) text = this.t("We are closed.");
+    this.el.closed.textContent = text;
+    this.el.closed.hidden = !text;
   }
 
   seenUpTo(conv, seq) {

@@ -224,6 +224,7 @@ export class Client {
         return undefined;
       case "presence":
         if (Array.isArray(f.departments)) this.emit("departments", f.departments);
+        this.emit("closed", f.closed || null);
         return this.emit("presence", f.agents_online !== false);
       case "queue": // the place in the queue while the chat waits (docs/protocol.md)
         if (f.conversation === this.conv && typeof f.position === "number") this.emit("queue", f);

@@ -181,6 +181,9 @@ function onClient(kind, f) {
     case "departments":
       picker.update({ departments: f });
       break;
+    case "closed":
+      view.setClosed(f);
+      break;
     case "presence":
       view.setAgentsOnline(f);
       updateOffline();
