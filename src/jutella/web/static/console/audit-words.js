@@ -59,6 +59,7 @@ export const ACTIONS = {
   "subject_request.add": N_("Register request added"),
   "subject_request.update": N_("Register request changed"),
   "retention.run": N_("Old records deleted (retention)"),
+  "hours.change": N_("Opening hours changed"),
   "site.add": N_("Site allowed to embed the chat"),
   "site.remove": N_("Site no longer allowed to embed the chat"),
 };
@@ -146,6 +147,9 @@ export const DETAILS = {
   through: (v) => [t("Entries up to #{seq} removed", { seq: v })],
   rows: (v) => [t("Entries removed: {n}", { n: v })],
   hash: () => [],
+  scope: (v) => [v === "service" ? t("Hours of the whole service") : t("Hours of one department")],
+  days: (v) => [t("Days with opening hours: {n}", { n: v.length })],
+  exceptions: (v) => [t("Exception dates: {n}", { n: v })],
   mailed: (v) => (v ? [t("Invitation mailed")] : []),
   origin: (v) => [t("Site: {origin}", { origin: v })],
   via: (v) => [VIA[v] ? t(VIA[v]) : v],
