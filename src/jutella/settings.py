@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     widget_department_choice: bool = True  # the widget offers a choice when more than one department is online
     max_concurrent_chats: int = Field(5, ge=0)  # active chats per agent (0 = no limit); staff_account.max_chats overrides
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # the register's time zone (an IANA name): the day and hour reports count a chat in (docs/reports.md)
+    time_zone: str = "Europe/Helsinki"
+    # per-agent figures in the reports (chats answered, first-answer times), admins only; false:
+    # neither written nor shown (docs/reports.md)
+    reports_per_agent: bool = True
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
@@ -244,6 +249,17 @@ class Settings(BaseSettings):
     def _check_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().strip()) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone like Europe/Helsinki") from None
         return value
 
     @field_validator("public_url")
