@@ -473,6 +473,8 @@ def record_of_processing(settings: Settings) -> dict[str, Any]:
             + ("; agents see a returning browser's earlier chats" if settings.returning_visitor_history else ""),
             *(["consent to marketing email: the wording's version and the time"] if marketing else []),
             "staff: name, email address, roles, password hash, two-factor settings, sessions",
+            *(["staff: per-agent report figures (chats answered and first-answer times per day), shown to "
+               "administrators"] if settings.reports_per_agent else []),
             "the access log: which member of staff looked at or changed which record, and when",
         ],
         "recipients": ["the controller's own staff with individual accounts"]
@@ -487,6 +489,9 @@ def record_of_processing(settings: Settings) -> dict[str, Any]:
             "staff accounts: while the person has access; disabled accounts are kept for the access log",
             "restricted records are kept past their period, hidden from all but the privacy role, until the "
             "restriction is lifted",
+            "the reports' daily aggregates are counts per day, hour and department with no personal data (no "
+            "names, texts or identifiers): they outlive the chats and are not part of erasure; per-agent figures "
+            "go with the staff account",
         ],
         "automated_decision_making": "none",
         "security_measures": [
