@@ -60,5 +60,5 @@ def downgrade() -> None:
     op.drop_table('report_agent_daily')
     op.drop_index('uq_report_daily_cell', table_name='report_daily')
     op.drop_table('report_daily')
-    with op.batch_alter_table('conversation') as batch_op:
-        batch_op.drop_column('counted')
+    # SQLite (3.35+) drops the column in place: no table rebuild, AUTOINCREMENT kept (0009)
+    op.execute('ALTER TABLE conversation DROP COLUMN counted')
