@@ -236,7 +236,10 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
             await db.dispose()
 
     before, after, schema, keys_on, found, cascaded, new_visitor = run_async(go())
-    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [("0012",)]
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()  # later migrations move it
+    assert before["alembic_version"] == [("0008",)] and after["alembic_version"] == [(head,)]
     # every row kept as it was, but for the page and referrer 0010 cleaned (issue 16, item 2)
     strip = {"https://u:p@site.example/b?email=liisa%40example.fi#x": "https://site.example/b",
              "https://search.example/?q=liisa%40example.fi": "https://search.example/"}
