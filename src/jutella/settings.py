@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     # the register's time zone: times in transcripts, mails and the access copy (i18n.local_time),
     # and the opening hours (docs/hours.md)
     time_zone: str = "Europe/Helsinki"
+    # per-agent figures in the reports (chats answered, first-answer times), admins only; false:
+    # neither written nor shown (docs/reports.md)
+    reports_per_agent: bool = True
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages

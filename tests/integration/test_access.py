@@ -261,6 +261,8 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("PUT", "/api/v1/agents/{account_id}/max-chats"): Entry(ADMIN, json={}),
     ("POST", "/api/v1/conversations/{conversation_id}/transfer"): Entry(AGENT, "conversation", json={}),
     ("GET", "/api/v1/offline-messages/contacts.csv"): Entry(ADMIN, "contacts"),
+    ("GET", "/api/v1/reports/daily"): Entry(ADMIN, query={"from": "2026-01-01", "to": "2026-01-31"}),
+    ("GET", "/api/v1/reports/daily.csv"): Entry(ADMIN, query={"from": "2026-01-01", "to": "2026-01-31"}),
     ("GET", "/api/v1/offline-messages"): Entry(AGENT, "offline_list"),
     ("GET", "/api/v1/offline-messages/{message_id}"): Entry(AGENT, "offline"),
     ("POST", "/api/v1/offline-messages/{message_id}/reply"): Entry(AGENT, "offline", json={"body": "An answer"}),

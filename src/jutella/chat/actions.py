@@ -24,9 +24,11 @@ from jutella.accounts import audit
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.channels import AGENTS_CHANNEL, agent_channel, conv_channel, dept_channel
 from jutella.runtime import Runtime
+from jutella.settings import Settings
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, StaffDepartment, Visitor
 from jutella.store.prepared import Prepared
 
+from . import reports
 from .access import Viewer, core_may_see_conversation, load_viewer, visitor_restricted
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
@@ -329,12 +331,13 @@ def core_hand_to(conn: Connection, conv: SimpleNamespace, agent_id: int, now: da
     return ev
 
 
-def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: str,
+def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: str, settings: Settings,
                agent_id: int | None = None) -> tuple[SimpleNamespace, str | None] | None:
     """THE one place a conversation closes (by an agent, the visitor, or after
     idling). ``conv``: its row, read FOR UPDATE in this write (updated in
     place). (The "closed" event, the name it shows), or None when it was
-    closed already."""
+    closed already. The chat is counted in the reports' aggregates in the
+    same write (chat/reports.py; once, whatever runs the close twice)."""
     if conv.state == CLOSED:
         return None
     who = agent_id if by == "agent" else conv.agent_id
@@ -344,6 +347,7 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
     ev = core_append(conn, conv.id, now, kind="state", author="system", agent_id=agent_id,
                      data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
     conv.last_seq, conv.last_activity_at = ev.seq, now
+    reports.core_count_closed(conn, conv, now, time_zone=settings.time_zone, per_agent=settings.reports_per_agent)
     return ev, name
 
 
@@ -514,7 +518,7 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
     def work(conn: Connection):
         conv = core_lock_for(conn, viewer, conversation_id)
         waited = conv.state == WAITING
-        closed = core_close(conn, conv, now, by=by, agent_id=agent_id)
+        closed = core_close(conn, conv, now, by=by, agent_id=agent_id, settings=rt.settings)
         if closed is None:
             return conv, None, None, False, False
         ev, name = closed

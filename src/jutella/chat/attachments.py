@@ -31,7 +31,7 @@ from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
 from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
 
-from . import access, filework
+from . import access, filework, reports
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
                       conv_channel, core_append, core_lock_for, core_take, event_frame, events_since, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
@@ -358,6 +358,9 @@ async def rate(rt: Runtime, *, visitor_id: int, conversation_id: int, rating: in
         if conv.rating is not None:
             raise ChatError("already_rated", "This chat has already been rated.", 409)
         conv.rating, conv.rating_comment, conv.rated_at = rating, comment, now
+        # added to the chat's cell of the reports' aggregates in this same transaction (chat/reports.py)
+        tz = rt.settings.time_zone
+        await s.run_sync(lambda sync: reports.core_count_rating(sync.connection(), conv, rating, time_zone=tz))
         name = await _agent_name(s, conv.agent_id)
     frame = {"type": "conversation", "conversation": {**summary(conv, name), **rating_info(conv)}}
     await rt.hub.publish(AGENTS_CHANNEL, frame)

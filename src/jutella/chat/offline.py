@@ -20,7 +20,7 @@ from jutella.store.db import email_hash
 from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
                                    StaffAccount, Visitor)
 
-from . import access
+from . import access, reports
 from .errors import ChatError
 from .flags import objection_hashes
 from .metadata import Metadata
@@ -143,6 +143,9 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
         m.department_id = dept.id if dept else None
         s.add(m)
         await s.flush()
+        # counted in the reports' aggregates in this same transaction (chat/reports.py)
+        tz, department = rt.settings.time_zone, m.department_id
+        await s.run_sync(lambda sync: reports.core_count_offline(sync.connection(), now, department, time_zone=tz))
         notify = (dept.notify_email if dept else None) or rt.settings.offline_notify_to
         if notify:
             subject, text = compose.notification_mail(lang="fi", console_url=

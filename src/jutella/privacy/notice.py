@@ -493,6 +493,8 @@ def record_of_processing(settings: Settings, lang: str = "en") -> dict[str, Any]
             _("a random visitor identifier kept in the visitor's browser after they open the chat"),
             *([_("consent to marketing email: the wording's version and the time")] if marketing else []),
             _("staff: name, email address, roles, password hash, two-factor settings, sessions"),
+            *([_("staff: per-agent report figures (chats answered and first-answer times per day), shown to "
+                 "administrators")] if settings.reports_per_agent else []),
             _("the access log: which member of staff looked at or changed which record, and when"),
         ],
         "recipients": [_("the controller's own staff with individual accounts")]
@@ -507,6 +509,9 @@ def record_of_processing(settings: Settings, lang: str = "en") -> dict[str, Any]
             _("staff accounts: while the person has access; disabled accounts are kept for the access log"),
             _("restricted records are kept past their period, hidden from all but the privacy role, until the "
               "restriction is lifted"),
+            _("the reports' daily aggregates are counts per day, hour and department with no personal data (no "
+              "names, texts or identifiers): they outlive the chats and are not part of erasure; per-agent figures "
+              "go with the staff account"),
         ],
         "automated_decision_making": _("none"),
         "security_measures": [

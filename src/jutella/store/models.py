@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
+                        UniqueConstraint, false, func, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime
@@ -176,6 +177,8 @@ class Conversation(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None]
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"), index=True)
+    # added to the reports' daily aggregates (chat/reports.py, migration 0016): a close counts once
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ChatEvent(Base):
@@ -448,6 +451,8 @@ class ErasureLedger(Base):
     digest: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
     erased_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # -- the sites that embed the widget (chat/sites.py, docs/sites.md) ------------------------------
 class Site(Base):
     """A site allowed to embed the widget, added by an admin in the console's
@@ -461,6 +466,49 @@ class Site(Base):
     origin: Mapped[str] = mapped_column(String(300), unique=True)
     name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+# -- reports: daily aggregates without personal data (chat/reports.py, docs/reports.md, migration 0016) --
+# Histogram buckets of a time (time to first answer, chat duration): bucket i holds
+# the values up to REPORT_BOUNDS[i] seconds (the last one: over an hour).
+REPORT_BOUNDS = (15, 30, 60, 120, 300, 600, 1200, 3600)
+REPORT_BUCKETS = len(REPORT_BOUNDS) + 1
+
+
+def _counts(prefix: str, n: int) -> list[Column]:
+    return [Column(f"{prefix}{i}", Integer, nullable=False, default=0, server_default=text("0")) for i in range(n)]
+
+
+# One row per cell: (day in the register's time zone, hour of day, site, department). Counts
+# only: no id of a person or a conversation, no text. site_id and department_id are plain
+# numbers, not foreign keys: the aggregates outlive sites and departments too.
+ReportDaily = Table(
+    "report_daily", Base.metadata,
+    Column("id", BigId, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("site_id", Integer, nullable=True),
+    Column("department_id", Integer, nullable=True),
+    *[Column(name, Integer, nullable=False, default=0, server_default=text("0"))
+      for name in ("chats", "missed", "offline_messages", "messages")],
+    *[Column(f"rating_{i}", Integer, nullable=False, default=0, server_default=text("0")) for i in range(1, 6)],
+    *_counts("first_answer_", REPORT_BUCKETS),
+    *_counts("duration_", REPORT_BUCKETS),
+)
+Index("uq_report_daily_cell", ReportDaily.c.day, ReportDaily.c.hour, func.coalesce(ReportDaily.c.site_id, 0),
+      func.coalesce(ReportDaily.c.department_id, 0), unique=True)
+
+# Per-agent figures (admin only; off with the setting reports_per_agent): staff data, which
+# goes with the account.
+ReportAgentDaily = Table(
+    "report_agent_daily", Base.metadata,
+    Column("id", BigId, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("agent_id", BigId, ForeignKey("staff_account.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("chats_answered", Integer, nullable=False, default=0, server_default=text("0")),
+    *_counts("first_answer_", REPORT_BUCKETS),
+    UniqueConstraint("day", "agent_id", name="uq_report_agent_day"),
+)
 
 
 # Ids are never given twice (issue 16): an erased person's conversation,
