@@ -307,7 +307,7 @@ def console_views(live, ctx, walk: Walk, data, lang: str) -> None:
 
     routes = [
         ("canned", "canned-page", "table"), ("departments", "departments", "h1"), ("accounts", "accounts", "table"),
-        ("embed", "embed", "table"),
+        ("embed", "embed", "table"), ("reports", "reports", "svg"),
         ("audit", "audit-log", "table"), ("register", "privacy-find", "h1"),
         ("register/requests", "privacy-requests", "h1"), ("register/record", "privacy-record", "h1"),
         ("account", "my-account", "h1"),

@@ -7,7 +7,7 @@
 
 import { api, query } from "./api.js";
 import { field, h, messageBox, replace } from "./dom.js";
-import { displayLocale, t } from "./i18n.js";
+import { displayLocale, pt, t } from "./i18n.js";
 import { barChart } from "./report-charts.js";
 
 const STYLESHEET = "/static/console/reports.css";
@@ -175,7 +175,7 @@ export function renderReports(container, ctx) {
     text: t("Download CSV") });
   const form = h("form", { class: "filters rp-filters", role: "search", "aria-label": t("Report filters"),
     novalidate: true },
-  field(t("From"), from).row, field(t("To"), to).row, field(t("Department"), department).row,
+  field(pt("date range", "From"), from).row, field(pt("date range", "To"), to).row, field(t("Department"), department).row,
   h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: t("Show") }), csv));
   const error = messageBox("error");
   const status = h("p", { class: "muted rp-status", role: "status" });
