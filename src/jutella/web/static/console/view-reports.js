@@ -63,7 +63,8 @@ function bucketTicks(bounds) {
 function numbersTable(caption, headers, rows) {
   return h("details", { class: "rp-numbers" },
     h("summary", { text: t("Show the numbers") }),
-    h("div", { class: "rp-scroll" }, h("table", { class: "data" },
+    // a region that may scroll sideways on a phone: reachable by keyboard, named by its caption
+    h("div", { class: "rp-scroll", tabindex: "0", role: "region", "aria-label": caption }, h("table", { class: "data" },
       h("caption", { class: "visually-hidden", text: caption }),
       h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col", text })))),
       h("tbody", {}, rows.map((row) => h("tr", { dataset: row.key ? { key: row.key } : {} },
@@ -153,7 +154,7 @@ function agentsSection(report) {
   if (!report.agents) return null;
   return h("section", { class: "rp-agents", "aria-labelledby": "rp-agents-title" },
     h("h2", { id: "rp-agents-title", text: t("Agents") }),
-    report.agents.length ? h("div", { class: "rp-scroll" }, h("table", { class: "data", testid: "report-agents" },
+    report.agents.length ? h("div", { class: "rp-scroll", tabindex: "0" }, h("table", { class: "data", testid: "report-agents" },
       h("thead", {}, h("tr", {}, [t("Agent"), t("Chats answered"), t("Median first answer")].map((text) =>
         h("th", { scope: "col", text })))),
       h("tbody", {}, report.agents.map((a) => h("tr", {},
