@@ -230,6 +230,8 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("GET", "/api/v1/sites"): Entry(ADMIN),
     ("POST", "/api/v1/sites"): Entry(ADMIN, json={}),
     ("DELETE", "/api/v1/sites/{site_id}"): Entry(ADMIN),
+    ("GET", "/api/v1/hours"): Entry(ADMIN),
+    ("PUT", "/api/v1/hours"): Entry(ADMIN, json={}),
     ("GET", "/api/v1/settings/security"): Entry(ADMIN),
     ("PUT", "/api/v1/settings/security"): Entry(ADMIN, json={}),
     ("GET", "/api/v1/audit/actors"): Entry(AUDIT),

@@ -18,6 +18,7 @@ import pytest
 
 from tests.chat_clients import visitor
 from tests.helpers import PASSWORD, add_staff, error_code, run_cli, sign_in
+from tests.conftest import run_async
 
 LOGIN = "/api/v1/public/staff/login"
 
@@ -39,7 +40,7 @@ def at_once(url: str, requests: list[tuple[str, dict]], *, cookies=None, headers
                                      limits=httpx.Limits(max_connections=len(requests))) as c:
             return await asyncio.gather(*(c.post(path, json=body) for path, body in requests))
 
-    answers = asyncio.run(go())
+    answers = run_async(go())
     return Counter("ok" if r.is_success else error_code(r) for r in answers)
 
 

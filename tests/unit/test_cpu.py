@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from jutella.cpu import Busy, Pool
+from tests.conftest import run_async
 
 
 def test_full_means_busy_at_once_and_places_come_back_when_jobs_end():
@@ -39,5 +40,5 @@ def test_full_means_busy_at_once_and_places_come_back_when_jobs_end():
         assert await pool.run(sum, [1, 2]) == 3
         pool.close()
 
-    asyncio.run(main())
+    run_async(main())
 

@@ -4,6 +4,7 @@ and when a reload's grace period runs out."""
 
 from jutella.chat.presence import Presence
 from jutella.clock import FakeClock
+from tests.conftest import run_async
 
 
 def test_online_follows_connections_choices_and_the_grace_period():
@@ -79,7 +80,7 @@ def test_a_slow_publish_never_overwrites_a_newer_one(monkeypatch):
         gate.set()
         await asyncio.gather(first, second)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert rt.presence.published == {"agents_online": True,
                                      "departments": [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]}
     assert delivered[-1]["departments"] == [{"id": 1, "name": "Sales"}, {"id": 2, "name": "Housing"}]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from jutella.chat.queue import RECOMPUTE_INTERVAL, QueueWatch
+from tests.conftest import run_async
 
 
 def test_changes_are_told_at_once_then_together_once_per_interval():
@@ -33,7 +34,7 @@ def test_changes_are_told_at_once_then_together_once_per_interval():
         await watch.settled()
         return start, first, runs
 
-    start, first, runs = asyncio.run(scenario())
+    start, first, runs = run_async(scenario())
     assert sorted(k for k, _ in first) == [0, 3]  # at once, each queue once
     assert [k for k, _ in runs].count(3) == 2  # twenty changes: told twice
     later = [t for k, t in runs if k == 3][1]
