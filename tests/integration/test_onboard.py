@@ -51,7 +51,9 @@ def test_a_refused_transcript_mail_is_told_to_its_visitor_and_the_console_and_he
     assert r.status_code == 202 and r.json()["delivery"] == "queued"
     mail = r.json()["id"]
     state = f"/api/v1/public/transcript/email/{mail}"
-    assert http.get(state, headers={H: token}).json() == {"id": mail, "delivery": "queued"}
+    # its visitor may read its state at once (the outbox may already be at it: it is not told to wait)
+    first = http.get(state, headers={H: token}).json()
+    assert first["id"] == mail and first["delivery"] in ("queued", "sending", "refused"), first
     # the visitor who asked is told it failed (as their widget asks); another visitor learns nothing
     eventually(lambda: outbox_idle(live) and http.get(state, headers={H: token}).json()["delivery"] != "sending", 15)
     assert http.get(state, headers={H: token}).json() == {"id": mail, "delivery": "refused"}
