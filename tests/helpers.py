@@ -112,3 +112,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str = "", chec
     if check:
         done.check_returncode()
     return done
+
+
+def put_on_duty(live, agent_id: int, conn_id: str) -> None:
+    """An agent on duty without a console: connect to presence, then tell the
+    widgets, as the console's socket does (chat/presence.py). Without the
+    publish, a widget opened before housekeeping's next one may be told nobody
+    is on duty."""
+    from jutella.chat.presence import publish_presence
+
+    async def go() -> None:
+        live.rt.presence.connect(agent_id, conn_id, "online")
+        await publish_presence(live.rt)
+
+    live.call(go)

@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 from jutella import i18n
 from jutella.chat import actions as chat
 
-from tests.helpers import PASSWORD, add_staff, sign_in
+from tests.helpers import PASSWORD, add_staff, put_on_duty, sign_in
 from tests.integration.test_privacy import EMAIL, NAME, SECRET_TEXT, STUDENT_NO, scenario
 
 pytestmark = pytest.mark.browser
@@ -310,9 +310,7 @@ def test_every_widget_state_is_pseudo_localised(live, smtp, pseudo_finnish, brow
     walk.check("widget: email form sent", frame)
     other.screenshot(path=str(SHOTS / "pseudo-widget-offline-sent.png"))
 
-    async def on_duty():
-        live.rt.presence.connect(aino_id, "pseudo-test", "online")
-    live.call(on_duty)
+    put_on_duty(live, aino_id, "pseudo-test")
     context = browser_context_factory(locale="fi-FI", viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(live.url + "/demo?lang=fi")

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import put_on_duty
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -98,9 +100,7 @@ def _someone_on_duty(request):
         return
     live = request.getfixturevalue("live")
 
-    async def on_duty():
-        live.rt.presence.connect(0, "widget-tests", "online")
-    live.call(on_duty)
+    put_on_duty(live, 0, "widget-tests")
 
 
 def host_html(live_url: str, *, lang: str | None = None, data_lang: str | None = None, body: str = "") -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import put_on_duty
 from playwright.sync_api import expect
 
 from tests.browser.test_widget_browser import HostSite, host_html
@@ -83,9 +85,7 @@ class Wire:
 
 
 def test_a_first_visit_loads_under_5_kib_and_the_chat_opens_fast(live, browser_context_factory, host):
-    async def on_duty():
-        live.rt.presence.connect(0, "weight-test", "online")
-    live.call(on_duty)
+    put_on_duty(live, 0, "weight-test")
     host.pages["/shop/item"] = host_html(live.url, lang="en", body="<p>Products, prices, opening hours.</p>")
     SHOTS.mkdir(parents=True, exist_ok=True)
 
