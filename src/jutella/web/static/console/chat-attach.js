@@ -4,16 +4,12 @@
 // attach button beside the reply box, and the visitor's rating at close.
 
 import { ApiFailure, consoleHeaders } from "./api.js";
-import { h } from "./dom.js";
+import { ensureStylesheet, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const STYLESHEET = "/static/console/chat-attach.css";
 
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  document.head.append(h("link", { rel: "stylesheet", href: STYLESHEET }));
-}
-ensureStylesheet();
+ensureStylesheet(STYLESHEET);
 
 /** The body of an attachment event. */
 export function attachmentBody(event) {

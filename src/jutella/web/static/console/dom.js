@@ -136,3 +136,12 @@ export function busy(form) {
     form.removeAttribute("aria-busy");
   };
 }
+
+/** Load a view's own style sheet once (the console page links only console.css). */
+export function ensureStylesheet(href) {
+  if (document.querySelector(`link[href="${href}"]`)) return;
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
+  link.href = href;
+  document.head.append(link);
+}

@@ -7,7 +7,7 @@
 // in). The server checks every field and its words are shown beside the form.
 
 import { api } from "./api.js";
-import { busy, field, h, messageBox, replace } from "./dom.js";
+import { busy, ensureStylesheet, field, h, messageBox, replace } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { forgetCanned } from "./chat-canned.js";
 import { forgetLabels, labelChip } from "./chat-labels.js";
@@ -20,21 +20,13 @@ const COLOR_NAMES = {
   teal: N_("Teal"), blue: N_("Blue"), purple: N_("Purple"), pink: N_("Pink"),
 };
 
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  document.head.append(link);
-}
-
 function languageName(code) {
   const found = LANGUAGES.find(([c]) => c === code);
   return found ? t(found[1]) : code;
 }
 
 export function renderCanned(container, ctx) {
-  ensureStylesheet();
+  ensureStylesheet(STYLESHEET);
   const roles = ctx.me.account.roles;
   const isAdmin = roles.includes("admin");
   const isAgent = roles.includes("agent");

@@ -6,18 +6,13 @@
 
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
-import { busy, field, h, messageBox, replace } from "./dom.js";
+import { busy, ensureStylesheet, field, h, messageBox, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
 const STYLESHEET = "/static/console/embed.css";
 
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  document.head.append(h("link", { rel: "stylesheet", href: STYLESHEET }));
-}
-
 export function renderEmbed(container, ctx) {
-  ensureStylesheet();
+  ensureStylesheet(STYLESHEET);
   const announce = ctx.announce || (() => {});
   let alive = true;
   const pageError = messageBox("error");

@@ -14,7 +14,7 @@
 // see is the server's decision. After a reconnect it is read again too.
 
 import { api } from "./api.js";
-import { h, replace, srOnly } from "./dom.js";
+import { ensureStylesheet, h, replace, srOnly } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { routeHref } from "./router.js";
 import { chatStore } from "./chat-store.js";
@@ -33,16 +33,8 @@ const FILTERS = [
 ];
 const REFRESH_GAP_MS = 300;
 
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  document.head.append(link);
-}
-
 export function renderOfflineInbox(container, ctx) {
-  ensureStylesheet();
+  ensureStylesheet(STYLESHEET);
   if (!chatStore.running && ctx.me && ctx.me.account.roles.includes("agent")) chatStore.start(ctx.me);
   container.classList.add("offline-view");
 

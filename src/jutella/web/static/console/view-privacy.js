@@ -6,7 +6,7 @@
 //   #/register/record     the record of processing activities (view-privacy-record.js)
 // Everything shown here is untrusted text and goes in through textContent.
 
-import { h, replace } from "./dom.js";
+import { ensureStylesheet, h, replace } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { routeHref } from "./router.js";
 import { renderFind } from "./view-privacy-find.js";
@@ -15,14 +15,7 @@ import { renderRequests } from "./view-privacy-requests.js";
 
 const STYLESHEET = "/static/console/privacy.css";
 
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  document.head.append(link);
-}
-ensureStylesheet();
+ensureStylesheet(STYLESHEET);
 
 const PAGES = [
   { id: "", label: N_("Find a person"), render: renderFind },
@@ -31,7 +24,7 @@ const PAGES = [
 ];
 
 export function renderPrivacy(container, ctx) {
-  ensureStylesheet();
+  ensureStylesheet(STYLESHEET);
   container.classList.add("pv-view");
   const page = PAGES.find((p) => p.id === (ctx.params || "")) || PAGES[0];
   const tabs = h("nav", { class: "pv-tabs", "aria-label": t("Register") },

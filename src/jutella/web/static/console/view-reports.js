@@ -6,19 +6,11 @@
 // staff text and go in through textContent like everything else.
 
 import { api, query } from "./api.js";
-import { field, h, messageBox, replace } from "./dom.js";
+import { ensureStylesheet, field, h, messageBox, replace } from "./dom.js";
 import { displayLocale, pt, t } from "./i18n.js";
 import { barChart } from "./report-charts.js";
 
 const STYLESHEET = "/static/console/reports.css";
-
-function ensureStylesheet() {
-  if (document.querySelector(`link[href="${STYLESHEET}"]`)) return;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = STYLESHEET;
-  document.head.append(link);
-}
 
 function isoDay(date) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -165,7 +157,7 @@ function agentsSection(report) {
 }
 
 export function renderReports(container, ctx) {
-  ensureStylesheet();
+  ensureStylesheet(STYLESHEET);
   container.classList.add("rp-view");
   const range = defaultRange();
   const from = h("input", { type: "date", name: "from", value: range.from, required: true, testid: "report-from" });
