@@ -39,11 +39,23 @@ async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -
     try:
         await rt.db.migrate()
         await seal(rt)  # the audit rows from before its key, once (migration 0008)
+        await _files_into_store(rt)
         return await fn(rt)
     finally:
         rt.cpu.close()
         await rt.db.dispose()
         rt.db.session_info["audit"].flush()
+
+
+async def _files_into_store(rt) -> None:
+    """Migration 0022's other half: the attachments an older jutella kept in
+    this host's data dir go into the cluster's file store (docs/attachments.md)."""
+    from jutella.chat.attachments import import_disk_files
+
+    moved, _removed = await import_disk_files(rt)
+    if moved:
+        print(f"jutella: moved {moved} attachment file(s) from {rt.settings.data_dir}/attachments into the "
+              "database", file=sys.stderr)
 
 
 # -- serve ----------------------------------------------------------------------

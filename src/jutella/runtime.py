@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jutella.mail.outbox import OutboxWorker
     from jutella.realtime.hub import MemoryHub
     from jutella.store.db import Database
+    from jutella.store.files import FileStore
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Runtime:
     throttle: MemoryThrottle
     presence: Presence
     outbox: OutboxWorker | None = None  # started by the application's lifespan
+    # where the attachments' bytes are (store/files.py): the database unless configured otherwise
+    files: FileStore | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)

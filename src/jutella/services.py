@@ -14,6 +14,7 @@ from jutella.realtime.hub import MemoryHub
 from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.db import Database
+from jutella.store.files import DatabaseFileStore
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -28,6 +29,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                  cpu=CpuPools(passwords=Pool("passwords", settings.password_workers, settings.password_queue),
                               uploads=Pool("uploads", settings.upload_workers, settings.upload_queue,
                                            processes=True)))
+    # the attachments' bytes, one store for every host (docs/attachments.md, "Where the bytes are")
+    rt.files = DatabaseFileStore(db, lambda: rt.clock.now())
     if settings.redis_url:
         # imported only when configured: the Redis client is not needed otherwise
         from jutella.realtime.redis_hub import RedisHub, connect_presence

@@ -1,6 +1,7 @@
 """Attachments, ratings and transcripts over HTTP, on SQLite and PostgreSQL:
 what is accepted and refused, what a stored image still carries, who may
-fetch a file, and that erasure and retention take the files off the disk."""
+fetch a file, and that erasure and retention take the files out of the
+cluster's file store (the database: store/files.py)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,11 @@ def upload(client, token: str | None, data: bytes, name: str = "kuva.jpg", url="
     return client.post(url, headers=headers, files={"file": (name, data, "application/octet-stream")})
 
 
-def files_on_disk(live) -> list[Path]:
+def stored_files(live) -> list[str]:
+    """The keys in the file store; nothing is ever written to the host's disk."""
     folder = Path(live.rt.settings.data_dir) / "attachments"
-    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+    assert not folder.exists() or not any(folder.iterdir())
+    return sorted(live.call(_keys, live))
 
 
 def test_jpeg_is_stripped_of_exif_and_access_is_limited(live):
@@ -140,7 +143,7 @@ def test_types_are_sniffed_from_content(live):
     assert upload(http, None, png()).status_code == 401
     assert upload(http, "forged-token", png()).status_code == 401
     # nothing refused left anything behind
-    assert len(files_on_disk(live)) == 2
+    assert len(stored_files(live)) == 2
 
 
 @pytest.fixture
@@ -160,7 +163,7 @@ def test_size_limit_and_closed_chat(live):
     live.call(chat.close, live.rt, conversation_id=conv, by="visitor")
     r = upload(http, token, png())
     assert r.status_code == 409 and error_code(r) == "no_conversation"
-    assert len(files_on_disk(live)) == 1 and not any(p.name.startswith(".tmp") for p in files_on_disk(live))
+    assert len(stored_files(live)) == 1
 
 
 def test_agent_upload_and_rating(live):
@@ -265,10 +268,10 @@ def test_transcripts_email_and_privacy(live, smtp, database_url):
             return (await s.execute(select(AuditEntry.actor_id).where(
                 AuditEntry.action.like("attachment.%")))).scalars().all()
     assert len(live.call(file_views)) >= 1
-    assert len(files_on_disk(live)) == 1
+    assert len(stored_files(live)) == 1
     counts = chair.post("/api/v1/privacy/erase", json={**sel, "confirm": True}).json()["counts"]
     assert counts["attachments"] == 1 and counts["transcript_emails"] == 2
-    assert files_on_disk(live) == []
+    assert stored_files(live) == []
     assert chair.get("/api/v1/privacy/subjects", params={"q": "liisa.virtanen"}).json() == []
 
     # the command line finds the address too (on a fresh request)
@@ -298,25 +301,31 @@ def test_retention_removes_files(live, clock):
     http = live.client()
     assert upload(http, token, png(), "a.png").status_code == 201
     assert upload(http, token, PDF, "b.pdf").status_code == 201
-    orphan = Path(live.rt.settings.data_dir) / "attachments" / ("ab" * 24)
-    orphan.write_bytes(b"left by a crash")
+    live.call(live.rt.files.put, "ab" * 24, b"bytes no row names")  # a store outside the database could leave one
+    old_host_file = Path(live.rt.settings.data_dir) / "attachments" / ("cd" * 24)  # an older jutella's orphan
+    old_host_file.parent.mkdir(parents=True, exist_ok=True)
+    old_host_file.write_bytes(b"left by a crash")
     import os
-    os.utime(orphan, (0, 0))
-    assert len(files_on_disk(live)) == 3
+    os.utime(old_host_file, (0, 0))
+    assert len(live.call(_keys, live)) == 3
     from jutella.privacy import retention
     counts = live.call(retention.run, live.rt)
-    assert counts["attachments"] == 0 and counts["orphan_files"] == 1
-    assert len(files_on_disk(live)) == 2
+    assert counts["attachments"] == 0 and counts["orphan_files"] == 2
+    assert len(stored_files(live)) == 2 and not old_host_file.parent.exists()
     clock.advance(days=live.rt.settings.retention.chat_days + 1)
     counts = live.call(retention.run, live.rt)
     assert counts["attachments"] == 2 and counts["conversations"] == 1
-    assert files_on_disk(live) == []
+    assert stored_files(live) == []
 
     async def left():
         async with live.rt.db.reader() as s:
             return (await s.execute(select(ChatEvent))).scalars().all()
     assert live.call(left) == []
     assert json.dumps(counts)
+
+
+async def _keys(live) -> list[str]:
+    return [e.key async for e in live.rt.files.entries()]
 
 
 def raw_upload(client, token: str, data: bytes, filename: bytes):

@@ -1,7 +1,7 @@
 """Exact erasure (issue 16, item 1): what is erased is exactly the selection,
 and the receipt says exactly what went. Proved by a generated diff of the
 whole database (every row of every table, by primary key) and of the
-attachment files, taken before and after each erasure."""
+attachments' bytes in the file store, taken before and after each erasure."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from jutella.chat.attachments import folder
 from jutella.privacy import subjects
 from jutella.store.models import (Attachment, AuditEntry, ChatEvent, Conversation, ConversationLabel, Label,
                                   MailOutbox, OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
@@ -63,7 +62,8 @@ def person(rt, marker: str, *, chats: int, offline_from_chat: bool) -> dict[str,
                     ConversationLabel(conversation_id=c.id, label_id=label.id, added_at=now),
                 ])
                 storage = f"{abs(hash((marker, n))):048x}"[-48:]
-                (folder(rt) / storage).write_bytes(f"%PDF {marker} file {n}".encode())
+                data = f"%PDF {marker} file {n}".encode()
+                await s.run_sync(lambda sync, k=storage, d=data: rt.files.put_core(sync.connection(), k, d, now))
                 out["files"].append(storage)
                 s.add(Attachment(public_id=f"{marker}{n}".ljust(64, "a")[:64], conversation_id=c.id, seq=3,
                                  uploader="visitor", content_type="application/pdf", size=20,
@@ -120,15 +120,19 @@ async def snapshot(rt) -> dict[str, dict[Any, tuple]]:
         return await conn.run_sync(read)
 
 
-def files(rt) -> set[str]:
-    return {p.name for p in folder(rt).iterdir()}
+def files(in_process) -> set[str]:
+    """The keys in the cluster's file store (store/files.py)."""
+    async def keys():
+        return {e.key async for e in in_process.rt.files.entries()}
+    return in_process.call(keys)
 
 
 # where each kind of the receipt lives: (table, "deleted" | "changed")
 WHERE = {
     "conversations": ("conversation", "deleted"), "notes": ("chat_event", "deleted"),
     "messages": ("chat_event", "deleted"), "label_links": ("conversation_label", "deleted"),
-    "attachments": ("attachment", "deleted"), "transcript_emails": ("transcript_request", "deleted"),
+    "attachments": ("attachment", "deleted"), "attachment_files": ("attachment_blob", "deleted"),
+    "transcript_emails": ("transcript_request", "deleted"),
     "offline_messages": ("offline_message", "deleted"), "offline_replies": ("offline_reply", "deleted"),
     "emails": ("mail_outbox", "deleted"), "visitors": ("visitor", "deleted"), "flags": ("subject_flag", "deleted"),
     "offline_messages_unlinked": ("offline_message", "changed"),
@@ -179,10 +183,10 @@ def test_erasure_takes_exactly_the_selection_and_the_receipt_says_so(in_process,
 
     # 1. one conversation of Liisa's, chosen alone: her offline message (left from that very chat),
     #    her other chat and her visitor row stay; the receipt says 0 offline messages, and it is true
-    before, fb = in_process.call(snapshot, rt), files(rt)
+    before, fb = in_process.call(snapshot, rt), files(in_process)
     receipt = in_process.call(subjects.erase, rt, subjects.Selection(conversations={liisa["conversations"][0]}),
                               actor_id=None)
-    after, fa = in_process.call(snapshot, rt), files(rt)
+    after, fa = in_process.call(snapshot, rt), files(in_process)
     check_receipt(before, after, fb, fa, receipt)
     assert receipt["counts"]["offline_messages"] == 0 and receipt["counts"]["emails"] == 1
     assert receipt["ids"]["conversations"] == [liisa["conversations"][0]]
@@ -195,18 +199,17 @@ def test_erasure_takes_exactly_the_selection_and_the_receipt_says_so(in_process,
     # 2. the whole person, as `subject find` gathers her: nothing of hers is left, Pekka's data is intact
     sel = subjects.selection_of(in_process.call(subjects.find, rt, "liisaqx@mail.example", actor_id=None))
     assert sel.offline_messages == {liisa["offline"]} and sel.conversations == {liisa["conversations"][1]}
-    before, fb = in_process.call(snapshot, rt), files(rt)
+    before, fb = in_process.call(snapshot, rt), files(in_process)
     receipt = in_process.call(subjects.erase, rt, sel, actor_id=None)
-    after, fa = in_process.call(snapshot, rt), files(rt)
+    after, fa = in_process.call(snapshot, rt), files(in_process)
     check_receipt(before, after, fb, fa, receipt)
     assert receipt["ids"]["visitors"] == [liisa["visitor"]] and receipt["counts"]["flags"] == 1
     assert receipt["ids"]["offline_messages"] == [liisa["offline"]] and receipt["counts"]["offline_replies"] == 1
     rows = all_rows_as_text(database_url)
     assert "liisaQX".lower() not in rows.lower()
-    for name in set(liisa["files"]):
-        assert not (folder(rt) / name).exists()
+    assert not set(liisa["files"]) & files(in_process)
     assert rows.count("pekkaZW") >= 10  # the other person's data is all there (the diff proved each row)
-    assert all((folder(rt) / name).exists() for name in other["files"])
+    assert set(other["files"]) <= files(in_process)
     assert in_process.call(subjects.find, rt, "liisaQX", actor_id=None) == []
 
     # the tombstone counts what went, without ids or content

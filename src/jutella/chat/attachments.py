@@ -2,15 +2,15 @@
 
 Every change goes through one function here: one transaction, then publish.
 
-Files: an upload is streamed into ``<data_dir>/attachments/.tmp-*`` (the size
-limit enforced while it arrives), its type is decided from its first bytes
-(never its name), images are re-encoded by Pillow without metadata, the file
-is fsync'ed, the row and its chat event commit, and only then is the file
-renamed to its final name (and the directory fsync'ed). A refused or rolled
-back upload deletes its temporary file, so no partial file is ever served and
-no orphan is left behind; ``sweep`` (run by retention) removes anything a
-crash between the commit and the rename, or a crash mid-upload, left over.
-See docs/attachments.md.
+Files: an upload is read with the size limit enforced while it arrives, its
+type is decided from its first bytes (never its name), images are re-encoded
+by Pillow without metadata, and the bytes go into the cluster's file store
+(store/files.py; the database by default) in the same transaction as the row
+and its chat event: a refused or rolled back upload stores nothing, and every
+host serves every file. Erasure and retention delete the bytes in the
+transaction that deletes their rows (:func:`delete_files_in`). Files an older
+jutella kept in ``<data_dir>/attachments/`` are moved into the store by
+:func:`import_disk_files`. See docs/attachments.md.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import Connection, insert, select
 from jutella.accounts import audit
 from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
+from jutella.store.files import FileStore, Opened
 from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
 
 from . import access, filework, reports
@@ -51,10 +52,20 @@ class AttachmentError(ChatError):
     """An upload refused (maps to 413, 415, 409 ...)."""
 
 
-def folder(rt: Runtime) -> Path:
-    path = Path(rt.settings.data_dir) / "attachments"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+STORAGE_NAME = re.compile(r"[0-9a-f]{48}")
+
+
+def files(rt: Runtime) -> FileStore:
+    """The cluster's file store (store/files.py), built with the runtime."""
+    if rt.files is None:
+        raise RuntimeError("the runtime has no file store (services.build_runtime makes one)")
+    return rt.files
+
+
+def legacy_folder(rt: Runtime) -> Path:
+    """Where jutella kept attachments before issue 20, one folder per host:
+    read only by :func:`import_disk_files`, which empties it."""
+    return Path(rt.settings.data_dir) / "attachments"
 
 
 def sniff(head: bytes) -> str | None:
@@ -92,13 +103,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 REFUSALS = {  # chat/filework.py's reasons: the API's code, what the user reads, the status
@@ -174,12 +178,12 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
     as accepting it or replying does: within their concurrent-chat limit, or
     refused (409 ``limit_reached``, the same message as accept).
 
-    Order: the content is checked and cleaned in memory; the file is written
-    (fsync'ed) under a temporary name; the row and its event are written in
-    one transaction, where every refusal about the conversation is decided;
-    a refusal or a failed commit deletes the temporary file, so a refused
-    upload leaves neither a row nor a file. Only after the commit is the file
-    renamed to its final name.
+    Order: the content is checked and cleaned in memory; the row, its event
+    and the bytes (the file store's ``put_core``) are written in one
+    transaction, where every refusal about the conversation is decided, so a
+    refused upload leaves neither a row nor a file. (A store that cannot join
+    the transaction gets the bytes before it, and they are deleted again when
+    it fails.)
 
     An agent's upload into a conversation ``viewer`` (loaded from
     ``agent_id`` when not given) may not see is "not found": decided inside
@@ -197,9 +201,8 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
                                   409)
     # the cheap checks here; decoding and re-encoding in the upload pool (cpu.py)
     stored, content_type, name = await prepare(rt, data, filename)
-    directory = folder(rt)
+    store = files(rt)
     storage_name = secrets.token_hex(24)
-    tmp = directory / f"{TMP_PREFIX}{storage_name}"
     now = rt.clock.now()
     uploader = "agent" if agent_id is not None else "visitor"
     public_id = secrets.token_urlsafe(32)
@@ -223,26 +226,27 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
                          data={"attachment": info})
         row = {**values, "conversation_id": conv.id, "seq": ev.seq}
         row["id"] = conn.execute(insert(ATTACHMENT).values(**row).returning(ATTACHMENT.c.id)).scalar_one()
+        if store.transactional:
+            store.put_core(conn, storage_name, stored, now)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         if uploader == "agent":
             _AGENT_SEEN.run(conn, {"b_conv": conv.id, "b_seq": ev.seq})
             conv.agent_seen_seq = ev.seq
         return Attachment(**row), conv, ev, joined, agent_name
 
-    async def store():
+    async def write():
+        if not store.transactional:
+            await store.put(storage_name, stored)
         try:
-            await asyncio.to_thread(_write, tmp, stored)
-            done = await rt.db.write_core(work, lock=conversation_id)
+            return await rt.db.write_core(work, lock=conversation_id)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if not store.transactional:
+                await store.delete([storage_name])
             raise
-        os.replace(tmp, directory / storage_name)
-        _fsync_dir(directory)
-        return done
 
-    # Shielded: a request cancelled midway (the client gone) must not stop
-    # between the commit and the rename, or unlink a file whose row commits.
-    att, conv, ev, joined, agent_name = await asyncio.shield(store())
+    # Shielded: a request cancelled midway (the client gone) must not leave a
+    # store that cannot join the transaction with bytes whose row never came.
+    att, conv, ev, joined, agent_name = await asyncio.shield(write())
     if uploader == "agent":
         await publish_agent_write(rt, conv, joined, ev, agent_name, restricted=None)
     else:
@@ -285,8 +289,9 @@ async def staff_may_open(rt: Runtime, viewer: access.Viewer, a: Attachment, conv
     return visible
 
 
-def path_of(rt: Runtime, a: Attachment) -> Path:
-    return folder(rt) / a.storage_name
+async def open_file(rt: Runtime, a: Attachment) -> Opened | None:
+    """The attachment's bytes to stream (None: gone, served as 404)."""
+    return await files(rt).open(a.storage_name)
 
 
 async def record_view(rt: Runtime, *, agent_id: int, a: Attachment, visitor_id: int) -> None:
@@ -295,21 +300,23 @@ async def record_view(rt: Runtime, *, agent_id: int, a: Attachment, visitor_id: 
                            target_type="attachment", target_id=a.id, subject=f"visitor:{visitor_id}")
 
 
-def remove_files(rt: Runtime, storage_names: list[str]) -> int:
-    """Delete files whose rows are gone (after the commit that deleted them)."""
-    directory = folder(rt)
-    removed = 0
-    for name in storage_names:
-        if not re.fullmatch(r"[0-9a-f]{48}", name or ""):
-            continue
-        try:
-            (directory / name).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-    if removed:
-        _fsync_dir(directory)
-    return removed
+async def delete_files_in(rt: Runtime, s, storage_names: list[str]) -> None:
+    """Inside an erasing or retention transaction (the session ``s``): the
+    bytes go in the same transaction as their rows, so a rolled back
+    erasure keeps them and a committed one leaves them nowhere. (A store
+    that cannot join it deletes them in :func:`delete_files_after`.)"""
+    store = files(rt)
+    if store.transactional and storage_names:
+        names = sorted(set(storage_names))
+        await s.run_sync(lambda sync: store.delete_core(sync.connection(), names))
+
+
+async def delete_files_after(rt: Runtime, storage_names: list[str]) -> None:
+    """After the commit that deleted their rows: the bytes of a store that
+    could not join that transaction (nothing to do for the database's)."""
+    store = files(rt)
+    if not store.transactional and storage_names:
+        await store.delete(sorted(set(storage_names)))
 
 
 async def storage_names_of(s, conversation_ids) -> list[str]:
@@ -319,25 +326,81 @@ async def storage_names_of(s, conversation_ids) -> list[str]:
 
 
 async def sweep(rt: Runtime) -> int:
-    """Remove files without a row (a crash between a commit and the file's
-    deletion) and temporary files older than an hour (a crash mid-upload)."""
-    directory = folder(rt)
+    """Files without a row: stored bytes no attachment names (a crash between
+    a non-transactional store's put and its row, or its row's deletion and
+    its delete), and what an older jutella left in this host's attachment
+    folder (:func:`import_disk_files`). Returns how many went."""
+    store = files(rt)
+    cutoff = rt.clock.now().timestamp() - 3600
+    # the store's list first, then the rows: bytes and their row commit together, so a
+    # file listed here whose row is committed by now is in ``known`` below
+    listed = [e async for e in store.entries()]
     async with rt.db.reader() as s:
         known = set((await s.execute(select(Attachment.storage_name))).scalars())
-    cutoff = rt.clock.now().timestamp() - 3600
-    removed = 0
-    for path in directory.iterdir():
+    orphans = [e.key for e in listed if e.key not in known
+               and (store.transactional or e.created_at.timestamp() < cutoff)]  # mid-upload is not an orphan
+    removed = await store.delete(orphans) if orphans else 0
+    _moved, left = await import_disk_files(rt)
+    return removed + left
+
+
+async def import_disk_files(rt: Runtime, directory: Path | None = None, *,
+                            orphans_at_once: bool = False) -> tuple[int, int]:
+    """Move the files an older jutella kept in ``<data_dir>/attachments/``
+    into the file store (migration 0022's other half; run by ``jutella`` after
+    the migrations, by every command including ``serve``, and by retention's
+    sweep). Idempotent: a file goes into the store in a transaction that
+    finds its row (locked, so an erasure meanwhile waits or has won), and is
+    deleted from the disk only after that commit; a file whose row is gone,
+    and a temporary upload, is deleted once an hour old. Returns (moved,
+    deleted).
+
+    ``directory``: another folder than this host's (a restore's unpacked
+    files of a backup an older jutella made); ``orphans_at_once``: files
+    without a row go however new (nothing is uploading into that folder)."""
+    directory = directory or legacy_folder(rt)
+    if not directory.is_dir():
+        return 0, 0
+    store = files(rt)
+    cutoff = float("inf") if orphans_at_once else rt.clock.now().timestamp() - 3600
+    moved = removed = 0
+    for path in sorted(directory.iterdir()):
         name = path.name
-        if name.startswith(TMP_PREFIX):
-            if path.stat().st_mtime < cutoff:
+        if not path.is_file():
+            continue
+        if name.startswith(TMP_PREFIX) or not STORAGE_NAME.fullmatch(name):
+            if name.startswith(TMP_PREFIX) and path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1
-        elif re.fullmatch(r"[0-9a-f]{48}", name) and name not in known:
-            # a row may have committed a moment ago with its rename still to come: only old files go
-            if path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-                removed += 1
-    return removed
+            continue
+        data = await asyncio.to_thread(path.read_bytes)
+        if store.transactional:
+            def put(conn: Connection, name=name, data=data) -> bool:
+                row = conn.execute(select(ATTACHMENT.c.created_at).where(ATTACHMENT.c.storage_name == name)
+                                   .with_for_update()).first()
+                if row is not None:
+                    store.put_core(conn, name, data, row[0])
+                return row is not None
+            async with rt.db.transaction() as s:
+                known = await s.run_sync(lambda sync, put=put: put(sync.connection()))
+        else:
+            async with rt.db.reader() as s:
+                known = (await s.execute(select(Attachment.id).where(Attachment.storage_name == name))).first()
+            if known:
+                await store.put(name, data)
+        if known:
+            path.unlink(missing_ok=True)
+            moved += 1
+        elif path.stat().st_mtime < cutoff:  # an orphan an older jutella's crash left
+            path.unlink(missing_ok=True)
+            removed += 1
+    if moved or removed:
+        _fsync_dir(directory)
+    try:
+        directory.rmdir()  # only when empty: nothing of anyone's is ever left behind by this
+    except OSError:
+        pass
+    return moved, removed
 
 
 # -- ratings -------------------------------------------------------------------------

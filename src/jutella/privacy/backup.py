@@ -1,5 +1,6 @@
-"""``jutella backup`` and ``jutella restore`` on SQLite: one encrypted file
-holding a consistent copy of the database and the attachments it names; a
+"""``jutella backup`` and ``jutella restore``: one encrypted file holding a
+consistent copy of the database, the attachments' bytes included (they are in
+the database: store/files.py, docs/attachments.md); a
 restore that erases again everything the erasure ledger (privacy/ledger.py)
 recorded after the backup was taken, before anything is put in place.
 
@@ -8,9 +9,12 @@ at most 1 MiB of a tar stream, each sealed with AES-256-GCM (the
 ``cryptography`` library) under a key derived from the operator's backup key
 and the salt (HKDF-SHA256), its nonce the chunk's number and a flag on the
 last one, the header as associated data: a chunk edited, reordered, removed
-or cut off at the end is refused. The tar holds ``manifest.json``,
-``jutella.sqlite3`` and ``attachments/<name>``. Nothing is ever extracted by
-name from the tar other than those.
+or cut off at the end is refused. The tar holds ``manifest.json`` and
+``jutella.sqlite3`` (or ``jutella.pgdump``), and ``attachments/<name>`` for
+files an older jutella kept on the disk and this host has not moved into the
+database yet. Nothing is ever extracted by name from the tar other than
+those; a restore moves such files into the restored database (those its rows
+name; the rest is dropped) before anything is put in place.
 """
 
 from __future__ import annotations
@@ -251,9 +255,9 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
                 revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error as exc:
             raise BackupError(f"backup failed: {exc}") from None
-        files = _attachment_files(data_dir, names)
+        files = _attachment_files(data_dir, names)  # not yet moved into the database (an older jutella's)
         manifest = {"format": 1, "taken_at": (now or datetime.now(UTC)).isoformat(), "database": "sqlite",
-                    "revision": revision[0] if revision else None, "attachments": len(files)}
+                    "revision": revision[0] if revision else None, "attachments": len(names)}
         _seal(target, key, manifest, copy, DB_NAME, files)
         return manifest
     finally:
@@ -315,9 +319,10 @@ def backup_postgres(url: str, data_dir: Path, target: Path, key: bytes, *, force
         dump = work / PG_NAME
         _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}",
               f"--dbname={libpq_url(url)}"], "pg_dump")
-        files = _attachment_files(data_dir, _dump_attachment_names(dump))
+        names = _dump_attachment_names(dump)
+        files = _attachment_files(data_dir, names)  # not yet moved into the database (an older jutella's)
         manifest = {"format": 1, "taken_at": datetime.now(UTC).isoformat(), "database": "postgresql",
-                    "revision": None, "attachments": len(files)}
+                    "revision": None, "attachments": len(names)}
         _seal(target, key, manifest, dump, PG_NAME, files)
         return manifest
     finally:
@@ -428,8 +433,9 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
         restored_rows = _ledger_rows(staged)
         todo = ledger.pending(current, {r["batch"] for r in restored_rows})
         erased: dict[str, int] = {}
-        if todo:
-            lkey = _ledger_key(audit_key, todo)
+        lkey = _ledger_key(audit_key, todo) if todo else None
+        if todo or any((work / "attachments").iterdir()):
+            # the files of a backup an older jutella made go into the copy first, then the erasures
             erased = run(reapply(work, todo, lkey))
         with closing(sqlite3.connect(staged)) as db, db:
             # the ledger itself: the restored one plus every batch it lacked (the re-application's own batch,
@@ -443,6 +449,10 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
             except sqlite3.OperationalError:
                 pass  # not migrated (nothing to apply): the server's migration makes the table
             head = db.execute("SELECT seq, last_hash FROM audit_head WHERE id = 1").fetchone()
+            try:
+                stored = db.execute("SELECT count(*) FROM attachment_blob").fetchone()[0]
+            except sqlite3.OperationalError:  # not migrated: a backup without attachments in the database
+                stored = 0
         db = sqlite3.connect(staged, isolation_level=None)
         try:
             db.execute("VACUUM")  # no free page of the erased rows is left in the file
@@ -457,13 +467,8 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
             dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             dst.close()
-        folder = data_dir / "attachments"
-        old = work / "attachments-replaced"
-        if folder.exists():
-            folder.rename(old)
-        (work / "attachments").rename(folder)
-        folder.chmod(0o755)
-        return Restored(manifest, sum(1 for _ in folder.iterdir()), len({r["batch"] for r in todo}), erased,
+        _drop_legacy_folder(data_dir, work)
+        return Restored(manifest, stored, len({r["batch"] for r in todo}), erased,
                         (int(head[0]), str(head[1])) if head else None)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"restore failed: {exc}") from None
@@ -471,20 +476,37 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
         shutil.rmtree(work, ignore_errors=True)
 
 
-def staged_settings(settings: Any, work: Path, audit_key: bytes) -> Any:
+def _drop_legacy_folder(data_dir: Path, work: Path) -> None:
+    """Files an older jutella left on this host belong to the database the
+    restore replaced: they go with it."""
+    folder = data_dir / "attachments"
+    if folder.exists():
+        folder.rename(work / "attachments-replaced")
+
+
+def staged_settings(settings: Any, work: Path, audit_key: bytes | None) -> Any:
     """The settings of a runtime on the unpacked copy (its own data dir, the installation's audit key)."""
     from pydantic import SecretStr
 
     return settings.model_copy(update={"data_dir": work, "database_url": f"sqlite:///{work / DB_NAME}",
-                                       "audit_key": SecretStr(audit_key.decode()), "redis_url": None})
+                                       "audit_key": SecretStr(audit_key.decode()) if audit_key else settings.audit_key,
+                                       "redis_url": None})
 
 
-async def reapply_with(rt: Any, rows: list[dict[str, Any]], lkey: bytes) -> dict[str, int]:
-    """In the runtime ``rt`` on the unpacked copy: erase what ``rows`` name,
-    with the erase() of `jutella subject erase` (files, index and all)."""
+async def reapply_with(rt: Any, rows: list[dict[str, Any]], lkey: bytes | None,
+                       files: Path | None = None) -> dict[str, int]:
+    """In the runtime ``rt`` on the unpacked copy: move the files a backup of
+    an older jutella holds (``files``, default the copy's data dir's
+    ``attachments``) into it, then erase what ``rows`` name, with the erase()
+    of `jutella subject erase` (files, index and all)."""
+    from jutella.chat.attachments import import_disk_files
+
     from . import ledger, subjects
 
     await rt.db.migrate()
+    await import_disk_files(rt, files, orphans_at_once=True)
+    if not rows or lkey is None:
+        return {}
     async with rt.db.reader() as s:
         found = await ledger.matches(s, rows, lkey)
     sel = subjects.Selection(found["conversations"], found["offline_messages"], found["emails"])
@@ -535,14 +557,16 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | None) -> tuple:
-    from sqlalchemy import delete, select
+async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | None, files: Path) -> tuple:
+    from sqlalchemy import delete, func, select
 
-    from jutella.store.models import AuditHead, ErasureLedger
+    from jutella.chat.attachments import import_disk_files
+    from jutella.store.models import AttachmentBlob, AuditHead, ErasureLedger
 
     from . import ledger
 
     await rt.db.migrate()
+    await import_disk_files(rt, files, orphans_at_once=True)  # a backup of an older jutella's files
     async with rt.db.reader() as s:
         restored = set((await s.execute(select(ErasureLedger.batch).distinct())).scalars())
     todo = ledger.pending(rows, restored)
@@ -550,14 +574,15 @@ async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | N
     if todo:
         if lkey is None:  # checked before pg_restore; never reached
             raise BackupError("the erasure ledger needs the audit key")
-        erased = await reapply_with(rt, todo, lkey)
+        erased = await reapply_with(rt, todo, lkey, files)
         async with rt.db.transaction() as s:
             await s.execute(delete(ErasureLedger).where(ErasureLedger.batch.notin_(restored) if restored else True))
             s.add_all([ErasureLedger(batch=r["batch"], kind=r["kind"], digest=r["digest"], key_id=r["key_id"],
                                      erased_at=datetime.fromisoformat(r["erased_at"])) for r in todo])
     async with rt.db.reader() as s:
         head = (await s.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1))).first()
-    return erased, len({r["batch"] for r in todo}), (int(head[0]), str(head[1])) if head else None
+        stored = (await s.execute(select(func.count()).select_from(AttachmentBlob))).scalar_one()
+    return erased, len({r["batch"] for r in todo}), (int(head[0]), str(head[1])) if head else None, int(stored)
 
 
 def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audit_key: bytes | None,
@@ -590,13 +615,9 @@ def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audi
         (work / "drop.sql").write_text(_DROP_TABLES)
         _run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", str(work / "drop.sql"),
               "-f", str(script), f"--dbname={libpq_url(url)}"], "restoring the dump (nothing was changed)")
-        folder = data_dir / "attachments"
-        if folder.exists():
-            folder.rename(work / "attachments-replaced")
-        (work / "attachments").rename(folder)
-        folder.chmod(0o755)
-        erased, batches, head = with_runtime(lambda rt: _after_pg_restore(rt, rows, lkey))
+        _drop_legacy_folder(data_dir, work)
+        erased, batches, head, stored = with_runtime(lambda rt: _after_pg_restore(rt, rows, lkey, work / "attachments"))
         pending_path.unlink(missing_ok=True)
-        return Restored(manifest, sum(1 for _ in folder.iterdir()), batches, erased, head)
+        return Restored(manifest, stored, batches, erased, head)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -2,15 +2,17 @@
 
 One action (Zulip style) used by the console's register view (HTTP) and by
 ``jutella subject erase``: every change happens in one transaction; the
-events (consoles drop the erased chats), the attachment files and the scrub
-of the database files come after the commit, so a rolled back erasure keeps
-everything, files included.
+events (consoles drop the erased chats) and the scrub of the database files
+come after the commit. The attachments' bytes are in the file store
+(store/files.py), deleted in the same transaction as their rows, so a rolled
+back erasure keeps everything, files included, and a committed one leaves
+them on no host.
 
 What goes:
 
 - each selected conversation with everything that hangs on it: its events
   (messages, state lines, attachment lines) and internal notes, its label
-  links, attachments (rows, then files), rating and comment, automatic
+  links, attachments (rows and their bytes), rating and comment, automatic
   metadata, emailed-transcript addresses and the transcript mails;
 - each selected offline message with its replies, metadata and the mails
   about it (the emailed replies);
@@ -37,7 +39,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 
 from . import ledger
 from jutella.accounts import audit
-from jutella.chat.attachments import remove_files
+from jutella.chat.attachments import delete_files_after, delete_files_in
 from jutella.chat.revocation import publish_access_changed
 from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
@@ -152,6 +154,7 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
             await s.execute(delete(OfflineMessage).where(OfflineMessage.id.in_(offline_ids)))
         if conv_ids:
             await s.execute(delete(Attachment).where(Attachment.conversation_id.in_(conv_ids)))
+            await delete_files_in(rt, s, sorted(ids["attachment_files"]))
             # events one by one through DELETE so the FTS triggers drop their index entries
             await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(conv_ids)))
             await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(conv_ids)))
@@ -167,8 +170,7 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
     # -- after the commit: events, files, the database files ---------------------------------------
     if conv_ids:  # consoles that follow them drop them from their lists and views
         await publish_access_changed(rt, conversations=conv_ids)
-    if ids["attachment_files"]:
-        remove_files(rt, sorted(ids["attachment_files"]))
+    await delete_files_after(rt, sorted(ids["attachment_files"]))  # a store outside the database only
     await scrub(rt)
     return receipt
 
@@ -183,4 +185,4 @@ async def scrub(rt: Runtime) -> None:
         await rt.db.checkpoint()
     else:
         await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                            "mail_outbox", "attachment", "transcript_request", "conversation_label", "subject_flag"))
+                            "mail_outbox", "attachment", "attachment_blob", "transcript_request", "conversation_label", "subject_flag"))

@@ -5,9 +5,10 @@
 - offline messages, their replies and mail: older than ``offline_days``;
 - automatic metadata (browser, OS, referrer, page, language) of conversations
   and offline messages: blanked after ``metadata_days``;
-- attachments (rows, then their files from disk) and emailed-transcript
-  addresses: with their conversation; files left without a row by a crash
-  are swept;
+- attachments (rows and their bytes in the file store, in the same
+  transaction) and emailed-transcript addresses: with their conversation;
+  stored files without a row are swept, and files an older jutella left on
+  this host's disk are moved into the store (chat/attachments.py ``sweep``);
 - **restricted people are kept** (GDPR 18(1)(c): a restriction may be kept
   for a legal claim): a conversation or offline message whose person is
   restricted (chat/access.py ``conversation_restricted``,
@@ -30,7 +31,7 @@ from sqlalchemy import and_, delete, exists, not_, or_, select, update
 
 from jutella.accounts import audit
 from jutella.chat import access
-from jutella.chat.attachments import remove_files, sweep
+from jutella.chat.attachments import delete_files_after, delete_files_in, sweep
 from jutella.runtime import Runtime
 from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
                                   OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
@@ -52,11 +53,12 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         kept_conv = not_(access.conversation_restricted())
         kept_off = not_(access.offline_restricted())
         old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut, kept_conv).scalar_subquery()
-        # attachments (rows now, files after the commit) and emailed transcripts go with their chat
+        # attachments (rows and bytes, in this transaction) and emailed transcripts go with their chat
         files = list((await s.execute(select(Attachment.storage_name).where(
             Attachment.conversation_id.in_(old)))).scalars())
         counts["attachments"] = (await s.execute(delete(Attachment).where(Attachment.conversation_id.in_(old)))
                                  ).rowcount or 0
+        await delete_files_in(rt, s, files)
         transcript_mail = select(TranscriptRequest.outbox_id).where(
             TranscriptRequest.conversation_id.in_(old), TranscriptRequest.outbox_id.isnot(None)).scalar_subquery()
         counts["emails"] = (await s.execute(delete(MailOutbox).where(MailOutbox.id.in_(transcript_mail)))
@@ -99,7 +101,7 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         counts["erasure_ledger"] = await ledger.prune(s, now - timedelta(days=r.backups_days))  # privacy/backup.py
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
-    remove_files(rt, files)
+    await delete_files_after(rt, files)  # a store outside the database only
     counts["orphan_files"] = await sweep(rt)
     if any(v for k, v in counts.items() if k not in ("audit_rows", "erasure_ledger")):
         await scrub(rt)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
-                        UniqueConstraint, false, func, text, true)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table,
+                        Text, UniqueConstraint, false, func, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime
@@ -402,8 +402,8 @@ class ConversationLabel(Base):
 
 # -- attachments, transcripts and ratings (issue 8, migration 0007) ----------------------------
 class Attachment(Base):
-    """An image or PDF sent in a chat. The file lives under
-    ``<data_dir>/attachments/<storage_name>``; ``public_id`` (256 random bits)
+    """An image or PDF sent in a chat. Its bytes are in the file store
+    (store/files.py) under ``storage_name``; ``public_id`` (256 random bits)
     names it in URLs. ``filename`` is sanitised and only ever displayed."""
 
     __tablename__ = "attachment"
@@ -419,6 +419,18 @@ class Attachment(Base):
     filename: Mapped[str] = mapped_column(String(200))
     storage_name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# The attachments' bytes (issue 20, migration 0022): a table of their own, so
+# that reading attachment rows (lists, exports, erasure's selection) never loads
+# a file. Keyed by ``attachment.storage_name``; store/files.py is its only user.
+AttachmentBlob = Table(
+    "attachment_blob", Base.metadata,
+    Column("name", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
 
 
 class TranscriptRequest(Base):

@@ -15,7 +15,7 @@ from typing import AsyncIterator
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -278,20 +278,26 @@ async def serve(public_id: str, request: Request) -> Response:
             session = await accounts.authenticate(rt, request.cookies.get(COOKIE))
             if session is not None and {"agent", "privacy"} & set(session[0].role_names):
                 allowed = await att.staff_may_open(rt, await access.viewer_for(rt, session[0]), a, conv)
-    path = att.path_of(rt, found[0]) if found else None
-    if not allowed or path is None or not path.is_file():
+    opened = await att.open_file(rt, found[0]) if found and allowed else None
+    if opened is None:
         return Response(status_code=404, content=b'{"error":{"code":"not_found","message":"Not found."}}',
                         media_type="application/json",
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     a = found[0]
     disposition = "attachment" if a.content_type == att.PDF else "inline"
-    return FileResponse(path, media_type=a.content_type, headers={
+    headers = {
+        "Content-Length": str(opened.size),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Content-Disposition": content_disposition(disposition, a.filename),
         "Cache-Control": "private, no-store",
         "Cross-Origin-Resource-Policy": "same-origin",
-    })
+    }
+    if request.method == "HEAD":
+        await opened.chunks.aclose()  # type: ignore[attr-defined]
+        return Response(status_code=200, media_type=a.content_type, headers=headers)
+    # from the cluster's file store (store/files.py), a chunk at a time: any host serves any file
+    return StreamingResponse(opened.chunks, media_type=a.content_type, headers=headers)
 
 
 def _ascii(name: str) -> str:
