@@ -190,7 +190,7 @@ def test_an_action_refuses_a_conversation_hidden_after_the_callers_viewer_was_re
         assert exc is not None and (exc.status, exc.code) == (404, "not_found"), (name, exc)
         assert snapshot(live, hidden) == before, name
         live.call(D.set_members, rt, actor_id=None, department_id=w.dept_a, account_ids=[w.aino])
-    assert live.call(_stored, rt) == []  # a refused upload leaves no file behind
+    assert live.call(_stored, rt) == live.call(_named, rt)  # a refused upload leaves no file behind
 
 
 def test_an_action_called_without_a_viewer_checks_the_callers_own_account(live):
@@ -247,7 +247,13 @@ def test_an_upload_into_a_hidden_conversation_is_404_over_http_and_leaves_nothin
 
 async def _stored(rt) -> list[str]:
     """The keys in the cluster's file store (store/files.py)."""
-    return [e.key async for e in rt.files.entries()]
+    return sorted([e.key async for e in rt.files.entries()])
+
+
+async def _named(rt) -> list[str]:
+    """The files the attachment rows name (the uploads that were accepted)."""
+    async with rt.db.reader() as s:
+        return sorted((await s.execute(select(Attachment.storage_name))).scalars())
 
 
 # -- 2. the reads' audit rows ------------------------------------------------------------------
