@@ -17,7 +17,7 @@ from jutella.store.models import Attachment, ChatEvent, Conversation
 
 from tests.chat_clients import agent, visitor
 from tests.helpers import add_staff, error_code, sign_in
-from tests.integration.test_attachments import files_on_disk, png, upload
+from tests.integration.test_attachments import png, stored_files, upload
 from tests.conftest import BOTH
 
 
@@ -93,7 +93,7 @@ def test_an_upload_past_the_limit_is_refused_like_accept_and_stores_nothing(live
     # nothing of it stays: still waiting for someone, no row, no file (not even a temporary one)
     after = conversation(live, conv2)
     assert (after.state, after.agent_id, after.last_seq) == ("waiting", None, 1)
-    assert count(live, Attachment, conv2) == 0 and files_on_disk(live) == []
+    assert count(live, Attachment, conv2) == 0 and stored_files(live) == []
     assert seqs_of(live, conv2) == [1]
     # the console shows it waiting still, with only the visitor's message
     detail = aino.get(f"/api/v1/conversations/{conv2}").json()

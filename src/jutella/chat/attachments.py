@@ -319,12 +319,6 @@ async def delete_files_after(rt: Runtime, storage_names: list[str]) -> None:
         await store.delete(sorted(set(storage_names)))
 
 
-async def storage_names_of(s, conversation_ids) -> list[str]:
-    """Inside an erasing/retention transaction: the files of these conversations."""
-    return list((await s.execute(select(Attachment.storage_name).where(
-        Attachment.conversation_id.in_(conversation_ids)))).scalars())
-
-
 async def sweep(rt: Runtime) -> int:
     """Files without a row: stored bytes no attachment names (a crash between
     a non-transactional store's put and its row, or its row's deletion and
