@@ -139,8 +139,8 @@ export function renderTokens(container, ctx) {
       cell(t("Name"), h("span", { class: "break", text: token.name })),
       cell(t("Scopes"), h("ul", { class: "plain token-scope-list" },
         token.scopes.map((s) => h("li", { class: "mono", text: s })))),
-      cell(t("Made by"), h("span", { text: token.created_by_name || t("Operator (command line)") })),
-      cell(t("Created"), h("span", { text: when(token.created_at) })),
+      cell(t("Made"), h("span", { class: "token-maker", text: token.created_by_name || t("Operator (command line)") }),
+        h("span", { class: "muted token-when", text: when(token.created_at) })),
       cell(t("Expires"), h("span", { text: token.expires_at ? when(token.expires_at) : t("Never") })),
       cell(t("Last used"), h("span", { text: token.last_used_at ? when(token.last_used_at) : t("Not used yet") })),
       cell(t("State"), h("span", { class: ["badge", BADGES[token.state]], text: t(STATES[token.state]) })),
@@ -171,7 +171,7 @@ export function renderTokens(container, ctx) {
     }
     replace(listSlot, h("div", { class: "table-wrap" }, h("table", { class: "data cards tokens-table", testid: "tokens" },
       h("thead", {}, h("tr", {},
-        [t("Name"), t("Scopes"), t("Made by"), t("Created"), t("Expires"), t("Last used"), t("State")]
+        [t("Name"), t("Scopes"), t("Made"), t("Expires"), t("Last used"), t("State")]
           .map((text) => h("th", { scope: "col", text })),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("Actions") })))),
       h("tbody", {}, data.tokens.map(tokenRow)))));
