@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from jutella.accounts import actions as accounts
+from jutella.accounts import apitokens
 from jutella.accounts.scopes import SCOPES
 from jutella.accounts.tokens import hash_token
 from jutella.store.models import ApiToken, AuditEntry
@@ -220,3 +221,32 @@ def test_the_command_line_prints_a_token_once_and_keeps_only_its_hash(live, sett
     assert r.returncode == 2
     r = run_cli("token", "revoke", "Nobody", env=env)
     assert r.returncode == 1 and r.stderr.strip() == "jutella: No such token."
+
+
+def test_a_token_sees_what_its_maker_sees_but_never_restricted_people(live):
+    from tests.integration.test_access import SEES_CONVERSATION, seed
+
+    w = seed(live)  # departments A and B; a privacy+agent member of A; two restricted people
+    privacy = sign_in(live, "privacy@example.org")
+
+    def made_by(name: str, account: int | None) -> str:  # the action itself: the console's page is the admins'
+        return live.call(apitokens.create, live.rt, actor_id=account, name=name, scopes=["conversations:read"]).token
+
+    token = made_by("Privacy's reader", w.accounts["privacy"])
+    c = live.client()
+
+    def seen(client, headers=None) -> set[str]:
+        r = client.get("/api/v1/conversations", headers=headers or {})
+        assert r.status_code == 200, r.text
+        ids = {row["id"] for row in r.json()}
+        return {kind for kind, cid in w.conversations.items() if cid in ids}
+
+    assert seen(privacy) == SEES_CONVERSATION["privacy"]  # the maker in the console sees restricted people
+    assert seen(c, bearer(token)) == SEES_CONVERSATION["privacy"] - {"restricted_visitor", "restricted_email"}
+    r = c.get(f"/api/v1/conversations/{w.conversations['restricted_visitor']}", headers=bearer(token))
+    assert r.status_code == 404
+    # an agent's token: the agent's departments only
+    assert seen(c, bearer(made_by("A's reader", w.accounts["agent_a"]))) == SEES_CONVERSATION["agent_a"]
+    # the operator's token (command line): every department, as an administrator, still no restricted people
+    assert seen(c, bearer(made_by("Operator", None))) == SEES_CONVERSATION["admin"]
+    assert not any(r.actor_id == 0 for r in audit_rows(live))  # the operator's token acts with no account

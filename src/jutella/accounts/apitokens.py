@@ -11,7 +11,7 @@ written into an audit row; rows name the token by its id.
 
 Who a token acts as:
 
-* made in the console by a member of staff: as that account, live, narrowed
+* made in the console by an administrator: as that account, live, narrowed
   to the token's scopes. The account must hold, at creation, a role that
   carries each scope (accounts/scopes.py), and at each use the role the
   route asks for; the ``privacy`` role never comes along (no token sees a
