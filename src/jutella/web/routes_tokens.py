@@ -15,10 +15,10 @@ from jutella.accounts.scopes import SCOPES
 
 from . import schemas as S
 from .auth import Staff, StaffContext, runtime
-from .routes_chat import ERRORS
 
 router = APIRouter(prefix="/api/v1", tags=["api tokens"])
 admin = Staff("admin")
+ERRORS = {code: {"model": S.ErrorResponse} for code in (400, 401, 403, 404)}
 
 
 class ScopeOut(BaseModel):
