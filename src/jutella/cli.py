@@ -154,6 +154,51 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
     return asyncio.run(_with_runtime(load_settings(), run))
 
 
+# -- API tokens (docs/api.md) ----------------------------------------------------------------------
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from jutella.accounts import apitokens
+
+    async def run(rt) -> int:
+        made = await apitokens.create(rt, actor_id=None, name=args.name, scopes=args.scope,
+                                      expires_days=args.expires)
+        until = f"until {made.row.expires_at:%Y-%m-%d %H:%M} UTC" if made.row.expires_at else "no expiry"
+        print(f"created token {made.row.id} {made.row.name!r} ({', '.join(made.row.scopes)}; {until}). "
+              "It is shown only this once:", file=sys.stderr)
+        print(made.token, flush=True)
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from jutella.accounts import apitokens
+
+    def when(dt) -> str:
+        return f"{dt:%Y-%m-%d %H:%M}" if dt else "-"
+
+    async def run(rt) -> int:
+        now = rt.clock.now()
+        for t, creator in await apitokens.list_tokens(rt):
+            print(f"{t.id}\t{t.name}\t{','.join(t.scopes)}\t{apitokens.state(t, now)}\t"
+                  f"{creator or '(operator)'}\tcreated {when(t.created_at)}\texpires {when(t.expires_at)}\t"
+                  f"last used {when(t.last_used_at)}")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from jutella.accounts import apitokens
+
+    async def run(rt) -> int:
+        row = await apitokens.find(rt, args.token)
+        await apitokens.revoke(rt, actor_id=None, token_id=row.id)
+        print(f"revoked token {row.id} {row.name!r}; it stops working at once")
+        return 0
+
+    return asyncio.run(_with_runtime(load_settings(), run))
+
+
 # -- departments (docs/departments.md) ---------------------------------------------------
 def cmd_department_add(args: argparse.Namespace) -> int:
     from jutella.chat import departments
@@ -506,6 +551,21 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("name")
     dm.add_argument("email", nargs="*")
     dm.set_defaults(func=cmd_department_members)
+
+    from jutella.accounts.scopes import SCOPES
+
+    tk = sub.add_parser("token", help="API tokens (docs/api.md)").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION")
+    tc = tk.add_parser("create", help="make an API token and print it, once")
+    tc.add_argument("name")
+    tc.add_argument("--scope", action="append", required=True, choices=list(SCOPES), metavar="SCOPE",
+                    help=f"what it may do: {', '.join(SCOPES)}; repeat for several")
+    tc.add_argument("--expires", type=int, metavar="DAYS", help="days until it stops working (default: never)")
+    tc.set_defaults(func=cmd_token_create)
+    tk.add_parser("list", help="list API tokens (never the tokens themselves)").set_defaults(func=cmd_token_list)
+    tv = tk.add_parser("revoke", help="revoke an API token at once")
+    tv.add_argument("token", metavar="NAME|ID")
+    tv.set_defaults(func=cmd_token_revoke)
 
     rt_ = sub.add_parser("retention", help="the retention policy").add_subparsers(
         dest="retention_command", required=True, metavar="ACTION")

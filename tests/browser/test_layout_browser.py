@@ -228,6 +228,9 @@ def seed(live):
     a.close()
     v.close()
     offline_id = ops.get("/api/v1/offline-messages").json()[0]["id"]
+    for name, scopes in [("Jäsenrekisterin raporttinäkymä", ["reports:read"]),
+                         ("Helpdesk", ["conversations:read", "offline:read"])]:
+        assert ops.post("/api/v1/tokens", json={"name": name, "scopes": scopes, "expires_days": 90}).status_code == 201
     return {"conv": conv, "offline": offline_id, "labels": labels, "ops": ops}
 
 
@@ -307,7 +310,7 @@ def console_views(live, ctx, walk: Walk, data, lang: str) -> None:
 
     routes = [
         ("canned", "canned-page", "table"), ("departments", "departments", "h1"), ("accounts", "accounts", "table"),
-        ("embed", "embed", "table"), ("reports", "reports", "svg"),
+        ("embed", "embed", "table"), ("reports", "reports", "svg"), ("tokens", "tokens", "table"),
         ("audit", "audit-log", "table"), ("register", "privacy-find", "h1"),
         ("register/requests", "privacy-requests", "h1"), ("register/record", "privacy-record", "h1"),
         ("account", "my-account", "h1"),

@@ -22,6 +22,7 @@ from babel.messages.pofile import read_po, write_po
 from playwright.sync_api import Page, expect
 
 from jutella import i18n
+from jutella.accounts.scopes import SCOPES
 from jutella.chat import actions as chat
 
 from tests.helpers import PASSWORD, add_staff, put_on_duty, sign_in
@@ -172,6 +173,7 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
     assert boss.post("/api/v1/departments", json={"name": "Jäsenpalvelu"}).status_code == 201
     assert chair.post("/api/v1/privacy/requests", json={"kind": "access",
                                                        "verified_how": "Kysytty puhelimessa"}).status_code < 300
+    assert boss.post("/api/v1/tokens", json={"name": "Raporttinäkymä", "scopes": ["reports:read"]}).status_code == 201
     settings = live.rt.settings
     register = settings.notice.model_dump()
     data = [EMAIL, NAME, STUDENT_NO, SECRET_TEXT, "Kiitos, tarkistan asian.", "Saisinko kuitin jäsenmaksusta?",
@@ -179,7 +181,8 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
             "Aino", "Chair", "Boss Person", "Chrome 124", "HeadlessChrome", "Linux", "Sähköpostini on", "<img src=x onerror=alert(1)>",
             f"Hei, sähköpostini on {EMAIL} ja opiskelijanumeroni {STUDENT_NO}. {SECRET_TEXT}. "
             "<img src=x onerror=alert(1)>", *_strings(register),
-            f'<script src="{live.url}/widget.js" async></script>']  # the embed snippet is code, not words
+            f'<script src="{live.url}/widget.js" async></script>',  # the embed snippet is code, not words
+            "Raporttinäkymä", *SCOPES]  # scope names are the API's codes (jutella token create --scope)
     walk = Walk(data)
 
     context = browser_context_factory(locale="fi-FI", viewport={"width": 1280, "height": 800})
@@ -215,11 +218,12 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
 
     # every view the navigation offers is walked: a new view without an entry here fails
     listed = set(page.locator("nav.sidenav a").evaluate_all("els => els.map(a => a.getAttribute('href').slice(2))"))
-    walked = {"conversations", "offline", "canned", "accounts", "departments", "embed", "reports", "audit", "account",
-              "register"}
+    walked = {"conversations", "offline", "canned", "accounts", "departments", "embed", "reports", "tokens", "audit",
+              "account", "register"}
     assert listed <= walked, f"console views this test does not walk: {sorted(listed - walked)}"
     for view, ready in (("canned", "canned-table"), ("accounts", "accounts-table"),
                         ("departments", "department"), ("embed", "embed-snippet"), ("reports", "report-chart"),
+                        ("tokens", "token-row"),
                         ("audit", "audit-table"),
                         ("account", "totp-begin")):
         nav(page, view).click()

@@ -42,7 +42,8 @@ def test_every_command_has_help(env):
     assert r.returncode == 0 and "usage:" in r.stdout
     for args in (["--help"], ["serve", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
                  ["user", "disable", "--help"], ["audit", "verify", "--help"], ["backup", "--help"],
-                 ["restore", "--help"]):
+                 ["restore", "--help"], ["token", "create", "--help"], ["token", "list", "--help"],
+                 ["token", "revoke", "--help"]):
         r = jutella(*args, env=env)
         assert r.returncode == 0 and "usage:" in r.stdout, args
 

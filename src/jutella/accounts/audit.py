@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -45,6 +46,11 @@ from .audit_anchor import AuditAnchor, AuditKeyMissing, Checkpoint
 GENESIS = "0" * 64
 KEYED = "audit.keyed"  # seals the rows hashed before the key (migration 0008)
 PRUNED = "audit.pruned"  # retention's "pruned up to here" link
+
+#: The API token the current request acts with (set by accounts/guard.py ``authorize_token``; each
+#: request runs in its own task, so it ends with the request). Every row written while a token
+#: acts names it in ``detail["token"]``; an operator's token has no account (id 0): no actor.
+ACTING_TOKEN: ContextVar[int | None] = ContextVar("jutella_acting_token", default=None)
 
 
 def _content(seq: int, at: datetime, actor_id: int | None, action: str, target_type: str | None,
@@ -111,6 +117,10 @@ async def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one row inside the caller's transaction."""
+    token = ACTING_TOKEN.get()
+    if token is not None:
+        detail = {**(detail or {}), "token": token}
+        actor_id = actor_id or None
     anchor = _anchor(session)
     key = anchor.key()
     head = (

@@ -13,6 +13,13 @@ for (none: any staff member), and two-factor sign-in enrolled when an
 administrator requires it of everyone. A refused CSRF check writes nothing:
 not even the session's last-seen time, let alone an audit row. The socket's
 handshake needs no token: its Origin is checked (realtime/agent.py).
+
+The other way in is an API token (``Authorization: Bearer``), for the
+``/api/v1/`` routes whose guard names a scope: :func:`authorize_token`. It
+needs no CSRF token and no Fetch Metadata (a browser cannot attach the
+header to another site's request without a CORS pre-flight jutella never
+grants), and opens nothing else: the socket reads only the cookie, and a
+route without a scope refuses every token (accounts/apitokens.py ``use``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Iterable
 from jutella.runtime import Runtime
 from jutella.store.models import StaffAccount, StaffSession
 
-from . import actions
+from . import actions, apitokens, audit
 from .errors import AccountError
 
 # The refusals, in the order they are checked; HTTP answers with the status,
@@ -57,3 +64,14 @@ async def authorize_staff(rt: Runtime, session_token: str | None, *, roles: Iter
     if not allow_unenrolled and not account.totp_enabled and await actions.require_totp_for_all(rt):
         raise AccountError(TOTP_REQUIRED, "Turn on two-factor sign-in before you continue.", 403)
     return account, session
+
+
+async def authorize_token(rt: Runtime, token: str, *, scope: str | None, roles: Iterable[str] = (),
+                          route: str) -> apitokens.Bearer:
+    """The token allowed in (accounts/apitokens.py ``use``: 401 unknown,
+    revoked, expired or a disabled creator; 403 without the route's scope or
+    role; every use audited), after which every audit row this request
+    writes names the token."""
+    bearer = await apitokens.use(rt, token, scope=scope, roles=tuple(roles), route=route)
+    audit.ACTING_TOKEN.set(bearer.token_id)
+    return bearer

@@ -82,23 +82,25 @@ class Viewer:
         return ADMIN in self.roles
 
 
-def viewer_from(account: StaffAccount, departments, version: int) -> Viewer:
-    roles = frozenset(account.role_names)
+def viewer_from(account: StaffAccount, departments, version: int, roles: frozenset[str] | None = None) -> Viewer:
+    """``roles``: fewer than the account's (an API token's, web/auth.py ``StaffContext.roles``)."""
+    roles = frozenset(account.role_names) if roles is None else roles
     return Viewer(account_id=account.id, roles=roles, departments=frozenset(departments),
                   sees_restricted=PRIVACY in roles, version=version)
 
 
-async def viewer_in(s, account: StaffAccount) -> Viewer:
+async def viewer_in(s, account: StaffAccount, roles: frozenset[str] | None = None) -> Viewer:
     """The Viewer of an account already loaded inside session ``s``."""
     depts = (await s.execute(select(StaffDepartment.department_id)
                              .where(StaffDepartment.account_id == account.id))).scalars()
-    return viewer_from(account, depts, await read_access_version(s))
+    return viewer_from(account, depts, await read_access_version(s), roles)
 
 
-async def viewer_for(rt: Runtime, account: StaffAccount) -> Viewer:
-    """The Viewer of an account loaded elsewhere (a route's StaffContext)."""
+async def viewer_for(rt: Runtime, account: StaffAccount, roles: frozenset[str] | None = None) -> Viewer:
+    """The Viewer of an account loaded elsewhere (a route's StaffContext,
+    whose ``roles`` an API token narrows)."""
     async with rt.db.reader() as s:
-        return await viewer_in(s, account)
+        return await viewer_in(s, account, roles)
 
 
 async def load_viewer(rt: Runtime, account_id: int) -> Viewer | None:

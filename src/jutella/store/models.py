@@ -523,6 +523,29 @@ ReportAgentDaily = Table(
 )
 
 
+
+# -- API tokens (accounts/apitokens.py, docs/api.md, migration 0019) ------------------------------
+class ApiToken(Base):
+    """A bearer token for the ``/api/v1/`` routes of its scopes (accounts/scopes.py).
+    Only the SHA-256 of the token is kept (``token_hash``): a copy of the
+    database hands out no working token. ``created_by`` NULL: made by the
+    operator on the command line; otherwise the token acts as that account,
+    narrowed to its scopes, and goes with it."""
+
+    __tablename__ = "api_token"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
 # Ids are never given twice (issue 16): an erased person's conversation,
 # visitor or message id must not come back on someone else while audit rows
 # still name it. PostgreSQL's sequences never reuse; on SQLite these tables are

@@ -17,6 +17,13 @@ send and a cross-site script cannot send without a CORS pre-flight that
 jutella never grants; ``Staff(page=True)`` (the printable transcript, a link
 the console opens in a new tab) accepts a navigation the browser says came
 from this origin or from the person (an address typed or bookmarked).
+
+``Staff(scope=...)`` opens a route to API tokens as well (docs/api.md): a
+request with ``Authorization: Bearer`` is decided by the token alone
+(accounts/guard.py ``authorize_token``), never by a cookie it also carries,
+and needs no CSRF token. The scope's roles come from accounts/scopes.py, the
+one table of what each scope carries. A route without a scope refuses every
+token with 403.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from fastapi import Request, Response
 
 from jutella import clientaddr
 from jutella.accounts import actions
-from jutella.accounts.guard import authorize_staff
+from jutella.accounts.guard import authorize_staff, authorize_token
 from jutella.accounts.roles import ROLES
+from jutella.accounts.scopes import SCOPES, roles_for
 from jutella.runtime import Runtime
 from jutella.store.models import StaffAccount, StaffSession
 
@@ -54,27 +62,51 @@ def same_origin_navigation(request: Request) -> bool:
             and request.headers.get("sec-fetch-mode") == "navigate")
 
 
+def bearer_token(request: Request) -> str | None:
+    """The API token of an ``Authorization: Bearer`` header (any other
+    scheme, or none: None; the request is then a cookie's)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
 def runtime(request: Request) -> Runtime:
     return request.app.state.rt
 
 
 @dataclass
 class StaffContext:
+    """Who is asking: a signed-in member of staff (``session``), or an API
+    token (``token_id``; ``session`` None) acting as ``account`` with only
+    ``roles`` (accounts/apitokens.py)."""
+
     account: StaffAccount
     session: StaffSession
+    token_id: int | None = None
+    token_roles: frozenset[str] | None = None
 
     @property
     def id(self) -> int:
         return self.account.id
 
+    @property
+    def roles(self) -> frozenset[str]:
+        return self.token_roles if self.token_roles is not None else frozenset(self.account.role_names)
+
     def has(self, role: str) -> bool:
-        return role in self.account.role_names
+        return role in self.roles
 
 
 class Staff:
     """A route dependency naming the roles allowed (any of them)."""
 
-    def __init__(self, *roles: str, allow_unenrolled: bool = False, bootstrap: bool = False, page: bool = False):
+    def __init__(self, *roles: str, allow_unenrolled: bool = False, bootstrap: bool = False, page: bool = False,
+                 scope: str | None = None):
+        if scope is not None:
+            if scope not in SCOPES:
+                raise ValueError(f"unknown scope {scope!r}")
+            if roles:
+                raise ValueError("a scoped guard takes its roles from accounts/scopes.py")
+            roles = roles_for(scope)
         for role in roles:
             if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}")
@@ -82,6 +114,7 @@ class Staff:
         self.allow_unenrolled = allow_unenrolled
         self.bootstrap = bootstrap
         self.page = page
+        self.scope = scope
 
     def _needs_token(self, request: Request) -> bool:
         if request.method not in SAFE_METHODS:
@@ -91,6 +124,13 @@ class Staff:
         return not (self.page and same_origin_navigation(request))
 
     async def __call__(self, request: Request) -> StaffContext:
+        bearer = bearer_token(request)
+        if bearer is not None:
+            route = request.scope.get("route")
+            found = await authorize_token(runtime(request), bearer, scope=self.scope, roles=self.roles,
+                                          route=f"{request.method} {getattr(route, 'path', request.url.path)}")
+            return StaffContext(found.account, None, token_id=found.token_id,  # type: ignore[arg-type]
+                                token_roles=found.roles)
         # the decision is accounts/guard.py's, shared with the console's socket
         account, session = await authorize_staff(
             runtime(request), request.cookies.get(COOKIE), roles=self.roles,

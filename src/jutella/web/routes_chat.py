@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
+from jutella.accounts.scopes import CONVERSATIONS_READ
 from jutella.chat import access
 from jutella.chat import actions as chat
 from jutella.chat import reads
@@ -20,6 +21,7 @@ from .auth import Staff, StaffContext, runtime
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
 agent = Staff("agent")
+reader = Staff(scope=CONVERSATIONS_READ)  # the reads an API token may make too (docs/api.md)
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
 
@@ -112,7 +114,7 @@ class SearchHit(BaseModel):
 
 
 async def viewer(rt, who: StaffContext) -> access.Viewer:
-    return await access.viewer_for(rt, who.account)
+    return await access.viewer_for(rt, who.account, who.roles)
 
 
 def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
@@ -134,7 +136,7 @@ async def list_conversations(
     department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
     start: datetime | None = Query(None, alias="from", description="started at or after (ISO 8601; UTC if no zone)"),
     end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
-    who: StaffContext = Depends(agent),
+    who: StaffContext = Depends(reader),
 ) -> list[ConversationSummary]:
     rt = runtime(request)
     rows = await reads.list_conversations(rt, await viewer(rt, who),
@@ -144,7 +146,7 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
 async def get_conversation(conversation_id: S.Id, request: Request,
-                           who: StaffContext = Depends(agent)) -> ConversationDetail:
+                           who: StaffContext = Depends(reader)) -> ConversationDetail:
     rt = runtime(request)
     d = await reads.conversation_detail(rt, await viewer(rt, who), conversation_id)
     conv = d.conversation
@@ -189,7 +191,7 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
                  department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
                  start: datetime | None = Query(None, alias="from", description="conversation started at or after"),
                  end: datetime | None = Query(None, alias="to", description="conversation started before"),
-                 who: StaffContext = Depends(agent)) -> list[SearchHit]:
+                 who: StaffContext = Depends(reader)) -> list[SearchHit]:
     """Search every stored message (chat histories), optionally only in the
     conversations that match the filters."""
     rt = runtime(request)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from jutella.accounts.scopes import OFFLINE_READ
 from jutella.chat import access, offline
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
@@ -19,6 +20,7 @@ from .auth import Staff, StaffContext, client_address, runtime
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["offline messages"])
 agent = Staff("agent")
+reader = Staff(scope=OFFLINE_READ)  # the reads an API token may make too (docs/api.md)
 ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404: {"model": S.ErrorResponse}}
 
 # its limits (per browser, per client address, for everyone): mail/limits.py
@@ -118,7 +120,7 @@ class AssignIn(BaseModel):
 
 
 async def viewer(rt, who: StaffContext) -> access.Viewer:
-    return await access.viewer_for(rt, who.account)
+    return await access.viewer_for(rt, who.account, who.roles)
 
 
 @router.get("/offline-messages/contacts.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
@@ -143,7 +145,7 @@ async def contacts(request: Request, who: StaffContext = Depends(Staff("admin", 
 
 @router.get("/offline-messages", response_model=list[OfflineSummary], responses=ERRORS)
 async def inbox(request: Request, state: Literal["new", "answered", "closed", "open"] | None = Query(None),
-                limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(agent)) -> list[OfflineSummary]:
+                limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(reader)) -> list[OfflineSummary]:
     """New messages first, then by time, newest first."""
     rt = runtime(request)
     rows = await offline.inbox(rt, viewer=await viewer(rt, who), state=state, limit=limit)
@@ -151,7 +153,7 @@ async def inbox(request: Request, state: Literal["new", "answered", "closed", "o
 
 
 @router.get("/offline-messages/{message_id}", response_model=OfflineDetail, responses=ERRORS)
-async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends(agent)) -> dict[str, Any]:
+async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends(reader)) -> dict[str, Any]:
     rt = runtime(request)
     return await offline.view(rt, viewer=await viewer(rt, who), message_id=message_id)
 

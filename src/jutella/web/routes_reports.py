@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from jutella.accounts.scopes import REPORTS_READ
 from jutella.chat import reports
 
 from . import schemas as S
@@ -32,7 +33,7 @@ async def _report(request: Request, who: StaffContext, start: str | None, end: s
 async def daily(request: Request, start: str | None = Query(None, alias="from", max_length=32),
                 end: str | None = Query(None, alias="to", max_length=32),
                 department: int | None = Query(None, ge=1, le=2**53),
-                who: StaffContext = Depends(Staff("admin"))) -> dict[str, Any]:
+                who: StaffContext = Depends(Staff(scope=REPORTS_READ))) -> dict[str, Any]:
     """Each day of ``from``..``to`` (``YYYY-MM-DD``, inclusive, at most 366
     days; default the last 30) with its chats, answered and missed chats,
     offline messages, messages, ratings, and the median and 90th percentile of
@@ -46,7 +47,7 @@ async def daily(request: Request, start: str | None = Query(None, alias="from", 
 async def daily_csv(request: Request, start: str | None = Query(None, alias="from", max_length=32),
                     end: str | None = Query(None, alias="to", max_length=32),
                     department: int | None = Query(None, ge=1, le=2**53),
-                    who: StaffContext = Depends(Staff("admin", page=True))) -> Response:
+                    who: StaffContext = Depends(Staff(scope=REPORTS_READ, page=True))) -> Response:
     """The same days as CSV, one row a day (numbers and dates only). Opened
     from the console as a download, a same-origin navigation, so it needs no
     CSRF header (web/auth.py ``Staff(page=True)``)."""

@@ -62,6 +62,10 @@ export const ACTIONS = {
   "hours.change": N_("Opening hours changed"),
   "site.add": N_("Site allowed to embed the chat"),
   "site.remove": N_("Site no longer allowed to embed the chat"),
+  "token.create": N_("API token created"),
+  "token.revoke": N_("API token revoked"),
+  "token.use": N_("API token used"),
+  "token.refused": N_("API token refused"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -79,6 +83,7 @@ const TARGETS = {
   department: N_("Department {id}"),
   site: N_("Site {id}"),
   subject_request: N_("Register request {id}"),
+  api_token: N_("API token {id}"),
 };
 
 // what record_shown names, by kind
@@ -94,6 +99,11 @@ const REASONS = {
   password: N_("wrong password"),
   disabled: N_("account disabled"),
   totp: N_("wrong two-factor code"),
+  token_revoked: N_("the token was revoked"),
+  token_expired: N_("the token had expired"),
+  token_inactive: N_("the token's maker is disabled"),
+  token_scope: N_("the token lacks the scope"),
+  forbidden: N_("the token's maker lacks the role"),
 };
 
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
@@ -153,6 +163,10 @@ export const DETAILS = {
   mailed: (v) => (v ? [t("Invitation mailed")] : []),
   origin: (v) => [t("Site: {origin}", { origin: v })],
   via: (v) => [VIA[v] ? t(VIA[v]) : v],
+  scopes: (v) => [t("Scopes: {scopes}", { scopes: v.join(", ") })],
+  expires_days: (v) => [v === null ? t("Never expires") : t("Expires in {n} days", { n: v })],
+  route: (v) => [t("Request: {route}", { route: v })],
+  token: (v) => [t("Through API token #{id}", { id: v })],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's
