@@ -92,6 +92,8 @@ def test_loader_is_small_cached_briefly_and_cookie_free(live):
         assert r.headers["content-encoding"] == "gzip"
         assert "set-cookie" not in r.headers
         assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" not in r.headers  # a script: the page running it has its own
         assert r.headers["cache-control"] == "public, max-age=300"
         etag = r.headers["etag"]
         again = client.get("/widget.js", headers={"If-None-Match": etag})
@@ -160,7 +162,10 @@ def test_opened_widget_is_at_most_30_kib_on_the_wire(live):
             assert r.status_code == 200, url
             assert "set-cookie" not in r.headers
             assert r.headers.get("etag"), url  # StaticFiles revalidates with ETags
-            assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+            # a script or a style sheet: what it obeys, not a document's policies (web/security.py)
+            assert r.headers["x-content-type-options"] == "nosniff", url
+            assert r.headers["cross-origin-resource-policy"] == "same-site", url
+            assert "content-security-policy" not in r.headers and "permissions-policy" not in r.headers, url
             sizes[url.split("?")[0]] = wire_size(r.content)
     total = sum(sizes.values())
     print("gzipped sizes:", sizes, "total:", total)
