@@ -53,14 +53,9 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
 
 
 def frame_assets(html: str) -> list[str]:
-    """The frame page's own CSS and JS, plus every module frame.js imports."""
-    found = [a.get("href") or a.get("src") for t, a in tags(html)
-             if (t == "link" and a.get("rel") == "stylesheet") or (t == "script" and a.get("src"))]
-    version = found[0].split("?", 1)[1]
-    modules = re.search(r"\[((?:\"\w+\",? ?)+)\]\.map\(load\)", (STATIC / "frame.js").read_text())
-    assert modules, "frame.js should import its modules by name"
-    found += [f"/static/widget/{name}.js?{version}" for name in re.findall(r"\"(\w+)\"", modules.group(1))]
-    return found
+    """The frame page's own CSS and JS (frame.js carries the modules it needs at once)."""
+    return [a.get("href") or a.get("src") for t, a in tags(html)
+            if (t == "link" and a.get("rel") in ("stylesheet", "modulepreload")) or (t == "script" and a.get("src"))]
 
 
 def test_the_storage_probe_is_under_1_kib_strict_and_cookie_free(live):
@@ -92,6 +87,8 @@ def test_loader_is_small_cached_briefly_and_cookie_free(live):
         assert r.headers["content-encoding"] == "gzip"
         assert "set-cookie" not in r.headers
         assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "content-security-policy" not in r.headers  # a script: the page running it has its own
         assert r.headers["cache-control"] == "public, max-age=300"
         etag = r.headers["etag"]
         again = client.get("/widget.js", headers={"If-None-Match": etag})
@@ -160,12 +157,55 @@ def test_opened_widget_is_at_most_30_kib_on_the_wire(live):
             assert r.status_code == 200, url
             assert "set-cookie" not in r.headers
             assert r.headers.get("etag"), url  # StaticFiles revalidates with ETags
-            assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+            # a script or a style sheet: what it obeys, not a document's policies (web/security.py)
+            assert r.headers["x-content-type-options"] == "nosniff", url
+            assert r.headers["cross-origin-resource-policy"] == "same-site", url
+            assert "content-security-policy" not in r.headers and "permissions-policy" not in r.headers, url
             sizes[url.split("?")[0]] = wire_size(r.content)
     total = sum(sizes.values())
     print("gzipped sizes:", sizes, "total:", total)
-    assert {"/static/widget/client.js", "/static/widget/chat.js", "/static/widget/frame.css"} <= set(sizes)
+    assert set(sizes) == {"/widget.js", "/widget/probe", "/static/widget/probe.js", "/widget/frame",
+                          "/static/widget/frame.css", "/static/widget/frame.js"}
     assert total <= 30 * KIB, sizes
+
+
+def test_frame_js_brings_the_modules_it_needs_at_once_in_one_response(live):
+    """Opening the widget is one request for its scripts (issue 17: each
+    response's headers count too): frame.js as served carries the modules of
+    its own list, and the frame page names no others."""
+    assert widget.frame_modules() == ("client", "store", "i18n", "chat", "linkify", "offline", "extras")
+    with live.client() as client:
+        html = client.get("/widget/frame").text
+        r = client.get(f"/static/widget/frame.js?v={widget.widget_version()}")
+        alone = client.get(f"/static/widget/chat.js?v={widget.widget_version()}")
+    assert "modulepreload" not in html
+    assert [a["src"] for t, a in tags(html) if t == "script" and a.get("src")] == [
+        f"/static/widget/frame.js?v={widget.widget_version()}"]
+    js = r.text
+    assert "__JUTELLA_MODULES__" not in js
+    for name in widget.frame_modules():
+        assert f'"{name}": (() => {{' in js, name
+    assert "class ChatView {" in js and "class Client {" in js and "function linkify(" in js
+    assert "return { ChatView };" in js and "return { validEmail, OfflineView };" in js
+    assert "\nexport " not in js and not js.startswith("export ")
+    # the modules are still served one by one too (the later ones are imported so)
+    assert alone.status_code == 200 and "\nexport class ChatView {" in alone.text
+
+
+def test_a_module_frame_js_cannot_carry_is_refused_not_served_broken(tmp_path, monkeypatch):
+    for name in ("frame.js", "store.js", "i18n.js", "chat.js", "linkify.js", "offline.js", "extras.js"):
+        (tmp_path / name).write_text((STATIC / name).read_text())
+    monkeypatch.setattr(widget, "WIDGET_DIR", tmp_path)
+    frame = (tmp_path / "frame.js").read_text()
+    (tmp_path / "client.js").write_text("export class Client {}\n")
+    assert 'return { Client };' in widget._bundled(frame)
+    for source in ('import { x } from "./x.js";\nexport class Client {}\n', "export default class {}\n",
+                   "class Client {}\nexport { Client };\n"):
+        (tmp_path / "client.js").write_text(source)
+        with pytest.raises(RuntimeError, match="cannot be bundled"):
+            widget._bundled(frame)
+    with pytest.raises(RuntimeError, match="placeholder"):
+        widget._bundled(frame.replace("{/*__JUTELLA_MODULES__*/}", "{}"))
 
 
 def test_the_version_covers_every_widget_file(live):

@@ -12,6 +12,19 @@ are the visitor's own answers (transcript, history), and no browser cache or
 proxy should keep a copy. HSTS (a year, subdomains included) when
 ``JUTELLA_PUBLIC_URL`` is https, so a browser that has been there once never
 speaks plain HTTP to it again.
+
+The widget's scripts and style sheets (the loader ``/widget.js`` and
+``/static/widget/*.js|css``) carry only what a script or a style sheet
+obeys: nosniff (served as what they are, never run or rendered as anything
+else), Cross-Origin-Resource-Policy and HSTS. A Content-Security-Policy,
+Permissions-Policy, X-Frame-Options or Cross-Origin-Opener-Policy applies to
+a document (or a worker), and the page or frame that loads these files has
+its own; a style sheet's Referrer-Policy would govern only its own url()s,
+and the widget's have none. These files are on the wire of every page view
+of every site that embeds the widget (issue 17: at most 5 KiB before the
+chat is opened, 30 KiB after, headers included; docs/performance.md), and
+the policy headers were about 400 bytes on each of them. Every HTML page
+keeps the full set.
 """
 
 from __future__ import annotations
@@ -53,9 +66,12 @@ class SecurityHeaders:
         # The loader runs on other sites' pages: they must be able to fetch it.
         self.loader = transport + [
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
             (b"cross-origin-resource-policy", b"cross-origin"),
-            (b"content-security-policy", f"{BASE_CSP}; frame-ancestors 'none'".encode()),
+        ]
+        # the frame's own scripts and style sheets (module docstring)
+        self.widget_asset = transport + [
+            (b"x-content-type-options", b"nosniff"),
+            (b"cross-origin-resource-policy", b"same-site"),
         ]
         self.api = self.default + [NO_STORE]
 
@@ -83,6 +99,8 @@ class SecurityHeaders:
             return self.loader
         if path == "/widget/probe":
             return (await self._framed(scope))[1]
+        if path.startswith("/static/widget/") and path.endswith((".js", ".css")):
+            return self.widget_asset
         if path.startswith("/widget/") or path.startswith("/static/widget/"):
             return (await self._framed(scope))[0]
         if path.startswith("/api/"):

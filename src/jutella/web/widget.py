@@ -39,10 +39,11 @@ VERSION_MARK = '"__JUTELLA_VERSION__"'
 STRINGS_MARK = "{/*__JUTELLA_STRINGS__*/}"
 CSS_MARK = '"__JUTELLA_CSS__"'
 
-# The modules frame.js imports at once (its own list, in that order): the frame
-# page names them for the browser to fetch beside frame.js, not after it, so
-# the chat is ready sooner after the click (docs/performance.md).
-FRAME_MODULES = ("client", "store", "i18n", "chat", "linkify", "offline", "extras")
+FRAME_ENTRY = "frame.js"
+MODULES_MARK = "{/*__JUTELLA_MODULES__*/}"
+# frame.js's own list of the modules it needs at once: `[...].map(load)`
+FRAME_IMPORTS = re.compile(r'\[((?:"\w+",? ?)+)\]\.map\(load\)')
+EXPORT = re.compile(r"^export (?=(?:async function\*?|function\*?|class|const|let) +([A-Za-z_$][\w$]*))", re.M)
 
 # The loader must pick up a new version soon; ETag makes the re-check cheap.
 LOADER_CACHE = "public, max-age=300"
@@ -138,11 +139,48 @@ def _css_without_comments(source: str) -> str:
 def _asset(name: str, version: str) -> tuple[bytes, str]:
     """A widget script or style sheet as it goes on the wire: the source files
     keep their comments for the next engineer, the visitor does not download
-    them (about a fifth of the opened widget's bytes; budget 30 KiB)."""
+    them (about a fifth of the opened widget's bytes; budget 30 KiB). frame.js
+    carries the modules it needs at once (frame_modules)."""
     path = WIDGET_DIR / name
     text = path.read_text(encoding="utf-8")
+    if name == FRAME_ENTRY:
+        text = _bundled(text)
     body = (_without_comments(text) if path.suffix == ".js" else _css_without_comments(text)).encode()
     return body, _etag(body)
+
+
+def frame_modules(frame_source: str | None = None) -> tuple[str, ...]:
+    """The modules frame.js imports at once, by its own list (one list, in
+    frame.js: ``[...].map(load)``)."""
+    source = (WIDGET_DIR / FRAME_ENTRY).read_text(encoding="utf-8") if frame_source is None else frame_source
+    found = FRAME_IMPORTS.search(source)
+    if not found:
+        raise RuntimeError("frame.js lost its list of modules")
+    return tuple(re.findall(r'"(\w+)"', found.group(1)))
+
+
+def _bundled(frame_source: str) -> str:
+    """frame.js with the modules it needs at once filled in at its BUNDLED
+    object: one response instead of eight on every opened widget (each of
+    them about 300 bytes of headers, and one gzip stream compresses better
+    than seven; docs/performance.md). No build step and no parser: these
+    modules import nothing and export only named top-level declarations
+    (``export function|class|const|let NAME``); each becomes a function
+    scope that returns its exports, so their names never meet. Anything else
+    (an import, another form of export) is refused here, loudly, rather than
+    served broken."""
+    if MODULES_MARK not in frame_source:
+        raise RuntimeError("frame.js lost its BUNDLED placeholder")
+    parts = []
+    for name in frame_modules(frame_source):
+        source = _without_comments((WIDGET_DIR / f"{name}.js").read_text(encoding="utf-8"))
+        exports = EXPORT.findall(source)
+        body = EXPORT.sub("", source)
+        if re.search(r"^(?:export\b|import[\s{*\"'])", body, re.M) or not exports:
+            raise RuntimeError(f"{name}.js cannot be bundled into frame.js (imports, or exports other than "
+                               "named declarations)")
+        parts.append(f'"{name}": (() => {{\n{body}return {{ {", ".join(exports)} }};\n}})(),\n')
+    return frame_source.replace(MODULES_MARK, "{\n" + "".join(parts) + "}")
 
 
 @router.api_route("/static/widget/{name}", methods=["GET", "HEAD"])
@@ -219,8 +257,7 @@ def _marketing(m) -> dict[str, object] | None:
 @router.api_route("/widget/frame", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def frame(request: Request) -> Response:
     version = widget_version()
-    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=await frame_config(request),
-                                                              modules=FRAME_MODULES)
+    html = TEMPLATES.get_template("widget_frame.html").render(v=version, config=await frame_config(request))
     body = html.encode()
     return _cached(request, body, _etag(body), "text/html; charset=utf-8", FRAME_CACHE)
 

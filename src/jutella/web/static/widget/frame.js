@@ -7,8 +7,14 @@
 // storage: a token stored in an earlier, consented visit means the visitor has
 // already agreed, and an open chat from then is resumed straight away.
 //
-// The other modules are imported with this module's own ?v=... so that a new
-// version of the widget is never mixed with cached pieces of the old one.
+// The modules this one needs at once (the list below, before .map(load)) come
+// inside this same response: the server (web/widget.py) fills them in at
+// BUNDLED, so that opening the widget is one request for its scripts, not
+// eight (issue 17: 30 KiB on the wire, headers included). Served as a plain
+// file, BUNDLED stays empty and each is imported on its own. The modules
+// loaded later (departments, and extras.js's) are imported with this
+// module's own ?v=... so that a new version of the widget is never mixed with
+// cached pieces of the old one.
 
 const config = JSON.parse(document.getElementById("jutella-config").textContent);
 const ORIGINS = new Set([...(config.origins || []), location.origin]);
@@ -32,8 +38,9 @@ function toHost(type, extra) {
   if (hostOrigin) window.parent.postMessage({ jutella: 1, type, ...extra }, hostOrigin);
 }
 
+const BUNDLED = {/*__JUTELLA_MODULES__*/};
 const version = new URL(import.meta.url).search;
-const load = (name) => import(`./${name}.js${version}`);
+const load = (name) => (Object.hasOwn(BUNDLED, name) ? Promise.resolve(BUNDLED[name]) : import(`./${name}.js${version}`));
 const [{ Client, newClientId }, { Store }, { I18n, LANGS }, { ChatView }, { linkify }, { OfflineView }, { setupExtras }] =
   await Promise.all(["client", "store", "i18n", "chat", "linkify", "offline", "extras"].map(load));
 
