@@ -62,6 +62,8 @@ export const ACTIONS = {
   "hours.change": N_("Opening hours changed"),
   "site.add": N_("Site allowed to embed the chat"),
   "site.remove": N_("Site no longer allowed to embed the chat"),
+  "prechat.change": N_("Pre-chat form changed"),
+  "prechat.remove": N_("Pre-chat form removed"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -97,7 +99,8 @@ const REASONS = {
 };
 
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
-const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text") };
+const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text"), topic: N_("topic") };
+const PRECHAT_FIELDS = { name: N_("name"), email: N_("email address"), topic: N_("topic") };
 const MORE_COUNTS = {
   audit_rows: N_("Audit log entries"),
   erasure_ledger: N_("Erasure ledger entries"),
@@ -153,6 +156,11 @@ export const DETAILS = {
   mailed: (v) => (v ? [t("Invitation mailed")] : []),
   origin: (v) => [t("Site: {origin}", { origin: v })],
   via: (v) => [VIA[v] ? t(VIA[v]) : v],
+  form: (v) => [v ? t("Pre-chat form of {origin}", { origin: v }) : t("The default pre-chat form")],
+  asks: (v) => [t("Asks: {fields}", { fields: Object.entries(v || {}).filter(([, mode]) => mode !== "off")
+    .map(([f, mode]) => `${PRECHAT_FIELDS[f] ? t(PRECHAT_FIELDS[f]) : f} (${mode === "required" ? t("required") : t("optional")})`)
+    .join(", ") || t("nothing") })],
+  topics: (v) => [t("Topics: {n}", { n: v })],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's
