@@ -104,7 +104,7 @@ export function renderPrechat(ctx = {}) {
     const remove = own ? h("button", { type: "button", class: "danger-outline", testid: "prechat-remove",
       text: chosen ? t("Use the default form here") : t("Remove the default form") }) : null;
     const form = h("form", { class: "stack prechat-editor", novalidate: true },
-      h("p", { testid: "prechat-status", text: status }),
+      h("p", { class: "prechat-status", testid: "prechat-status", text: status }),
       h("div", { class: "field-pair prechat-modes" }, ...modeRows),
       topicSection,
       h("div", { class: "actions" }, save, remove));
