@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from jutella.chat import prechat, sites
 
+from . import schemas as S
 from .auth import Staff, StaffContext, runtime
 from .routes_chat import ERRORS
 
@@ -22,7 +23,7 @@ Mode = Literal["off", "optional", "required"]
 class TopicIO(BaseModel):
     key: str | None = Field(None, max_length=16, description="kept when editing; a new topic gets one")
     labels: dict[str, str] = Field(..., description="the topic's name by language: en, fi, sv (one at least)")
-    department_id: int | None = Field(None, description="the department a chat on this topic goes to")
+    department_id: S.BodyId | None = Field(None, description="the department a chat on this topic goes to")
 
 
 class FormIO(BaseModel):

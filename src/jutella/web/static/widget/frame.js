@@ -243,7 +243,7 @@ function onClient(kind, f) {
       if (f.code === "prechat_invalid") { // the form again, with the server's word (docs/prechat.md)
         prechat.reset(errorText(f));
         updateOffline();
-        break;
+        if (prechat.shown) break; // else (the form came after this widget's welcome): the line below says it
       }
       view.showError(errorText(f));
       break;
