@@ -261,3 +261,22 @@ def test_subject_find_export_rectify_and_erase_reach_the_form(live, database_url
     assert out.returncode == 0, out.stderr
     assert rows(live, Conversation.id) == []
     assert "liisa.pre" not in run_cli("subject", "find", "liisa.pre@example.fi", env=env).stdout
+
+
+def test_the_answers_outlive_the_metadata_and_go_with_the_chat(live, clock):
+    """Not automatic metadata: kept while the chat is, deleted with it by retention."""
+    from jutella.privacy import retention
+
+    admin, _ = admin_with_departments(live)
+    admin.put("/api/v1/prechat", json=form(name="required", email="optional"))
+    v, _ = visitor(live, page=f"{SITE}/help")
+    v.message("Hei", prechat={"name": "Vanha Liisa", "email": "vanha@example.fi"})
+    v.until(lambda f: f["type"] == "ack")
+    v.close()
+    r = live.rt.settings.retention
+    clock.advance(days=r.metadata_days + 1)
+    live.call(retention.run, live.rt)
+    assert rows(live, Conversation.prechat_name, Conversation.prechat_email) == [("Vanha Liisa", "vanha@example.fi")]
+    clock.advance(days=r.chat_days)
+    assert live.call(retention.run, live.rt)["conversations"] == 1
+    assert rows(live, Conversation.prechat_name) == []
