@@ -40,7 +40,8 @@ from jutella.chat.presence import publish_presence
 from jutella.realtime.agent import agent_ws
 from jutella.realtime.visitor import visitor_ws
 from jutella.web import (errors, pages, routes_attach, routes_chat, routes_departments, routes_offline, routes_privacy,
-                         routes_reports, routes_sites, routes_staff, routes_tokens, routes_tools, widget)
+                         routes_prechat, routes_reports, routes_sites, routes_staff, routes_tokens, routes_tools,
+                         widget)
 from jutella.web.schemas import ErrorResponse
 from jutella.web.security import SecurityHeaders
 
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_tools.router)
     app.include_router(routes_departments.router)
     app.include_router(routes_sites.router)
+    app.include_router(routes_prechat.router)
     app.include_router(routes_offline.public)
     app.include_router(routes_offline.router)
     app.include_router(routes_privacy.pages)

@@ -24,7 +24,8 @@ The rule:
 * **Restriction of processing** hides a person from everyone without the
   ``privacy`` role. A person is restricted when a restriction flag names
   their visitor id, one of their offline messages, or the email (by its
-  hash) of one of their offline messages or emailed transcripts; the visitor
+  hash) of one of their offline messages, emailed transcripts or pre-chat
+  forms; the visitor
   id links a person's chats, forms and transcripts. So a restriction set by
   email alone hides that person's forms and, through the visitor the forms
   name, their chats.
@@ -177,7 +178,10 @@ def visitor_restricted(visitor_id) -> ColumnElement[bool]:
             exists().where(om.visitor_id == visitor_id,
                            or_(_restriction(SubjectFlag.offline_message_id == om.id), email_restricted(om.email))),
             exists().where(conv.visitor_id == visitor_id, TranscriptRequest.conversation_id == conv.id,
-                           email_restricted(TranscriptRequest.email)))),
+                           email_restricted(TranscriptRequest.email)),
+            # the email given on a site's pre-chat form (chat/prechat.py)
+            exists().where(conv.visitor_id == visitor_id, conv.prechat_email.isnot(None),
+                           email_restricted(conv.prechat_email)))),
     ))
 
 

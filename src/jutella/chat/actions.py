@@ -33,6 +33,7 @@ from .access import Viewer, core_may_see_conversation, load_viewer, visitor_rest
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata, clean_url
+from .prechat import Answers
 from .presence import current_choice, may_start_now
 from .queue import queue_changed
 from .states import ACTIVE, CLOSED, WAITING
@@ -82,6 +83,7 @@ def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]
         "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
         "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
         "department_id": getattr(conv, "department_id", None),
+        "visitor_name": getattr(conv, "prechat_name", None),  # given on the pre-chat form (docs/prechat.md)
     }
 
 
@@ -353,14 +355,17 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
                                meta: Metadata, department: int | None = None,
-                               conversation: int | None = None) -> Posted:
+                               conversation: int | None = None, prechat: Answers | None = None) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
     department the visitor chose, or to the only one online (docs/departments.md).
     The visitor may choose only a department the widget offers now (an
     ``department_unavailable`` refusal otherwise: nothing is stored).
     ``conversation``: the one the visitor's connection follows, if any (only
-    a hint for the order of row locks; the open conversation is read here)."""
+    a hint for the order of row locks; the open conversation is read here).
+    ``prechat``: the site's pre-chat form's answers (chat/prechat.py
+    ``check_answers``), stored with a new conversation; a chosen topic's
+    department takes the chat (docs/prechat.md)."""
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
@@ -395,7 +400,12 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                           visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
                           os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
                           current_page=meta.page_url, language=meta.language, metadata_erased_at=None,
-                          department_id=core_department_for_new(conn, department, online))
+                          department_id=core_department_for_new(
+                              conn, prechat.department_id if prechat and prechat.department_id else department,
+                              online),
+                          prechat_name=prechat.name if prechat else None,
+                          prechat_email=prechat.email if prechat else None,
+                          prechat_topic=prechat.topic if prechat else None)
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))

@@ -81,6 +81,7 @@ async def _summaries(s, where: list, limit: int) -> list[dict[str, Any]]:
         id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
         last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
         preview=(p[:140] if p else None), browser=c.browser, os=c.os, department_id=c.department_id,
+        visitor_name=c.prechat_name,
         department_name=dept, labels=[dict(id=x.id, name=x.name, color=x.color) for x in tags[c.id]])
         for c, name, pub, p, n, dept in rows]
 

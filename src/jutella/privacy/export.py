@@ -71,6 +71,11 @@ LABELS["sv"].update(state="Status", delivery={
     "refused": "avvisat av den mottagande servern, inte levererat", "failed": "inte levererat",
     "uncertain": "leverans osäker", None: "inte skickat"})
 
+# the pre-chat form (docs/prechat.md)
+LABELS["fi"].update(prechat="Ennen keskustelua annetut tiedot", topic="Aihe")
+LABELS["en"].update(prechat="Given before the chat", topic="Topic")
+LABELS["sv"].update(prechat="Uppgifter givna före chatten", topic="Ämne")
+
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 
 

@@ -89,6 +89,8 @@ async def _addresses(s: AsyncSession, convs: set[int], offline: set[int], mails:
     if convs:
         found |= set((await s.execute(select(TranscriptRequest.email).where(
             TranscriptRequest.conversation_id.in_(convs)))).scalars())
+        found |= set((await s.execute(select(Conversation.prechat_email).where(  # the pre-chat form's
+            Conversation.id.in_(convs), Conversation.prechat_email.isnot(None)))).scalars())
     if mails:
         found |= set((await s.execute(select(MailOutbox.to_addr).where(
             MailOutbox.id.in_(mails), MailOutbox.kind == "reply"))).scalars())
@@ -104,13 +106,16 @@ async def _used_elsewhere(s: AsyncSession, address: str, convs: set[int], offlin
         func.lower(TranscriptRequest.email) == address)
     if convs:
         transcripts = transcripts.where(TranscriptRequest.conversation_id.notin_(convs))
+    chats = select(func.count()).select_from(Conversation).where(func.lower(Conversation.prechat_email) == address)
+    if convs:
+        chats = chats.where(Conversation.id.notin_(convs))
     sent = select(func.count()).select_from(MailOutbox).where(
         func.lower(MailOutbox.to_addr) == address, MailOutbox.kind == "reply")
     if mails:
         sent = sent.where(MailOutbox.id.notin_(mails))
     if offline:  # the replies to the selected forms go with them
         sent = sent.where(MailOutbox.offline_message_id.is_(None) | MailOutbox.offline_message_id.notin_(offline))
-    return any([(await s.execute(q)).scalar_one() for q in (forms, transcripts, sent)])
+    return any([(await s.execute(q)).scalar_one() for q in (forms, transcripts, chats, sent)])
 
 
 # -- applying it to a restored database -------------------------------------------------------
@@ -132,8 +137,9 @@ async def matches(s: AsyncSession, rows: list[dict[str, Any]], key: bytes) -> di
 
     sel: dict[str, set[int]] = {"conversations": set(), "offline_messages": set(), "emails": set()}
     visitors = {v for v in (await s.execute(select(Visitor.id))).scalars() if hit("visitor", v)}
-    for cid, vid in (await s.execute(select(Conversation.id, Conversation.visitor_id))).all():
-        if hit("conversation", cid) or vid in visitors:
+    for cid, vid, given in (await s.execute(select(Conversation.id, Conversation.visitor_id,
+                                                    Conversation.prechat_email))).all():
+        if hit("conversation", cid) or vid in visitors or (given and hit("address", normal_address(given))):
             sel["conversations"].add(cid)
     for cid, address in (await s.execute(select(TranscriptRequest.conversation_id, TranscriptRequest.email))).all():
         if address and hit("address", normal_address(address)):

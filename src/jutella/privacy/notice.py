@@ -373,11 +373,32 @@ TEXT: dict[str, dict[str, Any]] = {
 }
 
 
+# The pre-chat form's fields (chat/prechat.py ``fields_in_use``): the notice lists those some site asks.
+PRECHAT = {
+    "fi": ("ennen chatin alkua lomakkeella annetut tiedot: {fields}",
+           {"name": "nimi", "email": "sähköpostiosoite", "topic": "keskustelun aihe"}),
+    "en": ("what the customer gives on the form shown before the chat starts: {fields}",
+           {"name": "name", "email": "email address", "topic": "the topic of the conversation"}),
+    "sv": ("uppgifter som kunden ger i formuläret före chatten: {fields}",
+           {"name": "namn", "email": "e-postadress", "topic": "samtalets ämne"}),
+}
+PRECHAT_ORDER = ("name", "email", "topic")
+
+
+def prechat_line(lang: str, asked: frozenset[str] | set[str]) -> str | None:
+    """The pre-chat form's fields some site asks for now, in words; None when none."""
+    if not asked:
+        return None
+    text, words = PRECHAT[lang if lang in PRECHAT else "en"]
+    return text.format(fields=", ".join(words[f] for f in PRECHAT_ORDER if f in asked))
+
+
 @dataclass
 class Notice:
     lang: str
     text: dict[str, Any]
     settings: Settings
+    asked: frozenset[str] = frozenset()  # the pre-chat form's fields in use (chat/prechat.py fields_in_use)
 
     @property
     def register(self):
@@ -396,7 +417,8 @@ class Notice:
     @property
     def stored(self) -> list[str]:
         extra = [self.text["stored_marketing"]] if self.marketing else []
-        return [*self.text["stored"], *extra]
+        prechat = prechat_line(self.lang, self.asked)
+        return [*self.text["stored"], *([prechat] if prechat else []), *extra]
 
     @property
     def returning(self) -> str:
@@ -436,12 +458,13 @@ class Notice:
         return OMBUDSMAN[self.lang]
 
 
-def notice(settings: Settings, lang: str) -> Notice:
+def notice(settings: Settings, lang: str, asked: frozenset[str] = frozenset()) -> Notice:
+    """``asked``: the pre-chat form's fields some site asks for (chat/prechat.py ``fields_in_use``)."""
     lang = lang if lang in TEXT else "en"
-    return Notice(lang, TEXT[lang], settings)
+    return Notice(lang, TEXT[lang], settings, frozenset(asked))
 
 
-def record_of_processing(settings: Settings, lang: str = "en") -> dict[str, Any]:
+def record_of_processing(settings: Settings, lang: str = "en", asked: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The record of processing activities (GDPR Article 30) from the same
     settings as the notice, in ``lang`` (the console's language; record.po):
     its version and date, both kinds of data subject (visitors, and staff
@@ -488,6 +511,7 @@ def record_of_processing(settings: Settings, lang: str = "en") -> dict[str, Any]
             _("ratings of a conversation and their comments"),
             _("email addresses a conversation's transcript was sent to"),
             _("name, email address and message from the email form, and the replies sent"),
+            *([prechat_line(lang, asked)] if asked else []),
             _("a random visitor identifier kept in the visitor's browser after they open the chat; agents see a "
               "returning browser's earlier chats") if settings.returning_visitor_history else
             _("a random visitor identifier kept in the visitor's browser after they open the chat"),

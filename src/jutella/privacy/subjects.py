@@ -118,8 +118,10 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
             matches.append(Match("conversation", ev.conversation_id, ev.created_at,
                                  "note" if ev.kind == "note" else "message", snippet, a, b, ev.conversation_id, pub))
         # the page addresses and referrers kept with a chat (a site may put anything in a path)
+        # and the name and email given on the site's pre-chat form (chat/prechat.py)
         for column, name in ((Conversation.page_url, "page"), (Conversation.current_page, "page"),
-                             (Conversation.referrer, "referrer")):
+                             (Conversation.referrer, "referrer"), (Conversation.prechat_name, "name"),
+                             (Conversation.prechat_email, "email")):
             rows = (await s.execute(select(Conversation, Visitor.public_id).join(Visitor)
                                     .where(column.isnot(None), _ci(column, query)).limit(500))).all()
             for conv, pub in rows:
@@ -191,6 +193,8 @@ async def _related(s: AsyncSession, matches: list[Match]) -> list[Match]:
         OfflineMessage.id.in_(offline_ids)))).scalars()) if offline_ids else set()
     addresses |= set((await s.execute(select(func.lower(MailOutbox.to_addr)).where(
         MailOutbox.id.in_(email_ids), MailOutbox.kind == "reply"))).scalars()) if email_ids else set()
+    addresses |= set((await s.execute(select(func.lower(Conversation.prechat_email)).where(
+        Conversation.id.in_(conv_ids), Conversation.prechat_email.isnot(None)))).scalars()) if conv_ids else set()
     out: list[Match] = []
     if visitors:
         for conv, pub in (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
@@ -204,6 +208,11 @@ async def _related(s: AsyncSession, matches: list[Match]) -> list[Match]:
             offline_ids.add(m.id)
             addresses.add(m.email.lower())
     if addresses:
+        for conv, pub in (await s.execute(select(Conversation, Visitor.public_id).join(Visitor).where(
+                func.lower(Conversation.prechat_email).in_(addresses), Conversation.id.notin_(conv_ids)))).all():
+            out.append(Match("conversation", conv.id, conv.created_at, "email", conv.prechat_email, 0, 0, conv.id,
+                             pub, True))
+            conv_ids.add(conv.id)
         for m in (await s.execute(select(OfflineMessage).where(
                 func.lower(OfflineMessage.email).in_(addresses), OfflineMessage.id.notin_(offline_ids)))).scalars():
             out.append(Match("offline_message", m.id, m.created_at, "email", m.email, 0, 0, m.conversation_id,
@@ -265,6 +274,9 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                               "internal_note": e.kind == "note"}
                              for e, name in events if e.kind in ("message", "note")],
                 "labels": [x.name for x in tags],
+                # what the visitor gave on the site's pre-chat form (docs/prechat.md)
+                "prechat": {"name": conv.prechat_name, "email": conv.prechat_email, "topic": conv.prechat_topic}
+                if any((conv.prechat_name, conv.prechat_email, conv.prechat_topic)) else None,
             })
         offs = (await s.execute(select(OfflineMessage).where(OfflineMessage.id.in_(sel.offline_messages))
                                 .order_by(OfflineMessage.id))).scalars().all() if sel.offline_messages else []
@@ -322,6 +334,9 @@ FIELDS = {
     ("offline_message", "body"): (OfflineMessage, "body"),
     ("offline_reply", "body"): (OfflineReply, "body"),
     ("chat_event", "body"): (ChatEvent, "body"),
+    # given on the site's pre-chat form (docs/prechat.md)
+    ("conversation", "name"): (Conversation, "prechat_name"),
+    ("conversation", "email"): (Conversation, "prechat_email"),
 }
 
 
@@ -352,6 +367,9 @@ async def rectify(rt: Runtime, *, actor_id: int | None, record: str, record_id: 
                 new = validate_email(new)
             elif field_name == "name":
                 new = validate_name(new)
+                if model is Conversation and len(new) > 100:  # conversation.prechat_name
+                    raise AccountError("name_too_long", "The name is too long (at most {limit} characters).", 400,
+                                       limit=100)
         setattr(row, attr, new)
         if model is OfflineMessage and field_name in ("name", "email"):
             # the mail records follow the correction: the wrong value is kept nowhere

@@ -113,6 +113,8 @@ ERROR_CODES: Final = frozenset(
         "limit_reached",
         # the visitor chose a department the widget does not offer now
         "department_unavailable",
+        # the pre-chat form's answers do not satisfy the site's form (chat/prechat.py)
+        "prechat_invalid",
     }
 )
 PRESENCE_STATES: Final = frozenset({"online", "away", "offline"})
@@ -143,6 +145,8 @@ class SendMessage:
     body: str  # stripped, 1..MAX_BODY_CHARS characters
     conversation: int | None  # None on visitor connections
     department: int | None = None  # a visitor's chosen department (used when the message starts a conversation)
+    # a visitor's pre-chat form answers (name, email, topic: strings), used when the message starts a conversation
+    prechat: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +321,28 @@ def _body(msg: dict[str, Any], client_id: str) -> str:
     return value
 
 
+PRECHAT_KEYS: Final = ("name", "email", "topic")
+MAX_PRECHAT_CHARS: Final = 300  # per answer; chat/prechat.py sets the stored limits
+
+
+def _prechat(msg: dict[str, Any], client_id: str) -> dict[str, str] | None:
+    """A visitor's pre-chat answers: an object of at most name, email and
+    topic, each a string (their content is checked by chat/prechat.py)."""
+    value = msg.get("prechat")
+    if value is None:
+        return None
+    if type(value) is not dict or set(value) - set(PRECHAT_KEYS):
+        raise _malformed("prechat must be an object of name, email and topic", client_id)
+    out: dict[str, str] = {}
+    for key, answer in value.items():
+        if answer is None:
+            continue
+        if type(answer) is not str or "\x00" in answer or len(answer) > MAX_PRECHAT_CHARS:
+            raise _malformed(f"prechat.{key} must be a string of at most {MAX_PRECHAT_CHARS} characters", client_id)
+        out[key] = answer
+    return out
+
+
 def _active(msg: dict[str, Any]) -> bool:
     value = msg.get("active")
     if type(value) is not bool:
@@ -464,7 +490,8 @@ class Protocol:
         department = None
         if self.role == "visitor" and msg.get("department") is not None:
             department = _int(msg, "department", minimum=1, client_id=client_id)
-        return [SendMessage(client_id, _body(msg, client_id), conversation, department)]
+        prechat = _prechat(msg, client_id) if self.role == "visitor" else None
+        return [SendMessage(client_id, _body(msg, client_id), conversation, department, prechat)]
 
     def _note(self, msg: dict[str, Any]) -> list[Command]:
         client_id = _client_id(msg)

@@ -11,6 +11,7 @@ from typing import Any
 from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
+from jutella.chat import prechat
 from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
 from jutella.chat.presence import current_offer
@@ -38,6 +39,7 @@ class VisitorConnection(Connection):
         self.visitor_id: int | None = None
         self._limit_key: str | None = None
         self.meta = None
+        self.site: str | None = None  # the site the widget is on (its hello's page): its pre-chat form
         self.closed_conversation: int | None = None
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
         self._page: str | None = None  # the newest page report not yet written
@@ -163,6 +165,10 @@ class VisitorConnection(Connection):
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
+            self.site = prechat.site_of(self.meta.page_url)
+            form = prechat.widget_config(await prechat.form_for(rt, self.site), self.lang)
+            if form is not None:  # the site's pre-chat form, shown before a chat starts (docs/prechat.md)
+                welcome["prechat"] = form
             if token:
                 welcome["token"] = token
             else:
@@ -185,9 +191,13 @@ class VisitorConnection(Connection):
                 self.proto.error("rate_limited", refusal, cmd.client_id)
                 return
             try:
+                answers = None
+                if self.proto.conversation is None or self.proto.conversation == self.closed_conversation:
+                    # it may start a chat: the site's pre-chat form decides what it stores (chat/prechat.py)
+                    answers = prechat.check_answers(await prechat.form_for(rt, self.site), cmd.prechat, self.lang)
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta, department=cmd.department,
-                                                         conversation=self.proto.conversation)
+                                                         conversation=self.proto.conversation, prechat=answers)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)
                 return

@@ -176,6 +176,11 @@ class Conversation(Base):
     rating: Mapped[int | None] = mapped_column(Integer)  # 1-5
     rating_comment: Mapped[str | None] = mapped_column(Text)
     rated_at: Mapped[datetime | None]
+    # what the visitor gave on the site's pre-chat form (chat/prechat.py, migration 0018): personal data
+    prechat_name: Mapped[str | None] = mapped_column(String(100))
+    prechat_email: Mapped[str | None] = mapped_column(String(254))
+    prechat_topic: Mapped[str | None] = mapped_column(String(100))  # the topic's label as the visitor saw it
+
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"), index=True)
     # added to the reports' daily aggregates (chat/reports.py, migration 0016): a close counts once
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -478,6 +483,23 @@ class Site(Base):
     origin: Mapped[str] = mapped_column(String(300), unique=True)
     name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
+
+
+# -- the pre-chat form per site (chat/prechat.py, docs/prechat.md, migration 0018) -------------------
+class PrechatForm(Base):
+    """A site's pre-chat form: each field off, optional or required, and the
+    topics offered (``[{"key", "labels": {"en", "fi", "sv"}, "department_id"}]``).
+    ``origin`` is a site's origin as chat/sites.py writes it, or '' for the
+    default of every site without its own row."""
+
+    __tablename__ = "prechat_form"
+
+    origin: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name_mode: Mapped[str] = mapped_column(String(8), default="off")
+    email_mode: Mapped[str] = mapped_column(String(8), default="off")
+    topic_mode: Mapped[str] = mapped_column(String(8), default="off")
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
 
 
 # -- reports: daily aggregates without personal data (chat/reports.py, docs/reports.md, migration 0016) --

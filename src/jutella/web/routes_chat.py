@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jutella.accounts.scopes import CONVERSATIONS_READ
 from jutella.chat import access
@@ -66,11 +66,15 @@ class ConversationSummary(BaseModel):
     labels: list[LabelRef] = []
     department_id: int | None = None
     department_name: str | None = None
+    visitor_name: str | None = Field(None, description="the name given on the site's pre-chat form (docs/prechat.md)")
 
 
 class VisitorInfo(BaseModel):
     visitor: str
-    name: str | None = None  # the name they gave on the offline form, if any (canned {visitor_name})
+    name: str | None = None  # the name given on the pre-chat form, else on the offline form (canned {visitor_name})
+    email: str | None = None  # the email address given on the pre-chat form (docs/prechat.md)
+    topic: str | None = None  # the topic chosen on the pre-chat form
+    prechat: bool = False  # the visitor answered a pre-chat form (name, email and topic above come from it)
     browser: str | None
     browser_version: str | None
     os: str | None
@@ -154,7 +158,8 @@ async def get_conversation(conversation_id: S.Id, request: Request,
                        os=conv.os, os_version=conv.os_version, referrer=conv.referrer, page_url=conv.page_url,
                        current_page=conv.current_page, language=conv.language,
                        earlier=[ConversationSummary(**e) for e in d.earlier],
-                       name=d.given_name)
+                       name=conv.prechat_name or d.given_name, email=conv.prechat_email, topic=conv.prechat_topic,
+                       prechat=any((conv.prechat_name, conv.prechat_email, conv.prechat_topic)))
     rating = {"rating": conv.rating, "rating_comment": conv.rating_comment,
               "rated_at": conv.rated_at.isoformat() if conv.rated_at else None} if conv.rating else None
     mails = [S.TranscriptMail(**m) for m in await transcript_mails(rt, conv.id)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from jutella.chat import access
+from jutella.chat import access, prechat
 from jutella.i18n import negotiate
 from jutella.privacy import records
 from jutella.privacy import requests as req
@@ -33,7 +33,9 @@ ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404:
 @pages.api_route("/privacy", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def privacy_notice(request: Request, lang: str | None = None) -> HTMLResponse:
     chosen = lang if lang in ("fi", "en", "sv") else negotiate(request.headers.get("accept-language"))
-    return TEMPLATES.TemplateResponse(request, "privacy.html", {"n": notice(runtime(request).settings, chosen)},
+    rt = runtime(request)  # the pre-chat form's fields in use are listed (docs/prechat.md)
+    return TEMPLATES.TemplateResponse(request, "privacy.html",
+                                      {"n": notice(rt.settings, chosen, await prechat.fields_in_use(rt))},
                                       headers={"Content-Language": chosen, "Cache-Control": "public, max-age=300"})
 
 
@@ -85,7 +87,7 @@ async def export(body: SelectionIn, request: Request, format: Literal["json", "h
 
 
 class RectifyIn(BaseModel):
-    record: Literal["offline_message", "offline_reply", "chat_event"]
+    record: Literal["offline_message", "offline_reply", "chat_event", "conversation"]  # conversation: the pre-chat form
     id: S.BodyId
     field: Literal["name", "email", "body"]
     value: str | None = Field(None, max_length=20_000)
@@ -254,7 +256,9 @@ async def record(request: Request, lang: str | None = None,
                  who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, Any]:
     """The record of processing activities (GDPR article 30), in ``lang`` (fi, en, sv; by default the
     request's language)."""
-    return record_of_processing(runtime(request).settings, negotiate(None, lang or request_language(request)))
+    rt = runtime(request)
+    return record_of_processing(rt.settings, negotiate(None, lang or request_language(request)),
+                                await prechat.fields_in_use(rt))
 
 
 @router.post("/retention/run", response_model=dict[str, int], responses=ERRORS)

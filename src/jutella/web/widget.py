@@ -212,7 +212,7 @@ def widget_sources() -> str:
 
 # The feature catalogues the frame takes its strings from, besides widget.po (the one list:
 # tests/integration/test_widget.py reads it too).
-FRAME_DOMAINS = ("attachments", "departments", "layout", "waiting", "onboard", "hours")
+FRAME_DOMAINS = ("attachments", "departments", "layout", "waiting", "onboard", "hours", "prechat")
 
 
 @lru_cache(maxsize=None)

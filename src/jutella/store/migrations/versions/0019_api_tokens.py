@@ -15,7 +15,7 @@ import jutella.store.types  # noqa: F401
 
 
 revision = '0019'
-down_revision = '0016'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

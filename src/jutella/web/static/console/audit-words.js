@@ -66,6 +66,8 @@ export const ACTIONS = {
   "token.revoke": N_("API token revoked"),
   "token.use": N_("API token used"),
   "token.refused": N_("API token refused"),
+  "prechat.change": N_("Pre-chat form changed"),
+  "prechat.remove": N_("Pre-chat form removed"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -107,7 +109,8 @@ const REASONS = {
 };
 
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
-const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text") };
+const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text"), topic: N_("topic") };
+const PRECHAT_FIELDS = { name: N_("name"), email: N_("email address"), topic: N_("topic") };
 const MORE_COUNTS = {
   audit_rows: N_("Audit log entries"),
   erasure_ledger: N_("Erasure ledger entries"),
@@ -167,6 +170,11 @@ export const DETAILS = {
   expires_days: (v) => [v === null ? t("Never expires") : t("Expires in {n} days", { n: v })],
   route: (v) => [t("Request: {route}", { route: v })],
   token: (v) => [t("Through API token #{id}", { id: v })],
+  form: (v) => [v ? t("Pre-chat form of {origin}", { origin: v }) : t("The default pre-chat form")],
+  asks: (v) => [t("Asks: {fields}", { fields: Object.entries(v || {}).filter(([, mode]) => mode !== "off")
+    .map(([f, mode]) => `${PRECHAT_FIELDS[f] ? t(PRECHAT_FIELDS[f]) : f} (${mode === "required" ? t("required") : t("optional")})`)
+    .join(", ") || t("nothing") })],
+  topics: (v) => [t("Topics: {n}", { n: v })],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's

@@ -58,7 +58,7 @@ function itemContent(c, store) {
   return [
     transfer ? transferLine(c, transfer) : null,
     h("span", { class: "conv-line" },
-      h("span", { class: "conv-visitor", text: c.visitor || t("Visitor") }),
+      h("span", { class: "conv-visitor", text: c.visitor_name || c.visitor || t("Visitor") }),
       timeElement(c.last_activity_at || c.created_at, "conv-time")),
     h("span", { class: "conv-platform", text: platform(c) || t("Browser not known") }),
     h("span", { class: ["conv-preview", c.preview ? "" : "muted"], text: c.preview || t("No messages yet") }),

@@ -187,6 +187,8 @@ class ChatStore extends EventTarget {
     if (summary.agent_name == null && old && old.agent_id === summary.agent_id) item.agent_name = old.agent_name;
     // the frame's "visitor" is the internal number; the list shows the public id
     if (typeof summary.visitor === "string") item.visitor = summary.visitor;
+    // the name given on the pre-chat form (docs/prechat.md): a frame that does not know it keeps the one known
+    if (typeof summary.visitor_name === "string") item.visitor_name = summary.visitor_name;
     // a frame carries the department's id only: a name known for another department is dropped
     // (the fresh read this frame asks for brings the new one)
     if (old && "department_id" in summary && summary.department_id !== old.department_id) item.department_name = null;

@@ -153,7 +153,8 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
     const c = current();
     if (!c) return;
     body.dataset.state = c.state;
-    heading.textContent = t("Visitor {visitor}", { visitor: c.visitor || "…" });
+    // the name given on the pre-chat form (visitor text: textContent) stands in for the visitor id
+    heading.textContent = c.visitor_name || t("Visitor {visitor}", { visitor: c.visitor || "…" });
     stateBadge.textContent = stateLabel(c.state);
     stateBadge.className = `badge thread-state state-${c.state}`;
     acceptButton.hidden = c.state !== "waiting";

@@ -63,6 +63,9 @@ export function renderVisitorInfo(pane, detail, { open }) {
       h("h2", { class: "pane-heading", text: t("Visitor") }),
       h("dl", { class: "facts visitor-facts" },
         fact(t("Visitor id"), info.visitor, "visitor-id"),
+        // given on the site's pre-chat form (docs/prechat.md), only when it asked
+        ...(info.prechat ? [fact(t("Name"), info.name, "visitor-name"), fact(t("Email"), info.email, "visitor-email"),
+          fact(t("Topic"), info.topic, "visitor-topic")] : []),
         fact(t("Browser"), browser, "visitor-browser"),
         fact(t("Operating system"), os, "visitor-os"),
         fact(t("Language"), info.language ? languageLabel(info.language) : null, "visitor-language"),

@@ -8,6 +8,7 @@ import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { busy, ensureStylesheet, field, h, messageBox, replace } from "./dom.js";
 import { t } from "./i18n.js";
+import { renderPrechat } from "./view-prechat.js";
 
 const STYLESHEET = "/static/console/embed.css";
 
@@ -137,7 +138,8 @@ export function renderEmbed(container, ctx) {
       h("p", { text: t("The chat opens only on these sites' pages. A change here takes effect within a second, without a restart.") }),
       listSlot,
       h("h3", { text: t("Add a site") }),
-      addForm)));
+      addForm),
+    renderPrechat({ announce })));
   reload();
   return () => {
     alive = false;

@@ -304,10 +304,12 @@ export class Client {
   }
 
   // Queues a message and sends it when connected; returns its client_id.
-  // department: the visitor's choice, sent with a message that starts a chat.
-  send(body, department) {
+  // department: the visitor's choice, sent with a message that starts a chat;
+  // prechat: the site's pre-chat form's answers (docs/prechat.md), likewise.
+  send(body, department, prechat) {
     const p = { client_id: newClientId(), body };
     if (typeof department === "number") p.department = department;
+    if (prechat && typeof prechat === "object") p.prechat = prechat;
     this.pending.set(p.client_id, p);
     this.persist();
     if (this.ready) this.raw(messageFrame(p));
@@ -342,5 +344,6 @@ export class Client {
 function messageFrame(p) {
   const frame = { type: "message", client_id: p.client_id, body: p.body };
   if (typeof p.department === "number") frame.department = p.department;
+  if (p.prechat && typeof p.prechat === "object") frame.prechat = p.prechat;
   return frame;
 }

@@ -78,6 +78,7 @@ let client = null;
 let offline = null;
 let extras = null; // attachments, the rating and the transcript (extras.js)
 let picker = null; // departments.js
+let prechat = null; // prechat.js: the site's pre-chat form, loaded only when the site has one
 
 // The department picker (departments.js) is fetched only when there is a
 // choice to offer (more than one department online): most sites have none,
@@ -107,6 +108,49 @@ function lazyPicker(i18n) {
         impl.update(last);
       }, () => {
         loading = false; // try again with the next update
+      });
+    },
+  };
+}
+
+// The site's pre-chat form (prechat.js, docs/prechat.md): fetched only when the
+// server's welcome says the site has one, so other sites' widgets carry none of it.
+function lazyPrechat(i18n) {
+  let impl = null;
+  let loading = false;
+  let last = { config: null, open: false, offline: false };
+  const ready = () => {
+    updateOffline();
+    view.focusInput();
+  };
+  return {
+    get shown() {
+      return impl ? impl.shown : !!last.config && last.open;
+    },
+    take: () => (impl ? impl.take() : null),
+    started() {
+      last.open = false;
+      if (impl) impl.started();
+    },
+    reset(message) {
+      last.open = true;
+      if (impl) impl.reset(message);
+    },
+    focus: () => (impl ? impl.focus() : false),
+    update(u) {
+      last = { ...last, ...Object.fromEntries(Object.entries(u).filter(([, v]) => v !== undefined)) };
+      if (impl) {
+        impl.update(u);
+        return;
+      }
+      if (loading || !last.config) return;
+      loading = true;
+      load("prechat").then(({ PrechatForm }) => {
+        impl = new PrechatForm(document, i18n, view.el.composer, version, ready);
+        impl.update(last);
+        if (state.visible && impl.shown && document.activeElement === view.el.input) impl.focus();
+      }, () => {
+        loading = false;
       });
     },
   };
@@ -162,12 +206,14 @@ function onClient(kind, f) {
     case "welcome":
       view.welcome(f);
       picker.update({ departments: f.departments, open: view.conversationState === null });
+      prechat.update({ config: f.prechat || null, open: view.conversationState === null });
       updateOffline();
       persist();
       markSeen();
       break;
     case "event":
       view.event(f);
+      if (view.conversationState !== null && view.conversationState !== "closed") prechat.started();
       updateOffline();
       if (state.visible) markSeen();
       else if (f.author !== "visitor" && !(state.seen.conv === f.conversation && f.seq <= state.seen.seq)) {
@@ -201,6 +247,11 @@ function onClient(kind, f) {
     case "error":
       if (f.client_id) view.fail(f.client_id);
       if (f.code === "department_unavailable") picker.reset(); // choose again from what is offered now
+      if (f.code === "prechat_invalid") { // the form again, with the server's word (docs/prechat.md)
+        prechat.reset(errorText(f));
+        updateOffline();
+        if (prechat.shown) break; // else (the form came after this widget's welcome): the line below says it
+      }
       view.showError(errorText(f));
       break;
     case "reset":
@@ -283,7 +334,7 @@ const actions = {
       consent();
       startClient();
     }
-    return client.send(body, picker.take());
+    return client.send(body, picker.take(), prechat.take());
   },
   typing: (active) => client && client.typing(active),
   end() {
@@ -316,6 +367,7 @@ const actions = {
   newChat() {
     view.reopen();
     picker.reset();
+    prechat.reset();
     offline.reset();
     updateOffline();
     if (!offline.focus()) view.focusInput();
@@ -353,6 +405,7 @@ function init(m) {
   view = new ChatView(document, i18n, linkify, actions);
   extras = setupExtras(document, i18n, { token: () => (client ? client.token : null), lang: () => state.lang }, view);
   picker = lazyPicker(i18n);
+  prechat = lazyPrechat(i18n);
   offline = new OfflineView(document, i18n, {
     slot: document.getElementById("offline"),
     queueSlot: document.getElementById("queue-offer"), // the wait-too-long offer, in the queue status
@@ -416,7 +469,7 @@ handle = (m) => {
         startClient();
       }
       setVisible(true);
-      if (m.focus && !offline.focus()) view.focusInput();
+      if (m.focus && !offline.focus() && !prechat.focus()) view.focusInput();
       break;
     case "hidden":
       setVisible(false);
