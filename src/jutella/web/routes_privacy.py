@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from jutella.chat import access
 from jutella.i18n import negotiate
+from jutella.mail import webhooks
 from jutella.privacy import records
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
@@ -33,7 +34,9 @@ ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404:
 @pages.api_route("/privacy", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def privacy_notice(request: Request, lang: str | None = None) -> HTMLResponse:
     chosen = lang if lang in ("fi", "en", "sv") else negotiate(request.headers.get("accept-language"))
-    return TEMPLATES.TemplateResponse(request, "privacy.html", {"n": notice(runtime(request).settings, chosen)},
+    rt = runtime(request)  # the webhooks that carry personal fields are recipients (mail/webhooks.py)
+    return TEMPLATES.TemplateResponse(request, "privacy.html",
+                                      {"n": notice(rt.settings, chosen, await webhooks.recipients(rt))},
                                       headers={"Content-Language": chosen, "Cache-Control": "public, max-age=300"})
 
 
@@ -254,7 +257,9 @@ async def record(request: Request, lang: str | None = None,
                  who: StaffContext = Depends(Staff("privacy", "admin"))) -> dict[str, Any]:
     """The record of processing activities (GDPR article 30), in ``lang`` (fi, en, sv; by default the
     request's language)."""
-    return record_of_processing(runtime(request).settings, negotiate(None, lang or request_language(request)))
+    rt = runtime(request)
+    return record_of_processing(rt.settings, negotiate(None, lang or request_language(request)),
+                                await webhooks.recipients(rt))
 
 
 @router.post("/retention/run", response_model=dict[str, int], responses=ERRORS)
