@@ -127,7 +127,7 @@ async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddres
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Refused(f"The receiver's host name does not resolve ({type(exc).__name__}).") from None
+        raise Refused("The receiver's host name does not resolve.") from None
     out = []
     for info in infos:
         addr = ipaddress.ip_address(info[4][0].split("%")[0])

@@ -14,6 +14,7 @@ import { renderEmbed } from "./view-embed.js";
 import { renderOfflineInbox } from "./view-offline.js";
 import { renderPrivacy } from "./view-privacy.js";
 import { renderReports } from "./view-reports.js";
+import { renderWebhooks } from "./view-webhooks.js";
 
 registerView({ id: "conversations", label: N_("Conversations"), roles: ["agent"], render: renderChat });
 registerView({ id: "offline", label: N_("Offline messages"), roles: ["agent"], render: renderOfflineInbox });
@@ -22,6 +23,7 @@ registerView({ id: "accounts", label: N_("Accounts"), roles: ["admin"], render: 
 registerView({ id: "departments", label: N_("Departments"), roles: ["admin"], render: renderDepartments });
 registerView({ id: "embed", label: N_("Embed"), roles: ["admin"], render: renderEmbed });
 registerView({ id: "reports", label: N_("Reports"), roles: ["admin"], render: renderReports });
+registerView({ id: "webhooks", label: N_("Webhooks"), roles: ["admin"], render: renderWebhooks });
 registerView({ id: "audit", label: N_("Audit log"), roles: ["admin", "privacy"], render: renderAudit });
 registerView({ id: "register", label: N_("Register"), roles: ["privacy"], render: renderPrivacy });
 registerView({ id: "account", label: N_("My account"), roles: null, render: renderAccount });
