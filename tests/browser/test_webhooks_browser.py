@@ -25,7 +25,7 @@ def backend(request):
 
 
 def open_webhooks(page, base: str) -> None:
-    page.goto(base + "/console")
+    page.goto(base + "/console", timeout=60_000)
     page.get_by_test_id("login-email").fill("boss@example.org")
     page.get_by_test_id("login-password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()

@@ -193,7 +193,7 @@ export function renderWebhooks(container, ctx) {
     const hook = hooks.get(d.hook_id);
     let again = null;
     if (d.state !== "queued") {
-      again = h("button", { type: "button", class: "small", testid: "webhook-redeliver", text: t("Send again") });
+      again = h("button", { type: "button", class: "small redeliver", testid: "webhook-redeliver", text: t("Send again") });
       again.addEventListener("click", async () => {
         again.disabled = true;
         try {
@@ -213,11 +213,10 @@ export function renderWebhooks(container, ctx) {
         h("span", { class: "muted mono small-text break", title: t("Delivery id"), text: d.delivery_id })),
       cell(t("State"), h("span", { class: ["badge", `state-${d.state}`], testid: "webhook-delivery-state",
         text: t(STATE_LABELS[d.state] || d.state) }),
-      h("span", { class: "small-text", text: t("Attempts: {n}", { n: d.attempts }) })),
+      h("span", { class: "small-text", text: t("Attempts: {n}", { n: d.attempts }) }), again),
       cell(t("Last answer"), h("span", { text: answer }),
         d.last_error ? h("span", { class: "muted small-text break", text: d.last_error }) : null),
-      cell(t("Next attempt"), h("span", { text: d.next_attempt_at ? formatDateTime(d.next_attempt_at) : "–" })),
-      cell(t("Actions"), again));
+      cell(t("Next attempt"), h("span", { text: d.next_attempt_at ? formatDateTime(d.next_attempt_at) : "–" })));
   }
 
   function draw(data, log) {
@@ -234,8 +233,7 @@ export function renderWebhooks(container, ctx) {
     replace(logSlot, log.deliveries.length
       ? h("div", { class: "table-wrap" }, h("table", { class: "data cards deliveries-table", testid: "webhook-log" },
         h("thead", {}, h("tr", {}, [t("Time"), t("Webhook"), t("Event"), t("State"), t("Last answer"),
-          t("Next attempt")].map((label) => h("th", { scope: "col", text: label })),
-        h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("Actions") })))),
+          t("Next attempt")].map((label) => h("th", { scope: "col", text: label })))),
         h("tbody", {}, log.deliveries.map((d) => deliveryRow(d, hooks)))))
       : h("p", { class: "muted", text: t("Nothing delivered yet.") }));
     replace(urlHint, info.allow_private
