@@ -173,6 +173,7 @@ def test_a_failing_receiver_gets_each_delivery_again_until_it_answers_then_never
     receiver.status = 200
     live.rt.clock.advance(seconds=21)
     eventually(lambda: len(receiver.processed) == 2)
+    eventually(lambda: settled(live, 3))
     live.rt.clock.advance(hours=30)  # long after: nothing is sent again
     assert not live.call(live.rt.webhooks.send_due)
     assert len(receiver.requests) == 6
