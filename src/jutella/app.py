@@ -27,6 +27,7 @@ from jutella import clientaddr
 from jutella.clock import Clock
 from jutella.cpu import Busy
 from jutella.mail.outbox import OutboxWorker
+from jutella.mail.webhooks import WebhookWorker
 from jutella.runtime import Runtime
 from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
@@ -41,7 +42,7 @@ from jutella.realtime.agent import agent_ws
 from jutella.realtime.visitor import visitor_ws
 from jutella.web import (errors, pages, routes_attach, routes_chat, routes_departments, routes_offline, routes_privacy,
                          routes_prechat, routes_reports, routes_sites, routes_staff, routes_tokens, routes_tools,
-                         widget)
+                         routes_webhooks, widget)
 from jutella.web.schemas import ErrorResponse
 from jutella.web.security import SecurityHeaders
 
@@ -152,6 +153,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             anchor.key()
         rt.outbox = OutboxWorker(rt)
         await rt.outbox.start()
+        rt.webhooks = WebhookWorker(rt)
+        await rt.webhooks.start()
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             # the lifespan state reaches uvicorn's WebSocket protocol class
@@ -161,6 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
             await rt.outbox.stop()
+            await rt.webhooks.stop()
             await rt.hub.stop()
             await rt.throttle.close()
             rt.cpu.close()
@@ -202,6 +206,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_privacy.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_tokens.router)
+    app.include_router(routes_webhooks.router)
     app.include_router(widget.router)
     app.include_router(routes_attach.public)
     app.include_router(routes_attach.router)

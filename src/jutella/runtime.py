@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from jutella.chat.presence import Presence
     from jutella.chat.queue import QueueWatch
     from jutella.mail.outbox import OutboxWorker
+    from jutella.mail.webhooks import WebhookWorker
     from jutella.realtime.hub import MemoryHub
     from jutella.store.db import Database
     from jutella.store.files import FileStore
@@ -37,6 +38,7 @@ class Runtime:
     outbox: OutboxWorker | None = None  # started by the application's lifespan
     # where the attachments' bytes are (store/files.py): the database unless configured otherwise
     files: FileStore | None = None
+    webhooks: WebhookWorker | None = None  # the webhook sender, started next to the outbox (mail/webhooks.py)
     metrics: Metrics = field(default_factory=Metrics)
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)

@@ -190,6 +190,11 @@ class Settings(BaseSettings):
     # per-agent figures in the reports (chats answered, first-answer times), admins only; false:
     # neither written nor shown (docs/reports.md)
     reports_per_agent: bool = True
+    # webhooks (mail/webhooks.py, docs/webhooks.md): hooks may point at private, loopback,
+    # link-local and other non-public addresses, and use plain http (a receiver inside
+    # your own network; the tests); off: public https addresses only
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)  # one delivery attempt
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages

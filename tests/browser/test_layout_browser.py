@@ -204,6 +204,14 @@ def seed(live):
     labels = [ops.post("/api/v1/labels", json={"name": n, "color": c}).json()["id"]
               for n, c in [("Vuokra", "red"), ("Opinnot", "blue"), ("Palaute", "green")]]
     dept = ops.post("/api/v1/departments", json={"name": "Asuminen ja vuokrasopimukset"}).json()["id"]
+    # a webhook to a receiver that is not there: its deliveries wait in the log with the error (docs/webhooks.md)
+    for side in {id(live): live, id(live.agent_side): live.agent_side}.values():
+        side.rt.settings.webhook_allow_private = True
+    assert ops.post("/api/v1/webhooks", json={
+        "name": "Jäsenrekisteri ja tukipalvelun tikettijärjestelmä",
+        "url": "http://127.0.0.1:9/hooks/jutella/vastaanotto?token=abcdefghijklmnopqrstuvwxyz0123456789",
+        "events": ["conversation.created", "conversation.closed", "offline_message.created", "rating.created"],
+        "personal": ["name", "email", "text"]}).status_code == 201
     ops.put(f"/api/v1/departments/{dept}/members", json={"account_ids": []})
     with httpx.Client(base_url=live.url) as public:
         r = public.post("/api/v1/public/offline-messages", json={
@@ -311,6 +319,7 @@ def console_views(live, ctx, walk: Walk, data, lang: str) -> None:
     routes = [
         ("canned", "canned-page", "table"), ("departments", "departments", "h1"), ("accounts", "accounts", "table"),
         ("embed", "embed", "table"), ("reports", "reports", "svg"), ("tokens", "tokens", "table"),
+        ("webhooks", "webhooks", "form"),
         ("audit", "audit-log", "table"), ("register", "privacy-find", "h1"),
         ("register/requests", "privacy-requests", "h1"), ("register/record", "privacy-record", "h1"),
         ("account", "my-account", "h1"),

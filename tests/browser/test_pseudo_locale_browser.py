@@ -218,12 +218,14 @@ def test_every_console_view_is_pseudo_localised(live, smtp, pseudo_finnish, brow
 
     # every view the navigation offers is walked: a new view without an entry here fails
     listed = set(page.locator("nav.sidenav a").evaluate_all("els => els.map(a => a.getAttribute('href').slice(2))"))
-    walked = {"conversations", "offline", "canned", "accounts", "departments", "embed", "reports", "tokens", "audit",
+    walked = {"conversations", "offline", "canned", "accounts", "departments", "embed", "reports", "tokens", "webhooks",
+              "audit",
               "account", "register"}
     assert listed <= walked, f"console views this test does not walk: {sorted(listed - walked)}"
     for view, ready in (("canned", "canned-table"), ("accounts", "accounts-table"),
                         ("departments", "department"), ("embed", "embed-snippet"), ("reports", "report-chart"),
                         ("tokens", "token-row"),
+                        ("webhooks", "webhook-form"),
                         ("audit", "audit-table"),
                         ("account", "totp-begin")):
         nav(page, view).click()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jutella.accounts import audit
 from jutella.accounts.tokens import hash_token, new_token
 from jutella.channels import AGENTS_CHANNEL, agent_channel, conv_channel, dept_channel
+from jutella.mail import webhooks
 from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, StaffDepartment, Visitor
@@ -350,6 +351,9 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
                      data={"state": CLOSED, "key": f"closed_by_{by}", "name": name})
     conv.last_seq, conv.last_activity_at = ev.seq, now
     reports.core_count_closed(conn, conv, now, time_zone=settings.time_zone, per_agent=settings.reports_per_agent)
+    # the hooks that take it are told, queued in this same write (mail/webhooks.py); no personal field
+    webhooks.core_emit(conn, now, "conversation.closed", webhooks.conversation_data(conv), {},
+                       conversation_id=conv.id)
     return ev, name
 
 
@@ -412,6 +416,10 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
             conv.restricted = bool(_IS_RESTRICTED.scalar(conn, {"b_visitor": visitor_id}))
             created = True
             ev = core_append(conn, conv.id, now, kind="message", author="visitor", body=body, client_id=client_id)
+            # queued for the hooks in this same write; the first message only for those that ticked "text",
+            # and for nobody while the person's processing is restricted (mail/webhooks.py)
+            webhooks.core_emit(conn, now, "conversation.created", webhooks.conversation_data(conv), {"text": body},
+                               conversation_id=conv.id, withhold_personal=conv.restricted)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True, conversation_created=created)
@@ -431,6 +439,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                                                            new=posted.conversation_created))
         if posted.conversation_created:
             queue_changed(rt, conv.department_id)
+            webhooks.kick(rt)
     return posted
 
 
@@ -540,6 +549,7 @@ async def close(rt: Runtime, *, conversation_id: int, by: str, agent_id: int | N
         return conv
     if waited:  # it left its queue
         queue_changed(rt, conv.department_id)
+    webhooks.kick(rt)
     await rt.hub.publish(conv_channel(conv.id), event_frame(ev, name))
     frame = list_frame(conv, name, restricted=restricted)
     await rt.hub.publish(queue_channel(conv), frame)

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from jutella.accounts import audit
-from jutella.mail import limits, outbox
+from jutella.mail import limits, outbox, webhooks
 from jutella.runtime import Runtime
 from jutella.store.files import FileStore, Opened
 from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
@@ -419,6 +419,14 @@ async def rate(rt: Runtime, *, visitor_id: int, conversation_id: int, rating: in
         tz = rt.settings.time_zone
         await s.run_sync(lambda sync: reports.core_count_rating(sync.connection(), conv, rating, time_zone=tz))
         name = await _agent_name(s, conv.agent_id)
+        # the hooks that take it, queued in this same transaction; the comment only for those that ticked
+        # "text", and for nobody while the person's processing is restricted (mail/webhooks.py)
+        restricted = bool((await s.execute(select(access.visitor_restricted(conv.visitor_id)))).scalar())
+        await webhooks.emit(s, now, "rating.created", {**webhooks.conversation_data(conv), "rating": rating,
+                                                       "rated_at": now.isoformat()},
+                            {"text": comment} if comment else {}, conversation_id=conv.id,
+                            withhold_personal=restricted)
+    webhooks.kick(rt)
     frame = {"type": "conversation", "conversation": {**summary(conv, name), **rating_info(conv)}}
     await rt.hub.publish(AGENTS_CHANNEL, frame)
     return conv

@@ -14,7 +14,7 @@ from sqlalchemy import case, select
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.channels import AGENTS_CHANNEL
-from jutella.mail import compose, limits, outbox
+from jutella.mail import compose, limits, outbox, webhooks
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash
 from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
@@ -146,6 +146,15 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
         # counted in the reports' aggregates in this same transaction (chat/reports.py)
         tz, department = rt.settings.time_zone, m.department_id
         await s.run_sync(lambda sync: reports.core_count_offline(sync.connection(), now, department, time_zone=tz))
+        # the hooks that take it, queued in this same transaction (mail/webhooks.py); personal fields only
+        # for those that ticked them, and for nobody while the person's processing is restricted
+        restricted = bool((await s.execute(select(access.offline_restricted()).where(
+            OfflineMessage.id == m.id))).scalar())
+        await webhooks.emit(s, now, "offline_message.created", {
+            "offline_message_id": m.id, "conversation_id": m.conversation_id, "site_id": getattr(m, "site_id", None),
+            "department_id": m.department_id, "reason": m.reason, "language": m.language,
+            "created_at": now.isoformat()}, {"name": m.name, "email": m.email, "text": m.body},
+            offline_message_id=m.id, withhold_personal=restricted)
         notify = (dept.notify_email if dept else None) or rt.settings.offline_notify_to
         if notify:
             subject, text = compose.notification_mail(lang="fi", console_url=
@@ -154,6 +163,7 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
                            body_text=text, body_html=None)
     if notify and rt.outbox is not None:
         rt.outbox.kick()
+    webhooks.kick(rt)
     await rt.hub.publish(AGENTS_CHANNEL, {"type": "offline", "message": summary(m), "new": True})
     return Submitted(m)
 

@@ -11,6 +11,7 @@ sentences per language here rather than as fragments in a PO catalogue.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from jutella.i18n import gettext
@@ -79,6 +80,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "processors_intro": "Seuraavat käsittelevät tietoja rekisterinpitäjän lukuun (henkilötietojen käsittelijät):",
         "processor_kind": {"hosting": "palvelimen ja tietokannan ylläpito",
                            "mail": "sähköpostin välitys (vastaukset ja keskustelujen tekstit)", "other": ""},
+        "hooks_intro": "Seuraaviin järjestelmiin välitetään automaattisesti (webhook) kunkin kohdalla mainitut "
+                       "tiedot uusista keskusteluista, sähköpostilomakkeen viesteistä ja arvioista:",
+        "hook_fields": {"name": "nimi", "email": "sähköpostiosoite", "text": "viestin teksti"},
         "s_protection": "8. Rekisterin suojauksen periaatteet",
         "protection": "Sähköisesti käsiteltävät tiedot on suojattu palomuurein, salasanoin ja muilla "
                       "tietoturva-alalla kulloinkin yleisesti hyväksytyillä teknisillä keinoilla. Pääsy rekisteriin "
@@ -196,6 +200,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "processors_intro": "The following process data on the controller's behalf (processors):",
         "processor_kind": {"hosting": "hosting of the server and its database",
                            "mail": "email delivery (replies and conversation transcripts)", "other": ""},
+        "hooks_intro": "The following systems automatically receive (webhooks) the data named for each about new "
+                       "chats, messages from the email form and ratings:",
+        "hook_fields": {"name": "name", "email": "email address", "text": "message text"},
         "s_protection": "8. Protection of the register",
         "protection": "Electronically processed data is protected by firewalls, passwords and the technical means "
                       "generally accepted in the security field at the time. Only the controller's staff, the "
@@ -310,6 +317,9 @@ TEXT: dict[str, dict[str, Any]] = {
                             "(personuppgiftsbiträden):",
         "processor_kind": {"hosting": "drift av servern och databasen",
                            "mail": "förmedling av e-post (svar och samtalsutskrifter)", "other": ""},
+        "hooks_intro": "Följande system får automatiskt (webhooks) de uppgifter som nämns för vart och ett om nya "
+                       "chattar, meddelanden från e-postformuläret och betyg:",
+        "hook_fields": {"name": "namn", "email": "e-postadress", "text": "meddelandets text"},
         "s_protection": "8. Principer för skyddet av registret",
         "protection": "Elektroniskt behandlade uppgifter skyddas med brandväggar, lösenord och andra tekniska medel "
                       "som vid varje tidpunkt är allmänt vedertagna inom informationssäkerhet. Endast den "
@@ -399,6 +409,8 @@ class Notice:
     text: dict[str, Any]
     settings: Settings
     asked: frozenset[str] = frozenset()  # the pre-chat form's fields in use (chat/prechat.py fields_in_use)
+    # the webhooks that carry personal fields (mail/webhooks.py recipients): name, host, fields
+    hooks: Sequence[dict[str, Any]] = ()
 
     @property
     def register(self):
@@ -434,6 +446,13 @@ class Notice:
         return out
 
     @property
+    def hook_lines(self) -> list[str]:
+        """One line per webhook that carries personal fields: name (host): the fields."""
+        words = self.text["hook_fields"]
+        return [f"{h['name']} ({h['host']}): " + ", ".join(words[f] for f in h["personal"] if f in words)
+                for h in self.hooks]
+
+    @property
     def retention_lines(self) -> list[str]:
         r = self.settings.retention
         days = {"chat": r.chat_days, "conversation_parts": r.chat_days, "offline": r.offline_days,
@@ -458,13 +477,16 @@ class Notice:
         return OMBUDSMAN[self.lang]
 
 
-def notice(settings: Settings, lang: str, asked: frozenset[str] = frozenset()) -> Notice:
-    """``asked``: the pre-chat form's fields some site asks for (chat/prechat.py ``fields_in_use``)."""
+def notice(settings: Settings, lang: str, asked: frozenset[str] = frozenset(),
+           hooks: Sequence[dict[str, Any]] = ()) -> Notice:
+    """``asked``: the pre-chat form's fields some site asks for (chat/prechat.py ``fields_in_use``);
+    ``hooks``: the webhooks that carry personal fields (``mail.webhooks.recipients``), listed as recipients."""
     lang = lang if lang in TEXT else "en"
-    return Notice(lang, TEXT[lang], settings, frozenset(asked))
+    return Notice(lang, TEXT[lang], settings, frozenset(asked), hooks)
 
 
-def record_of_processing(settings: Settings, lang: str = "en", asked: frozenset[str] = frozenset()) -> dict[str, Any]:
+def record_of_processing(settings: Settings, lang: str = "en", asked: frozenset[str] = frozenset(),
+                         hooks: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The record of processing activities (GDPR Article 30) from the same
     settings as the notice, in ``lang`` (the console's language; record.po):
     its version and date, both kinds of data subject (visitors, and staff
@@ -480,6 +502,7 @@ def record_of_processing(settings: Settings, lang: str = "en", asked: frozenset[
         return getattr(source or reg, f"{field}_{lang}")
 
     kinds = {"hosting": _("hosting"), "mail": _("mail relay"), "other": _("other")}
+    hook_words = {"name": _("name"), "email": _("email address"), "text": _("message text")}
     marketing = reg.marketing.enabled
     purposes = [own("purpose"), _("the security of the register: staff accounts and an access log of what they do")]
     if marketing:
@@ -523,7 +546,9 @@ def record_of_processing(settings: Settings, lang: str = "en", asked: frozenset[
         ],
         "recipients": [_("the controller's own staff with individual accounts")]
         + [_("processor: {name}", name=p.name) + (f" ({p.location})" if p.location else "") + f", {kinds[p.kind]}"
-           + (f": {p.service}" if p.service else "") for p in reg.processors],
+           + (f": {p.service}" if p.service else "") for p in reg.processors]
+        + [_("webhook: {name} ({host}), receives: {fields}", name=h["name"], host=h["host"],
+             fields=", ".join(hook_words[f] for f in h["personal"] if f in hook_words)) for h in hooks],
         "processors": processors,
         "transfers_outside_eea": _("none") if not reg.transfers_outside_eea else _("see the privacy notice"),
         "retention_days": {"chat": r.chat_days, "offline_messages": r.offline_days, "metadata": r.metadata_days,

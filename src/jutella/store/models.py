@@ -568,6 +568,60 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
 
 
+# -- webhooks (mail/webhooks.py, docs/webhooks.md, migration 0020) -------------------------------
+class WebHook(Base):
+    """A receiver an admin added: where events are POSTed, signed with
+    ``secret`` (made by jutella, shown to admins). ``events``: the event names
+    it gets; ``personal``: which personal fields (``name``, ``email``,
+    ``text``) its payloads carry; none: ids, site, department and times only.
+    A hook with personal fields is a recipient in the notice and the record."""
+
+    __tablename__ = "webhook"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    personal: Mapped[list[Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event for one hook: a job of the durable queue, written in the
+    transaction of the change it tells of. ``delivery_id`` is stable across
+    attempts and redeliveries (``X-Jutella-Delivery``; receivers dedupe by it);
+    ``body`` is the exact JSON sent each time. queued -> delivered, or failed
+    when ``expires_at`` passes (24 h of retries). Goes with its conversation or
+    offline message (erasure, retention) and with its hook."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # queued | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(String(300))  # incl. a short snippet of the answer
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"),
+                                                        index=True)
+    offline_message_id: Mapped[int | None] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"),
+                                                           index=True)
+
+
 # Ids are never given twice (issue 16): an erased person's conversation,
 # visitor or message id must not come back on someone else while audit rows
 # still name it. PostgreSQL's sequences never reuse; on SQLite these tables are

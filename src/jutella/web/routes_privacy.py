@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from jutella.chat import access, prechat
 from jutella.i18n import negotiate
+from jutella.mail import webhooks
 from jutella.privacy import records
 from jutella.privacy import requests as req
 from jutella.privacy import retention, subjects
@@ -33,9 +34,10 @@ ERRORS = {401: {"model": S.ErrorResponse}, 403: {"model": S.ErrorResponse}, 404:
 @pages.api_route("/privacy", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def privacy_notice(request: Request, lang: str | None = None) -> HTMLResponse:
     chosen = lang if lang in ("fi", "en", "sv") else negotiate(request.headers.get("accept-language"))
-    rt = runtime(request)  # the pre-chat form's fields in use are listed (docs/prechat.md)
+    rt = runtime(request)  # the pre-chat form's fields in use and the webhooks that carry personal fields
     return TEMPLATES.TemplateResponse(request, "privacy.html",
-                                      {"n": notice(rt.settings, chosen, await prechat.fields_in_use(rt))},
+                                      {"n": notice(rt.settings, chosen, await prechat.fields_in_use(rt),
+                                                   await webhooks.recipients(rt))},
                                       headers={"Content-Language": chosen, "Cache-Control": "public, max-age=300"})
 
 
@@ -258,7 +260,7 @@ async def record(request: Request, lang: str | None = None,
     request's language)."""
     rt = runtime(request)
     return record_of_processing(rt.settings, negotiate(None, lang or request_language(request)),
-                                await prechat.fields_in_use(rt))
+                                await prechat.fields_in_use(rt), await webhooks.recipients(rt))
 
 
 @router.post("/retention/run", response_model=dict[str, int], responses=ERRORS)

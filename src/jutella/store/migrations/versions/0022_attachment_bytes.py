@@ -23,7 +23,7 @@ import jutella.store.types  # noqa: F401
 
 
 revision = '0022'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -68,6 +68,10 @@ export const ACTIONS = {
   "token.refused": N_("API token refused"),
   "prechat.change": N_("Pre-chat form changed"),
   "prechat.remove": N_("Pre-chat form removed"),
+  "webhook.create": N_("Webhook added"),
+  "webhook.update": N_("Webhook changed"),
+  "webhook.delete": N_("Webhook removed"),
+  "webhook.redeliver": N_("Webhook delivery sent again"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -84,6 +88,8 @@ const TARGETS = {
   chat_event: N_("Chat message {id}"),
   department: N_("Department {id}"),
   site: N_("Site {id}"),
+  webhook: N_("Webhook {id}"),
+  webhook_delivery: N_("Webhook delivery {id}"),
   subject_request: N_("Register request {id}"),
   api_token: N_("API token {id}"),
 };
@@ -111,6 +117,7 @@ const REASONS = {
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
 const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text"), topic: N_("topic") };
 const PRECHAT_FIELDS = { name: N_("name"), email: N_("email address"), topic: N_("topic") };
+const WEBHOOK_FIELDS = { text: N_("text") };
 const MORE_COUNTS = {
   audit_rows: N_("Audit log entries"),
   erasure_ledger: N_("Erasure ledger entries"),
@@ -175,6 +182,12 @@ export const DETAILS = {
     .map(([f, mode]) => `${PRECHAT_FIELDS[f] ? t(PRECHAT_FIELDS[f]) : f} (${mode === "required" ? t("required") : t("optional")})`)
     .join(", ") || t("nothing") })],
   topics: (v) => [t("Topics: {n}", { n: v })],
+  host: (v) => [t("Receiver: {host}", { host: v })],
+  events: (v) => [t("Events: {events}", { events: v.join(", ") })],
+  personal: (v) => [t("Personal fields: {fields}", { fields: v.length ? v.map((f) => (RECORD_FIELDS[f] ? t(RECORD_FIELDS[f]) : WEBHOOK_FIELDS[f] ? t(WEBHOOK_FIELDS[f]) : f)).join(", ") : t("none") })],
+  enabled: (v) => [v ? t("Turned on") : t("Turned off")],
+  new_secret: (v) => (v ? [t("New secret made")] : []),
+  hook: (v) => [t("Webhook {id}", { id: v })],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's

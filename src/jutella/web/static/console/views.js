@@ -15,6 +15,7 @@ import { renderOfflineInbox } from "./view-offline.js";
 import { renderPrivacy } from "./view-privacy.js";
 import { renderReports } from "./view-reports.js";
 import { renderTokens } from "./view-tokens.js";
+import { renderWebhooks } from "./view-webhooks.js";
 
 registerView({ id: "conversations", label: N_("Conversations"), roles: ["agent"], render: renderChat });
 registerView({ id: "offline", label: N_("Offline messages"), roles: ["agent"], render: renderOfflineInbox });
@@ -24,6 +25,7 @@ registerView({ id: "departments", label: N_("Departments"), roles: ["admin"], re
 registerView({ id: "embed", label: N_("Embed"), roles: ["admin"], render: renderEmbed });
 registerView({ id: "reports", label: N_("Reports"), roles: ["admin"], render: renderReports });
 registerView({ id: "tokens", label: N_("API tokens"), roles: ["admin"], render: renderTokens });
+registerView({ id: "webhooks", label: N_("Webhooks"), roles: ["admin"], render: renderWebhooks });
 registerView({ id: "audit", label: N_("Audit log"), roles: ["admin", "privacy"], render: renderAudit });
 registerView({ id: "register", label: N_("Register"), roles: ["privacy"], render: renderPrivacy });
 registerView({ id: "account", label: N_("My account"), roles: null, render: renderAccount });
