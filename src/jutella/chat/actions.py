@@ -81,7 +81,7 @@ def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]
         "visitor": conv.visitor_id, "created_at": conv.created_at.isoformat(),
         "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
         "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
-        "department_id": getattr(conv, "department_id", None),
+        "department_id": getattr(conv, "department_id", None), "site_id": getattr(conv, "site_id", None),
     }
 
 
@@ -353,14 +353,16 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
                                meta: Metadata, department: int | None = None,
-                               conversation: int | None = None) -> Posted:
+                               conversation: int | None = None, site_id: int | None = None) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
     department the visitor chose, or to the only one online (docs/departments.md).
     The visitor may choose only a department the widget offers now (an
     ``department_unavailable`` refusal otherwise: nothing is stored).
     ``conversation``: the one the visitor's connection follows, if any (only
-    a hint for the order of row locks; the open conversation is read here)."""
+    a hint for the order of row locks; the open conversation is read here).
+    ``site_id``: the site the widget is on (chat/sites.py ``site_of``), kept
+    on a conversation this message starts."""
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
@@ -395,7 +397,7 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                           visitor_seen_seq=0, browser=meta.browser, browser_version=meta.browser_version,
                           os=meta.os, os_version=meta.os_version, referrer=meta.referrer, page_url=meta.page_url,
                           current_page=meta.page_url, language=meta.language, metadata_erased_at=None,
-                          department_id=core_department_for_new(conn, department, online))
+                          department_id=core_department_for_new(conn, department, online), site_id=site_id)
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))

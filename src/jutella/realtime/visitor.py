@@ -11,6 +11,7 @@ from typing import Any
 from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
+from jutella.chat import sites
 from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
 from jutella.chat.presence import current_offer
@@ -38,6 +39,7 @@ class VisitorConnection(Connection):
         self.visitor_id: int | None = None
         self._limit_key: str | None = None
         self.meta = None
+        self.site_id: int | None = None  # the site the widget is on (chat/sites.py site_of)
         self.closed_conversation: int | None = None
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
         self._page: str | None = None  # the newest page report not yet written
@@ -161,6 +163,7 @@ class VisitorConnection(Connection):
                 visitor, token = await chat.new_visitor(rt)
             self.visitor_id, self._limit_key = visitor.id, None
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
+            self.site_id = await sites.site_of(rt, self.meta.page_url)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
             if token:
@@ -187,6 +190,7 @@ class VisitorConnection(Connection):
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta, department=cmd.department,
+                                                         site_id=self.site_id,
                                                          conversation=self.proto.conversation)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jutella.chat import access
 from jutella.chat import actions as chat
@@ -64,6 +64,7 @@ class ConversationSummary(BaseModel):
     labels: list[LabelRef] = []
     department_id: int | None = None
     department_name: str | None = None
+    site_id: int | None = Field(None, description="the site the chat began on; null: the default profile's")
 
 
 class VisitorInfo(BaseModel):
@@ -116,9 +117,10 @@ async def viewer(rt, who: StaffContext) -> access.Viewer:
 
 
 def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
-            end: datetime | None, department: int | None = None) -> reads.Filters:
+            end: datetime | None, department: int | None = None, site: int | None = None) -> reads.Filters:
     """The list's and the search's filters (chat/reads.py)."""
-    return reads.Filters(state=state, label=label, agent_id=agent_id, start=start, end=end, department=department)
+    return reads.Filters(state=state, label=label, agent_id=agent_id, start=start, end=end, department=department,
+                         site=site)
 
 
 StateFilter = Literal["waiting", "active", "closed", "open"]
@@ -132,13 +134,14 @@ async def list_conversations(
     label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
     agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by this agent"),
     department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
+    site: int | None = Query(None, ge=0, le=S.MAX_ID, description="from this site (0: the default profile's)"),
     start: datetime | None = Query(None, alias="from", description="started at or after (ISO 8601; UTC if no zone)"),
     end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
     who: StaffContext = Depends(agent),
 ) -> list[ConversationSummary]:
     rt = runtime(request)
     rows = await reads.list_conversations(rt, await viewer(rt, who),
-                                          filters(state, label, agent_id, start, end, department), limit)
+                                          filters(state, label, agent_id, start, end, department, site), limit)
     return [ConversationSummary(**row) for row in rows]
 
 

@@ -62,6 +62,10 @@ export const ACTIONS = {
   "hours.change": N_("Opening hours changed"),
   "site.add": N_("Site allowed to embed the chat"),
   "site.remove": N_("Site no longer allowed to embed the chat"),
+  "site.rename": N_("Site renamed"),
+  "site.profile": N_("Site's chat profile changed"),
+  "site.logo": N_("Site's logo changed"),
+  "site.logo_remove": N_("Site's logo removed"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -96,7 +100,9 @@ const REASONS = {
   totp: N_("wrong two-factor code"),
 };
 
-const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
+const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order"),
+  // a site's profile (site.profile)
+  colour: N_("colour"), launcher: N_("launcher position"), texts: N_("texts"), departments: N_("departments") };
 const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text") };
 const MORE_COUNTS = {
   audit_rows: N_("Audit log entries"),
@@ -151,7 +157,8 @@ export const DETAILS = {
   days: (v) => [t("Days with opening hours: {n}", { n: v.length })],
   exceptions: (v) => [t("Exception dates: {n}", { n: v })],
   mailed: (v) => (v ? [t("Invitation mailed")] : []),
-  origin: (v) => [t("Site: {origin}", { origin: v })],
+  origin: (v) => [v === null ? t("The default profile") : t("Site: {origin}", { origin: v })],
+  colour: (v) => (v ? [t("Colour: {colour}", { colour: v })] : []),
   via: (v) => [VIA[v] ? t(VIA[v]) : v],
 };
 
