@@ -38,6 +38,7 @@ def form(page: str) -> dict:
             "lang": "fi", "page": page, "referrer": "", "browser_key": "b-" + page[-12:]}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("settings_overrides", [{"allowed_origins": ENV}])
 def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live):
     admin_id = add_staff(live, "admin@example.org", ["admin"], name="Admin")
@@ -73,7 +74,7 @@ def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live)
     assert mine["profile"]["colour"] == "#0b6e4f" and mine["profile"]["text_colour"] == "#ffffff"
     assert mine["profile"]["texts"]["header"] == {"fi": "Asuntopalvelu", "en": "Housing service"}  # empty: default
     # a mid-grey: black text reads on it (white would not), so it is taken with black
-    r = admin.put("/api/v1/sites/default/profile", json={"colour": "#767676",
+    r = admin.put("/api/v1/sites/default/profile", json={"colour": "#858585",
                                                         "texts": {"greeting": {"en": "Welcome to the union!"}}})
     assert r.status_code == 200 and r.json()["default_profile"]["text_colour"] == "#000000"
 
@@ -84,7 +85,7 @@ def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live)
     assert own["position"] == "left" and own["departments"] == [housing]
     assert own["texts"]["greeting"] == {"fi": "Hei! Kysy vapaista asunnoista.", "en": "Hi! Ask about free flats."}
     assert own["texts"]["offline"] == {"fi": "Jätä viesti, vastaamme arkisin."}
-    assert default["colour"]["bg"] == "#767676" and default["colour"]["fg"] == "#000000"
+    assert default["colour"]["bg"] == "#858585" and default["colour"]["fg"] == "#000000"
     assert default["texts"] == {"greeting": {"en": "Welcome to the union!"}} and "departments" not in default
     assert OTHER not in config["sites"] and ENV not in config["sites"]  # no profile of their own: the default
     # the loader: the launcher's look for that site, a few bytes

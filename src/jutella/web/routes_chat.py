@@ -190,13 +190,14 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
                  label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
                  agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by them"),
                  department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
+                 site: int | None = Query(None, ge=0, le=S.MAX_ID, description="from this site (0: no site)"),
                  start: datetime | None = Query(None, alias="from", description="conversation started at or after"),
                  end: datetime | None = Query(None, alias="to", description="conversation started before"),
                  who: StaffContext = Depends(agent)) -> list[SearchHit]:
     """Search every stored message (chat histories), optionally only in the
     conversations that match the filters."""
     rt = runtime(request)
-    hits = await reads.search(rt, await viewer(rt, who), q, filters(state, label, agent_id, start, end, department),
-                              limit)
+    hits = await reads.search(rt, await viewer(rt, who), q, filters(state, label, agent_id, start, end, department,
+                                                                             site), limit)
     return [SearchHit(conversation=e.conversation_id, seq=e.seq, author=e.author, body=e.body or "",
                       at=e.created_at, state=st) for e, st in hits]
