@@ -44,6 +44,10 @@ export function profileEditor({ site, profile, departments, done, announce }) {
   const title = site ? t("The look on {origin}", { origin: site.origin }) : t("The default look");
   const error = messageBox("error");
   error.el.dataset.testid = "profile-error";
+  // a refused colour: said right under the colour field, and tied to it
+  const colourError = messageBox("error");
+  colourError.el.dataset.testid = "profile-colour-error";
+  colourError.el.id = `profile-colour-error-${site ? site.id : "default"}`;
 
   const name = site ? h("input", { type: "text", maxlength: "100", autocomplete: "off", testid: "profile-name",
     value: site.name || "" }) : null;
@@ -83,6 +87,7 @@ export function profileEditor({ site, profile, departments, done, announce }) {
     h("div", { class: "field-pair" },
       field(t("Colour"), colour, { hint: t("As #RRGGBB. White or black text must read on it, and it must stand out on white (WCAG AA).") }).row,
       field(t("Launcher position"), position).row),
+    colourError.el,
     textSets,
     h("p", { class: "hint", text: t("An empty text uses the default look's, or the built-in text.") }),
     deptSet,
@@ -93,7 +98,9 @@ export function profileEditor({ site, profile, departments, done, announce }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.clear();
+    colourError.clear();
     colour.removeAttribute("aria-invalid");
+    colour.removeAttribute("aria-errormessage");
     const body = {
       colour: colour.value.trim() || null,
       position: position.value || null,
@@ -111,10 +118,13 @@ export function profileEditor({ site, profile, departments, done, announce }) {
     } catch (failure) {
       ready();
       if (failure.handled) return;
-      error.show(failure.message);
       if (failure.code && failure.code.startsWith("colour")) {
+        colourError.show(failure.message);
         colour.setAttribute("aria-invalid", "true");
+        colour.setAttribute("aria-errormessage", colourError.el.id);
         colour.focus();
+      } else {
+        error.show(failure.message);
       }
     }
   });

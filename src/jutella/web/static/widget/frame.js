@@ -73,15 +73,19 @@ let extras = null; // attachments, the rating and the transcript (extras.js)
 let picker = null; // departments.js
 let profile = {}; // the host site's profile (docs/sites.md), from config.sites
 
-// A site's profile: its colour through CSSOM custom properties (no style
-// attribute: CSP), its header and greeting in the visitor's language (staff
+// A site's profile: its colour as custom properties in a constructed style
+// sheet (no style attribute or element: CSP), its header and greeting in the visitor's language (staff
 // text: textContent only), its logo. Empty: the built-in look and texts.
 function applyProfile(i18n) {
   const c = profile.colour;
-  if (c) {
-    const root = document.documentElement.style;
-    for (const [k, v] of [["--accent", c.bg], ["--accent-dark", c.hover], ["--on-accent", c.fg], ["--accent-ink", c.text]]) {
-      root.setProperty(k, v);
+  const hex = (v) => (/^#[0-9a-f]{6}$/.test(v) ? v : null);
+  if (c && hex(c.bg) && hex(c.hover) && hex(c.fg) && hex(c.text)) {
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(`:root{--accent:${c.bg};--accent-dark:${c.hover};--on-accent:${c.fg};--accent-ink:${c.text}}`);
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    } catch (e) {
+      // an old browser: the built-in colours
     }
   }
   const text = (kind) => ((profile.texts || {})[kind] || {})[i18n.lang] || "";

@@ -30,6 +30,8 @@
   const t = (s, n) => ((STRINGS[lang] || {})[s] || s).replace("{n}", n);
   const [bg, fg, side, names] = SITES[location.origin] || SITES[""] || [];
   const name = names && names[lang];
+  // the site's colour as custom properties in the launcher's own sheet (no style attribute: CSP)
+  const css = CSS + (bg ? `.jutella{--bg:${bg};--fg:${fg}}` : "");
   const clean = (u) => {
     try {
       const x = new URL(u);
@@ -60,16 +62,14 @@
   host.setAttribute("data-jutella", "");
   const root = host.attachShadow({ mode: "open" });
   const wrap = el("div", "jutella" + (side ? " left" : "") + (name ? " named" : ""));
-  // the site's colour through CSSOM (custom properties; no style attribute: CSP)
-  if (bg) wrap.style.setProperty("--bg", bg), wrap.style.setProperty("--fg", fg);
   // A constructed stylesheet: the host page's CSP (style-src) does not govern it.
   try {
     const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
+    sheet.replaceSync(css);
     root.adoptedStyleSheets = [sheet];
   } catch (e) {
     const style = el("style");
-    style.textContent = CSS;
+    style.textContent = css;
     wrap.append(style);
   }
   const btn = el("button", "launcher");
