@@ -5,7 +5,7 @@ its label), header, greeting and only its departments, while a page of
 another allowed origin (JUTELLA_ALLOWED_ORIGINS) gets the default look with
 every department. axe finds nothing serious on the console's editor or the
 profiled widget. Screenshots to $SHOTS_DIR when set (1280x800 and 390x844,
-Finnish and English)."""
+the console and the site's widget in Finnish, the widgets in English)."""
 
 from __future__ import annotations
 
@@ -77,8 +77,8 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
                   "header": {"fi": "Asuntopalvelu", "en": "Housing service"},
                   "greeting": {"fi": "Hei! Kysy meiltä vapaista asunnoista.", "en": "Hi! Ask us about free flats."}})
 
-    # the console: a yellow is refused with the reason; a dark green is saved
-    console = browser_context_factory().new_page()
+    # the console (in Finnish): a yellow is refused with the reason; a dark green is saved
+    console = browser_context_factory(locale="fi-FI").new_page()
     console_sign_in(console, live.url, "ilona@example.org")
     console.goto(live.url + "/console#/embed")
     row = console.locator(f"[data-testid=site][data-origin='{housing_site.origin}']")
@@ -88,14 +88,14 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     editor.get_by_test_id("profile-colour").fill("#ffeb3b")
     editor.get_by_test_id("profile-save").click()
     error = editor.get_by_test_id("profile-colour-error")
-    expect(error).to_contain_text("#ffeb3b is too light")
+    expect(error).to_contain_text("Väri #ffeb3b on liian vaalea")
     expect(error).to_contain_text("3:1")
     expect(editor.get_by_test_id("profile-colour")).to_have_attribute("aria-invalid", "true")
     assert axe_problems(console) == []
     shot(console, "console-site-colour-refused")
     editor.get_by_test_id("profile-colour").fill(GREEN)
     editor.get_by_test_id("profile-save").click()
-    expect(row).to_contain_text("Its own")
+    expect(row).to_contain_text("Oma")
     expect(editor.get_by_test_id("profile-colour-error")).to_be_empty()
 
     # the housing site's page, in Finnish: its colour, launcher, header, greeting and two departments

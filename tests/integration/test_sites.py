@@ -19,7 +19,7 @@ from jutella.chat import departments
 from jutella.store.models import AuditEntry, Conversation, OfflineMessage
 
 from tests.chat_clients import visitor
-from tests.helpers import add_staff, error_code, sign_in
+from tests.helpers import add_staff, error_code, put_on_duty, sign_in
 from .test_attachments import jpeg_with_gps
 
 SITE = "https://asunnot.example.org"
@@ -42,10 +42,14 @@ def form(page: str) -> dict:
 @pytest.mark.parametrize("settings_overrides", [{"allowed_origins": ENV}])
 def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live):
     admin_id = add_staff(live, "admin@example.org", ["admin"], name="Admin")
-    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    aino = add_staff(live, "aino@example.org", ["agent"], name="Aino")
     admin, agent = sign_in(live, "admin@example.org"), sign_in(live, "aino@example.org")
     housing = live.call(departments.create, live.rt, actor_id=admin_id, name="Asunnot").id
-    live.call(departments.create, live.rt, actor_id=admin_id, name="Tapahtumat")
+    events = live.call(departments.create, live.rt, actor_id=admin_id, name="Tapahtumat").id
+    for dept, email in ((housing, "asunnot@example.org"), (events, "tapahtumat@example.org")):
+        staff = add_staff(live, email, ["agent"])
+        live.call(departments.set_members, live.rt, actor_id=None, department_id=dept, account_ids=[staff, aino])
+        put_on_duty(live, staff, email)
     sites = admin.post("/api/v1/sites", json={"origin": SITE, "name": "Asunnot"}).json()["sites"]
     site_id = next(s["id"] for s in sites if s["origin"] == SITE)
     other_id = next(s["id"] for s in admin.post("/api/v1/sites", json={"origin": OTHER}).json()["sites"]
@@ -112,7 +116,10 @@ def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live)
     # each conversation and offline message records its site: the site's own, none for the others
     for origin in (SITE, OTHER, ENV):
         v, _ = visitor(live, origin=origin, page=f"{origin}/ota-yhteytta")
-        v.message(f"Hei {origin}")
+        if origin == SITE:  # a department its widget does not offer: refused, nothing stored
+            v.message("Tapahtumista", department=events)
+            assert v.until(lambda f: f["type"] == "error")["code"] == "department_unavailable"
+        v.message(f"Hei {origin}", **({"department": events} if origin == OTHER else {}))
         v.until(lambda f: f["type"] == "ack")
         v.close()
         assert live.client().post("/api/v1/public/offline-messages", json=form(f"{origin}/lomake")).status_code == 201
@@ -124,6 +131,7 @@ def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live)
         return {p.split("/")[2]: sid for p, sid in convs}, {p.split("/")[2]: sid for p, sid in forms}
 
     convs, forms = live.call(recorded)
+    assert len(convs) == 3
     expected = {"asunnot.example.org": site_id, "tapahtumat.example.org": other_id, "env.example.org": None}
     assert convs == expected and forms == expected
 

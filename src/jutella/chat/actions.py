@@ -353,7 +353,8 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
                                meta: Metadata, department: int | None = None,
-                               conversation: int | None = None, site_id: int | None = None) -> Posted:
+                               conversation: int | None = None, site_id: int | None = None,
+                               site_departments: frozenset[int] = frozenset()) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
     department the visitor chose, or to the only one online (docs/departments.md).
@@ -362,7 +363,9 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     ``conversation``: the one the visitor's connection follows, if any (only
     a hint for the order of row locks; the open conversation is read here).
     ``site_id``: the site the widget is on (chat/sites.py ``site_of``), kept
-    on a conversation this message starts."""
+    on a conversation this message starts; ``site_departments``: the
+    departments that site's widget offers (chat/sites.py
+    ``departments_offered``; empty: all)."""
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
@@ -388,7 +391,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                 dup = _row(dup_row)
                 conv = _row(conn.execute(select(CONV).where(CONV.c.id == dup.conversation_id)).one())
                 return Posted(conv, dup, new=False)
-            if department is not None and department not in offered:
+            if department is not None and (department not in offered
+                                           or (site_departments and department not in site_departments)):
                 raise ChatError("department_unavailable",
                                 "That department is not available now. Choose another one, or send without choosing.",
                                 409)

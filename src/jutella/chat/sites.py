@@ -150,7 +150,7 @@ async def list_sites(rt: Runtime) -> list[SiteEntry]:
 
 async def add_site(rt: Runtime, *, actor_id: int, origin: str, name: str | None = None) -> Site:
     origin = normalise_origin(origin)
-    name = _valid_name(name)
+    name = valid_name(name)
     if origin == rt.settings.public_origin or origin in rt.settings.allowed_origins:
         raise ChatError("site_exists", "This site is already allowed.", 409)
     now = rt.clock.now()
@@ -170,7 +170,7 @@ async def add_site(rt: Runtime, *, actor_id: int, origin: str, name: str | None 
 
 
 async def rename_site(rt: Runtime, *, actor_id: int, site_id: int, name: str | None) -> None:
-    name = _valid_name(name)
+    name = valid_name(name)
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         site = await s.get(Site, site_id)
@@ -183,7 +183,7 @@ async def rename_site(rt: Runtime, *, actor_id: int, site_id: int, name: str | N
     forget(rt)
 
 
-def _valid_name(name: str | None) -> str | None:
+def valid_name(name: str | None) -> str | None:
     name = (name or "").strip() or None
     if name is not None and (len(name) > MAX_NAME or any(ord(c) < 32 for c in name)):
         raise ChatError("name_invalid", "The name is too long (at most {limit} characters).", 400, limit=MAX_NAME)
@@ -397,6 +397,16 @@ async def site_of(rt: Runtime, page_url: str | None) -> int | None:
     if origin is None:
         return None
     return (await profiles(rt)).site_ids.get(origin)
+
+
+async def departments_offered(rt: Runtime, page_url: str | None) -> frozenset[int]:
+    """The departments a page's widget offers (its site's profile, else the
+    default's); empty: all. A visitor's choice outside them is refused as
+    one the widget does not offer."""
+    p = await profiles(rt)
+    origin = origin_of(page_url)
+    chosen = p.widget.get(origin) if origin in p.site_ids and origin in p.widget else p.widget.get("", {})
+    return frozenset((chosen or {}).get("departments", ()))
 
 
 # -- editing (admins, the console's Embed page) --------------------------------------------------

@@ -40,6 +40,7 @@ class VisitorConnection(Connection):
         self._limit_key: str | None = None
         self.meta = None
         self.site_id: int | None = None  # the site the widget is on (chat/sites.py site_of)
+        self.site_departments: frozenset[int] = frozenset()  # the departments its widget offers; empty: all
         self.closed_conversation: int | None = None
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
         self._page: str | None = None  # the newest page report not yet written
@@ -164,6 +165,7 @@ class VisitorConnection(Connection):
             self.visitor_id, self._limit_key = visitor.id, None
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
             self.site_id = await sites.site_of(rt, self.meta.page_url)
+            self.site_departments = await sites.departments_offered(rt, self.meta.page_url)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
             if token:
@@ -190,7 +192,7 @@ class VisitorConnection(Connection):
             try:
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta, department=cmd.department,
-                                                         site_id=self.site_id,
+                                                         site_id=self.site_id, site_departments=self.site_departments,
                                                          conversation=self.proto.conversation)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)

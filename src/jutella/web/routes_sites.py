@@ -52,6 +52,11 @@ class ProfileIn(BaseModel):
     departments: list[S.Id] = Field(default_factory=list, max_length=200)
 
 
+LOGO_ERRORS = {**ERRORS, **{code: {"model": S.ErrorResponse} for code in (400, 413, 415, 503)}}
+LOGO_BODY = {"requestBody": {"description": "the picture: PNG, JPEG or WebP, at most 1 MB", "content": {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "image/jpeg", "image/webp")}}}
+
+
 class SiteChoice(BaseModel):
     id: int
     origin: str
@@ -112,24 +117,25 @@ async def site_choices(request: Request, who: StaffContext = Depends(agent)) -> 
             if e.id is not None]
 
 
-@router.put("/sites/default/profile", response_model=SitesOut, responses=ERRORS)
+@router.put("/sites/default/profile", response_model=SitesOut, responses={**ERRORS, 400: {"model": S.ErrorResponse}})
 async def set_default_profile(body: ProfileIn, request: Request, who: StaffContext = Depends(admin)) -> SitesOut:
     await sites.set_profile(runtime(request), actor_id=who.id, site_id=None, colour=body.colour,
                             position=body.position, texts=_texts(body), departments=body.departments)
     return await _out(request)
 
 
-@router.put("/sites/{site_id}/profile", response_model=SitesOut, responses=ERRORS)
+@router.put("/sites/{site_id}/profile", response_model=SitesOut, responses={**ERRORS, 400: {"model": S.ErrorResponse}})
 async def set_profile(site_id: S.Id, body: ProfileIn, request: Request,
                       who: StaffContext = Depends(admin)) -> SitesOut:
     rt = runtime(request)
+    sites.valid_name(body.name)  # checked before anything is stored
     await sites.set_profile(rt, actor_id=who.id, site_id=site_id, colour=body.colour, position=body.position,
                             texts=_texts(body), departments=body.departments)
     await sites.rename_site(rt, actor_id=who.id, site_id=site_id, name=body.name)
     return await _out(request)
 
 
-@router.put("/sites/default/logo", response_model=SitesOut, responses=ERRORS)
+@router.put("/sites/default/logo", response_model=SitesOut, responses=LOGO_ERRORS, openapi_extra=LOGO_BODY)
 async def set_default_logo(request: Request, who: StaffContext = Depends(admin)) -> SitesOut:
     """The logo as the request's body (PNG, JPEG or WebP, at most 1 MB)."""
     await sites.set_logo(runtime(request), actor_id=who.id, site_id=None, data=await _read_logo(request))
@@ -142,7 +148,7 @@ async def remove_default_logo(request: Request, who: StaffContext = Depends(admi
     return await _out(request)
 
 
-@router.put("/sites/{site_id}/logo", response_model=SitesOut, responses=ERRORS)
+@router.put("/sites/{site_id}/logo", response_model=SitesOut, responses=LOGO_ERRORS, openapi_extra=LOGO_BODY)
 async def set_logo(site_id: S.Id, request: Request, who: StaffContext = Depends(admin)) -> SitesOut:
     """The logo as the request's body (PNG, JPEG or WebP, at most 1 MB)."""
     await sites.set_logo(runtime(request), actor_id=who.id, site_id=site_id, data=await _read_logo(request))
