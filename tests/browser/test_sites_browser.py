@@ -50,11 +50,13 @@ def settings_overrides(hosts):
     return {"allowed_origins": [hosts[1].origin]}  # the second: from the setting, the default look
 
 
-def shot(page, name):
+def shot(page, name, show=None):
     folder = os.environ.get("SHOTS_DIR")
     if folder:
         for w, h in ((1280, 800), (390, 844)):
             page.set_viewport_size({"width": w, "height": h})
+            if show is not None:
+                show.scroll_into_view_if_needed()
             page.screenshot(path=f"{folder}/{name}-{w}x{h}.png")
         page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -92,7 +94,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     expect(error).to_contain_text("3:1")
     expect(editor.get_by_test_id("profile-colour")).to_have_attribute("aria-invalid", "true")
     assert axe_problems(console) == []
-    shot(console, "console-site-colour-refused")
+    shot(console, "console-site-colour-refused", show=error)
     editor.get_by_test_id("profile-colour").fill(GREEN)
     editor.get_by_test_id("profile-save").click()
     expect(row).to_contain_text("Oma")
