@@ -109,6 +109,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     expect(launcher).to_have_attribute("aria-label", "Kysy asunnoista: Avaa chat")
     assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(11, 110, 79)"
     assert launcher.bounding_box()["x"] < 100  # bottom left
+    shot(page, "launcher-site-fi")
     launcher.click()
     w = page.frame_locator("iframe[data-jutella=frame]")
     expect(w.locator(".title")).to_have_text("Asuntopalvelu", timeout=15_000)
