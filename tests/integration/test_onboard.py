@@ -90,7 +90,7 @@ def test_sites_added_on_the_embed_page_are_allowed_on_every_server_without_a_res
     listed = admin.get("/api/v1/sites").json()
     assert listed["snippet"] == f'<script src="{live.url}/widget.js" async></script>'
     assert listed["sites"] == [{"id": None, "origin": "https://env.example.org", "name": None,
-                                "from_settings": True}]
+                                "from_settings": True, "profile": None}]
     assert agent.get("/api/v1/sites").status_code == 403
     assert [widget_socket_status(s, SITE) for s in servers] == [403, 403]
     assert widget_socket_status(live, "https://env.example.org") == 101  # the setting is still honoured

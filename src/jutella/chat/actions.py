@@ -83,7 +83,7 @@ def summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]
         "visitor": conv.visitor_id, "created_at": conv.created_at.isoformat(),
         "last_activity_at": conv.last_activity_at.isoformat(), "last_seq": conv.last_seq,
         "agent_seen_seq": conv.agent_seen_seq, "browser": conv.browser, "os": conv.os,
-        "department_id": getattr(conv, "department_id", None),
+        "department_id": getattr(conv, "department_id", None), "site_id": getattr(conv, "site_id", None),
         "visitor_name": getattr(conv, "prechat_name", None),  # given on the pre-chat form (docs/prechat.md)
     }
 
@@ -359,7 +359,8 @@ def core_close(conn: Connection, conv: SimpleNamespace, now: datetime, *, by: st
 
 async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, body: str,
                                meta: Metadata, department: int | None = None,
-                               conversation: int | None = None, prechat: Answers | None = None) -> Posted:
+                               conversation: int | None = None, prechat: Answers | None = None,
+                               site_id: int | None = None, site_departments: frozenset[int] = frozenset()) -> Posted:
     """Store a visitor's message in their open conversation, starting one (with
     its automatic metadata) when there is none. A new conversation goes to the
     department the visitor chose, or to the only one online (docs/departments.md).
@@ -369,7 +370,11 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
     a hint for the order of row locks; the open conversation is read here).
     ``prechat``: the site's pre-chat form's answers (chat/prechat.py
     ``check_answers``), stored with a new conversation; a chosen topic's
-    department takes the chat (docs/prechat.md)."""
+    department takes the chat (docs/prechat.md).
+    ``site_id``: the site the widget is on (chat/sites.py ``site_of``), kept
+    on a conversation this message starts; ``site_departments``: the
+    departments that site's widget offers (chat/sites.py
+    ``departments_offered``; empty: all)."""
     now = rt.clock.now()
     started = time.perf_counter()
     online = rt.presence.online_agents()
@@ -395,7 +400,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                 dup = _row(dup_row)
                 conv = _row(conn.execute(select(CONV).where(CONV.c.id == dup.conversation_id)).one())
                 return Posted(conv, dup, new=False)
-            if department is not None and department not in offered:
+            if department is not None and (department not in offered
+                                           or (site_departments and department not in site_departments)):
                 raise ChatError("department_unavailable",
                                 "That department is not available now. Choose another one, or send without choosing.",
                                 409)
@@ -409,7 +415,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
                               online),
                           prechat_name=prechat.name if prechat else None,
                           prechat_email=prechat.email if prechat else None,
-                          prechat_topic=prechat.topic if prechat else None)
+                          prechat_topic=prechat.topic if prechat else None,
+                          site_id=site_id)
             values["id"] = conn.execute(insert(CONV).values(**values).returning(CONV.c.id)).scalar_one()
             conv = SimpleNamespace(**values)
             conn.execute(update(VISITOR).where(VISITOR.c.id == visitor_id).values(last_seen_at=now))

@@ -179,3 +179,21 @@ def check_pdf(data: bytes) -> None:
         if _ACTIONS.search(chunk):
             raise Refused("pdf_active")
         start += CHUNK
+
+
+def logo(data: bytes, content_type: str, max_pixels: int, side: int) -> bytes:
+    """A site profile's logo (chat/sites.py): re-encoded as :func:`reencode`
+    does (no metadata), shrunk to at most ``side`` pixels a side, as PNG."""
+    from PIL import Image
+
+    cleaned = reencode(data, content_type, max_pixels)
+    try:
+        with Image.open(io.BytesIO(cleaned)) as im:
+            im.load()
+            im = im.convert("RGBA")
+            im.thumbnail((side, side))
+            out = io.BytesIO()
+            im.save(out, "PNG", optimize=True)
+            return out.getvalue()
+    except Exception:
+        raise Refused("unreadable") from None

@@ -85,7 +85,7 @@ def validate_message(value: str) -> str:
 def summary(m: OfflineMessage, agent_name: str | None = None, suppressed: bool = False) -> dict[str, Any]:
     return {"id": m.id, "state": m.state, "name": m.name, "email": m.email, "preview": m.body[:140],
             "created_at": m.created_at.isoformat(), "assigned_agent_id": m.assigned_agent_id,
-            "assigned_agent_name": agent_name, "reason": m.reason, "language": m.language}
+            "assigned_agent_name": agent_name, "reason": m.reason, "language": m.language, "site_id": m.site_id}
 
 
 @dataclass
@@ -104,7 +104,8 @@ def consent_given(rt: Runtime, consent_version: str | None) -> str | None:
 
 async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: str, meta: Metadata,
                  visitor_id: int | None = None, department_id: int | None = None, client: str | None = None,
-                 browser_key: str | None = None, consent_version: str | None = None) -> Submitted:
+                 browser_key: str | None = None, consent_version: str | None = None,
+                 site_id: int | None = None) -> Submitted:
     """Store a message from the email form. When it comes from a chat
     (waited too long, the last agent left), the conversation is linked and its
     text is attached below the visitor's message. The department (the
@@ -135,7 +136,7 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
             visitor_id=visitor_id, conversation_id=conv.id if conv else None, name=name, email=email, body=body,
             reason=reason, state=NEW, created_at=now, updated_at=now, language=meta.language,
             browser=meta.browser, browser_version=meta.browser_version, os=meta.os, os_version=meta.os_version,
-            referrer=meta.referrer, page_url=meta.page_url,
+            referrer=meta.referrer, page_url=meta.page_url, site_id=site_id,
             marketing_consent_version=consent, marketing_consent_at=now if consent else None)
         dept = await s.get(Department, department_id) if department_id else None
         if dept is None and conv is not None and conv.department_id:
@@ -145,7 +146,8 @@ async def submit(rt: Runtime, *, name: str, email: str, message: str, reason: st
         await s.flush()
         # counted in the reports' aggregates in this same transaction (chat/reports.py)
         tz, department = rt.settings.time_zone, m.department_id
-        await s.run_sync(lambda sync: reports.core_count_offline(sync.connection(), now, department, time_zone=tz))
+        await s.run_sync(lambda sync: reports.core_count_offline(sync.connection(), now, department, time_zone=tz,
+                                                                 site_id=site_id))
         # the hooks that take it, queued in this same transaction (mail/webhooks.py); personal fields only
         # for those that ticked them, and for nobody while the person's processing is restricted
         restricted = bool((await s.execute(select(access.offline_restricted()).where(
@@ -272,8 +274,8 @@ async def set_state(rt: Runtime, *, viewer: access.Viewer, message_id: int, clos
 
 
 # -- the inbox and the contacts export ---------------------------------------------------------
-async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
-                limit: int) -> list[tuple[OfflineMessage, str | None, bool]]:
+async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None, limit: int,
+                site: int | None = None) -> list[tuple[OfflineMessage, str | None, bool]]:
     """The messages ``viewer`` sees (chat/access.py ``offline_clause``):
     (message, assigned agent's name, whether the person objected to direct
     marketing), new ones first, then newest first. ``state`` "open": not closed.
@@ -283,6 +285,8 @@ async def inbox(rt: Runtime, *, viewer: access.Viewer, state: str | None,
         where.append(OfflineMessage.state != CLOSED)
     elif state:
         where.append(OfflineMessage.state == state)
+    if site is not None:  # a stored site's id; 0: the default profile's (no site)
+        where.append(OfflineMessage.site_id.is_(None) if site == 0 else OfflineMessage.site_id == site)
     async with rt.db.reader() as s:
         objected = await objection_hashes(s)
         rows = (await s.execute(

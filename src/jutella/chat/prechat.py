@@ -28,7 +28,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 
@@ -39,7 +38,7 @@ from jutella.store.models import Department, PrechatForm
 
 from .errors import ChatError
 from .offline import FormError, validate_email, validate_name
-from .sites import allowed_origins, normalise_origin
+from .sites import allowed_origins, normalise_origin, origin_of
 
 MODES = ("off", "optional", "required")
 FIELDS = ("name", "email", "topic")
@@ -133,14 +132,9 @@ def forget(rt: Runtime) -> None:
 
 def site_of(page: str | None) -> str | None:
     """The site a widget is on, from the host page's address (its hello's
-    ``page``), in chat/sites.py's form; None when there is none."""
-    if not page:
-        return None
-    try:
-        parts = urlsplit(page)
-        return normalise_origin(f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else ""))
-    except (ChatError, ValueError):
-        return None
+    ``page``): the origin by chat/sites.py's one rule (``origin_of``, also
+    what ``sites.site_of`` reads); None when there is none."""
+    return origin_of(page)
 
 
 async def form_for(rt: Runtime, origin: str | None) -> Form | None:

@@ -35,6 +35,7 @@ class Filters:
     start: datetime | None = None
     end: datetime | None = None
     department: int | None = None
+    site: int | None = None  # a stored site's id; 0: the default profile's (no site)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -54,6 +55,8 @@ def filter_clause(f: Filters) -> list:
         where.append(Conversation.agent_id == f.agent_id)
     if f.department is not None:
         where.append(Conversation.department_id == f.department)
+    if f.site is not None:
+        where.append(Conversation.site_id.is_(None) if f.site == 0 else Conversation.site_id == f.site)
     if f.start is not None:
         where.append(Conversation.created_at >= _utc(f.start))
     if f.end is not None:
@@ -81,7 +84,7 @@ async def _summaries(s, where: list, limit: int) -> list[dict[str, Any]]:
         id=c.id, state=c.state, agent_id=c.agent_id, agent_name=name, visitor=pub, created_at=c.created_at,
         last_activity_at=c.last_activity_at, last_seq=c.last_seq, unread=n or 0,
         preview=(p[:140] if p else None), browser=c.browser, os=c.os, department_id=c.department_id,
-        visitor_name=c.prechat_name,
+        visitor_name=c.prechat_name, site_id=c.site_id,
         department_name=dept, labels=[dict(id=x.id, name=x.name, color=x.color) for x in tags[c.id]])
         for c, name, pub, p, n, dept in rows]
 

@@ -12,6 +12,7 @@ from jutella.accounts.errors import AccountError
 from jutella.accounts.throttle import Limit
 from jutella.chat import actions as chat
 from jutella.chat import prechat
+from jutella.chat import sites
 from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
 from jutella.chat.presence import current_offer
@@ -40,6 +41,8 @@ class VisitorConnection(Connection):
         self._limit_key: str | None = None
         self.meta = None
         self.site: str | None = None  # the site the widget is on (its hello's page): its pre-chat form
+        self.site_id: int | None = None  # the site the widget is on (chat/sites.py site_of)
+        self.site_departments: frozenset[int] = frozenset()  # the departments its widget offers; empty: all
         self.closed_conversation: int | None = None
         self.waiting_on: str | None = None  # the hub channel of the queue the followed chat waits in
         self._page: str | None = None  # the newest page report not yet written
@@ -163,6 +166,8 @@ class VisitorConnection(Connection):
                 visitor, token = await chat.new_visitor(rt)
             self.visitor_id, self._limit_key = visitor.id, None
             self.meta = collect(self.ws.headers.get("user-agent"), cmd.page, cmd.referrer, cmd.lang)
+            self.site_id = await sites.site_of(rt, self.meta.page_url)
+            self.site_departments = await sites.departments_offered(rt, self.meta.page_url)
             conv = await chat.latest_conversation_of(rt, visitor.id) if token is None else None
             welcome: dict[str, Any] = {"conversation": None, "last_seq": 0, **await current_offer(rt)}
             self.site = prechat.site_of(self.meta.page_url)
@@ -197,7 +202,8 @@ class VisitorConnection(Connection):
                     answers = prechat.check_answers(await prechat.form_for(rt, self.site), cmd.prechat, self.lang)
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta, department=cmd.department,
-                                                         conversation=self.proto.conversation, prechat=answers)
+                                                         conversation=self.proto.conversation, prechat=answers,
+                                                         site_id=self.site_id, site_departments=self.site_departments)
             except AccountError as exc:
                 self.error(exc, cmd.client_id)
                 return

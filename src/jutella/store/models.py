@@ -184,6 +184,8 @@ class Conversation(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"), index=True)
     # added to the reports' daily aggregates (chat/reports.py, migration 0016): a close counts once
     counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the site whose page the chat began on (chat/sites.py site_of, migration 0017); None: the default profile
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="SET NULL"), index=True)
 
 
 class ChatEvent(Base):
@@ -235,6 +237,8 @@ class OfflineMessage(Base):
     page_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id", ondelete="SET NULL"))
+    # the site whose page the form was sent from (migration 0017); None: the default profile
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="SET NULL"), index=True)
     # consent to marketing email (the form's unticked box, when [register.marketing] is on):
     # the version of the wording shown and when it was given; None: no consent (docs/privacy.md)
     marketing_consent_version: Mapped[str | None] = mapped_column(String(32))
@@ -499,6 +503,29 @@ class PrechatForm(Base):
     email_mode: Mapped[str] = mapped_column(String(8), default="off")
     topic_mode: Mapped[str] = mapped_column(String(8), default="off")
     topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class SiteProfile(Base):
+    """How the widget looks and greets on a site (docs/sites.md): one row per
+    site with a profile of its own (key ``site:<id>``) and one for the default
+    (key ``default``, ``site_id`` NULL) used by the setting's origins and by
+    sites without their own. An empty field falls back to the default's, and
+    the default's to the built-in look and texts. ``texts``: {"launcher" |
+    "header" | "greeting" | "offline": {"fi" | "en" | "sv": text}};
+    ``departments``: the department ids offered (empty: all). ``logo``: a PNG
+    re-encoded in the upload pool (chat/filework.py ``logo``), served at
+    /widget/logo/<key>?v=<logo_hash>."""
+
+    __tablename__ = "site_profile"
+
+    key: Mapped[str] = mapped_column(String(24), primary_key=True)  # "default" or "site:<id>"
+    site_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("site.id", ondelete="CASCADE"), unique=True)
+    colour: Mapped[str | None] = mapped_column(String(7))
+    position: Mapped[str | None] = mapped_column(String(8))  # "right" | "left"
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    departments: Mapped[list[Any]] = mapped_column(JSON)
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_hash: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
 
 

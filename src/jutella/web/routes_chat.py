@@ -67,6 +67,7 @@ class ConversationSummary(BaseModel):
     department_id: int | None = None
     department_name: str | None = None
     visitor_name: str | None = Field(None, description="the name given on the site's pre-chat form (docs/prechat.md)")
+    site_id: int | None = Field(None, description="the site the chat began on; null: the default profile's")
 
 
 class VisitorInfo(BaseModel):
@@ -122,9 +123,10 @@ async def viewer(rt, who: StaffContext) -> access.Viewer:
 
 
 def filters(state: str | None, label: int | None, agent_id: int | None, start: datetime | None,
-            end: datetime | None, department: int | None = None) -> reads.Filters:
+            end: datetime | None, department: int | None = None, site: int | None = None) -> reads.Filters:
     """The list's and the search's filters (chat/reads.py)."""
-    return reads.Filters(state=state, label=label, agent_id=agent_id, start=start, end=end, department=department)
+    return reads.Filters(state=state, label=label, agent_id=agent_id, start=start, end=end, department=department,
+                         site=site)
 
 
 StateFilter = Literal["waiting", "active", "closed", "open"]
@@ -138,13 +140,14 @@ async def list_conversations(
     label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
     agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by this agent"),
     department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
+    site: int | None = Query(None, ge=0, le=S.MAX_ID, description="from this site (0: the default profile's)"),
     start: datetime | None = Query(None, alias="from", description="started at or after (ISO 8601; UTC if no zone)"),
     end: datetime | None = Query(None, alias="to", description="started before (ISO 8601; UTC if no zone)"),
     who: StaffContext = Depends(reader),
 ) -> list[ConversationSummary]:
     rt = runtime(request)
     rows = await reads.list_conversations(rt, await viewer(rt, who),
-                                          filters(state, label, agent_id, start, end, department), limit)
+                                          filters(state, label, agent_id, start, end, department, site), limit)
     return [ConversationSummary(**row) for row in rows]
 
 
@@ -194,13 +197,14 @@ async def search(request: Request, q: str = Query(..., min_length=1, max_length=
                  label: int | None = Query(None, ge=1, le=S.MAX_ID, description="with this label"),
                  agent_id: int | None = Query(None, ge=1, le=S.MAX_ID, alias="agent", description="handled by them"),
                  department: int | None = Query(None, ge=1, le=S.MAX_ID, description="in this department"),
+                 site: int | None = Query(None, ge=0, le=S.MAX_ID, description="from this site (0: no site)"),
                  start: datetime | None = Query(None, alias="from", description="conversation started at or after"),
                  end: datetime | None = Query(None, alias="to", description="conversation started before"),
                  who: StaffContext = Depends(reader)) -> list[SearchHit]:
     """Search every stored message (chat histories), optionally only in the
     conversations that match the filters."""
     rt = runtime(request)
-    hits = await reads.search(rt, await viewer(rt, who), q, filters(state, label, agent_id, start, end, department),
-                              limit)
+    hits = await reads.search(rt, await viewer(rt, who), q, filters(state, label, agent_id, start, end, department,
+                                                                             site), limit)
     return [SearchHit(conversation=e.conversation_id, seq=e.seq, author=e.author, body=e.body or "",
                       at=e.created_at, state=st) for e, st in hits]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from jutella.accounts.scopes import OFFLINE_READ
-from jutella.chat import access, offline
+from jutella.chat import access, offline, sites
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.mail import outbox
@@ -70,7 +70,7 @@ async def submit(body: OfflineIn, request: Request) -> Accepted:
     await offline.submit(rt, name=body.name, email=body.email, message=body.message, reason=body.reason,
                          meta=meta, visitor_id=visitor_id, department_id=body.department_id,
                          client=client_address(request), browser_key=body.browser_key,
-                         consent_version=body.marketing_consent)
+                         consent_version=body.marketing_consent, site_id=await sites.site_of(rt, meta.page_url))
     return Accepted()
 
 
@@ -85,6 +85,7 @@ class OfflineSummary(BaseModel):
     assigned_agent_name: str | None
     reason: str
     language: str | None
+    site_id: int | None = None
     objection: bool = Field(False, description="the person objected to direct marketing")
 
 
@@ -145,10 +146,12 @@ async def contacts(request: Request, who: StaffContext = Depends(Staff("admin", 
 
 @router.get("/offline-messages", response_model=list[OfflineSummary], responses=ERRORS)
 async def inbox(request: Request, state: Literal["new", "answered", "closed", "open"] | None = Query(None),
-                limit: int = Query(200, ge=1, le=1000), who: StaffContext = Depends(reader)) -> list[OfflineSummary]:
+                limit: int = Query(200, ge=1, le=1000),
+                site: int | None = Query(None, ge=0, le=S.MAX_ID, description="from this site (0: no site)"),
+                who: StaffContext = Depends(reader)) -> list[OfflineSummary]:
     """New messages first, then by time, newest first."""
     rt = runtime(request)
-    rows = await offline.inbox(rt, viewer=await viewer(rt, who), state=state, limit=limit)
+    rows = await offline.inbox(rt, viewer=await viewer(rt, who), state=state, limit=limit, site=site)
     return [OfflineSummary(**offline.summary(m, name), objection=objection) for m, name, objection in rows]
 
 

@@ -38,6 +38,7 @@ LOADER_MSGIDS = ("Open chat", "Close chat", "Open chat ({n} new)", "Chat window"
 VERSION_MARK = '"__JUTELLA_VERSION__"'
 STRINGS_MARK = "{/*__JUTELLA_STRINGS__*/}"
 CSS_MARK = '"__JUTELLA_CSS__"'
+SITES_MARK = "{/*__JUTELLA_SITES__*/}"
 
 FRAME_ENTRY = "frame.js"
 MODULES_MARK = "{/*__JUTELLA_MODULES__*/}"
@@ -87,16 +88,32 @@ def _not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def launchers(profiles: sites.Profiles) -> str:
+    """The launcher's look per site, for the loader: only what differs from
+    the built-in, a few bytes a site (``origin: [bg, fg, "l" | "", {lang:
+    label}]``; the default profile's under ""). The frame gets the rest."""
+    out: dict[str, list[object]] = {}
+    for origin, p in profiles.widget.items():
+        colour = p.get("colour")
+        labels = p.get("texts", {}).get("launcher", {})
+        row: list[object] = [colour["bg"], colour["fg"]] if colour else ["", ""]
+        row += [p.get("position") == "left" and "l" or "", labels]
+        if row != ["", "", "", {}]:
+            out[origin] = row
+    return _js_json(out)
+
+
 @lru_cache(maxsize=8)
-def _loader(version: str) -> tuple[bytes, str]:
+def _loader(version: str, launch: str = "{}") -> tuple[bytes, str]:
     strings = {lang: {k: v for k, v in catalog(lang, "widget").items() if k in LOADER_MSGIDS}
                for lang in LANGUAGES if lang != "en"}
     source = _without_comments(LOADER.read_text(encoding="utf-8"))
-    if VERSION_MARK not in source or STRINGS_MARK not in source or CSS_MARK not in source:
+    if VERSION_MARK not in source or STRINGS_MARK not in source or CSS_MARK not in source or SITES_MARK not in source:
         raise RuntimeError("loader.js lost its placeholders")
     css = " ".join(re.sub(r"/\*.*?\*/", "", LAUNCHER_CSS.read_text(encoding="utf-8"), flags=re.S).split())
     text = source.replace(VERSION_MARK, orjson.dumps(version).decode())
     text = text.replace(STRINGS_MARK, _js_json(strings)).replace(CSS_MARK, _js_json(css))
+    text = text.replace(SITES_MARK, launch)
     body = text.encode()
     return body, _etag(body)
 
@@ -198,8 +215,19 @@ async def asset(request: Request, name: str) -> Response:
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"])
 async def loader(request: Request) -> Response:
-    body, etag = _loader(widget_version())
+    body, etag = _loader(widget_version(), launchers(await sites.profiles(runtime(request))))
     return _cached(request, body, etag, "text/javascript; charset=utf-8", LOADER_CACHE)
+
+
+@router.api_route("/widget/logo/{key}", methods=["GET", "HEAD"])
+async def logo(request: Request, key: str) -> Response:
+    """A site profile's logo (chat/sites.py; re-encoded PNG). Its address
+    carries the picture's hash (?v=), so a browser may keep it."""
+    found = await sites.logo(runtime(request), key[:24])
+    if found is None:
+        return Response(status_code=404, headers={"Cache-Control": "no-store"})
+    data, digest = found
+    return _cached(request, data, f'"{digest[:20]}"', "image/png", PROBE_CACHE)
 
 
 @lru_cache(maxsize=None)
@@ -240,6 +268,8 @@ async def frame_config(request: Request) -> dict[str, object]:
     origins = sites.ordered(rt, await sites.allowed_origins(rt))
     return {
         "origins": origins,
+        # each site's profile resolved (chat/sites.py), the default's under "": the frame applies its host's
+        "sites": {o: p for o, p in (await sites.profiles(rt)).widget.items() if p},
         "strings": {lang: frame_strings(lang) for lang in LANGUAGES if lang != "en"},
         # how long a waiting chat may wait before the email form is offered
         "offline_wait_seconds": settings.offline_wait_seconds,

@@ -72,6 +72,10 @@ export const ACTIONS = {
   "webhook.update": N_("Webhook changed"),
   "webhook.delete": N_("Webhook removed"),
   "webhook.redeliver": N_("Webhook delivery sent again"),
+  "site.rename": N_("Site renamed"),
+  "site.profile": N_("Site's chat profile changed"),
+  "site.logo": N_("Site's logo changed"),
+  "site.logo_remove": N_("Site's logo removed"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
@@ -114,7 +118,9 @@ const REASONS = {
   forbidden: N_("the token's maker lacks the role"),
 };
 
-const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order") };
+const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order"),
+  // a site's profile (site.profile)
+  colour: N_("colour"), launcher: N_("launcher position"), texts: N_("texts"), departments: N_("departments") };
 const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text"), topic: N_("topic") };
 const PRECHAT_FIELDS = { name: N_("name"), email: N_("email address"), topic: N_("topic") };
 const WEBHOOK_FIELDS = { text: N_("text") };
@@ -171,7 +177,8 @@ export const DETAILS = {
   days: (v) => [t("Days with opening hours: {n}", { n: v.length })],
   exceptions: (v) => [t("Exception dates: {n}", { n: v })],
   mailed: (v) => (v ? [t("Invitation mailed")] : []),
-  origin: (v) => [t("Site: {origin}", { origin: v })],
+  origin: (v) => [v === null ? t("The default profile") : t("Site: {origin}", { origin: v })],
+  colour: (v) => (v ? [t("Colour: {colour}", { colour: v })] : []),
   via: (v) => [VIA[v] ? t(VIA[v]) : v],
   scopes: (v) => [t("Scopes: {scopes}", { scopes: v.join(", ") })],
   expires_days: (v) => [v === null ? t("Never expires") : t("Expires in {n} days", { n: v })],

@@ -1,7 +1,9 @@
 // The filter bar above the conversation list and the history search: label
 // (data-testid="filter-label"), state ("filter-state"), agent
 // ("filter-agent"), department ("filter-department", from GET
-// /api/v1/departments; hidden while there are none) and the dates the
+// /api/v1/departments; hidden while there are none), site ("filter-site",
+// from GET /api/v1/sites/choices; shown only when there is more than one
+// site: 0 stands for the pages of the default look) and the dates the
 // conversation started between ("filter-from", "filter-to", both inclusive,
 // in the agent's own time zone).
 //
@@ -17,6 +19,26 @@ import { platform, stateLabel, timeElement } from "./chat-text.js";
 import { departmentBadge, labelChips, loadLabels } from "./chat-labels.js";
 
 const LIMIT = 200;
+
+/** A select of the sites (the conversation list's and the offline inbox's filter). */
+export function siteSelect(testid) {
+  return h("select", { testid }, h("option", { value: "", text: t("Any site") }));
+}
+
+/** Fills a siteSelect; true when there is more than one site to choose from. */
+export async function fillSites(select) {
+  try {
+    const sites = await api("GET", "/api/v1/sites/choices");
+    const chosen = select.value;
+    replace(select, h("option", { value: "", text: t("Any site") }),
+      h("option", { value: "0", text: t("Other pages (the default look)") }),
+      sites.map((x) => h("option", { value: String(x.id), text: x.name ? `${x.name} (${x.origin})` : x.origin })));
+    select.value = chosen;
+    return sites.length > 0 || Boolean(chosen);
+  } catch {
+    return false;
+  }
+}
 
 function isoStartOf(day, plusDays = 0) {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return null;
@@ -49,6 +71,9 @@ export function filterBar({ open, onActive, onChange }) {
     h("option", { value: "", text: t("Any department") }));
   const departmentField = labelled(t("Department"), department);
   departmentField.hidden = true; // shown once departments exist
+  const site = siteSelect("filter-site");
+  const siteField = labelled(t("Site"), site);
+  siteField.hidden = true; // shown once there is more than one site
   const from = h("input", { type: "date", testid: "filter-from" });
   const to = h("input", { type: "date", testid: "filter-to" });
   const clear = h("button", { type: "button", class: "small quiet", text: t("Clear filters"), hidden: true,
@@ -56,7 +81,7 @@ export function filterBar({ open, onActive, onChange }) {
   const el = h("details", { class: "chat-filters" },
     h("summary", { text: t("Filters") }),
     h("div", { class: "filter-grid" },
-      labelled(t("Label"), label), labelled(t("State"), state), labelled(t("Agent"), agent), departmentField,
+      labelled(t("Label"), label), labelled(t("State"), state), labelled(t("Agent"), agent), departmentField, siteField,
       labelled(t("Started from"), from), labelled(t("Started until"), to)),
     clear);
   const status = h("p", { class: "muted filter-status", role: "status" });
@@ -89,6 +114,7 @@ export function filterBar({ open, onActive, onChange }) {
     } catch {
       // likewise
     }
+    siteField.hidden = !(await fillSites(site));
   }
 
   function params() {
@@ -97,6 +123,7 @@ export function filterBar({ open, onActive, onChange }) {
     if (state.value) out.state = state.value;
     if (agent.value) out.agent = agent.value;
     if (department.value) out.department = department.value;
+    if (site.value) out.site = site.value;
     const start = isoStartOf(from.value);
     const end = isoStartOf(to.value, 1);
     if (start) out.from = start;
@@ -153,9 +180,9 @@ export function filterBar({ open, onActive, onChange }) {
     }
   }
 
-  for (const control of [label, state, agent, department, from, to]) control.addEventListener("change", run);
+  for (const control of [label, state, agent, department, site, from, to]) control.addEventListener("change", run);
   clear.addEventListener("click", () => {
-    for (const control of [label, state, agent, department, from, to]) control.value = "";
+    for (const control of [label, state, agent, department, site, from, to]) control.value = "";
     run();
   });
   el.addEventListener("toggle", () => {

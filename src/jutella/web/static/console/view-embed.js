@@ -2,13 +2,16 @@
 // the sites allowed to show the chat (docs/sites.md). Sites added here are
 // stored (the `site` table) and take effect on every worker within about a
 // second, without a restart; those of JUTELLA_ALLOWED_ORIGINS are shown
-// read-only. Origins and names are staff-given text: textContent only.
+// read-only. Each stored site may have a look of its own, and the default
+// look serves the rest (view-embed-profile.js). Origins, names and texts are
+// staff-given text: textContent only.
 
 import { api } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { busy, ensureStylesheet, field, h, messageBox, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { renderPrechat } from "./view-prechat.js";
+import { profileEditor } from "./view-embed-profile.js";
 
 const STYLESHEET = "/static/console/embed.css";
 
@@ -70,6 +73,30 @@ export function renderEmbed(container, ctx) {
 
   // -- the list -----------------------------------------------------------------------------------
   const listSlot = h("div", {}, h("p", { class: "muted", text: t("Loading…") }));
+  const editorSlot = h("div", {});
+  let departments = [];
+  let last = null;
+  let editing; // undefined: no editor open; null: the default look; a number: that site's
+
+  function openEditor(siteId, focus) {
+    editing = siteId;
+    const site = siteId === null ? null : last.sites.find((s) => s.id === siteId);
+    if (siteId !== null && !site) {
+      editing = undefined;
+      replace(editorSlot);
+      return;
+    }
+    const editor = profileEditor({ site, profile: site ? site.profile : last.default_profile, departments, announce,
+      done: (result) => {
+        draw(result);
+        openEditor(siteId, false);
+      } });
+    replace(editorSlot, editor);
+    if (focus) editor.querySelector("h2").focus();
+  }
+
+  const editDefault = h("button", { type: "button", testid: "profile-edit-default", text: t("Edit the default look") });
+  editDefault.addEventListener("click", () => openEditor(null, true));
 
   function siteRow(site) {
     let source;
@@ -80,16 +107,25 @@ export function renderEmbed(container, ctx) {
       source = t("Server setting JUTELLA_ALLOWED_ORIGINS: change it there");
     } else {
       source = t("Added here");
-      action = h("button", { type: "button", class: "small danger-outline", testid: "site-remove", text: t("Remove"),
+      const edit = h("button", { type: "button", class: "small", testid: "site-edit", text: t("Edit the look"),
+        "aria-label": t("Edit the look on {origin}", { origin: site.origin }) });
+      edit.addEventListener("click", () => openEditor(site.id, true));
+      const drop = h("button", { type: "button", class: "small danger-outline", testid: "site-remove", text: t("Remove"),
         "aria-label": t("Remove {origin}", { origin: site.origin }) });
-      action.addEventListener("click", () => remove(site, action));
+      drop.addEventListener("click", () => remove(site, drop));
+      action = h("div", { class: "row-actions" }, edit, drop);
     }
+    const look = site.own ? "" : site.profile ? t("Its own") : t("The default look");
+    const swatch = site.profile && site.profile.colour ? h("span", { class: "swatch", "aria-hidden": "true" }) : null;
+    // the colour through CSSOM (no style attribute: CSP)
+    if (swatch) swatch.style.setProperty("--swatch", site.profile.colour);
     const cell = (label, ...content) => h("td", { dataset: { label } }, h("div", { class: "cell" }, content));
     return h("tr", { testid: "site", dataset: { origin: site.origin, source: site.own ? "own"
       : site.from_settings ? "settings" : "stored" } },
     cell(t("Site"), h("span", { class: "mono break", text: site.origin })),
     cell(t("Name"), h("span", { text: site.name || "" })),
     cell(t("Where it comes from"), h("span", { class: "muted", text: source })),
+    cell(t("Look"), swatch, h("span", { text: look })),
     cell(t("Actions"), action));
   }
 
@@ -100,6 +136,7 @@ export function renderEmbed(container, ctx) {
     pageError.clear();
     try {
       draw(await api("DELETE", `/api/v1/sites/${site.id}`));
+      if (editing === site.id) openEditor(null, false);
       announce(t("{origin} was removed.", { origin: site.origin }));
     } catch (failure) {
       button.disabled = false;
@@ -109,19 +146,21 @@ export function renderEmbed(container, ctx) {
 
   function draw(data) {
     if (!alive) return;
+    last = data;
     code.textContent = data.snippet;
     const rows = [{ origin: data.own_origin, name: null, own: true }, ...data.sites];
     replace(listSlot, h("div", { class: "table-wrap" }, h("table", { class: "data cards sites-table", testid: "sites" },
       h("thead", {}, h("tr", {},
         h("th", { scope: "col", text: t("Site") }), h("th", { scope: "col", text: t("Name") }),
-        h("th", { scope: "col", text: t("Where it comes from") }),
+        h("th", { scope: "col", text: t("Where it comes from") }), h("th", { scope: "col", text: t("Look") }),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden", text: t("Actions") })))),
       h("tbody", {}, rows.map(siteRow)))));
   }
 
   async function reload() {
     try {
-      const data = await api("GET", "/api/v1/sites");
+      const [data, depts] = await Promise.all([api("GET", "/api/v1/sites"), api("GET", "/api/v1/departments")]);
+      departments = depts.map((d) => ({ id: d.id, name: d.name }));
       pageError.clear();
       draw(data);
     } catch (failure) {
@@ -139,6 +178,11 @@ export function renderEmbed(container, ctx) {
       listSlot,
       h("h3", { text: t("Add a site") }),
       addForm),
+    h("section", { class: "panel-section", "aria-labelledby": "embed-looks-title" },
+      h("h2", { id: "embed-looks-title", text: t("How the chat looks") }),
+      h("p", { text: t("Each site may have its own colour, texts, departments and logo; the others use the default look. A change here takes effect within a second.") }),
+      h("div", { class: "actions" }, editDefault)),
+    editorSlot,
     renderPrechat({ announce })));
   reload();
   return () => {

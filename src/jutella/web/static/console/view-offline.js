@@ -19,6 +19,7 @@ import { N_, t } from "./i18n.js";
 import { routeHref } from "./router.js";
 import { chatStore } from "./chat-store.js";
 import { timeElement } from "./chat-text.js";
+import { fillSites, siteSelect } from "./chat-filters.js";
 import { onOfflineNews } from "./view-offline-live.js";
 import { openMessage, stateLabel } from "./view-offline-message.js";
 import { offlineIsUnread, offlineOpened, onOfflineUnread } from "./nav-badges.js";
@@ -54,11 +55,21 @@ export function renderOfflineInbox(container, ctx) {
     filter = filterSelect.value;
     refresh();
   });
+  // the site filter: shown only when there is more than one site (chat-filters.js)
+  const siteFilter = siteSelect("offline-site");
+  siteFilter.id = "offline-site";
+  siteFilter.classList.add("compact");
+  siteFilter.addEventListener("change", () => refresh());
+  const siteRow = h("div", { class: "offline-filter", hidden: true },
+    h("label", { for: siteFilter.id, text: t("Site") }), siteFilter);
+  fillSites(siteFilter).then((shown) => {
+    siteRow.hidden = !shown;
+  });
   const status = h("p", { class: "offline-list-status muted", role: "status" });
   const list = h("ul", { class: "offline-list", testid: "offline-messages", "aria-label": t("Offline messages") });
   const listPane = h("section", { class: "offline-pane offline-list-pane", "aria-label": t("Message list") },
     h("div", { class: "offline-filter" }, h("label", { for: filterSelect.id, text: t("Show") }), filterSelect),
-    status, list);
+    siteRow, status, list);
   const messagePane = h("section", { class: "offline-pane offline-message-pane" });
   const layout = h("div", { class: "offline-layout" }, listPane, messagePane);
   replace(container,
@@ -84,7 +95,10 @@ export function renderOfflineInbox(container, ctx) {
     }
     fetching = true;
     try {
-      const query = filter ? `?state=${encodeURIComponent(filter)}` : "";
+      const wanted = new URLSearchParams();
+      if (filter) wanted.set("state", filter);
+      if (siteFilter.value) wanted.set("site", siteFilter.value);
+      const query = wanted.toString() ? `?${wanted}` : "";
       const fresh = await api("GET", `/api/v1/offline-messages${query}`);
       if (gone) return;
       items = fresh;

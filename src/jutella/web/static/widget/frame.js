@@ -79,6 +79,42 @@ let offline = null;
 let extras = null; // attachments, the rating and the transcript (extras.js)
 let picker = null; // departments.js
 let prechat = null; // prechat.js: the site's pre-chat form, loaded only when the site has one
+let profile = {}; // the host site's profile (docs/sites.md), from config.sites
+
+// A site's profile: its colour as custom properties in a constructed style
+// sheet (no style attribute or element: CSP), its header and greeting in the visitor's language (staff
+// text: textContent only), its logo. Empty: the built-in look and texts.
+function applyProfile(i18n) {
+  const c = profile.colour;
+  const hex = (v) => (/^#[0-9a-f]{6}$/.test(v) ? v : null);
+  if (c && hex(c.bg) && hex(c.hover) && hex(c.fg) && hex(c.text)) {
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(`:root{--accent:${c.bg};--accent-dark:${c.hover};--on-accent:${c.fg};--accent-ink:${c.text}}`);
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    } catch (e) {
+      // an old browser: the built-in colours
+    }
+  }
+  const text = (kind) => ((profile.texts || {})[kind] || {})[i18n.lang] || "";
+  const title = document.querySelector(".title");
+  if (text("header")) title.textContent = text("header");
+  if (text("greeting")) document.querySelector(".intro").textContent = text("greeting");
+  if (typeof profile.logo === "string" && profile.logo.startsWith("/widget/logo/")) {
+    const img = document.createElement("img");
+    img.className = "logo";
+    img.src = profile.logo;
+    img.alt = "";
+    title.before(img);
+  }
+  return text("offline");
+}
+
+// The departments the site offers (its profile; none listed: all).
+function offered(list) {
+  const only = Array.isArray(profile.departments) && profile.departments.length ? profile.departments : null;
+  return only && Array.isArray(list) ? list.filter((d) => d && only.includes(d.id)) : list;
+}
 
 // The department picker (departments.js) is fetched only when there is a
 // choice to offer (more than one department online): most sites have none,
@@ -91,11 +127,13 @@ function lazyPicker(i18n) {
     get chosen() {
       return impl ? impl.chosen : null;
     },
-    take: () => (impl ? impl.take() : null),
+    // one department offered on this site: the chat goes to it (when it is online)
+    take: () => (impl ? impl.take() : last.departments.length === 1 && profile.departments ? last.departments[0].id : null),
     reset() {
       if (impl) impl.reset();
     },
     update(u) {
+      if (u.departments !== undefined) u = { ...u, departments: offered(u.departments) };
       last = { ...last, ...Object.fromEntries(Object.entries(u).filter(([, v]) => v !== undefined)) };
       if (impl) {
         impl.update(u);
@@ -402,6 +440,9 @@ function init(m) {
   state.lang = LANGS.includes(m.lang) ? m.lang : "en";
   const i18n = new I18n(config.strings, state.lang);
   i18n.apply(document);
+  const sites = config.sites || {};
+  profile = (hostOrigin && sites[hostOrigin]) || sites[""] || {};
+  const offlineText = applyProfile(i18n);
   view = new ChatView(document, i18n, linkify, actions);
   extras = setupExtras(document, i18n, { token: () => (client ? client.token : null), lang: () => state.lang }, view);
   picker = lazyPicker(i18n);
@@ -410,6 +451,7 @@ function init(m) {
     slot: document.getElementById("offline"),
     queueSlot: document.getElementById("queue-offer"), // the wait-too-long offer, in the queue status
     waitSeconds: Number(config.offline_wait_seconds) || 180,
+    intro: offlineText, // the site's own text above the form, when nobody is available
     // the marketing consent box ({version, text}), only when the feature is on
     consent: config.marketing
       ? { version: config.marketing.version, text: config.marketing.text[state.lang] || config.marketing.text.en }

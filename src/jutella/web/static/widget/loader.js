@@ -18,6 +18,8 @@
   const VERSION = "__JUTELLA_VERSION__";
   const STRINGS = {/*__JUTELLA_STRINGS__*/};
   const CSS = "__JUTELLA_CSS__"; // launcher.css, filled in by the route: no request of its own
+  // The launcher's look per site (docs/sites.md): [colour, its text colour, "l" for left, {lang: label}]
+  const SITES = {/*__JUTELLA_SITES__*/};
   const LANGS = ["fi", "en", "sv"];
   const norm = (v) => {
     const l = String(v || "").trim().toLowerCase().split(/[-_]/)[0];
@@ -26,6 +28,10 @@
   const lang = norm(me.dataset.lang) || norm(document.documentElement.lang) ||
     [...(navigator.languages || []), navigator.language].map(norm).find(Boolean) || "en";
   const t = (s, n) => ((STRINGS[lang] || {})[s] || s).replace("{n}", n);
+  const [bg, fg, side, names] = SITES[location.origin] || SITES[""] || [];
+  const name = names && names[lang];
+  // the site's colour as custom properties in the launcher's own sheet (no style attribute: CSP)
+  const css = CSS + (bg ? `.jutella{--bg:${bg};--fg:${fg}}` : "");
   const clean = (u) => {
     try {
       const x = new URL(u);
@@ -55,15 +61,15 @@
   const host = el("div");
   host.setAttribute("data-jutella", "");
   const root = host.attachShadow({ mode: "open" });
-  const wrap = el("div", "jutella");
+  const wrap = el("div", "jutella" + (side ? " left" : "") + (name ? " named" : ""));
   // A constructed stylesheet: the host page's CSP (style-src) does not govern it.
   try {
     const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
+    sheet.replaceSync(css);
     root.adoptedStyleSheets = [sheet];
   } catch (e) {
     const style = el("style");
-    style.textContent = CSS;
+    style.textContent = css;
     wrap.append(style);
   }
   const btn = el("button", "launcher");
@@ -77,6 +83,7 @@
     icon("i-chat", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9.5L4 22v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"),
     icon("i-close", "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z"),
     badge);
+  if (name) btn.append(Object.assign(el("span", "name"), { textContent: name }));
   wrap.append(btn);
   root.append(wrap);
 
@@ -89,7 +96,7 @@
   const outbox = [];
 
   const label = () => btn.setAttribute("aria-label",
-    open ? t("Close chat") : unread ? t("Open chat ({n} new)", unread) : t("Open chat"));
+    open ? t("Close chat") : (name ? name + ": " : "") + (unread ? t("Open chat ({n} new)", unread) : t("Open chat")));
   const post = (m) => {
     if (!loaded) return void outbox.push(m);
     frame.contentWindow.postMessage(Object.assign({ jutella: 1 }, m), ORIGIN);

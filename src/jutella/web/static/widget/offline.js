@@ -55,7 +55,7 @@ function el(doc, tag, attrs, ...kids) {
 }
 
 export class OfflineView {
-  // frame: {slot, queueSlot, waitSeconds, context(), getWait(), setWait(w), sent(reason), chat(), close() or null}
+  // frame: {slot, queueSlot, waitSeconds, intro (the site's own text, or ""), context(), getWait(), setWait(w), sent(reason), chat(), close() or null}
   constructor(doc, i18n, frame) {
     this.doc = doc;
     this.i18n = i18n;
@@ -217,7 +217,7 @@ export class OfflineView {
       ? this.t("Nobody has answered yet. Leave a message and we will answer by email.")
       : this.t("You can also leave a message, and we will answer by email.");
     this.intro.textContent = fromChat ? this.t("We will answer by email.")
-      : this.t("Nobody is available right now. Leave a message and we will answer by email.");
+      : this.frame.intro || this.t("Nobody is available right now. Leave a message and we will answer by email.");
     this.attached.hidden = !fromChat;
     this.available.hidden = !this.s.online;
     this.chatButton.textContent = fromChat ? this.t("Back to the chat") : this.t("Chat instead");

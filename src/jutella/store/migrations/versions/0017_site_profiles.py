@@ -1,0 +1,54 @@
+"""site profiles
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-07
+
+How the widget looks and greets per site (chat/sites.py, docs/sites.md): the
+``site_profile`` table (one row per site with a profile of its own, one for
+the default), and the site each conversation and offline message came from.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import jutella.store.types  # noqa: F401
+
+
+revision = '0017'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+BIG = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+WHEN = jutella.store.types.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table('site_profile',
+    sa.Column('key', sa.String(length=24), nullable=False),
+    sa.Column('site_id', BIG, nullable=True),
+    sa.Column('colour', sa.String(length=7), nullable=True),
+    sa.Column('position', sa.String(length=8), nullable=True),
+    sa.Column('texts', sa.JSON(), nullable=False),
+    sa.Column('departments', sa.JSON(), nullable=False),
+    sa.Column('logo', sa.LargeBinary(), nullable=True),
+    sa.Column('logo_hash', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', WHEN, nullable=False),
+    sa.ForeignKeyConstraint(['site_id'], ['site.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('key'),
+    sa.UniqueConstraint('site_id'),
+    )
+    for table in ('conversation', 'offline_message'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('site_id', BIG, nullable=True))
+            batch_op.create_foreign_key(f'fk_{table}_site_id', 'site', ['site_id'], ['id'], ondelete='SET NULL')
+            batch_op.create_index(batch_op.f(f'ix_{table}_site_id'), ['site_id'], unique=False)
+
+
+def downgrade() -> None:
+    for table in ('offline_message', 'conversation'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f(f'ix_{table}_site_id'))
+            batch_op.drop_constraint(f'fk_{table}_site_id', type_='foreignkey')
+            batch_op.drop_column('site_id')
+    op.drop_table('site_profile')
