@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,10 +34,12 @@ from .access import Viewer, core_may_see_conversation, load_viewer, visitor_rest
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata, clean_url
-from .prechat import Answers
 from .presence import current_choice, may_start_now
 from .queue import queue_changed
 from .states import ACTIVE, CLOSED, WAITING
+
+if TYPE_CHECKING:  # chat/prechat.py imports chat/sites.py, which imports this module through attachments
+    from .prechat import Answers
 
 # the channel names (jutella/channels.py), ChatError and the states are imported
 # above and stay importable from here
