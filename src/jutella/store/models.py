@@ -503,6 +503,7 @@ class PrechatForm(Base):
     email_mode: Mapped[str] = mapped_column(String(8), default="off")
     topic_mode: Mapped[str] = mapped_column(String(8), default="off")
     topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
 
 
 class SiteProfile(Base):
