@@ -39,16 +39,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('site_id'),
     )
     for table in ('conversation', 'offline_message'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('site_id', BIG, nullable=True))
-            batch_op.create_foreign_key(f'fk_{table}_site_id', 'site', ['site_id'], ['id'], ondelete='SET NULL')
-            batch_op.create_index(batch_op.f(f'ix_{table}_site_id'), ['site_id'], unique=False)
+        if op.get_bind().dialect.name == 'sqlite':
+            # in place (no table rebuild: that would drop AUTOINCREMENT, migration 0009)
+            op.execute(f'ALTER TABLE {table} ADD COLUMN site_id INTEGER REFERENCES site(id) ON DELETE SET NULL')
+        else:
+            op.add_column(table, sa.Column('site_id', BIG, nullable=True))
+            op.create_foreign_key(f'fk_{table}_site_id', table, 'site', ['site_id'], ['id'], ondelete='SET NULL')
+        op.create_index(f'ix_{table}_site_id', table, ['site_id'], unique=False)
 
 
 def downgrade() -> None:
     for table in ('offline_message', 'conversation'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_index(batch_op.f(f'ix_{table}_site_id'))
-            batch_op.drop_constraint(f'fk_{table}_site_id', type_='foreignkey')
-            batch_op.drop_column('site_id')
+        op.drop_index(f'ix_{table}_site_id', table_name=table)
+        if op.get_bind().dialect.name == 'sqlite':
+            op.execute(f'ALTER TABLE {table} DROP COLUMN site_id')  # SQLite 3.35+: in place, as 0014
+        else:
+            op.drop_constraint(f'fk_{table}_site_id', table, type_='foreignkey')
+            op.drop_column(table, 'site_id')
     op.drop_table('site_profile')
