@@ -439,6 +439,10 @@ def test_a_chat_that_waited_too_long_offers_the_form(live, smtp, browser_context
     sock.close()
 
 
+# What the widget does when it is told that agents came or went is the page's; that the news crosses from
+# the agent's server to the visitor's (pg+redis) is shown frame by frame by tests/integration/test_chat_ws.py
+# test_the_widget_learns_whether_anyone_is_online (all three topologies): SQLite only here.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_last_agent_leaving_offers_the_form(live, smtp, browser_context_factory):
     http, sock = online_agent(live)
     page, w, problems = open_widget(live, browser_context_factory(locale="fi-FI"), path="/demo?lang=fi")
@@ -475,6 +479,10 @@ def test_the_last_agent_leaving_offers_the_form(live, smtp, browser_context_fact
     sock.close()
 
 
+# What the widget does when it is told that agents came or went is the page's; that the news crosses from
+# the agent's server to the visitor's (pg+redis) is shown frame by frame by tests/integration/test_chat_ws.py
+# test_the_widget_learns_whether_anyone_is_online (all three topologies): SQLite only here.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_agent_coming_online_is_offered_not_forced(live, smtp, browser_context_factory):
     add_staff(live, "aino@example.org", ["agent"], name="Aino")
     page, w, problems = open_widget(live, browser_context_factory())
