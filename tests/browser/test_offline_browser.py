@@ -16,8 +16,7 @@ from sqlalchemy import func, select, update
 from jutella.store.models import MailOutbox, OfflineMessage
 
 from tests.chat_clients import agent
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import BROWSER_TOPOLOGIES, need
+from tests.conftest import BROWSER_TOPOLOGIES
 from tests.helpers import PASSWORD, add_staff, outbox_idle, sign_in
 
 pytestmark = pytest.mark.browser
@@ -42,31 +41,13 @@ def settings_overrides(smtp, request):
 
 # -- the browser ------------------------------------------------------------------------
 @pytest.fixture
-def offline_browser(live, request):
-    """Chromium, started after the database and the server (as in
-    test_console_chat_browser.py): the session-wide sync Playwright owns the
-    main thread's event loop once it runs, so it is used only when an earlier
-    test has started it already."""
-    need(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
-    if _loop_running():
-        yield request.getfixturevalue("browser")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _loop_running() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+def offline_browser(live, browser):
+    """The worker's one Chromium (tests/browser/conftest.py), asked for after
+    the database and the server. (It used to be a Chromium of this test's own
+    whenever no earlier test of the worker had started the shared one: 3-4 s
+    of CPU for each test that came first. Nothing in these tests needs the main
+    thread's event loop: the templates and databases are made with run_async.)"""
+    return browser
 
 
 @pytest.fixture
