@@ -16,8 +16,7 @@ from sqlalchemy import func, select, update
 from jutella.store.models import MailOutbox, OfflineMessage
 
 from tests.chat_clients import agent
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import BROWSER_TOPOLOGIES, need
+from tests.conftest import BROWSER_TOPOLOGIES
 from tests.helpers import PASSWORD, add_staff, outbox_idle, sign_in
 
 pytestmark = pytest.mark.browser
@@ -42,31 +41,13 @@ def settings_overrides(smtp, request):
 
 # -- the browser ------------------------------------------------------------------------
 @pytest.fixture
-def offline_browser(live, request):
-    """Chromium, started after the database and the server (as in
-    test_console_chat_browser.py): the session-wide sync Playwright owns the
-    main thread's event loop once it runs, so it is used only when an earlier
-    test has started it already."""
-    need(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
-    if _loop_running():
-        yield request.getfixturevalue("browser")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _loop_running() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+def offline_browser(live, browser):
+    """The worker's one Chromium (tests/browser/conftest.py), asked for after
+    the database and the server. (It used to be a Chromium of this test's own
+    whenever no earlier test of the worker had started the shared one: 3-4 s
+    of CPU for each test that came first. Nothing in these tests needs the main
+    thread's event loop: the templates and databases are made with run_async.)"""
+    return browser
 
 
 @pytest.fixture
@@ -439,6 +420,10 @@ def test_a_chat_that_waited_too_long_offers_the_form(live, smtp, browser_context
     sock.close()
 
 
+# What the widget does when it is told that agents came or went is the page's; that the news crosses from
+# the agent's server to the visitor's (pg+redis) is shown frame by frame by tests/integration/test_chat_ws.py
+# test_the_widget_learns_whether_anyone_is_online (all three topologies): SQLite only here.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_last_agent_leaving_offers_the_form(live, smtp, browser_context_factory):
     http, sock = online_agent(live)
     page, w, problems = open_widget(live, browser_context_factory(locale="fi-FI"), path="/demo?lang=fi")
@@ -475,6 +460,10 @@ def test_the_last_agent_leaving_offers_the_form(live, smtp, browser_context_fact
     sock.close()
 
 
+# What the widget does when it is told that agents came or went is the page's; that the news crosses from
+# the agent's server to the visitor's (pg+redis) is shown frame by frame by tests/integration/test_chat_ws.py
+# test_the_widget_learns_whether_anyone_is_online (all three topologies): SQLite only here.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_agent_coming_online_is_offered_not_forced(live, smtp, browser_context_factory):
     add_staff(live, "aino@example.org", ["agent"], name="Aino")
     page, w, problems = open_widget(live, browser_context_factory())
