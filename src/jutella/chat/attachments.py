@@ -31,7 +31,7 @@ from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
 from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
 
-from . import access, filework, reports
+from . import access, filework, reply_tokens, reports
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
                       conv_channel, core_append, core_lock_for, core_take, event_frame, events_since, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
@@ -418,6 +418,8 @@ async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lan
         row = outbox.enqueue(s, rt, kind="transcript", to_addr=email, to_name=None, subject=subject,
                              body_text=text, body_html=html)
         await s.flush()
+        # its own reply address: an answer to the transcript comes back to staff (chat/email_replies.py)
+        reply_tokens.issue(s, rt, row, email=email, conversation_id=conv.id)
         req = TranscriptRequest(conversation_id=conv.id, email=email, requested_by="agent" if agent_id else "visitor",
                                 agent_id=agent_id, outbox_id=row.id, created_at=now)
         s.add(req)
