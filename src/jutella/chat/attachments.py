@@ -29,7 +29,7 @@ from sqlalchemy import Connection, insert, select
 from jutella.accounts import audit
 from jutella.mail import limits, outbox
 from jutella.runtime import Runtime
-from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
+from jutella.store.models import Attachment, ChatEvent, Conversation, EmailReplyFile, MailOutbox, TranscriptRequest
 
 from . import access, filework, reply_tokens, reports
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
@@ -324,6 +324,7 @@ async def sweep(rt: Runtime) -> int:
     directory = folder(rt)
     async with rt.db.reader() as s:
         known = set((await s.execute(select(Attachment.storage_name))).scalars())
+        known |= set((await s.execute(select(EmailReplyFile.storage_name))).scalars())  # replies by email
     cutoff = rt.clock.now().timestamp() - 3600
     removed = 0
     for path in directory.iterdir():

@@ -244,10 +244,12 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
                 src.backup(dst)
             with closing(sqlite3.connect(copy)) as db:
                 db.execute("PRAGMA journal_mode=DELETE")
-                try:
-                    names = [r[0] for r in db.execute("SELECT storage_name FROM attachment")]
-                except sqlite3.OperationalError:
-                    names = []
+                names = []
+                for table in FILE_TABLES:  # a chat's attachments and the files of replies by email
+                    try:
+                        names += [r[0] for r in db.execute(f"SELECT storage_name FROM {table}")]  # nosec B608
+                    except sqlite3.OperationalError:  # an older schema without the table
+                        pass
                 revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error as exc:
             raise BackupError(f"backup failed: {exc}") from None
@@ -286,19 +288,24 @@ def _run(args: list[str], what: str) -> str:
     return done.stdout
 
 
+#: the tables whose rows name files under <data_dir>/attachments (storage_name)
+FILE_TABLES = ("attachment", "email_reply_file")
+
+
 def _dump_attachment_names(dump: Path) -> list[str]:
-    """The storage names in the dump's own attachment table (its snapshot)."""
-    text = _run([_tool("pg_restore"), "--data-only", "--table=attachment", "--file=-", str(dump)],
+    """The storage names in the dump's own file tables (its snapshot)."""
+    args = [f"--table={table}" for table in FILE_TABLES]
+    text = _run([_tool("pg_restore"), "--data-only", *args, "--file=-", str(dump)],
                 "pg_restore (reading the dump)")
     names: list[str] = []
     column = None
     for line in text.splitlines():
         if column is None:
-            m = re.match(r"COPY \S*attachment \((.*)\) FROM stdin;", line)
+            m = re.match(r"COPY \S*(?:%s) \((.*)\) FROM stdin;" % "|".join(FILE_TABLES), line)
             if m:
                 column = [c.strip().strip('"') for c in m.group(1).split(",")].index("storage_name")
         elif line == "\\.":
-            break
+            column = None
         else:
             names.append(line.split("\t")[column])
     return names
