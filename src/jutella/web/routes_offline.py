@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from jutella.chat import access, email_replies, offline
@@ -187,7 +188,8 @@ async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends
 
 @router.get("/offline-messages/{message_id}/files/{public_id}", responses={**ERRORS, 200: {"content": {
     "image/png": {}, "image/jpeg": {}, "image/webp": {}, "application/pdf": {}}}})
-async def email_file(message_id: S.Id, public_id: str, request: Request,
+async def email_file(message_id: S.Id, request: Request,
+                     public_id: str = PathParam(min_length=32, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
                      who: StaffContext = Depends(Staff("agent", page=True))) -> Response:
     """A file attached to the visitor's reply by email; audited as a view. The
     same headers as a chat's attachment (web/routes_attach.py)."""
