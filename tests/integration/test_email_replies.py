@@ -169,3 +169,21 @@ def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, 
                    sender="pekka@example.fi") == {}
     eventually(lambda: len(http.get(f"/api/v1/offline-messages/{m['id']}").json()["email_replies"]) == 2)
     assert len(http.get("/api/v1/offline-messages").json()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_every_worker_may_bind_the_lmtp_address(live, smtp, lmtp_port):
+    """``jutella serve --workers N``: each worker's lifespan binds JUTELLA_LMTP_LISTEN with
+    SO_REUSEPORT (realtime/lmtp.py); a second bind beside the running one succeeds and either
+    may take the connection."""
+    from jutella.realtime import lmtp
+
+    second = live.call(lmtp.start, live.rt)
+    try:
+        wrong = f"reply+{'b' * 32}@{REPLY_DOMAIN}"
+        for _ in range(4):  # whichever worker takes it, it answers the same
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                deliver(lmtp_port, wrong, reply_mail(wrong, "maija@example.fi", "hei"))
+    finally:
+        second.close()
+

@@ -32,7 +32,8 @@ _CUT = [re.compile(p, re.IGNORECASE) for p in (
     r"^\s*On\b.{0,300}\bwrote:\s*$",  # Gmail, Apple Mail, Thunderbird (en)
     r"^.{0,300}\bkirjoitti:\s*$",  # Finnish: "ti 7.12.2026 klo 10.00 Aino <a@b> kirjoitti:"
     r"^.{0,300}\bkirjoitit:\s*$",  # our own "… kirjoitit:" quoted back
-    r"^.{0,300}\bskrev:\s*$",  # Swedish: "Den 7 dec. 2026 skrev Aino:"
+    r"^.{0,300}\bskrev:\s*$",  # Swedish: "… skrev:"
+    r"^\s*Den\b.{0,300}\bskrev\b.{0,300}:\s*$",  # Swedish: "Den 7 dec. 2026 kl. 10:00 skrev Aino <a@b>:"
     r"^\s*-{2,}\s*(Original Message|Alkuperäinen viesti|Ursprungligt meddelande|Vastaus|Forwarded message)"
     r"\s*-{2,}\s*$",  # Outlook and others
     r"^\s*_{10,}\s*$",  # Outlook's rule above "From: … Sent: …"
@@ -89,6 +90,10 @@ class _Text(HTMLParser):
                 self.skip.append(tag)
             return
         if tag in self.BLOCK:
+            self._newline()
+
+    def _newline(self) -> None:
+        if self.out and not self.out[-1].endswith("\n"):
             self.out.append("\n")
 
     def handle_endtag(self, tag):
@@ -97,7 +102,7 @@ class _Text(HTMLParser):
                 self.skip.pop()
             return
         if tag in self.BLOCK:
-            self.out.append("\n")
+            self._newline()
 
     def handle_data(self, data):
         if not self.skip:
