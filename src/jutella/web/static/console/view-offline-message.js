@@ -284,7 +284,9 @@ export function openMessage(pane, id, opts) {
   function composerSection(m) {
     const closed = m.state === "closed";
     composerHint.textContent = closed ? t("This message is closed. Reopen it to answer.")
-      : t("The reply goes by email to {email}, with the original message quoted.", { email: m.email });
+      : (m.email_replies || []).length
+        ? t("The reply goes by email to {email}, with the visitor's latest reply quoted.", { email: m.email })
+        : t("The reply goes by email to {email}, with the original message quoted.", { email: m.email });
     input.disabled = closed;
     send.disabled = closed;
     return h("section", { class: "offline-section" }, composer);
