@@ -138,7 +138,7 @@ def test_a_reply_by_email_joins_the_thread_and_goes_with_it(live, smtp, lmtp_por
         deliver(lmtp_port, reply_to, reply_mail(reply_to, "maija@example.fi", "vielä"))
 
 
-def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, lmtp_port):
+def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, lmtp_port, clock):
     from jutella.chat import actions as chat
     from jutella.chat.metadata import Metadata
 
@@ -169,6 +169,24 @@ def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, 
                    sender="pekka@example.fi") == {}
     eventually(lambda: len(http.get(f"/api/v1/offline-messages/{m['id']}").json()["email_replies"]) == 2)
     assert len(http.get("/api/v1/offline-messages").json()) == 1
+
+    # retention: past the offline messages' period the thread goes with its replies and addresses
+    from sqlalchemy import func, select
+
+    from jutella.privacy import retention
+    from jutella.store.models import EmailReply, ReplyToken
+
+    clock.advance(days=live.rt.settings.retention.offline_days + 1)
+    counts = live.call(retention.run, live.rt)
+    assert counts["email_replies"] == 2 and counts["offline_messages"] == 1 and counts["reply_addresses"] >= 1
+
+    async def left():
+        async with live.rt.db.reader() as s:
+            return [(await s.execute(select(func.count()).select_from(t))).scalar_one()
+                    for t in (EmailReply, ReplyToken)]
+    assert live.call(left) == [0, 0]
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        deliver(lmtp_port, reply_to, reply_mail(reply_to, "pekka@example.fi", "Vielä?"), sender="pekka@example.fi")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

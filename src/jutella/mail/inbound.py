@@ -115,7 +115,7 @@ def html_text(html: str) -> str:
         parser.feed(html)
         parser.close()
     except Exception:  # a broken document: what was read so far
-        pass
+        parser.skip.clear()
     text = "".join(parser.out)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(" ".join(line.split()) for line in text.split("\n")))
 
@@ -126,6 +126,13 @@ def _clean_header(value: str | None, limit: int) -> str | None:
         return None
     value = "".join(ch for ch in str(value) if ch >= " " and ch != "\x7f").strip()
     return value[:limit] or None
+
+
+def _message_id(msg) -> str | None:
+    try:
+        return _clean_header(msg.get("Message-ID"), 200)
+    except Exception:  # a header the parser cannot make sense of: no de-duplication for this mail
+        return None
 
 
 def extract(raw: bytes, envelope_from: str | None = None) -> dict:
@@ -144,8 +151,8 @@ def extract(raw: bytes, envelope_from: str | None = None) -> dict:
             if "@" in spec:
                 addr, name = spec, display or None
                 break
-    except Exception:
-        pass
+    except Exception:  # a From header beyond repair: the envelope sender then
+        addr, name = None, None
     if addr is None and envelope_from and "@" in envelope_from:
         addr = envelope_from
     if addr is None:
@@ -187,5 +194,5 @@ def extract(raw: bytes, envelope_from: str | None = None) -> dict:
             continue
         files.append((filename, data))
     return {"from": _clean_header(addr, 320), "from_name": _clean_header(name, 200),
-            "message_id": _clean_header(msg.get("Message-ID"), 200), "text": text[:MAX_TEXT], "cut": cut,
+            "message_id": _message_id(msg), "text": text[:MAX_TEXT], "cut": cut,
             "files": files, "skipped": skipped}
