@@ -71,6 +71,11 @@ LABELS["sv"].update(state="Status", delivery={
     "refused": "avvisat av den mottagande servern, inte levererat", "failed": "inte levererat",
     "uncertain": "leverans osäker", None: "inte skickat"})
 
+# the person's replies by email (docs/mail.md "Replies by email")
+LABELS["fi"]["email_replies"] = "Sähköpostivastauksesi"
+LABELS["en"]["email_replies"] = "Your replies by email"
+LABELS["sv"]["email_replies"] = "Dina svar per e-post"
+
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 
 

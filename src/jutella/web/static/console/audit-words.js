@@ -79,6 +79,7 @@ const TARGETS = {
   department: N_("Department {id}"),
   site: N_("Site {id}"),
   subject_request: N_("Register request {id}"),
+  email_reply_file: N_("File {id} of a reply by email"),
 };
 
 // what record_shown names, by kind
