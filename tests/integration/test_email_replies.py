@@ -63,6 +63,26 @@ def deliver(port: int, to: str, msg: EmailMessage, sender: str = "maija@example.
         return lmtp.send_message(msg, from_addr=sender, to_addrs=[to])
 
 
+def stored(live) -> dict[str, bytes]:
+    """Every file the cluster's file store holds (store/files.py), by the reply file rows that name
+    them: {storage_name: bytes}, plus "<no row>" for bytes no row names."""
+    from sqlalchemy import select
+
+    from jutella.store.models import EmailReplyFile
+
+    async def read():
+        async with live.rt.db.reader() as s:
+            named = set((await s.execute(select(EmailReplyFile.storage_name))).scalars())
+        keys = [e.key async for e in live.rt.files.entries()]
+        return {k if k in named else "<no row>": await live.rt.files.get(k) for k in keys}
+    return live.call(read)
+
+
+def disk_files(live) -> list:
+    folder = live.rt.settings.data_dir / "attachments"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
 QUOTED = ("Kiitos, tulen huomenna klo 10.\nTerveisin Maija\n\n"
           "ma 7.12.2026 klo 10.00 Aino <chat@jamko.example> kirjoitti:\n"
           "> Hei Maija,\n> olemme auki 9-15.\n")
@@ -125,13 +145,15 @@ def test_a_reply_by_email_joins_the_thread_and_goes_with_it(live, smtp, lmtp_por
     found = run_cli("subject", "find", "tulen huomenna", env=env)
     assert found.returncode == 0 and f"offline_message {mid}" in found.stdout and "email_reply" in found.stdout
     assert f"offline_message {mid}" in run_cli("subject", "find", "maija.work@firma", env=env).stdout
-    files_dir = live.rt.settings.data_dir / "attachments"
-    assert any(p.read_bytes().startswith(b"\x89PNG") for p in files_dir.iterdir())
+    # the file's bytes are in the cluster's file store (the database), named by its row: not on this host's disk
+    [(name, data)] = stored(live).items()
+    assert name != "<no row>" and data.startswith(b"\x89PNG") and data == r.content
+    assert disk_files(live) == []
     erased = run_cli("subject", "erase", "maija@example.fi", "--yes", env=env)
     assert erased.returncode == 0, erased.stderr
     assert "2 email replies" in erased.stdout and "1 email reply files" in erased.stdout
     assert run_cli("subject", "find", "tulen huomenna", env=env).stdout == ""
-    assert not any(p.is_file() for p in files_dir.iterdir())
+    assert stored(live) == {} and disk_files(live) == []  # the bytes went with their rows
     assert http.get(f["url"]).status_code == 404
     # and its address is gone with it
     with pytest.raises(smtplib.SMTPRecipientsRefused):
@@ -156,7 +178,8 @@ def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, 
     _, sent = smtp.wait_for(1)[0]
     reply_to = sent["Reply-To"].addresses[0].addr_spec
     assert reply_to.endswith("@" + REPLY_DOMAIN)
-    assert deliver(lmtp_port, reply_to, reply_mail(reply_to, "pekka@example.fi", "Vielä yksi kysymys: hinta?"),
+    assert deliver(lmtp_port, reply_to, reply_mail(reply_to, "pekka@example.fi", "Vielä yksi kysymys: hinta?",
+                                                   files=[("kuitti.png", png_bytes(), "image", "png")]),
                    sender="pekka@example.fi") == {}
     inbox = eventually(lambda: http.get("/api/v1/offline-messages").json())
     [m] = inbox
@@ -164,6 +187,8 @@ def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, 
     detail = http.get(f"/api/v1/offline-messages/{m['id']}").json()
     assert detail["conversation_id"] == conv
     assert [x["body"] for x in detail["email_replies"]] == ["Vielä yksi kysymys: hinta?"]
+    [f] = detail["email_replies"][0]["files"]
+    assert http.get(f["url"]).content == next(iter(stored(live).values())) and "<no row>" not in stored(live)
     # a second reply to the same transcript joins the same message
     assert deliver(lmtp_port, reply_to, reply_mail(reply_to, "pekka@example.fi", "Ja aukioloajat?"),
                    sender="pekka@example.fi") == {}
@@ -179,6 +204,7 @@ def test_a_reply_to_a_transcript_opens_a_message_linked_to_the_chat(live, smtp, 
     clock.advance(days=live.rt.settings.retention.offline_days + 1)
     counts = live.call(retention.run, live.rt)
     assert counts["email_replies"] == 2 and counts["offline_messages"] == 1 and counts["reply_addresses"] >= 1
+    assert counts["email_reply_files"] == 1 and stored(live) == {}  # the file's bytes went with its row
 
     async def left():
         async with live.rt.db.reader() as s:
