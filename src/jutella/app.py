@@ -35,7 +35,7 @@ from jutella import tuning
 from jutella.privacy import retention
 from jutella.store.db import StorageFault, storage_fault
 from jutella.store.models import SystemSetting
-from jutella.realtime import slowclients, wsserver
+from jutella.realtime import lmtp, slowclients, wsserver
 from jutella.realtime.asgi import DirectSockets
 from jutella.chat.presence import publish_presence
 from jutella.realtime.agent import agent_ws
@@ -155,12 +155,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         await rt.outbox.start()
         rt.webhooks = WebhookWorker(rt)
         await rt.webhooks.start()
+        # replies by email (JUTELLA_LMTP_LISTEN; every worker binds it with SO_REUSEPORT: realtime/lmtp.py)
+        lmtp_server = await lmtp.start(rt)
         housekeeping = asyncio.create_task(_housekeeping(rt))
         try:
             # the lifespan state reaches uvicorn's WebSocket protocol class
             yield {wsserver.STATE_KEY: sockets, wsserver.TRUSTED_KEY: settings.trusted_proxies,
                    slowclients.STATE_KEY: slow}
         finally:
+            if lmtp_server is not None:
+                lmtp_server.close()
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
             await rt.outbox.stop()

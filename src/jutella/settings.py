@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_reply_to: str | None = None  # Reply-To of answers sent to visitors (default: the From address)
+    # replies by email back into the thread (chat/email_replies.py, docs/mail.md "Replies by email"):
+    # where jutella receives them over LMTP ("host:port"; unset: off) and the domain of the
+    # per-thread reply addresses reply+TOKEN@<reply_domain> (unset: mails carry smtp_reply_to)
+    lmtp_listen: str | None = None
+    reply_domain: str | None = None
     offline_notify_to: str | None = None  # told of each new offline message (no personal data in that mail)
     offline_wait_seconds: int = Field(180, ge=10)  # a waiting chat not accepted this long offers the email form
     # No mail relay (docs/security.md "No mail relay", mail/limits.py): the
@@ -260,6 +265,32 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().strip()) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
         return value
+
+    @field_validator("lmtp_listen")
+    @classmethod
+    def _check_lmtp_listen(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port like 127.0.0.1:2424")
+        return value.strip()
+
+    @field_validator("reply_domain")
+    @classmethod
+    def _check_reply_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower().rstrip(".")
+        try:
+            ascii_domain = value.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{value!r} is not a domain like reply.example.org") from None
+        labels = ascii_domain.split(".")
+        if len(labels) < 2 or not all(label and len(label) <= 63 and label.replace("-", "").isalnum()
+                                      for label in labels):
+            raise ValueError(f"{value!r} is not a domain like reply.example.org")
+        return ascii_domain
 
     @field_validator("time_zone")
     @classmethod

@@ -286,6 +286,9 @@ ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/tokens/{token_id}/revoke"): Entry(ADMIN),
     ("GET", "/api/v1/offline-messages"): Entry(AGENT, "offline_list"),
     ("GET", "/api/v1/offline-messages/{message_id}"): Entry(AGENT, "offline"),
+    # a file of a reply by email: its id is checked by validation after the guard (the visibility of its
+    # message by chat/access.py, tests/integration/test_email_replies.py)
+    ("GET", "/api/v1/offline-messages/{message_id}/files/{public_id}"): Entry(AGENT),
     ("POST", "/api/v1/offline-messages/{message_id}/reply"): Entry(AGENT, "offline", json={"body": "An answer"}),
     ("POST", "/api/v1/offline-messages/{message_id}/assign"): Entry(AGENT, "offline", json={"agent_id": None}),
     ("POST", "/api/v1/offline-messages/{message_id}/close"): Entry(AGENT, "offline"),

@@ -7,10 +7,12 @@ type is decided from its first bytes (never its name), images are re-encoded
 by Pillow without metadata, and the bytes go into the cluster's file store
 (store/files.py; the database by default) in the same transaction as the row
 and its chat event: a refused or rolled back upload stores nothing, and every
-host serves every file. Erasure and retention delete the bytes in the
-transaction that deletes their rows (:func:`delete_files_in`). Files an older
-jutella kept in ``<data_dir>/attachments/`` are moved into the store by
-:func:`import_disk_files`. See docs/attachments.md.
+host serves every file. The files of a visitor's replies by email
+(chat/email_replies.py) go into the same store the same way
+(:func:`with_new_files`). Erasure and retention delete the bytes in the
+transaction that deletes their rows (:func:`delete_files_in`). Files an
+older jutella kept in ``<data_dir>/attachments/`` are moved into the store
+by :func:`import_disk_files`. See docs/attachments.md.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, insert, select
 
@@ -30,9 +34,9 @@ from jutella.accounts import audit
 from jutella.mail import limits, outbox, webhooks
 from jutella.runtime import Runtime
 from jutella.store.files import FileStore, Opened
-from jutella.store.models import Attachment, ChatEvent, Conversation, MailOutbox, TranscriptRequest
+from jutella.store.models import Attachment, ChatEvent, Conversation, EmailReplyFile, MailOutbox, TranscriptRequest
 
-from . import access, filework, reports
+from . import access, filework, reply_tokens, reports
 from .actions import (_AGENT_SEEN, _STAFF_NAME, AGENTS_CHANNEL, CLOSED, CONV, ChatError, _agent_name, _row,
                       conv_channel, core_append, core_lock_for, core_take, event_frame, events_since, list_channel,
                       list_frame, publish_agent_write, summary, viewer_of)
@@ -40,6 +44,8 @@ from .offline import validate_email
 from .transcript import render_mail
 
 ATTACHMENT = Attachment.__table__
+T = TypeVar("T")
+REPLY_FILE = EmailReplyFile.__table__  # a reply by email's files (chat/email_replies.py) share the store
 
 IMAGE_TYPES = filework.IMAGE_FORMATS
 PDF = filework.PDF
@@ -226,33 +232,58 @@ async def add(rt: Runtime, *, conversation_id: int | None, visitor_id: int | Non
                          data={"attachment": info})
         row = {**values, "conversation_id": conv.id, "seq": ev.seq}
         row["id"] = conn.execute(insert(ATTACHMENT).values(**row).returning(ATTACHMENT.c.id)).scalar_one()
-        if store.transactional:
-            store.put_core(conn, storage_name, stored, now)
+        put_new_files(store, conn, {storage_name: stored}, now)
         conv.last_seq, conv.last_activity_at = ev.seq, now
         if uploader == "agent":
             _AGENT_SEEN.run(conn, {"b_conv": conv.id, "b_seq": ev.seq})
             conv.agent_seen_seq = ev.seq
         return Attachment(**row), conv, ev, joined, agent_name
 
-    async def write():
-        if not store.transactional:
-            await store.put(storage_name, stored)
-        try:
-            return await rt.db.write_core(work, lock=conversation_id)
-        except BaseException:
-            if not store.transactional:
-                await store.delete([storage_name])
-            raise
-
-    # Shielded: a request cancelled midway (the client gone) must not leave a
-    # store that cannot join the transaction with bytes whose row never came.
-    att, conv, ev, joined, agent_name = await asyncio.shield(write())
+    att, conv, ev, joined, agent_name = await with_new_files(
+        rt, {storage_name: stored}, lambda: rt.db.write_core(work, lock=conversation_id))
     if uploader == "agent":
         await publish_agent_write(rt, conv, joined, ev, agent_name, restricted=None)
     else:
         await rt.hub.publish(conv_channel(conv.id), event_frame(ev))
         await rt.hub.publish(list_channel(conv), list_frame(conv, restricted=None))
     return Stored(att, ev)
+
+
+def put_new_files(store: FileStore, conn: Connection, new: dict[str, bytes], now: datetime) -> None:
+    """Inside the transaction that writes the rows naming ``new`` (key:
+    bytes): the bytes commit or roll back with them. (A store that cannot
+    join it got them in :func:`with_new_files` before.)"""
+    if store.transactional:
+        for key, data in new.items():
+            store.put_core(conn, key, data, now)
+
+
+async def with_new_files(rt: Runtime, new: dict[str, bytes], write: Callable[[], Awaitable[T]],
+                         kept: Callable[[T], bool] = lambda _: True) -> T:
+    """Run ``write``, the transaction that writes the rows naming ``new`` and
+    calls :func:`put_new_files`: the one way files come into the store (a
+    chat's upload, a reply by email's files). A store that cannot join the
+    transaction gets the bytes before it, and they are deleted again when it
+    fails or (``kept`` false of its result) did not keep them. Shielded: a
+    request cancelled midway (the client gone) must not leave such a store
+    with bytes whose row never came."""
+    store = files(rt)
+
+    async def run() -> T:
+        if not store.transactional:
+            for key, data in new.items():
+                await store.put(key, data)
+        try:
+            result = await write()
+        except BaseException:
+            if not store.transactional:
+                await store.delete(list(new))
+            raise
+        if not store.transactional and not kept(result):
+            await store.delete(list(new))
+        return result
+
+    return await asyncio.shield(run())
 
 
 async def find(rt: Runtime, public_id: str) -> tuple[Attachment, Conversation] | None:
@@ -320,10 +351,11 @@ async def delete_files_after(rt: Runtime, storage_names: list[str]) -> None:
 
 
 async def sweep(rt: Runtime) -> int:
-    """Files without a row: stored bytes no attachment names (a crash between
-    a non-transactional store's put and its row, or its row's deletion and
-    its delete), and what an older jutella left in this host's attachment
-    folder (:func:`import_disk_files`). Returns how many went."""
+    """Files without a row: stored bytes that neither an attachment nor a
+    reply by email's file names (a crash between a non-transactional store's
+    put and its row, or its row's deletion and its delete), and what an older
+    jutella left in this host's attachment folder (:func:`import_disk_files`).
+    Returns how many went."""
     store = files(rt)
     cutoff = rt.clock.now().timestamp() - 3600
     # the store's list first, then the rows: bytes and their row commit together, so a
@@ -331,6 +363,7 @@ async def sweep(rt: Runtime) -> int:
     listed = [e async for e in store.entries()]
     async with rt.db.reader() as s:
         known = set((await s.execute(select(Attachment.storage_name))).scalars())
+        known |= set((await s.execute(select(EmailReplyFile.storage_name))).scalars())  # replies by email
     orphans = [e.key for e in listed if e.key not in known
                and (store.transactional or e.created_at.timestamp() < cutoff)]  # mid-upload is not an orphan
     removed = await store.delete(orphans) if orphans else 0
@@ -338,10 +371,22 @@ async def sweep(rt: Runtime) -> int:
     return removed + left
 
 
+def _row_of_file(conn: Connection, name: str, *, lock: bool = False):
+    """When the row that names a stored file was made (a chat's attachment, or
+    a reply by email's file: the folder held both), or None when none does."""
+    for table in (ATTACHMENT, REPLY_FILE):
+        query = select(table.c.created_at).where(table.c.storage_name == name)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is not None:
+            return row[0]
+    return None
+
+
 async def import_disk_files(rt: Runtime, directory: Path | None = None, *,
                             orphans_at_once: bool = False) -> tuple[int, int]:
     """Move the files an older jutella kept in ``<data_dir>/attachments/``
-    into the file store (migration 0022's other half; run by ``jutella`` after
+    (a chat's attachments; a reply by email's files, had a build kept them
+    there) into the file store (migration 0022's other half; run by ``jutella`` after
     the migrations, by every command including ``serve``, and by retention's
     sweep). Idempotent: a file goes into the store in a transaction that
     finds its row (locked, so an erasure meanwhile waits or has won), and is
@@ -370,16 +415,15 @@ async def import_disk_files(rt: Runtime, directory: Path | None = None, *,
         data = await asyncio.to_thread(path.read_bytes)
         if store.transactional:
             def put(conn: Connection, name=name, data=data) -> bool:
-                row = conn.execute(select(ATTACHMENT.c.created_at).where(ATTACHMENT.c.storage_name == name)
-                                   .with_for_update()).first()
-                if row is not None:
-                    store.put_core(conn, name, data, row[0])
-                return row is not None
+                created = _row_of_file(conn, name, lock=True)
+                if created is not None:
+                    store.put_core(conn, name, data, created)
+                return created is not None
             async with rt.db.transaction() as s:
                 known = await s.run_sync(lambda sync, put=put: put(sync.connection()))
         else:
             async with rt.db.reader() as s:
-                known = (await s.execute(select(Attachment.id).where(Attachment.storage_name == name))).first()
+                known = await s.run_sync(lambda sync, name=name: _row_of_file(sync.connection(), name) is not None)
             if known:
                 await store.put(name, data)
         if known:
@@ -483,6 +527,8 @@ async def email_transcript(rt: Runtime, *, conversation_id: int, email: str, lan
         row = outbox.enqueue(s, rt, kind="transcript", to_addr=email, to_name=None, subject=subject,
                              body_text=text, body_html=html)
         await s.flush()
+        # its own reply address: an answer to the transcript comes back to staff (chat/email_replies.py)
+        reply_tokens.issue(s, rt, row, email=email, conversation_id=conv.id)
         req = TranscriptRequest(conversation_id=conv.id, email=email, requested_by="agent" if agent_id else "visitor",
                                 agent_id=agent_id, outbox_id=row.id, created_at=now)
         s.add(req)

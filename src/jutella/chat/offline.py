@@ -17,10 +17,10 @@ from jutella.channels import AGENTS_CHANNEL
 from jutella.mail import compose, limits, outbox, webhooks
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash
-from jutella.store.models import (ChatEvent, Conversation, Department, MailOutbox, OfflineMessage, OfflineReply,
-                                   StaffAccount, Visitor)
+from jutella.store.models import (ChatEvent, Conversation, Department, EmailReply, EmailReplyFile, MailOutbox,
+                                   OfflineMessage, OfflineReply, StaffAccount, Visitor)
 
-from . import access, reports
+from . import access, reply_tokens, reports
 from .errors import ChatError
 from .flags import objection_hashes
 from .metadata import Metadata
@@ -192,15 +192,34 @@ async def view(rt: Runtime, *, viewer: access.Viewer, message_id: int) -> dict[s
         assigned = await s.get(StaffAccount, m.assigned_agent_id) if m.assigned_agent_id else None
         visitor_pub = (await s.get(Visitor, m.visitor_id)).public_id if m.visitor_id else None
         objection = email_hash(m.email) in await objection_hashes(s)
+        by_email = await email_replies_of(s, m.id)
         await audit.record(s, rt.clock.now(), actor_id=agent_id, action="offline_message.view",
                            target_type="offline_message", target_id=m.id)
     out = summary(m, assigned.name if assigned else None)
     out.update(body=m.body, browser=m.browser, browser_version=m.browser_version, os=m.os, os_version=m.os_version,
                referrer=m.referrer, page_url=m.page_url, conversation_id=m.conversation_id, visitor=visitor_pub,
-               objection=objection,
+               objection=objection, email_replies=by_email,
                replies=[{"id": r.id, "body": r.body, "agent_name": name, "created_at": r.created_at.isoformat(),
                          "delivery": state or "not_sent", "error": err, "outbox_id": oid}
                         for r, name, state, err, oid in replies])
+    return out
+
+
+async def email_replies_of(s, message_id: int) -> list[dict[str, Any]]:
+    """The email replies of an offline message, oldest first, each with its
+    files (a URL under the message) and the attachments refused."""
+    replies = (await s.execute(select(EmailReply).where(EmailReply.offline_message_id == message_id)
+                               .order_by(EmailReply.id))).scalars().all()
+    files = (await s.execute(select(EmailReplyFile).where(EmailReplyFile.offline_message_id == message_id)
+                             .order_by(EmailReplyFile.id))).scalars().all()
+    out = []
+    for r in replies:
+        out.append({"id": r.id, "body": r.body, "from": r.from_addr, "from_name": r.from_name,
+                    "sender_differs": r.sender_differs, "created_at": r.created_at.isoformat(),
+                    "refused": list(r.refused or []),
+                    "files": [{"id": f.public_id, "name": f.filename, "type": f.content_type, "size": f.size,
+                               "url": f"/api/v1/offline-messages/{message_id}/files/{f.public_id}"}
+                              for f in files if f.email_reply_id == r.id]})
     return out
 
 
@@ -236,12 +255,19 @@ async def reply(rt: Runtime, *, viewer: access.Viewer, message_id: int, body: st
         agent = await s.get(StaffAccount, agent_id)
         org = rt.settings.notice.controller.name
         lang = m.language if m.language in ("fi", "en", "sv") else "fi"
+        # the answer quotes what the visitor wrote last: their latest reply by email, else the form's message
+        latest = (await s.execute(select(EmailReply).where(EmailReply.offline_message_id == m.id)
+                                  .order_by(EmailReply.id.desc()).limit(1))).scalar_one_or_none()
+        original, original_at = (latest.body, latest.created_at) if latest else (m.body.split("\n\n--- ")[0],
+                                                                               m.created_at)
         subject, text, html = compose.reply_mail(lang=lang, org=org, agent_name=agent.name if agent else org,
-                                                 reply=body, original=m.body.split("\n\n--- ")[0],
-                                                 original_at=m.created_at, settings=rt.settings)
+                                                 reply=body, original=original, original_at=original_at,
+                                                 settings=rt.settings)
         row = outbox.enqueue(s, rt, kind="reply", to_addr=m.email, to_name=m.name, subject=subject,
                              body_text=text, body_html=html, offline_message_id=m.id)
         await s.flush()
+        # its own reply address: the visitor's answer comes back into this thread (chat/email_replies.py)
+        reply_tokens.issue(s, rt, row, email=m.email, offline_message_id=m.id)
         r = OfflineReply(offline_message_id=m.id, agent_id=agent_id, body=body, created_at=now, outbox_id=row.id)
         s.add(r)
         m.state, m.updated_at = ANSWERED, now

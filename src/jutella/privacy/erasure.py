@@ -3,8 +3,8 @@
 One action (Zulip style) used by the console's register view (HTTP) and by
 ``jutella subject erase``: every change happens in one transaction; the
 events (consoles drop the erased chats) and the scrub of the database files
-come after the commit. The attachments' bytes are in the file store
-(store/files.py), deleted in the same transaction as their rows, so a rolled
+come after the commit. The bytes of the attachments and of the files of
+replies by email are in the file store (store/files.py), deleted in the same transaction as their rows, so a rolled
 back erasure keeps everything, files included, and a committed one leaves
 them on no host.
 
@@ -14,8 +14,9 @@ What goes:
   (messages, state lines, attachment lines) and internal notes, its label
   links, attachments (rows and their bytes), rating and comment, automatic
   metadata, emailed-transcript addresses and the transcript mails;
-- each selected offline message with its replies, metadata and the mails
-  about it (the emailed replies);
+- each selected offline message with its replies, the visitor's replies by
+  email and their attachments (rows and their bytes), metadata, the mails about
+  it (the emailed replies) and their reply addresses;
 - each selected mail, and the transcript address kept with it;
 - a visitor, once none of their conversations and offline messages remain
   (a person erased whole leaves no visitor row); restriction flags that named
@@ -42,13 +43,15 @@ from jutella.accounts import audit
 from jutella.chat.attachments import delete_files_after, delete_files_in
 from jutella.chat.revocation import publish_access_changed
 from jutella.runtime import Runtime
-from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
-                                  OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, EmailReply, EmailReplyFile,
+                                  MailOutbox, OfflineMessage, OfflineReply, ReplyToken, SubjectFlag,
+                                  TranscriptRequest, Visitor)
 
 #: every kind a receipt names, in the order shown to people
 KINDS = ("conversations", "messages", "notes", "label_links", "attachments", "attachment_files", "ratings",
-         "transcript_emails", "offline_messages", "offline_replies", "metadata", "emails", "visitors", "flags",
-         "offline_messages_unlinked", "offline_replies_unlinked")
+         "transcript_emails", "offline_messages", "offline_replies", "email_replies", "email_reply_files",
+         "reply_addresses", "metadata", "emails", "visitors", "flags", "offline_messages_unlinked",
+         "offline_replies_unlinked")
 
 
 def receipt_of(ids: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +110,20 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
                 OfflineReply.offline_message_id.in_(offline_ids)))).scalars())
             mail_ids |= set((await s.execute(select(MailOutbox.id).where(
                 MailOutbox.offline_message_id.in_(offline_ids)))).scalars())
+        if offline_ids:  # the visitor's replies by email, their files and the threads' reply addresses
+            ids["email_replies"] = set((await s.execute(select(EmailReply.id).where(
+                EmailReply.offline_message_id.in_(offline_ids)))).scalars())
+            for f_id, name in (await s.execute(select(EmailReplyFile.id, EmailReplyFile.storage_name).where(
+                    EmailReplyFile.offline_message_id.in_(offline_ids)))).all():
+                ids["email_reply_files"].add(f_id)
+                ids["attachment_files"].add(name)
         ids["emails"] = set((await s.execute(select(MailOutbox.id).where(MailOutbox.id.in_(mail_ids))))
                             .scalars()) if mail_ids else set()
+        if offline_ids or conv_ids or ids["emails"]:  # a mail's reply address goes with its thread or the mail
+            ids["reply_addresses"] = set((await s.execute(select(ReplyToken.id).where(or_(
+                ReplyToken.offline_message_id.in_(offline_ids) if offline_ids else False,
+                ReplyToken.conversation_id.in_(conv_ids) if conv_ids else False,
+                ReplyToken.outbox_id.in_(ids["emails"]) if ids["emails"] else False)))).scalars())
         # kept records that pointed at erased ones lose the pointer (said in the receipt)
         if conv_ids:
             ids["offline_messages_unlinked"] = set((await s.execute(select(OfflineMessage.id).where(
@@ -146,6 +161,12 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
             await s.execute(delete(SubjectFlag).where(SubjectFlag.id.in_(ids["flags"])))
         if ids["transcript_emails"]:
             await s.execute(delete(TranscriptRequest).where(TranscriptRequest.id.in_(ids["transcript_emails"])))
+        if ids["reply_addresses"]:
+            await s.execute(delete(ReplyToken).where(ReplyToken.id.in_(ids["reply_addresses"])))
+        if ids["email_reply_files"]:
+            await s.execute(delete(EmailReplyFile).where(EmailReplyFile.id.in_(ids["email_reply_files"])))
+        if ids["email_replies"]:
+            await s.execute(delete(EmailReply).where(EmailReply.id.in_(ids["email_replies"])))
         if ids["offline_replies"]:
             await s.execute(delete(OfflineReply).where(OfflineReply.id.in_(ids["offline_replies"])))
         if ids["emails"]:
@@ -154,13 +175,14 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
             await s.execute(delete(OfflineMessage).where(OfflineMessage.id.in_(offline_ids)))
         if conv_ids:
             await s.execute(delete(Attachment).where(Attachment.conversation_id.in_(conv_ids)))
-            await delete_files_in(rt, s, sorted(ids["attachment_files"]))
             # events one by one through DELETE so the FTS triggers drop their index entries
             await s.execute(delete(ChatEvent).where(ChatEvent.conversation_id.in_(conv_ids)))
             await s.execute(delete(ConversationLabel).where(ConversationLabel.conversation_id.in_(conv_ids)))
             await s.execute(delete(Conversation).where(Conversation.id.in_(conv_ids)))
         if ids["visitors"]:
             await s.execute(delete(Visitor).where(Visitor.id.in_(ids["visitors"])))
+        # the bytes of the chats' attachments and of the replies' files, with their rows
+        await delete_files_in(rt, s, sorted(ids["attachment_files"]))
 
         receipt = receipt_of(ids)
         # ---- the receipt is final here, inside the erasing transaction: whatever must be
@@ -185,4 +207,5 @@ async def scrub(rt: Runtime) -> None:
         await rt.db.checkpoint()
     else:
         await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                            "mail_outbox", "attachment", "attachment_blob", "transcript_request", "conversation_label", "subject_flag"))
+                            "mail_outbox", "attachment", "attachment_blob", "transcript_request",
+                            "conversation_label", "subject_flag", "email_reply", "email_reply_file", "reply_token"))

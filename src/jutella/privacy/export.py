@@ -75,6 +75,10 @@ LABELS["sv"].update(state="Status", delivery={
 LABELS["fi"].update(prechat="Ennen keskustelua annetut tiedot", topic="Aihe")
 LABELS["en"].update(prechat="Given before the chat", topic="Topic")
 LABELS["sv"].update(prechat="Uppgifter givna före chatten", topic="Ämne")
+# the person's replies by email (docs/mail.md "Replies by email")
+LABELS["fi"]["email_replies"] = "Sähköpostivastauksesi"
+LABELS["en"]["email_replies"] = "Your replies by email"
+LABELS["sv"]["email_replies"] = "Dina svar per e-post"
 
 CSS = Path(__file__).resolve().parent.parent / "web" / "static" / "privacy.css"
 

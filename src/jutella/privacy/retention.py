@@ -2,7 +2,11 @@
 
 - chat histories: conversations whose last activity is older than
   ``retention.chat_days`` (and visitors left with nothing);
-- offline messages, their replies and mail: older than ``offline_days``;
+- offline messages, their replies and mail, the visitor's replies by email
+  and their files (rows and bytes, as attachments below): when the thread's last activity (``updated_at``, which a
+  reply by email moves) is older than ``offline_days``; reply addresses
+  (``reply_token``) when they expire (``offline_days`` after their mail) or
+  their thread goes;
 - automatic metadata (browser, OS, referrer, page, language) of conversations
   and offline messages: blanked after ``metadata_days``;
 - attachments (rows and their bytes in the file store, in the same
@@ -33,8 +37,9 @@ from jutella.accounts import audit
 from jutella.chat import access
 from jutella.chat.attachments import delete_files_after, delete_files_in, sweep
 from jutella.runtime import Runtime
-from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, MailOutbox,
-                                  OfflineMessage, OfflineReply, SubjectFlag, TranscriptRequest, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, ConversationLabel, EmailReply, EmailReplyFile,
+                                  MailOutbox, OfflineMessage, OfflineReply, ReplyToken, SubjectFlag,
+                                  TranscriptRequest, Visitor)
 
 from . import ledger
 from .erasure import scrub
@@ -53,6 +58,9 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         kept_conv = not_(access.conversation_restricted())
         kept_off = not_(access.offline_restricted())
         old = select(Conversation.id).where(Conversation.last_activity_at < chat_cut, kept_conv).scalar_subquery()
+        # reply addresses (chat/reply_tokens.py) past their expiry, or of a chat that goes now
+        counts["reply_addresses"] = (await s.execute(delete(ReplyToken).where(or_(
+            ReplyToken.expires_at < now, ReplyToken.conversation_id.in_(old))))).rowcount or 0
         # attachments (rows and bytes, in this transaction) and emailed transcripts go with their chat
         files = list((await s.execute(select(Attachment.storage_name).where(
             Attachment.conversation_id.in_(old)))).scalars())
@@ -71,6 +79,17 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         counts["conversations"] = (await s.execute(delete(Conversation).where(
             Conversation.id.in_(old)))).rowcount or 0
         old_off = select(OfflineMessage.id).where(OfflineMessage.updated_at < offline_cut, kept_off).scalar_subquery()
+        # the visitor's replies by email and their files (rows and bytes, in this transaction)
+        reply_files = list((await s.execute(select(EmailReplyFile.storage_name).where(
+            EmailReplyFile.offline_message_id.in_(old_off)))).scalars())
+        counts["email_reply_files"] = (await s.execute(delete(EmailReplyFile).where(
+            EmailReplyFile.offline_message_id.in_(old_off)))).rowcount or 0
+        await delete_files_in(rt, s, reply_files)
+        files += reply_files
+        counts["email_replies"] = (await s.execute(delete(EmailReply).where(
+            EmailReply.offline_message_id.in_(old_off)))).rowcount or 0
+        counts["reply_addresses"] += (await s.execute(delete(ReplyToken).where(
+            ReplyToken.offline_message_id.in_(old_off)))).rowcount or 0
         counts["offline_replies"] = (await s.execute(delete(OfflineReply).where(
             OfflineReply.offline_message_id.in_(old_off)))).rowcount or 0
         counts["emails"] += (await s.execute(delete(MailOutbox).where(or_(

@@ -30,9 +30,9 @@ from jutella.chat.offline import validate_email, validate_name
 from jutella.chat.revocation import bump_access_version, publish_access_changed
 from jutella.runtime import Runtime
 from jutella.store.db import email_hash  # one definition: SQLite's SQL form (chat/access.py) runs it too
-from jutella.store.models import (Attachment, ChatEvent, Conversation, Department, MailOutbox,
-                                  OfflineMessage, OfflineReply, StaffAccount, SubjectFlag, SubjectRequest,
-                                  TranscriptRequest, Visitor)
+from jutella.store.models import (Attachment, ChatEvent, Conversation, Department, EmailReply, EmailReplyFile,
+                                  MailOutbox, OfflineMessage, OfflineReply, StaffAccount, SubjectFlag,
+                                  SubjectRequest, TranscriptRequest, Visitor)
 
 from . import erasure
 
@@ -152,6 +152,18 @@ async def find(rt: Runtime, query: str, *, actor_id: int | None) -> list[Match]:
         for r in (await s.execute(select(OfflineReply).where(_ci(OfflineReply.body, query)).limit(500))).scalars():
             snippet, a, b = _window(r.body, query)
             matches.append(Match("offline_message", r.offline_message_id, r.created_at, "reply", snippet, a, b))
+        # the visitor's replies by email (chat/email_replies.py): text, sender, attachment names
+        for r in (await s.execute(select(EmailReply).where(or_(
+                _ci(EmailReply.body, query), _ci(EmailReply.from_addr, query),
+                _ci(func.coalesce(EmailReply.from_name, ""), query))).limit(500))).scalars():
+            where, value = ("email_reply", r.body) if query.casefold() in r.body.casefold() else (
+                "sender", f"{r.from_name or ''} <{r.from_addr}>".strip())
+            snippet, a, b = _window(value, query)
+            matches.append(Match("offline_message", r.offline_message_id, r.created_at, where, snippet, a, b))
+        for f in (await s.execute(select(EmailReplyFile).where(_ci(EmailReplyFile.filename, query))
+                                  .limit(500))).scalars():
+            snippet, a, b = _window(f.filename, query)
+            matches.append(Match("offline_message", f.offline_message_id, f.created_at, "attachment", snippet, a, b))
         # addresses given for an emailed transcript (and ratings' comments) belong to the conversation
         for t in (await s.execute(select(TranscriptRequest).where(_ci(TranscriptRequest.email, query))
                                   .limit(500))).scalars():
@@ -288,6 +300,10 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                 MailOutbox, MailOutbox.id == OfflineReply.outbox_id).where(
                 OfflineReply.offline_message_id == m.id).order_by(OfflineReply.id))).all()
             emails_seen.add(m.email.casefold())
+            by_email = (await s.execute(select(EmailReply).where(EmailReply.offline_message_id == m.id)
+                                        .order_by(EmailReply.id))).scalars().all()
+            reply_files = (await s.execute(select(EmailReplyFile).where(EmailReplyFile.offline_message_id == m.id)
+                                           .order_by(EmailReplyFile.id))).scalars().all()
             offline.append({
                 "id": m.id, "received_at": m.created_at.isoformat(), "name": m.name, "email": m.email,
                 "message": m.body, "state": m.state, "department": departments.get(m.department_id),
@@ -296,6 +312,13 @@ async def collect(rt: Runtime, sel: Selection, *, actor_id: int | None, fmt: str
                              "language": m.language},
                 "replies": [{"at": r.created_at.isoformat(), "agent": name, "text": r.body, "email_state": state}
                             for r, name, state in replies],
+                # the person's replies by email (docs/mail.md "Replies by email")
+                "email_replies": [{"at": r.created_at.isoformat(), "from": r.from_addr, "from_name": r.from_name,
+                                   "sender_differs": r.sender_differs, "text": r.body,
+                                   "attachments": [{"name": f.filename, "type": f.content_type, "size": f.size}
+                                                   for f in reply_files if f.email_reply_id == r.id],
+                                   "refused_attachments": [x.get("name") for x in (r.refused or [])]}
+                                  for r in by_email],
                 "marketing_consent": {"version": m.marketing_consent_version,
                                       "at": m.marketing_consent_at.isoformat()} if m.marketing_consent_at else None,
             })

@@ -1,9 +1,10 @@
 """Where the attachments' bytes are: one file store for the whole cluster.
 
-A file store keeps bytes under a key (``attachment.storage_name``: 48
-random hex digits) and nothing else: which file is whose, who may read it and
-when it goes are the attachment rows' business (chat/attachments.py, the one
-user of this module, and privacy/erasure.py, privacy/retention.py through
+A file store keeps bytes under a key (``attachment.storage_name`` or
+``email_reply_file.storage_name``: 48 random hex digits) and nothing else:
+which file is whose, who may read it and when it goes are the rows'
+business (chat/attachments.py, the one user of this module, and
+chat/email_replies.py, privacy/erasure.py, privacy/retention.py through
 it). docs/attachments.md, "Where the bytes are", is the contract in words;
 tests/integration/test_filestore.py checks every implementation against it.
 

@@ -432,7 +432,8 @@ class Attachment(Base):
 
 # The attachments' bytes (issue 20, migration 0022): a table of their own, so
 # that reading attachment rows (lists, exports, erasure's selection) never loads
-# a file. Keyed by ``attachment.storage_name``; store/files.py is its only user.
+# a file. Keyed by ``attachment.storage_name`` (and ``email_reply_file.storage_name``:
+# the files of replies by email share the store); store/files.py is its only user.
 AttachmentBlob = Table(
     "attachment_blob", Base.metadata,
     Column("name", String(64), primary_key=True),
@@ -528,6 +529,67 @@ class SiteProfile(Base):
     logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_hash: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+# -- email replies back into the thread (chat/email_replies.py, docs/mail.md "Replies by email", migration 0021) --
+class ReplyToken(Base):
+    """The reply address ``reply+TOKEN@<reply_domain>`` of one mail jutella
+    sent (an answer to an offline message, a transcript): the SHA-256 of the
+    token, the thread a reply to it joins (the offline message; a transcript's
+    conversation until its first reply makes an offline message of it), the
+    address the mail went to (a reply from another one is flagged) and when it
+    stops being accepted. Goes with its thread (erasure, retention)."""
+
+    __tablename__ = "reply_token"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the token
+    offline_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("offline_message.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"),
+                                                        index=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EmailReply(Base):
+    """A visitor's reply by email, received over LMTP: its new text (quoted
+    history removed), who sent it and whether that differs from the thread's
+    address, and the attachments refused (name and reason)."""
+
+    __tablename__ = "email_reply"
+    __table_args__ = (UniqueConstraint("offline_message_id", "message_id", name="uq_email_reply_message_id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    offline_message_id: Mapped[int] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"), index=True)
+    from_addr: Mapped[str] = mapped_column(String(320), index=True)
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    sender_differs: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    refused: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    message_id: Mapped[str | None] = mapped_column(String(200))  # the mail's Message-ID: a redelivery is one reply
+    created_at: Mapped[datetime]
+
+
+class EmailReplyFile(Base):
+    """An attachment of an email reply that passed the upload checks; its
+    bytes are in the file store (store/files.py) beside the chat's
+    attachments, under ``storage_name``."""
+
+    __tablename__ = "email_reply_file"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    email_reply_id: Mapped[int] = mapped_column(ForeignKey("email_reply.id", ondelete="CASCADE"), index=True)
+    offline_message_id: Mapped[int] = mapped_column(ForeignKey("offline_message.id", ondelete="CASCADE"), index=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(200))
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
 
 
 # -- reports: daily aggregates without personal data (chat/reports.py, docs/reports.md, migration 0016) --

@@ -283,21 +283,27 @@ async def serve(public_id: str, request: Request) -> Response:
         return Response(status_code=404, content=b'{"error":{"code":"not_found","message":"Not found."}}',
                         media_type="application/json",
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
-    a = found[0]
-    disposition = "attachment" if a.content_type == att.PDF else "inline"
+    return await file_response(request, opened, found[0].content_type, found[0].filename)
+
+
+async def file_response(request: Request, opened: att.Opened, content_type: str, filename: str) -> Response:
+    """A stored file (a chat's attachment, a reply by email's file) as its
+    response: a PDF downloaded, an image shown, never sniffed nor run, in a
+    sandbox, not cached; streamed from the cluster's file store
+    (store/files.py) a chunk at a time, so any host serves any file."""
+    disposition = "attachment" if content_type == att.PDF else "inline"
     headers = {
         "Content-Length": str(opened.size),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Content-Disposition": content_disposition(disposition, a.filename),
+        "Content-Disposition": content_disposition(disposition, filename),
         "Cache-Control": "private, no-store",
         "Cross-Origin-Resource-Policy": "same-origin",
     }
     if request.method == "HEAD":
         await opened.chunks.aclose()  # type: ignore[attr-defined]
-        return Response(status_code=200, media_type=a.content_type, headers=headers)
-    # from the cluster's file store (store/files.py), a chunk at a time: any host serves any file
-    return StreamingResponse(opened.chunks, media_type=a.content_type, headers=headers)
+        return Response(status_code=200, media_type=content_type, headers=headers)
+    return StreamingResponse(opened.chunks, media_type=content_type, headers=headers)
 
 
 def _ascii(name: str) -> str:

@@ -6,16 +6,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from jutella.accounts.scopes import OFFLINE_READ
-from jutella.chat import access, offline, sites
+from jutella.chat import access, email_replies, offline, sites
+from jutella.chat.errors import ChatError
 from jutella.chat import actions as chat
 from jutella.chat.metadata import collect
 from jutella.mail import outbox
 
 from . import schemas as S
 from .auth import Staff, StaffContext, client_address, runtime
+from .routes_attach import file_response
 
 public = APIRouter(prefix="/api/v1/public", tags=["widget"])
 router = APIRouter(prefix="/api/v1", tags=["offline messages"])
@@ -99,6 +102,32 @@ class ReplyOut(BaseModel):
     outbox_id: int | None
 
 
+class EmailFileOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    size: int
+    url: str
+
+
+class RefusedFileOut(BaseModel):
+    name: str
+    code: str
+
+
+class EmailReplyOut(BaseModel):
+    """The visitor's reply by email (docs/mail.md "Replies by email")."""
+
+    id: int
+    body: str
+    sender: str = Field(alias="from")
+    from_name: str | None
+    sender_differs: bool = Field(description="sent from another address than the one the mail went to")
+    created_at: datetime
+    files: list[EmailFileOut]
+    refused: list[RefusedFileOut] = Field(description="attachments not accepted (the upload checks), by name")
+
+
 class OfflineDetail(OfflineSummary):
     body: str
     browser: str | None
@@ -110,6 +139,7 @@ class OfflineDetail(OfflineSummary):
     conversation_id: int | None
     visitor: str | None
     replies: list[ReplyOut]
+    email_replies: list[EmailReplyOut] = Field(description="the visitor's replies by email, oldest first")
 
 
 class ReplyIn(BaseModel):
@@ -159,6 +189,22 @@ async def inbox(request: Request, state: Literal["new", "answered", "closed", "o
 async def detail(message_id: S.Id, request: Request, who: StaffContext = Depends(reader)) -> dict[str, Any]:
     rt = runtime(request)
     return await offline.view(rt, viewer=await viewer(rt, who), message_id=message_id)
+
+
+@router.get("/offline-messages/{message_id}/files/{public_id}", responses={**ERRORS, 200: {"content": {
+    "image/png": {}, "image/jpeg": {}, "image/webp": {}, "application/pdf": {}}}})
+async def email_file(message_id: S.Id, request: Request,
+                     public_id: str = PathParam(min_length=32, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
+                     who: StaffContext = Depends(Staff("agent", page=True))) -> Response:
+    """A file attached to the visitor's reply by email; audited as a view. The
+    same headers as a chat's attachment (web/routes_attach.py)."""
+    rt = runtime(request)
+    f = await email_replies.open_file(rt, viewer=await viewer(rt, who), message_id=message_id,
+                                      public_id=public_id)
+    opened = await email_replies.file_bytes(rt, f)
+    if opened is None:
+        raise ChatError("not_found", "No such file.", 404)
+    return await file_response(request, opened, f.content_type, f.filename)
 
 
 @router.post("/offline-messages/{message_id}/reply", response_model=OfflineDetail, status_code=201,

@@ -1,7 +1,7 @@
 """attachment bytes
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-07
 
 One attachment store for the cluster (issue 20): the attachments' bytes in
@@ -23,7 +23,7 @@ import jutella.store.types  # noqa: F401
 
 
 revision = '0022'
-down_revision = '0020'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

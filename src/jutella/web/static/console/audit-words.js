@@ -96,6 +96,7 @@ const TARGETS = {
   webhook_delivery: N_("Webhook delivery {id}"),
   subject_request: N_("Register request {id}"),
   api_token: N_("API token {id}"),
+  email_reply_file: N_("File {id} of a reply by email"),
 };
 
 // what record_shown names, by kind

@@ -25,6 +25,16 @@ const REASONS = {
   no_agent: N_("Nobody was online"),
   wait_timeout: N_("The visitor waited too long in the chat"),
   agents_left: N_("The agents went offline during the chat"),
+  transcript_reply: N_("The visitor replied by email to a chat transcript"),
+};
+// why an attachment of a reply by email was not taken (chat/attachments.py REFUSALS, the upload checks)
+const REFUSED = {
+  unsupported_type: N_("not an image or a PDF"),
+  too_large: N_("too large"),
+  too_many_pixels: N_("too many pixels"),
+  unreadable: N_("could not be read"),
+  empty: N_("empty"),
+  not_a_file: N_("not a file"),
 };
 const DELIVERY = {
   queued: N_("Queued for sending"),
@@ -65,6 +75,7 @@ export function openMessage(pane, id, opts) {
   let tick = 0; // counts live frames, to tell which news is newer than an answer
   const live = new Map(); // outbox id -> {state, error, tick}
   const unknownReplies = new Set();
+  let visitorReplied = false; // an "offline" frame said a reply by email arrived: not fetched by itself
   const headingId = uid("offline-title");
 
   const box = messageBox("error");
@@ -135,7 +146,10 @@ export function openMessage(pane, id, opts) {
       note.el,
       h("section", { class: "offline-section", "aria-label": t("The message") },
         h("p", { class: "offline-received muted" }, t("Received"), " ", timeElement(m.created_at)),
-        h("div", { class: "offline-body", testid: "offline-body", text: m.body })),
+        m.reason === "transcript_reply" && !m.body
+          ? h("p", { class: "offline-body muted", testid: "offline-body",
+            text: t("A reply by email to the transcript of a chat. The replies are below.") })
+          : h("div", { class: "offline-body", testid: "offline-body", text: m.body })),
       metadata(m),
       replies(m),
       composerSection(m),
@@ -194,8 +208,12 @@ export function openMessage(pane, id, opts) {
   }
 
   function replies(m) {
-    const list = m.replies.length
-      ? h("ol", { class: "offline-replies", testid: "offline-replies" }, m.replies.map(replyItem))
+    // the agents' answers and the visitor's replies by email, one thread in time order
+    const thread = [...m.replies.map((r) => ({ at: r.created_at, el: () => replyItem(r) })),
+      ...(m.email_replies || []).map((r) => ({ at: r.created_at, el: () => emailReplyItem(r, m) }))]
+      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    const list = thread.length
+      ? h("ol", { class: "offline-replies", testid: "offline-replies" }, thread.map((x) => x.el()))
       : h("p", { class: "muted", testid: "offline-replies", text: t("No replies yet.") });
     return h("section", { class: "offline-section", "aria-labelledby": `${headingId}-replies` },
       h("h3", { id: `${headingId}-replies`, text: t("Replies") }), list);
@@ -208,6 +226,36 @@ export function openMessage(pane, id, opts) {
         timeElement(r.created_at)),
       h("div", { class: "offline-reply-body", text: r.body }),
       delivery(r));
+    return item;
+  }
+
+  // The visitor's reply by email: its new text, its files, the attachments not taken, and a
+  // warning when it came from another address than the one the answer went to.
+  function emailReplyItem(r, m) {
+    const who = r.from_name ? `${r.from_name} <${r.from}>` : r.from;
+    const item = h("li", { class: ["offline-reply", "offline-email-reply"], testid: "offline-email-reply",
+      dataset: { id: r.id, differs: r.sender_differs ? "true" : "false" } },
+    h("p", { class: "offline-reply-meta" },
+      h("span", { class: "offline-reply-author", text: who }), " · ",
+      h("span", { text: t("Replied by email") }), " · ", timeElement(r.created_at)));
+    if (r.sender_differs) {
+      item.append(h("p", { class: "offline-sender-differs", testid: "offline-sender-differs", role: "note" },
+        t("Sent from {sender}, not from {email}, where the answer went. Check who this is before you answer.",
+          { sender: r.from, email: m.email })));
+    }
+    item.append(r.body
+      ? h("div", { class: "offline-reply-body", text: r.body })
+      : h("p", { class: "offline-reply-body muted", text: t("No new text (only the quoted earlier messages).") }));
+    if (r.files.length) {
+      item.append(h("ul", { class: "offline-email-files", "aria-label": t("Attachments") },
+        r.files.map((f) => h("li", {},
+          h("a", { href: f.url, target: "_blank", rel: "noopener", testid: "offline-email-file", text: f.name })))));
+    }
+    for (const x of r.refused) {
+      item.append(h("p", { class: "offline-email-refused muted", testid: "offline-email-refused" },
+        t("Attachment {name} was not taken: {reason}.",
+          { name: x.name, reason: REFUSED[x.code] ? t(REFUSED[x.code]) : x.code })));
+    }
     return item;
   }
 
@@ -236,7 +284,9 @@ export function openMessage(pane, id, opts) {
   function composerSection(m) {
     const closed = m.state === "closed";
     composerHint.textContent = closed ? t("This message is closed. Reopen it to answer.")
-      : t("The reply goes by email to {email}, with the original message quoted.", { email: m.email });
+      : (m.email_replies || []).length
+        ? t("The reply goes by email to {email}, with the visitor's latest reply quoted.", { email: m.email })
+        : t("The reply goes by email to {email}, with the original message quoted.", { email: m.email });
     input.disabled = closed;
     send.disabled = closed;
     return h("section", { class: "offline-section" }, composer);
@@ -265,11 +315,14 @@ export function openMessage(pane, id, opts) {
   }
 
   function drawNote() {
-    if (unknownReplies.size) {
-      note.el.replaceChildren(document.createTextNode(`${t("Someone else has replied to this message.")} `));
-      const show = h("button", { type: "button", class: "small", text: t("Show the latest") });
+    if (unknownReplies.size || visitorReplied) {
+      note.el.replaceChildren(document.createTextNode(`${visitorReplied ? t("The visitor has replied by email.")
+        : t("Someone else has replied to this message.")} `));
+      const show = h("button", { type: "button", class: "small", testid: "offline-show-latest",
+        text: t("Show the latest") });
       show.addEventListener("click", () => {
         unknownReplies.clear();
+        visitorReplied = false;
         note.clear();
         load();
       });
@@ -393,6 +446,10 @@ export function openMessage(pane, id, opts) {
       const before = `${message.state}/${message.assigned_agent_id}`;
       merge(frame.message);
       if (`${message.state}/${message.assigned_agent_id}` !== before) redrawHeader();
+      if (frame.new) { // a reply by email came into this thread (chat/email_replies.py)
+        visitorReplied = true;
+        drawNote();
+      }
     }
   }
 
