@@ -2,8 +2,9 @@
 items 2 and 3; docs/housekeeping.md).
 
 - Two `jutella serve` hosts on one PostgreSQL: exactly one is the housekeeper
-  (its /metrics says ``jutella_housekeeper 1``); stopped with SIGTERM, it
-  hands over to the other at once; the outbox's mails reach a
+  (its /metrics says ``jutella_housekeeper 1``); when its lock's database
+  connection is cut it stops at once and one host is it again; stopped with
+  SIGTERM, it hands over to the other at once; the outbox's mails reach a
   real SMTP server (aiosmtpd) exactly once across the two; the housekeeper is
   killed with ``kill -9`` in the middle of sending and the other host takes
   over within seconds and sends the rest, none twice.
@@ -99,6 +100,16 @@ def test_one_housekeeper_sends_each_mail_once_and_another_host_takes_over_when_i
         first, second = (a, b) if is_housekeeper(a) else (b, a)
         assert "this process is the housekeeper now" in first.output()
         assert "housekeeper now" not in second.output()
+
+        # its lock's connection cut (as by a network fault or an administrator): it stops at once
+        # being the housekeeper, and one host is it again within a try or two
+        cut = run_async(_pg(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                          "WHERE application_name = 'jutella housekeeper' AND datname = $1",
+                            database_url.rsplit("/", 1)[1]))
+        assert len(cut) == 2  # one connection on each host: the holder's, and the other's that tries
+        eventually(lambda: "no longer the housekeeper" in first.output(), 5)
+        eventually(lambda: sorted(is_housekeeper(h) for h in hosts) == [False, True], 3 * TRY_SECONDS + 2)
+        first, second = (a, b) if is_housekeeper(a) else (b, a)
 
         # a drained housekeeper hands over: the other host is it within a try or two
         first.proc.terminate()

@@ -63,7 +63,7 @@ class Housekeeper:
         self._conn: Any = None  # asyncpg connection holding the lock (PostgreSQL)
         self._fd: int | None = None  # the locked file (SQLite)
         self._task: asyncio.Task | None = None
-        self.became = asyncio.Event()  # set while active (tests, shutdown)
+        self._held = False  # the lock is ours (active once on_acquire has settled the previous one's work)
 
     @property
     def active(self) -> bool:
@@ -81,12 +81,12 @@ class Housekeeper:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        was = self._active
+        was, held = self._active, self._held
         self._set(False)
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
-                if was:
+                if held:
                     await asyncio.wait_for(conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY), 2)
                 await asyncio.wait_for(conn.close(), 2)
             except Exception:
@@ -111,26 +111,30 @@ class Housekeeper:
         except Exception as exc:  # the database away: not the housekeeper until the next try works
             self._lost(f"{type(exc).__name__}: {exc}")
             return
-        if self._active and self._just_became:
-            self._just_became = False
+        if self._held and not self._active:
+            # the lock is ours: first settle what the previous housekeeper left, then act as one
+            # (no round of this process's work runs before the settling is done)
             if self.on_acquire is not None:
                 try:
                     await self.on_acquire()
-                except Exception:
-                    log.exception("housekeeper: recovery on takeover failed")
-
-    _just_became = False
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the next try settles again, still holding the lock
+                    log.warning("housekeeper: settling the previous housekeeper's work failed: %s",
+                                type(exc).__name__)
+                    return
+            if self._held:  # the connection may have closed meanwhile
+                self._set(True)
 
     def _set(self, active: bool) -> None:
+        """``active`` False also means the lock is not held (any more)."""
+        if not active:
+            self._held = False
         if active == self._active:
             return
         self._active = active
         if active:
-            self._just_became = True
-            self.became.set()
             log.info("housekeeper: this process is the housekeeper now (pid %d)", os.getpid())
-        else:
-            self.became.clear()
         if self.on_change is not None:
             self.on_change(active)
 
@@ -165,19 +169,19 @@ class Housekeeper:
             self._conn = None
             self._set(False)
             self._conn = await self._connect()
-        if self._active:  # still holding it? a query that answers says the session is alive
+        if self._held:  # still holding it? a query that answers says the session is alive
             await asyncio.wait_for(self._conn.fetchval("SELECT 1"), self.connect_timeout)
             return
-        got = await asyncio.wait_for(self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY),
-                                     self.connect_timeout)
-        self._set(bool(got))
+        self._held = bool(await asyncio.wait_for(
+            self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY), self.connect_timeout))
 
     # -- SQLite --------------------------------------------------------------------------
     def _try_file(self) -> None:
         import fcntl
 
         if self._fd is not None:
-            return  # held until stop() or the process's end
+            self._held = True  # held until stop() or the process's end
+            return
         base = self.data_dir or Path(self.url.split("///", 1)[-1]).parent
         base.mkdir(parents=True, exist_ok=True)
         fd = os.open(base / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -187,7 +191,7 @@ class Housekeeper:
             os.close(fd)
             return
         self._fd = fd
-        self._set(True)
+        self._held = True
 
     def _release_file(self) -> None:
         if self._fd is not None:
