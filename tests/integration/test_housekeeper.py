@@ -8,6 +8,8 @@ items 2 and 3; docs/housekeeping.md).
   real SMTP server (aiosmtpd) exactly once across the two; the housekeeper is
   killed with ``kill -9`` in the middle of sending and the other host takes
   over within seconds and sends the rest, none twice.
+- The two workers of one `jutella serve` elect one housekeeper the same way
+  (one advisory lock granted), and a SIGTERM releases it.
 - SIGTERM during chat load: the sockets are told to reconnect (1012), every
   message that was acknowledged is in the database, and the process exits
   within its bound.
@@ -207,3 +209,25 @@ def test_sigterm_under_chat_load_loses_no_acknowledged_message_and_exits_within_
     unacked = stored - set(acked)
     assert not unacked, f"{len(unacked)} message(s) stored but never acknowledged"
     assert "housekeeper: handed over" in server.output()  # its lock released, not left to the process's end
+
+
+@pytest.mark.parametrize("backend", ["pg+redis"])
+def test_the_workers_of_one_host_elect_one_housekeeper_and_hand_it_over_on_sigterm(server_process, database_url):
+    server = server_process(workers=2).start()
+    name = database_url.rsplit("/", 1)[1]
+
+    def tries() -> int:  # each worker keeps one connection for the lock, the holder's and the others'
+        return len(run_async(_pg(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                                               "'jutella housekeeper' AND datname = $1", name)))
+
+    def held() -> int:
+        return len(run_async(_pg(database_url, "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = "
+                                               "l.database WHERE l.locktype = 'advisory' AND l.granted "
+                                               "AND d.datname = $1", name)))
+
+    eventually(lambda: tries() == 2 and held() == 1, 10)
+    assert server.output().count("this process is the housekeeper now") == 1
+    server.proc.terminate()
+    server.proc.wait(DRAIN_SECONDS + 5)
+    assert "housekeeper: handed over" in server.output()
+    assert tries() == 0 and held() == 0
