@@ -73,10 +73,26 @@ async def _daily_retention(rt: Runtime) -> bool:
     return True
 
 
+async def _take_over(rt: Runtime) -> None:
+    """What a process does on becoming the cluster's housekeeper (store/leader.py),
+    before its first round: the previous one is gone, so mails it left in
+    the middle of sending may have been delivered ("uncertain", not resent
+    blindly) and its claims on mails not yet sent are released."""
+    from jutella.mail.outbox import mark_uncertain
+
+    if n := await mark_uncertain(rt):
+        log.warning("housekeeper: %d mail(s) were being sent when the previous housekeeper stopped; "
+                    "the console lists them as uncertain", n)
+    if rt.outbox is not None:
+        rt.outbox.kick()
+
+
 async def _housekeeping(rt: Runtime) -> None:
-    """Periodic work of this process: presence grace periods every 2 s, idle
-    conversations every 30 s. Safe on several workers at once: closing a closed
-    conversation does nothing."""
+    """Periodic work: presence grace periods every 2 s and this worker's
+    throttle slots, in every process; idle conversations every 30 s and the
+    daily retention run only in the cluster's housekeeper (rt.is_housekeeper(),
+    docs/housekeeping.md). Both are idempotent besides: closing a closed
+    conversation does nothing, retention deletes what is past its date."""
     parse_user_agent("Mozilla/5.0")  # load the parser's tables now, not on a visitor's first message
     rounds = 0
     while True:
@@ -85,13 +101,13 @@ async def _housekeeping(rt: Runtime) -> None:
         try:
             rt.presence.sweep()
             await publish_presence(rt)
-            if rounds % 15 == 0:
+            if rounds % 15 == 0 and rt.is_housekeeper():
                 await close_idle(rt)
             if rounds % 30 == 0:  # every minute: this worker's open widget sockets still hold their slots
                 await rt.throttle.refresh_slots()
             if rounds % 1800 == 0 and hasattr(rt.throttle, "sweep"):  # hourly
                 rt.throttle.sweep()
-            if rounds % 450 == 1:  # every 15 minutes: is the daily retention run due?
+            if rounds % 450 == 1 and rt.is_housekeeper():  # every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
         except Exception as exc:  # keep going; the next round retries
             if storage_fault(exc) is not None:
@@ -152,6 +168,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if anchor is not None:
             anchor.key()
         rt.outbox = OutboxWorker(rt)
+        housekeeper = rt.housekeeper
+        if housekeeper is not None:
+            housekeeper.on_acquire = functools.partial(_take_over, rt)
+            await housekeeper.start()
         await rt.outbox.start()
         rt.webhooks = WebhookWorker(rt)
         await rt.webhooks.start()
@@ -163,16 +183,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             yield {wsserver.STATE_KEY: sockets, wsserver.TRUSTED_KEY: settings.trusted_proxies,
                    slowclients.STATE_KEY: slow}
         finally:
-            if lmtp_server is not None:
-                lmtp_server.close()
-            housekeeping.cancel()
-            await asyncio.gather(housekeeping, return_exceptions=True)
-            await rt.outbox.stop()
-            await rt.webhooks.stop()
-            await rt.hub.stop()
-            await rt.throttle.close()
+            # the drain's second part (docs/housekeeping.md), within TEARDOWN_SECONDS: uvicorn has
+            # closed the sockets (1012) and their writes have committed; a step past the bound is
+            # cut short, which loses nothing stored (a mail left "sending" is "uncertain")
+            try:
+                async with asyncio.timeout(tuning.TEARDOWN_SECONDS):
+                    if lmtp_server is not None:
+                        lmtp_server.close()
+                    housekeeping.cancel()
+                    await asyncio.gather(housekeeping, return_exceptions=True)
+                    await rt.outbox.stop()  # the mail being sent finishes first, then ...
+                    await rt.webhooks.stop()
+                    if housekeeper is not None:
+                        await housekeeper.stop()  # ... the lock is handed over at once
+                    await rt.hub.stop()
+                    await rt.throttle.close()
+                    await rt.db.dispose()
+            except TimeoutError:
+                log.warning("shutdown: the teardown took longer than %.1f s; cut short", tuning.TEARDOWN_SECONDS)
             rt.cpu.close()
-            await rt.db.dispose()
 
     # Every refusal has the same documented shape, whatever the route.
     common = {code: {"model": ErrorResponse, "description": text} for code, text in (

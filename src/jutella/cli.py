@@ -84,12 +84,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def prepare(rt) -> int:
         from jutella.accounts.actions import ensure_setup_link
-        from jutella.mail.outbox import mark_uncertain
 
-        if n := await mark_uncertain(rt):
-            print(f"jutella: {n} mail(s) were being sent when jutella stopped; the console lists them as "
-                  "uncertain", file=sys.stderr)
-
+        # mails a crash left half-sent are the housekeeper's to settle when it takes over
+        # (app._take_over), not every starting host's: another host may be sending them now
         link = await ensure_setup_link(rt)
         if link:
             print("No staff account yet. Open this one-time link to create the first administrator "
@@ -103,11 +100,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from jutella.logs import log_config
 
     print(f"jutella serving on http://{settings.host}:{settings.port}", flush=True)
-    from jutella.tuning import SERVER_OPTIONS
+    from jutella.tuning import SERVER_OPTIONS, SOCKETS_DRAIN_SECONDS
 
     uvicorn.run(
         "jutella.cli:served_app", factory=True, host=settings.host, port=settings.port,
-        workers=args.workers, log_config=log_config(settings.log_level), timeout_graceful_shutdown=5,
+        workers=args.workers, log_config=log_config(settings.log_level),
+        timeout_graceful_shutdown=SOCKETS_DRAIN_SECONDS,  # the drain's first part (jutella/tuning.py)
         **SERVER_OPTIONS,
     )
     return 0

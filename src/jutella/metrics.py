@@ -25,6 +25,9 @@ class Metrics:
         self.outbox_depth = Gauge("jutella_outbox_depth", "Mails waiting to be sent", registry=r)
         self.redis_up = Gauge("jutella_redis_up", "1 when the Redis hub is connected (or not used)", registry=r)
         self.redis_up.set(1)
+        # 1 in the one process that runs the cluster's once-per-cluster work (store/leader.py)
+        self.housekeeper = Gauge("jutella_housekeeper", "1 while this process is the cluster's housekeeper",
+                                 registry=r)
         # slow clients (realtime/slowclients.py): connections still waiting for their request
         # headers (a function gauge, set in app.py), and those let go: "late" missed the header
         # deadline, "refused" came from an address already at its cap

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from jutella.realtime.hub import MemoryHub
     from jutella.store.db import Database
     from jutella.store.files import FileStore
+    from jutella.store.leader import Housekeeper
 
 
 @dataclass
@@ -40,9 +41,17 @@ class Runtime:
     files: FileStore | None = None
     webhooks: WebhookWorker | None = None  # the webhook sender, started next to the outbox (mail/webhooks.py)
     metrics: Metrics = field(default_factory=Metrics)
+    # whether this process is the cluster's housekeeper (store/leader.py; started by the lifespan)
+    housekeeper: Housekeeper | None = None
     # bounded pools for password hashing and upload decoding, off the event loop (cpu.py)
     cpu: CpuPools = field(default_factory=CpuPools)
     # the queues due to be told to their waiting visitors, and the typical waits (chat/queue.py; made on first use)
     queues: QueueWatch | None = None
     # small per-process caches that expire by time: key -> (monotonic time, value); see chat/sites.py
     caches: dict[str, tuple[float, object]] = field(default_factory=dict)
+
+    def is_housekeeper(self) -> bool:
+        """The one question every once-per-cluster job asks at the start of
+        each round (the outbox, retention, idle conversations, webhooks): is
+        this process the cluster's housekeeper right now? (docs/housekeeping.md)"""
+        return self.housekeeper is not None and self.housekeeper.active

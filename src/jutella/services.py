@@ -15,6 +15,7 @@ from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.db import Database
 from jutella.store.files import DatabaseFileStore
+from jutella.store.leader import Housekeeper
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -31,6 +32,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                                            processes=True)))
     # the attachments' bytes, one store for every host (docs/attachments.md, "Where the bytes are")
     rt.files = DatabaseFileStore(db, lambda: rt.clock.now())
+    # the cluster's one housekeeper (store/leader.py): started and stopped by the application's lifespan
+    rt.housekeeper = Housekeeper(settings.sqlalchemy_url, data_dir=settings.data_dir,
+                                 connect_timeout=settings.database_timeout_seconds,
+                                 on_change=lambda active: rt.metrics.housekeeper.set(1 if active else 0))
     if settings.redis_url:
         # imported only when configured: the Redis client is not needed otherwise
         from jutella.realtime.redis_hub import RedisHub, connect_presence

@@ -56,3 +56,14 @@ SERVER_OPTIONS: dict = dict(http="jutella.realtime.httpserver:HttpProtocol",
                             ws="jutella.realtime.wsserver:ChatSocket", ws_per_message_deflate=False,
                             ws_max_size=64 * 1024, ws_ping_interval=None, ws_ping_timeout=None,
                             access_log=False, proxy_headers=False, server_header=False, date_header=True)
+
+
+# Graceful drain (docs/housekeeping.md): on SIGTERM a worker stops accepting,
+# tells its chat sockets to reconnect (1012), lets their writes in flight
+# commit and be acknowledged, hands the housekeeping lock over and exits, all
+# within DRAIN_SECONDS: uvicorn gives the connections SOCKETS_DRAIN_SECONDS
+# (its timeout_graceful_shutdown), the application's own teardown
+# (app.py's lifespan: the mail being sent, the lock, the database) has the rest.
+DRAIN_SECONDS = 10.0
+SOCKETS_DRAIN_SECONDS = 5.0
+TEARDOWN_SECONDS = DRAIN_SECONDS - SOCKETS_DRAIN_SECONDS - 0.5

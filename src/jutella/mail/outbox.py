@@ -43,6 +43,7 @@ from jutella.store.models import MailOutbox, TranscriptRequest
 log = logging.getLogger("jutella.mail")
 MAX_ATTEMPTS = 12
 POLL_SECONDS = 1.0
+STOP_SECONDS = 3.0  # how long a stopping worker waits for the mail it is sending (within the drain)
 #: every state a mail row can be in (docs/mail.md); the access copy and the console show them as they are
 DELIVERY_STATES = ("queued", "sending", "sent", "refused", "failed", "uncertain")
 #: what a sent invitation's stored body becomes: the one-time link is not kept (mail/invitations.py)
@@ -145,6 +146,7 @@ class OutboxWorker:
         self.rt = rt
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def kick(self) -> None:
         self._wake.set()
@@ -153,16 +155,25 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Let the mail being sent finish (within STOP_SECONDS), send no other."""
         if self._task:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_SECONDS)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            self._task.cancel()  # past the bound: a row left "sending" is "uncertain" for the next housekeeper
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         from sqlalchemy import func
 
-        while True:
+        while not self._stopping:
             try:
-                while await self.send_due():
+                # once per cluster: only the housekeeper sends (store/leader.py), and it
+                # asks again before each row, so one that stops being it stops at once
+                while not self._stopping and self.rt.is_housekeeper() and await self.send_due():
                     pass
                 async with self.rt.db.reader() as s:
                     self.rt.metrics.outbox_depth.set((await s.execute(select(func.count()).select_from(

@@ -412,11 +412,14 @@ class WebhookWorker:
     async def _run(self) -> None:
         while True:
             try:
-                while await self.send_due():
-                    pass
-                self._rounds += 1
-                if self._rounds % 3600 == 1:
-                    await self.prune()
+                # once per cluster: only the housekeeper sends (store/leader.py, docs/housekeeping.md);
+                # the claim on each row keeps a takeover mid-send from sending it twice at once
+                if self.rt.is_housekeeper():
+                    while self.rt.is_housekeeper() and await self.send_due():
+                        pass
+                    self._rounds += 1
+                    if self._rounds % 3600 == 1:
+                        await self.prune()
             except Exception as exc:
                 if storage_fault(exc) is not None:
                     log.warning("webhook round skipped: %s", storage_fault(exc))

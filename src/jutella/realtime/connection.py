@@ -219,7 +219,12 @@ class Connection:
     async def reader(self) -> None:
         while True:
             data = await self.ws.receive()
-            if data is None:  # the client closed, or we did
+            if data is None:  # the client closed, or we did, or the server is draining:
+                if getattr(self.ws, "draining", False) and self.proto.close_code is None:
+                    # every message received is handled and acked: those acks go out, then
+                    # the close that tells the client to reconnect (docs/housekeeping.md)
+                    self.proto.close(P.CLOSE_RESTART, "server restarting")
+                    await self.flush()
                 return
             for cmd in self.proto.receive(data, self.loop.time()):
                 try:

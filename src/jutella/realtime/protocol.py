@@ -48,6 +48,7 @@ __all__ = [
     "CLOSE_UNAUTHORIZED",
     "CLOSE_NO_HELLO",
     "CLOSE_TRY_AGAIN",
+    "CLOSE_RESTART",
     "ERROR_CODES",
     "PRESENCE_STATES",
     "VisitorHello",
@@ -92,6 +93,7 @@ CLOSE_DEAD: Final = 4000
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_NO_HELLO: Final = 4408
 CLOSE_TRY_AGAIN: Final = 1013  # the database is unavailable: reconnect later and resume
+CLOSE_RESTART: Final = 1012  # the server is draining (SIGTERM): reconnect, to another worker or host
 
 ERROR_CODES: Final = frozenset(
     {

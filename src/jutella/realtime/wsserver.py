@@ -22,7 +22,8 @@ What it keeps of the ASGI server's behaviour: reading pauses while messages
 wait for the endpoint (a flooding client is held by TCP, not by memory);
 ``send`` waits while the transport's buffer is over its high-water mark;
 a close we start waits 10 s for the client's reply; uvicorn's graceful
-shutdown closes open chats with 1012 ("service restart") and waits for them.
+shutdown drains open chats: nothing more is read, what was received is
+handled and acknowledged, then they close with 1012 ("service restart").
 Nothing here logs the client's address.
 
 ``visitor.visitor_ws`` and ``agent.agent_ws`` take any object with this class's
@@ -43,6 +44,7 @@ from websockets.protocol import Protocol, Side, State
 from websockets.server import ServerProtocol
 
 from jutella.clientaddr import client_address
+from jutella.realtime.protocol import CLOSE_RESTART
 
 log = logging.getLogger("jutella.realtime")
 
@@ -60,7 +62,8 @@ Endpoint = Callable[[Any], Awaitable[None]]
 class ChatSocket(asyncio.Protocol):
     __slots__ = ("_config", "_server_state", "_app_state", "_delegate", "transport", "conn", "path", "headers",
                  "client_host", "_messages", "_fragments", "_text", "_reader", "_drain", "_paused_reading",
-                 "_paused_writing", "_accepted", "_answered", "_lost", "_close_timer", "_routes", "_request")
+                 "_paused_writing", "_accepted", "_answered", "_lost", "_close_timer", "_routes", "_request",
+                 "draining")
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         # uvicorn's constructor contract for a `ws` protocol class
@@ -89,6 +92,7 @@ class ChatSocket(asyncio.Protocol):
         self._lost = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._request: Request | None = None  # until the handshake is answered
+        self.draining = False  # the server is shutting down: nothing more is read (shutdown())
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,16 +137,23 @@ class ChatSocket(asyncio.Protocol):
         self._paused_writing = False
         self._wake_writer()
 
-    # uvicorn's graceful shutdown
+    # uvicorn's graceful shutdown (the drain, docs/housekeeping.md)
     def shutdown(self) -> None:
+        """Read nothing more from the client; the endpoint handles what it
+        has already received (its writes commit, their acks are queued), then
+        :meth:`receive` answers None with ``draining`` set, and the endpoint
+        closes with 1012 ("service restart") after its last frames
+        (connection.Connection.reader). uvicorn waits for that within
+        SOCKETS_DRAIN_SECONDS (jutella/tuning.py)."""
         if self._delegate is not None:
             return
         if not self._answered:
             self._respond(503, "The server is restarting. Try again in a moment.")
-        elif self.conn.state is State.OPEN:
-            self.conn.send_close(1012, "server restarting")
-            self._push()
-            self._arm_close_timer()
+        elif self.conn.state is State.OPEN and not self._lost:
+            self.draining = True
+            if not self._paused_reading:
+                self._paused_reading = True
+                self.transport.pause_reading()
         else:
             self.transport.close()
         self._wake_reader()
@@ -250,7 +261,7 @@ class ChatSocket(asyncio.Protocol):
         if not self._answered:
             self._respond(500, "Internal Server Error")
         elif self.conn.state is State.OPEN:
-            await self.close(1000)
+            await self.close(CLOSE_RESTART if self.draining else 1000)
 
     def _respond(self, status: int, text: str) -> None:
         self._answered = True
@@ -306,19 +317,22 @@ class ChatSocket(asyncio.Protocol):
             self._push()
             self._arm_close_timer()
             self._wake_reader()
+            if self._paused_reading and not self._lost:  # the client's close reply must be read
+                self._paused_reading = False            # (later data frames are dropped: _message)
+                self.transport.resume_reading()
 
     async def receive(self) -> str | bytes | None:
         """The next message, or None once the connection is closing or gone."""
         while not self._messages:
-            if self._lost or self.conn.state is not State.OPEN:
-                return None
+            if self._lost or self.conn.state is not State.OPEN or self.draining:
+                return None  # draining: all that was received is handled; the endpoint closes with 1012
             self._reader = asyncio.get_running_loop().create_future()
             try:
                 await self._reader
             finally:
                 self._reader = None
         message = self._messages.pop(0)
-        if self._paused_reading and len(self._messages) < PAUSE_AT // 2 and not self._lost:
+        if self._paused_reading and len(self._messages) < PAUSE_AT // 2 and not self._lost and not self.draining:
             self._paused_reading = False
             self.transport.resume_reading()
         return message
