@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -156,3 +157,61 @@ def test_site_profiles_reach_their_own_site_and_each_chat_records_its_site(live)
     profile_detail = live.call(audited)[2][2]
     assert profile_detail["fields"] == ["colour", "departments", "launcher", "texts"]
     assert "Kysy" not in str(live.call(audited))
+
+
+def loader_sites(live) -> dict:
+    """The loader's per-origin launcher data (``SITES``), as a page gets it."""
+    text = live.client().get("/widget.js").text
+    return json.loads(re.search(r"const SITES = (\{.*?\});\n", text).group(1))
+
+
+def hidden(rows: dict, origin: str) -> bool:
+    row = rows.get(origin) or rows.get("") or []
+    return len(row) > 4 and row[4] == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allowed_origins": ENV}])
+def test_a_profile_hides_the_launcher_while_closed_and_shows_it_when_open(live, clock):
+    """Issue 18 item 1: "outside hours ... or, where the site's profile says
+    so, hides the launcher". The loader tells that site's pages to hide it
+    while every queue is closed, not while open; other sites keep theirs."""
+    from .test_hours import MONDAY_TEN, SATURDAY_NOON, WEEKDAYS
+    clock.set(SATURDAY_NOON)
+    add_staff(live, "admin@example.org", ["admin"], name="Admin")
+    admin = sign_in(live, "admin@example.org")
+    site_id = next(s["id"] for s in admin.post("/api/v1/sites", json={"origin": SITE}).json()["sites"]
+                   if s["origin"] == SITE)
+    other_id = next(s["id"] for s in admin.post("/api/v1/sites", json={"origin": OTHER}).json()["sites"]
+                    if s["origin"] == OTHER)
+    assert admin.put("/api/v1/hours", json={"department_id": None, "weekly": WEEKDAYS}).status_code == 200
+    assert not any(hidden(loader_sites(live), o) for o in (SITE, OTHER, ENV))  # the built-in: the form
+
+    assert admin.put(f"/api/v1/sites/{site_id}/profile", json={"when_closed": "maybe"}).status_code == 422
+    r = admin.put(f"/api/v1/sites/{site_id}/profile", json={"when_closed": "hide"})
+    assert r.status_code == 200, r.text
+    assert next(s for s in r.json()["sites"] if s["id"] == site_id)["profile"]["when_closed"] == "hide"
+    # another site with a look of its own, following the default (the offline form)
+    assert admin.put(f"/api/v1/sites/{other_id}/profile", json={"colour": "#0b6e4f"}).status_code == 200
+
+    rows = loader_sites(live)  # Saturday: closed
+    assert hidden(rows, SITE)
+    assert not hidden(rows, OTHER) and not hidden(rows, ENV)
+    clock.set(MONDAY_TEN)  # open: the launcher is back on the next page load
+    rows = loader_sites(live)
+    assert not hidden(rows, SITE) and not hidden(rows, OTHER) and not hidden(rows, ENV)
+
+    # the default profile hides it: every site following it, not the one that says "form"
+    admin = sign_in(live, "admin@example.org")  # two days on: a new session
+    assert admin.put("/api/v1/sites/default/profile", json={"when_closed": "hide"}).status_code == 200
+    assert admin.put(f"/api/v1/sites/{other_id}/profile",
+                     json={"colour": "#0b6e4f", "when_closed": "form"}).status_code == 200
+    assert admin.put(f"/api/v1/sites/{site_id}/profile", json={}).status_code == 200
+    clock.set(SATURDAY_NOON + timedelta(days=7))
+    rows = loader_sites(live)
+    assert hidden(rows, SITE) and hidden(rows, ENV) and not hidden(rows, OTHER)
+
+    async def audited():
+        async with live.rt.db.reader() as s:
+            return list((await s.execute(select(AuditEntry.detail).where(
+                AuditEntry.action == "site.profile"))).scalars())
+    assert {"fields": ["when_closed"], "origin": SITE, "colour": None} in live.call(audited)

@@ -135,13 +135,30 @@ async def load_schedules(rt: Runtime, department_ids: list[int] | None = None) -
     return out
 
 
-async def availability(rt: Runtime) -> dict[str, Any]:
-    """What the widgets are told (``welcome`` and ``presence`` frames, the HTTP
-    availability check): whether a chat may start now (``agents_online``), the
-    departments to choose from, and, when every queue is outside its hours and
-    nobody may take a chat, ``closed``: {"next": ISO time of the next opening
-    or None, "tz": the register's time zone}. Each queue's answer is
-    :func:`hours.may_start`."""
+@dataclass(frozen=True)
+class _Now:
+    at: datetime
+    anyone_service: bool  # the shared queue may take a chat now
+    offered: frozenset[int]  # the departments where a chat may start now
+    departments: list[tuple[int, str]]  # all, in display order
+    schedules: dict[int | None, Schedule]
+
+    def closed(self, tz: str, departments: frozenset[int] = frozenset()) -> dict[str, Any] | None:
+        """The one rule for "closed": no chat may start in the service's queue
+        or any of ``departments`` (empty: all), and each of them is outside
+        its hours. {"next": ISO time of the earliest opening or None, "tz"};
+        None: not closed."""
+        ids = [i for i, _ in self.departments if not departments or i in departments]
+        if self.anyone_service or any(i in self.offered for i in ids):
+            return None
+        scopes = [hours.schedule_for(self.schedules, None)] + [hours.schedule_for(self.schedules, i) for i in ids]
+        if not all(sc is not None and not hours.is_open(sc, self.at) for sc in scopes):
+            return None
+        nexts = [n for n in (hours.next_opening(sc, self.at) for sc in scopes) if n is not None]
+        return {"next": min(nexts).isoformat() if nexts else None, "tz": tz}
+
+
+async def _now(rt: Runtime) -> _Now:
     now = rt.clock.now()
     strict = rt.settings.hours_strict
     online = rt.presence.online_agents()
@@ -150,15 +167,35 @@ async def availability(rt: Runtime) -> dict[str, Any]:
         staffed = set((await s.execute(select(StaffDepartment.department_id).where(
             StaffDepartment.account_id.in_(online)).distinct())).scalars()) if online else set()
     schedules = await load_schedules(rt, [i for i, _ in depts])
-    offered = [{"id": i, "name": n} for i, n in depts
-               if may_start(schedules, i, online=i in staffed, at=now, strict=strict)]
-    anyone = may_start(schedules, hours.SERVICE, online=bool(online), at=now, strict=strict) or bool(offered)
-    out: dict[str, Any] = {"agents_online": anyone, "departments": offered}
-    scopes = [hours.schedule_for(schedules, None)] + [hours.schedule_for(schedules, i) for i, _ in depts]
-    if not anyone and all(sc is not None and not hours.is_open(sc, now) for sc in scopes):
-        nexts = [n for n in (hours.next_opening(sc, now) for sc in scopes) if n is not None]
-        out["closed"] = {"next": min(nexts).isoformat() if nexts else None, "tz": rt.settings.time_zone}
+    offered = frozenset(i for i, _ in depts if may_start(schedules, i, online=i in staffed, at=now, strict=strict))
+    return _Now(now, may_start(schedules, hours.SERVICE, online=bool(online), at=now, strict=strict), offered,
+                [(i, n) for i, n in depts], schedules)
+
+
+async def availability(rt: Runtime) -> dict[str, Any]:
+    """What the widgets are told (``welcome`` and ``presence`` frames, the HTTP
+    availability check): whether a chat may start now (``agents_online``), the
+    departments to choose from, and, when every queue is outside its hours and
+    nobody may take a chat, ``closed``: {"next": ISO time of the next opening
+    or None, "tz": the register's time zone}. Each queue's answer is
+    :func:`hours.may_start`."""
+    state = await _now(rt)
+    out: dict[str, Any] = {"agents_online": state.anyone_service or bool(state.offered),
+                           "departments": [{"id": i, "name": n} for i, n in state.departments if i in state.offered]}
+    closed = state.closed(rt.settings.time_zone)
+    if closed is not None:
+        out["closed"] = closed
     return out
+
+
+async def closed_among(rt: Runtime, offers: dict[str, frozenset[int]]) -> frozenset[str]:
+    """The keys of ``offers`` (a site's origin: the departments it offers,
+    empty: all) whose every queue is closed now, by the rule of ``closed``
+    (the loader hides those sites' launchers that ask for it, docs/sites.md)."""
+    if not offers:
+        return frozenset()
+    state = await _now(rt)
+    return frozenset(k for k, depts in offers.items() if state.closed(rt.settings.time_zone, depts) is not None)
 
 
 async def may_start_now(rt: Runtime, department_id: int | None) -> bool:

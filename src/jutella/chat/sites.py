@@ -40,7 +40,7 @@ from jutella.runtime import Runtime
 from jutella.store.db import storage_fault
 from jutella.store.models import Department, Site, SiteProfile
 
-from . import attachments, filework
+from . import attachments, filework, presence
 from .errors import ChatError
 
 CACHE_SECONDS = 1.0
@@ -214,6 +214,9 @@ TEXT_KINDS = ("launcher", "header", "greeting", "offline")
 TEXT_LANGS = ("fi", "en", "sv")
 TEXT_LIMITS = {"launcher": 40, "header": 60, "greeting": 300, "offline": 300}
 POSITIONS = ("right", "left")
+WHEN_CLOSED = ("form", "hide")  # outside the hours: the offline form (the built-in) or no launcher
+HIDDEN_KEY = "site_hidden"
+HIDDEN_SECONDS = 2.0
 BUILTIN_COLOUR = "#1f5fbf"  # frame.css --accent, launcher.css
 TEXT_CONTRAST = 4.5  # WCAG 2.x AA, 1.4.3: text on the colour (white or black, whichever passes)
 PANEL_CONTRAST = 3.0  # WCAG 2.x AA, 1.4.11: the colour's buttons and bubbles against the white panel
@@ -314,6 +317,7 @@ def _resolved(own: SiteProfile | None, default: SiteProfile | None) -> dict[str,
     rows = [r for r in (own, default) if r is not None]
     colour = next((r.colour for r in rows if r.colour), None)
     position = next((r.position for r in rows if r.position), None)
+    when_closed = next((r.when_closed for r in rows if r.when_closed), None)
     texts: dict[str, dict[str, str]] = {}
     for kind in TEXT_KINDS:
         for lang in TEXT_LANGS:
@@ -331,6 +335,8 @@ def _resolved(own: SiteProfile | None, default: SiteProfile | None) -> dict[str,
                          "text": colour if fg == "#ffffff" else BUILTIN_COLOUR}
     if position == "left":
         out["position"] = "left"
+    if when_closed == "hide":
+        out["when_closed"] = "hide"
     if texts:
         out["texts"] = texts
     if departments:
@@ -409,6 +415,30 @@ async def departments_offered(rt: Runtime, page_url: str | None) -> frozenset[in
     return frozenset((chosen or {}).get("departments", ()))
 
 
+async def hidden_now(rt: Runtime, p: Profiles) -> frozenset[str]:
+    """The origins (``""``: the default profile's) whose profile hides the
+    launcher when closed and whose queues are all closed now (presence.py
+    ``closed_among``, the rule of the widget's ``closed``). Asked by every
+    /widget.js, so kept for :data:`HIDDEN_SECONDS`; no query at all while
+    no profile asks for it."""
+    offers = {o: frozenset(w.get("departments", ())) for o, w in p.widget.items() if w.get("when_closed") == "hide"}
+    if not offers:
+        return frozenset()
+    key = tuple(sorted((o, tuple(sorted(d))) for o, d in offers.items()))
+    entry = rt.caches.get(HIDDEN_KEY)
+    now, wall = time.monotonic(), rt.clock.now()  # the register's clock too: a test's fake clock jumps
+    if (entry is not None and entry[2] == key and now - entry[0] < HIDDEN_SECONDS
+            and abs((wall - entry[1]).total_seconds()) < HIDDEN_SECONDS):
+        return entry[3]
+    try:
+        value = await presence.closed_among(rt, offers)
+    except Exception as exc:  # the database is away: show the launcher (the frame says what it can)
+        log.warning("opening hours not read for the loader (%s)", storage_fault(exc) or exc)
+        value = frozenset()
+    rt.caches[HIDDEN_KEY] = (now, wall, key, value)
+    return value
+
+
 # -- editing (admins, the console's Embed page) --------------------------------------------------
 async def _site_or_404(s, site_id: int | None) -> Site | None:
     if site_id is None:
@@ -423,7 +453,7 @@ async def _profile_row(s, site_id: int | None, now) -> SiteProfile:
     key = profile_key(site_id)
     row = await s.get(SiteProfile, key)
     if row is None:
-        row = SiteProfile(key=key, site_id=site_id, colour=None, position=None, texts={}, departments=[],
+        row = SiteProfile(key=key, site_id=site_id, colour=None, position=None, when_closed=None, texts={}, departments=[],
                           logo=None, logo_hash=None, updated_at=now)
         s.add(row)
     return row
@@ -432,9 +462,11 @@ async def _profile_row(s, site_id: int | None, now) -> SiteProfile:
 def profile_out(row: SiteProfile | None) -> dict[str, Any]:
     """A profile's own fields, for the console (empty: falls back)."""
     if row is None:
-        return {"colour": None, "text_colour": None, "position": None, "texts": {}, "departments": [], "logo": None}
+        return {"colour": None, "text_colour": None, "position": None, "when_closed": None, "texts": {},
+                "departments": [], "logo": None}
     return {"colour": row.colour, "text_colour": text_colour(row.colour) if row.colour else None,
-            "position": row.position, "texts": row.texts or {}, "departments": list(row.departments or []),
+            "position": row.position, "when_closed": row.when_closed, "texts": row.texts or {},
+            "departments": list(row.departments or []),
             "logo": f"/widget/logo/{row.key}?v={row.logo_hash[:16]}" if row.logo_hash else None}
 
 
@@ -445,7 +477,8 @@ async def stored_profiles(rt: Runtime) -> dict[str, dict[str, Any]]:
 
 
 async def set_profile(rt: Runtime, *, actor_id: int, site_id: int | None, colour: str | None,
-                      position: str | None, texts: Any, departments: list[int] | None) -> dict[str, Any]:
+                      position: str | None, texts: Any, departments: list[int] | None,
+                      when_closed: str | None = None) -> dict[str, Any]:
     """Change a site's profile (``site_id`` None: the default). A colour
     whose text would not read is refused (:func:`check_colour`)."""
     colour = normalise_colour(colour)
@@ -453,6 +486,8 @@ async def set_profile(rt: Runtime, *, actor_id: int, site_id: int | None, colour
         check_colour(colour)
     if position not in (None, "", *POSITIONS):
         raise ChatError("position_invalid", "Choose bottom right or bottom left.", 400)
+    if when_closed not in (None, "", *WHEN_CLOSED):
+        raise ChatError("when_closed_invalid", "Choose the offline form or no launcher.", 400)
     clean_texts = _clean_texts(texts)
     wanted = sorted({int(d) for d in departments or []})
     now = rt.clock.now()
@@ -464,10 +499,11 @@ async def set_profile(rt: Runtime, *, actor_id: int, site_id: int | None, colour
                 raise ChatError("department_unknown", "No such department.", 400)
         row = await _profile_row(s, site_id, now)
         before = profile_out(row)
-        row.colour, row.position = colour, position or None
+        row.colour, row.position, row.when_closed = colour, position or None, when_closed or None
         row.texts, row.departments, row.updated_at = clean_texts, wanted, now
         after = profile_out(row)
-        changed = sorted({"position": "launcher"}.get(k, k) for k in ("colour", "position", "texts", "departments")
+        changed = sorted({"position": "launcher"}.get(k, k) for k in ("colour", "position", "when_closed",
+                                                                         "texts", "departments")
                          if before[k] != after[k])
         if changed:
             await audit.record(s, now, actor_id=actor_id, action="site.profile", target_type="site",

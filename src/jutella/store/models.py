@@ -524,6 +524,8 @@ class SiteProfile(Base):
     site_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("site.id", ondelete="CASCADE"), unique=True)
     colour: Mapped[str | None] = mapped_column(String(7))
     position: Mapped[str | None] = mapped_column(String(8))  # "right" | "left"
+    # outside the hours: "form" (the offline form) | "hide" (no launcher); NULL: the default's (migration 0023)
+    when_closed: Mapped[str | None] = mapped_column(String(8))
     texts: Mapped[dict[str, Any]] = mapped_column(JSON)
     departments: Mapped[list[Any]] = mapped_column(JSON)
     logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)

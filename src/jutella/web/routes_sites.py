@@ -38,6 +38,8 @@ class ProfileOut(BaseModel):
     colour: str | None = Field(None, description="#rrggbb; null: the default profile's (or the built-in) colour")
     text_colour: str | None = Field(None, description="white or black: the one that reads on the colour")
     position: Literal["right", "left"] | None = None
+    when_closed: Literal["form", "hide"] | None = Field(
+        None, description="outside the opening hours: the offline form or no launcher; null: the default's (form)")
     texts: dict[str, dict[str, str]] = Field(default_factory=dict,
                                              description="launcher, header, greeting, offline: {fi, en, sv}")
     departments: list[int] = Field(default_factory=list, description="offered; empty: all")
@@ -48,6 +50,8 @@ class ProfileIn(BaseModel):
     name: str | None = Field(None, max_length=1000, description="the site's name (not for the default profile)")
     colour: str | None = Field(None, max_length=20)
     position: Literal["right", "left"] | None = None
+    when_closed: Literal["form", "hide"] | None = Field(
+        None, description="outside the opening hours: the offline form or no launcher; null: the default's (form)")
     texts: ProfileTexts = Field(default_factory=ProfileTexts)
     departments: list[S.Id] = Field(default_factory=list, max_length=200)
 
@@ -120,7 +124,8 @@ async def site_choices(request: Request, who: StaffContext = Depends(agent)) -> 
 @router.put("/sites/default/profile", response_model=SitesOut, responses={**ERRORS, 400: {"model": S.ErrorResponse}})
 async def set_default_profile(body: ProfileIn, request: Request, who: StaffContext = Depends(admin)) -> SitesOut:
     await sites.set_profile(runtime(request), actor_id=who.id, site_id=None, colour=body.colour,
-                            position=body.position, texts=_texts(body), departments=body.departments)
+                            position=body.position, texts=_texts(body), departments=body.departments,
+                            when_closed=body.when_closed)
     return await _out(request)
 
 
@@ -130,7 +135,7 @@ async def set_profile(site_id: S.Id, body: ProfileIn, request: Request,
     rt = runtime(request)
     sites.valid_name(body.name)  # checked before anything is stored
     await sites.set_profile(rt, actor_id=who.id, site_id=site_id, colour=body.colour, position=body.position,
-                            texts=_texts(body), departments=body.departments)
+                            texts=_texts(body), departments=body.departments, when_closed=body.when_closed)
     await sites.rename_site(rt, actor_id=who.id, site_id=site_id, name=body.name)
     return await _out(request)
 

@@ -88,18 +88,26 @@ def _not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def launchers(profiles: sites.Profiles) -> str:
+def launchers(profiles: sites.Profiles, hidden: frozenset[str] = frozenset()) -> str:
     """The launcher's look per site, for the loader: only what differs from
     the built-in, a few bytes a site (``origin: [bg, fg, "l" | "", {lang:
-    label}]``; the default profile's under ""). The frame gets the rest."""
-    out: dict[str, list[object]] = {}
+    label}, 1 if hidden now]``; the default profile's under ""). ``hidden``:
+    the origins whose profile hides the launcher while closed and that are
+    closed now (chat/sites.py ``hidden_now``). The frame gets the rest."""
+    plain: list[object] = ["", "", "", {}]
+    rows: dict[str, list[object]] = {}
     for origin, p in profiles.widget.items():
         colour = p.get("colour")
         labels = p.get("texts", {}).get("launcher", {})
         row: list[object] = [colour["bg"], colour["fg"]] if colour else ["", ""]
         row += [p.get("position") == "left" and "l" or "", labels]
-        if row != ["", "", "", {}]:
-            out[origin] = row
+        if origin in hidden:
+            row.append(1)
+        rows[origin] = row
+    default = rows.get("", plain)
+    out = {"": default} if default != plain else {}
+    # a site's row only where it differs from the default's (which the loader falls back to)
+    out.update({o: r for o, r in rows.items() if o and r != default})
     return _js_json(out)
 
 
@@ -215,7 +223,9 @@ async def asset(request: Request, name: str) -> Response:
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"])
 async def loader(request: Request) -> Response:
-    body, etag = _loader(widget_version(), launchers(await sites.profiles(runtime(request))))
+    rt = runtime(request)
+    p = await sites.profiles(rt)
+    body, etag = _loader(widget_version(), launchers(p, await sites.hidden_now(rt, p)))
     return _cached(request, body, etag, "text/javascript; charset=utf-8", LOADER_CACHE)
 
 

@@ -121,7 +121,8 @@ const REASONS = {
 
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order"),
   // a site's profile (site.profile)
-  colour: N_("colour"), launcher: N_("launcher position"), texts: N_("texts"), departments: N_("departments") };
+  colour: N_("colour"), launcher: N_("launcher position"), texts: N_("texts"), departments: N_("departments"),
+  when_closed: N_("when closed") };
 const RECORD_FIELDS = { name: N_("name"), email: N_("email address"), body: N_("text"), topic: N_("topic") };
 const PRECHAT_FIELDS = { name: N_("name"), email: N_("email address"), topic: N_("topic") };
 const WEBHOOK_FIELDS = { text: N_("text") };

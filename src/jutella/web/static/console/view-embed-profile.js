@@ -39,7 +39,7 @@ async function sendLogo(path, file) {
  * server's new list of sites after a change.
  */
 export function profileEditor({ site, profile, departments, done, announce }) {
-  const p = profile || { colour: null, position: null, texts: {}, departments: [], logo: null };
+  const p = profile || { colour: null, position: null, when_closed: null, texts: {}, departments: [], logo: null };
   const base = site ? `/api/v1/sites/${site.id}` : "/api/v1/sites/default";
   const title = site ? t("The look on {origin}", { origin: site.origin }) : t("The default look");
   const error = messageBox("error");
@@ -58,6 +58,12 @@ export function profileEditor({ site, profile, departments, done, announce }) {
     h("option", { value: "right", text: t("Bottom right") }),
     h("option", { value: "left", text: t("Bottom left") }));
   position.value = p.position || "";
+  // outside the opening hours (docs/sites.md): the offline form, or no launcher at all
+  const whenClosed = h("select", { testid: "profile-when-closed" },
+    h("option", { value: "", text: site ? t("As in the default look") : t("Show the offline form") }),
+    h("option", { value: "form", text: t("Show the offline form") }),
+    h("option", { value: "hide", text: t("Hide the launcher") }));
+  whenClosed.value = p.when_closed || "";
 
   const texts = {};
   const textSets = KINDS.map(([kind, label, max, long]) => {
@@ -91,6 +97,7 @@ export function profileEditor({ site, profile, departments, done, announce }) {
     textSets,
     h("p", { class: "hint", text: t("An empty text uses the default look's, or the built-in text.") }),
     deptSet,
+    field(t("When closed"), whenClosed, { hint: t("Outside the opening hours. A hidden launcher shows again when the chat opens, on pages loaded from then on (within five minutes), and for a visitor whose chat is still going.") }).row,
     error.el,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", testid: "profile-save",
       text: t("Save the look") })));
@@ -104,6 +111,7 @@ export function profileEditor({ site, profile, departments, done, announce }) {
     const body = {
       colour: colour.value.trim() || null,
       position: position.value || null,
+      when_closed: whenClosed.value || null,
       texts: Object.fromEntries(Object.entries(texts).map(([kind, langs]) =>
         [kind, Object.fromEntries(Object.entries(langs).map(([lang, input]) => [lang, input.value]))])),
       departments: boxes.filter((b) => b.input.checked).map((b) => Number(b.input.value)),

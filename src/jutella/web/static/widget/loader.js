@@ -18,7 +18,8 @@
   const VERSION = "__JUTELLA_VERSION__";
   const STRINGS = {/*__JUTELLA_STRINGS__*/};
   const CSS = "__JUTELLA_CSS__"; // launcher.css, filled in by the route: no request of its own
-  // The launcher's look per site (docs/sites.md): [colour, its text colour, "l" for left, {lang: label}]
+  // The launcher's look per site (docs/sites.md): [colour, its text colour, "l" for left, {lang: label},
+  // 1: closed now and the profile hides the launcher then (it shows only for a chat going)]
   const SITES = {/*__JUTELLA_SITES__*/};
   const LANGS = ["fi", "en", "sv"];
   const norm = (v) => {
@@ -28,10 +29,10 @@
   const lang = norm(me.dataset.lang) || norm(document.documentElement.lang) ||
     [...(navigator.languages || []), navigator.language].map(norm).find(Boolean) || "en";
   const t = (s, n) => ((STRINGS[lang] || {})[s] || s).replace("{n}", n);
-  const [bg, fg, side, names] = SITES[location.origin] || SITES[""] || [];
+  const [bg, fg, side, names, off] = SITES[location.origin] || SITES[""] || [];
   const name = names && names[lang];
   // the site's colour as custom properties in the launcher's own sheet (no style attribute: CSP)
-  const css = CSS + (bg ? `.jutella{--bg:${bg};--fg:${fg}}` : "");
+  const css = CSS + (bg ? `.jutella{--bg:${bg};--fg:${fg}}` : "") + (off ? ".jutella:not(.on){display:none}" : "");
   const clean = (u) => {
     try {
       const x = new URL(u);
@@ -175,7 +176,9 @@
   addEventListener("message", (e) => {
     const m = e.data;
     if (e.origin !== ORIGIN || !m || m.jutella !== 1) return;
-    if (probe && e.source === probe.contentWindow) return void (m.type === "resume" && makeFrame());
+    if (probe && e.source === probe.contentWindow) {
+      return void (m.type === "resume" && (wrap.classList.add("on"), makeFrame()));
+    }
     if (!frame || e.source !== frame.contentWindow) return;
     if (m.type === "show" && !open) setOpen(true);
     else if (m.type === "close" && open) close();
