@@ -145,3 +145,44 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     w3 = en.frame_locator("iframe[data-jutella=frame]")
     expect(w3.locator(".intro")).to_have_text("Hi! Ask us about free flats.", timeout=15_000)
     shot(en, "widget-site-en")
+
+
+def test_a_site_that_hides_its_launcher_while_closed(live, hosts, clock, browser_context_factory):
+    """Issue 18 item 1: the console's "When closed" set to hide; on a
+    Saturday (outside the hours) that site's page shows no launcher, the
+    setting's origin keeps its own; on Monday at ten it is back."""
+    from tests.integration.test_hours import MONDAY_TEN, SATURDAY_NOON, WEEKDAYS
+    clock.set(SATURDAY_NOON)
+    rt = live.rt
+    hidden_site, union_site = hosts
+    admin = add_staff(live, "ilona@example.org", ["admin", "agent"], name="Ilona")
+    live.call(D.set_hours, rt, actor_id=admin, department_id=None, weekly=WEEKDAYS, exceptions=[])
+    live.call(sites.add_site, rt, actor_id=admin, origin=hidden_site.origin, name="Asunnot")
+
+    console = browser_context_factory(locale="fi-FI").new_page()
+    console_sign_in(console, live.url, "ilona@example.org")
+    console.goto(live.url + "/console#/embed")
+    row = console.locator(f"[data-testid=site][data-origin='{hidden_site.origin}']")
+    row.get_by_test_id("site-edit").click()
+    editor = console.get_by_test_id("profile-editor")
+    choice = editor.get_by_test_id("profile-when-closed")
+    expect(editor.get_by_label("Kun chat on suljettu")).to_have_count(1)
+    choice.select_option("hide")
+    editor.get_by_test_id("profile-save").click()
+    expect(row).to_contain_text("Oma")
+    shot(console, "console-when-closed-fi", show=choice)
+
+    page = browser_context_factory().new_page()
+    hidden_site.pages["/"] = host_html(live.url, lang="fi")
+    page.goto(hidden_site.origin + "/")
+    expect(page.locator("[data-jutella]").first).to_be_attached()
+    expect(page.get_by_test_id("launcher")).to_be_hidden()
+    other = browser_context_factory().new_page()
+    union_site.pages["/"] = host_html(live.url, lang="en")
+    other.goto(union_site.origin + "/")
+    expect(other.get_by_test_id("launcher")).to_be_visible()
+
+    clock.set(MONDAY_TEN)
+    page = browser_context_factory().new_page()  # a new visitor (no cached loader)
+    page.goto(hidden_site.origin + "/")
+    expect(page.get_by_test_id("launcher")).to_be_visible()
