@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import need
+
+# expect()'s limit (5 s by default) as a loaded 2-core CI machine needs; a limit, not a wait
+expect.set_options(timeout=10_000)
 
 CHROMIUM = os.environ.get("JUTELLA_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -40,7 +44,7 @@ def browser_context_factory(browser: Any) -> Iterator[Any]:
     def make(**kwargs: Any) -> Any:
         kwargs.setdefault("locale", "en-GB")
         ctx = browser.new_context(**kwargs)
-        ctx.set_default_timeout(10_000)
+        ctx.set_default_timeout(20_000)  # a limit, not a wait: CI's first minute runs three Chromium-heavy tests on 2 cores
         contexts.append(ctx)
         return ctx
 
