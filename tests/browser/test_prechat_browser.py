@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from jutella.chat import departments as D
 
+from tests.browser.test_offline_browser import axe_problems, frame_of
 from tests.helpers import PASSWORD, add_staff
 
 pytestmark = pytest.mark.browser
@@ -61,6 +62,7 @@ def test_the_forms_answers_reach_the_console_under_the_given_name(live, browser_
     topic.get_by_test_id("prechat-topic-department").select_option(str(member.id))
     section.get_by_test_id("prechat-save").click()
     expect(section.get_by_test_id("prechat-status")).to_contain_text("Oletuslomake", timeout=15_000)
+    assert axe_problems(admin) == []  # the Embed page with the form's editor (issue 18: axe on the new views)
     section.scroll_into_view_if_needed()
     shot(admin, "console-embed-prechat-fi-1280x800")
     admin.set_viewport_size(SIZES["phone"])
@@ -87,6 +89,8 @@ def test_the_forms_answers_reach_the_console_under_the_given_name(live, browser_
         expect(form).to_contain_text("Anna kelvollinen sähköpostiosoite")
         expect(w.get_by_test_id("prechat-topic")).to_be_focused()
         expect(w.get_by_test_id("prechat-name")).to_have_attribute("aria-invalid", "true")
+        if size == "desktop":
+            assert axe_problems(frame_of(visitor)) == []  # the form with its errors
         shot(visitor, f"widget-prechat-errors-fi-{viewport['width']}x{viewport['height']}")
         if size == "phone":
             visitor.close()
