@@ -133,6 +133,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
                                                                  timeout=15_000)
     expect(w2.locator(".title")).to_have_text("Chat with us")
     expect(w2.locator(".intro")).to_have_text("Hi! How can we help you?")
+    assert axe_problems(frame_of(other)) == []  # each widget profile: the default one too
     shot(other, "widget-default-en")
 
     # the housing site in English: its English texts
