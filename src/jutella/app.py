@@ -52,23 +52,35 @@ log = logging.getLogger("jutella")
 
 async def _daily_retention(rt: Runtime) -> bool:
     """Run retention once a day, whichever worker or host gets there first.
-    True when this one ran it."""
+    True when this one ran it.
+
+    The run is recorded as started (``done: false``) before it runs and as
+    finished after it: a housekeeper killed in the middle leaves it
+    unfinished, and the next one runs it again when it takes over (the
+    housekeeping loop checks at once on becoming the housekeeper) instead of
+    waiting for the next day. Retention deletes only what is past its date,
+    so running the rest of an interrupted run again doubles nothing."""
     now = rt.clock.now()
+    started = {"at": now.isoformat(), "done": False}
     try:
         async with rt.db.transaction() as s:
             row = await s.get(SystemSetting, "retention_last_run", with_for_update=True)
-            if row is not None and now - datetime.fromisoformat(row.value["at"]) < timedelta(days=1):
+            if row is not None and row.value.get("done", True) and \
+                    now - datetime.fromisoformat(row.value["at"]) < timedelta(days=1):
                 return False
             if row is None:
-                s.add(SystemSetting(key="retention_last_run", value={"at": now.isoformat()}))
+                s.add(SystemSetting(key="retention_last_run", value=started))
             else:
                 await s.execute(update(SystemSetting).where(SystemSetting.key == "retention_last_run").values(
-                    value={"at": now.isoformat()}))
+                    value=started))
     except IntegrityError:
         # the very first run, on several workers at once: another one inserted
         # the row first (there is no row to lock before it exists), and runs it
         return False
     counts = await retention.run(rt)
+    async with rt.db.transaction() as s:
+        await s.execute(update(SystemSetting).where(SystemSetting.key == "retention_last_run").values(
+            value={**started, "done": True}))
     log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
     return True
 
@@ -95,19 +107,24 @@ async def _housekeeping(rt: Runtime) -> None:
     conversation does nothing, retention deletes what is past its date."""
     parse_user_agent("Mozilla/5.0")  # load the parser's tables now, not on a visitor's first message
     rounds = 0
+    was_housekeeper = False
     while True:
         await asyncio.sleep(2.0)
         rounds += 1
+        housekeeper = rt.is_housekeeper()
+        became_housekeeper, was_housekeeper = housekeeper and not was_housekeeper, housekeeper
         try:
             rt.presence.sweep()
             await publish_presence(rt)
-            if rounds % 15 == 0 and rt.is_housekeeper():
+            if rounds % 15 == 0 and housekeeper:
                 await close_idle(rt)
             if rounds % 30 == 0:  # every minute: this worker's open widget sockets still hold their slots
                 await rt.throttle.refresh_slots()
             if rounds % 1800 == 0 and hasattr(rt.throttle, "sweep"):  # hourly
                 rt.throttle.sweep()
-            if rounds % 450 == 1 and rt.is_housekeeper():  # every 15 minutes: is the daily retention run due?
+            if housekeeper and (became_housekeeper or rounds % 450 == 1):
+                # on becoming the housekeeper (a run the previous one left unfinished is run at once),
+                # then every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
         except Exception as exc:  # keep going; the next round retries
             if storage_fault(exc) is not None:

@@ -201,6 +201,48 @@ def test_the_first_daily_retention_runs_once_when_two_workers_start_together(set
     assert run_async(race()) is False
 
 
+def test_a_retention_run_its_housekeeper_did_not_finish_is_run_again_at_once_by_the_next(in_process, clock):
+    """A housekeeper killed in the middle of the daily retention run leaves it
+    recorded as started and not finished. The next housekeeper checks on
+    taking over (app._housekeeping, at once, not after 15 minutes) and runs it
+    again the same day, so what the first one had not deleted yet goes now;
+    after that the day's run is finished and a further check runs nothing.
+    (The takeover itself, two hosts and kill -9 of the housekeeper:
+    tests/integration/test_housekeeper.py and test_two_hosts_nginx.py.)"""
+    from datetime import timedelta
+
+    from jutella.app import _daily_retention
+    from jutella.chat import offline
+    from jutella.chat.metadata import collect
+    from jutella.store.models import SystemSetting
+
+    rt = in_process.rt
+    now = clock.now()
+    clock.set(now - timedelta(days=rt.settings.retention.offline_days + 2))
+    in_process.call(offline.submit, rt, name="Vanha Viesti", email="vanha@example.fi", message="past its date",
+                    reason="no_agent", meta=collect(None, None, None, "fi"))
+    clock.set(now)
+
+    async def died_mid_run() -> None:  # what the killed housekeeper left: today's run claimed, not finished
+        async with rt.db.transaction() as s:
+            s.add(SystemSetting(key="retention_last_run",
+                                value={"at": (now - timedelta(hours=1)).isoformat(), "done": False}))
+
+    async def left() -> tuple[int, dict]:
+        async with rt.db.reader() as s:
+            return ((await s.execute(select(func.count()).select_from(OfflineMessage))).scalar_one(),
+                    (await s.get(SystemSetting, "retention_last_run")).value)
+
+    in_process.call(died_mid_run)
+    assert in_process.call(_daily_retention, rt) is True
+    count, record = in_process.call(left)
+    assert count == 0 and record == {"at": now.isoformat(), "done": True}
+    clock.advance(hours=23)
+    assert in_process.call(_daily_retention, rt) is False  # today's run is finished: nothing runs again
+    clock.advance(hours=2)
+    assert in_process.call(_daily_retention, rt) is True  # the next day's
+
+
 def test_retention_keeps_restricted_people_until_the_restriction_is_lifted(live, clock):
     """GDPR 18(1)(c): a restriction kept for a legal claim must outlive the
     retention period. A chat restricted by its visitor and a form restricted
