@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,30 +42,49 @@ def backend():
     return "sqlite"  # what is shown is addresses and limits; the database plays no part
 
 
-def documented_block() -> str:
-    """The nginx configuration of docs/deployment.md's "Behind nginx with TLS"."""
+def documented_block(heading: str = "## Behind nginx with TLS") -> str:
+    """The first nginx block under ``heading`` in docs/deployment.md (by default
+    the server block of "Behind nginx with TLS")."""
     text = DOC.read_text()
-    section = text[text.index("## Behind nginx with TLS"):]
+    section = text[text.index(heading):]
     match = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert match, "docs/deployment.md has no nginx block"
+    assert match, f"docs/deployment.md has no nginx block under {heading!r}"
     return match.group(1)
 
 
-def local_config(block: str, *, listen: int, upstream: int, folder: Path) -> str:
+def several_hosts_block() -> str:
+    """The documented server block with its ``upstream`` replaced by the one of
+    "Several hosts behind one nginx"."""
+    block, upstream = documented_block(), documented_block("### Several hosts behind one nginx").strip()
+    assert upstream.startswith("upstream jutella {") and upstream.endswith("}"), upstream
+    merged, count = re.subn(r"^upstream jutella \{.*?^\}", lambda _: upstream, block, flags=re.S | re.M)
+    assert count == 1, "docs/deployment.md's nginx block has no upstream jutella { ... }"
+    return merged
+
+
+def local_config(block: str, *, listen: int, upstream: int | Sequence[int], folder: Path) -> str:
     """The documented block with TLS taken out (plain HTTP on a free loopback
-    port) and jutella's port filled in; everything else as documented, inside
-    the minimum nginx needs to run unprivileged in ``folder``."""
-    out, listens, servers = [], 0, 0
+    port) and jutella's port (or, for several hosts, each host's in the
+    upstream's order, their parameters kept) filled in; everything else as
+    documented, inside the minimum nginx needs to run unprivileged in ``folder``."""
+    ports = [upstream] if isinstance(upstream, int) else list(upstream)
+    out, listens, servers, in_upstream = [], 0, 0, False
     for line in block.splitlines():
         words = line.split()
+        if words[:2] == ["upstream", "jutella"]:
+            in_upstream = True
+        elif in_upstream and words[:1] == ["}"]:
+            in_upstream = False
         if words[:1] == ["listen"]:
             line, listens = f"    listen 127.0.0.1:{listen};", listens + 1
         elif words[:1] in (["ssl_certificate"], ["ssl_certificate_key"]):
             continue
-        elif words == ["server", "127.0.0.1:8000;"]:
-            line, servers = f"    server 127.0.0.1:{upstream};", servers + 1
+        elif in_upstream and words[:1] == ["server"]:
+            assert servers < len(ports), "docs/deployment.md's upstream lists more hosts than the test started"
+            rest = " " + " ".join(words[2:]) if len(words) > 2 else ";"  # e.g. " max_fails=1 fail_timeout=5s;"
+            line, servers = f"    server 127.0.0.1:{ports[servers]}{rest}", servers + 1
         out.append(line)
-    assert listens == 1 and servers == 1, "docs/deployment.md's nginx block changed shape: update local_config"
+    assert listens == 1 and servers == len(ports), "docs/deployment.md's nginx block changed shape: update local_config"
     temp = "\n".join(f"    {kind}_temp_path {folder / kind};"
                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     body = "\n".join("    " + line for line in out)
@@ -96,19 +116,23 @@ class Nginx:
 
 @pytest.fixture
 def nginx(tmp_path):
-    """Start Debian's nginx with the documented block in front of a server:
-    ``nginx(server)``."""
+    """Start Debian's nginx with the documented block in front of a server,
+    ``nginx(server)``, or of several hosts, ``nginx(a, b)`` (the upstream of
+    "Several hosts behind one nginx"). Only the servers' ports are read: they
+    need not be listening yet."""
     need(NGINX is not None, "nginx is not installed (apt-get install nginx-light)")
     started: list[Nginx] = []
 
-    def start(server) -> Nginx:
+    def start(*servers) -> Nginx:
         from tests.conftest import free_port
 
-        folder = tmp_path / "nginx"
+        assert servers
+        folder = tmp_path / f"nginx-{len(started)}" if started else tmp_path / "nginx"
         folder.mkdir()
         port = free_port()
         conf = folder / "nginx.conf"
-        conf.write_text(local_config(documented_block(), listen=port, upstream=server.port, folder=folder))
+        block = documented_block() if len(servers) == 1 else several_hosts_block()
+        conf.write_text(local_config(block, listen=port, upstream=[s.port for s in servers], folder=folder))
         proc = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log"),
                                  "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         proxy = Nginx(proc, port, folder)
