@@ -198,7 +198,8 @@ export function renderAccount(container, ctx) {
     h("section", { class: "panel-section", "aria-labelledby": ids.totp },
       h("h2", { id: ids.totp, text: t("Two-factor sign-in") }),
       twoFactorSection(ctx)),
-    h("section", { class: "panel-section", "aria-labelledby": ids.password },
+    // an account that signs in through the identity provider has no password of its own here
+    account.password ? h("section", { class: "panel-section", "aria-labelledby": ids.password },
       h("h2", { id: ids.password, text: t("Change password") }),
-      passwordSection(ctx)));
+      passwordSection(ctx)) : null);
 }
