@@ -87,7 +87,8 @@ async def callback(request: Request) -> Response:
     return response
 
 
-@public.post("/totp", response_model=S.MeOut, responses={**ERRORS, 429: {"model": S.ErrorResponse}})
+@public.post("/totp", response_model=S.MeOut,
+             responses={**ERRORS, 400: {"model": S.ErrorResponse}, 429: {"model": S.ErrorResponse}})
 async def totp(body: S.CodeIn, request: Request, response: Response) -> S.MeOut:
     """jutella's own two-factor code after the identity provider's answer,
     when the account's roles need one and the provider did not assert it."""
