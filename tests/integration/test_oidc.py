@@ -119,7 +119,8 @@ def browser() -> httpx.Client:
     return httpx.Client(follow_redirects=True, timeout=15)
 
 
-def sso_sign_in(live, name: str, c: httpx.Client | None = None, lang: str = "en") -> tuple[httpx.Client, httpx.Response]:
+def sso_sign_in(live, name: str, c: httpx.Client | None = None,
+                lang: str = "en") -> tuple[httpx.Client, httpx.Response]:
     """The console's "Sign in with single sign-on", the provider's form, and back."""
     c = c or browser()
     c.headers["Accept-Language"] = lang
@@ -357,3 +358,19 @@ def test_the_admin_role_needs_a_second_factor(sso, provider, clock):
     c3, landed = sso_sign_in(live, "aino")
     assert landed.url.path == "/console" and api(live, c3, "GET", "/api/v1/accounts").status_code == 200
     assert audit(live, "login")[-1].detail == {"second_factor": True, "via": "sso"}
+
+
+def test_a_local_account_is_tied_to_its_identity_only_by_a_verified_email(sso, provider):
+    live = sso
+    local_id = add_staff(live, "aino@example.org", ["agent"])
+    provider.user("aino", groups=["chat-agents"], email_verified=False)
+    _, landed = sso_sign_in(live, "aino")
+    assert landed.url.params["error"] == "sso_email"
+    assert sso_data(landed)["notice"].startswith("An account with your email address exists")
+    provider.user("aino", groups=["chat-agents"], email_verified=True)
+    c, landed = sso_sign_in(live, "aino")
+    assert landed.url.path == "/console"
+    mine = me(live, c).json()["account"]
+    assert mine["id"] == local_id and mine["sso"] is True and mine["password"] is True
+    assert [r.target_id for r in audit(live, "sso.link")] == [str(local_id)]
+    assert [r.detail["reason"] for r in audit(live, "login.failed")] == ["unverified"]

@@ -56,7 +56,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from jutella.runtime import Runtime
 from jutella.settings import Settings
@@ -144,7 +144,7 @@ class Identity:
     userinfo when the groups are only there)."""
 
     subject: str
-    email: str | None
+    email: str | None  # normalised (accounts/actions.py normalise_email); None when missing or unusable
     email_verified: bool
     name: str | None
     groups: list[str]
@@ -309,7 +309,12 @@ async def _identity(rt: Runtime, meta: OpenIDProviderMetadata, claims: dict[str,
             extra = {}
         if extra.get("sub") == claims["sub"]:  # OpenID Connect Core 5.3.2: else it is not this person's
             info = {**extra, **{k: v for k, v in claims.items() if v not in (None, "", [])}}
-    email = info.get("email") if isinstance(info.get("email"), str) else None
+    email = None
+    if isinstance(info.get("email"), str):
+        try:
+            email = actions.normalise_email(info["email"])
+        except AccountError:  # not an address jutella can keep: as if none was given
+            email = None
     name = info.get("name") or info.get("preferred_username")
     return Identity(subject=str(claims["sub"]), email=email, email_verified=info.get("email_verified") is True,
                     name=name if isinstance(name, str) else None, groups=_strings(info.get(claim)),
@@ -390,10 +395,7 @@ async def _find(rt: Runtime, identity: Identity) -> tuple[OidcIdentity | None, S
         account = await s.get(StaffAccount, linked.account_id) if linked else None
         same_email = None
         if linked is None and identity.email:
-            try:
-                same_email = await actions.find_account(s, actions.normalise_email(identity.email))
-            except AccountError:
-                same_email = None
+            same_email = await actions.find_account(s, identity.email)
     return linked, account, same_email
 
 
@@ -407,8 +409,8 @@ async def _set_flag(rt: Runtime, identity_id: int, value: bool) -> None:
 async def _create(rt: Runtime, identity: Identity, roles: list[str]) -> StaffAccount:
     """The account of a first sign-in that a group maps: no password (it
     signs in through the provider only), tied to its identity."""
-    email = actions.normalise_email(identity.email or "")
-    name = actions.clean_name((identity.name or email.split("@")[0])[:200])
+    email = identity.email or ""
+    name = actions.clean_name((identity.name if identity.name and identity.name.strip() else email.split("@")[0])[:200])
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         if await actions.find_account(s, email):
@@ -488,7 +490,7 @@ async def _open(rt: Runtime, identity: Identity, account_id: int, roles: list[st
     needs_second = bool(SECOND_FACTOR_ROLES & set(roles)) and not provider_mfa
     async with rt.db.transaction() as s:
         account = await actions.get_account(s, account_id)
-        await s.execute(OidcIdentity.__table__.update().where(  # type: ignore[attr-defined]
+        await s.execute(update(OidcIdentity).where(
             OidcIdentity.account_id == account_id, OidcIdentity.issuer == rt.settings.oidc_issuer,
             OidcIdentity.subject == identity.subject).values(last_sign_in_at=now))
         if needs_second and account.totp_enabled:  # jutella's own code next, from this browser only
