@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 from jutella.accounts import oidc
 from jutella.accounts.errors import AccountError
 from jutella.chat.departments import set_account_departments
+from jutella.cpu import Busy
 
 from . import schemas as S
 from .auth import client_address, runtime, set_session_cookie
@@ -77,6 +78,8 @@ async def callback(request: Request) -> Response:
                                      browser=browser, sync_departments=set_account_departments)
     except AccountError as exc:
         return _refused(request, exc)
+    except Busy:  # the CPU pool that checks the ID token is full: the sign-in is spent, start again
+        return _refused(request, oidc.SsoError("sso_failed"))
     if signed is None:  # jutella's own two-factor code next, from this browser (the cookie stays)
         response = RedirectResponse("/console/sso", status_code=303)
         _cookie(response, request, browser or "", oidc.TOTP_MINUTES)
