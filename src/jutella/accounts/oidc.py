@@ -297,6 +297,9 @@ async def _identity(rt: Runtime, meta: OpenIDProviderMetadata, claims: dict[str,
                     tokens: dict[str, Any]) -> Identity:
     """The person of the verified claims; the groups (and a missing email or
     name) from the userinfo endpoint when the ID token does not carry them."""
+    if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= 255:  # OpenID Connect Core 2
+        log.warning("single sign-on: the ID token's sub is not 1 to 255 characters")
+        raise SsoError("sso_failed")
     claim = rt.settings.oidc_groups_claim
     info: dict[str, Any] = dict(claims)
     access_token = tokens.get("access_token")
@@ -410,7 +413,8 @@ async def _create(rt: Runtime, identity: Identity, roles: list[str]) -> StaffAcc
     """The account of a first sign-in that a group maps: no password (it
     signs in through the provider only), tied to its identity."""
     email = identity.email or ""
-    name = actions.clean_name((identity.name if identity.name and identity.name.strip() else email.split("@")[0])[:200])
+    given = identity.name if identity.name and identity.name.strip() else email.split("@")[0]
+    name = actions.clean_name(given[:200])
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         if await actions.find_account(s, email):

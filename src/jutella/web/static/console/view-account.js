@@ -191,7 +191,7 @@ function twoFactorSection(ctx) {
 export function renderAccount(container, ctx) {
   const { account } = ctx.me;
   const ids = { details: uid("h"), password: uid("h"), totp: uid("h") };
-  container.replaceChildren(
+  container.replaceChildren(...[
     h("h1", { id: "page-title", tabindex: "-1", text: t("My account") }),
     h("section", { class: "panel-section", "aria-labelledby": ids.details },
       h("h2", { id: ids.details, text: t("Your details") }),
@@ -205,5 +205,5 @@ export function renderAccount(container, ctx) {
     // an account that signs in through the identity provider has no password of its own here
     account.password ? h("section", { class: "panel-section", "aria-labelledby": ids.password },
       h("h2", { id: ids.password, text: t("Change password") }),
-      passwordSection(ctx)) : null);
+      passwordSection(ctx)) : null].filter(Boolean));
 }

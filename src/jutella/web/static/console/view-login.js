@@ -86,11 +86,11 @@ export function renderLogin(container, { email = "", notice = "", failure = "", 
   if (notice) info.show(notice);
   const refused = messageBox("error");
   if (failure) refused.show(failure);
-  container.replaceChildren(
+  container.replaceChildren(...[
     h("h1", { id: "page-title", tabindex: "-1", text: t("Sign in to jutella") }),
     info.el,
     refused.el,
-    ssoButton(),
-    form);
+    ssoButton(), // null without single sign-on
+    form].filter(Boolean));
   (email ? passwordInput : emailInput).focus();
 }
