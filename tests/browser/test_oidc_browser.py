@@ -27,6 +27,9 @@ def test_the_button_the_refusal_and_a_sign_in_into_the_console(sso, provider, pa
     expect(page).to_have_url(live.url + "/console")  # the error code is not left in the address
     shots_dir().mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots_dir() / "sso-refused-en.png"))
+    from axe_playwright_python.sync_playwright import Axe
+    violations = Axe().run(page).response["violations"]  # the sign-in page with the button and the refusal
+    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations]
 
     page.get_by_test_id("login-sso").click()
     page.get_by_test_id("idp-username").fill("aino")
