@@ -398,7 +398,7 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
                 if account.password_hash and needs_rehash(rt.settings, account.password_hash) else None)
     async with rt.db.transaction() as s:
         acc = await get_account(s, account.id)
-        if isinstance(step, int):
+        if isinstance(step, int) and not isinstance(step, bool):  # True: a recovery code, no time step
             acc.totp_last_step = step
         if rehashed is not None and acc.password_hash == account.password_hash:
             acc.password_hash = rehashed
