@@ -41,8 +41,8 @@ from jutella.chat.presence import publish_presence
 from jutella.realtime.agent import agent_ws
 from jutella.realtime.visitor import visitor_ws
 from jutella.web import (errors, pages, routes_attach, routes_chat, routes_departments, routes_offline, routes_privacy,
-                         routes_prechat, routes_reports, routes_sites, routes_staff, routes_tokens, routes_tools,
-                         routes_webhooks, widget)
+                         routes_prechat, routes_reports, routes_sites, routes_sso, routes_staff, routes_tokens,
+                         routes_tools, routes_webhooks, widget)
 from jutella.web.schemas import ErrorResponse
 from jutella.web.security import SecurityHeaders
 
@@ -244,6 +244,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_staff.public)
     app.include_router(routes_staff.me)
     app.include_router(routes_staff.admin)
+    app.include_router(routes_sso.pages)
+    app.include_router(routes_sso.public)
     app.include_router(routes_chat.public)
     app.include_router(routes_chat.router)
     app.include_router(routes_tools.router)

@@ -120,6 +120,18 @@ class RetentionSettings(BaseModel):
     backups_days: int = Field(30, ge=1)
 
 
+class OidcGroup(BaseModel):
+    """What one group of the identity provider gives (``JUTELLA_OIDC_GROUPS``,
+    docs/sso.md): jutella roles and departments (by name). A person gets the
+    union over every group of theirs that is listed; departments count only
+    for the agent role."""
+
+    model_config = {"extra": "forbid"}
+
+    roles: list[Literal["admin", "agent", "privacy"]] = []
+    departments: list[str] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="JUTELLA_", extra="ignore", case_sensitive=False, validate_default=True,
@@ -200,6 +212,21 @@ class Settings(BaseSettings):
     # your own network; the tests); off: public https addresses only
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)  # one delivery attempt
+    # single sign-on with OpenID Connect (accounts/oidc.py, docs/sso.md); no issuer: local accounts only
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"  # asked of the provider (space-separated; openid always)
+    oidc_groups_claim: str = Field("groups", min_length=1, max_length=100)  # the claim listing the person's groups
+    # provider group -> roles and departments; a person none of whose groups is listed here gets no account
+    oidc_groups: dict[str, OidcGroup] = {}
+    # the ID token's amr values that count as two-factor sign-in at the provider (RFC 8176), and acr values
+    # that do; the admin and privacy roles need one of them, or jutella's own code (docs/sso.md)
+    oidc_mfa_amr: Annotated[list[str], NoDecode] = ["mfa", "otp", "hwk", "sc"]
+    oidc_mfa_acr: Annotated[list[str], NoDecode] = []
+    # the local account that may still sign in with a password when sso_only is on
+    oidc_emergency_admin: str | None = None
+    oidc_sso_only: bool = False  # password sign-in refused for everyone but oidc_emergency_admin
     # abuse limits (0 = no limit); counters live in memory, keyed by HMACs
     max_connections_per_client: int = Field(100, ge=0)  # open widget sockets from one address
     max_messages_per_minute: int = Field(30, ge=0)  # one visitor's messages
@@ -292,6 +319,54 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a domain like reply.example.org")
         return ascii_domain
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _check_oidc_issuer(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not parts.netloc or parts.query or parts.fragment or not (
+                parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise ValueError("must be the provider's https:// URL, like https://id.example.org/realms/staff")
+        return value
+
+    @field_validator("oidc_mfa_amr", "oidc_mfa_acr", mode="before")
+    @classmethod
+    def _split_values(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("oidc_emergency_admin")
+    @classmethod
+    def _check_emergency_admin(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or "." not in domain:
+            raise ValueError(f"{value!r} is not an email address")
+        return f"{local}@{domain.lower()}"
+
+    @field_validator("oidc_sso_only")
+    @classmethod
+    def _check_sso_only(cls, value: bool, info: Any) -> bool:
+        if value and not info.data.get("oidc_emergency_admin"):
+            raise ValueError("needs JUTELLA_OIDC_EMERGENCY_ADMIN, the local administrator who may still "
+                             "sign in with a password")
+        if value and not info.data.get("oidc_issuer"):
+            raise ValueError("needs JUTELLA_OIDC_ISSUER (single sign-on configured)")
+        return value
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _check_client_id(cls, value: str | None, info: Any) -> str | None:
+        value = value.strip() if value else None
+        if info.data.get("oidc_issuer") and not value:
+            raise ValueError("needed with JUTELLA_OIDC_ISSUER")
+        return value
+
     @field_validator("time_zone")
     @classmethod
     def _check_time_zone(cls, value: str) -> str:
@@ -357,6 +432,12 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix):]
         return url
+
+    @property
+    def oidc_configured(self) -> bool:
+        """Single sign-on is on: an issuer and a client id (the secret may be
+        empty for a public client)."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def smtp_configured(self) -> bool:

@@ -233,6 +233,8 @@ async def accept_invitation(rt: Runtime, token: str, *, password: str) -> Signed
     # a made-up or used link costs no hash (the write checks again); whose
     # password: it may not hold their name or email
     invited = await check_link(rt, token, INVITE)
+    if invited is not None and not password_sign_in_open(rt, invited.email):
+        raise AccountError("sso_only", "Sign-in with a password is turned off here. Use single sign-on.", 403)
     check_policy(password, email=invited.email if invited else None, name=invited.name if invited else None)
     pw_hash = await hash_password(rt, password)
     now = rt.clock.now()
@@ -251,8 +253,11 @@ async def accept_invitation(rt: Runtime, token: str, *, password: str) -> Signed
     return SignedIn(session_token, sess, account)
 
 
-async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: str | None = None,
-                         roles: list[str] | None = None) -> StaffAccount:
+async def update_account(rt: Runtime, *, actor_id: int | None, account_id: int, name: str | None = None,
+                         roles: list[str] | None = None, note: dict[str, object] | None = None) -> StaffAccount:
+    """Rename, or change the roles (the account's open consoles re-check what
+    they may see). ``note``: more for the audit row (``{"sso": True}``: the
+    identity provider's groups changed it, accounts/oidc.py)."""
     now = rt.clock.now()
     async with rt.db.transaction() as s:
         account = await get_account(s, account_id)
@@ -269,7 +274,7 @@ async def update_account(rt: Runtime, *, actor_id: int, account_id: int, name: s
                 changed["roles"] = roles
         if changed:
             await audit.record(s, now, actor_id=actor_id, action="account.update", target_type="account",
-                               target_id=account_id, detail=changed)
+                               target_id=account_id, detail={**changed, **(note or {})})
         if "roles" in changed:
             version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
     if "roles" in changed:  # the account's open consoles re-check what they follow (chat/revocation.py)
@@ -286,8 +291,10 @@ async def _keep_an_admin(s: AsyncSession, account_id: int) -> None:
         raise AccountError("last_admin", "This is the last active administrator; appoint another one first.", 409)
 
 
-async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, disabled: bool) -> StaffAccount:
-    """Disable (ending every session at once, open WebSockets included) or re-enable."""
+async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, disabled: bool,
+                       note: dict[str, object] | None = None) -> StaffAccount:
+    """Disable (ending every session at once, open WebSockets included) or
+    re-enable. ``note``: more for the audit row (as in :func:`update_account`)."""
     now = rt.clock.now()
     flipped = True
     async with rt.db.transaction() as s:
@@ -298,11 +305,11 @@ async def set_disabled(rt: Runtime, *, actor_id: int | None, account_id: int, di
             account.disabled_at = now
             ended = await _end_sessions(s, account_id)
             await audit.record(s, now, actor_id=actor_id, action="account.disable", target_type="account",
-                               target_id=account_id, detail={"sessions_ended": ended})
+                               target_id=account_id, detail={"sessions_ended": ended, **(note or {})})
         elif not disabled and account.disabled_at is not None:
             account.disabled_at = None
             await audit.record(s, now, actor_id=actor_id, action="account.enable", target_type="account",
-                               target_id=account_id)
+                               target_id=account_id, detail=note)
         else:
             flipped = False
         if flipped:
@@ -330,6 +337,14 @@ async def _end_sessions(s: AsyncSession, account_id: int, keep: str | None = Non
 
 
 # -- signing in ------------------------------------------------------------------
+def password_sign_in_open(rt: Runtime, email: str) -> bool:
+    """Whether this account may sign in with its password: always, unless
+    single sign-on only is on (``JUTELLA_OIDC_SSO_ONLY``), when only the
+    emergency administrator (``JUTELLA_OIDC_EMERGENCY_ADMIN``) may (docs/sso.md)."""
+    settings = rt.settings
+    return not settings.oidc_sso_only or email == settings.oidc_emergency_admin
+
+
 @dataclass
 class SignedIn:
     token: str
@@ -353,15 +368,17 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
             reason = "password"
         elif account is None or account.disabled_at is not None:
             reason = "disabled"
+        elif not password_sign_in_open(rt, account.email):
+            reason = "sso_only"  # a right password, after the check: the answer tells a guesser nothing
         step = None
         if reason is None and account and account.totp_enabled:
             if not totp:
                 raise AccountError("totp_required", "Enter the code from your authenticator app.", 401)
-            step = await _check_second_factor(rt, account, totp)
+            step = await check_second_factor(rt, account, totp)
             if step is False:
                 reason = "totp"
         if reason is not None:
-            attempt.failed = True
+            attempt.failed = reason != "sso_only"
             async with rt.db.transaction() as s:
                 await audit.record(s, now, actor_id=account.id if account else None, action="login.failed",
                                    target_type="account" if account else None,
@@ -370,6 +387,9 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
                 raise AccountError("account_disabled", "This account is disabled.", 403)
             if reason == "totp":
                 raise AccountError("totp_invalid", "That code is not valid. Try the newest code.", 401)
+            if reason == "sso_only":
+                raise AccountError("sso_only", "Sign-in with a password is turned off here. Use single sign-on.",
+                                   403)
             raise AccountError("login_invalid", "Wrong email or password.", 401)
     if account is None:  # unreachable: reason is set when the account is missing
         raise AccountError("login_invalid", "Wrong email or password.", 401)
@@ -378,7 +398,7 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
                 if account.password_hash and needs_rehash(rt.settings, account.password_hash) else None)
     async with rt.db.transaction() as s:
         acc = await get_account(s, account.id)
-        if isinstance(step, int):
+        if isinstance(step, int) and not isinstance(step, bool):  # True: a recovery code, no time step
             acc.totp_last_step = step
         if rehashed is not None and acc.password_hash == account.password_hash:
             acc.password_hash = rehashed
@@ -387,14 +407,16 @@ async def login(rt: Runtime, *, email: str, password: str, totp: str | None, cli
 
 
 async def open_session(s: AsyncSession, now: datetime, account: StaffAccount,
-                       detail: dict[str, object]) -> tuple[str, StaffSession]:
-    """The one way a staff session begins (sign-in, and right after set-up or
-    an accepted invitation): a new random token (the cookie; only its hash is
-    stored), its own CSRF token, and a ``login`` audit row, in the caller's
-    transaction."""
+                       detail: dict[str, object], *, needs_totp: bool = False) -> tuple[str, StaffSession]:
+    """The one way a staff session begins (sign-in, single sign-on, and right
+    after set-up or an accepted invitation): a new random token (the cookie;
+    only its hash is stored), its own CSRF token, and a ``login`` audit row,
+    in the caller's transaction. ``needs_totp``: signed in without the second
+    factor the account's roles need (accounts/oidc.py); only its own
+    account's routes answer until two-factor sign-in is on (accounts/guard.py)."""
     token, digest = new_token()
     sess = StaffSession(id=digest, account_id=account.id, csrf_token=secrets.token_urlsafe(32),
-                        created_at=now, last_seen_at=now)
+                        created_at=now, last_seen_at=now, needs_totp=needs_totp)
     s.add(sess)
     await audit.record(s, now, actor_id=account.id, action="login", target_type="account",
                        target_id=account.id, detail=detail)
@@ -416,7 +438,7 @@ def _verify_totp(account: StaffAccount, code: str, now: datetime) -> int | None:
     return None
 
 
-async def _check_second_factor(rt: Runtime, account: StaffAccount, code: str) -> int | bool:
+async def check_second_factor(rt: Runtime, account: StaffAccount, code: str) -> int | bool:
     """A TOTP code (returns its time step, refusing a replay) or an unused
     recovery code (returns True and uses it up). False when neither.
     Opens its own transaction: never call it inside one."""

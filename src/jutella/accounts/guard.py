@@ -10,7 +10,9 @@ route's guard says the request proved otherwise that it comes from the
 console itself (web/auth.py: ``GET /me``, which hands the token out, and the
 printable transcript the console opens as a page), any of the roles asked
 for (none: any staff member), and two-factor sign-in enrolled when an
-administrator requires it of everyone. A refused CSRF check writes nothing:
+administrator requires it of everyone (or, for a session single sign-on
+opened without the second factor the account's roles need, before any
+route but the account's own: accounts/oidc.py). A refused CSRF check writes nothing:
 not even the session's last-seen time, let alone an audit row. The socket's
 handshake needs no token: its Origin is checked (realtime/agent.py).
 
@@ -62,6 +64,10 @@ async def authorize_staff(rt: Runtime, session_token: str | None, *, roles: Iter
     if wanted and not wanted & set(account.role_names):
         raise AccountError(FORBIDDEN, "Your account does not have the role needed for this.", 403)
     if not allow_unenrolled and not account.totp_enabled and await actions.require_totp_for_all(rt):
+        raise AccountError(TOTP_REQUIRED, "Turn on two-factor sign-in before you continue.", 403)
+    if session.needs_totp and not account.totp_enabled and (wanted or not allow_unenrolled):
+        # single sign-on without the second factor the admin and privacy roles need
+        # (accounts/oidc.py): the account's own routes only, until two-factor sign-in is on
         raise AccountError(TOTP_REQUIRED, "Turn on two-factor sign-in before you continue.", 403)
     return account, session
 

@@ -257,6 +257,36 @@ async def set_members(rt: Runtime, *, actor_id: int, department_id: int, account
     return wanted
 
 
+async def set_account_departments(rt: Runtime, account_id: int, names: list[str]) -> list[int]:
+    """One agent's departments, by name, as the identity provider's groups map
+    them (accounts/oidc.py ``DepartmentSync``, docs/sso.md): memberships of
+    the named departments only, added and removed as needed; names that are no
+    department are left out. A change writes an audit row and, like
+    :func:`set_members`, makes open consoles re-check what they may see."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as s:
+        wanted: set[int] = set()
+        if names:
+            is_agent = (await s.execute(select(StaffRole.account_id).where(
+                StaffRole.account_id == account_id, StaffRole.role == "agent"))).first() is not None
+            if is_agent:
+                wanted = set((await s.execute(select(Department.id).where(Department.name.in_(names)))).scalars())
+        have = set((await s.execute(select(StaffDepartment.department_id)
+                                    .where(StaffDepartment.account_id == account_id))).scalars())
+        if wanted == have:
+            return sorted(have)
+        if have - wanted:
+            await s.execute(delete(StaffDepartment).where(StaffDepartment.account_id == account_id,
+                                                          StaffDepartment.department_id.in_(have - wanted)))
+        for department_id in sorted(wanted - have):
+            s.add(StaffDepartment(account_id=account_id, department_id=department_id))
+        await audit.record(s, now, actor_id=None, action="account.departments", target_type="account",
+                           target_id=account_id, detail={"departments": sorted(wanted), "sso": True})
+        version = await bump_access_version(s)  # last in the transaction (store/access_version.py)
+    await _changed(rt, access=True, version=version)
+    return sorted(wanted)
+
+
 async def set_max_chats(rt: Runtime, *, actor_id: int, account_id: int, max_chats: int | None) -> None:
     """An agent's own concurrent-chat limit (None: the setting's; 0: no limit)."""
     if max_chats is not None and not 0 <= max_chats <= 1000:

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table,
-                        Text, UniqueConstraint, false, func, text, true)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+                        Text, UniqueConstraint, exists, false, func, text, true)
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 from .types import UTCDateTime
 
@@ -72,6 +72,10 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # signed in by single sign-on without the second factor the account's roles need (admin,
+    # privacy; docs/sso.md): until the account turns two-factor sign-in on, only its own
+    # account's routes answer (accounts/guard.py)
+    needs_totp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OneTimeToken(Base):
@@ -723,3 +727,50 @@ NEVER_REUSED_IDS = ("staff_account", "recovery_code", "audit_log", "visitor", "c
                     "canned_response", "label", "attachment", "transcript_request")
 for _name in NEVER_REUSED_IDS:
     Base.metadata.tables[_name].dialect_kwargs["sqlite_autoincrement"] = True
+
+
+# -- single sign-on (accounts/oidc.py, docs/sso.md, migration 0024) -----------------------------
+class OidcIdentity(Base):
+    """A staff account's identity at the OpenID Connect provider: the
+    issuer and its ``sub`` (never reassigned by the provider, unlike an email
+    address). ``disabled_by_sso``: jutella disabled the account because the
+    provider's groups no longer map it; a later sign-in that maps it again
+    enables it (an account an administrator disabled stays disabled)."""
+
+    __tablename__ = "oidc_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_oidc_identity_issuer_subject"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_sign_in_at: Mapped[datetime | None]
+    disabled_by_sso: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OidcLogin(Base):
+    """A single sign-on under way, for at most ten minutes: the SHA-256 of
+    the ``state`` sent to the provider, the SHA-256 of the random cookie that
+    ties it to the browser that started it, the ``nonce`` and the PKCE
+    ``code_verifier``. ``stage`` ``sent``: waiting for the provider's answer;
+    ``totp``: the provider answered for ``account_id``, whose roles need
+    jutella's own two-factor code before a session opens."""
+
+    __tablename__ = "oidc_login"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), index=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    stage: Mapped[str] = mapped_column(String(8))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("staff_account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# whether an account signs in through the identity provider (it has an identity there): read with
+# the account, one indexed EXISTS (the console's account lists show it; docs/sso.md)
+StaffAccount.sso = column_property(  # type: ignore[attr-defined]
+    exists().where(OidcIdentity.account_id == StaffAccount.id).correlate_except(OidcIdentity))

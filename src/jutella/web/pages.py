@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from jutella.i18n import LANGUAGES, catalog, language_name
+from jutella.accounts import oidc
+from jutella.i18n import LANGUAGES, catalog, gettext, language_name
 from jutella.mail import limits
 from jutella.store.models import MailOutbox
 from jutella.templating import ENV
@@ -156,10 +157,28 @@ async def console_service_worker() -> Response:
 @router.api_route("/console", methods=["GET", "HEAD"], response_class=HTMLResponse)
 @router.api_route("/console/setup", methods=["GET", "HEAD"], response_class=HTMLResponse)
 @router.api_route("/console/invite", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.api_route("/console/sso", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def console(request: Request) -> HTMLResponse:
     lang = request_language(request)
     return TEMPLATES.TemplateResponse(request, "console.html", {
         "lang": lang,
         "i18n": {"lang": lang, "messages": catalog(lang),
                  "languages": [{"code": c, "name": language_name(c)} for c in LANGUAGES]},
+        "sso": await _sso(request, lang),
     }, headers={"Cache-Control": "no-store"})
+
+
+async def _sso(request: Request, lang: str) -> dict[str, object]:
+    """What the sign-in page says about single sign-on (static/console/sso.js):
+    its button, and at /console/sso (the provider's answer came back, web/
+    routes_sso.py) why it was refused (a code from the address; only the known
+    ones have words) or that jutella's own two-factor code is next."""
+    settings = runtime(request).settings
+    out: dict[str, object] = {"enabled": settings.oidc_configured, "sso_only": settings.oidc_sso_only}
+    if request.url.path == "/console/sso" and settings.oidc_configured:
+        code = request.query_params.get("error")
+        if code:
+            out["notice"] = gettext(lang, oidc.refusal(code) or oidc.REFUSALS["sso_failed"])
+        elif await oidc.pending_totp(runtime(request), request.cookies.get(oidc.COOKIE)):
+            out["step"] = "totp"
+    return out

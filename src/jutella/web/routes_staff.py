@@ -29,7 +29,7 @@ async def login(body: S.LoginIn, request: Request, response: Response) -> S.MeOu
     rt = runtime(request)
     signed = await actions.login(rt, email=body.email, password=body.password, totp=body.totp,
                                  client=client_address(request))
-    return await _signed_in(rt, response, signed)
+    return await signed_in_answer(rt, response, signed)
 
 
 @public.post("/setup/check", response_model=S.LinkInfo, responses={400: {"model": S.ErrorResponse}})
@@ -38,12 +38,21 @@ async def setup_check(body: S.TokenIn, request: Request) -> S.LinkInfo:
     return S.LinkInfo()
 
 
-async def _signed_in(rt, response: Response, signed: actions.SignedIn) -> S.MeOut:
+async def signed_in_answer(rt, response: Response, signed: actions.SignedIn) -> S.MeOut:
     """The answer to a sign-in, and to a set-up or invitation (signed in at once): the session cookie and the
     CSRF token."""
     set_session_cookie(response, rt, signed.token)
-    return S.MeOut(account=S.AccountOut.of(signed.account), csrf_token=signed.session.csrf_token,
-                   language=signed.account.language, require_totp=await actions.require_totp_for_all(rt))
+    return await me_out(rt, signed.account, signed.session)
+
+
+async def me_out(rt, account, session) -> S.MeOut:
+    """The signed-in account and its session's CSRF token; whether two-factor
+    sign-in must be turned on first (an administrator requires it of everyone,
+    or single sign-on opened this session without the second factor the
+    account's roles need: docs/sso.md)."""
+    for_roles = bool(session.needs_totp)
+    return S.MeOut(account=S.AccountOut.of(account), csrf_token=session.csrf_token, language=account.language,
+                   require_totp=for_roles or await actions.require_totp_for_all(rt), totp_for_roles=for_roles)
 
 
 @public.post("/setup", response_model=S.MeOut, responses={400: {"model": S.ErrorResponse}})
@@ -51,7 +60,7 @@ async def setup(body: S.SetupIn, request: Request, response: Response) -> S.MeOu
     """The first administrator's account; they are signed in at once (as by /login)."""
     rt = runtime(request)
     signed = await actions.complete_setup(rt, body.token, email=body.email, name=body.name, password=body.password)
-    return await _signed_in(rt, response, signed)
+    return await signed_in_answer(rt, response, signed)
 
 
 @public.post("/invitation/check", response_model=S.LinkInfo, responses={400: {"model": S.ErrorResponse}})
@@ -65,7 +74,7 @@ async def invitation(body: S.InvitationIn, request: Request, response: Response)
     """The invited person's password; they are signed in at once (as by /login)."""
     rt = runtime(request)
     signed = await actions.accept_invitation(rt, body.token, password=body.password)
-    return await _signed_in(rt, response, signed)
+    return await signed_in_answer(rt, response, signed)
 
 
 # -- own account ---------------------------------------------------------------
@@ -77,8 +86,7 @@ me_reader = Staff(allow_unenrolled=True, bootstrap=True)  # GET /me hands the CS
 async def get_me(request: Request, who: StaffContext = Depends(me_reader)) -> S.MeOut:
     """The signed-in account and its CSRF token: the one staff read that needs
     no token (the console asks with ``X-Requested-With``; web/auth.py)."""
-    return S.MeOut(account=S.AccountOut.of(who.account), csrf_token=who.session.csrf_token,
-                   language=who.account.language, require_totp=await actions.require_totp_for_all(runtime(request)))
+    return await me_out(runtime(request), who.account, who.session)
 
 
 @me.post("/logout", response_model=S.Ok, responses=ERRORS)

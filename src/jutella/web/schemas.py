@@ -34,17 +34,23 @@ class AccountOut(BaseModel):
     email: str
     name: str
     roles: list[str]
-    active: bool = Field(description="has chosen a password (accepted the invitation)")
+    active: bool = Field(description="can sign in: has chosen a password (accepted the invitation) or signs in "
+                                     "through the identity provider")
     disabled: bool
     totp_enabled: bool
     created_at: datetime
     # not yet active: the state of the latest invitation mail (mail/outbox.py DELIVERY_STATES), None when none was mailed
     invitation_delivery: str | None = None
+    sso: bool = Field(False, description="signs in through the identity provider (single sign-on, docs/sso.md)")
+    password: bool = Field(True, description="has a password of its own")
 
     @classmethod
     def of(cls, a: StaffAccount) -> "AccountOut":
-        return cls(id=a.id, email=a.email, name=a.name, roles=a.role_names, active=a.password_hash is not None,
-                   disabled=a.disabled_at is not None, totp_enabled=bool(a.totp_enabled), created_at=a.created_at)
+        sso = bool(a.__dict__.get("sso", False))  # a column_property (store/models.py); absent on a new row
+        return cls(id=a.id, email=a.email, name=a.name, roles=a.role_names,
+                   active=a.password_hash is not None or sso, disabled=a.disabled_at is not None,
+                   totp_enabled=bool(a.totp_enabled), created_at=a.created_at, sso=sso,
+                   password=a.password_hash is not None)
 
 
 class MeOut(BaseModel):
@@ -52,6 +58,9 @@ class MeOut(BaseModel):
     csrf_token: str
     language: str | None
     require_totp: bool
+    # this session came by single sign-on without the second factor the account's roles need: two-factor
+    # sign-in must be turned on before anything else (docs/sso.md)
+    totp_for_roles: bool = False
 
 
 class LoginIn(BaseModel):

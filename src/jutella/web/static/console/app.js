@@ -20,6 +20,7 @@ import { presenceControl, unmountPresence } from "./presence.js";
 import { canSee, currentRoute, findView, routeHref, visibleViews } from "./router.js";
 import { renderInvite } from "./view-invite.js";
 import { renderLogin } from "./view-login.js";
+import { renderSsoCode, sso } from "./sso.js";
 import { renderSetup } from "./view-setup.js";
 import "./views.js";
 
@@ -60,11 +61,11 @@ function publicFrame() {
   return card;
 }
 
-function showLogin({ email = "", notice = "" } = {}) {
+function showLogin({ email = "", notice = "", failure = "" } = {}) {
   state.me = null;
   setCsrfToken(null);
   document.title = `${t("Sign in")} – jutella`;
-  renderLogin(publicFrame(), { email, notice, onSignedIn: (me) => signedIn(me) });
+  renderLogin(publicFrame(), { email, notice, failure, onSignedIn: (me) => signedIn(me) });
 }
 
 /** After set-up or an accepted invitation the server has already signed the
@@ -136,7 +137,9 @@ function drawBanner() {
   if (!state.frame) return;
   if (state.enrolmentBanner && needsEnrolment(state.me)) {
     replace(state.frame.banner, h("div", { class: "message warning banner", role: "alert", testid: "totp-banner" },
-      t("An administrator requires two-factor sign-in for every account. Turn it on below before you continue.")));
+      state.me.totp_for_roles
+        ? t("Your roles need two-factor sign-in, and the identity provider did not confirm one. Turn it on below before you continue.")
+        : t("An administrator requires two-factor sign-in for every account. Turn it on below before you continue.")));
   } else {
     state.frame.banner.replaceChildren();
   }
@@ -293,6 +296,16 @@ async function boot() {
   if (path === "/console/invite") {
     document.title = `${t("Welcome to jutella")} – jutella`;
     await renderInvite(publicFrame(), { onDone: welcomeIn });
+    return;
+  }
+  if (path === "/console/sso") { // back from the identity provider (web/routes_sso.py)
+    history.replaceState(null, "", "/console");
+    if (sso.step === "totp") {
+      document.title = `${t("Sign in")} – jutella`;
+      renderSsoCode(publicFrame(), { onSignedIn: (me) => signedIn(me), onGiveUp: () => showLogin() });
+    } else {
+      showLogin({ failure: sso.notice });
+    }
     return;
   }
   try {

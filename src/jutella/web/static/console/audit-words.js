@@ -76,10 +76,13 @@ export const ACTIONS = {
   "site.profile": N_("Site's chat profile changed"),
   "site.logo": N_("Site's logo changed"),
   "site.logo_remove": N_("Site's logo removed"),
+  "account.departments": N_("Departments of an account changed"),
+  "sso.link": N_("Account tied to its identity at the identity provider"),
 };
 
 // how a sign-in without the sign-in form came about (accounts/actions.py open_session)
-const VIA = { setup: N_("Signed in by setting up jutella"), invitation: N_("Signed in by accepting an invitation") };
+const VIA = { setup: N_("Signed in by setting up jutella"), invitation: N_("Signed in by accepting an invitation"),
+  sso: N_("Through single sign-on") };
 
 // target_type -> "<kind> {id}"
 const TARGETS = {
@@ -117,6 +120,15 @@ const REASONS = {
   token_inactive: N_("the token's maker is disabled"),
   token_scope: N_("the token lacks the scope"),
   forbidden: N_("the token's maker lacks the role"),
+  // single sign-on (accounts/oidc.py)
+  unmapped: N_("no group of the identity provider gives a role"),
+  sso_invalid: N_("the identity provider's answer did not verify"),
+  sso_denied: N_("the identity provider did not sign the person in"),
+  sso_unavailable: N_("the identity provider could not be reached"),
+  sso_only: N_("password sign-in is off (single sign-on only)"),
+  unverified: N_("the identity provider has not confirmed the email address"),
+  no_email: N_("the identity provider gave no email address"),
+  last_admin: N_("the last active administrator"),
 };
 
 const DEPARTMENT_FIELDS = { name: N_("name"), notify_email: N_("notification address"), position: N_("order"),
@@ -197,6 +209,8 @@ export const DETAILS = {
   enabled: (v) => [v ? t("Turned on") : t("Turned off")],
   new_secret: (v) => (v ? [t("New secret made")] : []),
   hook: (v) => [t("Webhook {id}", { id: v })],
+  sso: (v) => (v ? [t("Following the identity provider's groups")] : []),
+  departments: (v) => [t("Departments: {ids}", { ids: ids(v) })],
 };
 
 /** The row's details as phrases; count-like keys (an erasure's or retention's counts, an export's

@@ -147,8 +147,12 @@ function twoFactorSection(ctx) {
   function showOn() {
     const parts = [h("p", {}, h("span", { class: "badge on", text: t("On") }), " ",
       t("Two-factor sign-in is on. Signing in asks for a code from your authenticator app."))];
-    if (ctx.me.require_totp) {
+    if (ctx.me.totp_for_roles) { // single sign-on without the provider's second factor (docs/sso.md)
+      parts.push(h("p", { class: "muted", text: t("Your roles need two-factor sign-in, so it cannot be turned off.") }));
+    } else if (ctx.me.require_totp) {
       parts.push(h("p", { class: "muted", text: t("An administrator requires two-factor sign-in for everyone, so it cannot be turned off.") }));
+    } else if (!ctx.me.account.password) { // turning it off asks for a password this account does not have
+      parts.push(h("p", { class: "muted", text: t("You sign in through the identity provider; an administrator can turn two-factor sign-in off for you.") }));
     } else {
       const password = h("input", { type: "password", autocomplete: "current-password", name: "password" });
       const error = messageBox("error");
@@ -187,7 +191,7 @@ function twoFactorSection(ctx) {
 export function renderAccount(container, ctx) {
   const { account } = ctx.me;
   const ids = { details: uid("h"), password: uid("h"), totp: uid("h") };
-  container.replaceChildren(
+  container.replaceChildren(...[
     h("h1", { id: "page-title", tabindex: "-1", text: t("My account") }),
     h("section", { class: "panel-section", "aria-labelledby": ids.details },
       h("h2", { id: ids.details, text: t("Your details") }),
@@ -198,7 +202,8 @@ export function renderAccount(container, ctx) {
     h("section", { class: "panel-section", "aria-labelledby": ids.totp },
       h("h2", { id: ids.totp, text: t("Two-factor sign-in") }),
       twoFactorSection(ctx)),
-    h("section", { class: "panel-section", "aria-labelledby": ids.password },
+    // an account that signs in through the identity provider has no password of its own here
+    account.password ? h("section", { class: "panel-section", "aria-labelledby": ids.password },
       h("h2", { id: ids.password, text: t("Change password") }),
-      passwordSection(ctx)));
+      passwordSection(ctx)) : null].filter(Boolean));
 }

@@ -94,6 +94,7 @@ function roleCheckboxes(legend, checked) {
 function stateOf(account) {
   if (account.disabled) return ["disabled", t("Disabled")];
   if (!account.active) return ["invited", t("Invited")];
+  if (account.sso) return ["active", t("Active (single sign-on)")];
   return ["active", t("Active")];
 }
 

@@ -4,12 +4,13 @@
 import { api } from "./api.js";
 import { busy, field, h, messageBox } from "./dom.js";
 import { t } from "./i18n.js";
+import { ssoButton } from "./sso.js";
 
 /**
  * @param container  where to draw
- * @param options    {email, notice, onSignedIn(me)}
+ * @param options    {email, notice, failure (an error to show, e.g. a refused single sign-on), onSignedIn(me)}
  */
-export function renderLogin(container, { email = "", notice = "", onSignedIn }) {
+export function renderLogin(container, { email = "", notice = "", failure = "", onSignedIn }) {
   const error = messageBox("error");
   const info = messageBox("info");
   const emailInput = h("input", {
@@ -83,9 +84,13 @@ export function renderLogin(container, { email = "", notice = "", onSignedIn }) 
   });
 
   if (notice) info.show(notice);
-  container.replaceChildren(
+  const refused = messageBox("error");
+  if (failure) refused.show(failure);
+  container.replaceChildren(...[
     h("h1", { id: "page-title", tabindex: "-1", text: t("Sign in to jutella") }),
     info.el,
-    form);
+    refused.el,
+    ssoButton(), // null without single sign-on
+    form].filter(Boolean));
   (email ? passwordInput : emailInput).focus();
 }
