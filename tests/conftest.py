@@ -746,8 +746,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
 # late and ends the run with one worker busy and the others idle. So under
 # worksteal the collection is reordered: each worker's share starts with its part
 # of the known-long tests (longest first, spread so the shares' long time is
-# even), then the browser modules, then integration, then unit tests, which are
-# the cheap filler that stealing moves around at the end. A module's tests stay
+# even), then its browser and integration modules (browser first on the even
+# workers, integration first on the odd ones: see the end of
+# schedule_for_worksteal), then unit tests, which are the cheap filler that
+# stealing moves around at the end. A module's tests stay
 # together (its fixtures). The estimates: LONG below (seconds on a quiet
 # two-core machine under make test; re-measure with --durations and update it
 # when a test becomes one of the longest), otherwise by folder.
@@ -803,6 +805,17 @@ def schedule_for_worksteal(items: list[Any], workers: int, estimate=_estimate) -
             taken, group = group[:sizes[k] - len(shares[k])], group[sizes[k] - len(shares[k]):]
             shares[k] += taken
             load[k] += sum(map(estimate, taken))
+    # Within each share (after its long tests): the even workers begin with their browser modules, the odd
+    # ones with their integration modules, so that Chromium-heavy tests (CPU) and server-and-socket tests
+    # (mostly waiting) run side by side the whole time instead of every worker rendering at once and then
+    # every worker waiting at once.
+    phase = {"browser": 0, "integration": 1}
+    for k, share in enumerate(shares):
+        first = [i for i in share if i.nodeid in LONG]
+        rest = [i for i in share if i.nodeid not in LONG]
+        folder = lambda i: phase.get(i.nodeid.split("/")[1], 2)  # noqa: E731
+        rest.sort(key=lambda i, k=k: (folder(i) if folder(i) == 2 else (folder(i) + k) % 2))  # stable: modules together
+        shares[k] = first + rest
     return [item for share in shares for item in share]
 
 
