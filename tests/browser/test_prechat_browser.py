@@ -3,7 +3,8 @@ admin sets up the default form on the Embed page (in Finnish), a visitor on a
 site meets it before the chat, is told in Finnish what is missing or wrong,
 answers, and the chat reaches the console under the name they gave (list and
 conversation header, never as HTML), with their email and topic beside it and
-in the topic's department. Screenshots at 1280x800 and 390x844 go to
+in the topic's department. A topic whose department has nobody on duty is
+not offered (the department picker's rule). Screenshots at 1280x800 and 390x844 go to
 /tmp/shots-prechat/."""
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def shot(page, name: str) -> None:
 
 
 def test_the_forms_answers_reach_the_console_under_the_given_name(live, browser_context_factory):
-    add_staff(live, "ilona@example.org", ["admin", "agent"], name="Ilona")
+    ilona = add_staff(live, "ilona@example.org", ["admin", "agent"], name="Ilona")
     member = live.call(D.create, live.rt, actor_id=None, name="Jäsenyys")
+    live.call(D.set_members, live.rt, actor_id=None, department_id=member.id, account_ids=[ilona])
+    housing = live.call(D.create, live.rt, actor_id=None, name="Asunnot")  # nobody of it on duty
     dialogs: list[str] = []
 
     # -- the admin sets the default form up on the Embed page, in Finnish -----------------------
@@ -56,10 +59,15 @@ def test_the_forms_answers_reach_the_console_under_the_given_name(live, browser_
     section.get_by_test_id("prechat-mode-name").select_option("required")
     section.get_by_test_id("prechat-mode-email").select_option("optional")
     section.get_by_test_id("prechat-topic-add").click()
-    topic = section.get_by_test_id("prechat-topic")
+    topic = section.get_by_test_id("prechat-topic").first
     topic.get_by_test_id("prechat-topic-fi").fill("Jäsenmaksut")
     topic.get_by_test_id("prechat-topic-en").fill("Membership fees")
     topic.get_by_test_id("prechat-topic-department").select_option(str(member.id))
+    section.get_by_test_id("prechat-topic-add").click()
+    closed = section.get_by_test_id("prechat-topic").nth(1)
+    closed.get_by_test_id("prechat-topic-fi").fill("Asuntojono")
+    closed.get_by_test_id("prechat-topic-en").fill("Housing queue")
+    closed.get_by_test_id("prechat-topic-department").select_option(str(housing.id))
     section.get_by_test_id("prechat-save").click()
     expect(section.get_by_test_id("prechat-status")).to_contain_text("Oletuslomake", timeout=15_000)
     assert axe_problems(admin) == []  # the Embed page with the form's editor (issue 18: axe on the new views)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from jutella.store.models import AuditEntry, Conversation
 
-from tests.chat_clients import visitor
+from tests.chat_clients import agent, visitor
 from tests.conftest import BOTH
 from tests.helpers import add_staff, error_code, run_cli, sign_in
 
@@ -97,8 +97,10 @@ def test_the_form_api_is_for_admins_checks_what_it_stores_and_is_audited(live):
     # effective at once: the next widget of each site is told its own form, in its language
     v, w = visitor(live, page=f"{SITE}/help", lang="fi")
     assert w["prechat"] == {"name": "optional", "email": "required", "topic": "required",
-                            "topics": [{"key": forms[""]["topics"][0]["key"], "label": "Jäsenyys"},
-                                       {"key": forms[""]["topics"][1]["key"], "label": "Opinnot"}]}
+                            "topics": [{"key": forms[""]["topics"][0]["key"], "label": "Jäsenyys",
+                                        "department": depts["Jäsenyys"]},
+                                       {"key": forms[""]["topics"][1]["key"], "label": "Opinnot",
+                                        "department": depts["Opintoasiat"]}]}
     v.close()
     v, w = visitor(live, page=f"{OTHER}/vuokra", lang="sv")
     assert w["prechat"] == {"name": "required", "email": "off", "topic": "off"}
@@ -168,6 +170,35 @@ def test_the_socket_holds_the_visitor_to_the_form_and_the_topic_routes_the_chat(
     v.message("Hei", prechat={"name": "x" * 101, "topic": studies})
     assert v.until(lambda f: f["type"] == "error")["code"] == "prechat_invalid"
     v.close()
+
+
+def test_a_topic_is_offered_only_while_its_department_has_someone_on_duty(live):
+    """chat/prechat.py topics_on_offer, the department picker's rule: a
+    required topic whose department has nobody on duty is not asked (a chat
+    starts without it) until someone of that department is online; the
+    widget is told each topic's department so it shows only those on offer."""
+    admin, depts = admin_with_departments(live)
+    topics = [{"labels": {"en": "Membership", "fi": "Jäsenyys"}, "department_id": depts["Jäsenyys"]}]
+    assert admin.put("/api/v1/prechat", json=form(topic="required", topics=topics)).status_code == 200
+
+    v, welcome = visitor(live, page=f"{SITE}/help", lang="fi")
+    assert [t["department"] for t in welcome["prechat"]["topics"]] == [depts["Jäsenyys"]]
+    assert "on_duty" not in welcome  # nobody on duty: no topic on offer, none asked
+    v.message("Hei ilman aihetta")
+    assert v.until(lambda f: f["type"] in ("ack", "error"))["type"] == "ack"
+    v.close()
+
+    v, _ = visitor(live, page=f"{SITE}/help", lang="fi")
+    me = admin.get("/api/v1/me").json()["account"]["id"]
+    assert admin.put(f"/api/v1/departments/{depts['Jäsenyys']}/members",
+                     json={"account_ids": [me]}).status_code == 200
+    a, _ = agent(live, admin)  # someone of the department on duty: the open widget is told, the topic is asked
+    v.until(lambda f: f["type"] == "presence" and f.get("on_duty") == [depts["Jäsenyys"]])
+    cid = v.message("Hei taas")
+    err = v.until(lambda f: f["type"] in ("ack", "error") and f.get("client_id") == cid)
+    assert err["type"] == "error" and err["code"] == "prechat_invalid", err
+    v.close()
+    a.close()
 
 
 NOTICE = {"fi": ("ennen chatin alkua", ("nimi", "sähköpostiosoite", "keskustelun aihe")),

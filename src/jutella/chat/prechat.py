@@ -26,6 +26,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,20 +149,38 @@ async def form_for(rt: Runtime, origin: str | None) -> Form | None:
 
 
 def widget_config(form: Form | None, lang: str) -> dict[str, Any] | None:
-    """What ``welcome`` tells the widget (the topics' labels in its language)."""
+    """What ``welcome`` tells the widget (the topics' labels in its language,
+    and each topic's department: the widget offers only the topics that
+    :func:`topics_on_offer` keeps, as the departments it is told of change)."""
     if form is None:
         return None
     out: dict[str, Any] = {f: form.mode(f) for f in FIELDS}
     if form.topic != "off":
-        out["topics"] = [{"key": t.key, "label": t.label(lang)} for t in form.topics]
+        out["topics"] = [{"key": t.key, "label": t.label(lang), "department": t.department_id} for t in form.topics]
     return out
 
 
-def check_answers(form: Form | None, given: dict[str, Any] | None, lang: str) -> Answers:
+def topics_on_offer(form: Form, offered: Iterable[int] | None) -> tuple[Topic, ...]:
+    """The one rule for which topics a visitor may pick now: those of no
+    department (the shared queue) and those whose department takes chats
+    now (``offered``: presence.on_duty, what the widgets are told; None: all).
+    A closed department's topic would start a chat nobody may take. When
+    none is on offer, the form does not ask for a topic (even a required one);
+    widget/prechat.js applies the same rule to what it shows."""
+    if offered is None:
+        return form.topics
+    ids = set(offered)
+    return tuple(t for t in form.topics if t.department_id is None or t.department_id in ids)
+
+
+def check_answers(form: Form | None, given: dict[str, Any] | None, lang: str,
+                  offered: Iterable[int] | None = None) -> Answers:
     """The answers a conversation starting under ``form`` stores. A required
     field left empty, a malformed email or an unknown topic is refused
     (``prechat_invalid``, the field named); fields the form does not ask are
-    dropped, whatever a client sent."""
+    dropped, whatever a client sent. ``offered``: the departments taking
+    chats now (:func:`topics_on_offer`; a required topic is not asked when
+    none of the topics is on offer)."""
     if form is None:
         return Answers()
     given = given if isinstance(given, dict) else {}
@@ -189,7 +208,8 @@ def check_answers(form: Form | None, given: dict[str, Any] | None, lang: str) ->
             email = validate_email(text("email"))
         except FormError as exc:
             raise refuse("email", exc.message, **exc.params) from None
-    if form.topic != "off" and (text("topic") or form.topic == "required"):
+    required_topic = form.topic == "required" and bool(topics_on_offer(form, offered))
+    if form.topic != "off" and (text("topic") or required_topic):
         chosen = next((t for t in form.topics if t.key == text("topic")), None)
         if chosen is None:
             raise refuse("topic", "Choose a topic.")

@@ -228,9 +228,12 @@ def _choice(rt: Runtime, found: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def widget_offer(rt: Runtime) -> dict[str, Any]:
     """The fields of a ``presence`` frame (and of ``welcome``): agents_online,
-    departments (the picker), and closed when the service is closed."""
+    departments (the picker), on_duty (the ids of the departments taking
+    chats now; absent: none) and closed when the service is closed."""
     found = await availability(rt)
     out = {"agents_online": found["agents_online"], "departments": _choice(rt, found)}
+    if found["departments"]:  # the departments taking chats now: the pre-chat form's topics (chat/prechat.py)
+        out["on_duty"] = [d["id"] for d in found["departments"]]
     if "closed" in found:
         out["closed"] = found["closed"]
     return out
@@ -262,6 +265,11 @@ async def current_offer(rt: Runtime) -> dict[str, Any]:
     opened widget), or read now if nothing was published yet."""
     published = rt.presence.published
     return published if published is not None else await widget_offer(rt)
+
+
+async def on_duty(rt: Runtime) -> list[int]:
+    """The departments taking chats now (see :func:`current_offer`)."""
+    return (await current_offer(rt)).get("on_duty", [])
 
 
 async def current_choice(rt: Runtime) -> list[dict[str, Any]]:

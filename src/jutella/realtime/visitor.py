@@ -15,7 +15,7 @@ from jutella.chat import prechat
 from jutella.chat import sites
 from jutella.channels import PRESENCE_CHANNEL, waiting_channel
 from jutella.chat.metadata import collect
-from jutella.chat.presence import current_offer
+from jutella.chat.presence import current_offer, on_duty
 from jutella.chat.queue import queue_position, queue_word, waiting_in
 from jutella.i18n import gettext, negotiate
 from jutella.runtime import Runtime
@@ -199,7 +199,8 @@ class VisitorConnection(Connection):
                 answers = None
                 if self.proto.conversation is None or self.proto.conversation == self.closed_conversation:
                     # it may start a chat: the site's pre-chat form decides what it stores (chat/prechat.py)
-                    answers = prechat.check_answers(await prechat.form_for(rt, self.site), cmd.prechat, self.lang)
+                    answers = prechat.check_answers(await prechat.form_for(rt, self.site), cmd.prechat, self.lang,
+                                                    await on_duty(rt))
                 posted = await chat.post_visitor_message(rt, visitor_id=self.visitor_id, client_id=cmd.client_id,
                                                          body=cmd.body, meta=self.meta, department=cmd.department,
                                                          conversation=self.proto.conversation, prechat=answers,

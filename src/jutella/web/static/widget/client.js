@@ -224,6 +224,7 @@ export class Client {
         return undefined;
       case "presence":
         if (Array.isArray(f.departments)) this.emit("departments", f.departments);
+        this.emit("on_duty", Array.isArray(f.on_duty) ? f.on_duty : []);
         this.emit("closed", f.closed || null);
         return this.emit("presence", f.agents_online !== false);
       case "queue": // the place in the queue while the chat waits (docs/protocol.md)

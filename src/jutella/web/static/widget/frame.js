@@ -244,7 +244,8 @@ function onClient(kind, f) {
     case "welcome":
       view.welcome(f);
       picker.update({ departments: f.departments, open: view.conversationState === null });
-      prechat.update({ config: f.prechat || null, open: view.conversationState === null });
+      prechat.update({ config: f.prechat || null, open: view.conversationState === null,
+        onDuty: Array.isArray(f.on_duty) ? f.on_duty : [] });
       updateOffline();
       persist();
       markSeen();
@@ -271,6 +272,9 @@ function onClient(kind, f) {
       break;
     case "departments":
       picker.update({ departments: f });
+      break;
+    case "on_duty":
+      prechat.update({ onDuty: f });
       break;
     case "closed":
       view.setClosed(f);

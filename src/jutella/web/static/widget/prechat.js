@@ -34,6 +34,7 @@ export class PrechatForm {
     this.open = false; // no conversation is going on
     this.offline = false; // the email form stands in for the chat
     this.answers = null; // given and checked: sent with the first message
+    this.offered = []; // ids of the departments taking chats now (welcome and presence frames' on_duty)
     const css = doc.createElement("link");
     css.rel = "stylesheet";
     css.href = `/static/widget/prechat.css${version || ""}`;
@@ -46,8 +47,18 @@ export class PrechatForm {
     return this.i18n.t(id, params);
   }
 
-  // config: {name, email, topic: "off"|"optional"|"required", topics: [{key, label}]} or null
-  update({ config, open, offline }) {
+  // The topics a visitor may pick now: the server's rule (chat/prechat.py
+  // topics_on_offer): no department, or a department taking chats now.
+  topicsOnOffer() {
+    const all = this.config && Array.isArray(this.config.topics) ? this.config.topics : [];
+    return all.filter((t) => t && typeof t.key === "string" && typeof t.label === "string"
+      && (typeof t.department !== "number" || this.offered.includes(t.department)));
+  }
+
+  // config: {name, email, topic: "off"|"optional"|"required", topics: [{key, label, department}]} or null;
+  // onDuty: ids of the departments taking chats now (welcome and presence frames)
+  update({ config, open, offline, onDuty }) {
+    const before = JSON.stringify(this.topicsOnOffer().map((t) => t.key));
     if (config !== undefined) {
       const ok = config && typeof config === "object" && ["name", "email", "topic"].every((f) => MODES.includes(config[f]));
       const next = ok ? config : null;
@@ -56,9 +67,19 @@ export class PrechatForm {
         this.form = null; // built again from the new config
       }
     }
+    if (Array.isArray(onDuty)) this.offered = onDuty.filter((id) => typeof id === "number");
+    if (this.form && JSON.stringify(this.topicsOnOffer().map((t) => t.key)) !== before) {
+      this.last = this.current(); // built again with the topics on offer, keeping what was typed
+      this.form = null;
+    }
     if (typeof open === "boolean") this.open = open;
     if (typeof offline === "boolean") this.offline = offline;
     this.render();
+  }
+
+  current() {
+    const value = (name) => (this.inputs && this.inputs[name] ? this.inputs[name].value : "");
+    return { topic: value("topic"), name: value("name"), email: value("email") };
   }
 
   get shown() {
@@ -84,7 +105,7 @@ export class PrechatForm {
     this.inputs = {};
     this.errors = {};
     const field = (name, label, control) => {
-      const mode = c[name];
+      const mode = name === "topic" && !this.topicsOnOffer().length ? "off" : c[name];
       if (mode === "off") return null;
       control.id = `pre-${name}`;
       control.name = name;
@@ -105,12 +126,9 @@ export class PrechatForm {
     };
     const topic = e("select", {});
     topic.append(e("option", { value: "", text: this.t("Choose a topic") }));
-    for (const item of Array.isArray(c.topics) ? c.topics : []) {
-      if (item && typeof item.key === "string" && typeof item.label === "string") {
-        topic.append(e("option", { value: item.key, text: item.label }));
-      }
-    }
-    topic.value = old.topic || "";
+    const topics = this.topicsOnOffer();
+    for (const item of topics) topic.append(e("option", { value: item.key, text: item.label }));
+    topic.value = topics.some((t) => t.key === old.topic) ? old.topic : "";
     const name = e("input", { type: "text", autocomplete: "name", maxlength: String(MAX_NAME) });
     name.value = old.name || "";
     const email = e("input", { type: "email", autocomplete: "email", spellcheck: "false", autocapitalize: "off",
@@ -152,7 +170,7 @@ export class PrechatForm {
       email: this.inputs.email ? this.inputs.email.value.trim() : "",
     };
     const errors = {};
-    if (c.topic === "required" && !v.topic) errors.topic = this.t("Choose a topic.");
+    if (c.topic === "required" && this.inputs.topic && !v.topic) errors.topic = this.t("Choose a topic.");
     if (c.name === "required" && !v.name) errors.name = this.t("Enter your name.");
     else if ([...v.name].length > MAX_NAME) errors.name = this.t("The name is too long (at most {limit} characters).", { limit: MAX_NAME });
     if (c.email === "required" && !v.email) errors.email = this.t("Enter your email address.");
