@@ -192,7 +192,9 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
     # -- after the commit: events, files, the database files ---------------------------------------
     if conv_ids:  # consoles that follow them drop them from their lists and views
         await publish_access_changed(rt, conversations=conv_ids)
-    await delete_files_after(rt, sorted(ids["attachment_files"]))  # a store outside the database only
+    # an object store's files (nothing to do for the database's): those it did not take now stay due for
+    # deletion, the housekeeper deletes them when it answers, and the receipt says which they are
+    receipt["files_pending"] = await delete_files_after(rt, sorted(ids["attachment_files"]))
     await scrub(rt)
     return receipt
 
