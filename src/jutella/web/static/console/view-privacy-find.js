@@ -473,6 +473,10 @@ export function renderFind(container, ctx) {
         h("summary", { text: t("Ids of the erased records") }),
         h("ul", {}, Object.entries(receipt.ids).filter(([, ids]) => ids.length).map(([key, ids]) => h("li", {
           dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.map(receiptId).join(", ")}` })))),
+      // an object store that did not answer: those files' bytes are not gone yet (privacy/erasure.py files_pending)
+      receipt.files_pending && receipt.files_pending.length ? h("p", { class: "message warning", testid: "pv-files-pending",
+        text: t("Not yet deleted: {n} attachment file(s). The file store did not answer; they are deleted as soon as it does.",
+          { n: receipt.files_pending.length }) }) : null,
       records.size ? h("p", { text: t("Records that were not selected were kept. Search again to see them.") }) : null));
     records.clear();
     ctx.announce(t("The selected records are erased."));
