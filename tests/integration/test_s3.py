@@ -171,3 +171,18 @@ def test_backup_holds_the_objects_and_restore_puts_them_back_less_the_erased(s3,
     r = run_cli("restore", str(backup), "--key-file", str(key_file), env=env)
     assert r.returncode == 0 and "with 1 attachment(s)" in r.stdout, r.stdout + r.stderr
     assert s3.objects() == {liisa: pdf("LIISA-S3-4711")}  # Liisa's back; Bertta's erasure applied again
+
+
+def test_a_bucket_that_keeps_old_versions_or_is_missing_is_refused_before_anything_runs(s3, database_url, tmp_path):
+    """With versioning a deleted object stays as an old version: erasure would
+    not remove the bytes, so every command (`serve` included) refuses it."""
+    from jutella.settings import Settings
+
+    env = cli_env(Settings(data_dir=tmp_path / "data", database_url=database_url), s3)
+    assert run_cli("retention", "run", env=env).returncode == 0
+    s3.server.client().put_bucket_versioning(Bucket=s3.name, VersioningConfiguration={"Status": "Enabled"})
+    r = run_cli("retention", "run", env=env)
+    assert r.returncode == 1 and "keeps versions of objects" in r.stderr and "erasure" in r.stderr, r.stderr
+    r = run_cli("retention", "run", env={**env, "JUTELLA_S3_BUCKET": "no-such-bucket-here"})
+    assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
+    assert "not-a-secret" not in r.stdout + r.stderr
