@@ -383,8 +383,8 @@ async def delete_due_files(rt: Runtime, *, force: bool = False) -> list[str]:
     When some stay due, the next try waits twice as long as the last (2 s
     after a new failure, at most 5 minutes); ``force``: now. Returns the
     names still due."""
-    store = files(rt)
-    if store.transactional:
+    store = rt.files
+    if store is None or store.transactional:
         return []
     now = time.monotonic()
     retry_at, wait = rt.caches.get(DUE_RETRY, (0.0, 0.0))  # type: ignore[misc]
