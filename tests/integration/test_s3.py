@@ -128,6 +128,7 @@ def test_uploads_land_in_the_bucket_are_served_and_erasure_reaches_them_even_whe
     assert blobs_in_database(live) == 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])  # two ways: SQLite's copy, pg_dump and pg_restore
 def test_backup_holds_the_objects_and_restore_puts_them_back_less_the_erased(s3, database_url, tmp_path):
     from jutella.chat import actions as chat
     from jutella.chat import attachments
