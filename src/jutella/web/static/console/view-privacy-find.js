@@ -46,7 +46,7 @@ export const COUNT_LABELS = {
   notes: N_("Internal notes"),
   label_links: N_("Labels on conversations"),
   attachments: N_("Attachments"),
-  attachment_files: N_("Attachment files on disk"),
+  attachment_files: N_("Attachment files (their bytes)"),
   ratings: N_("Ratings and their comments"),
   transcript_emails: N_("Addresses a transcript was emailed to"),
   offline_messages: N_("Offline messages"),
