@@ -6,7 +6,10 @@ events (consoles drop the erased chats) and the scrub of the database files
 come after the commit. The bytes of the attachments and of the files of
 replies by email are in the file store (store/files.py), deleted in the same transaction as their rows, so a rolled
 back erasure keeps everything, files included, and a committed one leaves
-them on no host.
+them on no host. (An S3-compatible object store cannot join the transaction:
+there the files are written down as due for deletion in it and deleted right
+after the commit, or by the housekeeper once the store answers; the
+receipt's ``files_pending`` names those not gone yet.)
 
 What goes:
 
