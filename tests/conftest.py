@@ -377,6 +377,84 @@ def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
             stop_one()
 
 
+# -- an S3-compatible object store (the file store JUTELLA_FILE_STORE=s3) -------------------
+class S3Server:
+    """moto's S3 server (``ThreadedMotoServer``, the test extra's ``moto[s3]``)
+    on a port of its own, speaking S3 over HTTP: one per test worker. Its
+    buckets live in this process's memory, so they outlast a :meth:`stop`
+    and :meth:`start` (the object store "down" and back on the same port)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._cls = ThreadedMotoServer
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._client: Any = None
+        self.start()
+
+    def start(self) -> None:
+        self._server = self._cls(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.session.Session().client(
+                "s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="jutella-test",
+                aws_secret_access_key="not-a-secret")
+        return self._client
+
+
+@dataclass
+class S3Bucket:
+    """A fresh bucket of the test's own on :class:`S3Server`: ``settings`` for
+    ``settings_overrides``, ``objects()`` what is in it (key -> bytes, the
+    prefix cut off)."""
+
+    server: S3Server
+    name: str
+    prefix: str = "jutella/"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"file_store": "s3", "s3_endpoint_url": self.server.url, "s3_bucket": self.name,
+                "s3_region": "us-east-1", "s3_access_key_id": "jutella-test",
+                "s3_secret_access_key": "not-a-secret", "s3_prefix": self.prefix, "s3_timeout_seconds": 2}
+
+    def objects(self) -> dict[str, bytes]:
+        client = self.server.client()
+        found = client.list_objects_v2(Bucket=self.name).get("Contents") or []
+        return {o["Key"].removeprefix(self.prefix): client.get_object(Bucket=self.name, Key=o["Key"])["Body"].read()
+                for o in found}
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    try:
+        server = S3Server()
+    except ImportError:
+        need(False, "moto is not installed (the test extra: pip install -e '.[test]')")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server) -> S3Bucket:
+    bucket = S3Bucket(s3_server, f"jutella-{uuid.uuid4().hex[:16]}")
+    s3_server.client().create_bucket(Bucket=bucket.name)
+    return bucket
+
+
 # -- jutella as its own process (for kill -9, log capture, several workers) -----------
 # What ServerProcess.prepare_restart runs: the imports `jutella serve` would do,
 # then, on a line on stdin, the command itself (its arguments follow -c).

@@ -21,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from jutella.accounts.errors import AccountError
 from jutella.chat.actions import close_idle
+from jutella.chat.attachments import delete_due_files
 from jutella.chat import sites
 from jutella.chat.metadata import parse_user_agent
 from jutella import clientaddr
@@ -101,8 +102,10 @@ async def _take_over(rt: Runtime) -> None:
 
 async def _housekeeping(rt: Runtime) -> None:
     """Periodic work: presence grace periods every 2 s and this worker's
-    throttle slots, in every process; idle conversations every 30 s and the
-    daily retention run only in the cluster's housekeeper (rt.is_housekeeper(),
+    throttle slots, in every process; idle conversations every 30 s, an
+    object store's files due for deletion (each round when some are, else
+    every minute) and the daily retention run only in the cluster's
+    housekeeper (rt.is_housekeeper(),
     docs/housekeeping.md). Both are idempotent besides: closing a closed
     conversation does nothing, retention deletes what is past its date."""
     parse_user_agent("Mozilla/5.0")  # load the parser's tables now, not on a visitor's first message
@@ -122,6 +125,8 @@ async def _housekeeping(rt: Runtime) -> None:
                 await rt.throttle.refresh_slots()
             if rounds % 1800 == 0 and hasattr(rt.throttle, "sweep"):  # hourly
                 rt.throttle.sweep()
+            if housekeeper:  # an object store's files due for deletion (chat/attachments.py; backs off itself)
+                await delete_due_files(rt)
             if housekeeper and (became_housekeeper or rounds % 450 == 1):
                 # on becoming the housekeeper (a run the previous one left unfinished is run at once),
                 # then every 15 minutes: is the daily retention run due?

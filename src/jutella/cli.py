@@ -23,6 +23,8 @@ CLI_FAULTS = {
               "beyond JUTELLA_SQLITE_BUSY_TIMEOUT_MS; nothing was changed. Try again in a moment.",
     "full": "the database or the disk is full; nothing was changed. Free some space and try again.",
     "unavailable": "cannot reach the database (JUTELLA_DATABASE_URL); nothing was changed.",
+    "files_unavailable": "cannot reach the object store of the attachments (JUTELLA_S3_ENDPOINT_URL); what "
+                         "needed it was not done. Try again when it answers.",
 }
 
 
@@ -39,12 +41,26 @@ async def _with_runtime(settings: Settings, fn: Callable[..., Awaitable[int]]) -
     try:
         await rt.db.migrate()
         await seal(rt)  # the audit rows from before its key, once (migration 0008)
+        await _check_file_store(rt)
         await _files_into_store(rt)
         return await fn(rt)
     finally:
         rt.cpu.close()
         await rt.db.dispose()
         rt.db.session_info["audit"].flush()
+
+
+async def _check_file_store(rt) -> None:
+    """The file store as configured (an object store's bucket: there, usable,
+    without versions that would keep deleted files)."""
+    from jutella.store.files import FileStoreMisconfigured
+
+    try:
+        warning = await rt.files.check()
+    except FileStoreMisconfigured as exc:
+        raise Failed(str(exc)) from None
+    if warning:
+        print(f"jutella: warning: {warning}", file=sys.stderr)
 
 
 async def _files_into_store(rt) -> None:
@@ -54,8 +70,8 @@ async def _files_into_store(rt) -> None:
 
     moved, _removed = await import_disk_files(rt)
     if moved:
-        print(f"jutella: moved {moved} attachment file(s) from {rt.settings.data_dir}/attachments into the "
-              "database", file=sys.stderr)
+        print(f"jutella: moved {moved} attachment file(s) from {rt.settings.data_dir}/attachments into the file "
+              f"store ({rt.settings.file_store})", file=sys.stderr)
 
 
 # -- serve ----------------------------------------------------------------------
@@ -327,6 +343,10 @@ def cmd_subject_erase(args: argparse.Namespace) -> int:
         for kind, ids in receipt["ids"].items():
             if ids:
                 print(f"  {kind}: {' '.join(str(i) for i in ids)}")
+        if receipt["files_pending"]:  # rows gone, bytes not yet: the object store did not answer
+            print(f"not yet deleted: {len(receipt['files_pending'])} attachment file(s) in the object store, which "
+                  "did not answer; they are due for deletion, and jutella's housekeeper deletes them as soon as "
+                  f"it answers: {' '.join(receipt['files_pending'])}")
         return 0
 
     return asyncio.run(_with_runtime(load_settings(), run))
@@ -378,12 +398,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.key_file and Path(settings.data_dir).resolve() in Path(args.key_file).resolve().parents:
         print(f"jutella: note: the backup key {args.key_file} is inside the data dir; keep it apart (whoever copies "
               "the data dir and a backup could read the backup)", file=sys.stderr)
+    fetch = _fetch_files(settings) if settings.file_store != "database" else None
     try:
         if source is None:  # PostgreSQL: pg_dump's snapshot, sealed the same way
             manifest = backup.backup_postgres(settings.sqlalchemy_url, Path(settings.data_dir), Path(args.path),
-                                              key, force=args.force)
+                                              key, force=args.force, fetch=fetch)
         else:
-            manifest = backup.backup(source, Path(settings.data_dir), Path(args.path), key, force=args.force)
+            manifest = backup.backup(source, Path(settings.data_dir), Path(args.path), key, force=args.force,
+                                     fetch=fetch)
     except backup.BackupError as exc:
         raise Failed(str(exc)) from None
     print(f"backed up {'the PostgreSQL database' if source is None else source} and {manifest['attachments']} "
@@ -397,6 +419,38 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"jutella: note: delete this backup after retention.backups_days ({settings.retention.backups_days} "
           "days), as the privacy notice says", file=sys.stderr)
     return 0
+
+
+def _fetch_files(settings: Settings):
+    """For a backup with an object store: its files that the database copy
+    names, read through the store into the backup's private folder (one at a
+    time, a MiB at a time); a file erased since the copy is left out (the
+    ledger erases its row on restore)."""
+    from pathlib import Path
+
+    def fetch(names: list[str], folder: Path) -> list[tuple[str, Path]]:
+        async def run() -> list[tuple[str, Path]]:
+            rt = _runtime(settings)
+            got: list[tuple[str, Path]] = []
+            try:
+                for name in names:
+                    opened = await rt.files.open(name)
+                    if opened is None:
+                        continue
+                    path = folder / name
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as out:
+                        async for chunk in opened.chunks:
+                            out.write(chunk)
+                    got.append((name, path))
+            finally:
+                rt.cpu.close()
+                await rt.db.dispose()
+            return got
+
+        return asyncio.run(run())
+
+    return fetch
 
 
 def _backup_key(args: argparse.Namespace, settings: Settings) -> bytes:

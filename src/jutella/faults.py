@@ -14,12 +14,17 @@ FAULTS = {
                                       "try again later."),
     "unavailable": (503, "unavailable", 5, "The service cannot reach its database right now. Nothing was "
                                            "saved; try again in a moment."),
+    # the S3-compatible object store of the attachments' bytes (store/s3files.py) does not answer
+    "files_unavailable": (503, "unavailable", 5, "The service cannot reach its file store right now. Nothing "
+                                                 "was saved; try again in a moment."),
 }
 CHAT_FAULTS = {
     "locked": "The chat is busy right now. Your message was not sent; try again in a moment.",
     "full": "The server cannot store anything right now. Your message was not sent; try again later.",
     "unavailable": "The chat cannot reach its database right now. Your message was not sent; try again "
                    "in a moment.",
+    "files_unavailable": "The chat cannot reach its file store right now. Nothing was sent; try again in a "
+                         "moment.",
 }
 
 

@@ -14,7 +14,7 @@ from jutella.realtime.hub import MemoryHub
 from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.db import Database
-from jutella.store.files import DatabaseFileStore
+from jutella.store.files import DatabaseFileStore, FileStore
 from jutella.store.leader import Housekeeper
 
 
@@ -31,7 +31,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                               uploads=Pool("uploads", settings.upload_workers, settings.upload_queue,
                                            processes=True)))
     # the attachments' bytes, one store for every host (docs/attachments.md, "Where the bytes are")
-    rt.files = DatabaseFileStore(db, lambda: rt.clock.now())
+    rt.files = file_store(settings, db, lambda: rt.clock.now())
     # the cluster's one housekeeper (store/leader.py): started and stopped by the application's lifespan
     rt.housekeeper = Housekeeper(settings.sqlalchemy_url, data_dir=settings.data_dir,
                                  connect_timeout=settings.database_timeout_seconds,
@@ -49,3 +49,20 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         rt.throttle = RedisThrottle(settings.redis_url, settings.redis_prefix,
                                     lambda: rt.clock.now().timestamp(), secret)
     return rt
+
+
+def file_store(settings: Settings, db: Database, now) -> FileStore:
+    """The store of the attachments' bytes the settings name (``JUTELLA_FILE_STORE``)."""
+    if settings.file_store == "s3":
+        try:  # the optional extra jutella[s3]: imported only when configured
+            from jutella.store.s3files import S3FileStore
+        except ImportError:
+            from jutella.settings import SettingsError
+
+            raise SettingsError("setting JUTELLA_FILE_STORE: s3 needs boto3 (pip install 'jutella[s3]')") from None
+        secret = settings.s3_secret_access_key
+        return S3FileStore(db, bucket=settings.s3_bucket or "", endpoint_url=settings.s3_endpoint_url,
+                           region=settings.s3_region, access_key_id=settings.s3_access_key_id,
+                           secret_access_key=secret.get_secret_value() if secret else None,
+                           prefix=settings.s3_prefix, timeout=settings.s3_timeout_seconds)
+    return DatabaseFileStore(db, now)

@@ -10,6 +10,7 @@ that names the setting, and start-up stops there.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,10 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jutella.clientaddr import Network, parse_networks
+
+
+# an object store's prefix (JUTELLA_S3_PREFIX): empty, or folders of safe names, each ending in "/"
+S3_PREFIX = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/){0,8}")
 
 
 class SettingsError(Exception):
@@ -261,6 +266,18 @@ class Settings(BaseSettings):
     # from the backups. At least 32 characters (`jutella backup --make-key FILE` makes one).
     backup_key: SecretStr | None = None
 
+    # where the attachments' bytes are (store/files.py, docs/attachments.md "Where the bytes are"):
+    # "database" (the default: every host serves every file, backups hold them) or "s3", an
+    # S3-compatible object store (store/s3files.py; needs the extra jutella[s3], i.e. boto3)
+    file_store: Literal["database", "s3"] = "database"
+    s3_endpoint_url: str | None = None  # e.g. https://minio.example.org:9000; unset: AWS S3 of s3_region
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None  # unset: boto3's own chain (AWS_* variables, an instance's role)
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = ""  # the objects' names begin with it: "" or folders ending in "/", e.g. "jutella/"
+    s3_timeout_seconds: float = Field(10.0, gt=0, le=120)  # connecting, and each read, of one request
+
     # ``register`` in the TOML file; named ``notice`` here because BaseSettings
     # has a ``register`` attribute of its own.
     notice: RegisterSettings = Field(RegisterSettings(), alias="register")
@@ -365,6 +382,32 @@ class Settings(BaseSettings):
         value = value.strip() if value else None
         if info.data.get("oidc_issuer") and not value:
             raise ValueError("needed with JUTELLA_OIDC_ISSUER")
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.username or parts.password:
+            raise ValueError("must be an http:// or https:// URL without credentials in it")
+        return value.rstrip("/")
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _check_s3_prefix(cls, value: str) -> str:
+        if not S3_PREFIX.fullmatch(value or ""):
+            raise ValueError("must be empty or folder names of letters, digits, '.', '_' and '-', each ending "
+                             "in '/' (e.g. jutella/)")
+        return value or ""
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _check_s3_bucket(cls, value: str | None, info: Any) -> str | None:
+        value = value.strip() if value else None
+        if info.data.get("file_store") == "s3" and not value:
+            raise ValueError("needed with JUTELLA_FILE_STORE=s3")
         return value
 
     @field_validator("time_zone")

@@ -2,7 +2,8 @@
 "Where the bytes are"):
 
 - the file store's contract (store/files.py), run on every implementation
-  (today the database's) on SQLite and on PostgreSQL;
+  (the database's, and the S3-compatible object store's against moto's S3
+  server) on SQLite and on PostgreSQL;
 - files an older jutella kept on each host's disk move into the store when
   `jutella` starts: served afterwards, the disk left empty;
 - two `jutella serve` processes, each with a data dir of its own, on one
@@ -20,13 +21,15 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from jutella.store.files import CHUNK, DatabaseFileStore, FileStore
+from jutella.store.files import CHUNK, DatabaseFileStore, FileStore, read_due
 
 from tests.chat_clients import visitor
 from tests.conftest import BOTH, run_async
 from tests.helpers import PASSWORD, run_cli
 
-IMPLEMENTATIONS = ["database"]  # an S3-compatible store would be added here (docs/attachments.md)
+# the database's store, and the S3-compatible object store against moto's S3 server (tests/conftest.py
+# S3Server; the database still holds the files due for deletion, so both run on SQLite and PostgreSQL)
+IMPLEMENTATIONS = ["database", "s3"]
 
 
 @pytest.fixture(params=BOTH)
@@ -38,6 +41,13 @@ def backend(request):
 def store(request, in_process) -> FileStore:
     if request.param == "database":
         return DatabaseFileStore(in_process.rt.db, in_process.rt.clock.now)
+    if request.param == "s3":
+        from jutella.services import file_store
+        from jutella.settings import Settings
+
+        bucket = request.getfixturevalue("s3")
+        s3_settings = Settings(**{**in_process.rt.settings.model_dump(by_alias=True), **bucket.settings})
+        return file_store(s3_settings, in_process.rt.db, in_process.rt.clock.now)
     raise AssertionError(request.param)
 
 
@@ -95,12 +105,12 @@ def test_delete_takes_exactly_the_keys_named(in_process, store):
     assert call(store.delete, []) == 0
 
 
-@pytest.mark.parametrize("bad", ["", ".tmp-x", "../etc/passwd", "a/b", "a" * 65, "ä", "a b"])
-def test_keys_are_safe_names(in_process, store, bad):
-    with pytest.raises(ValueError):
-        in_process.call(store.put, bad, b"x")
-    with pytest.raises(ValueError):
-        in_process.call(store.get, bad)
+def test_keys_are_safe_names(in_process, store):
+    for bad in ["", ".tmp-x", "../etc/passwd", "a/b", "a" * 65, "ä", "a b"]:
+        for method, args in ((store.put, (bad, b"x")), (store.get, (bad,)), (store.open, (bad,)),
+                             (store.exists, (bad,)), (store.delete, ([bad],))):
+            with pytest.raises(ValueError):
+                in_process.call(method, *args)
 
 
 def test_a_transactional_store_commits_and_rolls_back_with_the_rows(in_process, store):
@@ -127,6 +137,36 @@ def test_a_transactional_store_commits_and_rolls_back_with_the_rows(in_process, 
     assert in_process.call(_listing, store) == {kept: 4}
     in_process.call(attempt, False)
     assert in_process.call(_listing, store) == {new: 3}
+
+
+def test_files_forgotten_with_their_rows_go_only_when_those_rows_go(in_process, store):
+    """forget_core, in the transaction that deletes the rows naming the files:
+    rolled back, the files stay; committed, they are gone once delete_due has
+    run (at once for the database's store; an object store's were due until
+    then), and nothing is left due."""
+    rt = in_process.rt
+    kept, gone = key(), key()
+    for name in (kept, gone):
+        in_process.call(store.put, name, name.encode())
+
+    class Undo(Exception):
+        pass
+
+    async def attempt(fail: bool) -> None:
+        async with rt.db.transaction() as s:
+            await s.run_sync(lambda sync: store.forget_core(sync.connection(), [gone], rt.clock.now()))
+            if fail:
+                raise Undo
+
+    with pytest.raises(Undo):
+        in_process.call(attempt, True)
+    assert in_process.call(store.delete_due) == []  # nothing was due
+    assert in_process.call(_listing, store) == {kept: 48, gone: 48}
+    in_process.call(attempt, False)
+    assert in_process.call(store.delete_due, [gone]) == []
+    assert in_process.call(_listing, store) == {kept: 48}
+    assert in_process.call(store.get, gone) is None
+    assert in_process.call(read_due, rt.db) == []
 
 
 # -- the move from the disk ------------------------------------------------------------------

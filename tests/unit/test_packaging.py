@@ -51,6 +51,8 @@ def test_every_module_jutella_imports_is_installed_by_make_run():
     owners = packages_distributions()
     missing = {}
     for path in (ROOT / "src" / "jutella").rglob("*.py"):
+        if path.relative_to(ROOT / "src" / "jutella").as_posix() in OPTIONAL_MODULES:
+            continue  # checked below
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
@@ -68,6 +70,27 @@ def test_every_module_jutella_imports_is_installed_by_make_run():
                 if not dists & runtime:
                     missing.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     assert not missing, f"imported but installed only with the test extras: {missing}"
+
+
+# jutella's modules that need an optional extra, and the one place that imports each (when configured)
+OPTIONAL_MODULES = {"store/s3files.py": ("s3", "services.py")}
+
+
+def test_an_optional_extra_is_imported_only_where_it_is_configured():
+    """store/s3files.py (boto3, the extra ``s3``) is imported by services.py
+    alone, inside the function that builds the configured store: `make run`
+    without the extra serves with the database's store."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for module, (extra, importer) in OPTIONAL_MODULES.items():
+        assert extra in extras
+        dotted = "jutella." + module.removesuffix(".py").replace("/", ".")
+        for path in (ROOT / "src" / "jutella").rglob("*.py"):
+            tree = ast.parse(path.read_text(), str(path))
+            top_level = {id(n) for n in tree.body}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module == dotted:
+                    assert path.relative_to(ROOT / "src" / "jutella").as_posix() == importer, path
+                    assert id(node) not in top_level, f"{path} imports {dotted} at module level"
 
 
 def test_the_locked_versions_fall_inside_pyproject_ranges():

@@ -9,8 +9,9 @@ by Pillow without metadata, and the bytes go into the cluster's file store
 and its chat event: a refused or rolled back upload stores nothing, and every
 host serves every file. The files of a visitor's replies by email
 (chat/email_replies.py) go into the same store the same way
-(:func:`with_new_files`). Erasure and retention delete the bytes in the
-transaction that deletes their rows (:func:`delete_files_in`). Files an
+(:func:`with_new_files`). Erasure and retention delete the bytes with
+the rows (:func:`delete_files_in` in their transaction, and
+:func:`delete_files_after` after it for an object store). Files an
 older jutella kept in ``<data_dir>/attachments/`` are moved into the store
 by :func:`import_disk_files`. See docs/attachments.md.
 """
@@ -18,9 +19,11 @@ by :func:`import_disk_files`. See docs/attachments.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +36,8 @@ from sqlalchemy import Connection, insert, select
 from jutella.accounts import audit
 from jutella.mail import limits, outbox, webhooks
 from jutella.runtime import Runtime
-from jutella.store.files import FileStore, Opened
+from jutella.store.db import StorageFault
+from jutella.store.files import FileStore, Opened, fault_name
 from jutella.store.models import Attachment, ChatEvent, Conversation, EmailReplyFile, MailOutbox, TranscriptRequest
 
 from . import access, filework, reply_tokens, reports
@@ -44,6 +48,7 @@ from .offline import validate_email
 from .transcript import render_mail
 
 ATTACHMENT = Attachment.__table__
+log = logging.getLogger("jutella.files")
 T = TypeVar("T")
 REPLY_FILE = EmailReplyFile.__table__  # a reply by email's files (chat/email_replies.py) share the store
 
@@ -277,13 +282,23 @@ async def with_new_files(rt: Runtime, new: dict[str, bytes], write: Callable[[],
             result = await write()
         except BaseException:
             if not store.transactional:
-                await store.delete(list(new))
+                await _drop(store, list(new))
             raise
         if not store.transactional and not kept(result):
-            await store.delete(list(new))
+            await _drop(store, list(new))
         return result
 
     return await asyncio.shield(run())
+
+
+async def _drop(store: FileStore, keys: list[str]) -> None:
+    """Files put for rows that never came: deleted now, or, when the store
+    does not answer, by retention's sweep once an hour old (no row names them)."""
+    try:
+        await store.delete(keys)
+    except Exception as exc:
+        log.warning("file store: %d file(s) of a write that did not happen are left for the sweep (%s)",
+                    len(keys), fault_name(exc))
 
 
 async def find(rt: Runtime, public_id: str) -> tuple[Attachment, Conversation] | None:
@@ -332,41 +347,83 @@ async def record_view(rt: Runtime, *, agent_id: int, a: Attachment, visitor_id: 
 
 
 async def delete_files_in(rt: Runtime, s, storage_names: list[str]) -> None:
-    """Inside an erasing or retention transaction (the session ``s``): the
-    bytes go in the same transaction as their rows, so a rolled back
-    erasure keeps them and a committed one leaves them nowhere. (A store
-    that cannot join it deletes them in :func:`delete_files_after`.)"""
+    """Inside an erasing or retention transaction (the session ``s``), after
+    the rows naming ``storage_names`` are deleted: their bytes go with them
+    (the file store's ``forget_core``). The database's store deletes them
+    in this transaction, so a rolled back erasure keeps them and a committed
+    one leaves them nowhere; a store that cannot join it writes them down
+    as due for deletion here, and :func:`delete_files_after` deletes them."""
     store = files(rt)
-    if store.transactional and storage_names:
+    if storage_names:
         names = sorted(set(storage_names))
-        await s.run_sync(lambda sync: store.delete_core(sync.connection(), names))
+        now = rt.clock.now()
+        await s.run_sync(lambda sync: store.forget_core(sync.connection(), names, now))
 
 
-async def delete_files_after(rt: Runtime, storage_names: list[str]) -> None:
+async def delete_files_after(rt: Runtime, storage_names: list[str]) -> list[str]:
     """After the commit that deleted their rows: the bytes of a store that
-    could not join that transaction (nothing to do for the database's)."""
-    store = files(rt)
-    if not store.transactional and storage_names:
-        await store.delete(sorted(set(storage_names)))
+    could not join that transaction (nothing to do for the database's).
+    Returns the names whose bytes are still there (the object store did not
+    answer): due for deletion, which the housekeeper retries
+    (:func:`delete_due_files`) until they are gone."""
+    if not storage_names:
+        return []
+    left = await files(rt).delete_due(storage_names)
+    if left:
+        rt.caches.pop(DUE_RETRY, None)  # the housekeeper tries again on its next round, not in a minute
+    return left
+
+
+DUE_RETRY = "files.due_retry"  # rt.caches: (monotonic time of the next try, seconds to wait after it)
+
+
+async def delete_due_files(rt: Runtime, *, force: bool = False) -> list[str]:
+    """The housekeeper's round (app.py): delete every file due for deletion
+    (an erasure's or retention's whose object store did not answer then).
+    When some stay due, the next try waits twice as long as the last (2 s
+    after a new failure, at most 5 minutes); ``force``: now. Returns the
+    names still due."""
+    store = rt.files
+    if store is None or store.transactional:
+        return []
+    now = time.monotonic()
+    retry_at, wait = rt.caches.get(DUE_RETRY, (0.0, 0.0))  # type: ignore[misc]
+    if not force and now < retry_at:
+        return []
+    left = await store.delete_due()
+    if left:
+        wait = min(max(2 * float(wait), 2.0), 300.0)  # type: ignore[arg-type]
+        rt.caches[DUE_RETRY] = (now + wait, wait)
+    else:
+        rt.caches[DUE_RETRY] = (now + 60.0, 0.0)  # nothing (more) due: look again in a minute
+    return left
 
 
 async def sweep(rt: Runtime) -> int:
     """Files without a row: stored bytes that neither an attachment nor a
     reply by email's file names (a crash between a non-transactional store's
-    put and its row, or its row's deletion and its delete), and what an older
+    put and its row), files still due for deletion, and what an older
     jutella left in this host's attachment folder (:func:`import_disk_files`).
-    Returns how many went."""
+    Returns how many went. An object store that does not answer leaves its
+    part for the next run (said in the log)."""
     store = files(rt)
     cutoff = rt.clock.now().timestamp() - 3600
-    # the store's list first, then the rows: bytes and their row commit together, so a
-    # file listed here whose row is committed by now is in ``known`` below
-    listed = [e async for e in store.entries()]
-    async with rt.db.reader() as s:
-        known = set((await s.execute(select(Attachment.storage_name))).scalars())
-        known |= set((await s.execute(select(EmailReplyFile.storage_name))).scalars())  # replies by email
-    orphans = [e.key for e in listed if e.key not in known
-               and (store.transactional or e.created_at.timestamp() < cutoff)]  # mid-upload is not an orphan
-    removed = await store.delete(orphans) if orphans else 0
+    removed = 0
+    try:
+        await delete_due_files(rt, force=True)
+        # the store's list first, then the rows: bytes and their row commit together, so a
+        # file listed here whose row is committed by now is in ``known`` below
+        listed = [e async for e in store.entries()]
+        async with rt.db.reader() as s:
+            known = set((await s.execute(select(Attachment.storage_name))).scalars())
+            known |= set((await s.execute(select(EmailReplyFile.storage_name))).scalars())  # replies by email
+        orphans = [e.key for e in listed if e.key not in known
+                   and (store.transactional or e.created_at.timestamp() < cutoff)]  # mid-upload is not an orphan
+        removed = await store.delete(orphans) if orphans else 0
+    except StorageFault as exc:
+        if exc.kind != "files_unavailable":
+            raise
+        log.warning("retention: the file store's sweep is left for the next run (%s)", exc.kind)
     _moved, left = await import_disk_files(rt)
     return removed + left
 

@@ -1,6 +1,7 @@
 """``jutella backup`` and ``jutella restore``: one encrypted file holding a
-consistent copy of the database, the attachments' bytes included (they are in
-the database: store/files.py, docs/attachments.md); a
+consistent copy of the database, the attachments' bytes included (in the
+database by default; from an S3-compatible object store, read through the
+store, when one is configured: store/files.py, docs/attachments.md); a
 restore that erases again everything the erasure ledger (privacy/ledger.py)
 recorded after the backup was taken, before anything is put in place.
 
@@ -11,10 +12,11 @@ and the salt (HKDF-SHA256), its nonce the chunk's number and a flag on the
 last one, the header as associated data: a chunk edited, reordered, removed
 or cut off at the end is refused. The tar holds ``manifest.json`` and
 ``jutella.sqlite3`` (or ``jutella.pgdump``), and ``attachments/<name>`` for
+the files of an object store that the copy's rows name (``fetch``), and for
 files an older jutella kept on the disk and this host has not moved into the
-database yet. Nothing is ever extracted by name from the tar other than
-those; a restore moves such files into the restored database (those its rows
-name; the rest is dropped) before anything is put in place.
+store yet. Nothing is ever extracted by name from the tar other than
+those; a restore moves such files into the file store (those the restored
+rows name; the rest is dropped) before anything is put in place.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+
+#: reads the files of an object store into a folder: (names, folder) -> [(name, path)] of those still there
+Fetch = Callable[[list[str], Path], list[tuple[str, Path]]]
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -231,12 +236,26 @@ def _start(target: Path, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _with_fetched(files: list[tuple[str, Path]], names: list[str], fetch: Fetch | None,
+                  work: Path) -> list[tuple[str, Path]]:
+    """The files of an object store (``fetch``) that the copy names, beside those an older jutella left on disk."""
+    if fetch is None:
+        return files
+    on_disk = {n for n, _ in files}
+    folder = work / "files"
+    folder.mkdir(mode=0o700)
+    return files + fetch(sorted({n for n in names if n not in on_disk and _STORAGE_NAME.fullmatch(n or "")}),
+                         folder)
+
+
 def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bool,
-           now: datetime | None = None) -> dict[str, Any]:
+           now: datetime | None = None, fetch: Fetch | None = None) -> dict[str, Any]:
     """Copy the database with SQLite's online backup API (consistent while
     jutella runs), then seal it with the attachments that copy names (a file
     uploaded after the copy is not in it; one erased meanwhile is missing,
-    and the ledger erases its row on restore)."""
+    and the ledger erases its row on restore). ``fetch``: the file store is
+    an object store, whose files (a chat's and a reply by email's) that the
+    copy names are read through it into the backup."""
     if not db_path.exists():
         raise BackupError(f"no database at {db_path}")
     _start(target, force)
@@ -252,10 +271,15 @@ def backup(db_path: Path, data_dir: Path, target: Path, key: bytes, *, force: bo
                     names = [r[0] for r in db.execute("SELECT storage_name FROM attachment")]
                 except sqlite3.OperationalError:
                     names = []
+                try:
+                    reply_files = [r[0] for r in db.execute("SELECT storage_name FROM email_reply_file")]
+                except sqlite3.OperationalError:
+                    reply_files = []
                 revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error as exc:
             raise BackupError(f"backup failed: {exc}") from None
-        files = _attachment_files(data_dir, names)  # not yet moved into the database (an older jutella's)
+        files = _attachment_files(data_dir, names)  # not yet moved into the store (an older jutella's)
+        files = _with_fetched(files, names + reply_files, fetch, work)
         manifest = {"format": 1, "taken_at": (now or datetime.now(UTC)).isoformat(), "database": "sqlite",
                     "revision": revision[0] if revision else None, "attachments": len(names)}
         _seal(target, key, manifest, copy, DB_NAME, files)
@@ -290,15 +314,15 @@ def _run(args: list[str], what: str) -> str:
     return done.stdout
 
 
-def _dump_attachment_names(dump: Path) -> list[str]:
-    """The storage names in the dump's own attachment table (its snapshot)."""
-    text = _run([_tool("pg_restore"), "--data-only", "--table=attachment", "--file=-", str(dump)],
+def _dump_attachment_names(dump: Path, table: str = "attachment") -> list[str]:
+    """The storage names in the dump's own ``table`` (its snapshot): ``attachment`` or ``email_reply_file``."""
+    text = _run([_tool("pg_restore"), "--data-only", f"--table={table}", "--file=-", str(dump)],
                 "pg_restore (reading the dump)")
     names: list[str] = []
     column = None
     for line in text.splitlines():
         if column is None:
-            m = re.match(r"COPY \S*attachment \((.*)\) FROM stdin;", line)
+            m = re.match(rf"COPY \S*{table} \((.*)\) FROM stdin;", line)
             if m:
                 column = [c.strip().strip('"') for c in m.group(1).split(",")].index("storage_name")
         elif line == "\\.":
@@ -308,9 +332,10 @@ def _dump_attachment_names(dump: Path) -> list[str]:
     return names
 
 
-def backup_postgres(url: str, data_dir: Path, target: Path, key: bytes, *, force: bool) -> dict[str, Any]:
+def backup_postgres(url: str, data_dir: Path, target: Path, key: bytes, *, force: bool,
+                    fetch: Fetch | None = None) -> dict[str, Any]:
     """``pg_dump --format=custom`` (one consistent snapshot) sealed with the
-    attachments that snapshot names."""
+    attachments that snapshot names (``fetch``: as in :func:`backup`)."""
     _start(target, force)
     pg_dump = _tool("pg_dump")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -320,7 +345,9 @@ def backup_postgres(url: str, data_dir: Path, target: Path, key: bytes, *, force
         _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges", f"--file={dump}",
               f"--dbname={libpq_url(url)}"], "pg_dump")
         names = _dump_attachment_names(dump)
-        files = _attachment_files(data_dir, names)  # not yet moved into the database (an older jutella's)
+        files = _attachment_files(data_dir, names)  # not yet moved into the store (an older jutella's)
+        if fetch is not None:
+            files = _with_fetched(files, names + _dump_attachment_names(dump, "email_reply_file"), fetch, work)
         manifest = {"format": 1, "taken_at": datetime.now(UTC).isoformat(), "database": "postgresql",
                     "revision": None, "attachments": len(names)}
         _seal(target, key, manifest, dump, PG_NAME, files)
@@ -434,7 +461,8 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
         todo = ledger.pending(current, {r["batch"] for r in restored_rows})
         erased: dict[str, int] = {}
         lkey = _ledger_key(audit_key, todo) if todo else None
-        if todo or any((work / "attachments").iterdir()):
+        in_tar = _names_in(work / "attachments")
+        if todo or in_tar:
             # the files of a backup an older jutella made go into the copy first, then the erasures
             erased = run(reapply(work, todo, lkey))
         with closing(sqlite3.connect(staged)) as db, db:
@@ -449,10 +477,7 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
             except sqlite3.OperationalError:
                 pass  # not migrated (nothing to apply): the server's migration makes the table
             head = db.execute("SELECT seq, last_hash FROM audit_head WHERE id = 1").fetchone()
-            try:
-                stored = db.execute("SELECT count(*) FROM attachment_blob").fetchone()[0]
-            except sqlite3.OperationalError:  # not migrated: a backup without attachments in the database
-                stored = 0
+            stored = _files_restored(db, in_tar)
         db = sqlite3.connect(staged, isolation_level=None)
         try:
             db.execute("VACUUM")  # no free page of the erased rows is left in the file
@@ -474,6 +499,28 @@ def restore(source: Path, db_path: Path, data_dir: Path, key: bytes, *, audit_ke
         raise BackupError(f"restore failed: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _names_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _count_restored(blob: set[str], named: set[str], in_tar: set[str]) -> int:
+    """The files a restore brought back: those in the database's own store,
+    and those of the tar (an object store's, an older jutella's) that the
+    restored rows name, which the restore put into the file store."""
+    return len(blob) + len((named & in_tar) - blob)
+
+
+def _files_restored(db: sqlite3.Connection, in_tar: set[str]) -> int:
+    def names(query: str) -> set[str]:
+        try:
+            return {r[0] for r in db.execute(query)}
+        except sqlite3.OperationalError:  # not migrated: a backup from before the table
+            return set()
+
+    named = names("SELECT storage_name FROM attachment") | names("SELECT storage_name FROM email_reply_file")
+    return _count_restored(names("SELECT name FROM attachment_blob"), named, in_tar)
 
 
 def _drop_legacy_folder(data_dir: Path, work: Path) -> None:
@@ -558,15 +605,17 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | None, files: Path) -> tuple:
-    from sqlalchemy import delete, func, select
+    from sqlalchemy import delete, select
 
     from jutella.chat.attachments import import_disk_files
-    from jutella.store.models import AttachmentBlob, AuditHead, ErasureLedger
+    from jutella.store.models import Attachment, AttachmentBlob, AuditHead, EmailReplyFile, ErasureLedger
 
     from . import ledger
 
     await rt.db.migrate()
-    await import_disk_files(rt, files, orphans_at_once=True)  # a backup of an older jutella's files
+    in_tar = _names_in(files)
+    # the files of the tar into the file store: an object store's, or a backup of an older jutella's
+    await import_disk_files(rt, files, orphans_at_once=True)
     async with rt.db.reader() as s:
         restored = set((await s.execute(select(ErasureLedger.batch).distinct())).scalars())
     todo = ledger.pending(rows, restored)
@@ -581,8 +630,11 @@ async def _after_pg_restore(rt: Any, rows: list[dict[str, Any]], lkey: bytes | N
                                      erased_at=datetime.fromisoformat(r["erased_at"])) for r in todo])
     async with rt.db.reader() as s:
         head = (await s.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1))).first()
-        stored = (await s.execute(select(func.count()).select_from(AttachmentBlob))).scalar_one()
-    return erased, len({r["batch"] for r in todo}), (int(head[0]), str(head[1])) if head else None, int(stored)
+        blob = set((await s.execute(select(AttachmentBlob.c.name))).scalars())
+        named = set((await s.execute(select(Attachment.storage_name))).scalars()) | set(
+            (await s.execute(select(EmailReplyFile.storage_name))).scalars())
+    stored = _count_restored(blob, named, in_tar)
+    return erased, len({r["batch"] for r in todo}), (int(head[0]), str(head[1])) if head else None, stored
 
 
 def restore_postgres(source: Path, url: str, data_dir: Path, key: bytes, *, audit_key: bytes | None,

@@ -6,7 +6,10 @@ events (consoles drop the erased chats) and the scrub of the database files
 come after the commit. The bytes of the attachments and of the files of
 replies by email are in the file store (store/files.py), deleted in the same transaction as their rows, so a rolled
 back erasure keeps everything, files included, and a committed one leaves
-them on no host.
+them on no host. (An S3-compatible object store cannot join the transaction:
+there the files are written down as due for deletion in it and deleted right
+after the commit, or by the housekeeper once the store answers; the
+receipt's ``files_pending`` names those not gone yet.)
 
 What goes:
 
@@ -192,7 +195,9 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
     # -- after the commit: events, files, the database files ---------------------------------------
     if conv_ids:  # consoles that follow them drop them from their lists and views
         await publish_access_changed(rt, conversations=conv_ids)
-    await delete_files_after(rt, sorted(ids["attachment_files"]))  # a store outside the database only
+    # an object store's files (nothing to do for the database's): those it did not take now stay due for
+    # deletion, the housekeeper deletes them when it answers, and the receipt says which they are
+    receipt["files_pending"] = await delete_files_after(rt, sorted(ids["attachment_files"]))
     await scrub(rt)
     return receipt
 

@@ -120,7 +120,8 @@ async def run(rt: Runtime, *, actor_id: int | None = None) -> dict[str, int]:
         counts["erasure_ledger"] = await ledger.prune(s, now - timedelta(days=r.backups_days))  # privacy/backup.py
         if any(counts.values()):
             await audit.record(s, now, actor_id=actor_id, action="retention.run", detail=counts)
-    await delete_files_after(rt, files)  # a store outside the database only
+    if pending := await delete_files_after(rt, files):  # an object store's files (not the database's)
+        counts["files_pending"] = len(pending)  # due for deletion: the housekeeper deletes them when it answers
     counts["orphan_files"] = await sweep(rt)
     if any(v for k, v in counts.items() if k not in ("audit_rows", "erasure_ledger")):
         await scrub(rt)

@@ -8,24 +8,29 @@ chat/email_replies.py, privacy/erasure.py, privacy/retention.py through
 it). docs/attachments.md, "Where the bytes are", is the contract in words;
 tests/integration/test_filestore.py checks every implementation against it.
 
-:class:`FileStore` is the interface. :class:`DatabaseFileStore`, the default
-and for now the only one, keeps the bytes in the database itself (table
-``attachment_blob``: a BLOB on SQLite, ``bytea`` on PostgreSQL), so every
-host of a cluster serves every file, and the bytes commit and roll back with
-the rows that name them: an erasure or retention run deletes them in its own
-transaction, a backup of the database holds them, a restore brings back
-exactly the files its rows name.
+:class:`FileStore` is the interface. :class:`DatabaseFileStore`, the default,
+keeps the bytes in the database itself (table ``attachment_blob``: a BLOB on
+SQLite, ``bytea`` on PostgreSQL), so every host of a cluster serves every
+file, and the bytes commit and roll back with the rows that name them: an
+erasure or retention run deletes them in its own transaction, a backup of the
+database holds them, a restore brings back exactly the files its rows name.
 
-A store that cannot join a database transaction (an S3-compatible object
-store) says ``transactional = False``; its callers then put a file before the
-transaction that writes its row (deleting it again when that fails) and
-delete files after the commit that deleted their rows, and retention's sweep
-removes what a crash between the two left behind (:meth:`FileStore.entries`
-tells how old each file is).
+A store that cannot join a database transaction (``transactional = False``:
+the S3-compatible object store of store/s3files.py) gets a file before the
+transaction that writes its row (deleted again when that fails), and
+:meth:`FileStore.forget_core`, in the transaction that deletes the rows,
+writes their keys down as *due for deletion* (durable with the rows: a
+rolled back erasure leaves nothing due); after the commit
+:meth:`FileStore.delete_due` deletes them and strikes them off, and what the
+object store did not take then stays due for the housekeeper's next round
+(app.py). Retention's sweep removes objects no row names (a crash between a
+put and its row) once an hour old (:meth:`FileStore.entries` tells how old).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -33,9 +38,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .db import Database
-from .models import AttachmentBlob
+from .models import AttachmentBlob, SystemSetting
+
+log = logging.getLogger("jutella.files")
 
 KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 CHUNK = 1 << 20  # what a streamed read hands over at a time
@@ -68,13 +77,23 @@ class Opened:
     chunks: AsyncIterator[bytes]
 
 
+class FileStoreMisconfigured(Exception):
+    """The store answers, but is not one jutella may use (a missing bucket,
+    one that keeps old versions of deleted objects): one line for the
+    operator, and the command stops before it changes anything."""
+
+
 class FileStore(ABC):
     """Bytes under keys. Every method may raise the database's or the
-    object store's faults (store/db.StorageFault for the database)."""
+    object store's faults (store/db.StorageFault: ``files_unavailable`` for
+    an object store that does not answer)."""
 
     #: True: :meth:`put_core` and :meth:`delete_core` join the caller's
     #: database transaction. False: they are not available (see the module).
     transactional: bool = False
+    #: the database the rows naming the files are in (where a store that is not
+    #: transactional writes down the files due for deletion)
+    db: Database
 
     @abstractmethod
     async def put(self, key: str, data: bytes) -> None:
@@ -100,6 +119,12 @@ class FileStore(ABC):
     def entries(self) -> AsyncIterator[Entry]:
         """Every stored file, in no particular order."""
 
+    async def check(self) -> str | None:
+        """At start-up (every ``jutella`` command): FileStoreMisconfigured when
+        the store cannot be used as configured; a warning's text when it does
+        not answer now; None when all is well."""
+        return None
+
     # -- inside the caller's transaction (transactional stores only) --------------------------
     def put_core(self, conn: Connection, key: str, data: bytes, now: datetime) -> None:
         """Store ``data`` under ``key`` in the transaction of ``conn``: it
@@ -109,6 +134,92 @@ class FileStore(ABC):
     def delete_core(self, conn: Connection, keys: Iterable[str]) -> int:
         """Delete these files in the transaction of ``conn``; how many there were."""
         raise NotImplementedError(f"{type(self).__name__} cannot join a database transaction")
+
+    # -- deleting with the rows, every store -------------------------------------------------
+    def forget_core(self, conn: Connection, keys: Iterable[str], now: datetime) -> None:
+        """In the transaction that deletes the rows naming ``keys``: their
+        files go too. A transactional store deletes them here
+        (:meth:`delete_core`); any other writes them down as due for deletion
+        in this transaction (so a rolled back one leaves nothing due and a
+        committed one cannot forget them), for :meth:`delete_due` after the
+        commit."""
+        keys = sorted({check_key(k) for k in keys})
+        if not keys:
+            return
+        if self.transactional:
+            self.delete_core(conn, keys)
+        else:
+            write_due_core(conn, keys, now)
+
+    async def delete_due(self, keys: Iterable[str] | None = None) -> list[str]:
+        """Delete the files written down as due (only those of ``keys`` when
+        given: an erasure's own, right after its commit) and strike them off.
+        Returns the keys still due: those the store did not take now (it did
+        not answer), which the housekeeper's next round tries again. Nothing is
+        ever due in a transactional store."""
+        if self.transactional:
+            return []
+        due = sorted({check_key(k) for k in keys}) if keys is not None else await read_due(self.db)
+        left: list[str] = []
+        for start in range(0, len(due), DUE_BATCH):
+            batch = due[start:start + DUE_BATCH]
+            try:
+                await self.delete(batch)
+            except Exception as exc:  # the object store away: they stay due (no key, no secret in the line)
+                log.warning("file store: %d file(s) due for deletion not deleted yet (%s); tried again later",
+                            len(due) - start, fault_name(exc))
+                left = due[start:]
+                break
+            await strike_due(self.db, batch)
+        return left
+
+
+# -- the files due for deletion (stores that are not transactional) ------------------------------
+# Rows of ``system_setting`` (no table of their own: a key and a JSON value is all they need):
+# ``file-delete:<a hash of the file's key>`` -> {"key": the file's key, "at": when it became due}.
+SETTING = SystemSetting.__table__
+DUE_PREFIX = "file-delete:"
+DUE_BATCH = 500  # keys deleted and struck off at a time (within every driver's limit of bound parameters)
+
+
+def _due_name(key: str) -> str:
+    # a hash keeps the row's key within the column's 64 characters for any file key
+    return DUE_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:64 - len(DUE_PREFIX)]
+
+
+def write_due_core(conn: Connection, keys: Iterable[str], now: datetime) -> None:
+    """Write ``keys`` down as due for deletion, in the transaction of ``conn``."""
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    rows = [{"key": _due_name(k), "value": {"key": k, "at": now.isoformat()}} for k in keys]
+    for start in range(0, len(rows), DUE_BATCH):
+        conn.execute(insert_(SETTING).values(rows[start:start + DUE_BATCH]).on_conflict_do_nothing(
+            index_elements=[SETTING.c.key]))
+
+
+async def read_due(db: Database, limit: int = 10_000) -> list[str]:
+    """The keys due for deletion (at most ``limit`` a round)."""
+    async with db.connection() as conn:
+        values = (await conn.execute(select(SETTING.c.value).where(SETTING.c.key.startswith(DUE_PREFIX))
+                                     .limit(limit))).scalars().all()
+    return sorted({v["key"] for v in values if isinstance(v, dict) and isinstance(v.get("key"), str)})
+
+
+async def strike_due(db: Database, keys: list[str]) -> None:
+    """The files of ``keys`` are gone: no longer due."""
+    names = [_due_name(k) for k in keys]
+    if not names:
+        return
+    async with db.transaction() as s:
+        for start in range(0, len(names), DUE_BATCH):
+            await s.execute(delete(SETTING).where(SETTING.c.key.in_(names[start:start + DUE_BATCH])))
+
+
+def fault_name(exc: BaseException) -> str:
+    """What went wrong, for a log line: the fault's kind or the exception's
+    class and the object store's error code, never its message (which may
+    name the endpoint's credentials' owner) nor a key."""
+    kind = getattr(exc, "kind", None)
+    return str(kind) if kind else type(exc).__name__
 
 
 BLOB = AttachmentBlob

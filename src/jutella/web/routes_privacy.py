@@ -136,6 +136,10 @@ class ReceiptOut(BaseModel):
     """Exactly what was removed, per kind (docs/privacy.md, "The erasure receipt")."""
     counts: dict[str, int]
     ids: dict[str, list[int | str]]
+    files_pending: list[str] = Field(
+        [], description="of ids.attachment_files, those whose bytes are not deleted yet: the object store did not "
+                        "answer; they are due for deletion, and the housekeeper deletes them as soon as it does "
+                        "(always empty with the database's file store)")
 
 
 @router.post("/erase", response_model=ReceiptOut, responses=ERRORS)

@@ -46,7 +46,7 @@ export const COUNT_LABELS = {
   notes: N_("Internal notes"),
   label_links: N_("Labels on conversations"),
   attachments: N_("Attachments"),
-  attachment_files: N_("Attachment files on disk"),
+  attachment_files: N_("Attachment files (their bytes)"),
   ratings: N_("Ratings and their comments"),
   transcript_emails: N_("Addresses a transcript was emailed to"),
   offline_messages: N_("Offline messages"),
@@ -473,6 +473,10 @@ export function renderFind(container, ctx) {
         h("summary", { text: t("Ids of the erased records") }),
         h("ul", {}, Object.entries(receipt.ids).filter(([, ids]) => ids.length).map(([key, ids]) => h("li", {
           dataset: { ids: key }, text: `${COUNT_LABELS[key] ? t(COUNT_LABELS[key]) : key}: ${ids.map(receiptId).join(", ")}` })))),
+      // an object store that did not answer: those files' bytes are not gone yet (privacy/erasure.py files_pending)
+      receipt.files_pending && receipt.files_pending.length ? h("p", { class: "message warning", testid: "pv-files-pending",
+        text: t("Not yet deleted: {n} attachment file(s). The file store did not answer; they are deleted as soon as it does.",
+          { n: receipt.files_pending.length }) }) : null,
       records.size ? h("p", { text: t("Records that were not selected were kept. Search again to see them.") }) : null));
     records.clear();
     ctx.announce(t("The selected records are erased."));
