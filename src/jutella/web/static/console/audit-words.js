@@ -142,6 +142,7 @@ const MORE_COUNTS = {
   audit_rows: N_("Audit log entries"),
   erasure_ledger: N_("Erasure ledger entries"),
   orphan_files: N_("Files without a record"),
+  files_pending: N_("Files whose bytes are not deleted yet"),
 };
 
 const yesNo = (value) => (value ? t("yes") : t("no"));
