@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import httpx
 import pytest
@@ -174,9 +175,17 @@ class Walk:
     def check(self, page, name: str, frame=None, **probe) -> None:
         target = frame or page
         probe = {"reply": None, "log": None, "newest": None, "panels": [], "popup": None, **probe}
-        found = target.evaluate(PROBE, probe)
-        if frame is not None:  # the frame itself must be inside the page's viewport
-            found += page.evaluate(PROBE, {"reply": None, "log": None, "newest": None, "panels": [], "popup": None})
+        # what the user sees once the view has settled: a frame that arrived a moment ago may still be
+        # scrolling the log (on a loaded CI machine), so a problem must still be there after 2 s
+        deadline = time.monotonic() + 2
+        while True:
+            found = target.evaluate(PROBE, probe)
+            if frame is not None:  # the frame itself must be inside the page's viewport
+                found += page.evaluate(PROBE, {"reply": None, "log": None, "newest": None, "panels": [],
+                                               "popup": None})
+            if not found or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(100)
         self.n += 1
         page.screenshot(path=str(SHOTS / f"{self.size}-{self.n:02d}-{name}.png"))
         self.problems += [f"{self.size} {name}: {p}" for p in found]
