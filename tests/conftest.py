@@ -430,10 +430,17 @@ class S3Bucket:
                 "s3_secret_access_key": "not-a-secret", "s3_prefix": self.prefix, "s3_timeout_seconds": 2}
 
     def objects(self) -> dict[str, bytes]:
+        """What the bucket holds now (an object listed and deleted before it is read is not held)."""
         client = self.server.client()
         found = client.list_objects_v2(Bucket=self.name).get("Contents") or []
-        return {o["Key"].removeprefix(self.prefix): client.get_object(Bucket=self.name, Key=o["Key"])["Body"].read()
-                for o in found}
+        held = {}
+        for o in found:
+            try:
+                held[o["Key"].removeprefix(self.prefix)] = client.get_object(Bucket=self.name,
+                                                                             Key=o["Key"])["Body"].read()
+            except client.exceptions.NoSuchKey:  # the housekeeper deleted it between the two requests
+                continue
+        return held
 
 
 @pytest.fixture(scope="session")

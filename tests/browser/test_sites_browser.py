@@ -107,7 +107,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     launcher = page.get_by_test_id("launcher")
     expect(launcher).to_have_text("Kysy asunnoista")
     expect(launcher).to_have_attribute("aria-label", "Kysy asunnoista: Avaa chat")
-    assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(11, 110, 79)"
+    expect(launcher).to_have_css("background-color", "rgb(11, 110, 79)")  # once the site's style has loaded
     assert launcher.bounding_box()["x"] < 100  # bottom left
     shot(page, "launcher-site-fi")
     launcher.click()
@@ -115,7 +115,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     expect(w.locator(".title")).to_have_text("Asuntopalvelu", timeout=15_000)
     expect(w.locator(".intro")).to_have_text("Hei! Kysy meiltä vapaista asunnoista.")
     expect(w.get_by_test_id("department-option")).to_have_text(["Asunnot", "Jäsenyys"], timeout=15_000)
-    assert w.locator(".head").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(11, 110, 79)"
+    expect(w.locator(".head")).to_have_css("background-color", "rgb(11, 110, 79)")
     assert axe_problems(frame_of(page)) == []
     shot(page, "widget-site-fi")
 
@@ -125,7 +125,7 @@ def test_a_site_shows_its_own_look_and_another_origin_the_default(live, hosts, b
     other.goto(union_site.origin + "/")
     launcher = other.get_by_test_id("launcher")
     expect(launcher).to_have_attribute("aria-label", "Open chat")
-    assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(31, 95, 191)"
+    expect(launcher).to_have_css("background-color", "rgb(31, 95, 191)")
     assert launcher.bounding_box()["x"] > 1000  # bottom right
     launcher.click()
     w2 = other.frame_locator("iframe[data-jutella=frame]")
