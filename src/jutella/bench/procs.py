@@ -33,11 +33,11 @@ class Proc:
     name: str  # what the table shows
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds) of a process, or None when it is gone."""
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, user CPU seconds, system CPU seconds) of a process, or None when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+        return int(fields[1]), int(fields[11]) / TICKS, int(fields[12]) / TICKS
     except (OSError, IndexError, ValueError):
         return None
 
@@ -109,33 +109,40 @@ class Processes:
                 found.append(Proc(pid, "redis", "redis-server"))
         return found
 
-    def snapshot(self) -> dict[Proc, float]:
+    def snapshot(self) -> dict[Proc, tuple[float, float]]:
+        """(user, system) CPU seconds of each process found."""
         out = {}
         for proc in self.find():
             st = _stat(proc.pid)
             if st is not None:
-                out[proc] = st[1]
+                out[proc] = (st[1], st[2])
         return out
 
 
-def per_message(before: dict[Proc, float], after: dict[Proc, float], delivered: int, wall_s: float) -> dict:
+def per_message(before: dict[Proc, tuple[float, float]], after: dict[Proc, tuple[float, float]], delivered: int,
+                wall_s: float) -> dict:
     """CPU ms per delivered message by group and by process, between two snapshots.
     A process that appeared in between counts from its start."""
     n = max(1, delivered)
     by_group: dict[str, float] = {}
     rows: list[dict] = []
     merged: dict[str, dict] = {}  # a group's many processes of one kind (PostgreSQL backends) on one row
-    for proc, cpu in after.items():
-        used = max(0.0, cpu - before.get(proc, 0.0))
+    for proc, (user, system) in after.items():
+        user0, system0 = before.get(proc, (0.0, 0.0))
+        used_user, used_system = max(0.0, user - user0), max(0.0, system - system0)
+        used = used_user + used_system
         by_group[proc.group] = by_group.get(proc.group, 0.0) + used
         key = f"{proc.name} {proc.pid}" if proc.name.endswith(("worker", "serve", "relay")) else proc.name
-        row = merged.setdefault(key, {"process": proc.name, "pids": [], "cpu_s": 0.0})
+        row = merged.setdefault(key, {"process": proc.name, "pids": [], "cpu_s": 0.0, "system_s": 0.0})
         row["pids"].append(proc.pid)
         row["cpu_s"] += used
+        row["system_s"] += used_system
     for row in merged.values():
         rows.append({"process": row["process"], "pids": sorted(row["pids"]),
                      "cpu_ms_per_message": round(1000 * row["cpu_s"] / n, 3),
-                     "cpu_percent": round(100 * row["cpu_s"] / max(wall_s, 1e-9), 1)})
+                     "cpu_percent": round(100 * row["cpu_s"] / max(wall_s, 1e-9), 1),
+                     # the kernel's share (system calls: socket reads and writes, fsync, epoll)
+                     "system_share": round(row["system_s"] / row["cpu_s"], 2) if row["cpu_s"] else 0.0})
     groups = {g: round(1000 * by_group.get(g, 0.0) / n, 3) for g in GROUPS}
     groups["total"] = round(1000 * sum(by_group.get(g, 0.0) for g in GROUPS) / n, 3)
     groups["client"] = round(1000 * by_group.get("client", 0.0) / n, 3)
@@ -151,7 +158,7 @@ def breakdown(step: dict, label: str) -> str:
     for row in step["cpu_by_process"]:
         pids = ",".join(str(p) for p in row["pids"][:6]) + (",..." if len(row["pids"]) > 6 else "")
         lines.append(f"  {row['process']:32} {row['cpu_ms_per_message']:>8.3f} ms {row['cpu_percent']:>6.1f}%  "
-                     f"pid {pids}")
+                     f"(kernel {100 * row['system_share']:.0f}%)  pid {pids}")
     g = step["cpu_ms_per_message"]
     lines.append(f"  {'total (server, postgres, redis)':32} {g['total']:>8.3f} ms   (client not counted: "
                  f"{g['client']:.3f} ms)")
