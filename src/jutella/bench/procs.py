@@ -91,7 +91,9 @@ class Processes:
                 if ppid in tree and pid not in tree:
                     tree.add(pid)
                     changed = True
-                    found.append(Proc(pid, "server", f"{self.server_kind} worker"))
+                    # multiprocessing's resource tracker sits beside uvicorn's spawned workers
+                    kind = "helper" if "resource_tracker" in _title(pid) else "worker"
+                    found.append(Proc(pid, "server", f"{self.server_kind} {kind}"))
         if len(found) == 1 and self.server_kind == "jutella":
             found[0] = Proc(self.server_pid, "server", "jutella worker")  # one worker: serve is the worker
         found.append(Proc(os.getpid(), "client", "bench client"))
@@ -132,7 +134,7 @@ def per_message(before: dict[Proc, tuple[float, float]], after: dict[Proc, tuple
         used_user, used_system = max(0.0, user - user0), max(0.0, system - system0)
         used = used_user + used_system
         by_group[proc.group] = by_group.get(proc.group, 0.0) + used
-        key = f"{proc.name} {proc.pid}" if proc.name.endswith(("worker", "serve", "relay")) else proc.name
+        key = f"{proc.name} {proc.pid}" if proc.name.endswith(("worker", "helper", "serve", "relay")) else proc.name
         row = merged.setdefault(key, {"process": proc.name, "pids": [], "cpu_s": 0.0, "system_s": 0.0})
         row["pids"].append(proc.pid)
         row["cpu_s"] += used
