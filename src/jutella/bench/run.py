@@ -237,8 +237,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
         else:
             failed = rate
         following = next_rate(rate, passed, failed, refine)
-        if following is None:
-            break
+        if following is None or any(s["rate"] == following for s in steps):
+            break  # done, or the gap is too narrow for another rate (2/s passed, 3/s failed: 2/s again)
         if passed is not None and failed is not None:
             refine -= 1
         rate = following
