@@ -41,6 +41,11 @@ def test_a_small_run_against_jutella_and_the_relay_prints_the_contract_json(tmp_
     assert report["lost"] == 0 and report["duplicated"] == 0 and report["errors"] == 0
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"] <= report["max_ms"]
     assert report["server_rss_mib"] > 10 and report["rss_per_connection_kib"] > 0
+    # CPU per delivered message, per process it can see and in total (issue 20)
+    assert report["cpu_ms_per_message"]["server"] > 0
+    assert {row["process"] for row in report["cpu_by_process"]} >= {"jutella worker", "bench client"}
+    assert report["baseline_cpu_ms_per_message"] > 0 and report["cpu_us_per_connection_s"] >= 0
+    assert any(line.startswith("CPU per delivered message at 30/s (jutella") for line in lines)
     # the table a person reads, for both servers, before the JSON line
     assert any(line.startswith("jutella ") for line in lines)
     assert any(line.startswith("relay ") for line in lines)
@@ -65,3 +70,16 @@ def test_the_ramp_rises_by_half_then_narrows_the_gap():
     assert next_rate(500, None, 500, 3) == 250
     assert next_rate(250, 250, 500, 3) == 375
     assert next_rate(1, None, 1, 3) is None
+
+
+def test_the_closed_loop_reports_cpu_per_message_per_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUTELLA_")}  # its own SQLite server
+    run = subprocess.run([sys.executable, "-m", "jutella.bench.closed", "--visitors", "20", "--agents", "2",
+                          "--senders", "4", "--duration", "2"],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["delivered"] > 0 and report["lost"] == 0 and report["duplicated"] == 0
+    assert report["cpu_ms_per_message"]["server"] > 0
+    assert report["cpu_ms_per_message"]["total"] >= report["cpu_ms_per_message"]["server"]
+    assert any(row["process"] == "jutella worker" for row in report["cpu_by_process"])

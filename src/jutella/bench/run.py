@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from .load import Load, bar, percentiles, status, status_end
+from .procs import Processes, breakdown, per_message
 
 PASSWORD = "throwaway-load-test-passphrase"  # throwaway accounts in the benchmark's temporary database  # nosec B105
 P99_LIMIT_MS = 50.0
@@ -112,6 +113,9 @@ def start_jutella(workers: int, data_dir: Path) -> Server:
            "JUTELLA_MAX_CONNECTIONS_PER_CLIENT": "0", "JUTELLA_MAX_MESSAGES_PER_MINUTE": "0",
            # hundreds of conversations per bench agent: no staffing limit, no rate limits
            "JUTELLA_MAX_CONCURRENT_CHATS": "0", "JUTELLA_MAX_CONVERSATIONS_PER_HOUR": "0",
+           # every visitor comes from 127.0.0.1: no cap on new conversations per address (the 31st
+           # visitor was refused and the set-up waited for its ack for ever)
+           "JUTELLA_MAX_CONVERSATIONS_PER_CLIENT": "0",
            # every client is 127.0.0.1 and up to 200 connect at once: no cap on those waiting for headers
            "JUTELLA_MAX_WAITING_CONNECTIONS_PER_ADDRESS": "0"}
     # a fixed argv: this Python, this package; `jutella serve` itself, so the server measured is
@@ -194,6 +198,10 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     ws_base = f"ws://127.0.0.1:{server.port}"
     load = Load(ws_base, server.url, cookies)
     rss_idle = rss_kib(server.proc.pid)
+    procs = Processes(server.proc.pid, server.kind)
+    cpu_idle, t_idle = procs.snapshot(), time.time()
+    await asyncio.sleep(2.0)  # what the server spends with nothing connected
+    cpu_idle = per_message(cpu_idle, procs.snapshot(), 1, time.time() - t_idle)
     t0 = time.time()
     await load.connect_all(args.visitors, args.agents,
                            lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}",
@@ -202,11 +210,16 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     connections = args.visitors + args.agents
     setup_s = round(time.time() - t0, 1)
     status(f"{label}: {connections} connections open and conversations accepted in {setup_s} s")
+    # what the open connections cost with nothing sent (heartbeats, presence, timers)
+    snap, t_open = procs.snapshot(), time.time()
+    await asyncio.sleep(5.0)
+    cpu_open = per_message(snap, procs.snapshot(), 1, time.time() - t_open)
     steps = []
     rate = float(args.rate)
     passed, failed, refine = None, None, REFINE_STEPS if args.ramp else 0
     for step in range(12 + REFINE_STEPS if args.ramp else 1):
         cpu0, w0 = cpu_seconds(server.proc.pid), time.time()
+        snap0 = procs.snapshot()
 
         def progress(done, total, stats, rate=rate, step=step):
             status(f"{label}: {rate:.0f}/s {bar(done, total)} sent={stats.sent} delivered={stats.delivered}",
@@ -215,6 +228,7 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
         stats = await load.drive(rate, args.duration, progress)
         result = step_result(stats, rate, args.duration)
         result["server_cpu_percent"] = round(100 * (cpu_seconds(server.proc.pid) - cpu0) / (time.time() - w0), 1)
+        result.update(per_message(snap0, procs.snapshot(), stats.delivered, time.time() - w0))
         steps.append(result)
         if not args.ramp:
             break
@@ -223,8 +237,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
         else:
             failed = rate
         following = next_rate(rate, passed, failed, refine)
-        if following is None:
-            break
+        if following is None or any(s["rate"] == following for s in steps):
+            break  # done, or the gap is too narrow for another rate (2/s passed, 3/s failed: 2/s again)
         if passed is not None and failed is not None:
             refine -= 1
         rate = following
@@ -234,7 +248,15 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     await load.close()
     first = steps[0]
     passing = [s["rate"] for s in steps if s["ok"]]
+    idle_pct = {r["process"]: r["cpu_percent"] for r in cpu_idle["cpu_by_process"]}
+    open_pct = {r["process"]: r["cpu_percent"] for r in cpu_open["cpu_by_process"]}
+    server_idle = sum(v for k, v in idle_pct.items() if k.startswith(server.kind))
+    server_open = sum(v for k, v in open_pct.items() if k.startswith(server.kind))
     return {"steps": steps, "first": first, "sustainable_mps": max(passing) if passing else 0.0,
+            "server_cpu_percent_idle": round(server_idle, 1),
+            "server_cpu_percent_connected": round(server_open, 1),
+            # CPU of an open connection with nothing said: the growth from no connection to all of them open
+            "cpu_us_per_connection_s": round(10_000 * max(0.0, server_open - server_idle) / max(1, connections), 3),
             "setup_complete": load.setup_complete, "setup_s": setup_s,
             "server_rss_mib": round(max(rss_loaded, rss_end) / 1024, 1),
             "rss_per_connection_kib": round((rss_loaded - rss_idle) / max(1, connections), 2)}
@@ -242,13 +264,27 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
 
 def table(rows: list[dict[str, Any]], label: str) -> str:
     head = f"{'':8} {'rate/s':>8} {'sent':>8} {'deliv.':>8} {'lost':>5} {'dup':>4} {'p50':>7} {'p95':>7} " \
-           f"{'p99':>7} {'max':>8} {'cpu%':>6}"
+           f"{'p99':>7} {'max':>8} {'cpu%':>6} {'srv ms':>7} {'pg ms':>6} {'rds ms':>6} {'tot ms':>6}"
     lines = [head]
     for r in rows:
         lines.append(f"{label:8} {r['rate']:>8.0f} {r['sent']:>8} {r['delivered']:>8} {r['lost']:>5} "
                      f"{r['duplicated']:>4} {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-                     f"{r['max_ms']:>8.2f} {r.get('server_cpu_percent', 0):>6.1f}")
+                     f"{r['max_ms']:>8.2f} {r.get('server_cpu_percent', 0):>6.1f}"
+                     + _ms_columns(r.get("cpu_ms_per_message")))
     return "\n".join(lines)
+
+
+def _ms_columns(ms: dict | None) -> str:
+    """CPU ms per delivered message: the server's processes, PostgreSQL, Redis, their total."""
+    if not ms:
+        return ""
+    return f" {ms['server']:>7.3f} {ms['postgres']:>6.3f} {ms['redis']:>6.3f} {ms['total']:>6.3f}"
+
+
+def best_step(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest-rate step that passed (the first step when none did)."""
+    passing = [s for s in steps if s["ok"]]
+    return max(passing, key=lambda s: s["rate"]) if passing else steps[0]
 
 
 def main(args) -> int:
@@ -276,14 +312,25 @@ def main(args) -> int:
                **{k: first[k] for k in ("sent", "delivered", "lost", "duplicated", "errors", "p50_ms", "p95_ms", "p99_ms",
                                         "max_ms", "throughput_mps")},
                "server_cpu_percent": first["server_cpu_percent"],
+               "cpu_ms_per_message": first["cpu_ms_per_message"], "cpu_by_process": first["cpu_by_process"],
+               "server_cpu_percent_idle": result["server_cpu_percent_idle"],
+               "server_cpu_percent_connected": result["server_cpu_percent_connected"],
+               "cpu_us_per_connection_s": result["cpu_us_per_connection_s"],
                "server_rss_mib": result["server_rss_mib"], "rss_per_connection_kib": result["rss_per_connection_kib"],
                "setup_complete": result["setup_complete"], "setup_s": result["setup_s"]}
         if args.ramp:
             out["sustainable_mps"] = result["sustainable_mps"]
             out["lost"] = sum(s["lost"] for s in result["steps"] if s["ok"]) + first["lost"]
             out["steps"] = result["steps"]
+            out["cpu_ms_per_message_at_sustainable"] = best_step(result["steps"])["cpu_ms_per_message"]
         status_end()
         print(table(result["steps"], "jutella"))
+        print(breakdown(first, "jutella"))
+        if args.ramp and best_step(result["steps"]) is not first:
+            print(breakdown(best_step(result["steps"]), "jutella, highest passing step"))
+        print(f"open connections with nothing sent: server {result['server_cpu_percent_connected']}% CPU "
+              f"({result['server_cpu_percent_idle']}% with none), {result['cpu_us_per_connection_s']} us "
+              f"of CPU per connection per second")
         if args.baseline:
             relay = start_relay()
             try:
@@ -292,6 +339,8 @@ def main(args) -> int:
                 relay.stop()
             status_end()
             print(table(base["steps"], "relay"))
+            print(breakdown(base["first"], "relay"))
+            out["baseline_cpu_ms_per_message"] = base["first"]["cpu_ms_per_message"]["server"]
             out["baseline_p99_ms"] = base["first"]["p99_ms"]
             out["baseline_sustainable_mps"] = base["sustainable_mps"] if args.ramp else (
                 args.rate if base["first"]["ok"] else 0.0)

@@ -193,7 +193,7 @@ class AgentConnection(Connection):
                     return
                 self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
                 rt.metrics.message_seconds.observe(self.loop.time() - started)
-                rt.metrics.messages_in.labels("agent").inc()
+                self._messages_in.inc()
             elif isinstance(cmd, P.PostNote):
                 try:
                     noted = await post_note(rt, agent_id=self.account.id, conversation_id=cmd.conversation,

@@ -110,6 +110,7 @@ class Connection:
         self._sending = False  # a frame is on its way to the socket (the peer may not be reading it yet)
         self.sub: Any = None
         self._frames_out = rt.metrics.frames_out.labels(self.role)
+        self._messages_in = rt.metrics.messages_in.labels(self.role)  # looked up once, not per message
 
     # -- output ------------------------------------------------------------------
     async def flush(self) -> None:

@@ -213,7 +213,7 @@ class VisitorConnection(Connection):
                 await self.follow(posted.conversation.id, 0)
             self.proto.ack(cmd.client_id, posted.conversation.id, posted.event.seq)
             rt.metrics.message_seconds.observe(self.loop.time() - started)
-            rt.metrics.messages_in.labels("visitor").inc()
+            self._messages_in.inc()
             if posted.conversation_created and rt.settings.auto_assign:
                 await chat.auto_assign(rt, posted.conversation.id)
         elif isinstance(cmd, P.Typing):

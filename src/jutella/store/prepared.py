@@ -19,24 +19,68 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import JSON, Connection
 from sqlalchemy.exc import DBAPIError
 
 from .types import UTCDateTime
 
 
+_last_bound: tuple[datetime | None, str | None] = (None, None)  # the writer binds one "now" several times
+
+
 def _utc_to_sqlite(value: datetime | None) -> str | None:
     """UTCDateTime's bind processing on SQLite, in one step: the same text
-    (naive UTC, always with microseconds) as SQLAlchemy writes."""
+    (naive UTC, always with microseconds) as SQLAlchemy writes. The last
+    value's text is remembered: a message binds the same ``now`` two or
+    three times (the event's time, the conversation's activity)."""
+    global _last_bound
     if value is None:
         return None
-    if value.tzinfo is None:
+    last, text = _last_bound
+    if value is last:
+        return text
+    tz = value.tzinfo
+    if tz is None:
         raise ValueError("naive datetime given to the database")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if tz is not UTC:
+        value = value.astimezone(UTC)
+    naive = value.replace(tzinfo=None)
+    text = naive.isoformat(" ")  # isoformat(" ", "microseconds") takes twice as long
+    if not naive.microsecond:
+        text += ".000000"  # always with microseconds, as SQLAlchemy writes it
+    _last_bound = (value, text)  # one tuple, replaced whole: safe from any thread
+    return text
+
+
+_parsed: dict[str, datetime] = {}  # stored text -> aware datetime; cleared when it grows past _PARSED_MAX
+_PARSED_MAX = 4096
 
 
 def _utc_from_sqlite(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    """The stored text back as an aware UTC datetime. A conversation's row is
+    read for each of its messages with the same times in it (created,
+    accepted): parsed once, kept in a small bounded table (datetimes are
+    immutable, so sharing them is safe)."""
+    if value is None:
+        return None
+    parsed = _parsed.get(value)
+    if parsed is None:
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        parsed = _parsed[value] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return parsed
+
+
+def _json_bind(proc):
+    """A JSON bind processor with its answer for None worked out once (a
+    message's ``data`` is None: SQLAlchemy stores JSON ``null`` by running
+    the serializer every time)."""
+    null = proc(None)
+
+    def process(value: Any) -> Any:
+        return null if value is None else proc(value)
+
+    return process
 
 
 class _Plan:
@@ -49,7 +93,12 @@ class _Plan:
         procs = compiled._bind_processors
 
         def bind_proc(name: str):
-            return _utc_to_sqlite if isinstance(compiled.binds[name].type, UTCDateTime) else procs.get(name)
+            if isinstance(compiled.binds[name].type, UTCDateTime):
+                return _utc_to_sqlite
+            proc = procs.get(name)
+            if proc is not None and isinstance(compiled.binds[name].type, JSON):
+                return _json_bind(proc)
+            return proc
 
         def result_proc(type_):
             return _utc_from_sqlite if isinstance(type_, UTCDateTime) else \
