@@ -90,6 +90,10 @@ def test_a_batch_cancelled_to_break_a_deadlock_runs_again(database_url):
             await db.write_core(_add("b"))
             async with db.engine.connect() as other:
                 await other.begin()
+                # PostgreSQL cancels the transaction whose deadlock check runs first: normally the batch's
+                # (it waited first, deadlock_timeout 1 s), but on a loaded machine this one's check could
+                # come first. Ten seconds here keeps the victim the batch, which the test is about.
+                await other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
                 await other.execute(update(V).where(V.c.public_id == "b").values(last_seen_at=NOW))
 
                 def job(conn):
