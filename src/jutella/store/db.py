@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
@@ -143,10 +143,16 @@ async def faults() -> AsyncIterator[None]:
     except StorageFault:
         raise
     except Exception as exc:
-        fault = _as_fault(exc)
-        if fault is exc:
-            raise
-        raise fault from exc
+        _raise_as_fault(exc)
+
+
+def _raise_as_fault(exc: Exception) -> NoReturn:
+    """Raise ``exc`` as a :class:`StorageFault` when it is one of the storage's
+    faults, else as it is (faults() and write_core's inlined copy of it)."""
+    fault = _as_fault(exc)
+    if fault is exc:
+        raise exc
+    raise fault from exc
 
 
 def _as_fault(exc: Exception) -> Exception:
@@ -300,10 +306,7 @@ class Database:
         except StorageFault:
             raise
         except Exception as exc:
-            fault = _as_fault(exc)
-            if fault is exc:
-                raise
-            raise fault from exc
+            _raise_as_fault(exc)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
