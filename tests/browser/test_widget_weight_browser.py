@@ -26,7 +26,8 @@ pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots-light")
 BEFORE_BUDGET = 5 * 1024
 OPENED_BUDGET = 30 * 1024
-READY_BOUND_MS = 1500  # generous: the behaviour, not the machine (measured: docs/performance.md)
+READY_BOUND_MS = 5000  # the behaviour (no wait on a timer or a retry), not the machine: 0.2 s idle, 2.6 s
+# seen at load 12 on two cores; the measured figure is in docs/performance.md
 
 # In the host page: when the launcher was clicked and when the frame said it is ready.
 CLOCK = """
