@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -42,6 +43,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
                                     create_async_engine)
 
+from . import search
+
+log = logging.getLogger("jutella")
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 _in_transaction: ContextVar[bool] = ContextVar("jutella_in_transaction", default=False)
@@ -495,7 +499,20 @@ class SyncGroupWriter(_GroupCommit):
 
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
         self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
+        self._writes = 0  # writes since the full-text index was last brought up to date
         super().__init__()
+
+    def _start(self, jobs: list[Job]) -> None:
+        # The full-text index in batches (store/search.py, migration 0025): every INDEX_EVERY
+        # writes, one more job in this batch indexes what is above the mark, in the batch's
+        # own transaction (no commit of its own): one FTS5 segment for hundreds of messages.
+        self._writes += len(jobs)
+        if self._writes >= search.INDEX_EVERY:
+            self._writes = 0
+            done: asyncio.Future = asyncio.get_running_loop().create_future()
+            done.add_done_callback(_index_outcome)
+            jobs.append(Job(search.index_tail, done))
+        super()._start(jobs)
 
     async def stop(self) -> None:
         await super().stop()
@@ -522,6 +539,14 @@ class SyncGroupWriter(_GroupCommit):
         async with self.db._lock():  # no other write transaction of this process meanwhile
             return await asyncio.get_running_loop().run_in_executor(
                 self.executor, lambda: run_batch(self._connection(), jobs))
+
+
+def _index_outcome(future: asyncio.Future) -> None:
+    """The writer's own index job: nobody waits for it; a failure is logged
+    (the index stays behind its mark, and the next job or housekeeping round
+    tries again; search still finds what is above the mark)."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("full-text index not brought up to date: %s", exc)
 
 
 def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
