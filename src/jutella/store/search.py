@@ -15,12 +15,12 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-MARK = "chat_event_fts_mark"
 # the writer thread brings the index up to date after this many writes (messages, mostly):
 # one FTS5 segment for a few hundred messages instead of one for each commit's few
-INDEX_EVERY = 400
+# (500: about the fewest instructions per message measured, docs/performance.md)
+INDEX_EVERY = 500
 
-_READ_MARK = f"SELECT indexed_upto FROM {MARK} WHERE id = 1"
+_READ_MARK = "SELECT indexed_upto FROM chat_event_fts_mark WHERE id = 1"
 
 
 def index_tail(conn: Connection) -> int:
@@ -39,7 +39,7 @@ def index_tail(conn: Connection) -> int:
     cursor = raw.execute("INSERT INTO chat_event_fts(rowid, body) SELECT id, body FROM chat_event "
                          "WHERE id > ? AND id <= ? AND body IS NOT NULL", (mark, top))
     added = cursor.rowcount
-    raw.execute(f"UPDATE {MARK} SET indexed_upto = ? WHERE id = 1", (top,))
+    raw.execute("UPDATE chat_event_fts_mark SET indexed_upto = ? WHERE id = 1", (top,))
     return added
 
 
@@ -69,8 +69,8 @@ async def matching_event_ids(session: AsyncSession, query: str, *, limit: int = 
             # is matched as the trigram phrase matches: the query as a substring, case folded.
             folded = query.lower()
             tail = await session.execute(text(
-                f"SELECT id, body FROM chat_event WHERE id > ({_READ_MARK}) AND body IS NOT NULL "
-                "ORDER BY id DESC"))
+                "SELECT id, body FROM chat_event WHERE id > (SELECT indexed_upto FROM chat_event_fts_mark "
+                "WHERE id = 1) AND body IS NOT NULL ORDER BY id DESC"))
             ids = [i for i, body in tail if folded in body.lower()][:limit]
             sql = text("SELECT rowid FROM chat_event_fts WHERE chat_event_fts MATCH :q ORDER BY rank LIMIT :n")
             rows = await session.execute(sql, {"q": _fts5_phrase(query), "n": limit})

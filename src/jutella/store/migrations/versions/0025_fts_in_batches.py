@@ -32,8 +32,6 @@ down_revision = '0024'
 branch_labels = None
 depends_on = None
 
-MARK = "chat_event_fts_mark"
-
 OLD_TRIGGERS = (
     "CREATE TRIGGER chat_event_fts_ai AFTER INSERT ON chat_event WHEN new.body IS NOT NULL BEGIN "
     "INSERT INTO chat_event_fts(rowid, body) VALUES (new.id, new.body); END",
@@ -45,31 +43,31 @@ OLD_TRIGGERS = (
     "INSERT INTO chat_event_fts(rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL; END",
 )
 
-_INDEXED = f"(SELECT indexed_upto FROM {MARK} WHERE id = 1)"
 NEW_TRIGGERS = (
     # only what the index holds is deleted from it
-    f"CREATE TRIGGER chat_event_fts_ad AFTER DELETE ON chat_event "
-    f"WHEN old.body IS NOT NULL AND old.id <= {_INDEXED} BEGIN "
-    f"INSERT INTO chat_event_fts(chat_event_fts, rowid, body) VALUES ('delete', old.id, old.body); END",
+    "CREATE TRIGGER chat_event_fts_ad AFTER DELETE ON chat_event "
+    "WHEN old.body IS NOT NULL AND old.id <= (SELECT indexed_upto FROM chat_event_fts_mark WHERE id = 1) BEGIN "
+    "INSERT INTO chat_event_fts(chat_event_fts, rowid, body) VALUES ('delete', old.id, old.body); END",
     # an indexed row whose body changes: its old terms out, its new ones in (a row above the
     # mark is indexed with its body as it is then, by index_tail)
-    f"CREATE TRIGGER chat_event_fts_au AFTER UPDATE OF body ON chat_event WHEN old.id <= {_INDEXED} BEGIN "
-    f"INSERT INTO chat_event_fts(chat_event_fts, rowid, body) SELECT 'delete', old.id, old.body "
-    f"WHERE old.body IS NOT NULL; "
-    f"INSERT INTO chat_event_fts(rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL; END",
+    "CREATE TRIGGER chat_event_fts_au AFTER UPDATE OF body ON chat_event "
+    "WHEN old.id <= (SELECT indexed_upto FROM chat_event_fts_mark WHERE id = 1) BEGIN "
+    "INSERT INTO chat_event_fts(chat_event_fts, rowid, body) SELECT 'delete', old.id, old.body "
+    "WHERE old.body IS NOT NULL; "
+    "INSERT INTO chat_event_fts(rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL; END",
 )
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != 'sqlite':
         return
-    op.execute(f"CREATE TABLE {MARK} (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), "
-               f"indexed_upto INTEGER NOT NULL)")
+    op.execute("CREATE TABLE chat_event_fts_mark (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), "
+               "indexed_upto INTEGER NOT NULL)")
     # the insert trigger indexed every row there is; ids are never reused (0009), so every
     # later row's id is above the highest ever given
-    op.execute(f"INSERT INTO {MARK} (id, indexed_upto) VALUES (1, max("
-               f"coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'chat_event'), 0), "
-               f"coalesce((SELECT max(id) FROM chat_event), 0)))")
+    op.execute("INSERT INTO chat_event_fts_mark (id, indexed_upto) VALUES (1, max("
+               "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'chat_event'), 0), "
+               "coalesce((SELECT max(id) FROM chat_event), 0)))")
     for name in ("chat_event_fts_ai", "chat_event_fts_ad", "chat_event_fts_au"):
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
     for trigger in NEW_TRIGGERS:
@@ -79,10 +77,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != 'sqlite':
         return
-    op.execute(f"INSERT INTO chat_event_fts(rowid, body) SELECT id, body FROM chat_event "
-               f"WHERE id > {_INDEXED} AND body IS NOT NULL")
+    op.execute("INSERT INTO chat_event_fts(rowid, body) SELECT id, body FROM chat_event "
+               "WHERE id > (SELECT indexed_upto FROM chat_event_fts_mark WHERE id = 1) AND body IS NOT NULL")
     for name in ("chat_event_fts_ad", "chat_event_fts_au"):
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    op.execute(f"DROP TABLE {MARK}")
+    op.execute("DROP TABLE chat_event_fts_mark")
     for trigger in OLD_TRIGGERS:
         op.execute(trigger)
