@@ -157,12 +157,16 @@ def test_the_mark_survives_a_restart_and_downgrade_brings_the_trigger_back(tmp_p
         assert await search.catch_up(db) == 5  # only what was above the mark
         caught_up = await state(db)
         await add(db, 16, 18)
-        async with db.engine.begin() as conn:  # an indexed row and a row above the mark deleted
+        async with db.engine.begin() as conn:
+            # an indexed row and a row above the mark deleted, and each kind rectified
             await conn.exec_driver_sql("DELETE FROM chat_event WHERE seq IN (3, 17)")
+            await conn.exec_driver_sql("UPDATE chat_event SET body = 'korjattu koira' WHERE seq IN (5, 16)")
         left = await found(db, "kissa")
+        rectified = await found(db, "KOIRA")
         assert await search.catch_up(db) == 1  # 16
         async with db.engine.begin() as conn:  # the index holds exactly the bodies there are
             await conn.exec_driver_sql("INSERT INTO chat_event_fts(chat_event_fts, rank) VALUES ('integrity-check', 1)")
+        assert sorted(await found(db, "koira")) == sorted(rectified) and await found(db, "numero 00005") == []
 
         def to_0024(sync_conn):
             cfg = alembic_config()
@@ -179,16 +183,17 @@ def test_the_mark_survives_a_restart_and_downgrade_brings_the_trigger_back(tmp_p
         await db.migrate()  # and up again: the mark is the highest id
         up_again = await state(db)
         await db.dispose()
-        return first, after_restart, all_found, caught_up, left, triggers, by_index, up_again
+        return first, after_restart, all_found, caught_up, left, rectified, triggers, by_index, up_again
 
-    first, after_restart, all_found, caught_up, left, triggers, by_index, up_again = run_async(go())
+    first, after_restart, all_found, caught_up, left, rectified, triggers, by_index, up_again = run_async(go())
     assert first == (10, 10)
     assert after_restart == (10, 10)  # the mark is where it was; 11-15 are above it
     assert len(all_found) == 15  # ... and search finds them all
     assert caught_up == (15, 15)
-    assert len(left) == 15  # 17 rows, two deleted (one indexed, one not)
+    assert len(left) == 13  # 17 rows, two deleted (one indexed, one not), two rectified
+    assert len(rectified) == 2
     assert triggers == {"chat_event_fts_ai", "chat_event_fts_ad", "chat_event_fts_au"}
-    assert by_index == 15
+    assert by_index == 13
     assert up_again == (17, 15)  # the highest id ever given (17, deleted) and every body indexed
 
 
