@@ -197,11 +197,10 @@ def test_the_mark_survives_a_restart_and_downgrade_brings_the_trigger_back(tmp_p
     assert up_again == (17, 15)  # the highest id ever given (17, deleted) and every body indexed
 
 
-def test_the_writer_indexes_every_few_hundred_writes(in_process, backend, monkeypatch):
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's index only
+def test_the_writer_indexes_every_few_hundred_writes(in_process, monkeypatch):
     """Without a housekeeping round (in_process runs none): after INDEX_EVERY
     writes the writer's batch has brought the index up to date itself."""
-    if backend != "sqlite":
-        pytest.skip("SQLite's index only")
     monkeypatch.setattr(search, "INDEX_EVERY", 20)
     rt = in_process.rt
     now = "2026-12-07 10:00:00.000000"
