@@ -34,6 +34,7 @@ from jutella.services import build_runtime
 from jutella.settings import Settings, load_settings
 from jutella import tuning
 from jutella.privacy import retention
+from jutella.store import search
 from jutella.store.db import StorageFault, storage_fault
 from jutella.store.models import SystemSetting
 from jutella.realtime import lmtp, slowclients, wsserver
@@ -131,6 +132,9 @@ async def _housekeeping(rt: Runtime) -> None:
                 # on becoming the housekeeper (a run the previous one left unfinished is run at once),
                 # then every 15 minutes: is the daily retention run due?
                 await _daily_retention(rt)
+            # SQLite's full-text index, up to the last message (store/search.py; the writer does
+            # it every few hundred messages, this round for the last few of a quiet moment)
+            await search.catch_up(rt.db)
         except Exception as exc:  # keep going; the next round retries
             if storage_fault(exc) is not None:
                 log.warning("housekeeping skipped: %s", storage_fault(exc))

@@ -28,8 +28,12 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
+import logging
+import queue
 import re
+import threading
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -42,6 +46,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
                                     create_async_engine)
 
+from . import search
+
+log = logging.getLogger("jutella")
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 _in_transaction: ContextVar[bool] = ContextVar("jutella_in_transaction", default=False)
@@ -480,8 +487,6 @@ class SyncGroupWriter(_GroupCommit):
     """SQLite's writer thread: batches of Core functions, one transaction each."""
 
     def __init__(self, db: Database):
-        from concurrent.futures import ThreadPoolExecutor
-
         from sqlalchemy import create_engine as create_sync_engine
         from sqlalchemy.pool import StaticPool
 
@@ -493,9 +498,22 @@ class SyncGroupWriter(_GroupCommit):
         # the writer takes the write lock up front
         configure_sqlite(self.engine, "BEGIN IMMEDIATE", busy_timeout_ms=db.busy_timeout_ms)
 
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jutella-sqlite-writer")
+        self.executor = _WriterThread("jutella-sqlite-writer")
         self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
+        self._writes = 0  # writes since the full-text index was last brought up to date
         super().__init__()
+
+    def _start(self, jobs: list[Job]) -> None:
+        # The full-text index in batches (store/search.py, migration 0025): every INDEX_EVERY
+        # writes, one more job in this batch indexes what is above the mark, in the batch's
+        # own transaction (no commit of its own): one FTS5 segment for hundreds of messages.
+        self._writes += len(jobs)
+        if self._writes >= search.INDEX_EVERY:
+            self._writes = 0
+            done: asyncio.Future = asyncio.get_running_loop().create_future()
+            done.add_done_callback(_index_outcome)
+            jobs.append(Job(search.index_tail, done))
+        super()._start(jobs)
 
     async def stop(self) -> None:
         await super().stop()
@@ -520,8 +538,80 @@ class SyncGroupWriter(_GroupCommit):
 
     async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
         async with self.db._lock():  # no other write transaction of this process meanwhile
-            return await asyncio.get_running_loop().run_in_executor(
-                self.executor, lambda: run_batch(self._connection(), jobs))
+            return await self.executor.run(lambda: run_batch(self._connection(), jobs))
+
+
+class _WriterThread:
+    """The writer's one thread, fed through a queue: a batch in, its outcome
+    back on the event loop through ``call_soon_threadsafe``. What
+    ``run_in_executor`` on a one-thread ThreadPoolExecutor did, without its
+    second (concurrent) future, the callbacks chaining the two, and the
+    pool's bookkeeping per call: 31-32 us of CPU per hand-off there, 20-21
+    here (docs/performance.md). As with the executor, a call whose awaiting
+    task is cancelled still runs to its end on the thread; ``shutdown``
+    waits for everything queued before it."""
+
+    def __init__(self, name: str):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[[], T]) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return future
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future:
+        """As an Executor's (``loop.run_in_executor(writer.executor, fn)`` works):
+        ``fn`` on the writer thread, after what is queued."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def call() -> None:
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(fn(*args))
+                except BaseException as exc:  # handed to the caller
+                    done.set_exception(exc)
+        self._queue.put((call, None))
+        return done
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._queue.put(None)
+        if wait:
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, future = item
+            if future is None:  # submit's: it settles its own future
+                fn()
+                continue
+            try:
+                outcome = (fn(), None)
+            except BaseException as exc:  # handed to the caller, as the executor did
+                outcome = (None, exc)
+            try:
+                future.get_loop().call_soon_threadsafe(_settle_future, future, outcome)
+            except RuntimeError:  # the event loop is closed: nobody waits any more
+                pass
+
+
+def _settle_future(future: asyncio.Future, outcome: tuple[Any, BaseException | None]) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    result, exc = outcome
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _index_outcome(future: asyncio.Future) -> None:
+    """The writer's own index job: nobody waits for it; a failure is logged
+    (the index stays behind its mark, and the next job or housekeeping round
+    tries again; search still finds what is above the mark)."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("full-text index not brought up to date: %s", exc)
 
 
 def run_batch(conn: Connection, jobs: list[Job]) -> list[tuple[Any, Any]]:
