@@ -75,6 +75,14 @@ function itemContent(c, store) {
   ];
 }
 
+/** Everything itemContent() draws from: the summary (less the store's own
+ * bookkeeping), the unread count, the transfer mark, who is "You", and the
+ * day (a time shows as a date once it is no longer today). */
+function shownKey(c, store) {
+  return JSON.stringify([c, store.unreadOf(c), store.transferOf(c.id), store.myId, new Date().toDateString()],
+    (key, value) => (key === "touched" ? undefined : value));
+}
+
 /**
  * The list. open(id) is called for a plain click or Enter on an item.
  * Returns {el, render(), setCurrent(id)}.
@@ -82,6 +90,7 @@ function itemContent(c, store) {
 export function conversationList(store, { open }) {
   const parts = new Map();
   const items = new Map(); // id -> <a>
+  const drawn = new WeakMap(); // <a> -> shownKey() of what it shows
   let current = null;
   let queueOnly = false;
 
@@ -115,7 +124,13 @@ export function conversationList(store, { open }) {
     else delete a.dataset.transferred;
     if (c.id === current) a.setAttribute("aria-current", "true");
     else a.removeAttribute("aria-current");
-    replace(a, itemContent(c, store));
+    // rebuilt only when what it shows changed: a list of hundreds redrawn on every open
+    // made opening a conversation slow (each redraw dirties the whole list's layout)
+    const key = shownKey(c, store);
+    if (drawn.get(a) !== key) {
+      replace(a, itemContent(c, store));
+      drawn.set(a, key);
+    }
     return a;
   }
 

@@ -167,6 +167,21 @@ export function renderOfflineInbox(container, ctx) {
     }
   }
 
+  // What is unread changed (this agent opened a message, here or in another tab; the badge's
+  // read): only the items whose mark changed are drawn again. Redrawing the whole list on
+  // every open made opening a message slow in a long inbox.
+  function drawUnread() {
+    const byId = new Map(items.map((m) => [m.id, m]));
+    for (const link of list.querySelectorAll("a.offline-item")) {
+      const m = byId.get(Number(link.dataset.id));
+      if (!m) continue;
+      const unread = offlineIsUnread(m);
+      if (link.classList.contains("is-unread") === unread) continue;
+      link.classList.toggle("is-unread", unread);
+      replace(link, itemContent(m));
+    }
+  }
+
   // Arrow keys, Home and End move between the items.
   function moveFocus(event, link) {
     const links = [...list.querySelectorAll("a.offline-item")];
@@ -232,7 +247,7 @@ export function renderOfflineInbox(container, ctx) {
     if (current) current.apply(frame);
   });
 
-  const stopUnread = onOfflineUnread(() => drawList());
+  const stopUnread = onOfflineUnread(drawUnread);
   drawList();
   refresh();
   const id = Number.parseInt(ctx.params || "", 10);
