@@ -146,24 +146,59 @@ def pg_template() -> Iterator[str | None]:
     run_async(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-class _PgDropper:
+class _PgAdminThread:
+    """A thread of its own with one administrative connection to PostgreSQL
+    (opened again after an error), running the statements it is given."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: Any = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def execute(self, sql: str) -> None:
+        import asyncpg
+
+        async def go() -> None:
+            if self.conn is None or self.conn.is_closed():
+                self.conn = await asyncpg.connect(PG_ADMIN_URL)
+            try:
+                await self.conn.execute(sql)
+            except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+                self.conn = None
+                raise
+
+        self.loop.run_until_complete(go())
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        finally:
+            if self.conn is not None:
+                self.loop.run_until_complete(self.conn.close())
+            self.loop.close()
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+
+class _PgDropper(_PgAdminThread):
     """Drops the tests' PostgreSQL databases one after another in a thread of
     its own. A DROP DATABASE waits for the disk (0.7-4 s each on a busy
     machine, minutes over the suite) and the next test has no need to wait
     with it; the session waits for the last ones at its end."""
 
     def __init__(self) -> None:
+        super().__init__("pg-dropper")
         self.names: queue.Queue[str | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="pg-dropper", daemon=True)
         self.thread.start()
 
     def drop(self, name: str) -> None:
         self.names.put(name)
 
-    def _run(self) -> None:
+    def work(self) -> None:
         while (name := self.names.get()) is not None:
             try:
-                asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             except Exception as exc:  # a database left behind is no test's failure; say so
                 print(f"tests: could not drop database {name}: {exc}")
 
@@ -177,6 +212,62 @@ def _pg_dropper() -> Iterator[_PgDropper]:
     dropper = _PgDropper()
     yield dropper
     dropper.close()
+
+
+class _PgSpares(_PgAdminThread):
+    """Keeps ``count`` fresh copies of the migrated template made ahead, in a
+    thread of its own: a CREATE DATABASE ... TEMPLATE takes 0.25-0.35 s (more
+    on a busy machine), which each PostgreSQL test waited for. A test takes
+    one that nobody has used (:meth:`take`) and the thread makes the next;
+    the ones not taken by the session's end are dropped."""
+
+    def __init__(self, template: str, dropper: _PgDropper, count: int = 2) -> None:
+        super().__init__("pg-spares")
+        self.template, self.dropper = template, dropper
+        self.ready: queue.Queue[str | BaseException] = queue.Queue()
+        self.room = threading.Semaphore(count)  # copies still to make
+        self.closing = False
+        self.thread.start()
+
+    def work(self) -> None:
+        while True:
+            self.room.acquire()
+            if self.closing:
+                return
+            name = f"jutella_t_{uuid.uuid4().hex[:12]}"
+            try:
+                self.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            except Exception as exc:  # the test that takes it fails with it
+                self.ready.put(exc)
+            else:
+                self.ready.put(name)
+
+    def take(self) -> str:
+        """A fresh copy of the template, the caller's alone (drop it with the dropper)."""
+        made = self.ready.get(timeout=300)
+        self.room.release()
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def close(self) -> None:
+        self.closing = True
+        self.room.release()
+        self.thread.join(300)
+        while not self.ready.empty():
+            made = self.ready.get()
+            if isinstance(made, str):
+                self.dropper.drop(made)
+
+
+@pytest.fixture(scope="session")
+def _pg_spares(pg_template: str | None, _pg_dropper: _PgDropper) -> Iterator[_PgSpares | None]:
+    if pg_template is None:
+        yield None
+        return
+    spares = _PgSpares(pg_template, _pg_dropper)
+    yield spares
+    spares.close()
 
 
 @pytest.fixture(scope="session")
@@ -231,13 +322,11 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
-    template = request.getfixturevalue("pg_template")
-    need(template is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
-    dropper = request.getfixturevalue("_pg_dropper")
-    name = f"jutella_t_{uuid.uuid4().hex[:12]}"
-    run_async(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    spares = request.getfixturevalue("_pg_spares")
+    need(spares is not None, "PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = spares.take()  # made ahead from the template, never used by another test
     yield _pg_url(name)
-    dropper.drop(name)
+    spares.dropper.drop(name)
 
 
 @pytest.fixture
@@ -332,7 +421,65 @@ class Live:
         return "ws" + self.url[4:]
 
 
-def start_live(settings: Settings, clock: FakeClock | None, **server_options: Any) -> tuple[Live, Any]:
+class PromptServer(uvicorn.Server):
+    """uvicorn's Server that stops as soon as it is told to. Stopping a test
+    server took ~0.2 s, nearly all of it uvicorn's fixed waits: the 0.1 s tick
+    on which it looks at ``should_exit``, a 0.1 s sleep after asking the
+    connections to close, and 0.1 s polls until they have. Here :meth:`wake`
+    ends the tick at once, and the shutdown takes uvicorn's steps in uvicorn's
+    order (stop accepting; ask each connection to close; wait, within
+    ``timeout_graceful_shutdown``, until the connections and their tasks are
+    gone, else cancel the tasks; the application's lifespan shutdown), waiting
+    for the connections themselves (polled every 5 ms) instead of fixed times.
+    For the ``live`` fixture; ``start_live`` without ``prompt=True`` keeps
+    uvicorn's own Server (test_wsserver.py's restart checks uvicorn's drain).
+    Relies on uvicorn's ``servers``, ``server_state`` and ``lifespan`` (the
+    version pyproject.toml pins)."""
+
+    _woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._woken = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            try:
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+            except asyncio.TimeoutError:
+                pass
+            should_exit = await self.on_tick(counter)
+
+    async def wake(self) -> None:
+        """(on the server's loop) Look at ``should_exit`` now."""
+        if self._woken is not None:
+            self._woken.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            await asyncio.wait_for(self._drained(), timeout=self.config.timeout_graceful_shutdown)
+        except asyncio.TimeoutError:
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    async def _drained(self) -> None:
+        while self.server_state.connections or self.server_state.tasks:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+
+
+def start_live(settings: Settings, clock: FakeClock | None, *, prompt: bool = False,
+               **server_options: Any) -> tuple[Live, Any]:
+    """A server in a thread of its own; ``prompt``: a :class:`PromptServer`."""
     rt = build_runtime(settings, clock)
     app = create_app(rt=rt)
     cm = anyio.from_thread.start_blocking_portal()
@@ -340,7 +487,7 @@ def start_live(settings: Settings, clock: FakeClock | None, **server_options: An
     portal.call(rt.db.migrate)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=1, **{**SERVER_OPTIONS, **server_options})
-    server = uvicorn.Server(config)
+    server = (PromptServer if prompt else uvicorn.Server)(config)
     done = portal.start_task_soon(server.serve)
     for _ in range(500):
         if server.started or done.done():
@@ -354,6 +501,8 @@ def start_live(settings: Settings, clock: FakeClock | None, **server_options: An
     def stop() -> None:
         server.should_exit = True
         try:
+            if isinstance(server, PromptServer) and not done.done():
+                portal.call(server.wake)
             done.result(timeout=10)
         finally:
             cm.__exit__(None, None, None)
@@ -363,13 +512,13 @@ def start_live(settings: Settings, clock: FakeClock | None, **server_options: An
 
 @pytest.fixture
 def live(settings: Settings, clock: FakeClock, backend: str) -> Iterator[Live]:
-    server, stop = start_live(settings, clock)
+    server, stop = start_live(settings, clock, prompt=True)
     stops = [stop]
     try:
         if backend == "pg+redis":
             port = free_port()
             other = settings.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"})
-            server.peer, stop_peer = start_live(other, clock)
+            server.peer, stop_peer = start_live(other, clock, prompt=True)
             stops.append(stop_peer)
         yield server
     finally:

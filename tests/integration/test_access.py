@@ -14,11 +14,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -33,9 +36,9 @@ from jutella.store.db import email_hash as store_email_hash
 from jutella.store.models import ChatEvent, Conversation, Department, Label, MailOutbox, OfflineMessage, Visitor
 
 from tests.chat_clients import WsClient, _connect
-from tests.helpers import add_staff, sign_in
+from tests.helpers import PASSWORD, add_staff, sign_in
 from tests.integration.test_route_roles import guarded_routes
-from tests.conftest import BOTH
+from tests.conftest import BOTH, run_async
 
 
 @pytest.fixture(params=BOTH)
@@ -350,12 +353,113 @@ def _outcome(status: int) -> str:
     return str(status) if status in (401, 403, 404) else "pass"
 
 
+# Requests of the matrix in flight at once. Every answer is decided by the
+# guard and the access rule, so the requests need not wait for each other,
+# except where one could change what another meets: the routes run one after
+# another in route-table order (a list is asked after the same earlier actions
+# as before), but consecutive GET routes, which change nothing, together; and
+# within a route, the callers' requests on one record run in CALLERS order
+# (the same answers as one request at a time, and no two callers race to
+# accept or unlabel the same conversation), the records and the requests that
+# name none side by side.
+MATRIX_CONCURRENCY = 12
+
+
+@dataclass
+class Case:
+    caller: str
+    method: str
+    route: str
+    path: str
+    kind: str | None
+    record: str | None
+    expected: str
+    kw: dict[str, Any]
+    own_session: bool
+
+
+def _matrix_cases(app, w: World, answers: dict) -> list[list[list[Case]]]:
+    """Every (route x caller x record) request of the matrix and its expected
+    answer, in batches (one after another) of chains (side by side) of
+    requests (one after another): see MATRIX_CONCURRENCY."""
+    batches: list[list[list[Case]]] = []
+    for route, method, _ in guarded_routes(app):
+        entry = ROUTES[(method, route.path)]
+        kind = entry.record
+        per_record = kind in ("conversation", "offline", "outbox", "register_conversation", "register_offline")
+        chains: dict[Any, list[Case]] = {}
+        for caller in CALLERS:
+            # refused before any record is looked at (401, 403): one record is enough
+            at_guard = caller in ("anonymous", "disabled") or bool(entry.roles and not set(entry.roles) &
+                                                                   ROLES_OF[caller])
+            for record in (RECORDS[:1] if at_guard else RECORDS) if per_record else [None]:
+                ids: dict[str, int] = {}  # other ids stay 0: refused by validation, after the guard
+                if record is not None:
+                    ids.update(conversation_id=w.conversations[record], message_id=w.offline[record],
+                               outbox_id=w.outbox[record], label_id=w.label)
+                    question = "register_conversation" if kind.startswith("register") else kind
+                    expected = _expect(entry, caller, answers[(caller, question, record)])
+                else:
+                    expected = _expect(entry, caller, None)
+                kw: dict[str, Any] = {"params": entry.query}
+                if entry.upload:
+                    kw["files"] = {"file": ("x.txt", b"not an image", "text/plain")}
+                elif entry.json is not None or method in ("POST", "PUT", "PATCH"):
+                    kw["json"] = entry.json
+                chains.setdefault(record or object(), []).append(Case(
+                    caller, method, route.path, _fill(route.path, ids), kind, record, expected, kw,
+                    entry.own_session and caller not in ("anonymous", "disabled")))
+        if method == "GET" and batches and batches[-1][0][0].method == "GET":
+            batches[-1] += chains.values()
+        else:
+            batches.append(list(chains.values()))
+    return batches
+
+
+def _run_matrix(live, clients: dict[str, httpx.Client],
+                batches: list[list[list[Case]]]) -> list[tuple[Case, httpx.Response]]:
+    """The batches one after another, each one's chains side by side (at most
+    MATRIX_CONCURRENCY requests at once); every caller's requests on its own
+    session (a copy of its cookies and CSRF header), ``own_session`` ones on a
+    new one."""
+    async def go() -> list[tuple[Case, httpx.Response]]:
+        limit = asyncio.Semaphore(MATRIX_CONCURRENCY)
+        made = {name: httpx.AsyncClient(base_url=live.url, timeout=15, cookies=c.cookies, headers=c.headers)
+                for name, c in clients.items()}
+
+        async def one(case: Case) -> tuple[Case, httpx.Response]:
+            async with limit:
+                if not case.own_session:
+                    return case, await made[case.caller].request(case.method, case.path, **case.kw)
+                async with httpx.AsyncClient(base_url=live.url, timeout=15) as own:
+                    r = await own.post("/api/v1/public/staff/login", json={
+                        "email": f"{case.caller}@example.org", "password": PASSWORD, "totp": None})
+                    assert r.status_code == 200, r.text
+                    own.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+                    return case, await own.request(case.method, case.path, **case.kw)
+
+        async def chain(cases: list[Case]) -> list[tuple[Case, httpx.Response]]:
+            return [await one(case) for case in cases]
+
+        done: list[tuple[Case, httpx.Response]] = []
+        try:
+            for batch in batches:
+                for answered in await asyncio.gather(*map(chain, batch)):
+                    done += answered
+        finally:
+            for c in made.values():
+                await c.aclose()
+        return done
+
+    return run_async(go())
+
+
 def test_access_matrix(live):
     live.rt.settings.notice.marketing.enabled = True  # contacts.csv lists the consenting forms
     w = seed(live)
-    clients = {"anonymous": live.client()}
-    for name in w.accounts:
-        clients[name] = sign_in(live, f"{name}@example.org")
+    with ThreadPoolExecutor(len(w.accounts)) as pool:
+        signed_in = dict(zip(w.accounts, pool.map(lambda name: sign_in(live, f"{name}@example.org"), w.accounts)))
+    clients = {"anonymous": live.client(), **signed_in}
     live.call(accounts.set_disabled, live.rt, actor_id=None, account_id=w.accounts["disabled"], disabled=True)
     vs = viewers(live, w)
 
@@ -371,61 +475,43 @@ def test_access_matrix(live):
                 return await access.may_see_outbox(s, v, w.outbox[record])
             return access.may_use_register(v)  # register_conversation, register_offline
 
-    answers = {(n, k, r): live.call(visible, vs[n], k, r) for n in CALLERS if n != "anonymous"
-               for k in ("conversation", "offline", "outbox", "register_conversation") for r in RECORDS}
+    async def all_answers() -> dict[tuple[str, str, str], bool]:
+        return {(n, k, r): await visible(vs[n], k, r) for n in CALLERS if n != "anonymous"
+                for k in ("conversation", "offline", "outbox", "register_conversation") for r in RECORDS}
+
+    answers = live.call(all_answers)
     answers.update({("anonymous", k, r): False for k in ("conversation", "offline", "outbox",
                                                           "register_conversation") for r in RECORDS})
     failures: list[str] = []
     checked = 0
-    for route, method, _ in guarded_routes(live.server.config.app):
-        entry = ROUTES[(method, route.path)]
-        kind = entry.record
-        per_record = kind in ("conversation", "offline", "outbox", "register_conversation", "register_offline")
-        for caller in CALLERS:
-            # refused before any record is looked at (401, 403): one record is enough
-            at_guard = caller in ("anonymous", "disabled") or bool(entry.roles and not set(entry.roles) &
-                                                                   ROLES_OF[caller])
-            for record in (RECORDS[:1] if at_guard else RECORDS) if per_record else [None]:
-                ids: dict[str, int] = {}  # other ids stay 0: refused by validation, after the guard
-                if record is not None:
-                    ids.update(conversation_id=w.conversations[record], message_id=w.offline[record],
-                               outbox_id=w.outbox[record], label_id=w.label)
-                    question = "register_conversation" if kind.startswith("register") else kind
-                    expected = _expect(entry, caller, answers[(caller, question, record)])
-                else:
-                    expected = _expect(entry, caller, None)
-                client = clients[caller]
-                if entry.own_session and caller not in ("anonymous", "disabled"):
-                    client = sign_in(live, f"{caller}@example.org")
-                kw: dict[str, Any] = {"params": entry.query}
-                if entry.upload:
-                    kw["files"] = {"file": ("x.txt", b"not an image", "text/plain")}
-                elif entry.json is not None or method in ("POST", "PUT", "PATCH"):
-                    kw["json"] = entry.json
-                r = client.request(method, _fill(route.path, ids), **kw)
-                checked += 1
-                got = _outcome(r.status_code)
-                where = f"{caller} {method} {route.path} [{record}]"
-                if got != expected:
-                    failures.append(f"{where}: {r.status_code}, expected {expected}")
-                    continue
-                if got != "pass" or kind not in ("conversation_list", "offline_list", "search", "contacts"):
-                    continue
-                # lists: exactly the visible records (clause form) are in them
-                if kind == "conversation_list":
-                    found = {c["id"] for c in r.json()} & set(w.conversations.values())
-                    want = {w.conversations[x] for x in RECORDS if answers[(caller, "conversation", x)]}
-                elif kind == "search":
-                    found = {h["conversation"] for h in r.json()}
-                    want = {w.conversations[x] for x in RECORDS if answers[(caller, "conversation", x)]}
-                elif kind == "offline_list":
-                    found = {m["id"] for m in r.json()}
-                    want = {w.offline[x] for x in RECORDS if answers[(caller, "offline", x)]}
-                else:  # contacts: restricted people never, whoever asks
-                    found = {x for x in RECORDS if w.emails[x] in r.text}
-                    want = PUBLIC_FORMS
-                if found != want:
-                    failures.append(f"{where}: lists {sorted(found)}, expected {sorted(want)}")
+    for case, r in _run_matrix(live, clients, _matrix_cases(live.server.config.app, w, answers)):
+        caller, kind, expected = case.caller, case.kind, case.expected
+        checked += 1
+        got = _outcome(r.status_code)
+        where = f"{caller} {case.method} {case.route} [{case.record}]"
+        if r.status_code >= 500:  # no answer, whatever the caller may see (a 500 would otherwise count as "pass")
+            failures.append(f"{where}: {r.status_code}, a server error")
+            continue
+        if got != expected:
+            failures.append(f"{where}: {r.status_code}, expected {expected}")
+            continue
+        if got != "pass" or kind not in ("conversation_list", "offline_list", "search", "contacts"):
+            continue
+        # lists: exactly the visible records (clause form) are in them
+        if kind == "conversation_list":
+            found = {c["id"] for c in r.json()} & set(w.conversations.values())
+            want = {w.conversations[x] for x in RECORDS if answers[(caller, "conversation", x)]}
+        elif kind == "search":
+            found = {h["conversation"] for h in r.json()}
+            want = {w.conversations[x] for x in RECORDS if answers[(caller, "conversation", x)]}
+        elif kind == "offline_list":
+            found = {m["id"] for m in r.json()}
+            want = {w.offline[x] for x in RECORDS if answers[(caller, "offline", x)]}
+        else:  # contacts: restricted people never, whoever asks
+            found = {x for x in RECORDS if w.emails[x] in r.text}
+            want = PUBLIC_FORMS
+        if found != want:
+            failures.append(f"{where}: lists {sorted(found)}, expected {sorted(want)}")
     assert failures == [], "\n".join(failures)
     assert checked > 500
 
@@ -436,17 +522,21 @@ def test_access_matrix(live):
         sock = _agent_socket(live, clients[caller])
         sentinel = w.conversations["other_department" if caller == "agent_b" else "plain"]
         try:
+            # Commands run one after another, in the order sent: send them all (each followed by its
+            # sentinel note), then read each one's answer up to its sentinel's ack.
+            sent = []
             for n, (command, names_conversation) in enumerate(sorted(COMMANDS.items())):
                 for record in (RECORDS if names_conversation else [None]):
                     conv = w.conversations[record] if record else 0
-                    frame = _command(command, conv, f"m{n}-{record}")
-                    sock.send(**frame)
+                    sock.send(**_command(command, conv, f"m{n}-{record}"))
                     marker = f"sentinel-{n}-{record}"
                     sock.send(type="note", client_id=marker, body="sentinel", conversation=sentinel)
-                    refused = _refused_before(sock, marker)
-                    expected = record is not None and not answers[(caller, "conversation", record)]
-                    if refused != expected:
-                        failures.append(f"socket {caller} {command} [{record}]: refused={refused}")
+                    sent.append((command, record, marker))
+            for command, record, marker in sent:
+                refused = _refused_before(sock, marker)
+                expected = record is not None and not answers[(caller, "conversation", record)]
+                if refused != expected:
+                    failures.append(f"socket {caller} {command} [{record}]: refused={refused}")
         finally:
             sock.close()
     assert failures == [], "\n".join(failures)
