@@ -877,3 +877,38 @@ def test_receive_never_raises(role, welcomed, inputs):
                 assert out["code"] in protocol_module.ERROR_CODES
                 assert not cmds  # an error frame means no command
         assert p.state != "closed"
+
+
+# ------------------------------------------------------------ one encoding per event
+
+
+def test_an_event_is_encoded_once_for_every_connection_it_reaches():
+    """The hub hands every subscriber the same dict: the visitor's tab and two
+    consoles send the same bytes, encoded once, and each client reads the
+    event with its conversation and seq; the same dict at another seq or
+    conversation (a replay's row object is never shared, but nothing relies
+    on that) is encoded again."""
+    visitor = following()
+    console_a, console_b = opened("agent"), opened("agent")
+    for console in (console_a, console_b):
+        assert send(console, {"type": "subscribe", "conversation": CONV, "last_seq": 0})
+        console.end_replay(CONV)
+        console.pending_commands()
+    shared = ev(1)
+    with patch.object(protocol_module.orjson, "dumps", wraps=orjson.dumps) as dumps:
+        for p in (visitor, console_a, console_b):
+            p.event(CONV, 1, shared, live=True)
+        assert dumps.call_count == 1
+    out = [p.data_to_send() for p in (visitor, console_a, console_b)]
+    assert out[0] == out[1] == out[2] and out[0][0] is out[1][0] is out[2][0]
+    assert orjson.loads(out[0][0]) == {**shared, "type": "event", "conversation": CONV, "seq": 1}
+    assert shared == ev(1)  # the hub's dict is left as it was
+
+    other = opened("agent")
+    assert send(other, {"type": "subscribe", "conversation": CONV + 1, "last_seq": 0})
+    other.end_replay(CONV + 1)
+    other.event(CONV + 1, 1, shared, live=True)
+    assert frames(other) == [{**shared, "type": "event", "conversation": CONV + 1, "seq": 1}]
+    late = following(1)
+    late.event(CONV, 2, shared, live=True)
+    assert frames(late) == [{**shared, "type": "event", "conversation": CONV, "seq": 2}]

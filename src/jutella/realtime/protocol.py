@@ -249,6 +249,28 @@ _OPEN: Final = "open"
 _CLOSED: Final = "closed"
 
 
+# An event's frame is the same bytes for every connection it goes to (the
+# visitor's tabs, each agent's consoles): encoded once. Keyed by the frame
+# dict's identity and kept with it (so the id is not reused while the entry
+# lives); the hub hands every subscriber the same dict and nobody changes a
+# frame once published (a connection that shows something else, a localised
+# system text, builds a new dict). Bounded: cleared when full.
+_ENCODED: dict[int, tuple[dict[str, Any], int, int, bytes]] = {}
+_ENCODED_MAX: Final = 512
+
+
+def _encoded_event(conversation: int, seq: int, frame: dict[str, Any]) -> bytes:
+    """``frame`` as an event frame of ``conversation`` at ``seq``, UTF-8 JSON."""
+    entry = _ENCODED.get(id(frame))
+    if entry is not None and entry[0] is frame and entry[1] == conversation and entry[2] == seq:
+        return entry[3]
+    data = orjson.dumps({**frame, "type": "event", "conversation": conversation, "seq": seq})
+    if len(_ENCODED) >= _ENCODED_MAX:
+        _ENCODED.clear()
+    _ENCODED[id(frame)] = (frame, conversation, seq, data)
+    return data
+
+
 class _Invalid(Exception):
     """A client frame that fails validation; becomes an error frame."""
 
@@ -775,7 +797,7 @@ class Protocol:
 
     def _emit(self, conversation: int, seq: int, frame: dict[str, Any]) -> None:
         if frame is not HIDDEN:
-            self._out.append(orjson.dumps({**frame, "type": "event", "conversation": conversation, "seq": seq}))
+            self._out.append(_encoded_event(conversation, seq, frame))
             if frame.get("kind") == "state":
                 self._queue_told = None  # taken, closed or back in a queue: the next queue frame is news
         self._delivered[conversation] = seq
