@@ -264,3 +264,30 @@ def test_a_client_that_reads_again_in_time_gets_what_waited(monkeypatch):
     transport = _drive(endpoint)
     assert outcome["sent"] is True and not transport.aborted
     assert b'{"n":1}' in transport.written and b'{"n":2}' in transport.written
+
+
+def test_a_visitors_ack_and_the_event_of_its_message_leave_in_one_write(live, monkeypatch):
+    """In a chat under way, the hub delivers the event to the visitor's own
+    subscription during the publish, before the ack is queued; the outbound
+    task then sends both together: one system call a message for the sender
+    (docs/performance.md)."""
+    writes: list[list[dict]] = []
+    original = wsserver.ChatSocket.send_many
+
+    async def spy(self, frames):
+        if self.path == "/ws/visitor":
+            writes.append([json.loads(f) for f in frames])
+        return await original(self, frames)
+
+    monkeypatch.setattr(wsserver.ChatSocket, "send_many", spy)
+    v, _ = visitor(live)
+    v.message("ensimmäinen")  # starts the chat: followed after the commit, its event read back first
+    v.until(lambda f: f["type"] == "ack")
+    for n in range(3):
+        v.message(f"viesti {n}")
+        ack = v.until(lambda f: f["type"] == "ack")
+        v.until(lambda f: f["type"] == "event" and f["seq"] == ack["seq"])
+        together = [w for w in writes if any(f["type"] == "ack" and f["seq"] == ack["seq"] for f in w)]
+        assert len(together) == 1
+        assert [f["type"] for f in together[0] if f.get("seq") == ack["seq"]] == ["ack", "event"], together
+    v.close()
