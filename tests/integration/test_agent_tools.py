@@ -293,3 +293,29 @@ def test_the_agent_tools_catalog_reaches_the_console_page(live):
     assert "Valmisvastaukset" in fi.text and "Pikanäppäimet" in fi.text
     sv = live.client(cookies={"jutella_lang": "sv"}).get("/console")
     assert "Färdiga svar" in sv.text and "Intern anteckning" in sv.text
+
+
+def test_two_agents_labelling_the_same_chat_at_once_both_succeed_and_it_is_labelled_once(live):
+    """Putting a label on (or taking it off) is idempotent also when two
+    requests race: each answers 204, the conversation has the label once
+    (or not at all), and nothing is logged as a server fault."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_staff(live, "aino@example.org", ["agent"], name="Aino")
+    add_staff(live, "bertta@example.org", ["agent"], name="Bertta")
+    add_staff(live, "admin@example.org", ["admin"], name="Admin")
+    rent = sign_in(live, "admin@example.org").post("/api/v1/labels", json={"name": "Rent", "color": "red"}).json()["id"]
+    agents = [sign_in(live, "aino@example.org"), sign_in(live, "bertta@example.org")]
+    chats = [start_chat(live, f"Vuokra {i}")[2] for i in range(6)]
+
+    def labels_of(conv: int) -> list[str]:
+        return [x["name"] for x in {c["id"]: c for c in agents[0].get("/api/v1/conversations").json()}[conv]["labels"]]
+
+    with ThreadPoolExecutor(4) as pool:
+        for method in ("put", "delete"):
+            for conv in chats:
+                url = f"/api/v1/conversations/{conv}/labels/{rent}"
+                answers = list(pool.map(lambda c, url=url, method=method: getattr(c, method)(url).status_code,
+                                        agents * 2))
+                assert answers == [204] * 4, (method, conv, answers)
+                assert labels_of(conv) == (["Rent"] if method == "put" else []), (method, conv)

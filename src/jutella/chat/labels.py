@@ -9,6 +9,8 @@ the links with the conversation (ON DELETE CASCADE, and explicitly)."""
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from jutella.channels import AGENTS_CHANNEL
@@ -89,13 +91,19 @@ async def set_label(rt: Runtime, *, agent_id: int, conversation_id: int, label_i
             raise ChatError("not_found", "No such conversation.", 404)
         if await s.get(Label, label_id) is None:
             raise ChatError("not_found", "No such label.", 404)
-        link = await s.get(ConversationLabel, (conversation_id, label_id))
-        if on and link is None:
-            s.add(ConversationLabel(conversation_id=conversation_id, label_id=label_id, added_by=agent_id,
-                                    added_at=rt.clock.now()))
-        elif not on and link is not None:
-            await s.delete(link)
+        # one statement each way, so that two agents doing the same at once both succeed and one
+        # of them changes something (an ORM add or delete raced: a duplicate key, a delete of 0 rows)
+        link = ConversationLabel.__table__
+        if on:
+            insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
+            changed = (await s.execute(insert(link).values(
+                conversation_id=conversation_id, label_id=label_id, added_by=agent_id, added_at=rt.clock.now(),
+            ).on_conflict_do_nothing().returning(link.c.label_id))).first()
         else:
+            changed = (await s.execute(delete(link).where(
+                link.c.conversation_id == conversation_id, link.c.label_id == label_id,
+            ).returning(link.c.label_id))).first()
+        if changed is None:
             return
         name = (await s.execute(select(StaffAccount.name).where(StaffAccount.id == conv.agent_id))
                 ).scalar_one_or_none() if conv.agent_id else None
