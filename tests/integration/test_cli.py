@@ -53,7 +53,8 @@ def test_user_add_list_disable(env):
                         "privacy", "--password-stdin", env=env, stdin=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
     assert "created aino@example.org (agent, privacy)" in r.stdout
-    r = jutella_process("user", "list", env=env)
+    # (`user list` runs as a process of its own in test_malformed_settings_stop_with_one_line_naming_the_setting)
+    r = jutella("user", "list", env=env)
     assert r.stdout.splitlines() == ["aino@example.org\tAino Agent\tagent,privacy\tactive\t-"]
     r = jutella_process("user", "disable", "aino@example.org", env=env)
     assert r.returncode == 0 and "disabled aino@example.org" in r.stdout

@@ -28,7 +28,7 @@ async def _measure(server: R.Server, cookies: list[str], args) -> dict:
     load = Load(f"ws://127.0.0.1:{server.port}", server.url, cookies)
     await load.connect_all(args.visitors, args.agents, lambda n, total: None)
     procs = Processes(server.proc.pid, "jutella")
-    await asyncio.sleep(2)
+    await asyncio.sleep(min(2.0, args.duration / 2))  # the connections settle (1 s for a 2 s smoke run)
     load.stats = stats = Stats()
     loop = asyncio.get_running_loop()
     end = loop.time() + args.duration

@@ -168,6 +168,8 @@ async def make_agents(n: int, data_dir: Path, port: int) -> list[str]:
 
 
 REFINE_STEPS = 3  # halvings of the gap after the ramp's first failure
+IDLE_WINDOW_S = 2.0  # CPU measured with nothing connected (at most; a short run measures for less)
+OPEN_WINDOW_S = 5.0  # CPU measured with every connection open and nothing sent (likewise)
 SETTLE_S = 5.0  # a pause after a failed step before the next
 
 
@@ -199,8 +201,11 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     load = Load(ws_base, server.url, cookies)
     rss_idle = rss_kib(server.proc.pid)
     procs = Processes(server.proc.pid, server.kind)
+    # the two quiet windows scale with --duration: the default 10 s step measures 2 s and 5 s, a 2 s smoke run
+    # 1 s and 2 s (the same fields, from a shorter sample)
+    idle_window, open_window = min(IDLE_WINDOW_S, args.duration / 2), min(OPEN_WINDOW_S, args.duration)
     cpu_idle, t_idle = procs.snapshot(), time.time()
-    await asyncio.sleep(2.0)  # what the server spends with nothing connected
+    await asyncio.sleep(idle_window)  # what the server spends with nothing connected
     cpu_idle = per_message(cpu_idle, procs.snapshot(), 1, time.time() - t_idle)
     t0 = time.time()
     await load.connect_all(args.visitors, args.agents,
@@ -212,7 +217,7 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     status(f"{label}: {connections} connections open and conversations accepted in {setup_s} s")
     # what the open connections cost with nothing sent (heartbeats, presence, timers)
     snap, t_open = procs.snapshot(), time.time()
-    await asyncio.sleep(5.0)
+    await asyncio.sleep(open_window)
     cpu_open = per_message(snap, procs.snapshot(), 1, time.time() - t_open)
     steps = []
     rate = float(args.rate)
