@@ -42,6 +42,11 @@ def counts(live):
     return live.call(q)
 
 
+async def conversation_ids(live) -> set:
+    async with live.rt.db.reader() as s:
+        return set((await s.execute(select(Conversation.id))).scalars())
+
+
 def test_retention_deletes_what_is_past_its_time_and_only_that(live, clock):
     r = live.rt.settings.retention
     v, _ = visitor(live)
@@ -267,10 +272,13 @@ def test_retention_keeps_restricted_people_until_the_restriction_is_lifted(live,
     live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=True, sel=by_visitor)
     live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=True, email="Riita@example.fi")
 
+    assert counts(live)[:2] == (2, 1)
     clock.advance(days=max(r.chat_days, r.offline_days) + 1)
-    result = live.call(retention.run, live.rt)
-    assert result["conversations"] == 1 and result["offline_messages"] == 0
-    assert counts(live)[:2] == (1, 1)  # the restricted chat and form, kept
+    # The rows say what happened, not which run deleted them: the live server's
+    # own daily run may get there before this call on a busy machine.
+    live.call(retention.run, live.rt)
+    assert counts(live)[:2] == (1, 1)  # the unrestricted chat gone; the restricted chat and form, kept
+    assert live.call(conversation_ids, live) == {kept_conv}
     agent_http = sign_in(live, "aino@example.org")
     assert agent_http.get("/api/v1/conversations").json() == []  # and still hidden
     assert agent_http.get("/api/v1/offline-messages").json() == []
@@ -278,6 +286,5 @@ def test_retention_keeps_restricted_people_until_the_restriction_is_lifted(live,
 
     live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=False, sel=by_visitor)
     live.call(subjects.set_flag, live.rt, actor_id=None, kind="restriction", on=False, email="riita@example.fi")
-    result = live.call(retention.run, live.rt)
-    assert result["conversations"] == 1 and result["offline_messages"] == 1
+    live.call(retention.run, live.rt)
     assert counts(live) == (0, 0, 0)
