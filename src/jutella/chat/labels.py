@@ -9,12 +9,11 @@ the links with the conversation (ON DELETE CASCADE, and explicitly)."""
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from jutella.channels import AGENTS_CHANNEL
 from jutella.runtime import Runtime
+from jutella.store import dialect
 from jutella.store.models import Conversation, ConversationLabel, Label, StaffAccount
 
 from .access import Viewer, may_see_conversation
@@ -95,8 +94,7 @@ async def set_label(rt: Runtime, *, agent_id: int, conversation_id: int, label_i
         # of them changes something (an ORM add or delete raced: a duplicate key, a delete of 0 rows)
         link = ConversationLabel.__table__
         if on:
-            insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
-            changed = (await s.execute(insert(link).values(
+            changed = (await s.execute(dialect.insert(s.get_bind().dialect.name, link).values(
                 conversation_id=conversation_id, label_id=label_id, added_by=agent_id, added_at=rt.clock.now(),
             ).on_conflict_do_nothing().returning(link.c.label_id))).first()
         else:

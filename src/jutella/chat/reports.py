@@ -23,10 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jutella.runtime import Runtime
+from jutella.store import dialect
 from jutella.store.models import (REPORT_BOUNDS, REPORT_BUCKETS, ChatEvent, Conversation, ReportAgentDaily,
                                   ReportDaily, StaffAccount)
 
@@ -53,7 +52,7 @@ def cell_of(when: datetime, time_zone: str) -> tuple[date, int]:
 
 
 def _insert(conn: Connection, table):
-    return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+    return dialect.insert(conn.dialect.name, table)
 
 
 def _add_daily(conn: Connection, day: date, hour: int, department_id: int | None, site_id: int | None,

@@ -14,10 +14,9 @@ value ``{"v": <int>}``; it is created by the first bump.
 from __future__ import annotations
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from . import dialect
 from .models import SystemSetting
 
 KEY = "access_version"
@@ -31,8 +30,7 @@ def core_bump_access_version(conn: Connection) -> int:
     INSERT ... ON CONFLICT DO NOTHING waits for the other insert instead of
     failing the whole action with a duplicate key (as app._daily_retention
     may, where losing is harmless)."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(insert(SystemSetting).values(key=KEY, value={"v": 0}).on_conflict_do_nothing(
+    conn.execute(dialect.insert(conn.dialect.name, SystemSetting).values(key=KEY, value={"v": 0}).on_conflict_do_nothing(
         index_elements=[SystemSetting.key]))
     value = conn.execute(select(SystemSetting.value).where(SystemSetting.key == KEY).with_for_update()).scalar_one()
     version = int((value or {}).get("v", 0)) + 1

@@ -38,9 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from . import dialect
 from .db import Database
 from .models import AttachmentBlob, SystemSetting
 
@@ -189,10 +188,9 @@ def _due_name(key: str) -> str:
 
 def write_due_core(conn: Connection, keys: Iterable[str], now: datetime) -> None:
     """Write ``keys`` down as due for deletion, in the transaction of ``conn``."""
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     rows = [{"key": _due_name(k), "value": {"key": k, "at": now.isoformat()}} for k in keys]
     for start in range(0, len(rows), DUE_BATCH):
-        conn.execute(insert_(SETTING).values(rows[start:start + DUE_BATCH]).on_conflict_do_nothing(
+        conn.execute(dialect.insert(conn.dialect.name, SETTING).values(rows[start:start + DUE_BATCH]).on_conflict_do_nothing(
             index_elements=[SETTING.c.key]))
 
 
