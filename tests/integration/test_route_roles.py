@@ -9,6 +9,7 @@ import re
 
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Mount
 
 from jutella.accounts.roles import ROLES
 from jutella.web.auth import Staff
@@ -22,11 +23,14 @@ def backend():
 
 
 def all_routes(routes):
-    """Flattened route table (newer FastAPI keeps included routers as nodes)."""
+    """Flattened route table (newer FastAPI keeps included routers as nodes;
+    each app mounts the process's one table, app.py ``routes``)."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
             yield from all_routes(inner.routes)
+        elif isinstance(route, Mount):
+            yield from all_routes(route.routes)
         else:
             yield route
 
@@ -109,3 +113,12 @@ def test_every_private_api_route_needs_the_csrf_token_reads_included(live):
     assert me.headers["cache-control"] == "no-store"
     assert bare.get("/api/v1/me", headers={"X-Requested-With": "jutella-console",
                                            "Sec-Fetch-Site": "cross-site"}).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/api/v1/no-such-route", "/api/v1/conversations/%0A/notes"])
+def test_a_path_no_route_takes_is_refused_in_the_documented_shape(live, path):
+    """Every app mounts the process's one route table (app.py ``routes``); a
+    path the mount cannot take (a line break) is answered by the app itself,
+    in the same shape as one the table has no route for."""
+    r = live.client().post(path, json={})
+    assert r.status_code == 404 and r.json()["error"] == {"code": "http_404", "message": "Not found."}, r.text

@@ -69,8 +69,14 @@ def bearer_token(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
+# Where each request carries its application's Runtime (set by app.py's
+# outermost middleware): the route table is shared by every app of a process,
+# so ``request.app`` is the table's app, not the one the request came in by.
+RUNTIME_KEY = "jutella.runtime"
+
+
 def runtime(request: Request) -> Runtime:
-    return request.app.state.rt
+    return request.scope[RUNTIME_KEY]
 
 
 @dataclass
