@@ -58,6 +58,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, update
 
+from jutella import outbound
 from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.models import OidcIdentity, OidcLogin, StaffAccount, StaffRole
@@ -161,7 +162,8 @@ def second_factor_asserted(settings: Settings, identity: Identity) -> bool:
 
 # -- talking to the provider -----------------------------------------------------------
 async def _get_json(url: str, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=HTTP_TIMEOUT_SECONDS) as client:
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=HTTP_TIMEOUT_SECONDS,
+                                 verify=await outbound.tls_context()) as client:
         response = await client.get(url, headers={"Accept": "application/json", **(headers or {})})
     response.raise_for_status()
     data = response.json()
@@ -229,7 +231,7 @@ async def _exchange(rt: Runtime, meta: OpenIDProviderMetadata, code: str, verifi
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}, body)
     try:
         async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                     timeout=HTTP_TIMEOUT_SECONDS) as client:
+                                     timeout=HTTP_TIMEOUT_SECONDS, verify=await outbound.tls_context()) as client:
             response = await client.post(uri, headers=headers, content=body)
         data = response.json()
     except (httpx.HTTPError, OSError, ValueError) as exc:

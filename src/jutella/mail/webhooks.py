@@ -47,6 +47,7 @@ import httpx
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jutella import outbound
 from jutella.accounts import audit
 from jutella.accounts.errors import AccountError
 from jutella.runtime import Runtime
@@ -371,7 +372,8 @@ async def post(rt: Runtime, url: str, secret: str, event: str, delivery_id: str,
                "X-Jutella-Event": event, "X-Jutella-Delivery": delivery_id, "X-Jutella-Timestamp": timestamp,
                "X-Jutella-Signature": signature(secret, timestamp, raw)}
     timeout = rt.settings.webhook_timeout_seconds
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client:
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout,
+                                 verify=await outbound.tls_context()) as client:
         async with asyncio.timeout(timeout):
             async with client.stream("POST", target, content=raw, headers=headers,
                                      extensions={"sni_hostname": server_name}) as response:
