@@ -177,6 +177,7 @@ def test_with_one_department_online_the_chat_goes_to_it_silently(live):
     a.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a setting and the welcome frame: the dialect does not show
 def test_the_choice_can_be_turned_off(live):
     live.rt.settings.widget_department_choice = False
     two_departments(live)
