@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PASSWORD, run_cli
+from tests.helpers import PASSWORD, http_client, run_cli
 
 
 @pytest.fixture
@@ -159,12 +159,13 @@ def test_serve_prints_the_set_up_link_and_answers_healthz(env, tmp_path):
                 break
         out = "".join(lines)
         assert f"http://127.0.0.1:{port}/console/setup#token=" in out
-        for _ in range(100):
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
+        with http_client() as poll:  # one client for every try (tests/helpers.py HTTP_TLS)
+            for _ in range(100):
+                try:
+                    r = poll.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
         assert r.json() == {"status": "ok"}
     finally:
         proc.terminate()

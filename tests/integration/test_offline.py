@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -12,7 +11,7 @@ from jutella.store.models import AuditEntry, MailOutbox, OfflineMessage
 
 from tests.chat_clients import visitor
 from tests.conftest import TOPOLOGIES, run_async
-from tests.helpers import PASSWORD, add_staff, error_code, eventually, outbox_idle, run_cli, sign_in
+from tests.helpers import PASSWORD, add_staff, error_code, eventually, http_client, outbox_idle, run_cli, sign_in
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -196,7 +195,7 @@ def test_kill_9_between_commit_and_send_delivers_exactly_once_after_restart(serv
     server.prepare_restart()  # the restart's process loads its modules meanwhile
     run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
             stdin=PASSWORD, env=server.env, check=True)
-    http = httpx.Client(base_url=server.url)
+    http = http_client(base_url=server.url)
     assert http.post("/api/v1/public/offline-messages", json=FORM).status_code == 201
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     http.headers["X-CSRF-Token"] = r.json()["csrf_token"]
