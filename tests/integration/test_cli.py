@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHEAP_HASHING
 from tests.helpers import PASSWORD, http_client, run_cli
 
 
@@ -34,7 +35,9 @@ def jutella_process(*args: str, env: dict[str, str], stdin: str | None = None) -
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"JUTELLA_DATA_DIR": str(tmp_path / "data")}
+    # cheap argon2 as for every test server (tests/conftest.py CHEAP_HASHING): each `user add` hashes
+    return {"JUTELLA_DATA_DIR": str(tmp_path / "data"),
+            **{f"JUTELLA_{k.upper()}": v for k, v in CHEAP_HASHING.items()}}
 
 
 def test_every_command_has_help(env):
