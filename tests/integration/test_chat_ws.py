@@ -180,6 +180,9 @@ def test_foreign_origin_is_refused_with_403(live):
     assert info.value.response.status_code == 403
 
 
+# the close reaching the other server is the point (pg+redis, which runs the same SQL on PostgreSQL);
+# one server on PostgreSQL shows nothing that SQLite and pg+redis do not
+@pytest.mark.parametrize("backend", ["sqlite", "pg+redis"])
 def test_agent_socket_needs_a_session_and_closes_when_the_account_is_disabled(live):
     conn = connect(live.ws_url + "/ws/agent", origin=live.url)
     with pytest.raises(ConnectionClosed) as info:
@@ -194,6 +197,8 @@ def test_agent_socket_needs_a_session_and_closes_when_the_account_is_disabled(li
     assert info.value.rcvd.code == 4401
 
 
+# presence is in memory or in Redis, never SQL: one server on PostgreSQL shows what SQLite does
+@pytest.mark.parametrize("backend", ["sqlite", "pg+redis"])
 def test_the_widget_learns_whether_anyone_is_online(live):
     c = live.client()
     assert c.get("/api/v1/public/availability").json() == {"agents_online": False}
