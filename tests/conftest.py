@@ -37,6 +37,8 @@ from jutella.services import build_runtime
 from jutella.settings import Settings
 from jutella.store.db import Database
 
+from tests.helpers import http_client
+
 STRICT = os.environ.get("JUTELLA_TEST_STRICT") == "1"
 PG_ADMIN_URL = os.environ.get("JUTELLA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JUTELLA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -414,7 +416,7 @@ class Live:
         return self.portal.call(partial(fn, *args, **kwargs))
 
     def client(self, **kw) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=15, **kw)
+        return http_client(base_url=self.url, timeout=15, **kw)
 
     @property
     def ws_url(self) -> str:
@@ -835,15 +837,16 @@ class ServerProcess:
         else:
             self.proc = self._spawn(["-m", "jutella.cli"])
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jutella serve exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        with http_client(timeout=1) as poll:  # one client for every try (tests/helpers.py HTTP_TLS)
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"jutella serve exited: {self.log_path.read_text()[-2000:]}")
+                try:
+                    if poll.get(self.url + "/healthz").status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError("jutella serve did not become healthy")
 
     def kill9(self) -> None:

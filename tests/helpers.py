@@ -8,6 +8,17 @@ from jutella.accounts import actions
 
 PASSWORD = "correct horse battery staple"
 
+# One TLS context for every HTTP client the tests make. httpx.Client() (and each
+# httpx.get()) otherwise loads the CA bundle into a new one: ~20 ms of CPU each,
+# though the test servers speak plain HTTP; a sign-in made one, a poll one per try.
+HTTP_TLS = httpx.create_ssl_context()
+
+
+def http_client(**kw) -> httpx.Client:
+    """``httpx.Client(**kw)`` with the shared TLS context (use it for every client a test makes)."""
+    kw.setdefault("verify", HTTP_TLS)
+    return httpx.Client(**kw)
+
 
 def add_staff(live, email: str, roles: list[str], *, name: str | None = None, password: str = PASSWORD) -> int:
     created = live.call(actions.create_account, live.rt, actor_id=None, email=email,

@@ -286,6 +286,7 @@ def test_labels_are_in_the_access_copy_and_go_with_retention(live, clock):
     assert [x["name"] for x in aino.get("/api/v1/labels").json()] == ["Rent"]  # the label set stays
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # how a page renders its catalogue: the dialect does not show
 def test_the_agent_tools_catalog_reaches_the_console_page(live):
     """agenttools.po is a domain of its own: the console page embeds it with the rest."""
     fi = live.client(cookies={"jutella_lang": "fi"}).get("/console")

@@ -29,7 +29,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.chat_clients import WsClient, _connect, agent, visitor
 from tests.conftest import need
-from tests.helpers import PASSWORD, run_cli
+from tests.helpers import HTTP_TLS, PASSWORD, http_client, run_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
@@ -173,7 +173,8 @@ def add_staff_cli(server, email: str, *roles: str) -> None:
 
 
 def client_from(address: str, base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=15, transport=httpx.HTTPTransport(local_address=address))
+    return http_client(base_url=base_url, timeout=15,
+                       transport=httpx.HTTPTransport(local_address=address, verify=HTTP_TLS))
 
 
 def sign_in(http: httpx.Client, email: str, password: str = PASSWORD, **headers: str) -> httpx.Response:

@@ -7,13 +7,12 @@ import threading
 import time
 import uuid
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.chat_clients import agent, visitor
 from tests.conftest import TOPOLOGIES
-from tests.helpers import PASSWORD, add_staff, run_cli, sign_in
+from tests.helpers import PASSWORD, add_staff, http_client, run_cli, sign_in
 
 
 @pytest.fixture(params=TOPOLOGIES)
@@ -74,7 +73,7 @@ def test_kill_9_loses_no_acked_message_and_both_sides_carry_on(server_process):
     server.prepare_restart()  # the restart's process loads its modules meanwhile
     run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
             stdin=PASSWORD, env=server.env, check=True)
-    http = httpx.Client(base_url=server.url)
+    http = http_client(base_url=server.url)
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     http.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     v, w = visitor(server)
@@ -118,7 +117,7 @@ def test_kill_9_loses_no_acked_message_and_both_sides_carry_on(server_process):
     assert len(acked) >= 30 and len(sent) > len(acked) - 1
 
     server.start()
-    http = httpx.Client(base_url=server.url)
+    http = http_client(base_url=server.url)
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     http.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     events = http.get(f"/api/v1/conversations/{conv}").json()["events"]

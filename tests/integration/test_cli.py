@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PASSWORD, run_cli
+from tests.conftest import CHEAP_HASHING
+from tests.helpers import PASSWORD, http_client, run_cli
 
 
 @pytest.fixture
@@ -34,7 +35,9 @@ def jutella_process(*args: str, env: dict[str, str], stdin: str | None = None) -
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"JUTELLA_DATA_DIR": str(tmp_path / "data")}
+    # cheap argon2 as for every test server (tests/conftest.py CHEAP_HASHING): each `user add` hashes
+    return {"JUTELLA_DATA_DIR": str(tmp_path / "data"),
+            **{f"JUTELLA_{k.upper()}": v for k, v in CHEAP_HASHING.items()}}
 
 
 def test_every_command_has_help(env):
@@ -159,12 +162,13 @@ def test_serve_prints_the_set_up_link_and_answers_healthz(env, tmp_path):
                 break
         out = "".join(lines)
         assert f"http://127.0.0.1:{port}/console/setup#token=" in out
-        for _ in range(100):
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
+        with http_client() as poll:  # one client for every try (tests/helpers.py HTTP_TLS)
+            for _ in range(100):
+                try:
+                    r = poll.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
         assert r.json() == {"status": "ok"}
     finally:
         proc.terminate()

@@ -23,7 +23,7 @@ from PIL import Image
 from jutella.accounts import actions
 
 from tests.chat_clients import visitor
-from tests.helpers import PASSWORD, add_staff, error_code
+from tests.helpers import PASSWORD, add_staff, error_code, http_client
 from tests.integration.test_attachments import new_visitor_with_chat, png, upload
 
 STRONG = "a long and unusual passphrase 4 u"
@@ -96,7 +96,7 @@ def test_healthz_keeps_answering_while_anonymous_requests_ask_for_hashes_and_dec
     # FastAPI builds a router's request and response models on the first
     # request that reaches it (0.3 to 0.7 s on a busy machine): once per
     # process, not the attack's work, so done before the measurement
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_client(base_url=server.url, timeout=30) as http:
         assert http.post("/api/v1/public/staff/invitation", json={"token": "x", "password": STRONG}).status_code == 400
         assert upload(http, None, b"x").status_code == 401
 
@@ -107,7 +107,7 @@ def test_healthz_keeps_answering_while_anonymous_requests_ask_for_hashes_and_dec
     assert sampler.stdout.readline().strip() == "started"
     start = threading.Barrier(34)
     # one client for the whole attack (each new client costs this process a TLS context)
-    with httpx.Client(base_url=server.url, timeout=120, limits=httpx.Limits(max_connections=40)) as http:
+    with http_client(base_url=server.url, timeout=120, limits=httpx.Limits(max_connections=40)) as http:
 
         def bogus(n: int) -> httpx.Response:
             start.wait()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -25,7 +24,7 @@ from jutella.store.files import CHUNK, DatabaseFileStore, FileStore, read_due
 
 from tests.chat_clients import visitor
 from tests.conftest import BOTH, run_async
-from tests.helpers import PASSWORD, run_cli
+from tests.helpers import PASSWORD, http_client, run_cli
 
 # the database's store, and the S3-compatible object store against moto's S3 server (tests/conftest.py
 # S3Server; the database still holds the files due for deletion, so both run on SQLite and PostgreSQL)
@@ -197,7 +196,7 @@ def test_files_an_older_jutella_kept_on_disk_move_into_the_database(server_proce
     v, welcome = visitor(server)
     v.message("Hei, liitteitä tulossa")
     v.until(lambda f: f["type"] == "ack")
-    http = httpx.Client(base_url=server.url, timeout=15)
+    http = http_client(base_url=server.url, timeout=15)
     headers = {"X-Jutella-Visitor": welcome["token"]}
     urls = {}
     for marker in ("OLD-HOST-FILE-1", "OLD-HOST-FILE-2"):
@@ -219,7 +218,7 @@ def test_files_an_older_jutella_kept_on_disk_move_into_the_database(server_proce
     restarted = server_process().start()  # `jutella serve` moves them in before it serves
     assert "moved 2 attachment file(s)" in restarted.output()
     assert not (data / "attachments").exists()  # the disk is empty: not even the folder is left
-    http = httpx.Client(base_url=restarted.url, timeout=15)
+    http = http_client(base_url=restarted.url, timeout=15)
     for marker, url in urls.items():
         got = http.get(url, headers=headers)
         assert got.status_code == 200 and got.content == _pdf(marker)
@@ -322,7 +321,7 @@ def test_two_hosts_serve_one_file_and_an_erasure_through_either_leaves_it_nowher
     v.message(f"Olen {marker}, liite tulossa")
     v.until(lambda f: f["type"] == "ack")
     token = {"X-Jutella-Visitor": welcome["token"]}
-    through_a = httpx.Client(base_url=a.url, timeout=15)
+    through_a = http_client(base_url=a.url, timeout=15)
     r = through_a.post("/api/v1/public/attachments", headers=token,
                        files={"file": ("liite.pdf", content, "application/pdf")})
     assert r.status_code == 201, r.text
@@ -330,14 +329,14 @@ def test_two_hosts_serve_one_file_and_an_erasure_through_either_leaves_it_nowher
     v.close()
 
     # host B serves it: to the visitor, and to staff signed in on B
-    through_b = httpx.Client(base_url=b.url, timeout=15)
+    through_b = http_client(base_url=b.url, timeout=15)
     got = through_b.get(url, headers=token)
     assert got.status_code == 200 and got.content == content
     assert got.headers["content-type"] == "application/pdf" and got.headers["x-content-type-options"] == "nosniff"
     plain = through_b.get(url, headers={**token, "Accept-Encoding": "identity"})  # a PDF may go gzipped otherwise
     assert plain.headers["content-length"] == str(len(content)) and plain.content == content
     assert through_b.head(url, headers=token).headers["content-length"] == str(len(content))
-    chair = httpx.Client(base_url=b.url, timeout=15)
+    chair = http_client(base_url=b.url, timeout=15)
     login = chair.post("/api/v1/public/staff/login", json={"email": "chair@example.org", "password": PASSWORD})
     assert login.status_code == 200, login.text
     chair.headers["X-CSRF-Token"] = login.json()["csrf_token"]

@@ -24,7 +24,7 @@ from jutella.accounts.actions import SESSION_COOKIE
 from jutella.store.models import AuditEntry, StaffSession
 
 from tests.chat_clients import visitor
-from tests.helpers import PASSWORD, add_staff, error_code, sign_in
+from tests.helpers import HTTP_TLS, PASSWORD, add_staff, error_code, http_client, sign_in
 
 CROSS_SITE_NAVIGATION = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 SAME_ORIGIN_NAVIGATION = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
@@ -128,7 +128,7 @@ def test_api_answers_are_not_stored_and_http_public_url_has_no_hsts(live):
 def test_an_https_public_url_brings_hsts_and_secure_cookies(live):
     add_staff(live, "aino@example.org", ["agent"])
     # the server itself speaks plain HTTP behind its TLS proxy (docs/deployment.md)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{live.rt.settings.port}", timeout=15)
+    http = http_client(base_url=f"http://127.0.0.1:{live.rt.settings.port}", timeout=15)
     for path in ("/healthz", "/console", "/widget.js", "/widget/frame", "/api/v1/public/availability"):
         r = http.get(path)
         assert r.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains", path
@@ -161,7 +161,8 @@ def _outside_address() -> str:
 
 def test_metrics_only_for_loopback_without_a_token(live):
     assert live.client().get("/metrics").status_code == 200
-    outside = httpx.Client(base_url=live.url, transport=httpx.HTTPTransport(local_address=_outside_address()))
+    outside = http_client(base_url=live.url,
+                          transport=httpx.HTTPTransport(local_address=_outside_address(), verify=HTTP_TLS))
     r = outside.get("/metrics")
     assert r.status_code == 403 and "jutella" not in r.text
     assert outside.get("/metrics", headers={"Authorization": "Bearer anything"}).status_code == 403
@@ -169,7 +170,8 @@ def test_metrics_only_for_loopback_without_a_token(live):
 
 @pytest.mark.parametrize("settings_overrides", [{"metrics_token": "s3cret-metrics-token-for-prometheus"}])
 def test_metrics_with_the_token_from_anywhere(live):
-    outside = httpx.Client(base_url=live.url, transport=httpx.HTTPTransport(local_address=_outside_address()))
+    outside = http_client(base_url=live.url,
+                          transport=httpx.HTTPTransport(local_address=_outside_address(), verify=HTTP_TLS))
     r = outside.get("/metrics")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert outside.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics-token"}).status_code == 401

@@ -33,7 +33,7 @@ from jutella.tuning import DRAIN_SECONDS
 
 from tests.chat_clients import visitor
 from tests.conftest import SmtpSink, free_port, run_async
-from tests.helpers import eventually
+from tests.helpers import eventually, http_client
 
 MAILS = 24
 
@@ -41,7 +41,8 @@ MAILS = 24
 def is_housekeeper(server) -> bool | None:
     """What the host's /metrics says (None: it does not answer)."""
     try:
-        text = httpx.get(server.url + "/metrics", timeout=2).text
+        with http_client(timeout=2) as http:  # polled: no CA bundle loaded per try (tests/helpers.py)
+            text = http.get(server.url + "/metrics").text
     except httpx.HTTPError:
         return None
     found = re.search(r"^jutella_housekeeper (\S+)$", text, re.M)

@@ -19,7 +19,7 @@ from jutella.chat import actions as chat
 from jutella.chat.metadata import Metadata
 from jutella.store.models import MailOutbox, OfflineMessage, TranscriptRequest
 
-from tests.helpers import add_staff, error_code, outbox_idle
+from tests.helpers import HTTP_TLS, add_staff, error_code, outbox_idle
 
 H = "X-Jutella-Visitor"
 PHISH = "Your account is locked: log in at https://jamko-login.example/verify to keep it."
@@ -36,7 +36,7 @@ def settings_overrides(smtp, request):
 
 def client_from(live, address: str, **kw) -> httpx.Client:
     """An HTTP client whose connections come from ``address`` (a loopback address of its own)."""
-    return live.client(transport=httpx.HTTPTransport(local_address=address), **kw)
+    return live.client(transport=httpx.HTTPTransport(local_address=address, verify=HTTP_TLS), **kw)
 
 
 def count(live, model) -> int:

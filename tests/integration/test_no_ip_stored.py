@@ -15,7 +15,7 @@ from jutella.store.db import Database
 from jutella.settings import Settings
 
 from tests.chat_clients import agent, visitor
-from tests.helpers import PASSWORD, run_cli
+from tests.helpers import HTTP_TLS, PASSWORD, http_client, run_cli
 import pytest
 
 from tests.conftest import BOTH
@@ -56,7 +56,7 @@ def test_a_whole_chat_leaves_no_ip_address(server_process, database_url, tmp_pat
     server = server_process(JUTELLA_LOG_LEVEL="debug").start()
     run_cli("user", "add", "aino@example.org", "--name", "Aino", "--role", "agent", "--password-stdin",
             stdin=PASSWORD, env=server.env, check=True)
-    http = httpx.Client(base_url=server.url, transport=httpx.HTTPTransport(local_address=SOURCE))
+    http = http_client(base_url=server.url, transport=httpx.HTTPTransport(local_address=SOURCE, verify=HTTP_TLS))
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": "wrong password!"})
     assert r.status_code == 401
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})

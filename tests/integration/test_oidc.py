@@ -28,7 +28,7 @@ from jutella.chat import departments as D
 from jutella.store.models import AuditEntry, StaffAccount, StaffDepartment
 
 from tests.conftest import BOTH, free_port
-from tests.helpers import PASSWORD, add_staff, error_code, eventually
+from tests.helpers import PASSWORD, add_staff, error_code, eventually, http_client
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {
@@ -47,7 +47,7 @@ class ProviderProcess:
         self.proc = subprocess.Popen(  # nosec B603: this interpreter, the tests' own module
             [sys.executable, "-m", "tests.oidc_provider", str(self.port)], cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = http_client(base_url=self.url, timeout=10)
 
         def up() -> bool:
             if self.proc.poll() is not None:
@@ -116,7 +116,7 @@ def sso(live, provider, client_id):
 
 def browser() -> httpx.Client:
     """One person's browser: cookies kept, redirects followed between the two servers."""
-    return httpx.Client(follow_redirects=True, timeout=15)
+    return http_client(follow_redirects=True, timeout=15)
 
 
 def sso_sign_in(live, name: str, c: httpx.Client | None = None,

@@ -31,6 +31,8 @@ def rows(live, model, *columns):
 
 
 # -- item 2: page and referrer are stripped by the server ---------------------------------
+# the cleaning happens before the write (clean_url) and a text column holds what it is given on either dialect
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_raw_hello_cannot_store_query_fragment_or_credentials(live):
     v, _ = visitor(live, page=LEAKY_PAGE, referrer=LEAKY_REFERRER)
     v.message("Hei")
@@ -44,6 +46,8 @@ def test_a_raw_hello_cannot_store_query_fragment_or_credentials(live):
     v.close()
 
 
+# the cleaning happens before the write (clean_url) and a text column holds what it is given on either dialect
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_offline_form_cannot_store_them_either(live):
     form = {"name": "Liisa", "email": "liisa@example.fi", "message": "Soittakaa", "lang": "fi",
             "page": LEAKY_PAGE, "referrer": LEAKY_REFERRER}

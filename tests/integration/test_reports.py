@@ -7,9 +7,6 @@ January)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +19,7 @@ from jutella.chat.metadata import collect
 from jutella.store.models import Conversation
 
 from tests.conftest import BOTH
-from tests.helpers import add_staff, sign_in
+from tests.helpers import add_staff, run_cli, sign_in
 
 
 @pytest.fixture(params=BOTH)
@@ -143,9 +140,10 @@ def test_aggregates_outlive_retention_and_hold_no_personal_data(in_process, cloc
         return in_process.call(reports.daily, in_process.rt, start=first, end=first + timedelta(days=1))["totals"]
     before = totals()
     assert before["chats"] == len(SECRETS) and before["missed"] == len(SECRETS)
-    env = {**os.environ, "JUTELLA_DATABASE_URL": settings.database_url, "JUTELLA_DATA_DIR": str(settings.data_dir)}
-    run = subprocess.run([sys.executable, "-m", "jutella.cli", "retention", "run"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    # the command in this process (run_cli): a real `jutella retention run` process is
+    # test_retention_and_notice.py's test_retention_run_command_prints_counts
+    env = {"JUTELLA_DATABASE_URL": settings.database_url, "JUTELLA_DATA_DIR": str(settings.data_dir)}
+    run = run_cli("retention", "run", env=env)
     assert run.returncode == 0, run.stderr
     assert f"conversations: {len(SECRETS)}" in run.stdout
 

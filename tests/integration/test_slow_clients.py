@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.chat_clients import visitor
-from tests.helpers import eventually
+from tests.helpers import HTTP_TLS, eventually, http_client
 
 DEADLINE = 0.5  # seconds: the tests' header deadline (the default is 10)
 
@@ -112,8 +112,8 @@ def test_an_address_at_its_cap_of_waiting_connections_gets_no_more_and_others_ar
     assert live.rt.metrics.registry.get_sample_value("jutella_slow_clients_total", {"outcome": "refused"}) == 1
 
     # meanwhile another address is served, HTTP and chat alike
-    other = httpx.Client(base_url=live.url, timeout=10,
-                         transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    other = http_client(base_url=live.url, timeout=10,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2", verify=HTTP_TLS))
     assert other.get("/healthz").status_code == 200
     v, _ = visitor(live, source="127.0.0.2")
     v.close()

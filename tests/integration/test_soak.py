@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.chat_clients import WsClient, agent, visitor
-from tests.helpers import PASSWORD, run_cli
+from tests.helpers import PASSWORD, http_client, run_cli
 
 CYCLES = 20
 VISITORS = 3
@@ -105,7 +105,7 @@ def collect(w: Writer) -> None:
 
 
 def staff_client(server) -> httpx.Client:
-    http = httpx.Client(base_url=server.url, timeout=30)
+    http = http_client(base_url=server.url, timeout=30)
     r = http.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     assert r.status_code == 200, r.text
     http.headers["X-CSRF-Token"] = r.json()["csrf_token"]

@@ -62,7 +62,7 @@ from jutella.store.leader import TRY_SECONDS
 
 from tests.chat_clients import agent, visitor
 from tests.conftest import REDIS_URL, need, redis_reachable
-from tests.helpers import PASSWORD, eventually, run_cli
+from tests.helpers import PASSWORD, eventually, http_client, run_cli
 from tests.integration.test_behind_nginx import Via, nginx  # noqa: F401  (nginx: a fixture)
 from tests.integration.test_filestore import (
     _every_byte_of,
@@ -132,7 +132,7 @@ def test_two_hosts_behind_nginx_share_files_and_a_chat_survives_kill_9_of_its_ho
     eventually(lambda: is_housekeeper(a), 10)
 
     # -- on A (B is down): staff signs in, a visitor uploads a file, a visitor and the agent chat --
-    staff = httpx.Client(base_url=proxy.url, timeout=15)
+    staff = http_client(base_url=proxy.url, timeout=15)
     login = staff.post("/api/v1/public/staff/login", json={"email": "aino@example.org", "password": PASSWORD})
     assert login.status_code == 200, login.text
     csrf = login.json()["csrf_token"]
@@ -167,7 +167,7 @@ def test_two_hosts_behind_nginx_share_files_and_a_chat_survives_kill_9_of_its_ho
     got = httpx.get(b.url + url, headers=token, timeout=15)  # to the visitor
     assert got.status_code == 200 and got.content == content
     assert got.headers["content-type"] == "application/pdf"
-    on_b = httpx.Client(base_url=b.url, timeout=15, cookies=staff.cookies, headers={"X-CSRF-Token": csrf})
+    on_b = http_client(base_url=b.url, timeout=15, cookies=staff.cookies, headers={"X-CSRF-Token": csrf})
     assert on_b.get(url).content == content  # to staff, with the session made on A
     for host in "ab":
         assert marker.encode() not in _every_byte_of(dirs[host]), host

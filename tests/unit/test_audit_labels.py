@@ -8,6 +8,7 @@ JSON. A new action without a label fails here."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -45,10 +46,15 @@ def _names(value: ast.expr, constants: dict[str, str], where: str) -> set[str]:
     raise AssertionError(f"{where}: an action name the test cannot read: {ast.dump(value)}")
 
 
+@functools.cache
+def _source_trees() -> tuple[tuple[Path, ast.Module], ...]:
+    """jutella's modules parsed once per test process (three tests read them)."""
+    return tuple((path, ast.parse(path.read_text(encoding="utf-8"), str(path))) for path in sorted(SRC.rglob("*.py")))
+
+
 def audit_calls() -> list[tuple[str, ast.Call, dict[str, str]]]:
     out = []
-    for path in sorted(SRC.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for path, tree in _source_trees():
         constants = _module_constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):

@@ -12,6 +12,7 @@ error_response, plus the fixed texts of the HTTP error handler.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from pathlib import Path
@@ -76,8 +77,19 @@ def _message_positions(trees: list[ast.Module]) -> dict[str, int]:
     return positions
 
 
+@functools.cache
+def _source_trees() -> dict[Path, ast.Module]:
+    """jutella's modules parsed once per test process (the scan and the per-language tests read them)."""
+    return {path: ast.parse(path.read_text(encoding="utf-8"), str(path)) for path in sorted(SRC.rglob("*.py"))}
+
+
 def server_msgids() -> dict[str, str]:
-    trees = {path: ast.parse(path.read_text(encoding="utf-8"), str(path)) for path in sorted(SRC.rglob("*.py"))}
+    return dict(_server_msgids())
+
+
+@functools.cache
+def _server_msgids() -> dict[str, str]:
+    trees = _source_trees()
     positions = _message_positions(list(trees.values()))
     positions["error_response"] = 3
     found: dict[str, str] = {}
