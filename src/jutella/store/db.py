@@ -294,7 +294,8 @@ class Database:
         pending call in one transaction: one thread hop and one fsync per batch
         instead of one hop per statement. On PostgreSQL the pending calls
         likewise share one transaction on an asyncpg connection (through
-        ``run_sync``): one BEGIN, one COMMIT and one WAL flush for the batch
+        ``run_sync``; the hot statements, ``store/prepared.py``, on asyncpg
+        itself): one BEGIN, one COMMIT and one WAL flush for the batch
         (:class:`PgGroupWriter`).
 
         ``lock``: the conversation whose row ``fn`` locks (PostgreSQL runs a
@@ -686,7 +687,8 @@ class PgGroupWriter(_GroupCommit):
     statements only, not a pool checkout, BEGIN, COMMIT and WAL flush of its
     own. Two batches (of one worker or of two) may lock the same
     conversations in opposite orders; PostgreSQL then cancels one of them as
-    a deadlock, and that batch runs again."""
+    a deadlock, and that batch runs again. A busy writer keeps its
+    connections between batches (``_checkout``)."""
 
     MAX_BATCH = 200
     ATTEMPTS = 3
