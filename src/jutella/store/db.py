@@ -716,7 +716,7 @@ class PgGroupWriter(_GroupCommit):
             try:
                 outcomes = await conn.run_sync(run_batch, jobs)
             except BaseException as exc:
-                await conn.close()  # whatever state it is in, it is not kept (lost, cancelled mid-statement)
+                await _discard(conn)  # whatever state it is in, it is not kept (lost, cancelled mid-statement)
                 if not isinstance(exc, Exception) or not _is_deadlock(exc) or attempt == self.ATTEMPTS - 1:
                     raise
                 continue
@@ -752,6 +752,20 @@ class PgGroupWriter(_GroupCommit):
         idle, self._idle = self._idle, []
         for conn, _since in idle:
             await conn.close()
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close a connection a batch failed on, without letting a failure to
+    close it (a lost connection, a cancelled statement still in progress)
+    hide the batch's own exception; one that cannot be closed is
+    invalidated, so the pool never hands it out again."""
+    try:
+        await conn.close()
+    except Exception:
+        try:
+            await conn.invalidate()
+        except Exception as exc:  # already broken: the pool drops it either way
+            log.debug("a failed batch's connection could not be invalidated: %s", type(exc).__name__)
 
 
 def _sqlite_in_transaction(conn: Connection) -> bool:
