@@ -1,6 +1,6 @@
-"""store/prepared.py: the hot statements run on sqlite3 directly must store and
-read back exactly what SQLAlchemy itself would (datetimes, JSON, booleans),
-and fail with SQLAlchemy's exceptions."""
+"""store/prepared.py: the hot statements run on sqlite3 or asyncpg directly must
+store and read back exactly what SQLAlchemy itself would (datetimes, JSON,
+booleans), and fail with SQLAlchemy's exceptions."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -66,8 +66,7 @@ def test_raw_sqlite_path_round_trips_like_sqlalchemy(engine):
 
 
 def test_raw_row_equals_sqlalchemy_row(engine):
-    """(On PostgreSQL a Prepared statement is an ordinary execute: the
-    PostgreSQL topology of the chat tests runs that path.)"""
+    """(PostgreSQL's driver path: the test below.)"""
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     statement = select(Visitor.__table__).where(Visitor.id == 1)
     with engine.begin() as conn:
