@@ -244,3 +244,53 @@ def test_stop_lets_a_running_batch_finish_within_its_grace(database_url):
     assert all(isinstance(o, StorageFault) for o in queued), queued
     assert running and all(o == "blocker done" for o in running), running
     assert ids == {"held", "after"}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_busy_writer_keeps_its_connection_drops_one_that_failed_and_closes_it_when_stopped(database_url,
+                                                                                           monkeypatch):
+    """Batches close together run on the same connection (no pool checkout
+    and pre-ping each); a kept connection that died makes its batch fail with
+    a StorageFault and is not used again (the next write is stored); closing
+    the database closes the kept connection."""
+    from jutella.store.db import PgGroupWriter
+
+    monkeypatch.setattr(PgGroupWriter, "KEEP_IDLE", 60.0)  # kept whatever this machine's load
+
+    def pid(conn):
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    async def scenario():
+        db = Database(Settings(database_url=database_url).sqlalchemy_url, pool_size=2)
+        other = create_engine(Settings(database_url=database_url).sqlalchemy_url, pool_size=1)
+        try:
+            first = await db.write_core(pid)
+            second = await db.write_core(pid)
+            async with other.connect() as conn:
+                await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": second})
+            try:
+                await db.write_core(_add("lost"))
+                failed = None
+            except StorageFault as exc:
+                failed = exc.kind
+            third = await db.write_core(pid)
+            await db.write_core(_add("stored"))
+            await db.dispose()
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:  # the backend of the kept connection ends once it is closed
+                async with other.connect() as conn:
+                    left = (await conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                               {"p": third})).scalar()
+                    ids = set((await conn.execute(select(V.c.public_id))).scalars())
+                if not left or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await db.dispose()
+            await other.dispose()
+        return first, second, failed, third, left, ids
+
+    first, second, failed, third, left, ids = run_async(scenario())
+    assert first == second  # kept between batches
+    assert failed == "unavailable" and third != second  # the dead one was dropped
+    assert left == 0 and ids == {"stored"}

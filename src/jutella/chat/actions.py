@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,13 +206,9 @@ def _row(row) -> SimpleNamespace:
 # The hot statements, built once with bind parameters: building a statement
 # and its cache key costs more than running it on SQLite, and these run for
 # every message (docs/performance.md).
-# On SQLite they run on the driver itself (store/prepared.py).
+# They run on the driver itself, sqlite3 or asyncpg (store/prepared.py).
 _EXISTING = Prepared(select(EVENT).where(EVENT.c.conversation_id == bindparam("b_conv"),
                                          EVENT.c.client_id == bindparam("b_client")))
-_NEXT_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
-                     .values(last_seq=CONV.c.last_seq + 1, last_activity_at=bindparam("b_now"))
-                     .returning(CONV.c.last_seq))
-_INSERT_EVENT = Prepared(insert(EVENT).returning(EVENT.c.id), insert=True)
 _OPEN_CONV = Prepared(select(CONV, visitor_restricted(CONV.c.visitor_id).label("restricted"))
                       .where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
                       .order_by(CONV.c.id.desc()).limit(1))
@@ -233,7 +229,7 @@ _AGENT_SEEN = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
 # SQLite only: its write transactions hold the database's one write lock
 # (BEGIN IMMEDIATE), so reading last_seq inside the INSERT is safe. On
 # PostgreSQL concurrent transactions would read the same last_seq; there
-# the UPDATE ... RETURNING of _NEXT_SEQ locks the conversation row first.
+# the UPDATE ... RETURNING in _PG_APPEND's CTE locks the conversation row first.
 _APPEND_COLUMNS = ("conversation_id", "seq", "kind", "author", "agent_id", "body", "client_id", "data", "created_at")
 _APPEND_ONCE = Prepared(
     sqlite_insert(EVENT).from_select(
@@ -243,12 +239,38 @@ _APPEND_ONCE = Prepared(
         .where(CONV.c.id == bindparam("b_conv")))
     .on_conflict_do_nothing(index_elements=["conversation_id", "client_id"])
     .returning(EVENT.c.id, EVENT.c.seq))
+# PostgreSQL's append, one statement (one round trip, asyncpg's prepared
+# statement: store/prepared.py): the CTE takes the next seq with UPDATE ...
+# RETURNING, which locks the conversation's row (concurrent appends to it
+# wait there, in order), and the INSERT takes that seq. ``b_once``: the
+# client_id when the caller has not looked for a resend (core_append's
+# ``once``): a stored one leaves the conversation unchanged and inserts
+# nothing, as SQLite's ON CONFLICT does; NULL turns the look off. A resend
+# racing in from another transaction is not seen by that look (the
+# statement's snapshot) and fails the INSERT on the unique client_id with
+# IntegrityError, which the callers retry, as before. No row: a resend, or
+# no such conversation.
+def _pg_append(activity: bool) -> Prepared:
+    moved = {"last_activity_at": bindparam("b_now")} if activity else {}
+    taken = (update(CONV)
+             .where(CONV.c.id == bindparam("b_conv"),
+                    ~exists().where(EVENT.c.conversation_id == bindparam("b_conv"),
+                                    EVENT.c.client_id == bindparam("b_once", type_=EVENT.c.client_id.type)))
+             .values(last_seq=CONV.c.last_seq + 1, **moved)
+             .returning(CONV.c.id, CONV.c.last_seq).cte("taken"))
+    return Prepared(insert(EVENT).from_select(
+        list(_APPEND_COLUMNS),
+        select(*(taken.c.id if name == "conversation_id" else taken.c.last_seq if name == "seq"
+                 else bindparam(name, type_=EVENT.c[name].type) for name in _APPEND_COLUMNS)))
+        .returning(EVENT.c.id, EVENT.c.seq))
+
+
+_PG_APPEND = _pg_append(activity=True)
+_PG_APPEND_QUIET = _pg_append(activity=False)  # an event that is not activity (a note)
 _SET_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                     .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")))
 # The same for an event that is not activity (a note): last_activity_at stays.
 _SET_SEQ_QUIET = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv")).values(last_seq=bindparam("b_seq")))
-_NEXT_SEQ_QUIET = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
-                           .values(last_seq=CONV.c.last_seq + 1).returning(CONV.c.last_seq))
 
 
 def _core_existing(conn: Connection, conv_id: int, client_id: str) -> SimpleNamespace | None:
@@ -284,15 +306,13 @@ def core_append(conn: Connection, conversation_id: int, now: datetime, *, kind: 
         else:
             _SET_SEQ_QUIET.run(conn, {"b_conv": conversation_id, "b_seq": row.seq})
         return SimpleNamespace(id=row.id, seq=row.seq, **values)
-    if once and client_id is not None and _core_existing(conn, conversation_id, client_id) is not None:
-        return None
-    seq = _NEXT_SEQ.scalar(conn, {"b_conv": conversation_id, "b_now": now}) if activity else \
-        _NEXT_SEQ_QUIET.scalar(conn, {"b_conv": conversation_id})
-    if seq is None:
+    row = (_PG_APPEND if activity else _PG_APPEND_QUIET).first(
+        conn, {"b_conv": conversation_id, "b_now": now, "b_once": client_id if once else None, **values})
+    if row is None:  # the client_id is stored (a resend), or the conversation is gone
+        if once:
+            return None
         raise ChatError("not_found", "No such conversation.", 404)
-    values["seq"] = seq
-    values["id"] = _INSERT_EVENT.scalar(conn, values)
-    return SimpleNamespace(**values)
+    return SimpleNamespace(id=row.id, seq=row.seq, **values)
 
 
 TAKEN = "Another agent has already taken this conversation."
