@@ -697,6 +697,41 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
     page2.screenshot(path=str(SHOTS / "widget-desktop-open.png"))
 
 
+def test_the_newest_message_stays_in_view_when_the_end_card_comes_in_the_same_frame(live, browser_context_factory):
+    """A reader at the newest message stays there when the end-of-chat card
+    shrinks the log (docs/widget.md "Layout"), also when the log's own scroll
+    event, from the scroll that showed the last message, is still pending as
+    the card comes (a slow phone: both in one frame). Here both are made in
+    one task, which puts them in the same frame every time."""
+    context = browser_context_factory(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    server = FakeVisitorServer(context)
+    page = context.new_page()
+    page.goto(live.url + "/demo?lang=fi")
+    frame = open_chat(page)
+    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    frame.get_by_test_id("chat-input").fill("Hei!")
+    frame.get_by_test_id("chat-input").press("Enter")
+    server.wait(page, lambda: server.acked, what="ack")
+    for n in range(12):
+        server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino",
+                                            body=f"Vastaus {n + 1}: " + "pitkä rivi tekstiä " * 8))
+    expect(frame.get_by_test_id("message")).to_have_count(13)
+    inner = widget_frame(page)
+    newest_in_view = """() => {
+      const log = document.getElementById("log"), rows = log.querySelectorAll(".row");
+      const r = rows[rows.length - 1].getBoundingClientRect(), b = log.getBoundingClientRect();
+      return r.bottom <= b.bottom + 1 && r.top >= b.top - 1;
+    }"""
+    inner.wait_for_function(newest_in_view)
+    inner.evaluate("""() => new Promise((done) => {
+      const log = document.getElementById("log");
+      log.scrollTop = log.scrollHeight - log.clientHeight - 20;  // near the bottom: a scroll event is now due
+      document.getElementById("ended").hidden = false;           // and the card shrinks the log in the same frame
+      requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(done)));
+    })""")
+    assert inner.evaluate(newest_in_view), "the newest message went out of view when the end card came"
+
+
 def test_accessibility_with_axe(live, ctx, host):
     from axe_playwright_python.sync_playwright import Axe
 

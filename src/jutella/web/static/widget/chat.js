@@ -106,8 +106,16 @@ export class ChatView {
   bindLayout() {
     const { log, ended } = this.el;
     let atBottom = true;
-    log.addEventListener("scroll", () => { atBottom = this.nearBottom(); }, { passive: true });
+    // A scroll event still due when the box changes size (the last message's
+    // scroll and the end card in one frame, on a slow phone) is measured
+    // against the new box and would say "not at the bottom": the resize
+    // decides then, from where the reader was before it.
+    let seenHeight = log.clientHeight;
+    log.addEventListener("scroll", () => {
+      if (log.clientHeight === seenHeight) atBottom = this.nearBottom();
+    }, { passive: true });
     const stay = () => {
+      seenHeight = log.clientHeight;
       if (atBottom) log.scrollTop = log.scrollHeight;
     };
     log.addEventListener("load", (e) => { // a picture: near the bottom less its height counts
