@@ -208,9 +208,16 @@ export function openThread(pane, infoPane, id, { store, open, back, announce, fo
   // loads and makes it taller: then the reader was near the bottom if they are
   // now, less the picture's height (its size may be laid out before the scroll
   // event of an earlier move comes). `load` does not bubble, hence the capture.
+  // A scroll event still due when the box changes size (in the same frame) is
+  // measured against the new box: the resize decides then, from where the
+  // reader was before it (as the widget's chat.js).
   let atBottom = true;
-  log.addEventListener("scroll", () => { atBottom = nearBottom(); }, { passive: true });
+  let seenHeight = log.clientHeight;
+  log.addEventListener("scroll", () => {
+    if (log.clientHeight === seenHeight) atBottom = nearBottom();
+  }, { passive: true });
   const stayAtBottom = () => {
+    seenHeight = log.clientHeight;
     if (atBottom) toBottom();
   };
   log.addEventListener("load", (event) => {
