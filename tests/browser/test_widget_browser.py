@@ -125,6 +125,8 @@ class FakeVisitorServer:
         self.seq = 0
         self.acked: dict[str, int] = {}
         self.unknown_tokens: set[str] = set()
+        self.hold_welcome = False  # hellos wait in `held` until welcome() answers them
+        self.held: list[tuple[Any, dict]] = []
         context.route_web_socket(re.compile(r".*/ws/visitor$"), self._connect)
 
     def _connect(self, ws) -> None:
@@ -139,13 +141,19 @@ class FakeVisitorServer:
             if frame.get("token") in self.unknown_tokens:
                 ws.close(code=4401, reason="unknown visitor")
                 return
-            self.send(ws, {"type": "welcome", "token": frame.get("token") or self.token,
-                           "conversation": self.conversation, "agents_online": self.agents_online,
-                           "last_seq": self.seq})
+            if self.hold_welcome:
+                self.held.append((ws, frame))
+                return
+            self.welcome(ws, frame)
         elif kind == "message" and self.auto_ack:
             self.store(ws, frame)
         elif kind == "ping":
             self.send(ws, {"type": "pong"})
+
+    def welcome(self, ws, hello: dict) -> None:
+        self.send(ws, {"type": "welcome", "token": hello.get("token") or self.token,
+                       "conversation": self.conversation, "agents_online": self.agents_online,
+                       "last_seq": self.seq})
 
     def store(self, ws, frame) -> None:
         cid = frame["client_id"]
@@ -695,6 +703,28 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
     box2 = page2.locator("iframe[data-jutella=frame]").bounding_box()
     assert box2["width"] == 380 and box2["height"] <= 600
     page2.screenshot(path=str(SHOTS / "widget-desktop-open.png"))
+
+
+def test_a_page_change_while_the_hello_is_on_its_way_reaches_the_server(live, ctx, host):
+    """The visitor panel shows the page a visitor is on (docs/widget.md): a
+    single-page site that moves on (pushState) after the widget said hello
+    and before the server's welcome (a reload that resumes an open chat, say)
+    is told as soon as the welcome says a conversation is open, not only at
+    the next reconnect. (Seen in CI: the console kept the old page.)"""
+    server = FakeVisitorServer(ctx)
+    server.conversation = {"id": 17, "state": "active", "agent_name": "Aino"}
+    server.hold_welcome = True
+    host.pages["/"] = host_html(live.url, lang="en")
+    page = ctx.new_page()
+    page.goto(host.origin + "/")
+    open_chat(page)
+    ws, hello = server.wait(page, lambda: server.held and server.held[0], what="hello")
+    assert hello["page"] == host.origin + "/"
+    page.evaluate("history.pushState({}, '', '/help/2?secret=1#x')")
+    page.wait_for_timeout(300)  # the frame hears of the move (postMessage) while the welcome is held
+    server.welcome(ws, hello)
+    told = server.wait(page, lambda: server.of_type("page"), what="the page frame")
+    assert told == [{"type": "page", "page": host.origin + "/help/2"}]
 
 
 def test_the_newest_message_stays_in_view_when_the_end_card_comes_in_the_same_frame(live, browser_context_factory):

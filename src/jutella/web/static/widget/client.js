@@ -40,6 +40,7 @@ export class Client {
     setTimer = (fn, ms) => setTimeout(fn, ms), clearTimer = (id) => clearTimeout(id) }) {
     this.url = url;
     this.hello = hello;
+    this.toldPage = null; // the page the server last heard from this socket (frame.js tellPage)
     this.token = token;
     this.conv = typeof conversation === "number" ? conversation : null;
     this.highest = 0;
@@ -126,6 +127,7 @@ export class Client {
     ws.onopen = () => {
       this.heard = this.now();
       this.raw({ type: "hello", token: this.token, last_seq: this.highest, ...this.hello });
+      this.toldPage = this.hello.page;
     };
     ws.onmessage = (e) => {
       if (ws !== this.ws) return;

@@ -243,6 +243,7 @@ function onClient(kind, f) {
       break;
     case "welcome":
       view.welcome(f);
+      tellPage();
       picker.update({ departments: f.departments, open: view.conversationState === null });
       prechat.update({ config: f.prechat || null, open: view.conversationState === null,
         onDuty: Array.isArray(f.on_duty) ? f.on_duty : [] });
@@ -252,6 +253,7 @@ function onClient(kind, f) {
       break;
     case "event":
       view.event(f);
+      tellPage(); // a conversation that has just begun hears of a move made before it
       if (view.conversationState !== null && view.conversationState !== "closed") prechat.started();
       updateOffline();
       if (state.visible) markSeen();
@@ -432,8 +434,18 @@ function movedTo(value) {
   state.page = page;
   if (!client) return;
   client.hello.page = page;
+  tellPage();
+}
+
+// The one rule for telling the server the page: while a conversation is open,
+// whenever the page the server last heard (the hello's, or the last "page"
+// frame's) is not the current one. So a move while the hello was on its way
+// (before the welcome said a conversation is open) is told at the welcome.
+function tellPage() {
   const s = view.conversationState;
-  if (client.conv !== null && s !== null && s !== "closed") client.raw({ type: "page", page });
+  if (client.conv === null || s === null || s === "closed" || client.toldPage === state.page) return;
+  client.toldPage = state.page;
+  client.raw({ type: "page", page: state.page });
 }
 
 function init(m) {
