@@ -395,7 +395,8 @@ class Database:
         which nothing the caller deleted before the call is left. If the
         bound passes it VACUUMs anyway, logs a warning naming the sessions
         and the tables that still hold dead row versions, and returns those
-        tables (empty: none; docs/privacy.md, "Erasure")."""
+        tables (empty: none; docs/privacy.md, "VACUUM waits for older
+        sessions")."""
         if self.dialect == "sqlite":
             return []
         async with faults():
@@ -409,10 +410,11 @@ class Database:
                 if not holders:
                     return []
                 kept = [t for t in tables if (await conn.execute(_DEAD_VERSIONS, {"t": t})).scalar_one()]
-                log.warning("VACUUM after deleting personal data ran after waiting %.0f s while older database "
-                            "sessions were still open (%s); dead row versions remain in: %s. They go with the next "
-                            "VACUUM of those tables once those sessions end", self.vacuum_wait, "; ".join(holders),
-                            ", ".join(kept) or "(none found)")
+                if kept:  # (none: those sessions ended before the VACUUMs began)
+                    log.warning("VACUUM after deleting personal data ran after waiting %.0f s while older database "
+                                "sessions were still open (%s); dead row versions remain in: %s. They go with the "
+                                "next VACUUM of those tables once those sessions end", self.vacuum_wait,
+                                "; ".join(holders), ", ".join(kept))
                 return kept
 
     async def _older_snapshots(self, conn: AsyncConnection, horizon: int) -> list[str]:
