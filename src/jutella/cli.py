@@ -347,6 +347,10 @@ def cmd_subject_erase(args: argparse.Namespace) -> int:
             print(f"not yet deleted: {len(receipt['files_pending'])} attachment file(s) in the object store, which "
                   "did not answer; they are due for deletion, and jutella's housekeeper deletes them as soon as "
                   f"it answers: {' '.join(receipt['files_pending'])}")
+        if receipt["tables_pending_vacuum"]:  # rows gone, old versions not yet: an older session was open
+            print("not yet removed from the database's pages: old row versions in "
+                  f"{' '.join(receipt['tables_pending_vacuum'])}; a database session older than the erasure was "
+                  "still open when VACUUM ran (see the log); VACUUM those tables once it has ended")
         return 0
 
     return asyncio.run(_with_runtime(load_settings(), run))

@@ -276,6 +276,11 @@ def _every_page_of_the_blob_table(url: str) -> bytes:
     """The raw pages of ``attachment_blob`` and of its TOAST table as PostgreSQL
     keeps them (pageinspect's get_raw_page): dead row versions an erasure left
     would be here, not in a SELECT."""
+    return raw_pages(url, ("attachment_blob",))
+
+
+def raw_pages(url: str, tables) -> bytes:
+    """The raw pages of each of ``tables`` and of its TOAST table (pageinspect's get_raw_page)."""
     from jutella.settings import Settings
     from jutella.store.db import Database
 
@@ -284,16 +289,17 @@ def _every_page_of_the_blob_table(url: str) -> bytes:
         out = bytearray()
         async with db.engine.begin() as conn:
             await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
-            toast = (await conn.execute(text(
-                "SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'attachment_blob'::regclass"))
-            ).scalar_one()
-            for rel in ("attachment_blob", toast):
-                count = (await conn.execute(text(
-                    "SELECT pg_relation_size(CAST(:r AS regclass)) / current_setting('block_size')::int"),
-                    {"r": rel})).scalar_one()
-                for n in range(count):
-                    out += bytes((await conn.execute(text("SELECT get_raw_page(:r, :n)"), {"r": rel, "n": n}))
-                                 .scalar_one())
+            for table in tables:
+                toast = (await conn.execute(text(
+                    "SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                    {"t": table})).scalar_one()
+                for rel in (table, toast) if toast != "-" else (table,):  # "-": no TOAST table
+                    count = (await conn.execute(text(
+                        "SELECT pg_relation_size(CAST(:r AS regclass)) / current_setting('block_size')::int"),
+                        {"r": rel})).scalar_one()
+                    for n in range(count):
+                        out += bytes((await conn.execute(text("SELECT get_raw_page(:r, :n)"),
+                                                         {"r": rel, "n": n})).scalar_one())
         await db.dispose()
         return bytes(out)
 

@@ -198,19 +198,24 @@ async def erase(rt: Runtime, sel, *, actor_id: int | None) -> dict[str, Any]:
     # an object store's files (nothing to do for the database's): those it did not take now stay due for
     # deletion, the housekeeper deletes them when it answers, and the receipt says which they are
     receipt["files_pending"] = await delete_files_after(rt, sorted(ids["attachment_files"]))
-    await scrub(rt)
+    # PostgreSQL: the tables whose VACUUM had to keep the erased rows' old versions (a session older
+    # than the erasure stayed open past Database.vacuum's wait); always empty on SQLite
+    receipt["tables_pending_vacuum"] = await scrub(rt)
     return receipt
 
 
-async def scrub(rt: Runtime) -> None:
+async def scrub(rt: Runtime) -> list[str]:
     """After deleting personal data: rebuild the SQLite full-text index segments
     and fold the WAL into the (secure_delete'd) main file; VACUUM on PostgreSQL
-    so dead row versions do not linger in the table files."""
+    so dead row versions do not linger in the table files (waiting, bounded,
+    for older sessions to end: Database.vacuum). Returns the tables that still
+    hold dead row versions (empty: none)."""
     if rt.db.dialect == "sqlite":
         async with rt.db.transaction() as s:  # the process's write lock, as every write
             await s.execute(text("INSERT INTO chat_event_fts(chat_event_fts) VALUES ('optimize')"))
         await rt.db.checkpoint()
-    else:
-        await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
-                            "mail_outbox", "attachment", "attachment_blob", "transcript_request",
-                            "conversation_label", "subject_flag", "email_reply", "email_reply_file", "reply_token"))
+        return []
+    return await rt.db.vacuum(("chat_event", "conversation", "visitor", "offline_message", "offline_reply",
+                               "mail_outbox", "attachment", "attachment_blob", "transcript_request",
+                               "conversation_label", "subject_flag", "email_reply", "email_reply_file",
+                               "reply_token"))

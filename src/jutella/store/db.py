@@ -61,6 +61,34 @@ SQLITE_PRAGMAS = (
 )
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to reach PostgreSQL before a request is refused
+DEFAULT_VACUUM_WAIT = 30.0  # seconds Database.vacuum waits for other sessions' older snapshots
+
+# PostgreSQL, for Database.vacuum. The next transaction id not yet handed out: a transaction that
+# committed before this was read is older; a session whose snapshot (backend_xmin) or own
+# transaction (backend_xid) is older than it may still see rows that transaction deleted, and
+# VACUUM keeps those ("dead but not yet removable"). xid is 32-bit and only compared with =, so
+# "older" is "greater age()" (the same base within one statement).
+_NEXT_XID = text("SELECT CAST(pg_snapshot_xmax(pg_current_snapshot()) AS xid)")
+_OLDER_SNAPSHOTS = text("""
+SELECT format('pid %s (%s)', pid, coalesce(nullif(application_name, ''), backend_type))
+  FROM pg_stat_activity
+ WHERE pid <> pg_backend_pid()
+   AND (datname = current_database() OR backend_type = 'walsender')
+   AND pid NOT IN (SELECT pid FROM pg_stat_progress_vacuum)  -- a VACUUM's snapshot holds nothing back
+   AND (age(backend_xmin) > age(CAST(:h AS xid)) OR age(backend_xid) > age(CAST(:h AS xid)))
+UNION ALL
+SELECT format('prepared transaction %s', gid) FROM pg_prepared_xacts
+ WHERE database = current_database() AND age(transaction) > age(CAST(:h AS xid))
+UNION ALL
+SELECT format('replication slot %s', slot_name) FROM pg_replication_slots
+ WHERE age(xmin) > age(CAST(:h AS xid))
+""")
+# after a VACUUM, the row versions it had to keep (its own count, in the statistics it reports at its end)
+_DEAD_VERSIONS = text("""
+SELECT coalesce(sum(n_dead_tup), 0) > 0 FROM pg_stat_all_tables
+ WHERE relid = CAST(:t AS regclass)
+    OR relid = (SELECT reltoastrelid FROM pg_class WHERE oid = CAST(:t AS regclass))
+""")
 
 
 class StorageFault(Exception):
@@ -251,6 +279,8 @@ class Database:
         self._write_lock: asyncio.Lock | None = None
         self._sync_writer: SyncGroupWriter | None = None
         self._pg_writer: PgGroupWriter | None = None
+        # how long vacuum() waits for other sessions' older snapshots before it VACUUMs anyway
+        self.vacuum_wait = DEFAULT_VACUUM_WAIT
 
     @property
     def dialect(self) -> str:
@@ -350,17 +380,62 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    async def vacuum(self, tables: Sequence[str]) -> None:
+    async def vacuum(self, tables: Sequence[str]) -> list[str]:
         """PostgreSQL: VACUUM the tables (after an erasure), so dead row
-        versions do not linger in their files. VACUUM cannot run inside a
-        transaction, hence a connection in autocommit of its own."""
+        versions do not linger in their files (nor in their TOAST tables').
+        VACUUM cannot run inside a transaction, hence a connection in
+        autocommit of its own.
+
+        VACUUM keeps, silently, every dead row version that a transaction
+        still open elsewhere can see: another host's, another worker's, an
+        operator's ``psql``. So it first waits, up to ``vacuum_wait`` seconds,
+        until no other session of the database holds a snapshot or a
+        transaction id older than this call (polling ``pg_stat_activity``; no
+        lock is held meanwhile, chat traffic goes on), and then VACUUMs, after
+        which nothing the caller deleted before the call is left. If the
+        bound passes it VACUUMs anyway, logs a warning naming the sessions
+        and the tables that still hold dead row versions, and returns those
+        tables (empty: none; docs/privacy.md, "VACUUM waits for older
+        sessions")."""
         if self.dialect == "sqlite":
-            return
+            return []
         async with faults():
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                # every transaction that can see rows deleted before now has an xid or xmin below this
+                horizon = (await conn.execute(_NEXT_XID)).scalar_one()
+                holders = await self._older_snapshots(conn, horizon)
                 for table in tables:
                     await conn.execute(text(f"VACUUM {table}"))  # table names from jutella's code, never input
+                if not holders:
+                    return []
+                kept = [t for t in tables if (await conn.execute(_DEAD_VERSIONS, {"t": t})).scalar_one()]
+                if kept:  # (none: those sessions ended before the VACUUMs began)
+                    log.warning("VACUUM after deleting personal data ran after waiting %.0f s while older database "
+                                "sessions were still open (%s); dead row versions remain in: %s. They go with the "
+                                "next VACUUM of those tables once those sessions end", self.vacuum_wait,
+                                "; ".join(holders), ", ".join(kept))
+                return kept
+
+    async def _older_snapshots(self, conn: AsyncConnection, horizon: int) -> list[str]:
+        """Wait (bounded by ``vacuum_wait``) until no other session can see a
+        row deleted before ``horizon``; return those that still can (empty
+        when none is left)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.vacuum_wait
+        pause = 0.01
+        announced = False
+        while True:
+            holders = [row[0] for row in await conn.execute(_OLDER_SNAPSHOTS, {"h": horizon})]
+            left = deadline - loop.time()
+            if not holders or left <= 0:
+                return holders
+            if not announced:
+                announced = True
+                log.info("VACUUM after deleting personal data waits (up to %.0f s) for older database sessions "
+                         "to end: %s", self.vacuum_wait, "; ".join(holders))
+            await asyncio.sleep(min(pause, left))  # polled: PostgreSQL announces no snapshot's end
+            pause = min(pause * 2, 0.25)
 
     async def migrate(self) -> None:
         async with faults():

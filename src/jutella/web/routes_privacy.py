@@ -140,6 +140,11 @@ class ReceiptOut(BaseModel):
         [], description="of ids.attachment_files, those whose bytes are not deleted yet: the object store did not "
                         "answer; they are due for deletion, and the housekeeper deletes them as soon as it does "
                         "(always empty with the database's file store)")
+    tables_pending_vacuum: list[str] = Field(
+        [], description="PostgreSQL: the tables whose pages may still hold old versions of the erased rows, "
+                        "because a database session older than the erasure was still open when its VACUUM ran "
+                        "(after waiting up to 30 s); the next VACUUM of those tables after that session ends "
+                        "removes them. Empty when nothing of the erased rows is left (always on SQLite)")
 
 
 @router.post("/erase", response_model=ReceiptOut, responses=ERRORS)
