@@ -233,6 +233,13 @@ def open_chat(page):
     return chat(page)
 
 
+def say(server, page, frame, text: str) -> None:
+    """The visitor sends ``text`` (Enter) and the fake server acks it."""
+    frame.get_by_test_id("chat-input").fill(text)
+    frame.get_by_test_id("chat-input").press("Enter")
+    server.wait(page, lambda: server.acked, what="ack")
+
+
 def stored(frame) -> dict | None:
     raw = frame.evaluate("localStorage.getItem('jutella-widget')")
     return json.loads(raw) if raw else None
@@ -326,9 +333,7 @@ def test_on_another_site_the_chat_works_even_without_storage(live, ctx, host):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(host.cross_site_origin + "/")
     frame = open_chat(page)
-    frame.get_by_test_id("chat-input").fill("hello from another site")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "hello from another site")
     expect(frame.locator(".row[data-author=visitor] .meta")).to_have_text("Sent")
     server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino", body="hi"))
     expect(frame.locator("[data-testid=message][data-author=agent]")).to_have_text(["hi"])
@@ -488,9 +493,7 @@ def test_a_returning_visitor_sees_the_open_chat_again(live, ctx, host):
     page = ctx.new_page()
     page.goto(host.origin + "/")
     frame = open_chat(page)
-    frame.get_by_test_id("chat-input").fill("hello there")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "hello there")
     server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino", body="Hi!"))
     expect(frame.get_by_test_id("message")).to_have_count(2)
 
@@ -551,9 +554,7 @@ def test_end_chat_then_forget_this_browser(live, ctx, host):
     page = ctx.new_page()
     page.goto(host.origin + "/")
     frame = open_chat(page)
-    frame.get_by_test_id("chat-input").fill("thanks, bye")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "thanks, bye")
     end = frame.get_by_role("button", name="End chat")
     expect(end).to_be_visible()
     end.click()
@@ -674,9 +675,7 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
     page.screenshot(path=str(SHOTS / "widget-360-closed.png"))
     frame = open_chat(page)
     server.wait(page, lambda: server.of_type("hello"), what="hello")
-    frame.get_by_test_id("chat-input").fill("Hei! Miten voin vaihtaa opiskelijanumeroni? https://jamko.fi/ohjeet")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "Hei! Miten voin vaihtaa opiskelijanumeroni? https://jamko.fi/ohjeet")
     server.send(server.ws, server.event(kind="state", state="active", author="system", body="Aino liittyi keskusteluun"))
     server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino",
                                         body="Hei! Autan mielelläni. Mikä on opiskelijanumerosi?"))
@@ -694,9 +693,7 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
     page2.goto(live.url + "/demo")
     frame2 = open_chat(page2)
     server2.wait(page2, lambda: server2.of_type("hello"), what="hello")
-    frame2.get_by_test_id("chat-input").fill("Hello! How do I change my student number?")
-    frame2.get_by_test_id("chat-input").press("Enter")
-    server2.wait(page2, lambda: server2.acked, what="ack")
+    say(server2, page2, frame2, "Hello! How do I change my student number?")
     server2.send(server2.ws, server2.event(kind="message", author="agent", author_name="Aino",
                                            body="Hi! Happy to help. See https://example.org/help"))
     expect(frame2.get_by_test_id("message")).to_have_count(2)
@@ -739,9 +736,7 @@ def test_the_newest_message_stays_in_view_when_the_end_card_comes_in_the_same_fr
     page.goto(live.url + "/demo?lang=fi")
     frame = open_chat(page)
     server.wait(page, lambda: server.of_type("hello"), what="hello")
-    frame.get_by_test_id("chat-input").fill("Hei!")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "Hei!")
     for n in range(12):
         server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino",
                                             body=f"Vastaus {n + 1}: " + "pitkä rivi tekstiä " * 8))
@@ -773,9 +768,7 @@ def test_accessibility_with_axe(live, ctx, host):
     frame = open_chat(page)
     server.wait(page, lambda: server.of_type("hello"), what="hello")
     expect(frame.locator(".offline-offer")).to_be_visible()
-    frame.get_by_test_id("chat-input").fill("A question, see https://example.org")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "A question, see https://example.org")
     server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino", body="An answer"))
     server.send(server.ws, {"type": "typing", "conversation": 17, "author": "agent", "active": True})
     expect(frame.get_by_test_id("message")).to_have_count(2)
@@ -841,9 +834,7 @@ def test_the_host_page_learns_nothing_of_the_conversation(live, ctx, host):
     page.add_init_script("window.seen = []; addEventListener('message', e => window.seen.push(JSON.stringify(e.data)));")
     page.goto(host.origin + "/")
     frame = open_chat(page)
-    frame.get_by_test_id("chat-input").fill("my student number is 1234567")
-    frame.get_by_test_id("chat-input").press("Enter")
-    server.wait(page, lambda: server.acked, what="ack")
+    say(server, page, frame, "my student number is 1234567")
     page.get_by_test_id("launcher").click()
     server.wait(page, lambda: stored(widget_frame(page))["panel"] is False, what="the frame to know it is hidden")
     server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino", body="thanks, 1234567 found"))
