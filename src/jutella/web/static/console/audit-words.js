@@ -143,6 +143,8 @@ const MORE_COUNTS = {
   erasure_ledger: N_("Erasure ledger entries"),
   orphan_files: N_("Files without a record"),
   files_pending: N_("Files whose bytes are not deleted yet"),
+  // PostgreSQL: an older database session kept old versions of the deleted rows past VACUUM's wait
+  tables_pending_vacuum: N_("Tables still holding old versions of deleted rows"),
 };
 
 const yesNo = (value) => (value ? t("yes") : t("no"));
