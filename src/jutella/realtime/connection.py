@@ -116,20 +116,25 @@ class Connection:
     async def flush(self) -> None:
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, wake: bool = True) -> None:
         """Hand what the protocol queued to the outbound task. Never waits on
         the socket: a client that does not read must not stop this connection
         from reading (two peers each blocked writing to the other would wait
         forever). A client that falls too far behind is closed; it resumes
-        from its last seq."""
+        from its last seq. ``wake=False``: the outbound task's own call, which
+        writes what it moved (and looks at the close) right after: waking
+        itself would only cost it a turn that finds nothing to do."""
+        if not self.proto.has_data_to_send():
+            if wake and self.proto.close_code is not None:
+                self._wake.set()
+            return
         frames = self.proto.data_to_send()
-        if frames:
-            self._frames_out.inc(len(frames))
-            self._out += frames
-            if len(self._out) > MAX_BACKLOG:
-                self._out.clear()
-                self.proto.close(1013, "too far behind; reconnect and resume")
-        if frames or self.proto.close_code is not None:
+        self._frames_out.inc(len(frames))
+        self._out += frames
+        if len(self._out) > MAX_BACKLOG:
+            self._out.clear()
+            self.proto.close(1013, "too far behind; reconnect and resume")
+        if wake:
             self._wake.set()
 
     async def outbound(self) -> None:
@@ -142,6 +147,8 @@ class Connection:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            # the frames these events make are moved to _out once, after them (_flush's
+            # backlog check then counts them all at once: at most 100 events' worth later)
             for channel, event in sub.take(100):
                 if self.proto.close_code is not None:
                     break
@@ -152,13 +159,13 @@ class Connection:
                             self.proto.send({"type": "resync"})  # the console reloads its lists
                     else:
                         await self.on_hub(channel, event)
-                    await self.run_pending()
+                    if self.proto.has_pending_commands():
+                        await self.run_pending()
                 except Exception as exc:
                     if not self.refuse_for_storage(exc):
                         raise
-                self._flush()
             self.send_coalesced()
-            self._flush()
+            self._flush(wake=False)  # written just below
             if sub.pending and self.proto.close_code is None:
                 self._wake.set()  # write what is ready, then come back for the rest
             while self._out:
@@ -234,11 +241,12 @@ class Connection:
                     if not self.refuse_for_storage(exc, cmd):
                         raise
             try:
-                await self.run_pending()
+                if self.proto.has_pending_commands():
+                    await self.run_pending()
             except Exception as exc:
                 if not self.refuse_for_storage(exc):
                     raise
-            await self.flush()
+            self._flush()
             if self.proto.close_code is not None:
                 return
 

@@ -636,11 +636,19 @@ class Protocol:
         out, self._out = self._out, []
         return out
 
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return any frame (without draining)."""
+        return bool(self._out)
+
     def pending_commands(self) -> list[Command]:
         """Drain commands that arose outside :meth:`receive` (gap and refetch
         :class:`FetchSince`). Call it after :meth:`event` and :meth:`end_replay`."""
         pending, self._pending = self._pending, []
         return pending
+
+    def has_pending_commands(self) -> bool:
+        """Whether :meth:`pending_commands` would return any (without draining)."""
+        return bool(self._pending)
 
     # ---------------------------------------------------------- conversations
 

@@ -213,12 +213,17 @@ def email_hash(email: str | None) -> str | None:
     return hashlib.sha256(email.strip().casefold().encode()).hexdigest()
 
 
-def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, *,
+                     raw_begin: bool = False) -> None:
     """The pragmas on every new connection, and SQLAlchemy's documented recipe
     for the sqlite3 module: SQLAlchemy, not the module, decides when a
     transaction begins (``begin``), so SAVEPOINTs work. ``busy_timeout_ms``:
     how long a write waits for another process's write lock before it fails
-    with "database is locked" (a :class:`StorageFault`)."""
+    with "database is locked" (a :class:`StorageFault`). ``raw_begin``: the
+    engine's connections are ``sqlite3``'s own (the writer thread's): the
+    BEGIN goes to the driver directly instead of through SQLAlchemy's
+    statement execution (once per batch; the same statement, and a
+    failure is the driver's error, which storage_fault classifies the same)."""
 
     @event.listens_for(sync_engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -237,7 +242,11 @@ def configure_sqlite(sync_engine, begin: str = "BEGIN", busy_timeout_ms: int = D
         # a deferred one that reads and then writes fails at once with
         # SQLITE_BUSY, without waiting, when another connection (the writer
         # thread, another process) committed in between.
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", begin))
+        statement = conn.get_execution_options().get("sqlite_begin", begin)
+        if raw_begin:
+            conn.connection.dbapi_connection.execute(statement).close()
+        else:
+            conn.exec_driver_sql(statement)
 
 
 def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
@@ -572,7 +581,7 @@ class SyncGroupWriter(_GroupCommit):
                                          connect_args={"check_same_thread": False,
                                                        "timeout": db.busy_timeout_ms / 1000})
         # the writer takes the write lock up front
-        configure_sqlite(self.engine, "BEGIN IMMEDIATE", busy_timeout_ms=db.busy_timeout_ms)
+        configure_sqlite(self.engine, "BEGIN IMMEDIATE", busy_timeout_ms=db.busy_timeout_ms, raw_begin=True)
 
         self.executor = _WriterThread("jutella-sqlite-writer")
         self._conn: Connection | None = None  # the writer thread's one connection, kept between batches
