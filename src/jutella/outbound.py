@@ -24,5 +24,8 @@ def _context() -> ssl.SSLContext:
 
 
 async def tls_context() -> ssl.SSLContext:
-    """The shared context (made in a thread the first time, never on the loop)."""
+    """The shared context (made in a thread the first time, never on the loop;
+    afterwards handed out at once, without a thread hop)."""
+    if _context.cache_info().currsize:
+        return _context()
     return await asyncio.to_thread(_context)

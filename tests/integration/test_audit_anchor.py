@@ -164,20 +164,14 @@ def test_retention_leaves_a_link_that_verification_starts_from(in_process, setti
 
 
 def test_rows_from_before_the_key_are_sealed_at_upgrade_and_stay_protected(in_process, settings, clock):
-    from alembic import command
     from sqlalchemy import insert
 
-    from jutella.store.db import alembic_config
+    from jutella.store.db import alembic_to
 
     # the database as version 0007 left it: five rows hashed with the public algorithm
-    def downgrade(sync_conn) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = sync_conn
-        command.downgrade(cfg, "0007")
-
     async def go():
         async with in_process.rt.db.engine.begin() as conn:
-            await conn.run_sync(downgrade)
+            await conn.run_sync(alembic_to("0007", down=True))
     in_process.call(go)
     prev, statements = "0" * 64, []
     for seq in range(1, 6):

@@ -206,7 +206,7 @@ def _set_max_pages(db, pages: int | None):
                     raw.driver_connection.execute(f"PRAGMA max_page_count={value}")
                 finally:
                     raw.close()
-            await asyncio.get_running_loop().run_in_executor(writer.executor, on_writer)
+            await writer.executor.run(on_writer)  # on the writer's own thread, after what is queued
     return run
 
 

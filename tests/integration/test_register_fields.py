@@ -163,9 +163,7 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
     form: after ``Database.migrate`` every row is there with its id (0010
     having stripped the stored page and referrer), search finds the old
     message, foreign keys still cascade, and ids are no longer reused."""
-    from alembic import command
-
-    from jutella.store.db import Database, alembic_config
+    from jutella.store.db import Database, alembic_config, alembic_to
     from jutella.store.search import matching_event_ids
 
     from tests.conftest import run_async
@@ -196,12 +194,8 @@ def test_migrations_0009_0010_keep_every_row_of_a_populated_0008_database(tmp_pa
 
         db = Database(url)
         try:
-            def to_0008(sync_conn):
-                cfg = alembic_config()
-                cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, "0008")
             async with db.engine.begin() as conn:
-                await conn.run_sync(to_0008)
+                await conn.run_sync(alembic_to("0008"))
                 for statement in seed:
                     await conn.execute(text(statement), {"now": now})
             columns: dict[str, str] = {}
@@ -335,25 +329,18 @@ def test_migration_0010_strips_what_was_stored_before(in_process):
     """Rows stored before the server stripped addresses (simulated: metadata
     handed to the action as it is) are cleaned on upgrade, on SQLite and
     PostgreSQL alike."""
-    from alembic import command
-
     from jutella.chat import actions as chat
     from jutella.chat.metadata import Metadata
-    from jutella.store.db import alembic_config
+    from jutella.store.db import alembic_to
 
     rt, call = in_process.rt, in_process.call
     v, _ = call(chat.new_visitor, rt)
     conv = call(chat.post_visitor_message, rt, visitor_id=v.id, client_id="old", body="Hei",
                 meta=Metadata(page_url=LEAKY_PAGE, referrer="mailto:liisa@example.fi")).conversation.id
 
-    def to_0009(sync_conn):
-        cfg = alembic_config()
-        cfg.attributes["connection"] = sync_conn
-        command.downgrade(cfg, "0009")
-
     async def go():
         async with rt.db.engine.begin() as conn:
-            await conn.run_sync(to_0009)
+            await conn.run_sync(alembic_to("0009", down=True))
         await rt.db.migrate()
         async with rt.db.reader() as s:
             return (await s.execute(select(Conversation.page_url, Conversation.referrer).where(

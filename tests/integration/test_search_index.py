@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from jutella.store import search
-from jutella.store.db import Database, alembic_config
+from jutella.store.db import Database, alembic_to
 from jutella.store.search import matching_event_ids
 
 import pytest
@@ -112,8 +112,6 @@ def test_erased_messages_are_not_found_indexed_or_not(live, backend):
 
 def test_the_mark_survives_a_restart_and_downgrade_brings_the_trigger_back(tmp_path):
     """SQLite only (the mark is SQLite's)."""
-    from alembic import command
-
     url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}"
     now = "2026-12-07 10:00:00.000000"
 
@@ -168,12 +166,8 @@ def test_the_mark_survives_a_restart_and_downgrade_brings_the_trigger_back(tmp_p
             await conn.exec_driver_sql("INSERT INTO chat_event_fts(chat_event_fts, rank) VALUES ('integrity-check', 1)")
         assert sorted(await found(db, "koira")) == sorted(rectified) and await found(db, "numero 00005") == []
 
-        def to_0024(sync_conn):
-            cfg = alembic_config()
-            cfg.attributes["connection"] = sync_conn
-            command.downgrade(cfg, "0024")
         async with db.engine.begin() as conn:
-            await conn.run_sync(to_0024)
+            await conn.run_sync(alembic_to("0024", down=True))
             triggers = set((await conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'chat_event_fts%'")).scalars())
             # every message in the index after the downgrade (what was above the mark too)

@@ -28,7 +28,6 @@ parent process, before any worker starts) and by the test fixtures.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import logging
 import queue
@@ -646,20 +645,6 @@ class _WriterThread:
         self._queue.put((fn, future))
         return future
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future:
-        """As an Executor's (``loop.run_in_executor(writer.executor, fn)`` works):
-        ``fn`` on the writer thread, after what is queued."""
-        done: concurrent.futures.Future = concurrent.futures.Future()
-
-        def call() -> None:
-            if done.set_running_or_notify_cancel():
-                try:
-                    done.set_result(fn(*args))
-                except BaseException as exc:  # handed to the caller
-                    done.set_exception(exc)
-        self._queue.put((call, None))
-        return done
-
     def shutdown(self, wait: bool = True) -> None:
         self._queue.put(None)
         if wait:
@@ -668,9 +653,6 @@ class _WriterThread:
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             fn, future = item
-            if future is None:  # submit's: it settles its own future
-                fn()
-                continue
             try:
                 outcome = (fn(), None)
             except BaseException as exc:  # handed to the caller, as the executor did
@@ -904,12 +886,18 @@ def alembic_config():
     return cfg
 
 
-def _upgrade(sync_conn) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = sync_conn
-    from alembic import command
+def alembic_to(revision: str, *, down: bool = False) -> Callable[[Any], None]:
+    """For ``run_sync``: Alembic up (or ``down``) to ``revision`` on that connection."""
+    def run(sync_conn) -> None:
+        from alembic import command
 
-    command.upgrade(cfg, "head")
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+    return run
+
+
+_upgrade = alembic_to("head")
 
 
 def _upgrade_sqlite(sync_conn) -> None:
