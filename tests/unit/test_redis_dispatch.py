@@ -1,13 +1,15 @@
-"""A worker drops, undecoded, what another worker published on a channel no
-connection of its own follows (realtime/redis_hub.py ``_followed_here``), and
-still delivers everything it follows, presence, and any channel name it
-cannot read from the first bytes."""
+"""The Redis hub's wire format (realtime/redis_hub.py): everything a worker
+publishes in one turn goes out as one message, in order; another worker
+delivers from it what its own connections follow, presence, and nothing
+else; its own messages and anything not in the format are ignored."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
-from jutella.realtime.redis_hub import RedisHub
+from jutella.realtime.redis_hub import BATCH_LIMIT, ORIGIN_BYTES, RedisHub
 
 OTHER = b"0123456789abcdef"  # another worker's 16-byte origin
 
@@ -17,25 +19,98 @@ def hub_with(channels):
     got = []
     hub.deliver_local = lambda channel, event: got.append((channel, event))
     presence = []
-    hub.on_presence = lambda origin, online: presence.append(online)
+    hub.on_presence = lambda origin, online: presence.append((origin, online))
+    changes = []
+    hub.on_presence_change = lambda: changes.append(1)
     for channel in channels:
         hub._subs[channel] = {object()}
-    return hub, got, presence
+    return hub, got, presence, changes
 
 
-def test_followed_channels_arrive_and_others_are_dropped():
-    hub, got, presence = hub_with(["conversation:5", 'odd"name'])
-    hub._dispatch(OTHER + orjson.dumps(["conversation:5", {"seq": 1}]))
-    hub._dispatch(OTHER + orjson.dumps(["conversation:6", {"seq": 1}]))  # nobody here follows it
-    hub._dispatch(OTHER + orjson.dumps(['odd"name', {"seq": 2}]))  # escaped: decoded, then delivered
-    hub._dispatch(OTHER + orjson.dumps(["_presence", [3, 4]]))
-    hub._dispatch(hub._tag + orjson.dumps(["conversation:5", {"seq": 9}]))  # our own: delivered when published
-    assert got == [("conversation:5", {"seq": 1}), ('odd"name', {"seq": 2})]
-    assert presence == [[3, 4]]
+def test_followed_channels_arrive_in_order_and_others_are_dropped():
+    hub, got, presence, changes = hub_with(["conversation:5", 'odd"name'])
+    hub._dispatch(OTHER + orjson.dumps([
+        ["conversation:5", {"seq": 1}],
+        ["conversation:6", {"seq": 1}],  # nobody here follows it
+        ['odd"name', {"seq": 2}],
+        ["_presence", [3, 4]],
+        ["conversation:5", {"seq": 2}],
+    ]))
+    hub._dispatch(hub._tag + orjson.dumps([["conversation:5", {"seq": 9}]]))  # our own: delivered when published
+    assert got == [("conversation:5", {"seq": 1}), ('odd"name', {"seq": 2}), ("conversation:5", {"seq": 2})]
+    assert presence == [(OTHER.decode(), [3, 4])]
+    assert changes == [1]
 
 
-def test_garbage_is_ignored():
-    hub, got, _ = hub_with(["conversation:5"])
-    for data in (OTHER + b'["conversation:5"', OTHER + b"not json", OTHER, b""):
+def test_garbage_and_other_shapes_are_ignored():
+    hub, got, presence, _ = hub_with(["conversation:5"])
+    for data in (OTHER + b'[["conversation:5"', OTHER + b"not json", OTHER, b"",
+                 OTHER + orjson.dumps(["conversation:5", {"seq": 1}]),  # the old one-event format
+                 OTHER + orjson.dumps({"conversation:5": 1}),
+                 b"\xff" * ORIGIN_BYTES + orjson.dumps([["conversation:5", {"seq": 1}]])):
         hub._dispatch(data)
-    assert got == []
+    hub._dispatch(OTHER + orjson.dumps([["conversation:5"], [5, {}], ["conversation:5", "text"],
+                                        ["conversation:5", {"seq": 3}]]))
+    assert got == [("conversation:5", {"seq": 3})]
+    assert presence == []
+
+
+def test_what_one_turn_publishes_goes_out_as_one_message_in_order():
+    async def scenario():
+        hub, got, _, _ = hub_with(["conversation:5"])
+        for seq in range(1, 4):
+            await hub.publish("conversation:5", {"seq": seq})
+        hub.announce_presence([7])
+        first = hub._take_batch()
+        assert hub._take_batch() is None and not hub._queued.is_set()
+        for seq in range(BATCH_LIMIT + 1):
+            await hub.publish("queue", {"seq": seq})
+        big, rest = hub._take_batch(), hub._take_batch()
+        return got, first, big, rest
+
+    got, first, big, rest = asyncio.run(scenario())
+    assert got[:3] == [("conversation:5", {"seq": s}) for s in (1, 2, 3)]  # delivered here at once
+    assert first[:ORIGIN_BYTES] != OTHER and len(first[:ORIGIN_BYTES]) == ORIGIN_BYTES
+    assert orjson.loads(first[ORIGIN_BYTES:]) == [["conversation:5", {"seq": 1}], ["conversation:5", {"seq": 2}],
+                                                  ["conversation:5", {"seq": 3}], ["_presence", [7]]]
+    assert len(orjson.loads(big[ORIGIN_BYTES:])) == BATCH_LIMIT
+    assert orjson.loads(rest[ORIGIN_BYTES:]) == [["queue", {"seq": BATCH_LIMIT}]]
+
+
+def test_the_publisher_sends_the_first_at_once_and_then_at_most_once_an_interval():
+    """Under load a worker's events go out together (one PUBLISH each
+    PUBLISH_INTERVAL at most, everything in order); after a quiet spell the
+    first goes at once."""
+    from jutella.realtime import redis_hub
+
+    async def scenario():
+        hub, _, _, _ = hub_with([])
+        loop = asyncio.get_running_loop()
+        sent: list[tuple[float, list]] = []
+
+        class Redis:
+            async def publish(self, channel, data):
+                assert channel == hub.channel
+                sent.append((loop.time(), orjson.loads(data[ORIGIN_BYTES:])))
+
+        hub._redis = Redis()
+        task = asyncio.create_task(hub._publish_loop())
+        start = loop.time()
+        for seq in range(30):  # a busy spell: an event every half millisecond
+            await hub.publish("conversation:5", {"seq": seq})
+            await asyncio.sleep(0.0005)
+        await asyncio.sleep(0.2)  # quiet
+        quiet_end = loop.time()
+        await hub.publish("conversation:5", {"seq": 30})
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return start, quiet_end, sent
+
+    start, quiet_end, sent = asyncio.run(scenario())
+    seqs = [event["seq"] for _t, batch in sent for _channel, event in batch]
+    assert seqs == list(range(31))  # every event, once, in order
+    assert sent[0][0] - start < redis_hub.PUBLISH_INTERVAL  # the first at once
+    gaps = [b[0] - a[0] for a, b in zip(sent, sent[1:-1])]
+    assert all(gap >= redis_hub.PUBLISH_INTERVAL * 0.9 for gap in gaps), gaps
+    assert len(sent) < 20  # together, not one each
+    assert sent[-1][0] - quiet_end < redis_hub.PUBLISH_INTERVAL  # after the quiet spell, at once

@@ -1,11 +1,17 @@
 """The hub across processes and hosts, through Redis pub/sub.
 
-Every worker publishes each event once to the Redis channel ``<prefix>:events``
-(prefixed with its own 16-byte origin id) and delivers it to its own
-subscribers at once; every worker listens on that channel and delivers what
-other workers published to its local subscribers. Its own messages come back
-too and are recognised by the prefix without being decoded. Redis carries
-notifications only: the database stays the source of truth.
+Every worker delivers each event to its own subscribers at once and queues
+it for the others; one task publishes what is queued, all of it in one
+PUBLISH to the Redis channel ``<prefix>:hub``: its 16-byte origin id, then
+the orjson list ``[[channel, event], ...]`` in the order published. Every
+worker listens on that channel and delivers what other workers published to
+those of its local subscribers that follow each event's channel. Its own
+batches come back too and are recognised by the prefix without being
+decoded. One PUBLISH a batch, not one an event: under load a message's two
+or three events (and a busy turn's dozens) cost each worker one read of a
+Redis reply instead of one each, which is most of what a second worker
+cost (docs/performance.md). Redis carries notifications only: the database
+stays the source of truth.
 
 When the connection to Redis drops, local delivery goes on, ``healthy`` turns
 false (``/healthz`` says "degraded"), and the listener reconnects with
@@ -16,6 +22,11 @@ sequence number, so nothing that was committed is lost.
 Presence is shared the same way: each worker announces its set of online
 agents on every change and every few seconds; a worker's announcement counts
 for ``PRESENCE_TTL`` seconds.
+
+The channel's name changed with this format (``<prefix>:events`` carried one
+event a message): during a rolling restart, workers of the two versions do
+not hear each other and their clients catch up from the database when the
+drain moves them (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -35,19 +46,25 @@ from .hub import Event, MemoryHub
 log = logging.getLogger("jutella.redis")
 PRESENCE_TTL = 10.0
 ORIGIN_BYTES = 16  # a worker's id, in front of each message it publishes
+BATCH_LIMIT = 500  # events in one PUBLISH at most
+# A worker publishes at most once in this many seconds: what comes in
+# meanwhile goes out together. The first after a quiet spell goes at once.
+PUBLISH_INTERVAL = 0.003
+QUEUE_LIMIT = 100_000  # events waiting for Redis at most; beyond, dropped (clients catch up from the database)
 
 
 class RedisHub(MemoryHub):
     def __init__(self, url: str, prefix: str = "jutella"):
         super().__init__()
         self.url = url
-        self.channel = f"{prefix}:events"
+        self.channel = f"{prefix}:hub"
         self.origin = secrets.token_hex(8)
         self._tag = self.origin.encode()  # ORIGIN_BYTES long
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
         self._publisher: asyncio.Task | None = None
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
+        self._outbox: list[tuple[str, Any]] = []  # (channel, event) waiting for the publisher, oldest first
+        self._queued = asyncio.Event()  # set when _outbox has something
         self._healthy = False
         self._ever_connected = False
         self.on_presence: Callable[[str, list[int]], None] | None = None
@@ -77,31 +94,43 @@ class RedisHub(MemoryHub):
 
     async def publish(self, channel: str, event: Event) -> None:
         self.deliver_local(channel, event)
-        self._send(self._tag + orjson.dumps([channel, event]))
+        self._send(channel, event)
 
     def announce_presence(self, online: list[int]) -> None:
-        self._send(self._tag + orjson.dumps(["_presence", online]))
+        self._send("_presence", online)
 
-    def _send(self, data: bytes) -> None:
-        try:
-            self._outbox.put_nowait(data)
-        except asyncio.QueueFull:  # Redis far behind: drop; clients catch up from the database
-            pass
+    def _send(self, channel: str, payload: Any) -> None:
+        if len(self._outbox) >= QUEUE_LIMIT:  # Redis far behind: drop; clients catch up from the database
+            return
+        self._outbox.append((channel, payload))
+        self._queued.set()
+
+    def _take_batch(self) -> bytes | None:
+        """What the publisher sends next: the oldest BATCH_LIMIT events as one
+        message, or None when nothing waits."""
+        batch = self._outbox[:BATCH_LIMIT]
+        del self._outbox[:BATCH_LIMIT]
+        if not self._outbox:
+            self._queued.clear()
+        return self._tag + orjson.dumps(batch) if batch else None
 
     async def _publish_loop(self) -> None:
-        """One task sends everything in order, pipelining what has piled up."""
+        """One task sends everything in order, what has piled up in one PUBLISH."""
+        loop = asyncio.get_running_loop()
+        last = float("-inf")
         while True:
-            first = await self._outbox.get()
-            batch = [first]
-            while not self._outbox.empty() and len(batch) < 500:
-                batch.append(self._outbox.get_nowait())
+            await self._queued.wait()
+            wait = last + PUBLISH_INTERVAL - loop.time()
+            if wait > 0:  # one went out a moment ago: gather what comes until the interval is up
+                await asyncio.sleep(wait)
+            last = loop.time()
+            data = self._take_batch()
+            if data is None:
+                continue
             try:
                 if self._redis is None:
                     raise RuntimeError("the hub was not started")
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for data in batch:
-                        pipe.publish(self.channel, data)
-                    await pipe.execute()
+                await self._redis.publish(self.channel, data)
             except (RedisError, OSError) as exc:
                 # lost notifications are caught up from the database after the resync
                 self._healthy = False
@@ -144,40 +173,33 @@ class RedisHub(MemoryHub):
                         pass
 
     def _dispatch(self, data: bytes) -> None:
+        """Deliver another worker's batch to the local subscribers of each
+        event's channel. Anything not in the batch's shape is ignored (a
+        message from a worker of another version, or not ours)."""
         origin = data[:ORIGIN_BYTES]
         if origin == self._tag:
             return  # our own, delivered locally when published
-        if not self._followed_here(data):
-            return  # no connection of this worker follows its channel: not worth decoding
         try:
-            channel, event = orjson.loads(data[ORIGIN_BYTES:])
-            origin = origin.decode("ascii")
+            batch = orjson.loads(data[ORIGIN_BYTES:])
+            origin_id = origin.decode("ascii")
         except (orjson.JSONDecodeError, ValueError, TypeError):
             return
-        if channel == "_presence":
-            if self.on_presence:
-                self.on_presence(origin, event)
-            if self.on_presence_change:
-                self.on_presence_change()
+        if not isinstance(batch, list):
             return
-        self.deliver_local(channel, event)
-
-    def _followed_here(self, data: bytes) -> bool:
-        """Whether a message from another worker may matter here, read from
-        its first bytes: ``["<channel>",`` as orjson writes it. A channel
-        no local connection subscribes to is dropped undecoded (with two
-        workers, about half of what the other publishes). Anything not in
-        that plain shape (an escape in the name) is decoded as before."""
-        if data[ORIGIN_BYTES:ORIGIN_BYTES + 2] != b'["':
-            return True
-        end = data.find(b'"', ORIGIN_BYTES + 2)
-        if end < 0:
-            return True
-        name = data[ORIGIN_BYTES + 2:end]
-        if b"\\" in name:
-            return True
-        channel = name.decode("utf-8", "replace")
-        return channel == "_presence" or channel in self._subs
+        subs = self._subs
+        presence_changed = False
+        for item in batch:
+            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str):
+                continue
+            channel, event = item
+            if channel == "_presence":
+                if self.on_presence and isinstance(event, list):
+                    self.on_presence(origin_id, event)
+                presence_changed = True
+            elif channel in subs and isinstance(event, dict):
+                self.deliver_local(channel, event)
+        if presence_changed and self.on_presence_change:
+            self.on_presence_change()
 
     def deliver_all(self, event: Event) -> None:
         seen: set[int] = set()
