@@ -197,7 +197,12 @@ def conversation_restricted(conversation=Conversation) -> ColumnElement[bool]:
 
 
 # -- conversations (and their events, notes, labels, attachments, transcripts) ------------------------
-def _conversation_rule(is_admin: bool, sees_restricted: bool, account: Any, conv=Conversation) -> list:
+def conversation_rule(is_admin: bool, sees_restricted: bool, account: Any, conv=Conversation) -> list:
+    """The rule for conversations as WHERE terms on ``conv`` (the model, an
+    alias, or the table an UPDATE writes: an agent's message checks it in
+    its one statement, chat/actions.py), for a viewer who is or is not an
+    administrator and does or does not see restricted people; ``account``:
+    the viewer's account id (a value or a bind parameter)."""
     where: list = []
     if not is_admin:
         mine = select(StaffDepartment.department_id).where(StaffDepartment.account_id == account)
@@ -209,7 +214,7 @@ def _conversation_rule(is_admin: bool, sees_restricted: bool, account: Any, conv
 
 def conversation_clause(v: Viewer, conv=Conversation) -> list:
     """WHERE terms: the conversations ``v`` sees (lists, search, counts)."""
-    return _conversation_rule(v.is_admin, v.sees_restricted, v.account_id, conv)
+    return conversation_rule(v.is_admin, v.sees_restricted, v.account_id, conv)
 
 
 @functools.cache
@@ -217,7 +222,7 @@ def _conversation_statement(is_admin: bool, sees_restricted: bool) -> Prepared:
     # prebuilt with bind parameters: building a statement costs more than
     # running it on SQLite, and it runs for each agent's message
     return Prepared(select(Conversation.id).where(Conversation.id == bindparam("b_id"),
-                                                  *_conversation_rule(is_admin, sees_restricted,
+                                                  *conversation_rule(is_admin, sees_restricted,
                                                                       bindparam("b_account"))))
 
 

@@ -8,6 +8,7 @@ value carries the committed seq, which the endpoint acks.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, literal, or_, select, true, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +28,11 @@ from jutella.mail import webhooks
 from jutella.runtime import Runtime
 from jutella.settings import Settings
 from jutella.store.models import ChatEvent, Conversation, StaffAccount, StaffDepartment, Visitor
+from jutella.store.db import Quick
 from jutella.store.prepared import Prepared
 
 from . import reports
-from .access import Viewer, core_may_see_conversation, load_viewer, visitor_restricted
+from .access import Viewer, conversation_rule, core_may_see_conversation, load_viewer, visitor_restricted
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata, clean_url
@@ -250,23 +252,77 @@ _APPEND_ONCE = Prepared(
 # statement's snapshot) and fails the INSERT on the unique client_id with
 # IntegrityError, which the callers retry, as before. No row: a resend, or
 # no such conversation.
-def _pg_append(activity: bool) -> Prepared:
+def _taken(activity: bool, conversation, *, where: tuple = (), also: dict[str, Any] | None = None):
+    """The CTE of PostgreSQL's append that takes the next seq: ``UPDATE ...
+    RETURNING`` the conversation's row (locked; concurrent appends wait
+    there, in order), unless the client_id ``b_once`` is stored in it.
+    ``conversation``: its id (a bind parameter or a scalar subquery);
+    ``where``: more conditions on the row (checked again on the row as it
+    is once locked); ``also``: more columns to set."""
     moved = {"last_activity_at": bindparam("b_now")} if activity else {}
-    taken = (update(CONV)
-             .where(CONV.c.id == bindparam("b_conv"),
-                    ~exists().where(EVENT.c.conversation_id == bindparam("b_conv"),
-                                    EVENT.c.client_id == bindparam("b_once", type_=EVENT.c.client_id.type)))
-             .values(last_seq=CONV.c.last_seq + 1, **moved)
-             .returning(CONV.c.id, CONV.c.last_seq).cte("taken"))
-    return Prepared(insert(EVENT).from_select(
+    conditions = [CONV.c.id == conversation,
+                  ~exists().where(EVENT.c.conversation_id == CONV.c.id,
+                                  EVENT.c.client_id == bindparam("b_once", type_=EVENT.c.client_id.type)),
+                  *where]
+    return update(CONV).where(*conditions).values(last_seq=CONV.c.last_seq + 1, **moved, **(also or {}))
+
+
+def _appended(taken):
+    """The INSERT of the event that takes the seq ``taken`` gave."""
+    return insert(EVENT).from_select(
         list(_APPEND_COLUMNS),
         select(*(taken.c.id if name == "conversation_id" else taken.c.last_seq if name == "seq"
                  else bindparam(name, type_=EVENT.c[name].type) for name in _APPEND_COLUMNS)))
-        .returning(EVENT.c.id, EVENT.c.seq))
+
+
+def _pg_append(activity: bool) -> Prepared:
+    taken = _taken(activity, bindparam("b_conv")).returning(CONV.c.id, CONV.c.last_seq).cte("taken")
+    return Prepared(_appended(taken).returning(EVENT.c.id, EVENT.c.seq))
+
+
+# A message as one statement on PostgreSQL (the writer's quick form,
+# store/db.py Quick), for the common case: the append's two CTEs as above
+# and one row always: the conversation as it is after the append, with the
+# person's restriction, and the event's id and seq; NULLs when nothing was
+# written, and then the message goes the long way (the action's ``work``,
+# which says why).
+def _one_row(taken, event, *extra) -> Prepared:
+    one = select(literal(1).label("one")).subquery("one")
+    return Prepared(select(*taken.c, visitor_restricted(taken.c.visitor_id).label("restricted"),
+                           event.c.event_id, event.c.event_seq, *extra)
+                    .select_from(one.outerjoin(taken.join(event, true()), true())))
+
+
+def _event_of(taken):
+    return _appended(taken).returning(EVENT.c.id.label("event_id"), EVENT.c.seq.label("event_seq")).cte("event")
+
+
+def _pg_visitor_message() -> Prepared:
+    """A visitor's message to their open conversation (``b_visitor``)."""
+    open_conv = (select(CONV.c.id).where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
+                 .order_by(CONV.c.id.desc()).limit(1).scalar_subquery())
+    taken = _taken(True, open_conv, where=(CONV.c.state != CLOSED,)).returning(*CONV.c).cte("taken")
+    return _one_row(taken, _event_of(taken))
+
+
+@functools.cache
+def _pg_agent_message(is_admin: bool, sees_restricted: bool) -> Prepared:
+    """An agent's (``b_agent``) message to a conversation (``b_conv``)
+    already theirs and active (core_take has nothing to do), that they may
+    see (chat/access.py's rule for their kind of Viewer, on the row), with
+    agent_seen_seq moved to the new event as _AGENT_SEEN does, and their
+    name for the frames."""
+    taken = _taken(True, bindparam("b_conv"),
+                   where=(CONV.c.state == ACTIVE, CONV.c.agent_id == bindparam("b_agent"),
+                          *conversation_rule(is_admin, sees_restricted, bindparam("b_agent"), CONV.c)),
+                   also={"agent_seen_seq": CONV.c.last_seq + 1}).returning(*CONV.c).cte("taken")
+    name = select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent")).scalar_subquery().label("agent_name")
+    return _one_row(taken, _event_of(taken), name)
 
 
 _PG_APPEND = _pg_append(activity=True)
 _PG_APPEND_QUIET = _pg_append(activity=False)  # an event that is not activity (a note)
+_PG_VISITOR_MESSAGE = _pg_visitor_message()
 _SET_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                     .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")))
 # The same for an event that is not activity (a note): last_activity_at stays.
@@ -453,9 +509,24 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True, conversation_created=created)
 
+    quick = None
+    if rt.db.dialect == "postgresql":
+        def done(row: SimpleNamespace) -> Posted:
+            values = row.__dict__
+            ev = SimpleNamespace(id=values.pop("event_id"), seq=values.pop("event_seq"), conversation_id=row.id,
+                                 created_at=now, kind="message", author="visitor", agent_id=None, body=body,
+                                 client_id=client_id, data=None)
+            row.restricted = bool(row.restricted)
+            return Posted(row, ev, new=True)
+
+        quick = Quick(_PG_VISITOR_MESSAGE, {"b_visitor": visitor_id, "b_now": now, "b_once": client_id,
+                                            "created_at": now, "kind": "message", "author": "visitor",
+                                            "agent_id": None, "body": body, "client_id": client_id, "data": None},
+                      done, key="event_id")
+
     for attempt in range(3):
         try:
-            posted = await rt.db.write_core(work, lock=conversation)
+            posted = await rt.db.write_core(work, lock=conversation, quick=quick)
             break
         except IntegrityError:  # the same client_id raced in on another connection
             if attempt == 2:
@@ -505,7 +576,24 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
         conv.restricted = bool(conv.restricted)
         return Posted(conv, ev, new=True), joined, name
 
-    posted, joined, name = await rt.db.write_core(work, lock=conversation_id)
+    quick = None
+    if rt.db.dialect == "postgresql" and viewer.account_id == agent_id:
+        def done(row: SimpleNamespace) -> tuple[Posted, None, str | None]:
+            values = row.__dict__
+            name = values.pop("agent_name")
+            ev = SimpleNamespace(id=values.pop("event_id"), seq=values.pop("event_seq"), conversation_id=row.id,
+                                 created_at=now, kind="message", author="agent", agent_id=agent_id, body=body,
+                                 client_id=client_id, data=None)
+            row.restricted = bool(row.restricted)
+            return Posted(row, ev, new=True), None, name
+
+        quick = Quick(_pg_agent_message(viewer.is_admin, viewer.sees_restricted),
+                      {"b_conv": conversation_id, "b_agent": agent_id, "b_now": now, "b_once": client_id,
+                       "created_at": now, "kind": "message", "author": "agent", "agent_id": agent_id, "body": body,
+                       "client_id": client_id, "data": None},
+                      done, key="event_id")
+
+    posted, joined, name = await rt.db.write_core(work, lock=conversation_id, quick=quick)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
     if posted.new:
         await publish_agent_write(rt, posted.conversation, joined, posted.event, name,

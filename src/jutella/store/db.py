@@ -324,7 +324,8 @@ class Database:
         finally:
             _in_transaction.reset(token)
 
-    async def write_core(self, fn: Callable[[Connection], T], *, lock: int | None = None) -> T:
+    async def write_core(self, fn: Callable[[Connection], T], *, lock: int | None = None,
+                         quick: Quick | None = None) -> T:
         """The hot path: run a *synchronous* function of SQLAlchemy Core
         statements in one transaction and return its result after the commit.
 
@@ -338,7 +339,12 @@ class Database:
 
         ``lock``: the conversation whose row ``fn`` locks (PostgreSQL runs a
         batch's calls in ascending order of it, so two batches in flight
-        take their row locks in the same order and cannot deadlock on them)."""
+        take their row locks in the same order and cannot deadlock on them).
+
+        ``quick``: the same write as one statement, for the common case
+        (PostgreSQL runs the batch's quick writes together in one round trip
+        and one commit, and ``fn`` only for those it says it did not do;
+        SQLite always runs ``fn``). Both must give the same result."""
         # faults() written out: an async context manager (a generator, its
         # frame and two awaits) per chat message showed in the profile
         try:
@@ -348,7 +354,7 @@ class Database:
                     writer = self._sync_writer = SyncGroupWriter(self)
                 else:
                     writer = self._pg_writer = PgGroupWriter(self)
-            return await writer.submit(fn, lock)
+            return await writer.submit(fn, lock, quick)
         except StorageFault:
             raise
         except Exception as exc:
@@ -476,6 +482,20 @@ class Database:
         await self.engine.dispose()
 
 
+@dataclass(frozen=True, slots=True)
+class Quick:
+    """A write's one-statement form (PostgreSQL): ``statement`` (a Prepared
+    that returns exactly one row each time) with ``params``; ``done`` turns
+    that row into the write's result. A row whose ``key`` column is NULL
+    means "not done here, nothing written": the write's function runs
+    instead (a resend, a conversation to start). See PgGroupWriter._quick."""
+
+    statement: Any  # store.prepared.Prepared
+    params: dict[str, Any]
+    done: Callable[[Any], Any]
+    key: str
+
+
 @dataclass(slots=True)
 class Job:
     """One write_core call waiting for its batch."""
@@ -483,6 +503,7 @@ class Job:
     fn: Callable[[Connection], Any]  # run on the writer's connection, inside the batch's transaction
     future: asyncio.Future  # its caller waits here for (result, exception)
     lock: int | None = None  # the conversation whose row fn locks (PgGroupWriter's batch order)
+    quick: Quick | None = None  # its one-statement form, tried first on PostgreSQL
 
 
 # What a write still waiting when its writer stops gets: nothing of it ran.
@@ -515,11 +536,11 @@ class _GroupCommit:
         self._running: set[asyncio.Task] = set()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, fn: Callable[[Connection], T], lock: int | None = None) -> T:
+    async def submit(self, fn: Callable[[Connection], T], lock: int | None = None, quick: Quick | None = None) -> T:
         if self.stopped:
             raise StorageFault("unavailable", CLOSING)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.pending.append(Job(fn, future, lock))
+        self.pending.append(Job(fn, future, lock, quick))
         self.wake.set()
         return await future
 
@@ -777,6 +798,66 @@ class PgGroupWriter(_GroupCommit):
         super()._start(jobs)
 
     async def _batch(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
+        """The batch's quick writes first, each statement's together
+        (``_quick``, whose callers have their answers as soon as it
+        commits, whatever happens to the rest), then the rest in one
+        transaction (``_transaction``)."""
+        rest = await self._quick(jobs)
+        outcomes: list[tuple[Any, Any]] = [(None, None)] * len(jobs)  # the quick ones are answered already
+        if rest:
+            for i, outcome in zip(rest, await self._transaction([jobs[i] for i in rest])):
+                outcomes[i] = outcome
+        return outcomes
+
+    async def _quick(self, jobs: list[Job]) -> list[int]:
+        """Run the jobs that have a one-statement form (Quick), all those of
+        one statement in one round trip: asyncpg's ``fetchmany``, the
+        extended protocol's executions before one Sync, one implicit
+        transaction, so all of them commit or none does (then each runs its
+        function). One round trip and one commit for the lot, instead of a
+        BEGIN, two statements each and a COMMIT. Their callers are answered
+        here, after that commit; the answer is the indexes of the jobs still
+        to run, in order: those without a quick form and those whose row
+        says the statement did not do them. A lost connection fails the
+        batch as a failed transaction does."""
+        groups: dict[int, list[int]] = {}
+        rest: list[int] = []
+        for i, job in enumerate(jobs):
+            if job.quick is None:
+                rest.append(i)
+            else:
+                groups.setdefault(id(job.quick.statement), []).append(i)
+        if not groups:
+            return rest
+        conn = await self._checkout()
+        try:
+            for indexes in groups.values():
+                statement = jobs[indexes[0]].quick.statement
+                try:
+                    rows = await statement.fetch_each(conn, [jobs[i].quick.params for i in indexes])
+                except Exception as exc:
+                    if not _refused(exc):
+                        raise
+                    rest.extend(indexes)  # none of them was stored (a resend racing in, a deadlock): the long way
+                    continue
+                for i, row in zip(indexes, rows):
+                    quick = jobs[i].quick
+                    if getattr(row, quick.key) is None:
+                        rest.append(i)
+                        continue
+                    try:
+                        outcome = (quick.done(row), None)
+                    except Exception as exc:  # stored; the caller hears what went wrong after
+                        outcome = (None, exc)
+                    settle([jobs[i]], [outcome])
+        except BaseException:
+            await _discard(conn)
+            raise
+        await self._checkin(conn)
+        rest.sort()
+        return rest
+
+    async def _transaction(self, jobs: list[Job]) -> list[tuple[Any, Any]]:
         for attempt in range(self.ATTEMPTS):
             conn = await self._checkout()
             try:
@@ -818,6 +899,14 @@ class PgGroupWriter(_GroupCommit):
         idle, self._idle = self._idle, []
         for conn, _since in idle:
             await conn.close()
+
+
+def _refused(exc: Exception) -> bool:
+    """PostgreSQL refused the statement (a constraint, a deadlock): its
+    implicit transaction was rolled back and the connection is fine. Not a
+    fault of the storage (full, shut down), nor a lost connection."""
+    return (type(exc).__module__.startswith("asyncpg") and getattr(exc, "sqlstate", None) is not None
+            and storage_fault(exc) is None)
 
 
 async def _discard(conn: AsyncConnection) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
 from .types import UTCDateTime
@@ -125,6 +126,17 @@ class _Plan:
                                if proc is not None and last[name] == i)
 
 
+def _object(plan: _Plan, row) -> SimpleNamespace:
+    """A driver's row as an object with the columns as attributes, converted
+    as SQLAlchemy would."""
+    found = SimpleNamespace()
+    values = found.__dict__
+    values.update(zip(plan.names, row))
+    for i, name, proc in plan.converted:
+        values[name] = proc(row[i])
+    return found
+
+
 class Prepared:
     """A Core statement compiled once, run on the raw driver where that is SQLite."""
 
@@ -211,14 +223,20 @@ class Prepared:
             row = conn.execute(self.statement, params).first()
             return SimpleNamespace(**row._mapping) if row is not None else None
         plan, row = got
-        if row is None:
-            return None
-        found = SimpleNamespace()
-        values = found.__dict__
-        values.update(zip(plan.names, row))
-        for i, name, proc in plan.converted:
-            values[name] = proc(row[i])
-        return found
+        return None if row is None else _object(plan, row)
+
+    async def fetch_each(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> list[SimpleNamespace]:
+        """PostgreSQL: the statement once for each set of parameters, all in
+        one round trip (asyncpg's ``fetchmany``: one implicit transaction,
+        committed when it returns, or nothing at all when it raises); each
+        execution's rows as objects, in order. For a statement that returns
+        exactly one row each time, that is one row per set of parameters.
+        The connection must not be in a transaction. asyncpg's own
+        exceptions come out as they are."""
+        plan = self._plan(conn.dialect, params[0])
+        driver = (await conn.get_raw_connection()).driver_connection
+        rows = await driver.fetchmany(plan.sql, [self._values(plan, p) for p in params])
+        return [_object(plan, row) for row in rows]
 
     def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
         """The first column of the first row (None when there is none)."""
