@@ -424,14 +424,19 @@ def _run_matrix(live, clients: dict[str, httpx.Client],
     new one."""
     async def go() -> list[tuple[Case, httpx.Response]]:
         limit = asyncio.Semaphore(MATRIX_CONCURRENCY)
-        made = {name: httpx.AsyncClient(base_url=live.url, timeout=15, cookies=c.cookies, headers=c.headers)
+        # A connection idle as long as the server keeps it (uvicorn's 5 s keep-alive, httpx's default
+        # expiry too) may be closed by the server just as a request goes out on it: httpx.ReadError,
+        # seen twice on a loaded CI machine. The client lets its idle connections go first.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        made = {name: httpx.AsyncClient(base_url=live.url, timeout=15, cookies=c.cookies, headers=c.headers,
+                                        limits=limits)
                 for name, c in clients.items()}
 
         async def one(case: Case) -> tuple[Case, httpx.Response]:
             async with limit:
                 if not case.own_session:
                     return case, await made[case.caller].request(case.method, case.path, **case.kw)
-                async with httpx.AsyncClient(base_url=live.url, timeout=15) as own:
+                async with httpx.AsyncClient(base_url=live.url, timeout=15, limits=limits) as own:
                     r = await own.post("/api/v1/public/staff/login", json={
                         "email": f"{case.caller}@example.org", "password": PASSWORD, "totp": None})
                     assert r.status_code == 200, r.text
