@@ -320,6 +320,26 @@ def _pg_agent_message(is_admin: bool, sees_restricted: bool) -> Prepared:
     return _one_row(taken, _event_of(taken), name)
 
 
+def _quick_message(statement: Prepared, params: dict[str, Any], *, now: datetime, author: str,
+                   agent_id: int | None, body: str, client_id: str, result: Any) -> Quick:
+    """The writer's quick form of a message (above): ``statement`` with the
+    event's values added to ``params``; ``result(conversation, event)`` is
+    what the action's ``work`` would have answered, from the statement's row
+    (the conversation after the append and its restriction) and the event as
+    core_append gives it."""
+    def done(row: SimpleNamespace) -> Any:
+        found = vars(row)
+        ev = SimpleNamespace(id=found.pop("event_id"), seq=found.pop("event_seq"), conversation_id=row.id,
+                             created_at=now, kind="message", author=author, agent_id=agent_id, body=body,
+                             client_id=client_id, data=None)
+        row.restricted = bool(row.restricted)
+        return result(row, ev)
+
+    return Quick(statement, {**params, "b_now": now, "b_once": client_id, "created_at": now, "kind": "message",
+                             "author": author, "agent_id": agent_id, "body": body, "client_id": client_id,
+                             "data": None}, done, key="event_id")
+
+
 _PG_APPEND = _pg_append(activity=True)
 _PG_APPEND_QUIET = _pg_append(activity=False)  # an event that is not activity (a note)
 _PG_VISITOR_MESSAGE = _pg_visitor_message()
@@ -511,18 +531,9 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
 
     quick = None
     if rt.db.dialect == "postgresql":
-        def done(row: SimpleNamespace) -> Posted:
-            values = row.__dict__
-            ev = SimpleNamespace(id=values.pop("event_id"), seq=values.pop("event_seq"), conversation_id=row.id,
-                                 created_at=now, kind="message", author="visitor", agent_id=None, body=body,
-                                 client_id=client_id, data=None)
-            row.restricted = bool(row.restricted)
-            return Posted(row, ev, new=True)
-
-        quick = Quick(_PG_VISITOR_MESSAGE, {"b_visitor": visitor_id, "b_now": now, "b_once": client_id,
-                                            "created_at": now, "kind": "message", "author": "visitor",
-                                            "agent_id": None, "body": body, "client_id": client_id, "data": None},
-                      done, key="event_id")
+        quick = _quick_message(_PG_VISITOR_MESSAGE, {"b_visitor": visitor_id}, now=now, author="visitor",
+                               agent_id=None, body=body, client_id=client_id,
+                               result=lambda conv, ev: Posted(conv, ev, new=True))
 
     for attempt in range(3):
         try:
@@ -578,20 +589,11 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
 
     quick = None
     if rt.db.dialect == "postgresql" and viewer.account_id == agent_id:
-        def done(row: SimpleNamespace) -> tuple[Posted, None, str | None]:
-            values = row.__dict__
-            name = values.pop("agent_name")
-            ev = SimpleNamespace(id=values.pop("event_id"), seq=values.pop("event_seq"), conversation_id=row.id,
-                                 created_at=now, kind="message", author="agent", agent_id=agent_id, body=body,
-                                 client_id=client_id, data=None)
-            row.restricted = bool(row.restricted)
-            return Posted(row, ev, new=True), None, name
-
-        quick = Quick(_pg_agent_message(viewer.is_admin, viewer.sees_restricted),
-                      {"b_conv": conversation_id, "b_agent": agent_id, "b_now": now, "b_once": client_id,
-                       "created_at": now, "kind": "message", "author": "agent", "agent_id": agent_id, "body": body,
-                       "client_id": client_id, "data": None},
-                      done, key="event_id")
+        quick = _quick_message(_pg_agent_message(viewer.is_admin, viewer.sees_restricted),
+                               {"b_conv": conversation_id, "b_agent": agent_id}, now=now, author="agent",
+                               agent_id=agent_id, body=body, client_id=client_id,
+                               result=lambda conv, ev: (Posted(conv, ev, new=True), None,
+                                                        vars(conv).pop("agent_name")))
 
     posted, joined, name = await rt.db.write_core(work, lock=conversation_id, quick=quick)
     rt.metrics.commit_seconds.observe(time.perf_counter() - started)
