@@ -130,6 +130,29 @@ def test_a_quick_statement_refused_as_a_whole_runs_each_write_the_long_way(datab
     assert ids == ["bystander", "twin"]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_quick_statement_without_its_one_row_fails_its_writes_loudly(database_url):
+    """A quick statement must answer each write with one row; one that can
+    give none (a bare UPDATE ... RETURNING) leaves the writer unable to
+    tell whose write is whose: the callers hear of it instead of waiting
+    for ever."""
+    bare = Prepared(update(V).where(V.c.public_id == bindparam("b_pid")).values(last_seen_at=bindparam("b_now"))
+                    .returning(V.c.id.label("vid")))
+
+    async def scenario():
+        db = Database(Settings(database_url=database_url).sqlalchemy_url, pool_size=4)
+        try:
+            await db.write_core(_insert("a"))
+            writes = [(_insert(pid), Quick(bare, {"b_pid": pid, "b_now": LATER}, lambda row: ("quick",), key="vid"))
+                      for pid in ("a", "missing")]
+            return await asyncio.wait_for(_as_one_batch(db, writes), 20)
+        finally:
+            await db.dispose()
+
+    outcomes = run_async(scenario())
+    assert all(isinstance(o, RuntimeError) and "quick statement" in str(o) for o in outcomes), outcomes
+
+
 def test_an_agent_writes_into_their_chat_until_its_person_is_restricted(live):
     """The quick form of an agent's message carries the rule of chat/access.py:
     Mallory (no privacy role) writes into the chat she took; once the chair

@@ -840,6 +840,8 @@ class PgGroupWriter(_GroupCommit):
                         raise
                     rest.extend(indexes)  # none of them was stored (a resend racing in, a deadlock): the long way
                     continue
+                if len(rows) != len(indexes):  # a quick statement that can give no row, or two: a bug, said loudly
+                    raise RuntimeError(f"a quick statement gave {len(rows)} rows for {len(indexes)} writes")
                 for i, row in zip(indexes, rows):
                     quick = jobs[i].quick
                     if getattr(row, quick.key) is None:
