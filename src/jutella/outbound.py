@@ -1,6 +1,7 @@
-"""The TLS context of jutella's own outbound HTTPS: webhook deliveries
-(mail/webhooks.py) and single sign-on's calls to the provider
-(accounts/oidc.py).
+"""jutella's own outbound HTTPS: webhook deliveries (mail/webhooks.py) and
+single sign-on's calls to the provider (accounts/oidc.py) make their clients
+here (:func:`client`), with one policy: no redirects followed, no proxy or
+certificate settings read from the environment, certificates verified.
 
 A new ``httpx.AsyncClient`` otherwise builds a new SSL context and loads the
 system's CA bundle into it: about 20 ms of CPU, on the event loop, for every
@@ -21,6 +22,12 @@ import httpx
 @functools.cache
 def _context() -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
+async def client(timeout: float) -> httpx.AsyncClient:
+    """A client for one outbound call (``async with await client(t) as c``),
+    on the shared TLS context."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout, verify=await tls_context())
 
 
 async def tls_context() -> ssl.SSLContext:

@@ -233,6 +233,16 @@ def open_chat(page):
     return chat(page)
 
 
+def chat_at(server, context, url: str):
+    """A new page of ``context`` at ``url``, its widget opened and its hello
+    heard by ``server``: (page, frame)."""
+    page = context.new_page()
+    page.goto(url)
+    frame = open_chat(page)
+    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    return page, frame
+
+
 def say(server, page, frame, text: str) -> None:
     """The visitor sends ``text`` (Enter) and the fake server acks it."""
     frame.get_by_test_id("chat-input").fill(text)
@@ -454,10 +464,7 @@ def test_hello_message_ack_and_agent_reply(live, ctx, host):
 def test_unacked_messages_are_resent_after_reconnect_and_reload(live, ctx, host):
     server = FakeVisitorServer(ctx)
     host.pages["/"] = host_html(live.url, lang="en")
-    page = ctx.new_page()
-    page.goto(host.origin + "/")
-    frame = open_chat(page)
-    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    page, frame = chat_at(server, ctx, host.origin + "/")
     server.auto_ack = False
     frame.get_by_test_id("chat-input").fill("first")
     frame.get_by_test_id("chat-send").click()
@@ -588,10 +595,7 @@ def test_end_chat_then_forget_this_browser(live, ctx, host):
 def test_message_text_is_never_html_and_links_are_safe(live, ctx, host):
     server = FakeVisitorServer(ctx)
     host.pages["/"] = host_html(live.url, lang="en")
-    page = ctx.new_page()
-    page.goto(host.origin + "/")
-    frame = open_chat(page)
-    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    page, frame = chat_at(server, ctx, host.origin + "/")
     body = ('<img src=x onerror="parent.pwned=1"> <b>bold</b> see https://example.org/a_(b). '
             "and javascript:alert(1) or http://x.test/?q=<script> and ftp://files.test/")
     server.send(server.ws, server.event(kind="message", author="agent", author_name="<i>Aino</i>", body=body))
@@ -689,10 +693,7 @@ def test_phone_screen_is_full_screen(live, browser_context_factory):
 
     desktop = browser_context_factory(viewport={"width": 1280, "height": 800})
     server2 = FakeVisitorServer(desktop)
-    page2 = desktop.new_page()
-    page2.goto(live.url + "/demo")
-    frame2 = open_chat(page2)
-    server2.wait(page2, lambda: server2.of_type("hello"), what="hello")
+    page2, frame2 = chat_at(server2, desktop, live.url + "/demo")
     say(server2, page2, frame2, "Hello! How do I change my student number?")
     server2.send(server2.ws, server2.event(kind="message", author="agent", author_name="Aino",
                                            body="Hi! Happy to help. See https://example.org/help"))
@@ -732,10 +733,7 @@ def test_the_newest_message_stays_in_view_when_the_end_card_comes_in_the_same_fr
     one task, which puts them in the same frame every time."""
     context = browser_context_factory(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     server = FakeVisitorServer(context)
-    page = context.new_page()
-    page.goto(live.url + "/demo?lang=fi")
-    frame = open_chat(page)
-    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    page, frame = chat_at(server, context, live.url + "/demo?lang=fi")
     say(server, page, frame, "Hei!")
     for n in range(12):
         server.send(server.ws, server.event(kind="message", author="agent", author_name="Aino",
@@ -793,10 +791,7 @@ def test_reduced_motion_is_respected(live, browser_context_factory):
     context = browser_context_factory(reduced_motion="reduce")
     server = FakeVisitorServer(context)
     server.conversation = {"id": 17, "state": "waiting", "agent_name": None}
-    page = context.new_page()
-    page.goto(live.url + "/demo")
-    frame = open_chat(page)
-    server.wait(page, lambda: server.of_type("hello"), what="hello")
+    page, frame = chat_at(server, context, live.url + "/demo")
     server.send(server.ws, {"type": "typing", "conversation": 17, "author": "agent", "active": True})
     dot = frame.locator(".dots span").first
     expect(dot).to_be_visible()

@@ -162,8 +162,7 @@ def second_factor_asserted(settings: Settings, identity: Identity) -> bool:
 
 # -- talking to the provider -----------------------------------------------------------
 async def _get_json(url: str, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=HTTP_TIMEOUT_SECONDS,
-                                 verify=await outbound.tls_context()) as client:
+    async with await outbound.client(HTTP_TIMEOUT_SECONDS) as client:
         response = await client.get(url, headers={"Accept": "application/json", **(headers or {})})
     response.raise_for_status()
     data = response.json()
@@ -230,8 +229,7 @@ async def _exchange(rt: Runtime, meta: OpenIDProviderMetadata, code: str, verifi
     uri, headers, body = auth.prepare("POST", meta["token_endpoint"], {
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}, body)
     try:
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                     timeout=HTTP_TIMEOUT_SECONDS, verify=await outbound.tls_context()) as client:
+        async with await outbound.client(HTTP_TIMEOUT_SECONDS) as client:
             response = await client.post(uri, headers=headers, content=body)
         data = response.json()
     except (httpx.HTTPError, OSError, ValueError) as exc:

@@ -94,7 +94,7 @@ async def set_label(rt: Runtime, *, agent_id: int, conversation_id: int, label_i
         # of them changes something (an ORM add or delete raced: a duplicate key, a delete of 0 rows)
         link = ConversationLabel.__table__
         if on:
-            changed = (await s.execute(dialect.insert(s.get_bind().dialect.name, link).values(
+            changed = (await s.execute(dialect.insert(s.get_bind(), link).values(
                 conversation_id=conversation_id, label_id=label_id, added_by=agent_id, added_at=rt.clock.now(),
             ).on_conflict_do_nothing().returning(link.c.label_id))).first()
         else:

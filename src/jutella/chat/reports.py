@@ -51,15 +51,12 @@ def cell_of(when: datetime, time_zone: str) -> tuple[date, int]:
     return local.date(), local.hour
 
 
-def _insert(conn: Connection, table):
-    return dialect.insert(conn.dialect.name, table)
-
 
 def _add_daily(conn: Connection, day: date, hour: int, department_id: int | None, site_id: int | None,
                **amounts: int) -> None:
     """Add to one cell, making it first (ON CONFLICT DO NOTHING on the
     cell's unique index, so two writers never make two rows)."""
-    conn.execute(_insert(conn, DAILY).values(day=day, hour=hour, site_id=site_id, department_id=department_id)
+    conn.execute(dialect.insert(conn, DAILY).values(day=day, hour=hour, site_id=site_id, department_id=department_id)
                  .on_conflict_do_nothing())
     conn.execute(update(DAILY).where(
         DAILY.c.day == day, DAILY.c.hour == hour, func.coalesce(DAILY.c.site_id, 0) == (site_id or 0),
@@ -89,7 +86,7 @@ def core_count_closed(conn: Connection, conv: Any, now: datetime, *, time_zone: 
     _add_daily(conn, day, hour, getattr(conv, "department_id", None), getattr(conv, "site_id", None), **amounts)
     if per_agent and first is not None and first.agent_id is not None:
         column = f"first_answer_{bucket((first.created_at - conv.created_at).total_seconds())}"
-        conn.execute(_insert(conn, AGENT).values(day=day, agent_id=first.agent_id).on_conflict_do_nothing())
+        conn.execute(dialect.insert(conn, AGENT).values(day=day, agent_id=first.agent_id).on_conflict_do_nothing())
         conn.execute(update(AGENT).where(AGENT.c.day == day, AGENT.c.agent_id == first.agent_id).values(
             {"chats_answered": AGENT.c.chats_answered + 1, column: AGENT.c[column] + 1}))
     return True

@@ -372,8 +372,7 @@ async def post(rt: Runtime, url: str, secret: str, event: str, delivery_id: str,
                "X-Jutella-Event": event, "X-Jutella-Delivery": delivery_id, "X-Jutella-Timestamp": timestamp,
                "X-Jutella-Signature": signature(secret, timestamp, raw)}
     timeout = rt.settings.webhook_timeout_seconds
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout,
-                                 verify=await outbound.tls_context()) as client:
+    async with await outbound.client(timeout) as client:
         async with asyncio.timeout(timeout):
             async with client.stream("POST", target, content=raw, headers=headers,
                                      extensions={"sni_hostname": server_name}) as response:

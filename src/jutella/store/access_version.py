@@ -30,7 +30,7 @@ def core_bump_access_version(conn: Connection) -> int:
     INSERT ... ON CONFLICT DO NOTHING waits for the other insert instead of
     failing the whole action with a duplicate key (as app._daily_retention
     may, where losing is harmless)."""
-    conn.execute(dialect.insert(conn.dialect.name, SystemSetting).values(key=KEY, value={"v": 0}).on_conflict_do_nothing(
+    conn.execute(dialect.insert(conn, SystemSetting).values(key=KEY, value={"v": 0}).on_conflict_do_nothing(
         index_elements=[SystemSetting.key]))
     value = conn.execute(select(SystemSetting.value).where(SystemSetting.key == KEY).with_for_update()).scalar_one()
     version = int((value or {}).get("v", 0)) + 1

@@ -820,19 +820,18 @@ class PgGroupWriter(_GroupCommit):
         to run, in order: those without a quick form and those whose row
         says the statement did not do them. A lost connection fails the
         batch as a failed transaction does."""
-        groups: dict[int, list[int]] = {}
+        groups: dict[Any, list[int]] = {}  # statement (a Prepared, by identity) -> its jobs' indexes
         rest: list[int] = []
         for i, job in enumerate(jobs):
             if job.quick is None:
                 rest.append(i)
             else:
-                groups.setdefault(id(job.quick.statement), []).append(i)
+                groups.setdefault(job.quick.statement, []).append(i)
         if not groups:
             return rest
         conn = await self._checkout()
         try:
-            for indexes in groups.values():
-                statement = jobs[indexes[0]].quick.statement
+            for statement, indexes in groups.items():
                 try:
                     rows = await statement.fetch_each(conn, [jobs[i].quick.params for i in indexes])
                 except Exception as exc:

@@ -190,7 +190,7 @@ def write_due_core(conn: Connection, keys: Iterable[str], now: datetime) -> None
     """Write ``keys`` down as due for deletion, in the transaction of ``conn``."""
     rows = [{"key": _due_name(k), "value": {"key": k, "at": now.isoformat()}} for k in keys]
     for start in range(0, len(rows), DUE_BATCH):
-        conn.execute(dialect.insert(conn.dialect.name, SETTING).values(rows[start:start + DUE_BATCH]).on_conflict_do_nothing(
+        conn.execute(dialect.insert(conn, SETTING).values(rows[start:start + DUE_BATCH]).on_conflict_do_nothing(
             index_elements=[SETTING.c.key]))
 
 
