@@ -49,6 +49,9 @@ class Runtime:
     queues: QueueWatch | None = None
     # small per-process caches that expire by time: key -> (monotonic time, value); see chat/sites.py
     caches: dict[str, tuple[float, object]] = field(default_factory=dict)
+    # whether anyone was restricted when a message's statement last looked (PostgreSQL): picks which of
+    # chat/actions.py's two statements a message offers; a hint, never a decision (the statement checks)
+    anyone_restricted: bool = True
 
     def is_housekeeper(self) -> bool:
         """The one question every once-per-cluster job asks at the start of

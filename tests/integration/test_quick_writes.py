@@ -16,9 +16,11 @@ import pytest
 from sqlalchemy import bindparam, func, insert, literal, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 
+from jutella.chat import actions
+from jutella.chat.metadata import Metadata
 from jutella.settings import Settings
 from jutella.store.db import Database, Quick
-from jutella.store.models import Visitor
+from jutella.store.models import Conversation, Visitor
 from jutella.store.prepared import Prepared
 
 from tests.chat_clients import agent, visitor
@@ -173,10 +175,58 @@ def test_an_agent_writes_into_their_chat_until_its_person_is_restricted(live):
     v.message("second", client_id="v-2")
     assert v.until(lambda f: f["type"] == "ack" and f["client_id"] == "v-2")["seq"] == 4  # 1 hello, 2 taken, 3 her answer
 
+    def mallory_writes(client_id: str) -> dict:
+        m.message(f"message {client_id}", conversation=conv, client_id=client_id)
+        return m.until(lambda f: f["type"] in ("ack", "error") and f.get("client_id") == client_id)
+
     r = chair.post("/api/v1/privacy/flags", json={"kind": "restriction", "conversations": [conv]})
     assert r.status_code == 200, r.text
-    m.message("after the restriction", conversation=conv, client_id="m-2")
-    answer = m.until(lambda f: f["type"] in ("ack", "error") and f.get("client_id") == "m-2")
-    assert answer["type"] == "error" and answer["code"] == "not_found", answer
+    # on PostgreSQL the server's last message saw nobody restricted, so m-2 is offered as the statement that
+    # holds only then (chat/actions.py), and m-3 as the full one: both refused
+    for client_id in ("m-2", "m-3"):
+        answer = mallory_writes(client_id)
+        assert answer["type"] == "error" and answer["code"] == "not_found", answer
+    v.message("while restricted", client_id="v-3")
+    assert v.until(lambda f: f["type"] == "ack" and f["client_id"] == "v-3")["seq"] == 5
+    r = chair.post("/api/v1/privacy/flags", json={"kind": "restriction", "on": False, "conversations": [conv]})
+    assert r.status_code == 200, r.text
+    # lifted: the full statement (the last one saw a restriction), then the cheaper one again
+    for client_id in ("m-4", "m-5"):
+        assert mallory_writes(client_id)["type"] == "ack"
     events = chair.get(f"/api/v1/conversations/{conv}").json()["events"]
-    assert [e["client_id"] for e in events if e["kind"] == "message"] == ["v-1", "m-1", "v-2"]
+    assert [e["client_id"] for e in events if e["kind"] == "message"] == ["v-1", "m-1", "v-2", "v-3", "m-4", "m-5"]
+
+
+@pytest.mark.parametrize("hint", [False, True], ids=["hint-nobody", "hint-someone"])
+def test_a_visitors_message_knows_its_person_is_restricted_whatever_the_hint(live, hint):
+    """A message's list update says whether its person is restricted (agents
+    without the privacy role are not shown such chats): right whichever of
+    the two statements the server's hint (Runtime.anyone_restricted) offers,
+    the one for "nobody is restricted" included, and the hint follows what
+    the statement saw."""
+    add_staff(live, "chair@example.org", ["agent", "privacy"], name="Chair")
+    chair = sign_in(live, "chair@example.org")
+    v, _ = visitor(live)
+    v.message("hello", client_id="v-1")
+    conv = v.until(lambda f: f["type"] == "ack")["conversation"]
+
+    async def visitor_of_conv():
+        async with live.rt.db.connection() as conn:
+            return (await conn.execute(select(Conversation.visitor_id).where(Conversation.id == conv))).scalar_one()
+
+    async def post(client_id: str):
+        return await actions.post_visitor_message(live.rt, visitor_id=visitor_id, client_id=client_id, body=client_id,
+                                                  meta=Metadata(), conversation=conv)
+
+    visitor_id = live.call(visitor_of_conv)
+    postgres = live.rt.db.dialect == "postgresql"
+    for on, client_id in ((True, "v-2"), (False, "v-3")):
+        r = chair.post("/api/v1/privacy/flags", json={"kind": "restriction", "on": on, "conversations": [conv]})
+        assert r.status_code == 200, r.text
+        live.rt.anyone_restricted = hint
+        posted = live.call(post, client_id)
+        assert posted.new and posted.event.client_id == client_id
+        assert posted.conversation.restricted is on
+        assert live.rt.anyone_restricted is (on if postgres else hint)
+    events = chair.get(f"/api/v1/conversations/{conv}").json()["events"]
+    assert [e["client_id"] for e in events if e["kind"] == "message"] == ["v-1", "v-2", "v-3"]

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, exists, insert, literal, or_, select, true, update
+from sqlalchemy import Connection, bindparam, exists, insert, literal, not_, or_, select, true, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,8 @@ from jutella.store.db import Quick
 from jutella.store.prepared import Prepared
 
 from . import reports
-from .access import Viewer, conversation_rule, core_may_see_conversation, load_viewer, visitor_restricted
+from .access import (Viewer, anyone_restricted, conversation_rule, core_may_see_conversation, load_viewer,
+                     visitor_restricted)
 from .errors import ChatError
 from .departments import core_check_limit, core_department_for_new, limit_of
 from .metadata import Metadata, clean_url
@@ -283,13 +284,23 @@ def _pg_append(activity: bool) -> Prepared:
 # A message as one statement on PostgreSQL (the writer's quick form,
 # store/db.py Quick), for the common case: the append's two CTEs as above
 # and one row always: the conversation as it is after the append, with the
-# person's restriction, and the event's id and seq; NULLs when nothing was
-# written, and then the message goes the long way (the action's ``work``,
-# which says why).
-def _one_row(taken, event, *extra) -> Prepared:
+# person's restriction, the event's id and seq, and whether anyone at all is
+# restricted; NULLs when nothing was written, and then the message goes the
+# long way (the action's ``work``, which says why).
+#
+# Each comes in two forms. The full one works out the person's restriction.
+# The cheaper one holds only while nobody is restricted: it says so in its
+# WHERE (``NOT anyone_restricted()``; chat/access.py explains why the rule
+# then needs no more) and does nothing otherwise. Which one a message offers
+# is a hint, ``Runtime.anyone_restricted``, which every row of either form
+# sets (the ``seen`` of store/db.py Quick); a stale hint costs one long way
+# or a dearer statement, never a wrong answer.
+def _one_row(taken, event, *extra, restricted=None) -> Prepared:
     one = select(literal(1).label("one")).subquery("one")
-    return Prepared(select(*taken.c, visitor_restricted(taken.c.visitor_id).label("restricted"),
-                           event.c.event_id, event.c.event_seq, *extra)
+    if restricted is None:
+        restricted = visitor_restricted(taken.c.visitor_id)
+    return Prepared(select(*taken.c, restricted.label("restricted"), event.c.event_id, event.c.event_seq,
+                           anyone_restricted().label("anyone_restricted"), *extra)
                     .select_from(one.outerjoin(taken.join(event, true()), true())))
 
 
@@ -297,36 +308,46 @@ def _event_of(taken):
     return _appended(taken).returning(EVENT.c.id.label("event_id"), EVENT.c.seq.label("event_seq")).cte("event")
 
 
-def _pg_visitor_message() -> Prepared:
-    """A visitor's message to their open conversation (``b_visitor``)."""
-    open_conv = (select(CONV.c.id).where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
-                 .order_by(CONV.c.id.desc()).limit(1).scalar_subquery())
-    taken = _taken(True, open_conv, where=(CONV.c.state != CLOSED,)).returning(*CONV.c).cte("taken")
-    return _one_row(taken, _event_of(taken))
+def _nobody(cheap: bool) -> tuple:
+    """The cheaper form's own condition (above), or none."""
+    return (not_(anyone_restricted()),) if cheap else ()
 
 
 @functools.cache
-def _pg_agent_message(is_admin: bool, sees_restricted: bool) -> Prepared:
+def _pg_visitor_message(cheap: bool) -> Prepared:
+    """A visitor's message to their open conversation (``b_visitor``)."""
+    open_conv = (select(CONV.c.id).where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
+                 .order_by(CONV.c.id.desc()).limit(1).scalar_subquery())
+    taken = _taken(True, open_conv, where=(CONV.c.state != CLOSED, *_nobody(cheap))).returning(*CONV.c).cte("taken")
+    return _one_row(taken, _event_of(taken), restricted=literal(False) if cheap else None)
+
+
+@functools.cache
+def _pg_agent_message(is_admin: bool, sees_restricted: bool, cheap: bool) -> Prepared:
     """An agent's (``b_agent``) message to a conversation (``b_conv``)
     already theirs and active (core_take has nothing to do), that they may
-    see (chat/access.py's rule for their kind of Viewer, on the row), with
+    see (chat/access.py's rule for their kind of Viewer, on the row; with
+    nobody restricted, the rule of one who sees restricted people), with
     agent_seen_seq moved to the new event as _AGENT_SEEN does, and their
     name for the frames."""
+    rule = conversation_rule(is_admin, sees_restricted or cheap, bindparam("b_agent"), CONV.c)
     taken = _taken(True, bindparam("b_conv"),
-                   where=(CONV.c.state == ACTIVE, CONV.c.agent_id == bindparam("b_agent"),
-                          *conversation_rule(is_admin, sees_restricted, bindparam("b_agent"), CONV.c)),
+                   where=(CONV.c.state == ACTIVE, CONV.c.agent_id == bindparam("b_agent"), *rule, *_nobody(cheap)),
                    also={"agent_seen_seq": CONV.c.last_seq + 1}).returning(*CONV.c).cte("taken")
     name = select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent")).scalar_subquery().label("agent_name")
-    return _one_row(taken, _event_of(taken), name)
+    return _one_row(taken, _event_of(taken), name, restricted=literal(False) if cheap else None)
 
 
-def _quick_message(statement: Prepared, params: dict[str, Any], *, now: datetime, author: str,
+def _quick_message(rt: Runtime, statement: Prepared, params: dict[str, Any], *, now: datetime, author: str,
                    agent_id: int | None, body: str, client_id: str, result: Any) -> Quick:
     """The writer's quick form of a message (above): ``statement`` with the
     event's values added to ``params``; ``result(conversation, event)`` is
     what the action's ``work`` would have answered, from the statement's row
     (the conversation after the append and its restriction) and the event as
     core_append gives it."""
+    def seen(row: SimpleNamespace) -> None:
+        rt.anyone_restricted = bool(vars(row).pop("anyone_restricted"))
+
     def done(row: SimpleNamespace) -> Any:
         found = vars(row)
         ev = SimpleNamespace(id=found.pop("event_id"), seq=found.pop("event_seq"), conversation_id=row.id,
@@ -337,12 +358,11 @@ def _quick_message(statement: Prepared, params: dict[str, Any], *, now: datetime
 
     return Quick(statement, {**params, "b_now": now, "b_once": client_id, "created_at": now, "kind": "message",
                              "author": author, "agent_id": agent_id, "body": body, "client_id": client_id,
-                             "data": None}, done, key="event_id")
+                             "data": None}, done, key="event_id", seen=seen)
 
 
 _PG_APPEND = _pg_append(activity=True)
 _PG_APPEND_QUIET = _pg_append(activity=False)  # an event that is not activity (a note)
-_PG_VISITOR_MESSAGE = _pg_visitor_message()
 _SET_SEQ = Prepared(update(CONV).where(CONV.c.id == bindparam("b_conv"))
                     .values(last_seq=bindparam("b_seq"), last_activity_at=bindparam("b_now")))
 # The same for an event that is not activity (a note): last_activity_at stays.
@@ -531,7 +551,8 @@ async def post_visitor_message(rt: Runtime, *, visitor_id: int, client_id: str, 
 
     quick = None
     if rt.db.dialect == "postgresql":
-        quick = _quick_message(_PG_VISITOR_MESSAGE, {"b_visitor": visitor_id}, now=now, author="visitor",
+        quick = _quick_message(rt, _pg_visitor_message(not rt.anyone_restricted), {"b_visitor": visitor_id},
+                               now=now, author="visitor",
                                agent_id=None, body=body, client_id=client_id,
                                result=lambda conv, ev: Posted(conv, ev, new=True))
 
@@ -589,7 +610,8 @@ async def post_agent_message(rt: Runtime, *, agent_id: int, conversation_id: int
 
     quick = None
     if rt.db.dialect == "postgresql" and viewer.account_id == agent_id:
-        quick = _quick_message(_pg_agent_message(viewer.is_admin, viewer.sees_restricted),
+        statement = _pg_agent_message(viewer.is_admin, viewer.sees_restricted, not rt.anyone_restricted)
+        quick = _quick_message(rt, statement,
                                {"b_conv": conversation_id, "b_agent": agent_id}, now=now, author="agent",
                                agent_id=agent_id, body=body, client_id=client_id,
                                result=lambda conv, ev: (Posted(conv, ev, new=True), None,

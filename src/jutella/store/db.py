@@ -488,12 +488,16 @@ class Quick:
     that returns exactly one row each time) with ``params``; ``done`` turns
     that row into the write's result. A row whose ``key`` column is NULL
     means "not done here, nothing written": the write's function runs
-    instead (a resend, a conversation to start). See PgGroupWriter._quick."""
+    instead (a resend, a conversation to start). ``seen``, if given, is
+    called first with every row, done or not (what the statement saw on the
+    way, e.g. chat/actions.py's hint of which statement to offer next). See
+    PgGroupWriter._quick."""
 
     statement: Any  # store.prepared.Prepared
     params: dict[str, Any]
     done: Callable[[Any], Any]
     key: str
+    seen: Callable[[Any], None] | None = None
 
 
 @dataclass(slots=True)
@@ -843,6 +847,11 @@ class PgGroupWriter(_GroupCommit):
                     raise RuntimeError(f"a quick statement gave {len(rows)} rows for {len(indexes)} writes")
                 for i, row in zip(indexes, rows):
                     quick = jobs[i].quick
+                    if quick.seen is not None:
+                        try:
+                            quick.seen(row)
+                        except Exception:  # what it says is never a reason to fail writes already committed
+                            log.exception("a quick write's seen() failed")
                     if getattr(row, quick.key) is None:
                         rest.append(i)
                         continue
