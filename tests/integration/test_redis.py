@@ -126,3 +126,58 @@ def test_two_workers_do_not_bounce_presence_announcements(live, private_redis):
     client.close()
     # two workers, a heartbeat each every 2 s: a handful in 4 s, not thousands
     assert 2 <= announcements <= 8, announcements
+
+
+def test_a_workers_publishes_reach_the_other_also_after_redis_drops_its_connection(private_redis):
+    """The publisher's own connection has Redis's replies turned off
+    (realtime/redis_hub.py ``_publish_data``), so it never reads from it: a
+    connection that Redis closed must still be noticed before the next
+    PUBLISH, or that batch would vanish into a dead socket. Two hubs (two
+    workers) on a real Redis: everything A publishes reaches B in order,
+    before and after Redis kills A's publishing connection."""
+    import asyncio
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from jutella.realtime.redis_hub import RedisHub
+    from tests.conftest import run_async
+
+    url = f"redis://127.0.0.1:{private_redis.port}/0"
+
+    async def scenario():
+        prefix = f"jt-{uuid.uuid4().hex[:10]}"
+        a, b = RedisHub(url, prefix), RedisHub(url, prefix)
+        await a.start()
+        await b.start()
+        admin = aioredis.from_url(url)
+        got: list[int] = []
+        try:
+            async with b.subscribe(["conversation:1"], lambda: None) as sub:
+                async def publish_and_wait(seqs):
+                    for seq in seqs:
+                        await a.publish("conversation:1", {"seq": seq})
+                        await asyncio.sleep(0)
+                    for _ in range(200):
+                        got.extend(event["seq"] for _channel, event in sub.take(1000))
+                        if got and got[-1] == seqs[-1]:
+                            return
+                        await asyncio.sleep(0.01)
+
+                await publish_and_wait([0])
+                opened = (await admin.info("stats"))["total_connections_received"]
+                await publish_and_wait(list(range(1, 101)))
+                # and keeps it: with replies on, unread replies would make it look dirty before every PUBLISH
+                assert (await admin.info("stats"))["total_connections_received"] == opened
+                publishers = [c for c in await admin.client_list() if c["cmd"] == "publish"]
+                assert len(publishers) == 1, publishers  # one connection of A's own publishes
+                await admin.client_kill_filter(_id=publishers[0]["id"])
+                await asyncio.sleep(0.1)  # Redis has closed it
+                await publish_and_wait(list(range(101, 201)))
+        finally:
+            await admin.aclose()
+            await a.stop()
+            await b.stop()
+        return got
+
+    assert run_async(scenario()) == list(range(201))
