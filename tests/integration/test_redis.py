@@ -115,7 +115,7 @@ def test_two_workers_do_not_bounce_presence_announcements(live, private_redis):
     assert welcome["agents_online"] is True
     client = redis.Redis(port=private_redis.port)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(live.rt.hub.channel)
+    pubsub.psubscribe(live.rt.hub.channel.rsplit(":", 1)[0] + ":*")  # every worker's channel
     announcements = 0
     deadline = time.monotonic() + 4.0
     while time.monotonic() < deadline:
@@ -128,9 +128,10 @@ def test_two_workers_do_not_bounce_presence_announcements(live, private_redis):
     assert 2 <= announcements <= 8, announcements
 
 
-def test_a_workers_publishes_reach_the_other_also_after_redis_drops_its_connection(private_redis):
-    """The publisher's own connection has Redis's replies turned off
-    (realtime/redis_hub.py ``_publish_data``), so it never reads from it: a
+def test_a_workers_publishes_reach_the_other_not_itself_also_after_redis_drops_its_connection(private_redis):
+    """A worker's batches reach the other worker and not itself (it is not
+    woken for them). Its publishing connection has Redis's replies turned
+    off (realtime/redis_hub.py ``_publish_data``), so it never reads from it: a
     connection that Redis closed must still be noticed before the next
     PUBLISH, or that batch would vanish into a dead socket. Two hubs (two
     workers) on a real Redis: everything A publishes reaches B in order,
@@ -153,6 +154,9 @@ def test_a_workers_publishes_reach_the_other_also_after_redis_drops_its_connecti
         admin = aioredis.from_url(url)
         got: list[int] = []
         try:
+            heard_by_a: list[bytes] = []
+            dispatch = a._dispatch
+            a._dispatch = lambda data: (heard_by_a.append(data[:16]), dispatch(data))
             async with b.subscribe(["conversation:1"], lambda: None) as sub:
                 async def publish_and_wait(seqs):
                     for seq in seqs:
@@ -178,6 +182,38 @@ def test_a_workers_publishes_reach_the_other_also_after_redis_drops_its_connecti
             await admin.aclose()
             await a.stop()
             await b.stop()
-        return got
+        return got, heard_by_a, a.origin.encode()
 
-    assert run_async(scenario()) == list(range(201))
+    got, heard_by_a, origin = run_async(scenario())
+    assert got == list(range(201))
+    assert origin not in heard_by_a  # A is not woken for its own batches
+
+
+def test_a_worker_hears_every_other_worker_once_and_never_itself(private_redis):
+    """A worker listens with one pattern per character of its origin id
+    (realtime/redis_hub.py ``others``): Redis itself says how many listeners
+    each PUBLISH reached: exactly one for the channel of any other id, none
+    for the worker's own; glob characters in the prefix match only
+    themselves."""
+    import secrets
+
+    import redis
+
+    from jutella.realtime.redis_hub import others
+
+    client = redis.Redis(port=private_redis.port)
+    pubsub = client.pubsub()
+    prefix = "jt-[a]*"
+    mine = secrets.token_hex(8)
+    pubsub.psubscribe(*others(prefix, mine))
+    try:
+        assert client.publish(f"{prefix}:hub:{mine}", b"x") == 0
+        for _ in range(300):
+            theirs = secrets.token_hex(8)
+            assert client.publish(f"{prefix}:hub:{theirs}", b"x") == 1, theirs
+        for near in (mine[:-1] + ("0" if mine[-1] != "0" else "1"), ("0" if mine[0] != "0" else "1") + mine[1:]):
+            assert client.publish(f"{prefix}:hub:{near}", b"x") == 1, near
+        assert client.publish(f"jt-a-x:hub:{secrets.token_hex(8)}", b"x") == 0  # [a]* in the prefix is not a glob
+    finally:
+        pubsub.close()
+        client.close()
