@@ -318,7 +318,8 @@ def _pg_visitor_message(cheap: bool) -> Prepared:
     """A visitor's message to their open conversation (``b_visitor``)."""
     open_conv = (select(CONV.c.id).where(CONV.c.visitor_id == bindparam("b_visitor"), CONV.c.state != CLOSED)
                  .order_by(CONV.c.id.desc()).limit(1).scalar_subquery())
-    taken = _taken(True, open_conv, where=(CONV.c.state != CLOSED, *_nobody(cheap))).returning(*CONV.c).cte("taken")
+    taken = (_taken(True, open_conv, where=(CONV.c.state != CLOSED, *_nobody(cheap)))
+             .returning(*CONV.c).cte("taken"))
     return _one_row(taken, _event_of(taken), restricted=literal(False) if cheap else None)
 
 
