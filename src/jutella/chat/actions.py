@@ -295,10 +295,11 @@ def _pg_append(activity: bool) -> Prepared:
 # is a hint, ``Runtime.anyone_restricted``, which every row of either form
 # sets (the ``seen`` of store/db.py Quick); a stale hint costs one long way
 # or a dearer statement, never a wrong answer.
-def _one_row(taken, event, *extra, restricted=None) -> Prepared:
+def _one_row(taken, event, *extra, cheap: bool) -> Prepared:
+    """The one row; ``cheap``: the cheaper form's, whose ``taken`` carries
+    ``_nobody(True)`` in its WHERE, so that nobody written is restricted."""
     one = select(literal(1).label("one")).subquery("one")
-    if restricted is None:
-        restricted = visitor_restricted(taken.c.visitor_id)
+    restricted = literal(False) if cheap else visitor_restricted(taken.c.visitor_id)
     return Prepared(select(*taken.c, restricted.label("restricted"), event.c.event_id, event.c.event_seq,
                            anyone_restricted().label("anyone_restricted"), *extra)
                     .select_from(one.outerjoin(taken.join(event, true()), true())))
@@ -320,7 +321,7 @@ def _pg_visitor_message(cheap: bool) -> Prepared:
                  .order_by(CONV.c.id.desc()).limit(1).scalar_subquery())
     taken = (_taken(True, open_conv, where=(CONV.c.state != CLOSED, *_nobody(cheap)))
              .returning(*CONV.c).cte("taken"))
-    return _one_row(taken, _event_of(taken), restricted=literal(False) if cheap else None)
+    return _one_row(taken, _event_of(taken), cheap=cheap)
 
 
 @functools.cache
@@ -336,7 +337,7 @@ def _pg_agent_message(is_admin: bool, sees_restricted: bool, cheap: bool) -> Pre
                    where=(CONV.c.state == ACTIVE, CONV.c.agent_id == bindparam("b_agent"), *rule, *_nobody(cheap)),
                    also={"agent_seen_seq": CONV.c.last_seq + 1}).returning(*CONV.c).cte("taken")
     name = select(STAFF.c.name).where(STAFF.c.id == bindparam("b_agent")).scalar_subquery().label("agent_name")
-    return _one_row(taken, _event_of(taken), name, restricted=literal(False) if cheap else None)
+    return _one_row(taken, _event_of(taken), name, cheap=cheap)
 
 
 def _quick_message(rt: Runtime, statement: Prepared, params: dict[str, Any], *, now: datetime, author: str,
