@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from .load import Load, bar, percentiles, status, status_end
-from .procs import Processes, breakdown, per_message
+from .procs import Processes, breakdown, database_name, per_message
 
 PASSWORD = "throwaway-load-test-passphrase"  # throwaway accounts in the benchmark's temporary database  # nosec B105
 P99_LIMIT_MS = 50.0
@@ -167,6 +167,33 @@ async def make_agents(n: int, data_dir: Path, port: int) -> list[str]:
     return cookies
 
 
+async def analyze() -> None:
+    """PostgreSQL: gather the planner's statistics once the conversations are
+    open, before anything is measured. A fresh database has none (every
+    table's ``reltuples`` is -1 until autovacuum analyzes it, about a minute
+    in), and without them PostgreSQL found an agent's conversation by
+    scanning the index on ``state`` through all 500 active conversations
+    instead of by its primary key: an agent's message cost 228 us of
+    statement time instead of 125. A ramp would switch from those plans to
+    the right ones at whichever step autovacuum happened to reach the tables;
+    a server in use has its statistics. SQLite: nothing (its measurements
+    have always run without ``ANALYZE``)."""
+    if database_name() is None:
+        return
+    from sqlalchemy import text
+
+    from jutella.services import build_runtime
+    from jutella.settings import load_settings
+
+    rt = build_runtime(load_settings())
+    try:
+        async with rt.db.connection() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+    finally:
+        await rt.db.dispose()
+
+
 REFINE_STEPS = 3  # halvings of the gap after the ramp's first failure
 IDLE_WINDOW_S = 2.0  # CPU measured with nothing connected (at most; a short run measures for less)
 OPEN_WINDOW_S = 5.0  # CPU measured with every connection open and nothing sent (likewise)
@@ -211,6 +238,8 @@ async def run_load(server: Server, args, cookies: list[str] | None, label: str) 
     await load.connect_all(args.visitors, args.agents,
                            lambda n, total: status(f"{label}: connecting {bar(n, total)} {n}/{total}",
                                                    stage=f"{label}:connect", last=n >= total))
+    if server.kind == "jutella":
+        await analyze()
     rss_loaded = rss_kib(server.proc.pid)
     connections = args.visitors + args.agents
     setup_s = round(time.time() - t0, 1)
