@@ -216,3 +216,57 @@ def test_the_writer_indexes_every_few_hundred_writes(in_process, monkeypatch):
 
     mark, top, _ = in_process.call(go)
     assert 20 <= mark < top == 25
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # the GIN index is PostgreSQL's
+def test_postgres_indexes_each_message_in_its_own_transaction(database_url):
+    """Migration 0026: the GIN index keeps no pending list (``fastupdate``
+    off), so no insert has to merge one (a stall of ~150 ms for the batch
+    that meets it, docs/performance.md "Session 15"); a message written after
+    the change is found through the index at once; downgrading restores
+    PostgreSQL's default and upgrading turns it off again."""
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    now = "2026-12-08 10:00:00+00"
+
+    async def options(conn) -> list[str] | None:
+        return (await conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'ix_chat_event_body_fts'")).scalar()
+
+    async def go():
+        db = Database(url)
+        await db.migrate()
+        async with db.engine.begin() as conn:
+            after_upgrade = await options(conn)
+            await conn.exec_driver_sql("INSERT INTO visitor (id, public_id, token_hash, created_at, last_seen_at) "
+                                       f"VALUES (1, 'V-1', 'h1', '{now}', '{now}')")
+            await conn.exec_driver_sql("INSERT INTO conversation (id, visitor_id, state, created_at, last_activity_at, "
+                                       f"last_seq, agent_seen_seq, visitor_seen_seq) VALUES (1, 1, 'active', '{now}', "
+                                       f"'{now}', 0, 0, 0)")
+            await conn.exec_driver_sql("INSERT INTO chat_event (conversation_id, seq, kind, author, body, created_at) "
+                                       f"VALUES (1, 1, 'message', 'visitor', 'hiljainen kissa', '{now}')")
+        async with db.engine.begin() as conn:
+            # the planner takes the index when it must (a scan of one row would win otherwise)
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = "\n".join((await conn.exec_driver_sql(
+                "EXPLAIN SELECT id FROM chat_event WHERE to_tsvector('simple', coalesce(body, '')) "
+                "@@ plainto_tsquery('simple', 'kissa')")).scalars())
+            by_index = (await conn.exec_driver_sql(
+                "SELECT count(*) FROM chat_event WHERE to_tsvector('simple', coalesce(body, '')) "
+                "@@ plainto_tsquery('simple', 'kissa')")).scalar()
+        async with db.engine.begin() as conn:
+            await conn.run_sync(alembic_to("0025", down=True))
+            after_downgrade = await options(conn)
+        await db.migrate()
+        async with db.engine.begin() as conn:
+            up_again = await options(conn)
+        async with db.reader() as s:
+            found = await matching_event_ids(s, "kissa", limit=10)
+        await db.dispose()
+        return after_upgrade, plan, by_index, after_downgrade, up_again, found
+
+    after_upgrade, plan, by_index, after_downgrade, up_again, found = run_async(go())
+    assert after_upgrade == ["fastupdate=off"]
+    assert "ix_chat_event_body_fts" in plan and by_index == 1
+    assert after_downgrade is None  # PostgreSQL's default (on)
+    assert up_again == ["fastupdate=off"]
+    assert len(found) == 1
