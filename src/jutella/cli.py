@@ -110,6 +110,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     asyncio.run(_with_runtime(settings, prepare))
+    # each worker knows how many share this host (store/db.py batches_in_flight); spawned, they inherit it
+    os.environ["JUTELLA_HOST_WORKERS"] = str(args.workers)
 
     import uvicorn
 

@@ -22,7 +22,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or Clock()
     db = Database(settings.sqlalchemy_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                   connect_timeout=settings.database_timeout_seconds,
-                  session_info={"audit": AuditAnchor(settings)})
+                  session_info={"audit": AuditAnchor(settings)}, workers=settings.host_workers)
     presence = Presence(clock)
     # the throttle reads the runtime's clock at each call, as it always has
     rt = Runtime(settings=settings, db=db, clock=clock, hub=MemoryHub(), presence=presence,

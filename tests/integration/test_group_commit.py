@@ -157,6 +157,55 @@ def test_a_batch_takes_its_row_locks_in_conversation_order(database_url):
     assert order == ["c1", "c2-first", "c2-second", "c5", "none"]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("workers, in_flight", [(1, 2), (2, 1), (3, 1)])
+def test_a_hosts_workers_share_its_two_batches_in_flight(database_url, workers, in_flight):
+    """store/db.py batches_in_flight: a host's only worker runs two write
+    batches at once (the second starts while the first waits), each of two
+    or more runs one, so that the host's workers together still have two in
+    flight, not two each. Seen from a caller: while a batch waits for a row
+    another transaction holds, a write submitted after it is stored at once
+    by a lone worker, and only once that batch has ended by one of several."""
+    async def scenario():
+        db = Database(Settings(database_url=database_url).sqlalchemy_url, pool_size=4, workers=workers)
+        other_engine = create_engine(db.url)
+        other = await other_engine.connect()
+        loop = asyncio.get_running_loop()
+        started: asyncio.Queue = asyncio.Queue()
+        try:
+            await db.write_core(_add("held"))
+            await other.begin()
+            await other.execute(update(V).where(V.c.public_id == "held").values(last_seen_at=NOW))
+
+            def blocker(conn):
+                loop.call_soon_threadsafe(started.put_nowait, True)
+                conn.execute(select(V.c.id).where(V.c.public_id == "held").with_for_update())
+                return "blocker done"
+
+            blocked = asyncio.ensure_future(db.write_core(blocker))
+            await asyncio.wait_for(started.get(), 10)  # its batch is running
+            running_at_once = db._pg_writer.in_flight
+            await _until_a_session_waits_for_a_lock(db)
+            second = asyncio.ensure_future(db.write_core(_add("second")))
+            done, _ = await asyncio.wait({second}, timeout=3)
+            stored_while_blocked = bool(done)
+            await other.rollback()
+            outcomes = await asyncio.wait_for(asyncio.gather(blocked, second), 10)
+            async with db.connection() as conn:
+                ids = set((await conn.execute(select(V.c.public_id))).scalars())
+        finally:
+            await other.close()
+            await other_engine.dispose()
+            await db.dispose()
+        return running_at_once, stored_while_blocked, outcomes[0], ids
+
+    running_at_once, stored_while_blocked, blocker_outcome, ids = run_async(scenario())
+    assert running_at_once == in_flight
+    assert stored_while_blocked is (in_flight == 2)
+    assert blocker_outcome == "blocker done"
+    assert ids == {"held", "second"}
+
+
 def _stop_with_writes_pending(database_url, *, release_during_grace: bool):
     """Writes held up behind running batches, then Database.dispose(): what
     each caller got, how long the pending ones waited, and what is stored.
@@ -196,7 +245,7 @@ def _stop_with_writes_pending(database_url, *, release_during_grace: bool):
 
         try:
             blockers = []
-            for _ in range(getattr(writer, "IN_FLIGHT", 1)):
+            for _ in range(writer.in_flight):
                 blockers.append(asyncio.ensure_future(db.write_core(blocker)))
                 await asyncio.wait_for(started.get(), 10)  # its batch is running
             waiting = [asyncio.ensure_future(db.write_core(_add(f"w{i}"))) for i in range(5)]
