@@ -154,12 +154,12 @@ class Settings(BaseSettings):
     # /healthz says "degraded" (mail: "delayed") when a queued mail has waited this long
     mail_delay_alert_minutes: int = Field(15, ge=1)
     redis_url: str | None = None
-    # the worker processes `jutella serve --workers N` runs on this host; serve sets it for its
-    # workers (PostgreSQL's write batches in flight are shared among them: store/db.py batches_in_flight)
-    host_workers: int = Field(1, ge=1, le=1024)
     redis_prefix: str = Field("jutella", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # several installations on one Redis
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # the worker processes `jutella serve --workers N` runs on this host; serve sets it for its
+    # workers (PostgreSQL's write batches in flight are shared among them: store/db.py batches_in_flight)
+    host_workers: int = Field(1, ge=1, le=1024)
     public_url: str | None = None
     allowed_origins: Annotated[list[str], NoDecode] = []
 

@@ -182,16 +182,16 @@ async def analyze() -> None:
         return
     from sqlalchemy import text
 
-    from jutella.services import build_runtime
     from jutella.settings import load_settings
+    from jutella.store.db import Database
 
-    rt = build_runtime(load_settings())
+    db = Database(load_settings().sqlalchemy_url, pool_size=1)
     try:
-        async with rt.db.connection() as conn:
+        async with db.connection() as conn:
             await conn.execute(text("ANALYZE"))
             await conn.commit()
     finally:
-        await rt.db.dispose()
+        await db.dispose()
 
 
 REFINE_STEPS = 3  # halvings of the gap after the ramp's first failure

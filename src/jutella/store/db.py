@@ -277,8 +277,7 @@ class Database:
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT, session_info: dict[str, Any] | None = None,
                  workers: int = 1):
         self.url = url
-        # PostgreSQL: this process's write batches in flight, for a host running ``workers`` of them
-        self.batches_in_flight = batches_in_flight(workers)
+        self.workers = workers  # worker processes on this host (PostgreSQL's batches in flight: PgGroupWriter)
         self.busy_timeout_ms = busy_timeout_ms
         self.connect_timeout = connect_timeout
         self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
@@ -814,7 +813,7 @@ class PgGroupWriter(_GroupCommit):
     def __init__(self, db: Database):
         self.db = db
         self._idle: list[tuple[AsyncConnection, float]] = []  # (connection, when its last batch ended)
-        super().__init__(db.batches_in_flight)
+        super().__init__(batches_in_flight(db.workers))
 
     def _start(self, jobs: list[Job]) -> None:
         # Two batches in flight that lock the same two conversations in
