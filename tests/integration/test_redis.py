@@ -21,13 +21,14 @@ def backend():
 class PrivateRedis:
     """A redis-server of this test's own, so stopping it disturbs nobody else."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
         self.proc = None
+        self.options = list(options)  # more redis-server options (a password, a Unix socket)
 
     def start(self) -> "PrivateRedis":
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+                                      "--save", "", "--appendonly", "no", *self.options], stdout=subprocess.DEVNULL)
         import socket
         for _ in range(100):
             try:
@@ -217,3 +218,133 @@ def test_a_worker_hears_every_other_worker_once_and_never_itself(private_redis):
     finally:
         pubsub.close()
         client.close()
+
+
+def _exchange(url_a: str, url_b: str, prefix: str):
+    """Two hubs on the given URLs: what each publishes, the other hears."""
+    import asyncio
+
+    from jutella.realtime.redis_hub import RedisHub
+
+    async def scenario():
+        a, b = RedisHub(url_a, prefix), RedisHub(url_b, prefix)
+        await a.start()
+        await b.start()
+        heard: dict[str, list[int]] = {"a": [], "b": []}
+        try:
+            async with a.subscribe(["conv:1"], lambda: None) as sub_a, \
+                    b.subscribe(["conv:1"], lambda: None) as sub_b:
+                for n in range(20):
+                    await a.publish("conv:1", {"from": "a", "n": n})
+                    await b.publish("conv:1", {"from": "b", "n": n})
+                for _ in range(300):
+                    heard["a"] += [e["n"] for _c, e in sub_a.take(1000) if e["from"] == "b"]
+                    heard["b"] += [e["n"] for _c, e in sub_b.take(1000) if e["from"] == "a"]
+                    if len(heard["a"]) == len(heard["b"]) == 20:
+                        break
+                    await asyncio.sleep(0.01)
+            return a.healthy, b.healthy, heard
+        finally:
+            await a.stop()
+            await b.stop()
+
+    return run_async_(scenario())
+
+
+def run_async_(coro):
+    from tests.conftest import run_async
+    return run_async(coro)
+
+
+def test_hubs_sign_in_with_the_urls_password_over_tcp_and_a_unix_socket(tmp_path):
+    """The hub's own connections (realtime/redis_link.py) read the URL as
+    redis-py does: a password in a ``redis://`` URL and in a ``unix://`` one
+    is sent with AUTH, and the two hubs hear each other in order. A wrong
+    password leaves a hub unhealthy, and what it logs does not contain the
+    password."""
+    import logging
+    import uuid
+
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    sock = tmp_path / "redis.sock"
+    server = PrivateRedis("--requirepass", "s3cret-pw", "--unixsocket", str(sock), "--unixsocketperm", "700").start()
+    try:
+        prefix = f"jt-{uuid.uuid4().hex[:10]}"
+        tcp = f"redis://:s3cret-pw@127.0.0.1:{server.port}/0"
+        unix = f"unix://{sock}?password=s3cret-pw"
+        healthy_a, healthy_b, heard = _exchange(tcp, unix, prefix)
+        assert healthy_a and healthy_b
+        assert heard == {"a": list(range(20)), "b": list(range(20))}
+
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logging.getLogger("jutella.redis").addHandler(handler)
+        try:
+            import asyncio
+
+            from jutella.realtime.redis_hub import RedisHub
+
+            async def wrong():
+                hub = RedisHub(f"redis://:not-the-pw@127.0.0.1:{server.port}/0", prefix)
+                await hub.start()  # waits up to a second for the subscription
+                await asyncio.sleep(0.3)
+                healthy = hub.healthy
+                await hub.publish("conv:1", {"n": 1})  # a publish that cannot go out is dropped, not raised
+                await asyncio.sleep(0.1)
+                await hub.stop()
+                return healthy
+
+            assert run_async_(wrong()) is False
+        finally:
+            logging.getLogger("jutella.redis").removeHandler(handler)
+        logged = " ".join(r.getMessage() for r in records)
+        assert "not-the-pw" not in logged and "s3cret-pw" not in logged
+    finally:
+        server.stop()
+
+
+def test_a_listener_whose_redis_stops_answering_reconnects_and_resynchronises(monkeypatch):
+    """Redis that hangs (here: ``DEBUG SLEEP``) sends no RST: the listening
+    link is pinged after PING_EVERY seconds of silence and dropped after
+    twice that, the hub says it is degraded meanwhile, and once Redis answers
+    again its local clients are told to resynchronise from the database."""
+    import asyncio
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from jutella.realtime import redis_hub
+    from jutella.realtime.redis_hub import RedisHub
+
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    monkeypatch.setattr(redis_hub, "PING_EVERY", 0.2)
+    server = PrivateRedis("--enable-debug-command", "yes").start()
+    url = f"redis://127.0.0.1:{server.port}/0"
+
+    async def scenario():
+        hub = RedisHub(url, f"jt-{uuid.uuid4().hex[:10]}")
+        await hub.start()
+        admin = aioredis.from_url(url)
+        seen_unhealthy = False
+        try:
+            async with hub.subscribe(["conv:1"], lambda: None) as sub:
+                assert hub.healthy
+                sleeper = asyncio.create_task(admin.execute_command("DEBUG", "SLEEP", "1.5"))
+                for _ in range(300):
+                    seen_unhealthy = seen_unhealthy or not hub.healthy
+                    if seen_unhealthy and hub.healthy:
+                        break
+                    await asyncio.sleep(0.01)
+                await sleeper
+                return seen_unhealthy, hub.healthy, [e for _c, e in sub.take(1000)]
+        finally:
+            await admin.aclose()
+            await hub.stop()
+
+    try:
+        seen_unhealthy, healthy, events_ = run_async_(scenario())
+    finally:
+        server.stop()
+    assert seen_unhealthy and healthy
+    assert {"type": "_resync"} in events_

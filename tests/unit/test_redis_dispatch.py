@@ -114,3 +114,48 @@ def test_the_publisher_sends_the_first_at_once_and_then_at_most_once_an_interval
     assert redis_hub.PUBLISH_INTERVAL > 0
     assert all(gap >= redis_hub.PUBLISH_INTERVAL * 0.9 for gap in gaps), gaps
     assert sent[-1][1] == [30] and sent[-1][0] - again < 0.1  # after the quiet spell, at once
+
+
+def _pmessage(pattern: bytes, channel: bytes, data: bytes) -> bytes:
+    parts = [b"pmessage", pattern, channel, data]
+    return b"*4\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def test_batches_pushed_by_redis_reach_dispatch_in_order_however_the_bytes_are_cut():
+    """The listening link (realtime/redis_link.py) parses Redis's pushes inside
+    ``data_received``: two batches in one read, and a batch cut across three
+    reads, reach the hub's subscribers whole and in order; the subscription
+    confirmations and a pong are not batches."""
+    from jutella.realtime.redis_link import Link
+
+    async def scenario():
+        hub, got, _presence, _changes = hub_with(["conv:1"])
+        link = Link(hub._on_push)
+        hub._subscribed = asyncio.get_running_loop().create_future()
+        batches = [OTHER + orjson.dumps([["conv:1", {"seq": n}]]) for n in range(4)]
+        wire = b"".join(_pmessage(b"jt:hub:[^a]*", b"jt:hub:" + OTHER, b) for b in batches)
+        confirm = b"".join(b"*3\r\n$10\r\npsubscribe\r\n$3\r\np%02d\r\n:%d\r\n" % (i, i + 1) for i in range(16))
+        link.data_received(confirm + b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+        first_two = len(_pmessage(b"jt:hub:[^a]*", b"jt:hub:" + OTHER, batches[0])) * 2
+        link.data_received(wire[:first_two])  # two whole batches in one read
+        rest = wire[first_two:]
+        for cut in (rest[:7], rest[7:40], rest[40:]):  # the others cut anywhere
+            link.data_received(cut)
+        return got, hub._subscribed.done()
+
+    got, subscribed = run_async(scenario())
+    assert subscribed  # sixteen patterns confirmed
+    assert got == [("conv:1", {"seq": n}) for n in range(4)]
+
+
+def test_a_rediss_url_asks_for_verified_tls_unless_it_says_otherwise():
+    import ssl
+
+    from redis.asyncio.connection import parse_url
+
+    from jutella.realtime.redis_link import tls_context
+
+    strict = tls_context(parse_url("rediss://redis.internal:6380/0"))
+    assert strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
+    lax = tls_context(parse_url("rediss://redis.internal:6380/0?ssl_cert_reqs=none"))
+    assert lax.verify_mode == ssl.CERT_NONE and not lax.check_hostname

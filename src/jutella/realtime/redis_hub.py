@@ -11,8 +11,11 @@ events (and a busy turn's dozens) cost each worker one read of a Redis
 message instead of one each, which is most of what a second worker cost
 (docs/performance.md). The PUBLISHes go out on a connection of their own on
 which Redis sends no replies (``CLIENT REPLY OFF``): a batch costs the
-worker one write. Redis carries notifications only: the database stays the
-source of truth.
+worker one write. Both connections are bare links (realtime/redis_link.py):
+hiredis parses what arrives inside the protocol's ``data_received``, which
+hands each batch straight to ``_dispatch``, with no task woken and none of a
+client library's reply machinery (a third of what a batch cost to read).
+Redis carries notifications only: the database stays the source of truth.
 
 A worker does not hear its own batches: it listens with one pattern per
 position of its origin id, ``<prefix>:hub:<the id's first i characters>[^<its
@@ -21,7 +24,9 @@ channel exactly once and its own not at all. Nobody needs a list of the
 workers, so one that starts is heard at once; and a worker is not woken for
 each of its own batches (under load, a third of what Redis woke it for).
 
-When the connection to Redis drops, local delivery goes on, ``healthy`` turns
+When the connection to Redis drops, or Redis stops answering (the listening
+link is pinged after ``PING_EVERY`` seconds of silence and dropped after twice
+that), local delivery goes on, ``healthy`` turns
 false (``/healthz`` says "degraded"), and the listener reconnects with
 backoff. After reconnecting it tells every local connection to resynchronise
 (``{"type": "_resync"}``): each reads what it missed from the database by
@@ -47,10 +52,11 @@ import time
 from typing import Any, Callable
 
 import orjson
-import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .hub import Event, MemoryHub
+from .redis_link import Link, open_link
 
 log = logging.getLogger("jutella.redis")
 PRESENCE_TTL = 10.0
@@ -59,6 +65,7 @@ BATCH_LIMIT = 500  # events in one PUBLISH at most
 # A worker publishes at most once in this many seconds: what comes in
 # meanwhile goes out together. The first after a quiet spell goes at once.
 PUBLISH_INTERVAL = 0.003
+PING_EVERY = 5.0  # seconds of silence on the listening link before it is pinged (twice that: dropped)
 QUEUE_LIMIT = 100_000  # events waiting for Redis at most; beyond, dropped (clients catch up from the database)
 
 
@@ -70,10 +77,11 @@ class RedisHub(MemoryHub):
         self.channel = f"{prefix}:hub:{self.origin}"  # where this worker publishes
         self.others = others(prefix, self.origin)  # the patterns it listens with
         self._tag = self.origin.encode()  # ORIGIN_BYTES long
-        self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
         self._publisher: asyncio.Task | None = None
-        self._out: Any = None  # the connection PUBLISHes go out on (_publish_data), with replies off
+        self._out: Link | None = None  # the connection PUBLISHes go out on (_publish_data), with replies off
+        self._subscribed: asyncio.Future | None = None  # done when Redis has confirmed every pattern
+        self._confirmed = 0  # patterns Redis has confirmed on the current listening link
         self._outbox: list[tuple[str, Any]] = []  # (channel, event) waiting for the publisher, oldest first
         self._queued = asyncio.Event()  # set when _outbox has something
         self._healthy = False
@@ -86,8 +94,6 @@ class RedisHub(MemoryHub):
         return self._healthy
 
     async def start(self) -> None:
-        self._redis = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None,
-                                        health_check_interval=10)
         self._listener = asyncio.create_task(self._listen())
         self._publisher = asyncio.create_task(self._publish_loop())
         for _ in range(50):  # give the first subscription a moment, without blocking start-up on it
@@ -101,9 +107,8 @@ class RedisHub(MemoryHub):
                 task.cancel()
         await asyncio.gather(*(t for t in (self._listener, self._publisher) if t), return_exceptions=True)
         if self._out is not None:
-            await self._out.disconnect()
-        if self._redis is not None:
-            await self._redis.aclose()
+            self._out.close()
+            self._out = None
 
     async def publish(self, channel: str, event: Event) -> None:
         self.deliver_local(channel, event)
@@ -153,48 +158,52 @@ class RedisHub(MemoryHub):
         """One PUBLISH, on a connection of the publisher's own on which
         Redis sends no replies (``CLIENT REPLY OFF``): a batch costs this
         worker one write, not also a wake-up and a parse for a reply it has no
-        use for (the number of listeners). Nothing is ever read from it, so a
-        connection Redis closed shows as readable (EOF) before the write, and
-        a new one is opened, as redis-py's pool does with a dirty connection;
-        a write that fails raises, as before."""
-        conn = self._out
-        if conn is None or not conn.is_connected or await conn.can_read():
-            if conn is not None:
-                await conn.disconnect(nowait=True)
-            if self._redis is None:
-                raise RuntimeError("the hub was not started")
+        use for (the number of listeners). The link reads all the same, so a
+        connection Redis closed is seen as soon as it closes and the next
+        batch opens a new one; a write that fails raises."""
+        link = self._out
+        if link is None or not link.open:
+            if link is not None:
+                link.close()
             self._out = None
-            conn = self._redis.connection_pool.make_connection()
-            try:
-                await conn.connect()
-                await conn.send_command("CLIENT", "REPLY", "OFF", check_health=False)
-            except BaseException:
-                await conn.disconnect(nowait=True)
-                raise
-            self._out = conn
-        # check_health=False: its PING would wait for ever for the reply that never comes
-        await conn.send_packed_command(conn.pack_command("PUBLISH", self.channel, data), check_health=False)
+            link = await open_link(self.url, _no_replies)
+            await link.send("CLIENT", "REPLY", "OFF")
+            self._out = link
+        await link.send("PUBLISH", self.channel, data)
 
     async def _listen(self) -> None:
+        """Listen to every other worker's channel, and reconnect with backoff
+        when the connection drops. Each message Redis pushes is dispatched
+        from the link's ``data_received`` (``_on_push``): no task is woken
+        for it. A link that has been silent for ``PING_EVERY`` seconds is
+        pinged; one silent for twice that long is dropped and reopened."""
+        loop = asyncio.get_running_loop()
         delay = 0.1
         while True:
-            pubsub = None
+            link = None
             try:
-                if self._redis is None:
-                    raise RuntimeError("the hub was not started")
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                await pubsub.psubscribe(*self.others)
+                self._confirmed = 0
+                self._subscribed = loop.create_future()
+                link = await open_link(self.url, self._on_push)
+                await link.send("PSUBSCRIBE", *self.others)
+                await asyncio.wait_for(asyncio.shield(self._subscribed), PING_EVERY)
                 if self._ever_connected:
                     log.warning("redis connection restored; clients resynchronise from the database")
                     self.deliver_all({"type": "_resync"})
                 self._healthy = self._ever_connected = True
                 delay = 0.1
                 while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is None:
-                        await self._redis.ping()
-                        continue
-                    self._dispatch(message["data"])
+                    try:
+                        await asyncio.wait_for(asyncio.shield(link.lost), PING_EVERY)
+                    except TimeoutError:
+                        pass
+                    if not link.open:
+                        raise RedisConnectionError("the connection to Redis was lost")
+                    quiet = loop.time() - link.heard
+                    if quiet >= 2 * PING_EVERY:
+                        raise RedisConnectionError("Redis stopped answering")
+                    if quiet >= PING_EVERY:
+                        await link.send("PING")
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -204,11 +213,21 @@ class RedisHub(MemoryHub):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                if pubsub is not None:
-                    try:
-                        await pubsub.aclose()
-                    except Exception:  # closing a pubsub whose connection broke  # nosec B110
-                        pass
+                if link is not None:
+                    link.close()
+
+    def _on_push(self, reply: Any) -> None:
+        """What Redis pushes on the listening link: another worker's batch
+        (``pmessage``), the confirmations of the subscriptions, a pong."""
+        if type(reply) is list and len(reply) == 4 and reply[0] == b"pmessage":
+            try:
+                self._dispatch(reply[3])
+            except Exception:  # one bad event must not end the listening
+                log.exception("a hub batch from Redis could not be delivered")
+        elif type(reply) is list and len(reply) == 3 and reply[0] == b"psubscribe":
+            self._confirmed += 1
+            if self._confirmed >= len(self.others) and self._subscribed is not None and not self._subscribed.done():
+                self._subscribed.set_result(None)
 
     def _dispatch(self, data: bytes) -> None:
         """Deliver another worker's batch to the local subscribers of each
@@ -246,6 +265,10 @@ class RedisHub(MemoryHub):
                 if id(sub) not in seen:
                     seen.add(id(sub))
                     sub.deliver("_hub", event)
+
+
+def _no_replies(reply: Any) -> None:
+    """The publishing link asks for no replies; anything that comes is dropped."""
 
 
 def others(prefix: str, origin: str) -> list[str]:
