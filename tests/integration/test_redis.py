@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.chat_clients import agent, visitor
-from tests.conftest import free_port, need
+from tests.conftest import free_port, need, run_async
 from tests.helpers import add_staff, sign_in
 
 
@@ -248,12 +248,7 @@ def _exchange(url_a: str, url_b: str, prefix: str):
             await a.stop()
             await b.stop()
 
-    return run_async_(scenario())
-
-
-def run_async_(coro):
-    from tests.conftest import run_async
-    return run_async(coro)
+    return run_async(scenario())
 
 
 def test_hubs_sign_in_with_the_urls_password_over_tcp_and_a_unix_socket(tmp_path):
@@ -295,7 +290,7 @@ def test_hubs_sign_in_with_the_urls_password_over_tcp_and_a_unix_socket(tmp_path
                 await hub.stop()
                 return healthy
 
-            assert run_async_(wrong()) is False
+            assert run_async(wrong()) is False
         finally:
             logging.getLogger("jutella.redis").removeHandler(handler)
         logged = " ".join(r.getMessage() for r in records)
@@ -343,7 +338,7 @@ def test_a_listener_whose_redis_stops_answering_reconnects_and_resynchronises(mo
             await hub.stop()
 
     try:
-        seen_unhealthy, healthy, events_ = run_async_(scenario())
+        seen_unhealthy, healthy, events_ = run_async(scenario())
     finally:
         server.stop()
     assert seen_unhealthy and healthy
