@@ -186,17 +186,17 @@ class RedisHub(MemoryHub):
                 self._subscribed = loop.create_future()
                 link = await open_link(self.url, self._on_push)
                 await link.send("PSUBSCRIBE", *self.others)
-                await asyncio.wait_for(asyncio.shield(self._subscribed), PING_EVERY)
+                await asyncio.wait({self._subscribed, link.lost}, timeout=PING_EVERY,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not self._subscribed.done():
+                    raise RedisConnectionError("Redis did not confirm the subscriptions")
                 if self._ever_connected:
                     log.warning("redis connection restored; clients resynchronise from the database")
                     self.deliver_all({"type": "_resync"})
                 self._healthy = self._ever_connected = True
                 delay = 0.1
                 while True:
-                    try:
-                        await asyncio.wait_for(asyncio.shield(link.lost), PING_EVERY)
-                    except TimeoutError:
-                        pass
+                    await asyncio.wait({link.lost}, timeout=PING_EVERY)
                     if not link.open:
                         raise RedisConnectionError("the connection to Redis was lost")
                     quiet = loop.time() - link.heard

@@ -111,14 +111,11 @@ class Link(asyncio.Protocol):
 
 
 def tls_context(options: dict[str, Any]) -> ssl.SSLContext:
-    """The TLS context a ``rediss://`` URL asks for."""
-    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
-    if options.get("ssl_certfile"):
-        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
-    if str(options.get("ssl_cert_reqs", "required")).lower() == "none":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the operator's explicit ?ssl_cert_reqs=none
-    return context
+    """The TLS context a ``rediss://`` URL asks for, built by redis-py itself
+    from the URL's ``ssl_*`` options, with its defaults (the certificate
+    verified and the host name checked unless the URL says otherwise), so
+    that the hub's links and redis-py's own connections agree."""
+    return SSLConnection(**{k: v for k, v in options.items() if k.startswith("ssl_")}).ssl_context.get()
 
 
 async def open_link(url: str, on_push: Callable[[Any], None]) -> Link:
